@@ -1,0 +1,256 @@
+//! `evident-agent`: the command line. Parses arguments, calls the library,
+//! maps outcomes to exit codes: 0 ok, 1 a rule fails, 2 error.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use evident_agent::hostroot::HostRoot;
+use evident_agent::probes::REGISTRY;
+use evident_agent::{collect, report, scan};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "evident-agent",
+    version,
+    about = "Evident agent: probes this host for ISO/IEC 27001:2022 Annex A evidence"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Probe the host, evaluate the policies, print a per-control report.
+    Scan(ScanArgs),
+    /// Print the raw evidence the probes collect.
+    Collect(CollectArgs),
+    /// List the probes with the controls they serve.
+    Probes(ProbesArgs),
+    /// Run as a service: collect on schedule, sign, spool, deliver to the collector.
+    Run(RunArgs),
+    /// Show the service's health: last run, last delivery, spool, errors.
+    Status(StatusArgs),
+    /// Install as a systemd service (binary, unit, configuration, state directory).
+    Install(InstallArgs),
+    /// Remove the systemd service (keeps the key and configuration unless --purge).
+    Uninstall(UninstallArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Configuration file (TOML).
+    #[arg(long, default_value = evident_agent::config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Collect once, deliver what can be delivered, and exit.
+    #[arg(long)]
+    once: bool,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// Configuration file (TOML).
+    #[arg(long, default_value = evident_agent::config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: DataFormat,
+}
+
+#[derive(clap::Args)]
+struct InstallArgs {
+    /// Configuration file to install as /etc/evident/agent.toml (default: keep
+    /// an existing one, or install the documented example).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Enrollment token file to install as /etc/evident/enroll.token.
+    #[arg(long)]
+    enroll_token: Option<PathBuf>,
+    /// Install under this directory instead of / (packaging, tests); the
+    /// service is then not enabled.
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct UninstallArgs {
+    /// Uninstall from under this directory instead of /.
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Also remove the configuration, the enrollment token and the state
+    /// directory (the agent's key and undelivered evidence).
+    #[arg(long)]
+    purge: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScanFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// Audit the file system under this directory (a mounted image or container root).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Policy files or directories to evaluate instead of the bundled policies.
+    #[arg(long = "policy")]
+    policies: Vec<PathBuf>,
+    /// A waivers file (TOML).
+    #[arg(long)]
+    waivers: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: ScanFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DataFormat {
+    Json,
+    Table,
+}
+
+#[derive(clap::Args)]
+struct CollectArgs {
+    /// Read the file system under this directory.
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Only these probes (repeatable).
+    #[arg(long = "probe")]
+    probes: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    format: DataFormat,
+}
+
+#[derive(clap::Args)]
+struct ProbesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: DataFormat,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => run_scan(&args),
+        Command::Collect(args) => run_collect(&args),
+        Command::Probes(args) => run_probes(&args),
+        Command::Run(args) => service::run(&args.config, args.once),
+        Command::Status(args) => {
+            service::status(&args.config, matches!(args.format, DataFormat::Json))
+        }
+        Command::Install(args) => service::install(args.root, args.config, args.enroll_token),
+        Command::Uninstall(args) => service::uninstall(&args.root, args.purge),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+mod service;
+
+fn check_root(root: &PathBuf) -> anyhow::Result<HostRoot> {
+    anyhow::ensure!(root.is_dir(), "--root {}: not a directory", root.display());
+    Ok(HostRoot::new(root))
+}
+
+fn run_scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    let root = check_root(&args.root)?;
+    let set = evident_policies::load(&args.policies, args.waivers.as_deref())?;
+    let (_, evaluation) = scan::scan(&set, &root, chrono::Utc::now())?;
+    let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+    let text = match args.format {
+        ScanFormat::Table => report::table(
+            &evaluation,
+            report::Style::new(to_terminal && std::env::var_os("NO_COLOR").is_none()),
+        ),
+        ScanFormat::Markdown => report::markdown(&evaluation),
+        ScanFormat::Json => report::json(&evaluation)? + "\n",
+    };
+    write_out(args.output.as_ref(), &text)?;
+    Ok(if evaluation.has_failures() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
+    match path {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = out.write_all(text.as_bytes());
+            Ok(())
+        }
+    }
+}
+
+fn run_collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
+    let root = check_root(&args.root)?;
+    let collected = collect::collect(&root, &args.probes)?;
+    let text = match args.format {
+        DataFormat::Json => serde_json::to_string_pretty(&collected)? + "\n",
+        DataFormat::Table => {
+            let mut s = String::new();
+            for p in &collected {
+                s.push_str(&format!(
+                    "{:<18} v{} {:<14} {:>7}us  {}\n",
+                    p.probe,
+                    p.version,
+                    p.status.as_str(),
+                    p.duration_us,
+                    p.reason.as_deref().unwrap_or("")
+                ));
+            }
+            s
+        }
+    };
+    write_out(None, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_probes(args: &ProbesArgs) -> anyhow::Result<ExitCode> {
+    let text = match args.format {
+        DataFormat::Json => {
+            let list: Vec<_> = REGISTRY
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "id": p.spec.id, "version": p.spec.version, "description": p.spec.description,
+                        "controls": p.spec.controls,
+                        "fields": p.spec.fields.iter().map(|f| serde_json::json!({"name": f.name, "type": f.ty, "doc": f.doc})).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&list)? + "\n"
+        }
+        DataFormat::Table => REGISTRY
+            .iter()
+            .map(|p| {
+                format!(
+                    "{:<18} v{}  {:<40} {}\n",
+                    p.spec.id,
+                    p.spec.version,
+                    p.spec.controls.join(", "),
+                    p.spec.description
+                )
+            })
+            .collect(),
+    };
+    write_out(None, &text)?;
+    Ok(ExitCode::SUCCESS)
+}

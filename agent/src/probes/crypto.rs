@@ -1,0 +1,772 @@
+//! Probe `crypto`: use of cryptography on the host — disk encryption
+//! (dm-crypt/LUKS), the system-wide crypto policy, FIPS mode and the OpenSSL
+//! system defaults for TLS.
+//!
+//! Sources:
+//! - `/etc/crypttab` (name, device, key file *path* or `none` — never key
+//!   material — and options), `/etc/fstab` (the root mount and mounts on
+//!   `/dev/mapper/*`), `/etc/lvm/backup/<vg>` (which physical volumes an LVM
+//!   volume group sits on, to see LVM-on-LUKS, the Debian and RHEL installer
+//!   default for encrypted installs);
+//! - live: `/proc/self/mounts` (root device) and `/sys/block/dm-*/dm/{name,uuid}`
+//!   plus `slaves/` (a device-mapper device whose uuid starts with `CRYPT-` is
+//!   dm-crypt; the root is encrypted when a dm-crypt device is under it);
+//! - `/etc/crypto-policies/config` (RHEL 8+, Fedora: `DEFAULT`, `FUTURE`,
+//!   `LEGACY`, `FIPS`, with `:SUBPOLICY` modifiers; Debian and Ubuntu have none);
+//!   live `/proc/sys/crypto/fips_enabled`;
+//! - OpenSSL's system default section (`openssl_conf` → `ssl_conf` →
+//!   `system_default`) in `/etc/ssl/openssl.cnf` (Debian/Ubuntu) or
+//!   `/etc/pki/tls/openssl.cnf` (RHEL), following one `.include` (RHEL points
+//!   it at `/etc/crypto-policies/back-ends/opensslcnf.config`).
+//!
+//! Provider-side encryption (cloud volumes, self-encrypting drives) and ZFS
+//! native encryption cannot be seen from files: `root_encrypted` is then `null`
+//! or `false`, and `root_encryption_basis` says why.
+
+use super::{FieldSpec, Outcome, ProbeSpec};
+use crate::hostroot::HostRoot;
+use serde::Serialize;
+
+/// The probe's spec.
+pub static SPEC: ProbeSpec = ProbeSpec {
+    id: "crypto",
+    version: 1,
+    description: "Disk encryption (dm-crypt/LUKS) and system crypto policy",
+    controls: &["A.8.24"],
+    fields: &[
+        FieldSpec { name: "crypttab_present", ty: "bool", doc: "Whether /etc/crypttab exists" },
+        FieldSpec { name: "crypttab", ty: "list<object>", doc: "Entries of /etc/crypttab" },
+        FieldSpec { name: "crypttab[].name", ty: "string", doc: "Mapped name (/dev/mapper/<name>)" },
+        FieldSpec { name: "crypttab[].device", ty: "string", doc: "Underlying device (`UUID=…`, `/dev/sda3`)" },
+        FieldSpec { name: "crypttab[].keyfile", ty: "string", doc: "Key file path, `none` (passphrase) or `-`; never its contents" },
+        FieldSpec { name: "crypttab[].options", ty: "list<string>", doc: "Options (`luks`, `discard`, `swap`, …)" },
+        FieldSpec { name: "fstab_root_device", ty: "string|null", doc: "Device of the `/` entry in /etc/fstab; null when none" },
+        FieldSpec { name: "fstab_dm_mounts", ty: "list<object>", doc: "fstab entries on /dev/mapper/* devices" },
+        FieldSpec { name: "fstab_dm_mounts[].mount_point", ty: "string", doc: "Mount point (`none` for swap)" },
+        FieldSpec { name: "fstab_dm_mounts[].device", ty: "string", doc: "/dev/mapper/… device" },
+        FieldSpec { name: "fstab_dm_mounts[].fs_type", ty: "string", doc: "Filesystem type" },
+        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether live state (/proc, /sys) was read" },
+        FieldSpec { name: "root_device", ty: "string|null", doc: "Device mounted on `/` (live: /proc/self/mounts; else fstab); null when unknown" },
+        FieldSpec { name: "dm_crypt_devices", ty: "list<string>|null", doc: "Names of active dm-crypt devices (dm uuid `CRYPT-…`); null unless live" },
+        FieldSpec { name: "root_encrypted", ty: "bool|null", doc: "Whether the root filesystem sits on dm-crypt; null when it cannot be told" },
+        FieldSpec { name: "root_encryption_basis", ty: "string", doc: "How `root_encrypted` was decided: `live-dm-tree`, `live-not-dm`, `crypttab-mapper`, `lvm-on-crypt`, `lvm-not-on-crypt`, `no-crypttab`, `unknown`" },
+        FieldSpec { name: "crypto_policy", ty: "string|null", doc: "System crypto policy from /etc/crypto-policies/config (`DEFAULT`, `FUTURE:AD-SUPPORT`); null where there is none (Debian, Ubuntu)" },
+        FieldSpec { name: "crypto_policy_base", ty: "string|null", doc: "The policy without sub-policies, uppercased (`DEFAULT`, `FUTURE`, `LEGACY`, `FIPS`); null with `crypto_policy`" },
+        FieldSpec { name: "fips_enabled", ty: "bool|null", doc: "Whether the kernel runs in FIPS mode (/proc/sys/crypto/fips_enabled); null unless live" },
+        FieldSpec { name: "openssl_config_present", ty: "bool", doc: "Whether the system openssl.cnf was found" },
+        FieldSpec { name: "openssl_min_protocol", ty: "string|null", doc: "MinProtocol (or TLS.MinProtocol) of OpenSSL's system default section (`TLSv1.2`); null when not set" },
+        FieldSpec { name: "openssl_cipher_string", ty: "string|null", doc: "CipherString of that section (`DEFAULT:@SECLEVEL=2`); null when not set" },
+        FieldSpec { name: "openssl_seclevel", ty: "int|null", doc: "The `@SECLEVEL=N` of the cipher string; null when not set" },
+    ],
+};
+
+/// One line of `/etc/crypttab`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CrypttabEntry {
+    /// Mapped name.
+    pub name: String,
+    /// Underlying device.
+    pub device: String,
+    /// Key file path, `none` or `-`.
+    pub keyfile: String,
+    /// Options.
+    pub options: Vec<String>,
+}
+
+/// One line of `/etc/fstab`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FstabEntry {
+    /// Mount point.
+    pub mount_point: String,
+    /// Device.
+    pub device: String,
+    /// Filesystem type.
+    pub fs_type: String,
+}
+
+/// A device-mapper device as /sys shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DmDevice {
+    /// Kernel name (`dm-0`).
+    pub kernel_name: String,
+    /// Mapped name (`sda3_crypt`, `debian--vg-root`).
+    pub name: String,
+    /// dm uuid (`CRYPT-LUKS2-…`, `LVM-…`).
+    pub uuid: String,
+    /// Devices under it (`dm-0`, `sda3`).
+    pub slaves: Vec<String>,
+}
+
+/// OpenSSL system defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpensslDefaults {
+    /// MinProtocol.
+    pub min_protocol: Option<String>,
+    /// CipherString.
+    pub cipher_string: Option<String>,
+    /// `.include` inside the system default section, to be read and parsed with [`parse_openssl_kv`].
+    pub include: Option<String>,
+}
+
+/// The probe's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CryptoFacts {
+    /// See [`SPEC`].
+    pub crypttab_present: bool,
+    /// See [`SPEC`].
+    pub crypttab: Vec<CrypttabEntry>,
+    /// See [`SPEC`].
+    pub fstab_root_device: Option<String>,
+    /// See [`SPEC`].
+    pub fstab_dm_mounts: Vec<FstabEntry>,
+    /// See [`SPEC`].
+    pub runtime_collected: bool,
+    /// See [`SPEC`].
+    pub root_device: Option<String>,
+    /// See [`SPEC`].
+    pub dm_crypt_devices: Option<Vec<String>>,
+    /// See [`SPEC`].
+    pub root_encrypted: Option<bool>,
+    /// See [`SPEC`].
+    pub root_encryption_basis: String,
+    /// See [`SPEC`].
+    pub crypto_policy: Option<String>,
+    /// See [`SPEC`].
+    pub crypto_policy_base: Option<String>,
+    /// See [`SPEC`].
+    pub fips_enabled: Option<bool>,
+    /// See [`SPEC`].
+    pub openssl_config_present: bool,
+    /// See [`SPEC`].
+    pub openssl_min_protocol: Option<String>,
+    /// See [`SPEC`].
+    pub openssl_cipher_string: Option<String>,
+    /// See [`SPEC`].
+    pub openssl_seclevel: Option<i64>,
+}
+
+fn content_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// Parse `/etc/crypttab`.
+pub fn parse_crypttab(text: &str) -> Vec<CrypttabEntry> {
+    content_lines(text)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let name = f.next()?.to_string();
+            let device = f.next()?.to_string();
+            let keyfile = f.next().unwrap_or("none").to_string();
+            let options = f
+                .next()
+                .map(|o| {
+                    o.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(CrypttabEntry {
+                name,
+                device,
+                keyfile,
+                options,
+            })
+        })
+        .collect()
+}
+
+/// Parse `/etc/fstab` (or `/proc/self/mounts`, same first three columns).
+pub fn parse_fstab(text: &str) -> Vec<FstabEntry> {
+    content_lines(text)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some(FstabEntry {
+                device: f.next()?.to_string(),
+                mount_point: f.next()?.replace("\\040", " "),
+                fs_type: f.next()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The volume group of an LVM device path (`/dev/mapper/debian--vg-root` →
+/// `debian-vg`, `/dev/rhel/root` → `rhel`); `None` for other devices.
+pub fn lvm_vg_of(device: &str) -> Option<String> {
+    if let Some(mapped) = device.strip_prefix("/dev/mapper/") {
+        // A single `-` separates VG and LV; `--` is an escaped `-`.
+        let bytes: Vec<char> = mapped.chars().collect();
+        let mut vg = String::new();
+        let mut i = 0;
+        while let Some(&c) = bytes.get(i) {
+            if c == '-' {
+                if bytes.get(i + 1) == Some(&'-') {
+                    vg.push('-');
+                    i += 2;
+                    continue;
+                }
+                return (!vg.is_empty()).then_some(vg);
+            }
+            vg.push(c);
+            i += 1;
+        }
+        return None;
+    }
+    let rest = device.strip_prefix("/dev/")?;
+    let (vg, lv) = rest.split_once('/')?;
+    (!vg.is_empty() && !lv.is_empty() && !lv.contains('/') && !matches!(vg, "disk" | "md"))
+        .then(|| vg.to_string())
+}
+
+/// The PV device hints (`device = "/dev/mapper/sda3_crypt"`) of an LVM metadata backup.
+pub fn parse_lvm_backup_devices(text: &str) -> Vec<String> {
+    content_lines(text)
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            if k.trim() != "device" {
+                return None;
+            }
+            let v = v.trim().strip_prefix('"')?;
+            v.split_once('"').map(|(d, _)| d.to_string())
+        })
+        .collect()
+}
+
+/// Decide offline whether `root_dev` is on dm-crypt, from crypttab names and
+/// (for LVM roots) the PV hints of its volume group. Returns (value, basis).
+pub fn root_encrypted_offline(
+    root_dev: Option<&str>,
+    crypttab: &[CrypttabEntry],
+    vg_pvs: Option<&[String]>,
+) -> (Option<bool>, &'static str) {
+    let names: Vec<&str> = crypttab
+        .iter()
+        .filter(|e| !e.options.iter().any(|o| o == "swap"))
+        .map(|e| e.name.as_str())
+        .collect();
+    let is_crypt = |dev: &str| {
+        dev.strip_prefix("/dev/mapper/")
+            .is_some_and(|n| names.contains(&n))
+    };
+    let Some(dev) = root_dev else {
+        return (None, "unknown");
+    };
+    if is_crypt(dev) {
+        return (Some(true), "crypttab-mapper");
+    }
+    if let Some(pvs) = vg_pvs.filter(|p| !p.is_empty()) {
+        return if pvs.iter().all(|p| is_crypt(p)) {
+            (Some(true), "lvm-on-crypt")
+        } else {
+            (Some(false), "lvm-not-on-crypt")
+        };
+    }
+    if names.is_empty() {
+        return (Some(false), "no-crypttab");
+    }
+    (None, "unknown")
+}
+
+/// Decide live whether `root_dev` is on dm-crypt by walking the device-mapper
+/// tree. `None` when the device is not a block device we can follow.
+pub fn root_encrypted_live(root_dev: &str, devices: &[DmDevice]) -> Option<bool> {
+    let start = if let Some(name) = root_dev.strip_prefix("/dev/mapper/") {
+        devices.iter().find(|d| d.name == name)?
+    } else if let Some(k) = root_dev.strip_prefix("/dev/") {
+        if !k.starts_with("dm-") {
+            // A plain disk or partition (sda2, nvme0n1p2, vda1, md0).
+            return (!k.contains('/') && k != "root").then_some(false);
+        }
+        devices.iter().find(|d| d.kernel_name == k)?
+    } else {
+        return None;
+    };
+    let mut stack = vec![start];
+    let mut seen: Vec<&str> = Vec::new();
+    while let Some(d) = stack.pop() {
+        if d.uuid.starts_with("CRYPT-") {
+            return Some(true);
+        }
+        if seen.contains(&d.kernel_name.as_str()) {
+            continue;
+        }
+        seen.push(&d.kernel_name);
+        for s in &d.slaves {
+            if let Some(next) = devices.iter().find(|x| &x.kernel_name == s) {
+                stack.push(next);
+            }
+        }
+    }
+    Some(false)
+}
+
+/// The policy in `/etc/crypto-policies/config`: first non-comment line.
+pub fn parse_crypto_policy(text: &str) -> Option<String> {
+    content_lines(text)
+        .next()
+        .and_then(|l| l.split_whitespace().next())
+        .map(str::to_string)
+}
+
+/// `FUTURE:AD-SUPPORT` → `FUTURE`.
+pub fn policy_base(policy: &str) -> String {
+    policy
+        .split_once(':')
+        .map_or(policy, |(b, _)| b)
+        .trim()
+        .to_ascii_uppercase()
+}
+
+fn strip_cnf_comment(line: &str) -> &str {
+    line.split_once('#').map_or(line, |(a, _)| a).trim()
+}
+
+/// Split openssl.cnf into `(section, key, value)` triples, `.include` kept as key `.include`.
+fn cnf_entries(text: &str) -> Vec<(String, String, String)> {
+    let mut section = "default".to_string();
+    let mut out = Vec::new();
+    for line in text.lines().map(strip_cnf_comment) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix(".include") {
+            let path = rest.trim().trim_start_matches('=').trim();
+            out.push((section.clone(), ".include".into(), path.to_string()));
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim().trim_matches('"').to_string();
+            out.push((section.clone(), k.trim().to_string(), v));
+        }
+    }
+    out
+}
+
+/// Read MinProtocol / CipherString from flat `key = value` lines (a
+/// crypto-policies back-end file, or one section), filling what is unset.
+pub fn parse_openssl_kv(text: &str, out: &mut OpensslDefaults) {
+    for line in text.lines().map(strip_cnf_comment) {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        apply_kv(out, k.trim(), v.trim());
+    }
+}
+
+fn apply_kv(out: &mut OpensslDefaults, k: &str, v: &str) {
+    match k {
+        "MinProtocol" | "TLS.MinProtocol" => out.min_protocol = Some(v.to_string()),
+        "CipherString" => out.cipher_string = Some(v.to_string()),
+        _ => {}
+    }
+}
+
+/// Parse openssl.cnf: follow `openssl_conf` → `ssl_conf` → `system_default`
+/// (falling back to a section named `system_default_sect`) and read that section.
+pub fn parse_openssl_cnf(text: &str) -> OpensslDefaults {
+    let entries = cnf_entries(text);
+    let get = |section: &str, key: &str| {
+        entries
+            .iter()
+            .rev()
+            .find(|(s, k, _)| s == section && k == key)
+            .map(|(_, _, v)| v.clone())
+    };
+    let target = get("default", "openssl_conf")
+        .and_then(|init| get(&init, "ssl_conf"))
+        .and_then(|ssl| get(&ssl, "system_default"))
+        .unwrap_or_else(|| "system_default_sect".into());
+    let mut out = OpensslDefaults::default();
+    for (_, k, v) in entries.iter().filter(|(s, _, _)| *s == target) {
+        if k == ".include" {
+            out.include = Some(v.clone());
+        } else {
+            apply_kv(&mut out, k, v);
+        }
+    }
+    out
+}
+
+/// `DEFAULT:@SECLEVEL=2` → 2.
+pub fn seclevel(cipher_string: &str) -> Option<i64> {
+    let (_, rest) = cipher_string.split_once("@SECLEVEL=")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Feed `input` to every parser (for cargo-fuzz); never panics.
+pub fn fuzz_parse(input: &str) {
+    let tab = parse_crypttab(input);
+    let fstab = parse_fstab(input);
+    let pvs = parse_lvm_backup_devices(input);
+    for e in &fstab {
+        let _ = lvm_vg_of(&e.device);
+        let _ = root_encrypted_offline(Some(&e.device), &tab, Some(&pvs));
+        let dm = DmDevice {
+            kernel_name: "dm-0".into(),
+            name: e.mount_point.clone(),
+            uuid: e.fs_type.clone(),
+            slaves: vec!["dm-0".into()],
+        };
+        let _ = root_encrypted_live(&e.device, &[dm]);
+    }
+    let _ = parse_crypto_policy(input).map(|p| policy_base(&p));
+    let mut o = parse_openssl_cnf(input);
+    parse_openssl_kv(input, &mut o);
+    let _ = seclevel(input);
+}
+
+fn read(root: &HostRoot, path: &str) -> Option<String> {
+    root.read_to_string(path).ok().flatten()
+}
+
+fn dm_devices(root: &HostRoot) -> Vec<DmDevice> {
+    let names = root
+        .read_dir("/sys/block")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    names
+        .into_iter()
+        .filter(|n| n.starts_with("dm-"))
+        .map(|k| {
+            let base = format!("/sys/block/{k}");
+            let trim = |s: Option<String>| s.map(|t| t.trim().to_string()).unwrap_or_default();
+            DmDevice {
+                name: trim(read(root, &format!("{base}/dm/name"))),
+                uuid: trim(read(root, &format!("{base}/dm/uuid"))),
+                slaves: root
+                    .read_dir(&format!("{base}/slaves"))
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+                kernel_name: k,
+            }
+        })
+        .collect()
+}
+
+fn openssl_defaults(root: &HostRoot) -> (bool, OpensslDefaults) {
+    let Some(text) =
+        read(root, "/etc/ssl/openssl.cnf").or_else(|| read(root, "/etc/pki/tls/openssl.cnf"))
+    else {
+        return (false, OpensslDefaults::default());
+    };
+    let mut d = parse_openssl_cnf(&text);
+    if let Some(inc) = d.include.clone() {
+        if let Some(t) = read(root, &inc) {
+            parse_openssl_kv(&t, &mut d);
+        }
+    }
+    (true, d)
+}
+
+/// Collect under `root`. Always `Ok`: no crypttab / no policy is evidence too.
+pub fn collect(root: &HostRoot) -> Outcome {
+    let crypttab_text = read(root, "/etc/crypttab");
+    let crypttab = crypttab_text
+        .as_deref()
+        .map(parse_crypttab)
+        .unwrap_or_default();
+    let fstab = read(root, "/etc/fstab")
+        .as_deref()
+        .map(parse_fstab)
+        .unwrap_or_default();
+    let fstab_root = fstab
+        .iter()
+        .rev()
+        .find(|e| e.mount_point == "/")
+        .map(|e| e.device.clone());
+    let policy = read(root, "/etc/crypto-policies/config")
+        .or_else(|| read(root, "/etc/crypto-policies/state/current"))
+        .as_deref()
+        .and_then(parse_crypto_policy);
+    let (openssl_present, ossl) = openssl_defaults(root);
+    let live = root.is_live();
+
+    let (root_device, root_encrypted, basis, dm_crypt, fips) = if live {
+        let mounts = read(root, "/proc/self/mounts")
+            .as_deref()
+            .map(parse_fstab)
+            .unwrap_or_default();
+        let dev = mounts
+            .iter()
+            .rev()
+            .find(|e| e.mount_point == "/")
+            .map(|e| e.device.clone());
+        let devices = dm_devices(root);
+        let enc = dev
+            .as_deref()
+            .and_then(|d| root_encrypted_live(d, &devices));
+        let basis = match (
+            enc,
+            dev.as_deref()
+                .is_some_and(|d| d.starts_with("/dev/mapper/") || d.starts_with("/dev/dm-")),
+        ) {
+            (None, _) => "unknown",
+            (Some(_), true) => "live-dm-tree",
+            (Some(_), false) => "live-not-dm",
+        };
+        let crypt: Vec<String> = devices
+            .iter()
+            .filter(|d| d.uuid.starts_with("CRYPT-"))
+            .map(|d| d.name.clone())
+            .collect();
+        let fips = read(root, "/proc/sys/crypto/fips_enabled").map(|t| t.trim() == "1");
+        (dev, enc, basis, Some(crypt), fips)
+    } else {
+        let pvs = fstab_root
+            .as_deref()
+            .and_then(lvm_vg_of)
+            .and_then(|vg| read(root, &format!("/etc/lvm/backup/{vg}")))
+            .map(|t| parse_lvm_backup_devices(&t));
+        let (enc, basis) = root_encrypted_offline(fstab_root.as_deref(), &crypttab, pvs.as_deref());
+        (fstab_root.clone(), enc, basis, None, None)
+    };
+
+    let facts = CryptoFacts {
+        crypttab_present: crypttab_text.is_some(),
+        crypttab,
+        fstab_dm_mounts: fstab
+            .into_iter()
+            .filter(|e| e.device.starts_with("/dev/mapper/"))
+            .collect(),
+        fstab_root_device: fstab_root,
+        runtime_collected: live,
+        root_device,
+        dm_crypt_devices: dm_crypt,
+        root_encrypted,
+        root_encryption_basis: basis.to_string(),
+        crypto_policy_base: policy.as_deref().map(policy_base),
+        crypto_policy: policy,
+        fips_enabled: fips,
+        openssl_config_present: openssl_present,
+        openssl_seclevel: ossl.cipher_string.as_deref().and_then(seclevel),
+        openssl_min_protocol: ossl.min_protocol,
+        openssl_cipher_string: ossl.cipher_string,
+    };
+    Outcome::from_facts(&facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn fx(name: &str) -> String {
+        fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/crypto")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    fn put(root: &Path, path: &str, text: &str) {
+        let p = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn ok(root: &Path) -> serde_json::Value {
+        match collect(&HostRoot::offline(root)) {
+            Outcome::Ok(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn crypttab_and_fstab() {
+        let t = parse_crypttab(include_str!("../../tests/fixtures/crypto/crypttab.debian"));
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].name, "sda3_crypt");
+        assert_eq!(t[0].keyfile, "none");
+        assert_eq!(t[0].options, vec!["luks", "discard"]);
+        assert_eq!(t[1].keyfile, "/etc/keys/data.key");
+        assert_eq!(
+            t[2].options,
+            vec!["swap", "cipher=aes-xts-plain64", "size=256"]
+        );
+        let f = parse_fstab(include_str!(
+            "../../tests/fixtures/crypto/fstab.debian-lvm-luks"
+        ));
+        assert_eq!(
+            f.iter().find(|e| e.mount_point == "/").unwrap().device,
+            "/dev/mapper/debian--vg-root"
+        );
+    }
+
+    #[test]
+    fn lvm_names() {
+        assert_eq!(
+            lvm_vg_of("/dev/mapper/debian--vg-root").as_deref(),
+            Some("debian-vg")
+        );
+        assert_eq!(lvm_vg_of("/dev/mapper/rhel-root").as_deref(), Some("rhel"));
+        assert_eq!(lvm_vg_of("/dev/rhel/root").as_deref(), Some("rhel"));
+        assert_eq!(lvm_vg_of("/dev/mapper/sda3_crypt"), None);
+        assert_eq!(lvm_vg_of("/dev/disk/by-uuid/x"), None);
+        assert_eq!(lvm_vg_of("UUID=abc"), None);
+        assert_eq!(
+            parse_lvm_backup_devices(include_str!(
+                "../../tests/fixtures/crypto/lvm-backup.debian-vg"
+            )),
+            vec!["/dev/mapper/sda3_crypt"]
+        );
+    }
+
+    #[test]
+    fn debian_lvm_on_luks_image_is_encrypted() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        put(r, "/etc/crypttab", &fx("crypttab.debian"));
+        put(r, "/etc/fstab", &fx("fstab.debian-lvm-luks"));
+        put(r, "/etc/lvm/backup/debian-vg", &fx("lvm-backup.debian-vg"));
+        put(r, "/etc/ssl/openssl.cnf", &fx("openssl.cnf.debian11"));
+        let v = ok(r);
+        assert_eq!(v["root_encrypted"], true);
+        assert_eq!(v["root_encryption_basis"], "lvm-on-crypt");
+        assert!(v["crypto_policy"].is_null());
+        assert_eq!(v["openssl_cipher_string"], "DEFAULT@SECLEVEL=2");
+        assert_eq!(v["openssl_seclevel"], 2);
+        assert_eq!(v["openssl_min_protocol"], "TLSv1.2");
+        assert_eq!(v["fstab_dm_mounts"].as_array().unwrap().len(), 3);
+        assert!(v["dm_crypt_devices"].is_null());
+        for f in SPEC.fields.iter().filter(|f| !f.name.contains('.')) {
+            assert!(v.get(f.name).is_some(), "missing {}", f.name);
+        }
+    }
+
+    #[test]
+    fn rhel_image_with_crypto_policies_and_no_encryption() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        put(r, "/etc/fstab", &fx("fstab.rhel9"));
+        put(
+            r,
+            "/etc/crypto-policies/config",
+            &fx("crypto-policies-config"),
+        );
+        put(r, "/etc/pki/tls/openssl.cnf", &fx("openssl.cnf.rhel9"));
+        put(
+            r,
+            "/etc/crypto-policies/back-ends/opensslcnf.config",
+            &fx("opensslcnf.config.rhel9"),
+        );
+        let v = ok(r);
+        assert_eq!(v["root_encrypted"], false);
+        assert_eq!(v["root_encryption_basis"], "no-crypttab");
+        assert_eq!(v["crypto_policy"], "DEFAULT:SHA1");
+        assert_eq!(v["crypto_policy_base"], "DEFAULT");
+        assert_eq!(v["openssl_min_protocol"], "TLSv1.2");
+        assert_eq!(v["openssl_seclevel"], 2);
+    }
+
+    #[test]
+    fn offline_decisions() {
+        let tab = parse_crypttab("luks-1 UUID=1 none discard\n");
+        assert_eq!(
+            root_encrypted_offline(Some("/dev/mapper/luks-1"), &tab, None),
+            (Some(true), "crypttab-mapper")
+        );
+        assert_eq!(
+            root_encrypted_offline(Some("UUID=abcd"), &tab, None),
+            (None, "unknown")
+        );
+        assert_eq!(root_encrypted_offline(None, &tab, None), (None, "unknown"));
+        let pvs = vec!["/dev/sda2".to_string()];
+        assert_eq!(
+            root_encrypted_offline(Some("/dev/mapper/rhel-root"), &tab, Some(&pvs)),
+            (Some(false), "lvm-not-on-crypt")
+        );
+        let swap_only = parse_crypttab("cswap /dev/sda4 /dev/urandom swap\n");
+        assert_eq!(
+            root_encrypted_offline(Some("UUID=x"), &swap_only, None),
+            (Some(false), "no-crypttab")
+        );
+    }
+
+    #[test]
+    fn live_dm_tree() {
+        let devs = vec![
+            DmDevice {
+                kernel_name: "dm-0".into(),
+                name: "sda3_crypt".into(),
+                uuid: "CRYPT-LUKS2-0f1e2d3c-sda3_crypt".into(),
+                slaves: vec!["sda3".into()],
+            },
+            DmDevice {
+                kernel_name: "dm-1".into(),
+                name: "debian--vg-root".into(),
+                uuid: "LVM-abc".into(),
+                slaves: vec!["dm-0".into()],
+            },
+            DmDevice {
+                kernel_name: "dm-2".into(),
+                name: "plain-root".into(),
+                uuid: "LVM-def".into(),
+                slaves: vec!["sdb1".into(), "dm-2".into()],
+            },
+        ];
+        assert_eq!(
+            root_encrypted_live("/dev/mapper/debian--vg-root", &devs),
+            Some(true)
+        );
+        assert_eq!(root_encrypted_live("/dev/dm-0", &devs), Some(true));
+        assert_eq!(
+            root_encrypted_live("/dev/mapper/plain-root", &devs),
+            Some(false)
+        );
+        assert_eq!(root_encrypted_live("/dev/nvme0n1p2", &devs), Some(false));
+        assert_eq!(root_encrypted_live("/dev/root", &devs), None);
+        assert_eq!(root_encrypted_live("rpool/ROOT/debian", &devs), None);
+        assert_eq!(root_encrypted_live("/dev/mapper/gone", &devs), None);
+    }
+
+    #[test]
+    fn policy_and_openssl_quirks() {
+        assert_eq!(
+            parse_crypto_policy("# comment\n\nLEGACY\n").as_deref(),
+            Some("LEGACY")
+        );
+        assert_eq!(policy_base("future:ad-support"), "FUTURE");
+        let d = parse_openssl_cnf("[system_default_sect]\nMinProtocol = TLSv1.2 # x\nCipherString = \"DEFAULT@SECLEVEL=1\"\r\n");
+        assert_eq!(d.min_protocol.as_deref(), Some("TLSv1.2"));
+        assert_eq!(seclevel(d.cipher_string.as_deref().unwrap()), Some(1));
+        assert_eq!(seclevel("DEFAULT"), None);
+        // Debian 12 ships no ssl_conf section at all: OpenSSL's built-in defaults apply.
+        let deb12 = parse_openssl_cnf(include_str!(
+            "../../tests/fixtures/crypto/openssl.cnf.debian12"
+        ));
+        assert_eq!(deb12, OpensslDefaults::default());
+    }
+
+    #[test]
+    fn empty_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = ok(dir.path());
+        assert_eq!(v["crypttab_present"], false);
+        assert!(v["root_encrypted"].is_null());
+        assert_eq!(v["openssl_config_present"], false);
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        for s in [
+            "",
+            "a b",
+            "/dev/mapper/- / x",
+            "/dev/mapper/a-- / x",
+            "[x",
+            ".include",
+            "@SECLEVEL=",
+            "device = \"",
+        ] {
+            fuzz_parse(s);
+        }
+    }
+}

@@ -1,0 +1,747 @@
+//! Probe `kernel`: security-relevant kernel settings — hardening sysctls,
+//! disabled kernel modules (usb-storage and the CIS list of rare
+//! filesystems) and core-dump restrictions.
+//!
+//! Sources (Debian/Ubuntu and RHEL-family use the same layout):
+//! - sysctl configuration as `systemd-sysctl` applies it: `*.conf` in
+//!   `/etc/sysctl.d`, `/run/sysctl.d`, `/usr/local/lib/sysctl.d`,
+//!   `/usr/lib/sysctl.d`, `/lib/sysctl.d`, sorted by file name across all
+//!   directories, a name in an earlier directory masking the same name in a
+//!   later one; then `/etc/sysctl.conf` (as `sysctl --system` does) unless it
+//!   was already read as `99-sysctl.conf`. The last assignment of a key wins.
+//! - live values from `/proc/sys/...` (live system only);
+//! - `modprobe.d` files (`/etc`, `/run`, `/usr/local/lib`, `/usr/lib`, `/lib`):
+//!   `blacklist <module>` and `install <module> /bin/false|/bin/true`;
+//!   live: `/sys/module/usb_storage`;
+//! - `/etc/security/limits.conf` and `/etc/security/limits.d/*.conf`
+//!   (`* hard core 0`); `systemd-coredump`'s `coredump.conf` and its drop-ins
+//!   (`Storage=none`, `ProcessSizeMax=0`); live `/proc/sys/kernel/core_pattern`.
+//!
+//! Sysctl maps are keyed by the sysctl name with dots replaced by underscores,
+//! so rules read `kernel.sysctl.kernel_randomize_va_space`. Every tracked key
+//! is always present; its value is an int, or `null` when unknown (not
+//! configured and not live, or not an integer).
+
+use super::{FieldSpec, Outcome, ProbeSpec};
+use crate::hostroot::HostRoot;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The probe's spec.
+pub static SPEC: ProbeSpec = ProbeSpec {
+    id: "kernel",
+    version: 1,
+    description: "Security sysctls, module blacklist (usb-storage), core dumps",
+    controls: &["A.8.9", "A.7.10"],
+    fields: &[
+        FieldSpec { name: "sysctl", ty: "map<string, int|null>", doc: "Effective value of each tracked sysctl (live when live, else configured), keyed by name with `.` → `_` (`kernel_randomize_va_space`, `kernel_kptr_restrict`, `kernel_dmesg_restrict`, `kernel_yama_ptrace_scope`, `kernel_unprivileged_bpf_disabled`, `fs_suid_dumpable`, `fs_protected_hardlinks`, `fs_protected_symlinks`, `fs_protected_fifos`, `fs_protected_regular`, `kernel_sysrq`, `kernel_kexec_load_disabled`, `net_core_bpf_jit_harden`); null when unknown" },
+        FieldSpec { name: "sysctl_configured", ty: "map<string, int|null>", doc: "Same keys: the value persisted in sysctl.d / sysctl.conf (last assignment wins); null when not configured" },
+        FieldSpec { name: "sysctl_live", ty: "map<string, int|null>|null", doc: "Same keys: the running value from /proc/sys; the whole map is null unless live" },
+        FieldSpec { name: "sysctl_drift", ty: "list<string>", doc: "Keys whose configured value differs from the running one (live only; empty otherwise)" },
+        FieldSpec { name: "sysctl_files", ty: "list<string>", doc: "sysctl configuration files read, in the order applied" },
+        FieldSpec { name: "unreadable_files", ty: "list<string>", doc: "Configuration files that exist but could not be read (path and reason); their settings are missing from the facts" },
+        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether live values (/proc, /sys) were read" },
+        FieldSpec { name: "blacklisted_modules", ty: "list<string>", doc: "Modules named by a `blacklist` line in modprobe.d (`-` written as `_`), sorted" },
+        FieldSpec { name: "install_disabled_modules", ty: "list<string>", doc: "Modules whose `install` command is /bin/false, /bin/true or nologin, sorted" },
+        FieldSpec { name: "usb_storage_disabled", ty: "bool", doc: "Whether usb-storage is blacklisted or install-disabled, so plugging in a USB disk does not load it" },
+        FieldSpec { name: "usb_storage_loaded", ty: "bool|null", doc: "Whether the usb_storage module is loaded now (/sys/module/usb_storage); null unless live" },
+        FieldSpec { name: "cis_filesystems_not_disabled", ty: "list<string>", doc: "Of cramfs, freevxfs, jffs2, hfs, hfsplus, udf (CIS): those neither blacklisted nor install-disabled" },
+        FieldSpec { name: "core_hard_limit", ty: "string|null", doc: "Value of the last `* hard core` (or `* - core`) entry in limits.conf / limits.d (`0`, `unlimited`); null when none" },
+        FieldSpec { name: "coredump_storage", ty: "string|null", doc: "systemd-coredump `Storage=` (`none`, `external`, `journal`); null when not set" },
+        FieldSpec { name: "coredump_process_size_max", ty: "string|null", doc: "systemd-coredump `ProcessSizeMax=`; null when not set" },
+        FieldSpec { name: "core_pattern", ty: "string|null", doc: "Running kernel.core_pattern (`|/lib/systemd/systemd-coredump %P …`, `core`); null unless live" },
+        FieldSpec { name: "core_dumps_restricted", ty: "bool", doc: "Whether core dumps are kept from disk: `* hard core 0`, or systemd-coredump with Storage=none and ProcessSizeMax=0, or a core_pattern piping to /bin/false" },
+    ],
+};
+
+/// The tracked sysctls.
+pub const SYSCTLS: &[&str] = &[
+    "kernel.randomize_va_space",
+    "kernel.kptr_restrict",
+    "kernel.dmesg_restrict",
+    "kernel.yama.ptrace_scope",
+    "kernel.unprivileged_bpf_disabled",
+    "fs.suid_dumpable",
+    "fs.protected_hardlinks",
+    "fs.protected_symlinks",
+    "fs.protected_fifos",
+    "fs.protected_regular",
+    "kernel.sysrq",
+    "kernel.kexec_load_disabled",
+    "net.core.bpf_jit_harden",
+];
+
+/// Filesystem modules CIS benchmarks want disabled.
+pub const CIS_FILESYSTEMS: &[&str] = &["cramfs", "freevxfs", "jffs2", "hfs", "hfsplus", "udf"];
+
+const SYSCTL_DIRS: &[&str] = &[
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+];
+const MODPROBE_DIRS: &[&str] = &[
+    "/etc/modprobe.d",
+    "/run/modprobe.d",
+    "/usr/local/lib/modprobe.d",
+    "/usr/lib/modprobe.d",
+    "/lib/modprobe.d",
+];
+const COREDUMP_DIRS: &[&str] = &[
+    "/etc/systemd/coredump.conf.d",
+    "/run/systemd/coredump.conf.d",
+    "/usr/local/lib/systemd/coredump.conf.d",
+    "/usr/lib/systemd/coredump.conf.d",
+];
+
+/// Values of the tracked sysctls, keyed by name with `.` → `_`.
+pub type SysctlMap = BTreeMap<String, Option<i64>>;
+
+/// What modprobe.d says about modules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModprobeFacts {
+    /// Blacklisted modules (normalised to `_`).
+    pub blacklisted: Vec<String>,
+    /// Modules whose install command does nothing.
+    pub install_disabled: Vec<String>,
+}
+
+/// Core dump settings from configuration files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoredumpConf {
+    /// `Storage=`.
+    pub storage: Option<String>,
+    /// `ProcessSizeMax=`.
+    pub process_size_max: Option<String>,
+}
+
+/// The probe's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelFacts {
+    /// Effective values.
+    pub sysctl: SysctlMap,
+    /// Configured values.
+    pub sysctl_configured: SysctlMap,
+    /// Running values (live only).
+    pub sysctl_live: Option<SysctlMap>,
+    /// Keys whose configured and running values differ.
+    pub sysctl_drift: Vec<String>,
+    /// Files read.
+    pub sysctl_files: Vec<String>,
+    /// Files that could not be read.
+    pub unreadable_files: Vec<String>,
+    /// Whether live values were read.
+    pub runtime_collected: bool,
+    /// Blacklisted modules.
+    pub blacklisted_modules: Vec<String>,
+    /// Install-disabled modules.
+    pub install_disabled_modules: Vec<String>,
+    /// usb-storage cannot autoload.
+    pub usb_storage_disabled: bool,
+    /// usb_storage is loaded (live only).
+    pub usb_storage_loaded: Option<bool>,
+    /// CIS filesystems still loadable.
+    pub cis_filesystems_not_disabled: Vec<String>,
+    /// `* hard core` limit.
+    pub core_hard_limit: Option<String>,
+    /// systemd-coredump `Storage=`.
+    pub coredump_storage: Option<String>,
+    /// systemd-coredump `ProcessSizeMax=`.
+    pub coredump_process_size_max: Option<String>,
+    /// Running core_pattern.
+    pub core_pattern: Option<String>,
+    /// Core dumps kept from disk.
+    pub core_dumps_restricted: bool,
+}
+
+/// `kernel.yama.ptrace_scope` → `kernel_yama_ptrace_scope`.
+pub fn key_of(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+fn empty_map() -> SysctlMap {
+    SYSCTLS.iter().map(|n| (key_of(n), None)).collect()
+}
+
+/// Normalise a sysctl key: `/` separators become `.` (`kernel/yama/ptrace_scope`).
+fn normalise_key(key: &str) -> String {
+    key.trim().trim_start_matches('-').replace('/', ".")
+}
+
+/// Parse one sysctl.conf / sysctl.d file into `(key, value)` assignments in order.
+pub fn parse_sysctl_conf(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                normalise_key(k),
+                v.split_whitespace().collect::<Vec<_>>().join(" "),
+            )
+        })
+        .collect()
+}
+
+/// A sysctl value as an integer (`2`, `0x1b6`, `-1`); `None` otherwise.
+pub fn parse_int(value: &str) -> Option<i64> {
+    let v = value.trim();
+    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// Order config files the systemd way: `listing` is `(dir, names)` in
+/// directory priority order; returns full paths of `*.conf` files sorted by
+/// name, each name taken from the first directory that has it.
+pub fn order_conf_files(listing: &[(&str, Vec<String>)]) -> Vec<String> {
+    let mut chosen: BTreeMap<&str, String> = BTreeMap::new();
+    for (dir, names) in listing {
+        for n in names
+            .iter()
+            .filter(|n| n.ends_with(".conf") && !n.starts_with('.'))
+        {
+            chosen
+                .entry(n.as_str())
+                .or_insert_with(|| format!("{}/{}", dir.trim_end_matches('/'), n));
+        }
+    }
+    chosen.into_values().collect()
+}
+
+/// Apply sysctl files in order; the last assignment of a tracked key wins.
+pub fn configured_sysctls(files: &[&str]) -> SysctlMap {
+    let mut map = empty_map();
+    for text in files {
+        for (k, v) in parse_sysctl_conf(text) {
+            if SYSCTLS.contains(&k.as_str()) {
+                map.insert(key_of(&k), parse_int(&v));
+            }
+        }
+    }
+    map
+}
+
+/// Module names treat `-` and `_` alike; use `_`.
+fn normalise_module(m: &str) -> String {
+    m.replace('-', "_")
+}
+
+/// Whether an `install` command does nothing (`/bin/false`, `/usr/bin/true`, `/sbin/nologin`).
+fn is_noop_command(cmd: &str) -> bool {
+    let first = cmd.split_whitespace().next().unwrap_or("");
+    let base = first.rsplit('/').next().unwrap_or(first);
+    matches!(base, "false" | "true" | "nologin")
+}
+
+/// Parse modprobe.d files (backslash continuations, comments).
+pub fn parse_modprobe(files: &[&str]) -> ModprobeFacts {
+    let mut out = ModprobeFacts::default();
+    for text in files {
+        let joined = text.replace("\\\r\n", " ").replace("\\\n", " ");
+        for line in joined.lines().map(str::trim) {
+            if line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next()) {
+                (Some("blacklist"), Some(m)) => out.blacklisted.push(normalise_module(m)),
+                (Some("install"), Some(m)) => {
+                    let cmd: Vec<&str> = words.collect();
+                    if is_noop_command(&cmd.join(" ")) {
+                        out.install_disabled.push(normalise_module(m));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for v in [&mut out.blacklisted, &mut out.install_disabled] {
+        v.sort();
+        v.dedup();
+    }
+    out
+}
+
+/// The last `* hard core <v>` (or `* - core <v>`) value in limits files.
+pub fn parse_limits_core(files: &[&str]) -> Option<String> {
+    let mut value = None;
+    for text in files {
+        for line in text.lines() {
+            let line = line.split_once('#').map_or(line, |(l, _)| l);
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if let [domain, kind, item, v] = f.as_slice() {
+                if *domain == "*" && matches!(*kind, "hard" | "-") && *item == "core" {
+                    value = Some((*v).to_string());
+                }
+            }
+        }
+    }
+    value
+}
+
+/// Parse coredump.conf and drop-ins in order (`[Coredump]` section; last wins).
+pub fn parse_coredump_conf(files: &[&str]) -> CoredumpConf {
+    let mut out = CoredumpConf::default();
+    for text in files {
+        let mut in_section = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_section = line == "[Coredump]";
+                continue;
+            }
+            if !in_section || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            let v = v.trim().to_string();
+            match k.trim() {
+                "Storage" => out.storage = Some(v.to_ascii_lowercase()),
+                "ProcessSizeMax" => out.process_size_max = Some(v),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Whether a size such as `0`, `0B` or `0K` is zero.
+fn is_zero_size(v: &str) -> bool {
+    let digits: String = v.trim().chars().take_while(char::is_ascii_digit).collect();
+    !digits.is_empty() && digits.chars().all(|c| c == '0')
+}
+
+/// Whether core dumps are kept from disk by any of the usual means.
+pub fn core_dumps_restricted(
+    hard_limit: Option<&str>,
+    coredump: &CoredumpConf,
+    core_pattern: Option<&str>,
+) -> bool {
+    let limits = hard_limit == Some("0");
+    let systemd = coredump.storage.as_deref() == Some("none")
+        && coredump
+            .process_size_max
+            .as_deref()
+            .is_some_and(is_zero_size);
+    let pattern = core_pattern.is_some_and(|p| {
+        p.trim()
+            .strip_prefix('|')
+            .is_some_and(|cmd| is_noop_command(cmd.trim()))
+    });
+    limits || systemd || pattern
+}
+
+/// Assemble the facts from parsed parts (pure).
+pub fn build_facts(
+    configured: SysctlMap,
+    live: Option<SysctlMap>,
+    modules: &ModprobeFacts,
+    limits_core: Option<String>,
+    coredump: CoredumpConf,
+    core_pattern: Option<String>,
+) -> KernelFacts {
+    let mut effective = configured.clone();
+    let mut drift = Vec::new();
+    if let Some(live) = &live {
+        for (k, v) in live {
+            if let (Some(lv), Some(Some(cv))) = (v, configured.get(k)) {
+                if lv != cv {
+                    drift.push(k.clone());
+                }
+            }
+            effective.insert(k.clone(), *v);
+        }
+    }
+    let disabled = |m: &str| {
+        modules.blacklisted.iter().any(|b| b == m)
+            || modules.install_disabled.iter().any(|b| b == m)
+    };
+    let restricted =
+        core_dumps_restricted(limits_core.as_deref(), &coredump, core_pattern.as_deref());
+    KernelFacts {
+        sysctl: effective,
+        sysctl_configured: configured,
+        runtime_collected: live.is_some(),
+        sysctl_live: live,
+        sysctl_drift: drift,
+        sysctl_files: Vec::new(),
+        unreadable_files: Vec::new(),
+        blacklisted_modules: modules.blacklisted.clone(),
+        install_disabled_modules: modules.install_disabled.clone(),
+        usb_storage_disabled: disabled("usb_storage"),
+        usb_storage_loaded: None,
+        cis_filesystems_not_disabled: CIS_FILESYSTEMS
+            .iter()
+            .filter(|m| !disabled(m))
+            .map(|m| (*m).to_string())
+            .collect(),
+        core_hard_limit: limits_core,
+        coredump_storage: coredump.storage,
+        coredump_process_size_max: coredump.process_size_max,
+        core_pattern,
+        core_dumps_restricted: restricted,
+    }
+}
+
+/// Feed `input` to every parser (for cargo-fuzz); never panics.
+pub fn fuzz_parse(input: &str) {
+    let _ = parse_sysctl_conf(input);
+    let _ = parse_int(input);
+    let _ = configured_sysctls(&[input]);
+    let modules = parse_modprobe(&[input]);
+    let limits = parse_limits_core(&[input]);
+    let coredump = parse_coredump_conf(&[input]);
+    let _ = build_facts(
+        configured_sysctls(&[input]),
+        Some(empty_map()),
+        &modules,
+        limits,
+        coredump,
+        Some(input.to_string()),
+    );
+}
+
+/// Read a list of files; unreadable ones are noted in `errors`.
+fn read_all(root: &HostRoot, paths: &[String], errors: &mut Vec<String>) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| match root.read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(e.to_string());
+                None
+            }
+        })
+        .collect()
+}
+
+/// Config files in `dirs` ordered the systemd way.
+fn conf_files(root: &HostRoot, dirs: &[&str]) -> Vec<String> {
+    let listing: Vec<(&str, Vec<String>)> = dirs
+        .iter()
+        .map(|d| (*d, root.read_dir(d).ok().flatten().unwrap_or_default()))
+        .collect();
+    order_conf_files(&listing)
+}
+
+fn live_sysctls(root: &HostRoot) -> SysctlMap {
+    SYSCTLS
+        .iter()
+        .map(|n| {
+            let path = format!("/proc/sys/{}", n.replace('.', "/"));
+            let v = root
+                .read_to_string(&path)
+                .ok()
+                .flatten()
+                .and_then(|t| parse_int(&t));
+            (key_of(n), v)
+        })
+        .collect()
+}
+
+/// Collect under `root`. Always `Ok`: missing configuration is itself evidence.
+/// Files that cannot be read are skipped (the probe runs unprivileged where it can).
+pub fn collect(root: &HostRoot) -> Outcome {
+    let mut errors = Vec::new();
+    let mut sysctl_files = conf_files(root, SYSCTL_DIRS);
+    if !sysctl_files.iter().any(|p| p.ends_with("/99-sysctl.conf"))
+        && root.exists("/etc/sysctl.conf")
+    {
+        sysctl_files.push("/etc/sysctl.conf".into());
+    }
+    let sysctl_texts = read_all(root, &sysctl_files, &mut errors);
+    let configured =
+        configured_sysctls(&sysctl_texts.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let modprobe_texts = read_all(root, &conf_files(root, MODPROBE_DIRS), &mut errors);
+    let modules = parse_modprobe(
+        &modprobe_texts
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+
+    let mut limits_paths = vec!["/etc/security/limits.conf".to_string()];
+    limits_paths.extend(
+        root.glob("/etc/security/limits.d/*.conf")
+            .unwrap_or_default(),
+    );
+    let limits_texts = read_all(root, &limits_paths, &mut errors);
+    let limits = parse_limits_core(&limits_texts.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let main_conf = if root.exists("/etc/systemd/coredump.conf") {
+        "/etc/systemd/coredump.conf"
+    } else {
+        "/usr/lib/systemd/coredump.conf"
+    };
+    let mut coredump_paths = vec![main_conf.to_string()];
+    coredump_paths.extend(conf_files(root, COREDUMP_DIRS));
+    let coredump_texts = read_all(root, &coredump_paths, &mut errors);
+    let coredump = parse_coredump_conf(
+        &coredump_texts
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+
+    let live = root.is_live();
+    let core_pattern = if live {
+        root.read_to_string("/proc/sys/kernel/core_pattern")
+            .ok()
+            .flatten()
+            .map(|s| s.trim().to_string())
+    } else {
+        None
+    };
+    let mut facts = build_facts(
+        configured,
+        live.then(|| live_sysctls(root)),
+        &modules,
+        limits,
+        coredump,
+        core_pattern,
+    );
+    facts.sysctl_files = sysctl_files;
+    if live {
+        facts.usb_storage_loaded = Some(root.exists("/sys/module/usb_storage"));
+    }
+    facts.unreadable_files = errors;
+    Outcome::from_facts(&facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn put(root: &Path, path: &str, text: &str) {
+        let p = root.join(path.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn sysctl_syntax() {
+        let a = parse_sysctl_conf(include_str!(
+            "../../tests/fixtures/kernel/etc/sysctl.d/60-hardening.conf"
+        ));
+        assert!(a.contains(&("kernel.yama.ptrace_scope".into(), "2".into())));
+        assert!(a.contains(&("kernel.kptr_restrict".into(), "2".into())));
+        assert_eq!(parse_int("0x01b6"), Some(438));
+        assert_eq!(parse_int(" 2\n"), Some(2));
+        assert_eq!(parse_int("1 2"), None);
+    }
+
+    #[test]
+    fn systemd_file_order_and_masking() {
+        let listing = vec![
+            (
+                "/etc/sysctl.d",
+                vec![
+                    "50-default.conf".into(),
+                    "99-sysctl.conf".into(),
+                    "README".into(),
+                ],
+            ),
+            ("/run/sysctl.d", vec![]),
+            (
+                "/usr/lib/sysctl.d",
+                vec![
+                    "10-ptrace.conf".into(),
+                    "50-default.conf".into(),
+                    "50-pid-max.conf".into(),
+                ],
+            ),
+        ];
+        assert_eq!(
+            order_conf_files(&listing),
+            vec![
+                "/usr/lib/sysctl.d/10-ptrace.conf",
+                "/etc/sysctl.d/50-default.conf",
+                "/usr/lib/sysctl.d/50-pid-max.conf",
+                "/etc/sysctl.d/99-sysctl.conf",
+            ]
+        );
+    }
+
+    #[test]
+    fn last_assignment_wins_and_only_tracked_keys_are_kept() {
+        let m = configured_sysctls(&[
+            "kernel.sysrq = 0x01b6\nfs.protected_fifos=1\n",
+            "kernel.sysrq=0\n-fs.protected_regular = 2\nvm.swappiness=10\n",
+        ]);
+        assert_eq!(m["kernel_sysrq"], Some(0));
+        assert_eq!(m["fs_protected_fifos"], Some(1));
+        assert_eq!(m["fs_protected_regular"], Some(2));
+        assert_eq!(m["kernel_randomize_va_space"], None);
+        assert_eq!(m.len(), SYSCTLS.len());
+    }
+
+    #[test]
+    fn modprobe_blacklist_and_install() {
+        let m = parse_modprobe(&[
+            include_str!("../../tests/fixtures/kernel/etc/modprobe.d/cis.conf"),
+            "install usb-storage /bin/sh -c 'echo no'\n# blacklist hfs\n",
+        ]);
+        assert_eq!(
+            m.install_disabled,
+            vec![
+                "cramfs",
+                "freevxfs",
+                "hfs",
+                "hfsplus",
+                "jffs2",
+                "udf",
+                "usb_storage"
+            ]
+        );
+        assert!(m.blacklisted.contains(&"usb_storage".to_string()));
+        let only_bl = parse_modprobe(&["blacklist usb_storage\\\n\n"]);
+        assert_eq!(only_bl.blacklisted, vec!["usb_storage"]);
+    }
+
+    #[test]
+    fn core_dump_sources() {
+        let l = parse_limits_core(&[
+            include_str!("../../tests/fixtures/kernel/etc/security/limits.conf"),
+            "*\t\thard\tcore\t\t0\n",
+        ]);
+        assert_eq!(l.as_deref(), Some("0"));
+        assert_eq!(
+            parse_limits_core(&["#*  hard core 0\n@users soft core 0\n"]),
+            None
+        );
+        let c = parse_coredump_conf(&[
+            "[Coredump]\n#Storage=external\nStorage=external\n",
+            "[Coredump]\nStorage=none\nProcessSizeMax=0\n[Other]\nStorage=x\n",
+        ]);
+        assert_eq!(c.storage.as_deref(), Some("none"));
+        assert!(core_dumps_restricted(None, &c, None));
+        assert!(!core_dumps_restricted(
+            Some("unlimited"),
+            &CoredumpConf::default(),
+            Some("|/usr/lib/systemd/systemd-coredump %P %u")
+        ));
+        assert!(core_dumps_restricted(
+            None,
+            &CoredumpConf::default(),
+            Some("|/bin/false")
+        ));
+    }
+
+    #[test]
+    fn offline_tree_from_fixtures() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kernel");
+        for f in [
+            "etc/sysctl.conf",
+            "etc/sysctl.d/60-hardening.conf",
+            "usr/lib/sysctl.d/50-default.conf",
+            "usr/lib/sysctl.d/10-ptrace.conf",
+            "etc/modprobe.d/cis.conf",
+            "etc/security/limits.conf",
+            "etc/security/limits.d/10-coredump.conf",
+            "etc/systemd/coredump.conf",
+        ] {
+            put(r, f, &fs::read_to_string(fx.join(f)).unwrap());
+        }
+        std::os::unix::fs::symlink("../sysctl.conf", r.join("etc/sysctl.d/99-sysctl.conf"))
+            .unwrap();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(r)) else {
+            panic!()
+        };
+        assert_eq!(v["sysctl"]["kernel_randomize_va_space"], 2);
+        assert_eq!(v["sysctl"]["kernel_yama_ptrace_scope"], 2);
+        assert_eq!(v["sysctl"]["fs_protected_hardlinks"], 1);
+        assert_eq!(v["sysctl"]["kernel_sysrq"], 0);
+        assert!(v["sysctl_live"].is_null());
+        assert_eq!(v["runtime_collected"], false);
+        assert_eq!(v["usb_storage_disabled"], true);
+        assert_eq!(v["core_dumps_restricted"], true);
+        assert_eq!(v["core_hard_limit"], "0");
+        assert_eq!(v["cis_filesystems_not_disabled"], serde_json::json!([]));
+        assert_eq!(
+            v["sysctl_files"],
+            serde_json::json!([
+                "/usr/lib/sysctl.d/10-ptrace.conf",
+                "/usr/lib/sysctl.d/50-default.conf",
+                "/etc/sysctl.d/60-hardening.conf",
+                "/etc/sysctl.d/99-sysctl.conf"
+            ])
+        );
+        for f in SPEC.fields {
+            assert!(v.get(f.name).is_some(), "missing {}", f.name);
+        }
+    }
+
+    #[test]
+    fn live_values_override_and_drift_is_reported() {
+        let mut configured = empty_map();
+        configured.insert("kernel_kptr_restrict".into(), Some(1));
+        let mut live = empty_map();
+        live.insert("kernel_kptr_restrict".into(), Some(0));
+        live.insert("kernel_randomize_va_space".into(), Some(2));
+        let f = build_facts(
+            configured,
+            Some(live),
+            &ModprobeFacts::default(),
+            None,
+            CoredumpConf::default(),
+            None,
+        );
+        assert_eq!(f.sysctl["kernel_kptr_restrict"], Some(0));
+        assert_eq!(f.sysctl_drift, vec!["kernel_kptr_restrict"]);
+        assert!(f.runtime_collected);
+        assert!(!f.usb_storage_disabled);
+        assert_eq!(f.cis_filesystems_not_disabled.len(), 6);
+    }
+
+    #[test]
+    fn empty_root_is_ok_with_nothing_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
+            panic!()
+        };
+        assert!(v["sysctl"]["kernel_randomize_va_space"].is_null());
+        assert_eq!(v["core_dumps_restricted"], false);
+    }
+
+    #[test]
+    fn unreadable_files_are_recorded_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        put(
+            dir.path(),
+            "/etc/sysctl.d/10-ok.conf",
+            "kernel.dmesg_restrict = 1\n",
+        );
+        let bad = dir.path().join("etc/sysctl.d/20-binary.conf");
+        fs::write(&bad, b"kernel.kptr_restrict = 2\0\x01").unwrap();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
+            panic!()
+        };
+        assert_eq!(v["sysctl"]["kernel_dmesg_restrict"], 1);
+        let errs = v["unreadable_files"].as_array().unwrap();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].as_str().unwrap().contains("20-binary.conf"));
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        for s in [
+            "=",
+            "\\",
+            "install",
+            "[Coredump]\nProcessSizeMax=",
+            "0x",
+            "* hard core",
+        ] {
+            fuzz_parse(s);
+        }
+    }
+}

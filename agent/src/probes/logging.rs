@@ -1,0 +1,1489 @@
+//! Probe `logging`: where system logs go, how long they are kept, and what
+//! the kernel audit subsystem records.
+//!
+//! Reads, on Debian/Ubuntu and RHEL-family hosts alike:
+//! - journald: `/etc/systemd/journald.conf`, then drop-ins from
+//!   `/usr/lib/systemd/journald.conf.d/*.conf`, `/run/systemd/journald.conf.d/*.conf`
+//!   and `/etc/systemd/journald.conf.d/*.conf` (sorted by file name, later wins;
+//!   a file in `/etc` masks one of the same name in `/usr/lib`), plus whether
+//!   `/var/log/journal` exists (`Storage=auto` + that directory = persistent);
+//! - rsyslog: `/etc/rsyslog.conf` and `/etc/rsyslog.d/*.conf` (legacy `*.* @@host:514`
+//!   actions, RainerScript `action(type="omfwd" …)`/`omrelp`, TLS via `StreamDriverMode`);
+//! - syslog-ng: `/etc/syslog-ng/syslog-ng.conf` and `/etc/syslog-ng/conf.d/*.conf`
+//!   (`destination d { network("host" transport("tls")) }`, `tcp(`, `udp(`, `syslog(`);
+//! - systemd-journal-upload: `/etc/systemd/journal-upload.conf` `URL=`;
+//! - auditd: `/etc/audit/auditd.conf` and the rules in `/etc/audit/rules.d/*.rules`
+//!   and `/etc/audit/audit.rules` (identical rules counted once, since augenrules
+//!   compiles the former into the latter);
+//! - logrotate: `/etc/logrotate.conf` and `/etc/logrotate.d/*`.
+//!
+//! Everything comes from configuration files, so the probe works the same under
+//! `--root`. Files that cannot be read are listed in `unreadable`.
+
+use super::{FieldSpec, Outcome, ProbeSpec};
+use crate::hostroot::HostRoot;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The probe's spec.
+pub static SPEC: ProbeSpec = ProbeSpec {
+    id: "logging",
+    version: 1,
+    description: "journald storage, rsyslog/syslog-ng and remote forwarding, auditd and its rules, logrotate retention",
+    controls: &["A.8.15", "A.8.16"],
+    fields: &[
+        FieldSpec { name: "journald", ty: "object", doc: "effective systemd-journald settings" },
+        FieldSpec { name: "journald.config_present", ty: "bool", doc: "/etc/systemd/journald.conf or a journald drop-in exists" },
+        FieldSpec { name: "journald.storage", ty: "string", doc: "effective Storage= (persistent | auto | volatile | none), \"auto\" when unset" },
+        FieldSpec { name: "journald.journal_dir_exists", ty: "bool", doc: "/var/log/journal exists (makes Storage=auto persistent)" },
+        FieldSpec { name: "journald.persistent", ty: "bool", doc: "the journal is kept on disk across reboots (Storage=persistent, or auto with /var/log/journal)" },
+        FieldSpec { name: "journald.system_max_use", ty: "string", doc: "SystemMaxUse= as written, \"\" when unset (journald default: 10% of the file system)" },
+        FieldSpec { name: "journald.max_retention_sec", ty: "string", doc: "MaxRetentionSec= as written, \"\" when unset" },
+        FieldSpec { name: "journald.max_retention_days", ty: "int", doc: "MaxRetentionSec= in whole days; 0 when unset or 0 (no time limit)" },
+        FieldSpec { name: "journald.forward_to_syslog", ty: "bool|null", doc: "ForwardToSyslog=; null when unset (systemd default applies)" },
+        FieldSpec { name: "journald.compress", ty: "bool", doc: "Compress= (default true)" },
+        FieldSpec { name: "rsyslog", ty: "object", doc: "rsyslog presence" },
+        FieldSpec { name: "rsyslog.installed", ty: "bool", doc: "/etc/rsyslog.conf exists" },
+        FieldSpec { name: "rsyslog.files", ty: "list<string>", doc: "rsyslog configuration files read" },
+        FieldSpec { name: "syslog_ng", ty: "object", doc: "syslog-ng presence" },
+        FieldSpec { name: "syslog_ng.installed", ty: "bool", doc: "/etc/syslog-ng/syslog-ng.conf exists" },
+        FieldSpec { name: "syslog_ng.files", ty: "list<string>", doc: "syslog-ng configuration files read" },
+        FieldSpec { name: "remote_forwarding", ty: "bool", doc: "at least one remote log destination is configured (rsyslog, syslog-ng or journal-upload)" },
+        FieldSpec { name: "remote_targets", ty: "list<object>", doc: "every remote log destination found" },
+        FieldSpec { name: "remote_targets[].daemon", ty: "string", doc: "rsyslog | syslog-ng | journal-upload" },
+        FieldSpec { name: "remote_targets[].host", ty: "string", doc: "destination host name or address" },
+        FieldSpec { name: "remote_targets[].port", ty: "int", doc: "destination port (protocol default when not written)" },
+        FieldSpec { name: "remote_targets[].protocol", ty: "string", doc: "udp | tcp | relp | tls | http | https" },
+        FieldSpec { name: "remote_targets[].tls", ty: "bool", doc: "the transport is encrypted" },
+        FieldSpec { name: "remote_targets[].file", ty: "string", doc: "file the destination is defined in" },
+        FieldSpec { name: "auditd", ty: "object", doc: "auditd configuration (auditd.conf) and loaded rule files" },
+        FieldSpec { name: "auditd.installed", ty: "bool", doc: "/etc/audit/auditd.conf exists" },
+        FieldSpec { name: "auditd.max_log_file", ty: "int", doc: "max_log_file (MB); 0 when unset" },
+        FieldSpec { name: "auditd.num_logs", ty: "int", doc: "num_logs; 0 when unset" },
+        FieldSpec { name: "auditd.max_log_file_action", ty: "string", doc: "max_log_file_action, lower case (rotate | keep_logs | ignore | syslog | suspend); \"\" when unset" },
+        FieldSpec { name: "auditd.space_left_action", ty: "string", doc: "space_left_action, lower case; \"\" when unset" },
+        FieldSpec { name: "auditd.admin_space_left_action", ty: "string", doc: "admin_space_left_action, lower case; \"\" when unset" },
+        FieldSpec { name: "auditd.disk_full_action", ty: "string", doc: "disk_full_action, lower case; \"\" when unset" },
+        FieldSpec { name: "auditd.rules_files", ty: "list<string>", doc: "audit rule files read" },
+        FieldSpec { name: "auditd.rules_count", ty: "int", doc: "number of distinct watch (-w) and syscall (-a/-A) rules" },
+        FieldSpec { name: "auditd.watched_paths", ty: "list<string>", doc: "paths watched with -w or -F path=/-F dir=, sorted" },
+        FieldSpec { name: "auditd.syscalls", ty: "list<string>", doc: "syscalls named in -S options, sorted" },
+        FieldSpec { name: "auditd.keys", ty: "list<string>", doc: "rule keys (-k or -F key=), sorted" },
+        FieldSpec { name: "auditd.immutable", ty: "bool", doc: "the last -e option is 2 (rules locked until reboot)" },
+        FieldSpec { name: "logrotate", ty: "object", doc: "logrotate retention estimates" },
+        FieldSpec { name: "logrotate.installed", ty: "bool", doc: "/etc/logrotate.conf exists" },
+        FieldSpec { name: "logrotate.global_frequency", ty: "string", doc: "global hourly | daily | weekly | monthly | yearly; \"\" when unset" },
+        FieldSpec { name: "logrotate.global_rotate", ty: "int", doc: "global `rotate N`; 0 when unset" },
+        FieldSpec { name: "logrotate.global_retention_days", ty: "int", doc: "estimate: global rotate × period in days (capped by maxage)" },
+        FieldSpec { name: "logrotate.syslog_log", ty: "string", doc: "the main syslog file found in a logrotate block (/var/log/syslog or /var/log/messages); \"\" when none" },
+        FieldSpec { name: "logrotate.syslog_retention_days", ty: "int", doc: "estimated retention of the main syslog file (its block, else the global one); 0 when logrotate is absent" },
+        FieldSpec { name: "logrotate.entries", ty: "list<object>", doc: "one per logrotate block" },
+        FieldSpec { name: "logrotate.entries[].paths", ty: "list<string>", doc: "log paths (globs) the block applies to" },
+        FieldSpec { name: "logrotate.entries[].frequency", ty: "string", doc: "effective frequency (block, else global)" },
+        FieldSpec { name: "logrotate.entries[].rotate", ty: "int", doc: "effective rotate count (block, else global)" },
+        FieldSpec { name: "logrotate.entries[].retention_days", ty: "int", doc: "estimate: rotate × period in days (capped by maxage)" },
+        FieldSpec { name: "logrotate.entries[].file", ty: "string", doc: "file the block is in" },
+        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
+    ],
+};
+
+// ---------------------------------------------------------------- facts
+
+/// Everything the probe reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoggingFacts {
+    /// journald settings.
+    pub journald: JournaldFacts,
+    /// rsyslog presence.
+    pub rsyslog: DaemonFacts,
+    /// syslog-ng presence.
+    pub syslog_ng: DaemonFacts,
+    /// Whether any remote destination exists.
+    pub remote_forwarding: bool,
+    /// Remote destinations.
+    pub remote_targets: Vec<ForwardTarget>,
+    /// auditd configuration and rules.
+    pub auditd: AuditdFacts,
+    /// logrotate retention.
+    pub logrotate: LogrotateFacts,
+    /// Files that could not be read.
+    pub unreadable: Vec<String>,
+}
+
+/// Effective journald settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JournaldFacts {
+    /// A journald config file exists.
+    pub config_present: bool,
+    /// Storage= (default auto).
+    pub storage: String,
+    /// /var/log/journal exists.
+    pub journal_dir_exists: bool,
+    /// Journal survives reboots.
+    pub persistent: bool,
+    /// SystemMaxUse= raw.
+    pub system_max_use: String,
+    /// MaxRetentionSec= raw.
+    pub max_retention_sec: String,
+    /// MaxRetentionSec= in days (0 = no limit).
+    pub max_retention_days: u64,
+    /// ForwardToSyslog= (None = unset).
+    pub forward_to_syslog: Option<bool>,
+    /// Compress=.
+    pub compress: bool,
+}
+
+impl Default for JournaldFacts {
+    fn default() -> Self {
+        JournaldFacts {
+            config_present: false,
+            storage: "auto".into(),
+            journal_dir_exists: false,
+            persistent: false,
+            system_max_use: String::new(),
+            max_retention_sec: String::new(),
+            max_retention_days: 0,
+            forward_to_syslog: None,
+            compress: true,
+        }
+    }
+}
+
+/// A syslog daemon's presence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DaemonFacts {
+    /// Main config file exists.
+    pub installed: bool,
+    /// Files read.
+    pub files: Vec<String>,
+}
+
+/// One remote log destination.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ForwardTarget {
+    /// rsyslog | syslog-ng | journal-upload.
+    pub daemon: String,
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u32,
+    /// udp | tcp | relp | tls | http | https.
+    pub protocol: String,
+    /// Encrypted transport.
+    pub tls: bool,
+    /// Defining file (set by `collect`; empty from the parsers).
+    pub file: String,
+}
+
+/// auditd configuration and rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AuditdFacts {
+    /// auditd.conf exists.
+    pub installed: bool,
+    /// max_log_file (MB).
+    pub max_log_file: u64,
+    /// num_logs.
+    pub num_logs: u64,
+    /// max_log_file_action.
+    pub max_log_file_action: String,
+    /// space_left_action.
+    pub space_left_action: String,
+    /// admin_space_left_action.
+    pub admin_space_left_action: String,
+    /// disk_full_action.
+    pub disk_full_action: String,
+    /// Rule files read.
+    pub rules_files: Vec<String>,
+    /// Distinct rules.
+    pub rules_count: u64,
+    /// Watched paths.
+    pub watched_paths: Vec<String>,
+    /// Syscalls.
+    pub syscalls: Vec<String>,
+    /// Keys.
+    pub keys: Vec<String>,
+    /// `-e 2`.
+    pub immutable: bool,
+}
+
+/// Parsed audit rules (before they are merged into [`AuditdFacts`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditRules {
+    /// Normalised rule lines (watch and syscall rules only).
+    pub rules: BTreeSet<String>,
+    /// Watched paths.
+    pub watched_paths: BTreeSet<String>,
+    /// Syscalls.
+    pub syscalls: BTreeSet<String>,
+    /// Keys.
+    pub keys: BTreeSet<String>,
+    /// Last `-e` value seen.
+    pub enable_flag: Option<u8>,
+}
+
+/// logrotate retention.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LogrotateFacts {
+    /// logrotate.conf exists.
+    pub installed: bool,
+    /// Global frequency.
+    pub global_frequency: String,
+    /// Global rotate.
+    pub global_rotate: u64,
+    /// Global retention estimate.
+    pub global_retention_days: u64,
+    /// Main syslog file found.
+    pub syslog_log: String,
+    /// Its retention estimate.
+    pub syslog_retention_days: u64,
+    /// Blocks.
+    pub entries: Vec<LogrotateEntry>,
+}
+
+/// One logrotate block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LogrotateEntry {
+    /// Paths.
+    pub paths: Vec<String>,
+    /// Effective frequency.
+    pub frequency: String,
+    /// Effective rotate.
+    pub rotate: u64,
+    /// Retention estimate.
+    pub retention_days: u64,
+    /// File.
+    pub file: String,
+}
+
+/// Directives of one logrotate scope (global or a block).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RotateSettings {
+    /// Frequency keyword.
+    pub frequency: Option<String>,
+    /// rotate N.
+    pub rotate: Option<u64>,
+    /// maxage N (days).
+    pub maxage: Option<u64>,
+}
+
+// ---------------------------------------------------------------- journald
+
+/// journald settings as written (later files win).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournaldSettings {
+    /// Key → value from the `[Journal]` section.
+    pub values: BTreeMap<String, String>,
+}
+
+/// Parse journald.conf-style files in order (later values win).
+pub fn parse_journald(texts: &[&str]) -> JournaldSettings {
+    let mut out = JournaldSettings::default();
+    for text in texts {
+        let mut in_journal = true; // keys before any section header are accepted
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if line.starts_with('[') {
+                in_journal = line.eq_ignore_ascii_case("[journal]");
+                continue;
+            }
+            if !in_journal {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once('=') {
+                out.values
+                    .insert(k.trim().to_string(), v.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Turn settings plus the presence of `/var/log/journal` into facts.
+pub fn journald_facts(
+    settings: &JournaldSettings,
+    config_present: bool,
+    dir_exists: bool,
+) -> JournaldFacts {
+    let get = |k: &str| settings.values.get(k).cloned().unwrap_or_default();
+    let storage = match get("Storage").to_ascii_lowercase().as_str() {
+        s @ ("persistent" | "volatile" | "none" | "auto") => s.to_string(),
+        _ => "auto".to_string(),
+    };
+    let persistent = storage == "persistent" || (storage == "auto" && dir_exists);
+    let max_retention_sec = get("MaxRetentionSec");
+    let max_retention_days = parse_timespan_secs(&max_retention_sec)
+        .map(|s| s / 86_400)
+        .unwrap_or(0);
+    JournaldFacts {
+        config_present,
+        storage,
+        journal_dir_exists: dir_exists,
+        persistent,
+        system_max_use: get("SystemMaxUse"),
+        max_retention_sec,
+        max_retention_days,
+        forward_to_syslog: settings
+            .values
+            .get("ForwardToSyslog")
+            .and_then(|v| parse_bool(v)),
+        compress: settings
+            .values
+            .get("Compress")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(true),
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" | "y" | "t" => Some(true),
+        "0" | "no" | "false" | "off" | "n" | "f" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parse a systemd time span (`90d`, `1month`, `2w 3d`, `3600`) into seconds.
+pub fn parse_timespan_secs(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut chars = s.chars().peekable();
+    let mut any = false;
+    while chars.peek().is_some() {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut num = String::new();
+        while let Some(c) = chars
+            .peek()
+            .copied()
+            .filter(|c| c.is_ascii_digit() || *c == '.')
+        {
+            num.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut unit = String::new();
+        while let Some(c) = chars.peek().copied().filter(|c| c.is_ascii_alphabetic()) {
+            unit.push(c);
+            chars.next();
+        }
+        if num.is_empty() {
+            if unit.is_empty() {
+                break;
+            }
+            return None;
+        }
+        let n: f64 = num.parse().ok()?;
+        let mult: f64 = match unit.as_str() {
+            "" | "s" | "sec" | "second" | "seconds" => 1.0,
+            "ms" | "msec" | "us" | "usec" | "ns" | "nsec" => 0.0,
+            "m" | "min" | "minute" | "minutes" => 60.0,
+            "h" | "hr" | "hour" | "hours" => 3600.0,
+            "d" | "day" | "days" => 86_400.0,
+            "w" | "week" | "weeks" => 604_800.0,
+            "M" | "month" | "months" => 2_629_800.0,
+            "y" | "year" | "years" => 31_557_600.0,
+            _ => return None,
+        };
+        // Bounded: n has at most the digits of a config line.
+        let add = (n * mult).clamp(0.0, 1e15) as u64;
+        total = total.saturating_add(add);
+        any = true;
+    }
+    any.then_some(total)
+}
+
+// ---------------------------------------------------------------- rsyslog
+
+/// Remote destinations in one rsyslog file. `legacy_tls` is whether
+/// `$ActionSendStreamDriverMode 1` appears in any rsyslog file (it makes
+/// legacy `@@` actions use TLS).
+pub fn parse_rsyslog(text: &str, legacy_tls: bool) -> Vec<ForwardTarget> {
+    let mut out = Vec::new();
+    let cleaned = strip_hash_comments(text);
+    // Legacy selector/action lines.
+    for line in cleaned.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('$') || line.contains("action(") {
+            continue;
+        }
+        let Some(action) = line.split_whitespace().find(|t| t.starts_with('@')) else {
+            continue;
+        };
+        if let Some(t) = parse_legacy_action(action, legacy_tls) {
+            out.push(t);
+        }
+    }
+    // RainerScript action(...) blocks, possibly spanning lines.
+    for args in find_calls(&cleaned, "action") {
+        let kv = parse_kv_args(&args);
+        let ty = kv
+            .get("type")
+            .map(|s| s.to_ascii_lowercase())
+            .unwrap_or_default();
+        let Some(host) = kv.get("target").filter(|h| !h.is_empty()) else {
+            continue;
+        };
+        let mode_tls = kv.get("streamdrivermode").is_some_and(|m| m.trim() == "1");
+        let (protocol, tls, default_port) = match ty.as_str() {
+            "omfwd" => {
+                let p = kv
+                    .get("protocol")
+                    .map(|s| s.to_ascii_lowercase())
+                    .unwrap_or_else(|| "udp".into());
+                let tls = p == "tcp" && mode_tls;
+                (if tls { "tls".to_string() } else { p }, tls, 514)
+            }
+            "omrelp" => {
+                let tls = kv.get("tls").is_some_and(|v| parse_bool(v) == Some(true));
+                ("relp".to_string(), tls, 514)
+            }
+            _ => continue,
+        };
+        let port = kv
+            .get("port")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(default_port);
+        out.push(ForwardTarget {
+            daemon: "rsyslog".into(),
+            host: host.clone(),
+            port,
+            protocol,
+            tls,
+            file: String::new(),
+        });
+    }
+    out
+}
+
+/// Whether an rsyslog file turns on TLS for legacy actions.
+pub fn rsyslog_legacy_tls(text: &str) -> bool {
+    strip_hash_comments(text).lines().any(|l| {
+        let mut it = l.split_whitespace();
+        matches!(
+            (it.next(), it.next()),
+            (Some(k), Some("1")) if k.eq_ignore_ascii_case("$ActionSendStreamDriverMode")
+        )
+    })
+}
+
+fn parse_legacy_action(action: &str, legacy_tls: bool) -> Option<ForwardTarget> {
+    let (proto, rest) = if let Some(r) = action.strip_prefix("@@") {
+        ("tcp", r)
+    } else {
+        ("udp", action.strip_prefix('@')?)
+    };
+    // Options such as (o) or (z9) come first; a template may follow `;`.
+    let rest = match rest.strip_prefix('(') {
+        Some(r) => r.split_once(')').map(|(_, after)| after).unwrap_or(""),
+        None => rest,
+    };
+    let rest = rest.split(';').next().unwrap_or("");
+    let (host, port) = if let Some(r) = rest.strip_prefix('[') {
+        let (h, after) = r.split_once(']')?;
+        (h.to_string(), after.strip_prefix(':').unwrap_or(""))
+    } else {
+        match rest.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_string(), p),
+            _ => (rest.to_string(), ""),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let tls = proto == "tcp" && legacy_tls;
+    Some(ForwardTarget {
+        daemon: "rsyslog".into(),
+        host,
+        port: port.trim().parse().unwrap_or(514),
+        protocol: if tls { "tls".into() } else { proto.into() },
+        tls,
+        file: String::new(),
+    })
+}
+
+/// Remove `#` comments outside double quotes.
+fn strip_hash_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut in_q = false;
+        for c in line.chars() {
+            match c {
+                '"' => in_q = !in_q,
+                '#' if !in_q => break,
+                _ => {}
+            }
+            out.push(c);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The argument text of every `name(...)` call (case-insensitive, balanced
+/// parentheses, quotes respected).
+fn find_calls(text: &str, name: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = lower.get(from..).and_then(|s| s.find(name)) {
+        let start = from + pos;
+        from = start + name.len();
+        let before_ok = lower
+            .get(..start)
+            .and_then(|s| s.chars().last())
+            .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_');
+        let after = lower.get(from..).unwrap_or("");
+        let trimmed = after.trim_start();
+        if !before_ok || !trimmed.starts_with('(') {
+            continue;
+        }
+        let open = from + (after.len() - trimmed.len()) + 1;
+        if let Some((args, end)) = balanced(text, open, '(', ')') {
+            out.push(args);
+            from = end;
+        }
+    }
+    out
+}
+
+/// Text between `open` (just after the opening bracket) and its matching close.
+fn balanced(text: &str, open: usize, lb: char, rb: char) -> Option<(String, usize)> {
+    let body = text.get(open..)?;
+    let mut depth = 1usize;
+    let mut in_q = false;
+    for (i, c) in body.char_indices() {
+        match c {
+            '"' => in_q = !in_q,
+            c if c == lb && !in_q => depth += 1,
+            c if c == rb && !in_q => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some((body.get(..i)?.to_string(), open + i + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `key="value" key2="v"` → lower-case keys.
+fn parse_kv_args(args: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut rest = args;
+    while let Some((k, after)) = rest.split_once('=') {
+        let key = k
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .next_back()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let after = after.trim_start();
+        let (val, next) = if let Some(q) = after.strip_prefix('"') {
+            match q.split_once('"') {
+                Some((v, n)) => (v, n),
+                None => (q, ""),
+            }
+        } else {
+            let end = after
+                .find(|c: char| c.is_whitespace() || c == ',')
+                .unwrap_or(after.len());
+            (
+                after.get(..end).unwrap_or(""),
+                after.get(end..).unwrap_or(""),
+            )
+        };
+        if !key.is_empty() {
+            out.insert(key, val.to_string());
+        }
+        rest = next;
+    }
+    out
+}
+
+// ---------------------------------------------------------------- syslog-ng
+
+/// Remote destinations in a syslog-ng configuration.
+pub fn parse_syslog_ng(text: &str) -> Vec<ForwardTarget> {
+    let cleaned = strip_hash_comments(text);
+    let lower = cleaned.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = lower.get(from..).and_then(|s| s.find("destination")) {
+        let start = from + pos;
+        from = start + "destination".len();
+        let after = cleaned.get(from..).unwrap_or("");
+        // destination NAME { ... };
+        let trimmed = after.trim_start();
+        let name_len = trimmed
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .unwrap_or(trimmed.len());
+        if name_len == 0 {
+            continue;
+        }
+        let after_name = trimmed.get(name_len..).unwrap_or("").trim_start();
+        if !after_name.starts_with('{') {
+            continue;
+        }
+        let open = cleaned.len() - after_name.len() + 1;
+        let Some((body, end)) = balanced(&cleaned, open, '{', '}') else {
+            break;
+        };
+        from = end;
+        for (driver, default_proto) in [
+            ("network", "tcp"),
+            ("syslog", "tcp"),
+            ("tcp6", "tcp"),
+            ("udp6", "udp"),
+            ("tcp", "tcp"),
+            ("udp", "udp"),
+        ] {
+            for args in find_calls(&body, driver) {
+                if let Some(t) = syslog_ng_driver(&args, default_proto) {
+                    out.push(t);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn syslog_ng_driver(args: &str, default_proto: &str) -> Option<ForwardTarget> {
+    let first = args.trim_start();
+    let host = first
+        .strip_prefix('"')
+        .and_then(|r| r.split_once('"'))
+        .map(|(h, _)| h.to_string())
+        .or_else(|| {
+            first
+                .strip_prefix('\'')
+                .and_then(|r| r.split_once('\''))
+                .map(|(h, _)| h.to_string())
+        })?;
+    if host.is_empty() {
+        return None;
+    }
+    let unquote = |s: &str| {
+        s.trim()
+            .trim_matches('"')
+            .trim_matches('\'')
+            .to_ascii_lowercase()
+    };
+    let transport = find_calls(args, "transport")
+        .first()
+        .map(|t| unquote(t))
+        .unwrap_or_else(|| default_proto.to_string());
+    let tls = transport == "tls";
+    let port = find_calls(args, "port")
+        .first()
+        .and_then(|p| unquote(p).parse().ok())
+        .unwrap_or(if tls { 6514 } else { 514 });
+    Some(ForwardTarget {
+        daemon: "syslog-ng".into(),
+        host,
+        port,
+        protocol: transport,
+        tls,
+        file: String::new(),
+    })
+}
+
+/// `URL=` of systemd-journal-upload, as a target.
+pub fn parse_journal_upload(text: &str) -> Option<ForwardTarget> {
+    let settings = parse_journald_like(text, "[upload]");
+    let url = settings.get("URL")?.trim().to_string();
+    if url.is_empty() {
+        return None;
+    }
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url.as_str()));
+    let hostport = rest.split('/').next().unwrap_or("");
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h.trim_matches(['[', ']']).to_string(), p.parse().ok())
+        }
+        _ => (hostport.trim_matches(['[', ']']).to_string(), None),
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    Some(ForwardTarget {
+        daemon: "journal-upload".into(),
+        host,
+        port: port.unwrap_or(19532),
+        tls: scheme == "https",
+        protocol: scheme,
+        file: String::new(),
+    })
+}
+
+fn parse_journald_like(text: &str, section: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut in_sec = true;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if line.starts_with('[') {
+            in_sec = line.eq_ignore_ascii_case(section);
+            continue;
+        }
+        if let (true, Some((k, v))) = (in_sec, line.split_once('=')) {
+            out.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- auditd
+
+/// Parse `/etc/audit/auditd.conf`.
+pub fn parse_auditd_conf(text: &str) -> AuditdFacts {
+    let mut f = AuditdFacts {
+        installed: true,
+        ..AuditdFacts::default()
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().to_ascii_lowercase();
+        match k.trim().to_ascii_lowercase().as_str() {
+            "max_log_file" => f.max_log_file = v.parse().unwrap_or(0),
+            "num_logs" => f.num_logs = v.parse().unwrap_or(0),
+            "max_log_file_action" => f.max_log_file_action = v,
+            "space_left_action" => f.space_left_action = v,
+            "admin_space_left_action" => f.admin_space_left_action = v,
+            "disk_full_action" => f.disk_full_action = v,
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Parse one audit rules file, adding to `acc`.
+pub fn parse_audit_rules(text: &str, acc: &mut AuditRules) {
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let toks: Vec<&str> = line.split_whitespace().collect();
+        let Some(first) = toks.first().copied() else {
+            continue;
+        };
+        match first {
+            "-e" => {
+                if let Some(v) = toks.get(1).and_then(|v| v.parse().ok()) {
+                    acc.enable_flag = Some(v);
+                }
+                continue;
+            }
+            "-w" | "-a" | "-A" => {}
+            _ => continue,
+        }
+        acc.rules.insert(toks.join(" "));
+        let mut it = toks.iter().copied().peekable();
+        while let Some(t) = it.next() {
+            match t {
+                "-w" => {
+                    if let Some(p) = it.next() {
+                        acc.watched_paths.insert(p.to_string());
+                    }
+                }
+                "-S" => {
+                    if let Some(s) = it.next() {
+                        for sc in s.split(',').filter(|s| !s.is_empty()) {
+                            acc.syscalls.insert(sc.to_string());
+                        }
+                    }
+                }
+                "-k" => {
+                    if let Some(k) = it.next() {
+                        acc.keys.insert(k.to_string());
+                    }
+                }
+                "-F" => {
+                    if let Some(field) = it.next() {
+                        if let Some(p) = field
+                            .strip_prefix("path=")
+                            .or_else(|| field.strip_prefix("dir="))
+                        {
+                            acc.watched_paths.insert(p.to_string());
+                        } else if let Some(k) = field.strip_prefix("key=") {
+                            acc.keys.insert(k.to_string());
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(s) = t.strip_prefix("-S") {
+                        for sc in s.split(',').filter(|s| !s.is_empty()) {
+                            acc.syscalls.insert(sc.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- logrotate
+
+/// One file's logrotate content: top-level settings and blocks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogrotateFile {
+    /// Top-level directives.
+    pub global: RotateSettings,
+    /// `(paths, settings)` per block.
+    pub blocks: Vec<(Vec<String>, RotateSettings)>,
+}
+
+/// Parse a logrotate configuration file.
+pub fn parse_logrotate(text: &str) -> LogrotateFile {
+    let mut out = LogrotateFile::default();
+    let mut current: Option<(Vec<String>, RotateSettings)> = None;
+    let mut in_script = false;
+    let mut pending: Vec<String> = Vec::new();
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let first = line.split_whitespace().next().unwrap_or("");
+        if in_script {
+            if first == "endscript" {
+                in_script = false;
+            }
+            continue;
+        }
+        if matches!(
+            first,
+            "postrotate" | "prerotate" | "firstaction" | "lastaction" | "preremove"
+        ) {
+            in_script = true;
+            continue;
+        }
+        if let Some(head) = line.strip_suffix('{') {
+            let mut paths = std::mem::take(&mut pending);
+            paths.extend(
+                head.split_whitespace()
+                    .map(|p| p.trim_matches('"').to_string()),
+            );
+            current = Some((paths, RotateSettings::default()));
+            continue;
+        }
+        // Paths of a block may stand on their own lines before its `{`.
+        if current.is_none() && (line.starts_with('/') || line.starts_with('"')) {
+            pending.extend(
+                line.split_whitespace()
+                    .map(|p| p.trim_matches('"').to_string()),
+            );
+            continue;
+        }
+        if line == "}" {
+            if let Some(b) = current.take() {
+                out.blocks.push(b);
+            }
+            continue;
+        }
+        let target = match current.as_mut() {
+            Some((_, s)) => s,
+            None => &mut out.global,
+        };
+        apply_rotate_directive(target, line);
+        // A closing brace on the same line as a directive.
+        if line.ends_with('}') {
+            if let Some(b) = current.take() {
+                out.blocks.push(b);
+            }
+        }
+    }
+    out
+}
+
+fn apply_rotate_directive(s: &mut RotateSettings, line: &str) {
+    let mut it = line.trim_end_matches('}').split_whitespace();
+    match it.next() {
+        Some(f @ ("hourly" | "daily" | "weekly" | "monthly" | "yearly")) => {
+            s.frequency = Some(f.to_string());
+        }
+        Some("rotate") => {
+            if let Some(n) = it.next().and_then(|n| n.parse::<i64>().ok()) {
+                s.rotate = Some(u64::try_from(n).unwrap_or(0));
+            }
+        }
+        Some("maxage") => s.maxage = it.next().and_then(|n| n.parse().ok()),
+        _ => {}
+    }
+}
+
+fn period_days(freq: &str) -> u64 {
+    match freq {
+        "weekly" => 7,
+        "monthly" => 30,
+        "yearly" => 365,
+        // hourly logs still rotate at most as often as logrotate runs (daily by default)
+        _ => 1,
+    }
+}
+
+fn retention(freq: &str, rotate: u64, maxage: Option<u64>) -> u64 {
+    let days = rotate.saturating_mul(period_days(freq));
+    match maxage {
+        Some(m) if m < days => m,
+        _ => days,
+    }
+}
+
+/// Combine `logrotate.conf` and the `logrotate.d` files (`(name, parsed)`) into facts.
+pub fn logrotate_facts(main: &LogrotateFile, files: &[(String, LogrotateFile)]) -> LogrotateFacts {
+    let g = &main.global;
+    let gfreq = g.frequency.clone().unwrap_or_default();
+    let grot = g.rotate.unwrap_or(0);
+    let mut facts = LogrotateFacts {
+        installed: true,
+        global_frequency: gfreq.clone(),
+        global_rotate: grot,
+        global_retention_days: retention(&gfreq, grot, g.maxage),
+        ..LogrotateFacts::default()
+    };
+    for (name, file) in files {
+        for (paths, s) in &file.blocks {
+            let freq = s.frequency.clone().unwrap_or_else(|| gfreq.clone());
+            let rot = s.rotate.unwrap_or(grot);
+            facts.entries.push(LogrotateEntry {
+                paths: paths.clone(),
+                frequency: freq.clone(),
+                rotate: rot,
+                retention_days: retention(&freq, rot, s.maxage.or(g.maxage)),
+                file: name.clone(),
+            });
+        }
+    }
+    facts.syslog_retention_days = facts.global_retention_days;
+    'outer: for wanted in ["/var/log/syslog", "/var/log/messages"] {
+        for e in &facts.entries {
+            if e.paths.iter().any(|p| p == wanted) {
+                facts.syslog_log = wanted.to_string();
+                facts.syslog_retention_days = e.retention_days;
+                break 'outer;
+            }
+        }
+    }
+    facts
+}
+
+// ---------------------------------------------------------------- collect
+
+struct Reader<'a> {
+    root: &'a HostRoot,
+    unreadable: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn read(&mut self, path: &str) -> Option<String> {
+        match self.root.read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.unreadable.push(e.to_string());
+                None
+            }
+        }
+    }
+
+    fn glob(&mut self, pattern: &str) -> Vec<String> {
+        match self.root.glob(pattern) {
+            Ok(v) => v,
+            Err(e) => {
+                self.unreadable.push(e.to_string());
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// journald drop-ins in systemd order: by file name, `/etc` masking `/run` masking `/usr/lib`.
+fn dropins(r: &mut Reader<'_>, dirs: &[&str], pattern: &str) -> Vec<String> {
+    let mut by_name: BTreeMap<String, String> = BTreeMap::new();
+    // Lowest priority first, so higher-priority directories overwrite.
+    for dir in dirs.iter().rev() {
+        for p in r.glob(&format!("{dir}/{pattern}")) {
+            let name = p.rsplit('/').next().unwrap_or("").to_string();
+            by_name.insert(name, p);
+        }
+    }
+    by_name.into_values().collect()
+}
+
+/// Collect under `root`.
+pub fn collect(root: &HostRoot) -> Outcome {
+    Outcome::from_facts(&gather(root))
+}
+
+fn gather(root: &HostRoot) -> LoggingFacts {
+    let mut r = Reader {
+        root,
+        unreadable: Vec::new(),
+    };
+    let mut facts = LoggingFacts::default();
+
+    // journald
+    let mut texts = Vec::new();
+    if let Some(t) = r.read("/etc/systemd/journald.conf") {
+        texts.push(t);
+    }
+    let dirs = [
+        "/etc/systemd/journald.conf.d",
+        "/run/systemd/journald.conf.d",
+        "/usr/local/lib/systemd/journald.conf.d",
+        "/usr/lib/systemd/journald.conf.d",
+    ];
+    for p in dropins(&mut r, &dirs, "*.conf") {
+        if let Some(t) = r.read(&p) {
+            texts.push(t);
+        }
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    facts.journald = journald_facts(
+        &parse_journald(&refs),
+        !texts.is_empty(),
+        root.metadata("/var/log/journal")
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.is_dir),
+    );
+
+    // rsyslog
+    let mut targets = Vec::new();
+    if root.exists("/etc/rsyslog.conf") {
+        facts.rsyslog.installed = true;
+        let mut files = vec!["/etc/rsyslog.conf".to_string()];
+        files.extend(r.glob("/etc/rsyslog.d/*.conf"));
+        let texts: Vec<(String, String)> = files
+            .iter()
+            .filter_map(|f| r.read(f).map(|t| (f.clone(), t)))
+            .collect();
+        let legacy_tls = texts.iter().any(|(_, t)| rsyslog_legacy_tls(t));
+        for (f, t) in &texts {
+            for mut tg in parse_rsyslog(t, legacy_tls) {
+                tg.file.clone_from(f);
+                targets.push(tg);
+            }
+        }
+        facts.rsyslog.files = texts.into_iter().map(|(f, _)| f).collect();
+    }
+
+    // syslog-ng
+    if root.exists("/etc/syslog-ng/syslog-ng.conf") {
+        facts.syslog_ng.installed = true;
+        let mut files = vec!["/etc/syslog-ng/syslog-ng.conf".to_string()];
+        files.extend(r.glob("/etc/syslog-ng/conf.d/*.conf"));
+        for f in files {
+            if let Some(t) = r.read(&f) {
+                for mut tg in parse_syslog_ng(&t) {
+                    tg.file.clone_from(&f);
+                    targets.push(tg);
+                }
+                facts.syslog_ng.files.push(f);
+            }
+        }
+    }
+
+    // systemd-journal-upload
+    let upload = "/etc/systemd/journal-upload.conf";
+    if let Some(mut tg) = r.read(upload).and_then(|t| parse_journal_upload(&t)) {
+        tg.file = upload.to_string();
+        targets.push(tg);
+    }
+    facts.remote_forwarding = !targets.is_empty();
+    facts.remote_targets = targets;
+
+    // auditd
+    if let Some(t) = r.read("/etc/audit/auditd.conf") {
+        facts.auditd = parse_auditd_conf(&t);
+    }
+    let mut rules = AuditRules::default();
+    let mut rule_files = r.glob("/etc/audit/rules.d/*.rules");
+    rule_files.push("/etc/audit/audit.rules".to_string());
+    for f in rule_files {
+        if let Some(t) = r.read(&f) {
+            parse_audit_rules(&t, &mut rules);
+            facts.auditd.rules_files.push(f);
+        }
+    }
+    facts.auditd.rules_count = rules.rules.len() as u64;
+    facts.auditd.watched_paths = rules.watched_paths.into_iter().collect();
+    facts.auditd.syscalls = rules.syscalls.into_iter().collect();
+    facts.auditd.keys = rules.keys.into_iter().collect();
+    facts.auditd.immutable = rules.enable_flag == Some(2);
+
+    // logrotate
+    if let Some(t) = r.read("/etc/logrotate.conf") {
+        let main = parse_logrotate(&t);
+        let mut files = vec![("/etc/logrotate.conf".to_string(), main.clone())];
+        for f in r.glob("/etc/logrotate.d/*") {
+            // Skip package-manager leftovers, as logrotate's tabooext does.
+            if [
+                ".dpkg-old",
+                ".dpkg-dist",
+                ".dpkg-new",
+                ".rpmsave",
+                ".rpmorig",
+                ".rpmnew",
+                ".disabled",
+                "~",
+                ".bak",
+                ".swp",
+            ]
+            .iter()
+            .any(|ext| f.ends_with(ext))
+            {
+                continue;
+            }
+            if root.metadata(&f).ok().flatten().is_some_and(|m| m.is_dir) {
+                continue;
+            }
+            if let Some(t) = r.read(&f) {
+                files.push((f, parse_logrotate(&t)));
+            }
+        }
+        facts.logrotate = logrotate_facts(&main, &files);
+    }
+
+    facts.unreadable = r.unreadable;
+    facts
+}
+
+/// Feed `input` to every parser (for cargo-fuzz); must never panic.
+pub fn fuzz_parse(input: &str) {
+    let s = parse_journald(&[input]);
+    let _ = journald_facts(&s, true, true);
+    let _ = parse_timespan_secs(input);
+    let _ = parse_rsyslog(input, rsyslog_legacy_tls(input));
+    let _ = parse_syslog_ng(input);
+    let _ = parse_journal_upload(input);
+    let _ = parse_auditd_conf(input);
+    let mut acc = AuditRules::default();
+    parse_audit_rules(input, &mut acc);
+    let lr = parse_logrotate(input);
+    let _ = logrotate_facts(&lr, &[("x".into(), lr.clone())]);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::path::Path;
+
+    macro_rules! fx {
+        ($p:literal) => {
+            include_str!(concat!("../../tests/fixtures/logging/", $p))
+        };
+    }
+
+    /// Build a root tree from `(host path, content)` pairs.
+    pub(crate) fn tree(files: &[(&str, &str)], dirs: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (p, c) in files {
+            let full = dir.path().join(p.trim_start_matches('/'));
+            std::fs::create_dir_all(full.parent().unwrap_or(Path::new("/"))).unwrap();
+            std::fs::write(full, c).unwrap();
+        }
+        for d in dirs {
+            std::fs::create_dir_all(dir.path().join(d.trim_start_matches('/'))).unwrap();
+        }
+        dir
+    }
+
+    pub(crate) fn debian12_hardened() -> tempfile::TempDir {
+        tree(
+            &[
+                ("/etc/systemd/journald.conf", fx!("debian12/journald.conf")),
+                (
+                    "/etc/systemd/journald.conf.d/60-hardening.conf",
+                    fx!("debian12/60-hardening.conf"),
+                ),
+                ("/etc/rsyslog.conf", fx!("debian12/rsyslog.conf")),
+                (
+                    "/etc/rsyslog.d/90-remote.conf",
+                    fx!("debian12/90-remote.conf"),
+                ),
+                ("/etc/audit/auditd.conf", fx!("debian12/auditd.conf")),
+                (
+                    "/etc/audit/rules.d/50-identity.rules",
+                    fx!("debian12/50-identity.rules"),
+                ),
+                (
+                    "/etc/audit/rules.d/50-scope.rules",
+                    fx!("debian12/50-scope.rules"),
+                ),
+                (
+                    "/etc/audit/rules.d/50-exec.rules",
+                    fx!("debian12/50-exec.rules"),
+                ),
+                (
+                    "/etc/audit/rules.d/99-finalize.rules",
+                    fx!("debian12/99-finalize.rules"),
+                ),
+                ("/etc/audit/audit.rules", fx!("debian12/audit.rules")),
+                ("/etc/logrotate.conf", fx!("debian12/logrotate.conf")),
+                (
+                    "/etc/logrotate.d/rsyslog",
+                    fx!("debian12/logrotate.d-rsyslog"),
+                ),
+                ("/etc/logrotate.d/apt", fx!("debian12/logrotate.d-apt")),
+                ("/etc/logrotate.d/wtmp", fx!("debian12/logrotate.d-wtmp")),
+                (
+                    "/etc/logrotate.d/apt.dpkg-old",
+                    "/var/log/x {\n rotate 0\n}\n",
+                ),
+            ],
+            &["/var/log/journal"],
+        )
+    }
+
+    pub(crate) fn weak() -> tempfile::TempDir {
+        tree(
+            &[
+                ("/etc/systemd/journald.conf", fx!("weak/journald.conf")),
+                ("/etc/audit/auditd.conf", fx!("weak/auditd.conf")),
+                ("/etc/logrotate.conf", fx!("weak/logrotate.conf")),
+            ],
+            &[],
+        )
+    }
+
+    #[test]
+    fn hardened_debian12() {
+        let dir = debian12_hardened();
+        let f = gather(&HostRoot::offline(dir.path()));
+        assert!(f.unreadable.is_empty(), "{:?}", f.unreadable);
+        let j = &f.journald;
+        assert!(j.config_present && j.persistent && j.journal_dir_exists);
+        assert_eq!(j.storage, "persistent");
+        assert_eq!(j.system_max_use, "2G");
+        assert_eq!(j.max_retention_days, 365);
+        assert_eq!(j.forward_to_syslog, Some(true));
+        assert!(j.compress);
+        assert!(f.rsyslog.installed && !f.syslog_ng.installed);
+        assert!(f.remote_forwarding);
+        assert_eq!(f.remote_targets.len(), 1);
+        let t = &f.remote_targets[0];
+        assert_eq!(
+            (t.host.as_str(), t.port, t.protocol.as_str(), t.tls),
+            ("logs.example.internal", 6514, "tls", true)
+        );
+        assert_eq!(t.file, "/etc/rsyslog.d/90-remote.conf");
+        let a = &f.auditd;
+        assert!(a.installed && a.immutable);
+        assert_eq!(a.max_log_file_action, "keep_logs");
+        assert_eq!((a.max_log_file, a.num_logs), (32, 10));
+        assert_eq!(a.disk_full_action, "halt");
+        // audit.rules repeats rules.d: counted once.
+        assert_eq!(a.rules_count, 14);
+        for p in [
+            "/etc/passwd",
+            "/etc/shadow",
+            "/etc/group",
+            "/etc/gshadow",
+            "/usr/bin/chcon",
+        ] {
+            assert!(a.watched_paths.iter().any(|w| w == p), "{p}");
+        }
+        assert_eq!(
+            a.syscalls,
+            vec!["adjtimex", "clock_settime", "execve", "settimeofday"]
+        );
+        assert!(a.keys.contains(&"perm_chng".to_string()));
+        let l = &f.logrotate;
+        assert_eq!(
+            (l.global_frequency.as_str(), l.global_rotate),
+            ("weekly", 4)
+        );
+        assert_eq!(l.global_retention_days, 28);
+        assert_eq!(l.syslog_log, "/var/log/syslog");
+        assert_eq!(l.syslog_retention_days, 91);
+        assert!(l
+            .entries
+            .iter()
+            .all(|e| e.file != "/etc/logrotate.d/apt.dpkg-old"));
+        let wtmp = l
+            .entries
+            .iter()
+            .find(|e| e.paths == ["/var/log/wtmp"])
+            .unwrap();
+        assert_eq!(
+            (wtmp.retention_days, wtmp.frequency.as_str()),
+            (30, "monthly")
+        );
+    }
+
+    #[test]
+    fn rhel9_legacy_forwarding_and_default_retention() {
+        let dir = tree(
+            &[
+                ("/etc/rsyslog.conf", fx!("rhel9/rsyslog.conf")),
+                ("/etc/audit/auditd.conf", fx!("rhel9/auditd.conf")),
+                ("/etc/audit/audit.rules", fx!("rhel9/audit.rules")),
+                ("/etc/logrotate.conf", fx!("rhel9/logrotate.conf")),
+                ("/etc/logrotate.d/rsyslog", fx!("rhel9/logrotate.d-rsyslog")),
+            ],
+            &[],
+        );
+        let f = gather(&HostRoot::offline(dir.path()));
+        assert!(!f.journald.config_present && !f.journald.persistent);
+        assert_eq!(f.journald.storage, "auto");
+        assert_eq!(f.remote_targets.len(), 2, "{:?}", f.remote_targets);
+        let t = &f.remote_targets[0];
+        assert_eq!(
+            (t.host.as_str(), t.port, t.protocol.as_str(), t.tls),
+            ("loghost.corp.example", 10514, "tcp", false)
+        );
+        let u = &f.remote_targets[1];
+        assert_eq!(
+            (u.host.as_str(), u.port, u.protocol.as_str()),
+            ("2001:db8::514", 514, "udp")
+        );
+        assert_eq!(f.auditd.rules_count, 0);
+        assert!(!f.auditd.immutable);
+        assert_eq!(f.auditd.max_log_file_action, "rotate");
+        assert_eq!(f.logrotate.syslog_log, "/var/log/messages");
+        assert_eq!(f.logrotate.syslog_retention_days, 28);
+    }
+
+    #[test]
+    fn syslog_ng_destinations() {
+        let t = parse_syslog_ng(fx!("rhel9/syslog-ng.conf"));
+        let got: Vec<(&str, u32, &str, bool)> = t
+            .iter()
+            .map(|t| (t.host.as_str(), t.port, t.protocol.as_str(), t.tls))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("logs.example.org", 6514, "tls", true),
+                ("2001:db8::10", 1514, "tcp", false),
+                ("192.0.2.10", 514, "udp", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn weak_host() {
+        let dir = weak();
+        let f = gather(&HostRoot::offline(dir.path()));
+        assert_eq!(f.journald.storage, "volatile");
+        assert!(!f.journald.persistent && !f.journald.compress);
+        assert_eq!(f.journald.max_retention_days, 1);
+        assert!(!f.rsyslog.installed && !f.remote_forwarding);
+        assert_eq!(f.auditd.rules_count, 0);
+        assert_eq!(f.auditd.disk_full_action, "ignore");
+        assert_eq!(f.logrotate.global_retention_days, 3);
+        assert_eq!(f.logrotate.entries.len(), 1);
+        assert_eq!(f.logrotate.entries[0].retention_days, 30);
+    }
+
+    #[test]
+    fn empty_root_is_ok_with_nothing_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = collect(&HostRoot::offline(dir.path()));
+        let Outcome::Ok(v) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(v["auditd"]["installed"], false);
+        assert_eq!(v["journald"]["persistent"], false);
+        assert_eq!(v["logrotate"]["installed"], false);
+    }
+
+    #[test]
+    fn spec_documents_every_emitted_field() {
+        let dir = debian12_hardened();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
+            panic!()
+        };
+        let mut names = Vec::new();
+        crate::probes::logging::tests::field_names(&v, "", &mut names);
+        for n in names {
+            assert!(SPEC.fields.iter().any(|f| f.name == n), "undocumented {n}");
+        }
+    }
+
+    /// Dotted names of every field in `v` (lists as `name[]`).
+    pub(crate) fn field_names(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(m) = v {
+            for (k, val) in m {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.push(name.clone());
+                match val {
+                    serde_json::Value::Object(_) => field_names(val, &name, out),
+                    serde_json::Value::Array(a) => {
+                        if let Some(first) = a.first() {
+                            field_names(first, &format!("{name}[]"), out);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timespans_and_quirks() {
+        assert_eq!(parse_timespan_secs("90d"), Some(90 * 86_400));
+        assert_eq!(parse_timespan_secs("2w 1d"), Some(15 * 86_400));
+        assert_eq!(parse_timespan_secs("3600"), Some(3600));
+        assert_eq!(parse_timespan_secs("bogus"), None);
+        assert_eq!(parse_timespan_secs(""), None);
+        let s = parse_journald(&["[Journal]\nStorage=auto\n[Other]\nStorage=volatile\n"]);
+        assert_eq!(journald_facts(&s, true, true).storage, "auto");
+        assert!(journald_facts(&s, true, true).persistent);
+        assert!(!journald_facts(&s, true, false).persistent);
+        // Legacy TLS directive applies to @@ actions.
+        let text =
+            "$DefaultNetstreamDriver gtls\n$ActionSendStreamDriverMode 1\n*.* @@central:6514\n";
+        let t = parse_rsyslog(text, rsyslog_legacy_tls(text));
+        assert!(t[0].tls);
+        let up = parse_journal_upload("[Upload]\nURL=https://logs.example:19532\n").unwrap();
+        assert_eq!(
+            (up.host.as_str(), up.port, up.tls),
+            ("logs.example", 19532, true)
+        );
+    }
+
+    #[test]
+    fn fuzz_inputs_do_not_panic() {
+        for s in [
+            "",
+            "action(",
+            "action(type=\"omfwd\" target=",
+            "destination d {",
+            "destination d { network(\"",
+            "@",
+            "*.* @@[",
+            "*.* @@(o",
+            "-w",
+            "-a -S",
+            "-e x",
+            "{\n}\n}",
+            "rotate -5\nweekly 0\n",
+            "MaxRetentionSec=99999999999999999999999y",
+            "[Journal]\nMaxRetentionSec=1é",
+            "URL=://",
+        ] {
+            fuzz_parse(s);
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! Probe `network`: listening sockets, IP forwarding and the network-security
+//! sysctls (`net.*` only; kernel hardening sysctls belong to the `kernel` probe).
+//!
+//! Reads:
+//! - live only: `/proc/net/tcp`, `tcp6` (state `0A` = LISTEN) and `/proc/net/udp`,
+//!   `udp6` (unconnected bound sockets, state `07`), and the current values in
+//!   `/proc/sys/net/...` for the tracked keys;
+//! - always: configured values from `/etc/sysctl.d`, `/run/sysctl.d` (live only),
+//!   `/usr/local/lib/sysctl.d`, `/usr/lib/sysctl.d`, `/lib/sysctl.d` (`*.conf`,
+//!   ordered by file name, a file in an earlier directory masking one of the same
+//!   name in a later one, as systemd-sysctl does) and then `/etc/sysctl.conf`.
+//!   Globs (`net.ipv4.conf.*.rp_filter`) and `-key` exclusions are understood.
+//!
+//! Under `--root` sockets are not collected (`sockets_collected: false`) but the
+//! configured sysctls still are. Addresses in `/proc/net` are printed by the
+//! kernel in host byte order; the parsers decode them for the host they run on.
+
+use super::{FieldSpec, Outcome, ProbeSpec};
+use crate::hostroot::HostRoot;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The probe's spec.
+pub static SPEC: ProbeSpec = ProbeSpec {
+    id: "network",
+    version: 1,
+    description: "listening sockets (from /proc/net), IP forwarding and network-security sysctls",
+    controls: &["A.8.20", "A.8.21"],
+    fields: &[
+        FieldSpec { name: "sockets_collected", ty: "bool", doc: "listening sockets were read (live system only)" },
+        FieldSpec { name: "listening", ty: "list<object>", doc: "listening TCP sockets and bound UDP sockets, deduplicated, sorted; empty when not collected" },
+        FieldSpec { name: "listening[].protocol", ty: "string", doc: "tcp | tcp6 | udp | udp6 (the /proc/net file it came from)" },
+        FieldSpec { name: "listening[].address", ty: "string", doc: "local address (0.0.0.0, ::, 127.0.0.1, ::ffff:127.0.0.1, …)" },
+        FieldSpec { name: "listening[].port", ty: "int", doc: "local port" },
+        FieldSpec { name: "listening[].scope", ty: "string", doc: "all (wildcard address) | loopback | specific" },
+        FieldSpec { name: "listening_on_all_interfaces", ty: "list<string>", doc: "`tcp/22`-style entries for sockets bound to a wildcard address, sorted" },
+        FieldSpec { name: "sysctl_files", ty: "list<string>", doc: "sysctl configuration files read, in the order applied" },
+        FieldSpec { name: "sysctl_configured", ty: "map<string,string>", doc: "net.* keys set in sysctl files (last assignment wins; globs expanded to the tracked keys)" },
+        FieldSpec { name: "sysctl_runtime_collected", ty: "bool", doc: "current values were read from /proc/sys (live system only)" },
+        FieldSpec { name: "sysctl_runtime", ty: "map<string,string>", doc: "current values of the tracked keys; empty when not collected" },
+        FieldSpec { name: "sysctl_effective", ty: "map<string,int>", doc: "every tracked key: the runtime value when live, else the configured value, else the kernel default" },
+        FieldSpec { name: "ip_forwarding", ty: "bool", doc: "effective net.ipv4.ip_forward or net.ipv6.conf.all.forwarding is on" },
+        FieldSpec { name: "ipv6_enabled", ty: "bool", doc: "IPv6 is not disabled (net.ipv6.conf.all.disable_ipv6 = 0, and on a live system /proc/sys/net/ipv6 exists)" },
+        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
+    ],
+};
+
+/// The tracked `net.*` sysctls and their kernel defaults.
+pub const TRACKED: &[(&str, i64)] = &[
+    ("net.ipv4.ip_forward", 0),
+    ("net.ipv6.conf.all.forwarding", 0),
+    ("net.ipv6.conf.all.disable_ipv6", 0),
+    ("net.ipv6.conf.default.disable_ipv6", 0),
+    ("net.ipv4.conf.all.accept_redirects", 1),
+    ("net.ipv4.conf.default.accept_redirects", 1),
+    ("net.ipv6.conf.all.accept_redirects", 1),
+    ("net.ipv6.conf.default.accept_redirects", 1),
+    ("net.ipv4.conf.all.secure_redirects", 1),
+    ("net.ipv4.conf.default.secure_redirects", 1),
+    ("net.ipv4.conf.all.send_redirects", 1),
+    ("net.ipv4.conf.default.send_redirects", 1),
+    ("net.ipv4.conf.all.accept_source_route", 0),
+    ("net.ipv4.conf.default.accept_source_route", 1),
+    ("net.ipv6.conf.all.accept_source_route", 0),
+    ("net.ipv6.conf.default.accept_source_route", 0),
+    ("net.ipv4.conf.all.rp_filter", 0),
+    ("net.ipv4.conf.default.rp_filter", 0),
+    ("net.ipv4.conf.all.log_martians", 0),
+    ("net.ipv4.conf.default.log_martians", 0),
+    ("net.ipv4.tcp_syncookies", 1),
+    ("net.ipv4.icmp_echo_ignore_broadcasts", 1),
+    ("net.ipv4.icmp_ignore_bogus_error_responses", 1),
+    ("net.ipv6.conf.all.accept_ra", 1),
+    ("net.ipv6.conf.default.accept_ra", 1),
+];
+
+/// Everything the probe reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct NetworkFacts {
+    /// Sockets read.
+    pub sockets_collected: bool,
+    /// Listening sockets.
+    pub listening: Vec<Socket>,
+    /// `proto/port` on wildcard addresses.
+    pub listening_on_all_interfaces: Vec<String>,
+    /// Sysctl files applied.
+    pub sysctl_files: Vec<String>,
+    /// Configured values.
+    pub sysctl_configured: BTreeMap<String, String>,
+    /// Runtime read.
+    pub sysctl_runtime_collected: bool,
+    /// Runtime values.
+    pub sysctl_runtime: BTreeMap<String, String>,
+    /// Effective values.
+    pub sysctl_effective: BTreeMap<String, i64>,
+    /// Forwarding on.
+    pub ip_forwarding: bool,
+    /// IPv6 on.
+    pub ipv6_enabled: bool,
+    /// Unreadable files.
+    pub unreadable: Vec<String>,
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Socket {
+    /// tcp | tcp6 | udp | udp6.
+    pub protocol: String,
+    /// Local address.
+    pub address: String,
+    /// Local port.
+    pub port: u16,
+    /// all | loopback | specific.
+    pub scope: String,
+}
+
+// ---------------------------------------------------------------- /proc/net
+
+/// Parse `/proc/net/{tcp,tcp6,udp,udp6}` text; `protocol` is the file name.
+/// TCP: LISTEN sockets; UDP: unconnected bound sockets.
+pub fn parse_proc_net(text: &str, protocol: &str) -> Vec<Socket> {
+    let udp = protocol.starts_with("udp");
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let mut cols = line.split_whitespace();
+        let (Some(_sl), Some(local), Some(remote), Some(state)) =
+            (cols.next(), cols.next(), cols.next(), cols.next())
+        else {
+            continue;
+        };
+        let wanted = if udp {
+            state == "07" && remote.split(':').all(|p| p.chars().all(|c| c == '0'))
+        } else {
+            state == "0A"
+        };
+        if !wanted {
+            continue;
+        }
+        let Some((addr_hex, port_hex)) = local.split_once(':') else {
+            continue;
+        };
+        let Ok(port) = u16::from_str_radix(port_hex, 16) else {
+            continue;
+        };
+        if udp && port == 0 {
+            continue;
+        }
+        let Some((address, scope)) = decode_addr(addr_hex) else {
+            continue;
+        };
+        out.push(Socket {
+            protocol: protocol.to_string(),
+            address,
+            port,
+            scope: scope.to_string(),
+        });
+    }
+    out
+}
+
+/// Decode a kernel hex address (8 or 32 hex digits, host byte order per 32-bit word).
+fn decode_addr(hex: &str) -> Option<(String, &'static str)> {
+    let word = |s: &str| u32::from_str_radix(s, 16).ok().map(u32::to_ne_bytes);
+    match hex.len() {
+        8 => {
+            let ip = Ipv4Addr::from(word(hex)?);
+            let scope = if ip.is_unspecified() {
+                "all"
+            } else if ip.is_loopback() {
+                "loopback"
+            } else {
+                "specific"
+            };
+            Some((ip.to_string(), scope))
+        }
+        32 => {
+            let mut bytes = [0u8; 16];
+            for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                let w = word(hex.get(i * 8..i * 8 + 8)?)?;
+                chunk.copy_from_slice(&w);
+            }
+            let ip = Ipv6Addr::from(bytes);
+            let mapped_loopback = ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback());
+            let scope = if ip.is_unspecified() {
+                "all"
+            } else if ip.is_loopback() || mapped_loopback {
+                "loopback"
+            } else {
+                "specific"
+            };
+            Some((ip.to_string(), scope))
+        }
+        _ => None,
+    }
+}
+
+/// `tcp/22`-style list of sockets on wildcard addresses.
+pub fn on_all_interfaces(sockets: &[Socket]) -> Vec<String> {
+    let set: BTreeSet<String> = sockets
+        .iter()
+        .filter(|s| s.scope == "all")
+        .map(|s| format!("{}/{}", s.protocol.trim_end_matches('6'), s.port))
+        .collect();
+    set.into_iter().collect()
+}
+
+// ---------------------------------------------------------------- sysctl
+
+/// One assignment in a sysctl file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SysctlLine {
+    /// `key = value` (key may be a glob).
+    Set(String, String),
+    /// `-key` with no value: exclude the key from globs.
+    Exclude(String),
+}
+
+/// Parse a sysctl.d file (`#`/`;` comments, `/` or `.` separators, `-` prefix).
+pub fn parse_sysctl(text: &str) -> Vec<SysctlLine> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(['#', ';']) {
+            continue;
+        }
+        let (neg, line) = match line.strip_prefix('-') {
+            Some(l) => (true, l.trim_start()),
+            None => (false, line),
+        };
+        match line.split_once('=') {
+            Some((k, v)) => out.push(SysctlLine::Set(norm_key(k), v.trim().to_string())),
+            None if neg => out.push(SysctlLine::Exclude(norm_key(line))),
+            None => {}
+        }
+    }
+    out
+}
+
+fn norm_key(k: &str) -> String {
+    k.trim().replace('/', ".")
+}
+
+/// Apply parsed files in order: the configured value of every `net.*` key
+/// (globs expanded onto [`TRACKED`] keys, minus `-key` exclusions).
+pub fn configured_values(files: &[Vec<SysctlLine>]) -> BTreeMap<String, String> {
+    let excluded: BTreeSet<&str> = files
+        .iter()
+        .flatten()
+        .filter_map(|l| match l {
+            SysctlLine::Exclude(k) => Some(k.as_str()),
+            SysctlLine::Set(..) => None,
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for line in files.iter().flatten() {
+        let SysctlLine::Set(k, v) = line else {
+            continue;
+        };
+        if !k.starts_with("net.") {
+            continue;
+        }
+        if k.contains(['*', '?', '[']) {
+            let Ok(pat) = glob::Pattern::new(k) else {
+                continue;
+            };
+            for (t, _) in TRACKED {
+                if pat.matches(t) && !excluded.contains(t) {
+                    out.insert((*t).to_string(), v.clone());
+                }
+            }
+        } else {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Effective value of every tracked key: runtime, else configured, else default.
+pub fn effective_values(
+    configured: &BTreeMap<String, String>,
+    runtime: &BTreeMap<String, String>,
+) -> BTreeMap<String, i64> {
+    TRACKED
+        .iter()
+        .map(|(k, default)| {
+            let v = runtime
+                .get(*k)
+                .and_then(|v| v.trim().parse().ok())
+                .or_else(|| configured.get(*k).and_then(|v| v.trim().parse().ok()))
+                .unwrap_or(*default);
+            ((*k).to_string(), v)
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- collect
+
+struct Reader<'a> {
+    root: &'a HostRoot,
+    unreadable: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn read(&mut self, path: &str) -> Option<String> {
+        match self.root.read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.unreadable.push(e.to_string());
+                None
+            }
+        }
+    }
+}
+
+/// Collect under `root`.
+pub fn collect(root: &HostRoot) -> Outcome {
+    Outcome::from_facts(&gather(root, root.is_live()))
+}
+
+/// sysctl.d files in the order systemd-sysctl applies them, then /etc/sysctl.conf.
+fn sysctl_paths(root: &HostRoot, live: bool) -> Vec<String> {
+    let dirs = [
+        "/etc/sysctl.d",
+        "/run/sysctl.d",
+        "/usr/local/lib/sysctl.d",
+        "/usr/lib/sysctl.d",
+        "/lib/sysctl.d",
+    ];
+    let mut by_name: BTreeMap<String, String> = BTreeMap::new();
+    for dir in dirs {
+        if dir.starts_with("/run") && !live {
+            continue;
+        }
+        for p in root.glob(&format!("{dir}/*.conf")).unwrap_or_default() {
+            let name = p.rsplit('/').next().unwrap_or("").to_string();
+            by_name.entry(name).or_insert(p);
+        }
+    }
+    let mut paths: Vec<String> = by_name.into_values().collect();
+    // Debian links 99-sysctl.conf to ../sysctl.conf; read it once, last.
+    let main = root.resolve("/etc/sysctl.conf").ok();
+    paths.retain(|p| main.is_none() || root.resolve(p).ok() != main);
+    paths.push("/etc/sysctl.conf".to_string());
+    // /usr/lib and /lib are often the same directory (merged /usr).
+    let mut seen = BTreeSet::new();
+    paths.retain(|p| seen.insert(root.resolve(p).ok()));
+    paths
+}
+
+fn gather(root: &HostRoot, live: bool) -> NetworkFacts {
+    let mut r = Reader {
+        root,
+        unreadable: Vec::new(),
+    };
+    let mut f = NetworkFacts::default();
+
+    if live {
+        let mut all = Vec::new();
+        let mut any = false;
+        for proto in ["tcp", "tcp6", "udp", "udp6"] {
+            if let Some(t) = r.read(&format!("/proc/net/{proto}")) {
+                any = true;
+                all.extend(parse_proc_net(&t, proto));
+            }
+        }
+        all.sort();
+        all.dedup();
+        f.sockets_collected = any;
+        f.listening_on_all_interfaces = on_all_interfaces(&all);
+        f.listening = all;
+    }
+
+    let mut parsed = Vec::new();
+    for p in sysctl_paths(root, live) {
+        if let Some(t) = r.read(&p) {
+            parsed.push(parse_sysctl(&t));
+            f.sysctl_files.push(p);
+        }
+    }
+    f.sysctl_configured = configured_values(&parsed);
+
+    let mut ipv6_present = true;
+    if live {
+        for (k, _) in TRACKED {
+            let path = format!("/proc/sys/{}", k.replace('.', "/"));
+            if let Some(v) = r.read(&path) {
+                f.sysctl_runtime
+                    .insert((*k).to_string(), v.trim().to_string());
+            }
+        }
+        f.sysctl_runtime_collected = !f.sysctl_runtime.is_empty();
+        ipv6_present = root.exists("/proc/sys/net/ipv6");
+    }
+    f.sysctl_effective = effective_values(&f.sysctl_configured, &f.sysctl_runtime);
+    let on = |k: &str| f.sysctl_effective.get(k).is_some_and(|v| *v != 0);
+    f.ip_forwarding = on("net.ipv4.ip_forward") || on("net.ipv6.conf.all.forwarding");
+    f.ipv6_enabled = ipv6_present && !on("net.ipv6.conf.all.disable_ipv6");
+    f.unreadable = r.unreadable;
+    f
+}
+
+/// Feed `input` to every parser (for cargo-fuzz); must never panic.
+pub fn fuzz_parse(input: &str) {
+    for proto in ["tcp", "tcp6", "udp", "udp6"] {
+        let s = parse_proc_net(input, proto);
+        let _ = on_all_interfaces(&s);
+    }
+    let c = configured_values(&[parse_sysctl(input)]);
+    let _ = effective_values(&c, &c);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::probes::logging::tests::{field_names, tree};
+    use crate::probes::time::tests::link;
+
+    macro_rules! fx {
+        ($p:literal) => {
+            include_str!(concat!("../../tests/fixtures/network/", $p))
+        };
+    }
+
+    /// Debian 12, CIS network sysctls, sshd + nginx + resolver + chrony listening.
+    pub(crate) fn debian12_hardened() -> tempfile::TempDir {
+        let dir = tree(
+            &[
+                ("/proc/net/tcp", fx!("debian12/proc-net-tcp")),
+                ("/proc/net/tcp6", fx!("debian12/proc-net-tcp6")),
+                ("/proc/net/udp", fx!("debian12/proc-net-udp")),
+                ("/proc/net/udp6", fx!("debian12/proc-net-udp6")),
+                (
+                    "/usr/lib/sysctl.d/50-default.conf",
+                    fx!("debian12/50-default.conf"),
+                ),
+                (
+                    "/etc/sysctl.d/60-cis-network.conf",
+                    fx!("debian12/60-cis-network.conf"),
+                ),
+                ("/etc/sysctl.conf", fx!("debian12/sysctl.conf")),
+            ],
+            &[],
+        );
+        link(&dir, "../sysctl.conf", "/etc/sysctl.d/99-sysctl.conf");
+        // /proc/sys as the kernel shows it after `sysctl --system`.
+        let offline = gather(&HostRoot::offline(dir.path()), false);
+        for (k, v) in &offline.sysctl_effective {
+            let p = dir.path().join("proc/sys").join(k.replace('.', "/"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{v}\n")).unwrap();
+        }
+        dir
+    }
+
+    pub(crate) fn weak() -> tempfile::TempDir {
+        tree(
+            &[
+                ("/proc/net/tcp", fx!("weak/proc-net-tcp")),
+                ("/etc/sysctl.d/99-router.conf", fx!("weak/99-router.conf")),
+            ],
+            &[],
+        )
+    }
+
+    fn sock(p: &str, a: &str, port: u16, scope: &str) -> Socket {
+        Socket {
+            protocol: p.into(),
+            address: a.into(),
+            port,
+            scope: scope.into(),
+        }
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn proc_net_addresses_decode() {
+        let t = parse_proc_net(fx!("debian12/proc-net-tcp"), "tcp");
+        assert_eq!(
+            t,
+            vec![
+                sock("tcp", "0.0.0.0", 22, "all"),
+                sock("tcp", "127.0.0.53", 53, "loopback"),
+                sock("tcp", "127.0.0.1", 25, "loopback"),
+                sock("tcp", "10.0.2.10", 443, "specific"),
+            ]
+        );
+        let t6 = parse_proc_net(fx!("debian12/proc-net-tcp6"), "tcp6");
+        assert_eq!(
+            t6,
+            vec![
+                sock("tcp6", "::", 22, "all"),
+                sock("tcp6", "::1", 25, "loopback"),
+                sock("tcp6", "::ffff:127.0.0.1", 8080, "loopback"),
+                sock("tcp6", "2001:db8::1", 443, "specific"),
+            ]
+        );
+        let u = parse_proc_net(fx!("debian12/proc-net-udp"), "udp");
+        assert_eq!(
+            u,
+            vec![
+                sock("udp", "127.0.0.53", 53, "loopback"),
+                sock("udp", "127.0.0.1", 323, "loopback"),
+                sock("udp", "0.0.0.0", 68, "all"),
+            ]
+        );
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn hardened_live_and_offline() {
+        let dir = debian12_hardened();
+        let f = gather(&HostRoot::offline(dir.path()), true);
+        assert!(f.sockets_collected);
+        assert_eq!(f.listening.len(), 12);
+        assert_eq!(f.listening_on_all_interfaces, vec!["tcp/22", "udp/68"]);
+        assert_eq!(
+            f.sysctl_files,
+            vec![
+                "/usr/lib/sysctl.d/50-default.conf",
+                "/etc/sysctl.d/60-cis-network.conf",
+                "/etc/sysctl.conf"
+            ]
+        );
+        assert!(f.sysctl_runtime_collected);
+        assert_eq!(f.sysctl_runtime.len(), TRACKED.len());
+        let e = &f.sysctl_effective;
+        assert_eq!(e["net.ipv4.conf.all.rp_filter"], 1);
+        assert_eq!(e["net.ipv4.conf.default.accept_source_route"], 0);
+        assert_eq!(e["net.ipv4.tcp_syncookies"], 1);
+        assert_eq!(e["net.ipv4.conf.all.accept_redirects"], 0);
+        assert!(!f.ip_forwarding);
+        assert!(f.ipv6_enabled);
+
+        let off = gather(&HostRoot::offline(dir.path()), false);
+        assert!(!off.sockets_collected && off.listening.is_empty());
+        assert!(off.ipv6_enabled);
+        assert_eq!(off.sysctl_effective, f.sysctl_effective);
+        // 50-default: glob applies to default, `-` excludes all.
+        let c = configured_values(&[parse_sysctl(fx!("debian12/50-default.conf"))]);
+        assert_eq!(
+            c.get("net.ipv4.conf.default.rp_filter").map(String::as_str),
+            Some("2")
+        );
+        assert_eq!(c.get("net.ipv4.conf.all.rp_filter"), None);
+        assert_eq!(
+            c.get("net.core.default_qdisc").map(String::as_str),
+            Some("fq_codel")
+        );
+    }
+
+    #[test]
+    fn runtime_values_win_when_live() {
+        let dir = tree(
+            &[
+                ("/etc/sysctl.d/10-x.conf", "net.ipv4.ip_forward = 0\n"),
+                ("/proc/sys/net/ipv4/ip_forward", "1\n"),
+                ("/proc/sys/net/ipv6/conf/all/disable_ipv6", "0\n"),
+            ],
+            &[],
+        );
+        let f = gather(&HostRoot::offline(dir.path()), true);
+        assert!(f.sysctl_runtime_collected && f.ip_forwarding && f.ipv6_enabled);
+        assert_eq!(f.sysctl_configured["net.ipv4.ip_forward"], "0");
+    }
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn weak_host() {
+        let dir = weak();
+        let f = gather(&HostRoot::offline(dir.path()), true);
+        assert!(f.ip_forwarding);
+        assert_eq!(f.sysctl_effective["net.ipv6.conf.all.forwarding"], 1);
+        assert_eq!(
+            f.sysctl_effective["net.ipv4.conf.all.accept_source_route"],
+            1
+        );
+        assert_eq!(f.sysctl_effective["net.ipv4.tcp_syncookies"], 0);
+        let ports: Vec<u16> = f.listening.iter().map(|s| s.port).collect();
+        assert_eq!(ports, vec![21, 22, 23, 514]);
+    }
+
+    #[test]
+    fn empty_root_fields_and_fuzz() {
+        let dir = tempfile::tempdir().unwrap();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
+            panic!()
+        };
+        assert_eq!(v["sockets_collected"], false);
+        assert_eq!(v["sysctl_effective"]["net.ipv4.tcp_syncookies"], 1);
+        let mut names = Vec::new();
+        field_names(&v, "", &mut names);
+        for n in names.iter().filter(|n| !n.starts_with("sysctl_effective.")) {
+            assert!(
+                SPEC.fields.iter().any(|f| f.name == n.as_str()),
+                "undocumented {n}"
+            );
+        }
+        for s in [
+            "",
+            "h\n 0: 0:0 0:0 0A",
+            "h\n 0: zz:zz 0:0 0A",
+            "h\n 0: 0000000000000000000000000000000:0016 0:0 0A",
+            "h\n 0: 00000000000000000000000000000000:FFFFF 0:0 0A",
+            "-",
+            "net.[=1",
+            "- net.x",
+        ] {
+            fuzz_parse(s);
+        }
+    }
+}

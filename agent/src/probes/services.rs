@@ -1,0 +1,1017 @@
+//! Probe `services`: which services start at boot, without running `systemctl`.
+//!
+//! Sources (read under the root, never by running a program):
+//! - systemd unit directories `/etc/systemd/system`, `/usr/lib/systemd/system`
+//!   and `/lib/systemd/system` (both exist on RHEL and older Debian; on merged-/usr
+//!   systems `/lib` is a link to `/usr/lib` and names are de-duplicated):
+//!   - unit files present (names with a unit suffix);
+//!   - *enabled* units: the symbolic links in `*.wants/` and `*.requires/`
+//!     sub-directories, which is what `systemctl enable` creates in `/etc` and what
+//!     packages ship in the vendor directories for static units;
+//!   - *masked* units: links in `/etc/systemd/system` that point to `/dev/null`
+//!     (a masked unit is never started, so it is removed from `enabled`).
+//!     Link targets are read with `read_link` and never followed outside the root.
+//! - SysV init: `/etc/rc2.d/S*` (Debian) and `/etc/rc.d/rc3.d/S*` (RHEL) start
+//!   links, `/etc/init.d` scripts.
+//! - Super-servers: `/etc/inetd.conf` (uncommented lines; Debian's `update-inetd`
+//!   disables with `#<off>#`) and `/etc/xinetd.conf` + `/etc/xinetd.d/*` (a
+//!   service is on unless `disable = yes` or listed in `defaults { disabled = … }`).
+//!   Their services are reported only when the super-server itself is enabled.
+//! - Running state, live systems only: systemd (>= 240) keeps a symlink
+//!   `/run/systemd/units/invocation:<unit>` while a unit is active and removes it
+//!   when the unit becomes inactive or failed. The directory is an internal
+//!   interface between PID 1 and journald, so this is best effort: when the root
+//!   is not live or the directory is missing (containers without systemd as
+//!   PID 1, systemd < 240) `active` is `null` and `runtime_collected` is false.
+//!
+//! Works the same on Debian/Ubuntu and RHEL/Fedora/SUSE layouts.
+
+use super::{FieldSpec, Outcome, ProbeSpec};
+use crate::hostroot::HostRoot;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fs;
+
+/// The probe's spec.
+pub static SPEC: ProbeSpec = ProbeSpec {
+    id: "services",
+    version: 1,
+    description: "Enabled, masked and running systemd units, SysV and inetd/xinetd services; insecure legacy services",
+    controls: &["A.8.9", "A.8.21"],
+    fields: &[
+        FieldSpec { name: "systemd_present", ty: "bool", doc: "A systemd unit directory exists under the root" },
+        FieldSpec { name: "unit_files", ty: "list<string>", doc: "Unit files present in /etc/systemd/system, /usr/lib/systemd/system, /lib/systemd/system (names, sorted, de-duplicated)" },
+        FieldSpec { name: "enabled", ty: "list<string>", doc: "Units linked from a *.wants/ or *.requires/ directory (enabled by the admin in /etc or statically by the vendor), minus masked units" },
+        FieldSpec { name: "masked", ty: "list<string>", doc: "Units masked in /etc/systemd/system (symlink to /dev/null)" },
+        FieldSpec { name: "sysv_enabled", ty: "list<string>", doc: "SysV services with a start link in /etc/rc2.d (Debian) or /etc/rc.d/rc3.d (RHEL) and no native systemd unit of the same name (systemd ignores those scripts)" },
+        FieldSpec { name: "sysv_scripts", ty: "list<string>", doc: "Scripts in /etc/init.d (helpers like README, skeleton, functions left out)" },
+        FieldSpec { name: "inetd_enabled", ty: "bool", doc: "An inetd (openbsd-inetd, inetutils-inetd) unit or SysV start link is enabled" },
+        FieldSpec { name: "xinetd_enabled", ty: "bool", doc: "The xinetd unit or SysV start link is enabled" },
+        FieldSpec { name: "inetd_services", ty: "list<object>", doc: "Services offered by an enabled inetd or xinetd" },
+        FieldSpec { name: "inetd_services[].name", ty: "string", doc: "Service name (inetd.conf first field without host prefix, or xinetd `service` name)" },
+        FieldSpec { name: "inetd_services[].daemon", ty: "string", doc: "`inetd` or `xinetd`" },
+        FieldSpec { name: "inetd_services[].insecure", ty: "bool", doc: "A cleartext or legacy service (telnet, login, shell, exec, ftp, tftp, talk, finger, chargen, echo, daytime, discard, time)" },
+        FieldSpec { name: "insecure_services_enabled", ty: "list<string>", doc: "Enabled systemd units and SysV services that are cleartext legacy services (telnet, rsh, rlogin, rexec, tftp, vsftpd, proftpd, pure-ftpd, NIS, talk, rwho); inetd services are in inetd_services" },
+        FieldSpec { name: "unneeded_services_enabled", ty: "list<string>", doc: "Enabled units/SysV services rarely needed on a server (avahi-daemon, cups, cups-browsed, inetd, xinetd, rpcbind, rsync daemon, snmpd)" },
+        FieldSpec { name: "enabled_count", ty: "int", doc: "Number of entries in enabled" },
+        FieldSpec { name: "masked_count", ty: "int", doc: "Number of entries in masked" },
+        FieldSpec { name: "unit_file_count", ty: "int", doc: "Number of entries in unit_files" },
+        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether the running state was read (live root with /run/systemd/units)" },
+        FieldSpec { name: "active", ty: "list<string>|null", doc: "Active units (from /run/systemd/units/invocation:*); null when not collected" },
+        FieldSpec { name: "unreadable", ty: "list<string>", doc: "Paths that exist but could not be read (the lists may be incomplete)" },
+    ],
+};
+
+/// systemd unit directories, in search order (admin first).
+pub const UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+/// SysV start-link directories (Debian runlevel 2, RHEL runlevel 3).
+const SYSV_RC_DIRS: &[&str] = &["/etc/rc2.d", "/etc/rc.d/rc3.d"];
+
+const UNIT_SUFFIXES: &[&str] = &[
+    ".service",
+    ".socket",
+    ".timer",
+    ".target",
+    ".path",
+    ".mount",
+    ".automount",
+    ".swap",
+    ".slice",
+    ".scope",
+    ".device",
+];
+
+/// Cleartext legacy services (unit base names or SysV script names).
+const INSECURE: &[&str] = &[
+    "telnet",
+    "telnetd",
+    "inetutils-telnetd",
+    "rsh",
+    "rlogin",
+    "rexec",
+    "tftp",
+    "tftp-server",
+    "tftpd-hpa",
+    "atftpd",
+    "vsftpd",
+    "proftpd",
+    "pure-ftpd",
+    "pure-ftpd-mysql",
+    "pure-ftpd-ldap",
+    "pure-ftpd-postgresql",
+    "ypbind",
+    "ypserv",
+    "yppasswdd",
+    "ypxfrd",
+    "nis",
+    "talk",
+    "ntalk",
+    "rwhod",
+];
+
+/// Services seldom needed on a server.
+const UNNEEDED: &[&str] = &[
+    "avahi-daemon",
+    "cups",
+    "cups-browsed",
+    "inetd",
+    "openbsd-inetd",
+    "inetutils-inetd",
+    "xinetd",
+    "rpcbind",
+    "rsync",
+    "snmpd",
+];
+
+const INETD_DAEMONS: &[&str] = &["inetd", "openbsd-inetd", "inetutils-inetd"];
+
+/// Cleartext or legacy services as named in inetd.conf / xinetd.d.
+const INETD_INSECURE: &[&str] = &[
+    "telnet", "login", "shell", "exec", "ftp", "tftp", "talk", "ntalk", "finger", "chargen",
+    "echo", "daytime", "discard", "time", "rsh", "rlogin", "rexec", "rstatd", "rusersd",
+];
+
+/// One service offered by inetd or xinetd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InetdService {
+    /// Service name.
+    pub name: String,
+    /// `inetd` or `xinetd`.
+    pub daemon: String,
+    /// Cleartext/legacy.
+    pub insecure: bool,
+}
+
+/// What the probe reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServicesFacts {
+    /// A unit directory exists.
+    pub systemd_present: bool,
+    /// Unit files present.
+    pub unit_files: Vec<String>,
+    /// Enabled units.
+    pub enabled: Vec<String>,
+    /// Masked units.
+    pub masked: Vec<String>,
+    /// SysV start links.
+    pub sysv_enabled: Vec<String>,
+    /// SysV scripts.
+    pub sysv_scripts: Vec<String>,
+    /// An inetd is enabled.
+    pub inetd_enabled: bool,
+    /// xinetd is enabled.
+    pub xinetd_enabled: bool,
+    /// Services of enabled super-servers.
+    pub inetd_services: Vec<InetdService>,
+    /// Insecure enabled services.
+    pub insecure_services_enabled: Vec<String>,
+    /// Unneeded enabled services.
+    pub unneeded_services_enabled: Vec<String>,
+    /// `enabled.len()`.
+    pub enabled_count: usize,
+    /// `masked.len()`.
+    pub masked_count: usize,
+    /// `unit_files.len()`.
+    pub unit_file_count: usize,
+    /// Whether `active` was read.
+    pub runtime_collected: bool,
+    /// Active units, when collected.
+    pub active: Option<Vec<String>>,
+    /// Paths not readable.
+    pub unreadable: Vec<String>,
+}
+
+/// One entry of a directory listing, with its link target when it is a symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// File name.
+    pub name: String,
+    /// Whether it is a directory (not following links).
+    pub is_dir: bool,
+    /// `read_link` target when it is a symbolic link.
+    pub link: Option<String>,
+}
+
+/// The systemd unit tree as read from disk (input of [`UnitTree::build`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitListing {
+    /// Entries of each unit directory: (directory, entries).
+    pub dirs: Vec<(String, Vec<DirEntry>)>,
+    /// Entries of each `*.wants`/`*.requires` directory: (directory, entries).
+    pub wants: Vec<(String, Vec<DirEntry>)>,
+}
+
+/// Enabled, masked and present units.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitTree {
+    /// Whether any unit directory exists.
+    pub present: bool,
+    /// Unit files present.
+    pub unit_files: BTreeSet<String>,
+    /// Enabled (wanted/required) units, masked ones removed.
+    pub enabled: BTreeSet<String>,
+    /// Masked units.
+    pub masked: BTreeSet<String>,
+    /// Paths that could not be read.
+    pub unreadable: Vec<String>,
+}
+
+fn has_unit_suffix(name: &str) -> bool {
+    UNIT_SUFFIXES
+        .iter()
+        .any(|s| name.ends_with(s) && name.len() > s.len())
+}
+
+impl UnitTree {
+    /// Build the tree from listings (pure).
+    pub fn build(listing: &UnitListing) -> UnitTree {
+        let mut t = UnitTree {
+            present: !listing.dirs.is_empty(),
+            ..UnitTree::default()
+        };
+        for (dir, entries) in &listing.dirs {
+            for e in entries {
+                if e.is_dir || !has_unit_suffix(&e.name) {
+                    continue;
+                }
+                let is_mask = e.link.as_deref() == Some("/dev/null");
+                if is_mask && dir == "/etc/systemd/system" {
+                    t.masked.insert(e.name.clone());
+                } else if !is_mask {
+                    t.unit_files.insert(e.name.clone());
+                }
+            }
+        }
+        for (_, entries) in &listing.wants {
+            for e in entries {
+                if !e.is_dir && has_unit_suffix(&e.name) && e.link.as_deref() != Some("/dev/null") {
+                    t.enabled.insert(e.name.clone());
+                }
+            }
+        }
+        let masked = t.masked.clone();
+        t.enabled.retain(|u| !masked.contains(u));
+        t
+    }
+
+    /// Whether `unit` (full name, e.g. `clamav-daemon.service`) is enabled.
+    pub fn is_enabled(&self, unit: &str) -> bool {
+        self.enabled.contains(unit)
+    }
+
+    /// Whether any enabled unit has one of these base names (suffix and
+    /// `@instance` stripped), e.g. `clamd` matches `clamd@scan.service`.
+    pub fn any_enabled_base(&self, bases: &[&str]) -> bool {
+        self.enabled.iter().any(|u| bases.contains(&unit_base(u)))
+    }
+}
+
+/// A unit's base name: `rsh@1-10.0.0.1:514.service` → `rsh`, `ssh.socket` → `ssh`.
+pub fn unit_base(unit: &str) -> &str {
+    let stem = unit.rsplit_once('.').map_or(unit, |(s, _)| s);
+    stem.split_once('@').map_or(stem, |(s, _)| s)
+}
+
+/// List a directory under the root without following the entries' links.
+pub fn list_dir(root: &HostRoot, host_dir: &str) -> Result<Option<Vec<DirEntry>>, String> {
+    let Some(names) = root.read_dir(host_dir).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let base = root.resolve(host_dir).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let p = base.join(&name);
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let link = if meta.file_type().is_symlink() {
+            fs::read_link(&p)
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned())
+        } else {
+            None
+        };
+        out.push(DirEntry {
+            name,
+            is_dir: meta.is_dir(),
+            link,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Read the systemd unit directories under `root`.
+pub fn read_unit_listing(root: &HostRoot) -> (UnitListing, Vec<String>) {
+    let mut listing = UnitListing::default();
+    let mut unreadable = Vec::new();
+    let mut seen = BTreeSet::new();
+    for dir in UNIT_DIRS {
+        // `/lib` → `/usr/lib` on merged-/usr systems: read each real directory once.
+        if let Ok(real) = root.resolve(dir) {
+            if !seen.insert(real) {
+                continue;
+            }
+        }
+        match list_dir(root, dir) {
+            Ok(Some(entries)) => {
+                for e in &entries {
+                    let is_wants = e.name.ends_with(".wants") || e.name.ends_with(".requires");
+                    if !is_wants || !e.is_dir {
+                        continue;
+                    }
+                    let sub = format!("{dir}/{}", e.name);
+                    match list_dir(root, &sub) {
+                        Ok(Some(w)) => listing.wants.push((sub, w)),
+                        Ok(None) => {}
+                        Err(err) => unreadable.push(err),
+                    }
+                }
+                listing.dirs.push(((*dir).to_string(), entries));
+            }
+            Ok(None) => {}
+            Err(err) => unreadable.push(err),
+        }
+    }
+    (listing, unreadable)
+}
+
+/// Read and build the unit tree under `root` (shared with `malware` and `scheduled-jobs`).
+pub fn read_unit_tree(root: &HostRoot) -> UnitTree {
+    let (listing, unreadable) = read_unit_listing(root);
+    let mut t = UnitTree::build(&listing);
+    t.unreadable = unreadable;
+    t
+}
+
+/// Find the file defining `unit` (or its `@` template), first in search order.
+pub fn find_unit_file(root: &HostRoot, unit: &str) -> Option<String> {
+    let template = match unit.split_once('@') {
+        Some((pre, rest)) => rest
+            .rsplit_once('.')
+            .map(|(_, suffix)| format!("{pre}@.{suffix}")),
+        None => None,
+    };
+    for dir in UNIT_DIRS {
+        for name in std::iter::once(unit).chain(template.as_deref()) {
+            let p = format!("{dir}/{name}");
+            if root
+                .metadata(&p)
+                .ok()
+                .flatten()
+                .is_some_and(|m| !m.is_dir && m.size > 0)
+            {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// SysV service names from the names in an rc directory (`S01ssh` → `ssh`).
+pub fn parse_rc_links(names: &[String]) -> Vec<String> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for n in names {
+        if let Some(rest) = n.strip_prefix('S') {
+            let name = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+            if !name.is_empty() && name.len() < rest.len() {
+                out.insert(name.to_string());
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn is_init_helper(name: &str) -> bool {
+    matches!(
+        name,
+        "README" | "skeleton" | "functions" | "rc" | "rcS" | "halt" | "killall" | "single"
+    ) || name.starts_with('.')
+        || name.ends_with(".dpkg-old")
+        || name.ends_with(".dpkg-dist")
+        || name.ends_with(".rpmsave")
+        || name.ends_with(".rpmnew")
+}
+
+/// Enabled service names from `/etc/inetd.conf` text: uncommented lines, first
+/// field, without a `host:` prefix or `/version` suffix.
+pub fn parse_inetd_conf(text: &str) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        // `ip:service`, `[::1]:service`, or a bare `host:` line that sets the default address.
+        let svc = first.rsplit_once(':').map_or(first, |(_, s)| s);
+        let svc = svc.split_once('/').map_or(svc, |(s, _)| s);
+        if !svc.is_empty() && line.split_whitespace().count() >= 6 {
+            out.insert(svc.to_string());
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// One `service` block of an xinetd file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XinetdService {
+    /// The `service` name.
+    pub name: String,
+    /// The `id` attribute (defaults to the name); `defaults { disabled }` lists ids.
+    pub id: String,
+    /// Not turned off by its own `disable = yes`.
+    pub on: bool,
+}
+
+/// Parsed xinetd configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XinetdConf {
+    /// Service blocks.
+    pub services: Vec<XinetdService>,
+    /// Names listed in `defaults { disabled = … }`.
+    pub disabled: Vec<String>,
+}
+
+/// Parse xinetd.conf or an /etc/xinetd.d file: `service NAME { … disable = yes|no … }`
+/// blocks and `defaults { disabled = a b }`. A service is on unless `disable = yes`.
+pub fn parse_xinetd(text: &str) -> XinetdConf {
+    let mut conf = XinetdConf::default();
+    let mut current: Option<XinetdService> = None;
+    let mut in_defaults = false;
+    for raw in text.lines() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("service") {
+            if name.starts_with(char::is_whitespace) {
+                if let Some(done) = current.take() {
+                    conf.services.push(done);
+                }
+                let name = name.trim().trim_end_matches('{').trim();
+                current = Some(XinetdService {
+                    name: name.to_string(),
+                    id: name.to_string(),
+                    on: true,
+                });
+                continue;
+            }
+        }
+        if line.starts_with("defaults") {
+            in_defaults = true;
+            continue;
+        }
+        if line.starts_with('}') {
+            if let Some(done) = current.take() {
+                conf.services.push(done);
+            }
+            in_defaults = false;
+            continue;
+        }
+        let Some((key, value)) = line
+            .split_once("+=")
+            .or_else(|| line.split_once("-="))
+            .or_else(|| line.split_once('='))
+        else {
+            continue;
+        };
+        let key = key.trim();
+        let value = value.trim();
+        if in_defaults && key == "disabled" {
+            conf.disabled
+                .extend(value.split_whitespace().map(str::to_string));
+        } else if let Some(svc) = current.as_mut() {
+            match key {
+                "disable" => svc.on = !value.eq_ignore_ascii_case("yes"),
+                "id" => svc.id = value.to_string(),
+                _ => {}
+            }
+        }
+    }
+    if let Some(done) = current.take() {
+        conf.services.push(done);
+    }
+    conf
+}
+
+/// Everything read from disk, the input of [`build_facts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServicesInput {
+    /// The systemd unit tree.
+    pub units: UnitTree,
+    /// SysV start links (service names).
+    pub sysv_enabled: Vec<String>,
+    /// /etc/init.d names.
+    pub init_scripts: Vec<String>,
+    /// `/etc/inetd.conf` text.
+    pub inetd_conf: Option<String>,
+    /// xinetd.conf and /etc/xinetd.d files' text.
+    pub xinetd_texts: Vec<String>,
+    /// Active units when collected.
+    pub active: Option<Vec<String>>,
+    /// Paths not readable.
+    pub unreadable: Vec<String>,
+}
+
+fn matching(units: &BTreeSet<String>, sysv: &[String], list: &[&str]) -> Vec<String> {
+    let mut out: BTreeSet<String> = units
+        .iter()
+        .filter(|u| list.contains(&unit_base(u)))
+        .cloned()
+        .collect();
+    out.extend(
+        sysv.iter()
+            .filter(|s| list.contains(&s.as_str()))
+            .map(|s| format!("sysv:{s}")),
+    );
+    out.into_iter().collect()
+}
+
+/// Turn what was read into the reported facts (pure).
+pub fn build_facts(input: &ServicesInput) -> ServicesFacts {
+    let u = &input.units;
+    // systemd-sysv-generator ignores a SysV script when a native unit of the
+    // same name exists (Debian keeps rc links for e.g. rsync next to rsync.service).
+    let sysv: &Vec<String> = &input
+        .sysv_enabled
+        .iter()
+        .filter(|s| {
+            !u.unit_files.contains(&format!("{s}.service"))
+                && !u.masked.contains(&format!("{s}.service"))
+        })
+        .cloned()
+        .collect();
+    let inetd_enabled = u.any_enabled_base(INETD_DAEMONS)
+        || sysv.iter().any(|s| INETD_DAEMONS.contains(&s.as_str()));
+    let xinetd_enabled = u.any_enabled_base(&["xinetd"]) || sysv.iter().any(|s| s == "xinetd");
+    let mut inetd_services = Vec::new();
+    if inetd_enabled {
+        if let Some(text) = &input.inetd_conf {
+            for name in parse_inetd_conf(text) {
+                inetd_services.push(InetdService {
+                    insecure: INETD_INSECURE.contains(&name.as_str()),
+                    name,
+                    daemon: "inetd".into(),
+                });
+            }
+        }
+    }
+    if xinetd_enabled {
+        let mut all = XinetdConf::default();
+        for t in &input.xinetd_texts {
+            let c = parse_xinetd(t);
+            all.services.extend(c.services);
+            all.disabled.extend(c.disabled);
+        }
+        let mut names = BTreeSet::new();
+        for svc in all.services {
+            if svc.on && !all.disabled.contains(&svc.id) {
+                names.insert(svc.name);
+            }
+        }
+        for name in names {
+            inetd_services.push(InetdService {
+                insecure: INETD_INSECURE.contains(&name.as_str()),
+                name,
+                daemon: "xinetd".into(),
+            });
+        }
+    }
+    let mut sysv_scripts: Vec<String> = input
+        .init_scripts
+        .iter()
+        .filter(|n| !is_init_helper(n))
+        .cloned()
+        .collect();
+    sysv_scripts.sort();
+    let runtime_collected = input.active.is_some();
+    ServicesFacts {
+        systemd_present: u.present,
+        unit_files: u.unit_files.iter().cloned().collect(),
+        enabled: u.enabled.iter().cloned().collect(),
+        masked: u.masked.iter().cloned().collect(),
+        sysv_enabled: sysv.clone(),
+        sysv_scripts,
+        inetd_enabled,
+        xinetd_enabled,
+        inetd_services,
+        insecure_services_enabled: matching(&u.enabled, sysv, INSECURE),
+        unneeded_services_enabled: matching(&u.enabled, sysv, UNNEEDED),
+        enabled_count: u.enabled.len(),
+        masked_count: u.masked.len(),
+        unit_file_count: u.unit_files.len(),
+        runtime_collected,
+        active: input.active.clone(),
+        unreadable: input.unreadable.clone(),
+    }
+}
+
+/// Active units from the names in `/run/systemd/units` (`invocation:ssh.service`).
+pub fn parse_active(names: &[String]) -> Vec<String> {
+    let set: BTreeSet<String> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("invocation:"))
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    set.into_iter().collect()
+}
+
+fn read_text(root: &HostRoot, path: &str, unreadable: &mut Vec<String>) -> Option<String> {
+    match root.read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            unreadable.push(e.to_string());
+            None
+        }
+    }
+}
+
+fn read_names(root: &HostRoot, dir: &str, unreadable: &mut Vec<String>) -> Vec<String> {
+    match root.read_dir(dir) {
+        Ok(n) => n.unwrap_or_default(),
+        Err(e) => {
+            unreadable.push(e.to_string());
+            Vec::new()
+        }
+    }
+}
+
+/// Collect under `root`.
+pub fn collect(root: &HostRoot) -> Outcome {
+    let units = read_unit_tree(root);
+    let mut unreadable = units.unreadable.clone();
+    let mut sysv_enabled = BTreeSet::new();
+    for dir in SYSV_RC_DIRS {
+        sysv_enabled.extend(parse_rc_links(&read_names(root, dir, &mut unreadable)));
+    }
+    let init_scripts = read_names(root, "/etc/init.d", &mut unreadable);
+    let inetd_conf = read_text(root, "/etc/inetd.conf", &mut unreadable);
+    let mut xinetd_texts = Vec::new();
+    xinetd_texts.extend(read_text(root, "/etc/xinetd.conf", &mut unreadable));
+    for name in read_names(root, "/etc/xinetd.d", &mut unreadable) {
+        // xinetd skips names containing a dot or ending in `~`.
+        if name.contains('.') || name.ends_with('~') {
+            continue;
+        }
+        xinetd_texts.extend(read_text(
+            root,
+            &format!("/etc/xinetd.d/{name}"),
+            &mut unreadable,
+        ));
+    }
+    let active = if root.is_live() {
+        root.read_dir("/run/systemd/units")
+            .ok()
+            .flatten()
+            .map(|n| parse_active(&n))
+    } else {
+        None
+    };
+    if !units.present && sysv_enabled.is_empty() && init_scripts.is_empty() {
+        return Outcome::Unsupported(
+            "no systemd unit directory, SysV rc links or /etc/init.d under the root".into(),
+        );
+    }
+    let input = ServicesInput {
+        units,
+        sysv_enabled: sysv_enabled.into_iter().collect(),
+        init_scripts,
+        inetd_conf,
+        xinetd_texts,
+        active,
+        unreadable,
+    };
+    Outcome::from_facts(&build_facts(&input))
+}
+
+/// Feed arbitrary text to every parser (for cargo-fuzz); never panics.
+pub fn fuzz_parse(input: &str) {
+    let _ = parse_inetd_conf(input);
+    let _ = parse_xinetd(input);
+    let names: Vec<String> = input.lines().map(str::to_string).collect();
+    let _ = parse_rc_links(&names);
+    let _ = parse_active(&names);
+    for n in &names {
+        let _ = unit_base(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    const INETD: &str = include_str!("../../tests/fixtures/services/inetd.conf");
+    const XINETD: &str = include_str!("../../tests/fixtures/services/xinetd.conf");
+    const X_TFTP: &str = include_str!("../../tests/fixtures/services/xinetd.d/tftp");
+    const X_TELNET: &str = include_str!("../../tests/fixtures/services/xinetd.d/telnet");
+    const X_DAYTIME: &str = include_str!("../../tests/fixtures/services/xinetd.d/daytime-stream");
+    const X_RSYNC: &str = include_str!("../../tests/fixtures/services/xinetd.d/rsync");
+
+    fn touch(root: &Path, p: &str) {
+        let p = root.join(p.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, "[Unit]\n").unwrap();
+    }
+
+    fn link(root: &Path, target: &str, at: &str) {
+        let p = root.join(at.trim_start_matches('/'));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        symlink(target, p).unwrap();
+    }
+
+    /// A Debian 12 style tree: merged /usr, enabled units, a mask, SysV links.
+    fn debian_tree(root: &Path) {
+        for u in [
+            "ssh.service",
+            "ssh.socket",
+            "cron.service",
+            "avahi-daemon.service",
+            "rpcbind.service",
+            "rpcbind.socket",
+            "getty@.service",
+            "inetutils-inetd.service",
+            "systemd-journald.service",
+            "rsync.service",
+        ] {
+            touch(root, &format!("/usr/lib/systemd/system/{u}"));
+        }
+        fs::create_dir_all(root.join("usr/lib/systemd/system/sysinit.target.wants")).unwrap();
+        link(
+            root,
+            "../systemd-journald.service",
+            "/usr/lib/systemd/system/sysinit.target.wants/systemd-journald.service",
+        );
+        symlink("usr/lib", root.join("lib")).unwrap();
+        let etc = "/etc/systemd/system";
+        link(
+            root,
+            "/lib/systemd/system/ssh.service",
+            &format!("{etc}/multi-user.target.wants/ssh.service"),
+        );
+        link(
+            root,
+            "/lib/systemd/system/cron.service",
+            &format!("{etc}/multi-user.target.wants/cron.service"),
+        );
+        link(
+            root,
+            "/lib/systemd/system/avahi-daemon.service",
+            &format!("{etc}/multi-user.target.wants/avahi-daemon.service"),
+        );
+        link(
+            root,
+            "/lib/systemd/system/rpcbind.socket",
+            &format!("{etc}/sockets.target.wants/rpcbind.socket"),
+        );
+        link(
+            root,
+            "/lib/systemd/system/rpcbind.service",
+            &format!("{etc}/multi-user.target.wants/rpcbind.service"),
+        );
+        link(
+            root,
+            "/lib/systemd/system/getty@.service",
+            &format!("{etc}/getty.target.wants/getty@tty1.service"),
+        );
+        link(
+            root,
+            "/lib/systemd/system/inetutils-inetd.service",
+            &format!("{etc}/multi-user.target.wants/inetutils-inetd.service"),
+        );
+        link(
+            root,
+            "/lib/systemd/system/ssh.service",
+            &format!("{etc}/sshd.service"),
+        );
+        // rpcbind masked afterwards: a mask wins over the wants links.
+        link(root, "/dev/null", &format!("{etc}/rpcbind.service"));
+        link(root, "/dev/null", &format!("{etc}/rpcbind.socket"));
+        for n in [
+            "README",
+            "S01ssh",
+            "S01cron",
+            "S02vsftpd",
+            "K01nothing",
+            "S01rsync",
+        ] {
+            link(root, "../init.d/x", &format!("/etc/rc2.d/{n}"));
+        }
+        for n in [
+            "README",
+            "skeleton",
+            "ssh",
+            "cron",
+            "vsftpd",
+            ".depend.boot",
+        ] {
+            touch(root, &format!("/etc/init.d/{n}"));
+        }
+        fs::write(root.join("etc/inetd.conf"), INETD).unwrap();
+    }
+
+    #[test]
+    fn debian_tree_enabled_masked_sysv_and_inetd() {
+        let dir = tempfile::tempdir().unwrap();
+        debian_tree(dir.path());
+        let root = HostRoot::offline(dir.path());
+        let Outcome::Ok(v) = collect(&root) else {
+            panic!("not ok")
+        };
+        let f: serde_json::Value = v;
+        assert_eq!(f["systemd_present"], true);
+        let enabled: Vec<&str> = f["enabled"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            enabled,
+            vec![
+                "avahi-daemon.service",
+                "cron.service",
+                "getty@tty1.service",
+                "inetutils-inetd.service",
+                "ssh.service",
+                "systemd-journald.service"
+            ]
+        );
+        assert_eq!(
+            f["masked"],
+            serde_json::json!(["rpcbind.service", "rpcbind.socket"])
+        );
+        // /lib is /usr/lib: each unit listed once; the sshd.service alias counts as a file.
+        assert_eq!(f["unit_file_count"], 11);
+        // ssh, cron and rsync have native units: systemd ignores their rc links.
+        assert_eq!(f["sysv_enabled"], serde_json::json!(["vsftpd"]));
+        assert_eq!(
+            f["sysv_scripts"],
+            serde_json::json!(["cron", "ssh", "vsftpd"])
+        );
+        assert_eq!(
+            f["insecure_services_enabled"],
+            serde_json::json!(["sysv:vsftpd"])
+        );
+        assert_eq!(
+            f["unneeded_services_enabled"],
+            serde_json::json!(["avahi-daemon.service", "inetutils-inetd.service"])
+        );
+        assert_eq!(f["inetd_enabled"], true);
+        let names: Vec<&str> = f["inetd_services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["echo", "ident", "rstatd", "shell", "telnet"]);
+        assert_eq!(f["inetd_services"][0]["insecure"], true);
+        assert_eq!(f["inetd_services"][1]["insecure"], false);
+        assert_eq!(f["runtime_collected"], false);
+        assert!(f["active"].is_null());
+    }
+
+    #[test]
+    fn inetd_services_need_an_enabled_inetd() {
+        let units = UnitTree::default();
+        let input = ServicesInput {
+            units,
+            inetd_conf: Some(INETD.into()),
+            xinetd_texts: vec![X_TELNET.into()],
+            ..ServicesInput::default()
+        };
+        let f = build_facts(&input);
+        assert!(!f.inetd_enabled && !f.xinetd_enabled);
+        assert!(f.inetd_services.is_empty());
+    }
+
+    #[test]
+    fn xinetd_disable_and_defaults_disabled_ids() {
+        let mut units = UnitTree::default();
+        units.enabled.insert("xinetd.service".into());
+        let input = ServicesInput {
+            units,
+            xinetd_texts: [XINETD, X_TFTP, X_TELNET, X_DAYTIME, X_RSYNC]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..ServicesInput::default()
+        };
+        let f = build_facts(&input);
+        assert!(f.xinetd_enabled);
+        assert_eq!(
+            f.inetd_services,
+            vec![
+                InetdService {
+                    name: "rsync".into(),
+                    daemon: "xinetd".into(),
+                    insecure: false
+                },
+                InetdService {
+                    name: "telnet".into(),
+                    daemon: "xinetd".into(),
+                    insecure: true
+                },
+            ]
+        );
+        assert_eq!(f.unneeded_services_enabled, vec!["xinetd.service"]);
+    }
+
+    #[test]
+    fn rhel_sockets_and_instances_are_matched_by_base_name() {
+        let mut units = UnitTree::default();
+        for u in [
+            "telnet.socket",
+            "rsh@1-10.0.0.1:514-10.0.0.2:1023.service",
+            "tftp.socket",
+            "sshd.service",
+            "cups.path",
+            "clamd@scan.service",
+        ] {
+            units.enabled.insert(u.into());
+        }
+        let f = build_facts(&ServicesInput {
+            units: units.clone(),
+            ..ServicesInput::default()
+        });
+        assert_eq!(
+            f.insecure_services_enabled,
+            vec![
+                "rsh@1-10.0.0.1:514-10.0.0.2:1023.service",
+                "telnet.socket",
+                "tftp.socket"
+            ]
+        );
+        assert_eq!(f.unneeded_services_enabled, vec!["cups.path"]);
+        assert!(units.any_enabled_base(&["clamd"]));
+        assert_eq!(unit_base("a.b@c.d.service"), "a.b");
+    }
+
+    #[test]
+    fn active_units_from_invocation_links() {
+        let names: Vec<String> = [
+            "invocation:ssh.service",
+            "log-extra-fields:x.service",
+            "invocation:",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(parse_active(&names), vec!["ssh.service"]);
+        let f = build_facts(&ServicesInput {
+            active: Some(parse_active(&names)),
+            ..ServicesInput::default()
+        });
+        assert!(f.runtime_collected);
+    }
+
+    #[test]
+    fn find_unit_file_prefers_etc_and_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(dir.path(), "/lib/systemd/system/foo.timer");
+        touch(dir.path(), "/etc/systemd/system/foo.timer");
+        touch(dir.path(), "/usr/lib/systemd/system/bar@.service");
+        let root = HostRoot::offline(dir.path());
+        assert_eq!(
+            find_unit_file(&root, "foo.timer").as_deref(),
+            Some("/etc/systemd/system/foo.timer")
+        );
+        assert_eq!(
+            find_unit_file(&root, "bar@x.service").as_deref(),
+            Some("/usr/lib/systemd/system/bar@.service")
+        );
+        assert_eq!(find_unit_file(&root, "nope.service"), None);
+    }
+
+    #[test]
+    fn empty_root_is_unsupported_and_fuzz_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            collect(&HostRoot::offline(dir.path())),
+            Outcome::Unsupported(_)
+        ));
+        for s in [
+            "",
+            "service",
+            "service {\n}\n}",
+            "S",
+            "S12",
+            "@.x",
+            ":::",
+            "a:/b c d e f g",
+            "\u{feff}service x\n disable=yes",
+        ] {
+            fuzz_parse(s);
+        }
+        fuzz_parse(INETD);
+    }
+}

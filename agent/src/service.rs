@@ -1,0 +1,123 @@
+//! The service subcommands of the CLI (`run`, `status`, `install`,
+//! `uninstall`): argument plumbing, logging set-up, the tokio runtime and
+//! signal handling around the library's daemon.
+
+use anyhow::Context as _;
+use evident_agent::config::Config;
+use evident_agent::daemon::Daemon;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    // Under systemd the journal stamps every line itself.
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `run [--config FILE] [--once]`.
+pub fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let config = Config::load(config_path)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        // `--once` keeps the default signal actions (a stop ends it at once).
+        let shutdown = (!once).then(shutdown_signal);
+        let mut daemon = Daemon::open(config)?;
+        if once {
+            let left = daemon.run_once().await?;
+            if left > 0 {
+                anyhow::bail!(
+                    "{left} statement(s) still spooled: delivery failed (see `evident-agent status`)"
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Some(shutdown) = shutdown {
+            daemon.run(shutdown).await?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Listen for SIGTERM and SIGINT right away (before the key, state and
+/// spool are opened), so a stop during start-up is graceful too.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                tracing::warn!("cannot listen for signals; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// `status [--config FILE] [--format json]`: exit 1 when not enrolled or delivery is stopped.
+pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let mut config = Config::parse(&text).with_context(|| config_path.display().to_string())?;
+    if let Some(base) = config_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        config.resolve_paths(base);
+    }
+    let status = evident_agent::status::read(&config.collector, &config.state_dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", status.render());
+    }
+    Ok(if status.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `install [--config FILE] [--enroll-token FILE] [--root DIR]`.
+pub fn install(
+    root: PathBuf,
+    config: Option<PathBuf>,
+    enroll_token: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let binary = std::env::current_exe().context("locating the running binary")?;
+    let opts = evident_agent::install::InstallOptions {
+        root,
+        config,
+        enroll_token,
+        binary,
+    };
+    for line in evident_agent::install::install(&opts)? {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `uninstall [--root DIR] [--purge]`.
+pub fn uninstall(root: &Path, purge: bool) -> anyhow::Result<ExitCode> {
+    for line in evident_agent::install::uninstall(root, purge)? {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

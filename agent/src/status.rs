@@ -1,0 +1,172 @@
+//! `evident-agent status`: the daemon's health from its state file and spool
+//! directory, read without changing anything (safe while the daemon runs).
+
+use crate::spool::{summarize, Summary};
+use crate::state::{State, StateError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::path::Path;
+
+/// Everything `status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The collector the agent delivers to.
+    pub collector: String,
+    /// Agent id, when enrolled.
+    pub agent_id: Option<String>,
+    /// Key id, when enrolled.
+    pub key_id: Option<String>,
+    /// Whether a key exists.
+    pub key_present: bool,
+    /// When the last run finished, and its sequence.
+    pub last_run: Option<DateTime<Utc>>,
+    /// Sequence of the last run.
+    pub last_run_sequence: Option<u64>,
+    /// When the collector last acknowledged a statement.
+    pub last_delivery: Option<DateTime<Utc>>,
+    /// Its sequence.
+    pub last_delivered_sequence: Option<u64>,
+    /// Statements delivered in total.
+    pub delivered_total: u64,
+    /// Bytes sent for the last delivered statement.
+    pub last_bytes_sent: u64,
+    /// Statements waiting in the spool.
+    pub spool_depth: usize,
+    /// Their size in bytes.
+    pub spool_bytes: u64,
+    /// Oldest and newest spooled sequence.
+    pub spool_range: Option<(u64, u64)>,
+    /// Files in `spool/corrupt/`.
+    pub corrupt_files: usize,
+    /// Statements refused for good by the collector.
+    pub rejected_total: u64,
+    /// Sequences lost and not yet declared to the collector.
+    pub pending_gap: Option<(u64, u64)>,
+    /// Ranges ever dropped.
+    pub dropped: Vec<(u64, u64)>,
+    /// Set when delivery is stopped (the collector refused the key).
+    pub delivery_stopped: Option<String>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When it happened.
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// Read the status of the agent whose state lives in `state_dir`.
+pub fn read(collector: &str, state_dir: &Path) -> Result<Status, StateError> {
+    let state = State::load(state_dir)?;
+    let Summary {
+        depth,
+        bytes,
+        range,
+        corrupt_files,
+    } = summarize(&state_dir.join("spool"));
+    Ok(Status {
+        collector: collector.to_string(),
+        agent_id: state.agent_id,
+        key_id: state.key_id,
+        key_present: crate::signer::exists(state_dir),
+        last_run: state.last_run,
+        last_run_sequence: state.last_run_sequence,
+        last_delivery: state.last_delivery,
+        last_delivered_sequence: state.last_delivered_sequence,
+        delivered_total: state.delivered_total,
+        last_bytes_sent: state.last_bytes_sent,
+        spool_depth: depth,
+        spool_bytes: bytes,
+        spool_range: range,
+        corrupt_files,
+        rejected_total: state.rejected_total,
+        pending_gap: state.pending_gap.map(|g| (g.from, g.to)),
+        dropped: state.dropped.iter().map(|g| (g.from, g.to)).collect(),
+        delivery_stopped: state.delivery_stopped,
+        last_error: state.last_error,
+        last_error_at: state.last_error_at,
+    })
+}
+
+impl Status {
+    /// Whether the agent is healthy enough for monitoring (`status` exits 1 otherwise).
+    pub fn healthy(&self) -> bool {
+        self.delivery_stopped.is_none() && self.agent_id.is_some()
+    }
+
+    /// A human-readable report.
+    pub fn render(&self) -> String {
+        let t = |d: &Option<DateTime<Utc>>| {
+            d.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_else(|| "never".into())
+        };
+        let seq = |s: &Option<u64>| s.map(|s| format!(" (sequence {s})")).unwrap_or_default();
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| out.push_str(&format!("{k:<16} {v}\n"));
+        line("collector:", self.collector.clone());
+        line(
+            "agent:",
+            match (&self.agent_id, &self.key_id) {
+                (Some(a), Some(k)) => format!("{a} (key {k})"),
+                (Some(a), None) => a.clone(),
+                _ if self.key_present => "not enrolled (key generated)".into(),
+                _ => "not enrolled".into(),
+            },
+        );
+        line(
+            "last run:",
+            format!("{}{}", t(&self.last_run), seq(&self.last_run_sequence)),
+        );
+        line(
+            "last delivery:",
+            format!(
+                "{}{}",
+                t(&self.last_delivery),
+                seq(&self.last_delivered_sequence)
+            ),
+        );
+        line(
+            "delivered:",
+            format!(
+                "{} statements (last {} bytes)",
+                self.delivered_total, self.last_bytes_sent
+            ),
+        );
+        line(
+            "spool:",
+            format!(
+                "{} statements, {} bytes{}",
+                self.spool_depth,
+                self.spool_bytes,
+                self.spool_range
+                    .map(|(a, b)| format!(" (sequences {a}..={b})"))
+                    .unwrap_or_default()
+            ),
+        );
+        if self.corrupt_files > 0 || self.rejected_total > 0 {
+            line(
+                "set aside:",
+                format!(
+                    "{} corrupt spool files, {} rejected statements",
+                    self.corrupt_files, self.rejected_total
+                ),
+            );
+        }
+        if !self.dropped.is_empty() {
+            let r: Vec<String> = self
+                .dropped
+                .iter()
+                .map(|(a, b)| format!("{a}..={b}"))
+                .collect();
+            line("dropped:", r.join(", "));
+        }
+        line(
+            "delivery:",
+            match &self.delivery_stopped {
+                Some(m) => format!("STOPPED: {m}"),
+                None => "ok".into(),
+            },
+        );
+        if let Some(e) = &self.last_error {
+            line("last error:", format!("{} ({})", e, t(&self.last_error_at)));
+        }
+        out
+    }
+}

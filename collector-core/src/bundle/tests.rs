@@ -1,0 +1,355 @@
+use super::*;
+use crate::evidence::{AgentInfo, Predicate, ProbeEntry, ProbeStatus, Schedule};
+use crate::policy::RuleStatus;
+
+const POLICY: &str = r#"
+[policy]
+id = "test"
+version = "1"
+title = "Test policy"
+
+[[rule]]
+id = "ssh.root"
+title = "No root login"
+controls = ["A.8.5"]
+severity = "high"
+requires = ["sshd"]
+check = 'sshd.permitrootlogin == "no"'
+"#;
+
+struct Host {
+    signer: dsse::Signer,
+    id: String,
+    hostname: String,
+    previous: Option<Digest>,
+}
+
+fn host(seed: u8, id: &str, hostname: &str) -> Host {
+    Host {
+        signer: dsse::Signer::from_seed(&[seed; 32]),
+        id: id.into(),
+        hostname: hostname.into(),
+        previous: None,
+    }
+}
+
+fn policy_set() -> PolicySet {
+    PolicySet::load(
+        &[PolicySource::new("test.toml", POLICY)],
+        Catalog::annex_a(),
+    )
+    .unwrap()
+}
+
+/// A statement signed by `h` at `seq`, chained unless `previous` is given.
+fn sign(h: &mut Host, seq: u64, blob: &[u8], previous: Option<Option<Digest>>) -> Vec<u8> {
+    let predicate = Predicate {
+        agent: AgentInfo {
+            id: h.id.clone(),
+            version: "0.1.0".into(),
+        },
+        host: HostFacts {
+            hostname: h.hostname.clone(),
+            os_family: "linux".into(),
+            ..HostFacts::default()
+        },
+        sequence: seq,
+        previous: previous.unwrap_or(h.previous),
+        gap: None,
+        collected_at: format!("2026-11-20T10:{seq:02}:00Z").parse().unwrap(),
+        schedule: Schedule {
+            cron: "0 */15 * * * *".into(),
+            interval_seconds: 900,
+        },
+        probes: vec![ProbeEntry {
+            id: "sshd".into(),
+            version: 1,
+            status: ProbeStatus::Ok,
+            duration_us: 1,
+            digest: Some(sha256_digest(blob)),
+            reason: None,
+        }],
+    };
+    let env = h
+        .signer
+        .sign_envelope(PAYLOAD_TYPE, Statement::new(predicate).to_bytes())
+        .to_json();
+    h.previous = Some(sha256_digest(&env));
+    env
+}
+
+fn add(
+    members: &mut BTreeMap<String, Vec<u8>>,
+    index: &mut Index,
+    h: &Host,
+    seq: u64,
+    env: Vec<u8>,
+    blob: &[u8],
+) {
+    let st = Statement::from_bytes(Envelope::from_json(&env).unwrap().payload.as_slice()).unwrap();
+    let ev = Evidence::from_statement(&st, |_| Some(blob)).unwrap();
+    let results = serde_json::to_vec(&RecordedResults::from_evaluation(evaluate(
+        &policy_set(),
+        &ev,
+    )))
+    .unwrap();
+    let rd = sha256_digest(&results);
+    members.insert(results_path(&rd), results);
+    members.insert(blob_path(&sha256_digest(blob)), blob.to_vec());
+    let path = envelope_path(&h.id, seq);
+    index.statements.push(IndexEntry {
+        agent: h.id.clone(),
+        sequence: seq,
+        envelope: sha256_digest(&env),
+        path: path.clone(),
+        collected_at: st.predicate.collected_at,
+        received_at: st.predicate.collected_at,
+        results: rd,
+    });
+    members.insert(path, env);
+}
+
+fn agent_record(h: &Host) -> Vec<u8> {
+    serde_json::to_vec(&AgentEntry {
+        id: h.id.clone(),
+        key_id: h.signer.key_id().to_string(),
+        public_key: B64.encode(h.signer.verifying_key().as_bytes()),
+        hostname: h.hostname.clone(),
+        agent_version: "0.1.0".into(),
+        status: "active".into(),
+        enrolled_at: "2026-11-20T09:00:00Z".parse().unwrap(),
+    })
+    .unwrap()
+}
+
+fn collector() -> dsse::Signer {
+    dsse::Signer::from_seed(&[99u8; 32])
+}
+
+fn reseal(members: &mut BTreeMap<String, Vec<u8>>) {
+    seal(
+        members,
+        &collector(),
+        "2026-11-21T00:00:00Z".parse().unwrap(),
+        "test",
+        Scope::default(),
+    );
+}
+
+fn set_index(members: &mut BTreeMap<String, Vec<u8>>, index: &Index) {
+    members.insert(INDEX_PATH.into(), serde_json::to_vec(index).unwrap());
+}
+
+/// Two hosts, four statements each, sealed.
+fn bundle() -> (BTreeMap<String, Vec<u8>>, Index, Host, Host) {
+    let mut members = BTreeMap::new();
+    let mut index = Index::default();
+    let mut a = host(1, "agt_a", "web-1");
+    let mut b = host(2, "agt_b", "db-1");
+    let good = br#"{"permitrootlogin":"no"}"#;
+    let bad = br#"{"permitrootlogin":"yes"}"#;
+    for seq in 1..=4 {
+        let env = sign(&mut a, seq, good, None);
+        add(&mut members, &mut index, &a, seq, env, good);
+        let env = sign(&mut b, seq, bad, None);
+        add(&mut members, &mut index, &b, seq, env, bad);
+    }
+    members.insert(agent_path(&a.id), agent_record(&a));
+    members.insert(agent_path(&b.id), agent_record(&b));
+    let files = vec![PolicyFileEntry {
+        name: "test.toml".into(),
+        path: "policies/000-test.toml".into(),
+        sha256: sha256_digest(POLICY.as_bytes()),
+        kind: PolicyKind::Policy,
+    }];
+    members.insert("policies/000-test.toml".into(), POLICY.as_bytes().to_vec());
+    members.insert(
+        POLICY_INDEX_PATH.into(),
+        serde_json::to_vec(&files).unwrap(),
+    );
+    set_index(&mut members, &index);
+    reseal(&mut members);
+    (members, index, a, b)
+}
+
+fn run(members: &BTreeMap<String, Vec<u8>>) -> Report {
+    verify(members, &mut |_, _| {})
+}
+
+fn failure_text(r: &Report) -> String {
+    r.failures()
+        .map(|f| format!("[{}] {}: {}", f.kind, f.subject, f.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_sealed_bundle_verifies() {
+    let (members, _, _, _) = bundle();
+    let r = run(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    assert_eq!(r.checked.envelopes, 8);
+    assert_eq!(r.checked.hosts, 2);
+    assert_eq!(r.checked.results_confirmed, 8);
+    assert_eq!(r.collector_key_id.as_deref(), Some(collector().key_id()));
+}
+
+#[test]
+fn a_changed_member_is_named() {
+    let (mut members, _, _, _) = bundle();
+    let path = blob_path(&sha256_digest(br#"{"permitrootlogin":"no"}"#));
+    members.get_mut(&path).unwrap()[3] ^= 1;
+    let r = run(&members);
+    assert!(!r.ok);
+    let text = failure_text(&r);
+    assert!(text.contains(&format!("[member] {path}")), "{text}");
+    assert!(text.contains("[blob]"), "{text}");
+}
+
+#[test]
+fn a_manifest_signed_by_another_key_fails() {
+    let (mut members, _, _, _) = bundle();
+    let other = dsse::Signer::from_seed(&[7u8; 32]);
+    members.insert(
+        COLLECTOR_KEY_PATH.into(),
+        B64.encode(other.verifying_key().as_bytes()).into_bytes(),
+    );
+    let r = run(&members);
+    assert!(!r.ok);
+    assert!(
+        failure_text(&r).contains("[manifest]"),
+        "{}",
+        failure_text(&r)
+    );
+}
+
+#[test]
+fn an_unlisted_member_fails() {
+    let (mut members, _, _, _) = bundle();
+    members.insert("extra.txt".into(), b"hi".to_vec());
+    let text = failure_text(&run(&members));
+    assert!(text.contains("[member] extra.txt"), "{text}");
+}
+
+#[test]
+fn deleting_an_envelope_from_the_middle_is_a_gap_naming_host_and_range() {
+    let (mut members, mut index, a, _) = bundle();
+    let path = envelope_path(&a.id, 2);
+    members.remove(&path);
+    index.statements.retain(|e| e.path != path);
+    set_index(&mut members, &index);
+    reseal(&mut members);
+    let r = run(&members);
+    assert!(!r.ok);
+    let text = failure_text(&r);
+    assert!(
+        text.contains("[gap] host web-1 (agent agt_a) sequences 2..=2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_envelope_from_another_host_is_refused() {
+    let (mut members, index, a, b) = bundle();
+    let from_b = members[&envelope_path(&b.id, 3)].clone();
+    members.insert(envelope_path(&a.id, 3), from_b);
+    reseal(&mut members);
+    let r = run(&members);
+    assert!(!r.ok);
+    let text = failure_text(&r);
+    assert!(
+        text.contains("[envelope] host web-1 (agent agt_a) sequence 3"),
+        "{text}"
+    );
+    assert!(text.contains("signed by the key of host db-1"), "{text}");
+    // Also when the index is rewritten to the swapped envelope's digest.
+    let mut index = index;
+    for e in &mut index.statements {
+        if e.agent == a.id && e.sequence == 3 {
+            e.envelope = sha256_digest(&members[&e.path]);
+        }
+    }
+    set_index(&mut members, &index);
+    reseal(&mut members);
+    let text = failure_text(&run(&members));
+    assert!(text.contains("signed by the key of host db-1"), "{text}");
+}
+
+#[test]
+fn a_chain_break_names_the_range() {
+    let (mut members, mut index, mut a, _) = bundle();
+    let good = br#"{"permitrootlogin":"no"}"#;
+    a.previous = None;
+    // Re-sign sequence 4 with a wrong previous.
+    let env = sign(&mut a, 4, good, Some(Some(sha256_digest(b"elsewhere"))));
+    index
+        .statements
+        .retain(|e| !(e.agent == a.id && e.sequence == 4));
+    members.remove(&envelope_path(&a.id, 4));
+    add(&mut members, &mut index, &a, 4, env, good);
+    set_index(&mut members, &index);
+    reseal(&mut members);
+    let text = failure_text(&run(&members));
+    assert!(
+        text.contains("[chain] host web-1 (agent agt_a) sequences 3..=4"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_replaced_policy_fails() {
+    let (mut members, _, _, _) = bundle();
+    let changed = POLICY.replace(r#"== "no""#, r#"!= "no""#);
+    members.insert("policies/000-test.toml".into(), changed.as_bytes().to_vec());
+    reseal(&mut members);
+    let text = failure_text(&run(&members));
+    assert!(text.contains("[policy] test.toml"), "{text}");
+    // Even with the policy index rewritten, the results no longer match.
+    let files = vec![PolicyFileEntry {
+        name: "test.toml".into(),
+        path: "policies/000-test.toml".into(),
+        sha256: sha256_digest(changed.as_bytes()),
+        kind: PolicyKind::Policy,
+    }];
+    members.insert(
+        POLICY_INDEX_PATH.into(),
+        serde_json::to_vec(&files).unwrap(),
+    );
+    reseal(&mut members);
+    let text = failure_text(&run(&members));
+    assert!(text.contains("which the bundle does not include"), "{text}");
+}
+
+#[test]
+fn altered_results_are_caught_by_re_evaluation() {
+    let (mut members, mut index, a, _) = bundle();
+    let e = index
+        .statements
+        .iter_mut()
+        .find(|e| e.agent == a.id && e.sequence == 1)
+        .unwrap();
+    let mut rec: RecordedResults =
+        serde_json::from_slice(&members[&results_path(&e.results)]).unwrap();
+    rec.rules[0].status = RuleStatus::Fail;
+    let bytes = serde_json::to_vec(&rec).unwrap();
+    e.results = sha256_digest(&bytes);
+    members.insert(results_path(&e.results), bytes);
+    set_index(&mut members, &index);
+    reseal(&mut members);
+    let text = failure_text(&run(&members));
+    assert!(
+        text.contains("[results] agent agt_a sequence 1: recorded results differ from re-evaluation: rule ssh.root: recorded fail, re-evaluated pass"),
+        "{text}"
+    );
+}
+
+#[test]
+fn garbage_members_never_panic() {
+    let (members, _, _, _) = bundle();
+    for path in members.keys() {
+        let mut m = members.clone();
+        m.insert(path.clone(), b"\xff{not json".to_vec());
+        let r = run(&m);
+        assert!(!r.ok, "{path}");
+    }
+}

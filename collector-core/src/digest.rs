@@ -1,0 +1,113 @@
+//! Content digests in the `sha256:<hex>` form used for blobs, envelopes and
+//! policy files.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::fmt;
+use std::str::FromStr;
+
+/// A sha256 digest, written `sha256:<64 lowercase hex digits>`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub [u8; 32]);
+
+/// The digest of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest(Sha256::digest(bytes).into())
+}
+
+/// The bare lowercase hex sha256 of `bytes` (no `sha256:` prefix).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Digest {
+    /// The 64 hex digits without the algorithm prefix.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a string is not a digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DigestParseError {
+    #[error("digest `{0}` does not start with `sha256:`")]
+    Algorithm(String),
+    #[error("digest `{0}` is not 64 lowercase hex digits")]
+    Hex(String),
+}
+
+impl FromStr for Digest {
+    type Err = DigestParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex_part = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| DigestParseError::Algorithm(truncate(s)))?;
+        if hex_part.len() != 64 || hex_part.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(DigestParseError::Hex(truncate(s)));
+        }
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex_part, &mut out).map_err(|_| DigestParseError::Hex(truncate(s)))?;
+        Ok(Digest(out))
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_answer_and_round_trip() {
+        let d = sha256_digest(b"abc");
+        assert_eq!(
+            d.to_string(),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(d.to_string().parse::<Digest>(), Ok(d));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        assert!(matches!(
+            "md5:00".parse::<Digest>(),
+            Err(DigestParseError::Algorithm(_))
+        ));
+        assert!(matches!(
+            "sha256:zz".parse::<Digest>(),
+            Err(DigestParseError::Hex(_))
+        ));
+        let upper = format!("sha256:{}", "A".repeat(64));
+        assert!(matches!(
+            upper.parse::<Digest>(),
+            Err(DigestParseError::Hex(_))
+        ));
+    }
+}

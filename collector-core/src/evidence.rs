@@ -1,0 +1,506 @@
+//! The evidence model: what one collection run on one host says.
+//!
+//! A run is an in-toto Statement v1 whose predicate (type [`PREDICATE_TYPE`])
+//! names the agent, the host, the run's place in the agent's hash chain and
+//! one entry per probe. Each probe's data travels beside the statement as a
+//! content-addressed blob: the exact JSON bytes the agent hashed. Nothing is
+//! ever re-serialised before hashing.
+//!
+//! This is a wire format and therefore an API boundary: changing a field
+//! means a new predicate type version.
+
+use crate::digest::{sha256_digest, Digest};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The in-toto Statement type this crate produces and accepts.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+/// Evident's predicate type, versioned.
+pub const PREDICATE_TYPE: &str = "https://evident.dev/evidence/v1";
+/// The DSSE payload type of a statement.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+/// An in-toto Statement v1 carrying Evident's evidence predicate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    /// Always [`STATEMENT_TYPE`].
+    #[serde(rename = "_type")]
+    pub type_: String,
+    /// The host the evidence is about (name `host:<hostname>`, digest of its machine id).
+    pub subject: Vec<Subject>,
+    /// Always [`PREDICATE_TYPE`].
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    /// The evidence itself.
+    pub predicate: Predicate,
+}
+
+/// An in-toto subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    /// `host:<hostname>`.
+    pub name: String,
+    /// Algorithm → lowercase hex digest.
+    pub digest: BTreeMap<String, String>,
+}
+
+/// Evident's predicate: one collection run of one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Predicate {
+    /// Which agent produced the run.
+    pub agent: AgentInfo,
+    /// Stable facts identifying the host.
+    pub host: HostFacts,
+    /// Per-agent sequence number, strictly increasing, persisted before signing.
+    pub sequence: u64,
+    /// Digest of the previous envelope's exact bytes (`None` for the first run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Digest>,
+    /// Sequence numbers the agent had to drop (spool overflow) since the previous run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap: Option<SequenceRange>,
+    /// When the run was collected (UTC).
+    pub collected_at: DateTime<Utc>,
+    /// The agent's schedule, so the collector knows when the next run is due.
+    pub schedule: Schedule,
+    /// One entry per probe that was part of the run.
+    pub probes: Vec<ProbeEntry>,
+}
+
+/// Identity and version of the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInfo {
+    /// The id the collector assigned at enrollment (or `local` for a local scan).
+    pub id: String,
+    /// The agent's version (semver).
+    pub version: String,
+}
+
+/// Facts that identify the host the evidence is about.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFacts {
+    /// The host name.
+    pub hostname: String,
+    /// `/etc/machine-id`, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// `linux` for every host this version supports.
+    pub os_family: String,
+    /// `ID` from os-release (`debian`, `ubuntu`, `rhel`, …).
+    #[serde(default)]
+    pub os_id: String,
+    /// `VERSION_ID` from os-release.
+    #[serde(default)]
+    pub os_version: String,
+    /// Kernel release, when collected on a live system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// CPU architecture (`x86_64`, `aarch64`).
+    #[serde(default)]
+    pub arch: String,
+}
+
+/// A closed range of sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceRange {
+    /// First sequence number of the range.
+    pub from: u64,
+    /// Last sequence number of the range (inclusive).
+    pub to: u64,
+}
+
+/// When the agent collects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// The default cron expression.
+    pub cron: String,
+    /// The longest expected time between two runs, in seconds.
+    pub interval_seconds: u64,
+}
+
+/// How a probe fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeStatus {
+    /// Data was collected.
+    Ok,
+    /// The probe failed; `reason` says why.
+    Error,
+    /// The host does not have what the probe looks at.
+    Unsupported,
+    /// The fact needs a live system (e.g. under a foreign `--root`).
+    NotCollected,
+}
+
+impl ProbeStatus {
+    /// The wire name (`ok`, `error`, `unsupported`, `not-collected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeStatus::Ok => "ok",
+            ProbeStatus::Error => "error",
+            ProbeStatus::Unsupported => "unsupported",
+            ProbeStatus::NotCollected => "not-collected",
+        }
+    }
+}
+
+/// One probe's entry in a statement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeEntry {
+    /// Probe id (`sshd`, `accounts`, …).
+    pub id: String,
+    /// Probe version: bumped when the shape of its data changes.
+    pub version: u32,
+    /// Outcome.
+    pub status: ProbeStatus,
+    /// Time the probe took, in microseconds.
+    pub duration_us: u64,
+    /// Digest of the probe's data blob (present when status is `ok`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Why the probe is not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Why a statement or its blobs cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("statement is not valid JSON of the expected shape: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("statement `_type` is `{0}`, expected `{STATEMENT_TYPE}`")]
+    StatementType(String),
+    #[error("predicate type `{0}` is not supported (expected `{PREDICATE_TYPE}`)")]
+    PredicateType(String),
+    #[error("probe `{probe}` refers to blob {digest}, which is missing")]
+    MissingBlob { probe: String, digest: Digest },
+    #[error("blob for probe `{probe}` does not match its digest {expected} (got {actual})")]
+    BlobDigest {
+        probe: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("blob for probe `{probe}` is not JSON: {source}")]
+    BlobJson {
+        probe: String,
+        source: serde_json::Error,
+    },
+    #[error("probe `{0}` is `ok` but names no data digest")]
+    NoDigest(String),
+    #[error("probe `{0}` appears twice in the statement")]
+    DuplicateProbe(String),
+}
+
+impl Statement {
+    /// Build a statement for `predicate`, deriving the subject from its host facts.
+    pub fn new(predicate: Predicate) -> Statement {
+        let id_material = predicate
+            .host
+            .machine_id
+            .clone()
+            .unwrap_or_else(|| predicate.host.hostname.clone());
+        let mut digest = BTreeMap::new();
+        digest.insert(
+            "sha256".to_string(),
+            sha256_digest(id_material.as_bytes()).hex(),
+        );
+        Statement {
+            type_: STATEMENT_TYPE.to_string(),
+            subject: vec![Subject {
+                name: format!("host:{}", predicate.host.hostname),
+                digest,
+            }],
+            predicate_type: PREDICATE_TYPE.to_string(),
+            predicate,
+        }
+    }
+
+    /// The JSON bytes to sign.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serialising plain data structures to a Vec cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parse and check the statement and predicate types.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Statement, EvidenceError> {
+        let st: Statement = serde_json::from_slice(bytes)?;
+        if st.type_ != STATEMENT_TYPE {
+            return Err(EvidenceError::StatementType(st.type_));
+        }
+        if st.predicate_type != PREDICATE_TYPE {
+            return Err(EvidenceError::PredicateType(st.predicate_type));
+        }
+        Ok(st)
+    }
+
+    /// Every blob digest the statement refers to, in probe order.
+    pub fn blob_digests(&self) -> Vec<Digest> {
+        self.predicate
+            .probes
+            .iter()
+            .filter_map(|p| p.digest)
+            .collect()
+    }
+}
+
+/// One probe's outcome as the policy engine sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeData {
+    /// Probe version.
+    pub version: u32,
+    /// Outcome.
+    pub status: ProbeStatus,
+    /// Why not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The data, when `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+/// Everything evaluation needs from one run: host facts, time and probe data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The host.
+    pub host: HostFacts,
+    /// When the evidence was collected; waivers expire relative to this.
+    pub collected_at: DateTime<Utc>,
+    /// Probe id → outcome.
+    pub probes: BTreeMap<String, ProbeData>,
+}
+
+impl Evidence {
+    /// Assemble evidence from a statement and a blob lookup, checking every
+    /// blob against its digest.
+    pub fn from_statement<'a>(
+        statement: &Statement,
+        blob: impl Fn(&Digest) -> Option<&'a [u8]>,
+    ) -> Result<Evidence, EvidenceError> {
+        let mut probes = BTreeMap::new();
+        for entry in &statement.predicate.probes {
+            let data = match (entry.status, entry.digest) {
+                (ProbeStatus::Ok, None) => return Err(EvidenceError::NoDigest(entry.id.clone())),
+                (_, Some(digest)) => {
+                    let bytes = blob(&digest).ok_or_else(|| EvidenceError::MissingBlob {
+                        probe: entry.id.clone(),
+                        digest,
+                    })?;
+                    check_blob(&entry.id, &digest, bytes)?;
+                    Some(serde_json::from_slice(bytes).map_err(|source| {
+                        EvidenceError::BlobJson {
+                            probe: entry.id.clone(),
+                            source,
+                        }
+                    })?)
+                }
+                (_, None) => None,
+            };
+            let previous = probes.insert(
+                entry.id.clone(),
+                ProbeData {
+                    version: entry.version,
+                    status: entry.status,
+                    reason: entry.reason.clone(),
+                    data,
+                },
+            );
+            if previous.is_some() {
+                return Err(EvidenceError::DuplicateProbe(entry.id.clone()));
+            }
+        }
+        Ok(Evidence {
+            host: statement.predicate.host.clone(),
+            collected_at: statement.predicate.collected_at,
+            probes,
+        })
+    }
+}
+
+/// One probe's output as `evident-agent collect --format json` prints it.
+/// Policy test fixtures use the same shape, so real collector output can be
+/// dropped into a test directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectedProbe {
+    /// Probe id.
+    pub probe: String,
+    /// Probe version.
+    pub version: u32,
+    /// Outcome.
+    pub status: ProbeStatus,
+    /// Time taken, in microseconds.
+    #[serde(default)]
+    pub duration_us: u64,
+    /// Why not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The data, when `ok`.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+}
+
+impl HostFacts {
+    /// Host facts from the `host` probe's data (fields `hostname`, `machine_id`,
+    /// `os_family`, `os_id`, `os_version`, `kernel`, `arch`).
+    pub fn from_host_probe(data: &serde_json::Value) -> HostFacts {
+        let s = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        HostFacts {
+            hostname: s("hostname").unwrap_or_else(|| "unknown".into()),
+            machine_id: s("machine_id"),
+            os_family: s("os_family").unwrap_or_else(|| "linux".into()),
+            os_id: s("os_id").unwrap_or_default(),
+            os_version: s("os_version").unwrap_or_default(),
+            kernel: s("kernel"),
+            arch: s("arch").unwrap_or_default(),
+        }
+    }
+}
+
+impl Evidence {
+    /// Evidence from collected probe outputs (host facts come from the `host` probe).
+    pub fn from_collected(collected: &[CollectedProbe], collected_at: DateTime<Utc>) -> Evidence {
+        let host = collected
+            .iter()
+            .find(|p| p.probe == "host" && p.status == ProbeStatus::Ok)
+            .and_then(|p| p.data.as_ref())
+            .map(HostFacts::from_host_probe)
+            .unwrap_or_else(|| HostFacts {
+                hostname: "unknown".into(),
+                os_family: "linux".into(),
+                ..HostFacts::default()
+            });
+        let probes = collected
+            .iter()
+            .map(|p| {
+                (
+                    p.probe.clone(),
+                    ProbeData {
+                        version: p.version,
+                        status: p.status,
+                        reason: p.reason.clone(),
+                        data: if p.status == ProbeStatus::Ok {
+                            p.data.clone()
+                        } else {
+                            None
+                        },
+                    },
+                )
+            })
+            .collect();
+        Evidence {
+            host,
+            collected_at,
+            probes,
+        }
+    }
+}
+
+/// Check that `bytes` hash to `expected`.
+pub fn check_blob(probe: &str, expected: &Digest, bytes: &[u8]) -> Result<(), EvidenceError> {
+    let actual = sha256_digest(bytes);
+    if &actual != expected {
+        return Err(EvidenceError::BlobDigest {
+            probe: probe.to_string(),
+            expected: *expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_predicate(blob: &[u8]) -> Predicate {
+        Predicate {
+            agent: AgentInfo {
+                id: "agent-1".into(),
+                version: "0.1.0".into(),
+            },
+            host: HostFacts {
+                hostname: "web-1".into(),
+                machine_id: Some("0123456789abcdef0123456789abcdef".into()),
+                os_family: "linux".into(),
+                os_id: "debian".into(),
+                os_version: "12".into(),
+                kernel: Some("6.1.0-18-amd64".into()),
+                arch: "x86_64".into(),
+            },
+            sequence: 7,
+            previous: Some(sha256_digest(b"previous envelope")),
+            gap: None,
+            collected_at: "2026-11-20T10:00:00Z".parse().unwrap(),
+            schedule: Schedule {
+                cron: "0 */15 * * * *".into(),
+                interval_seconds: 900,
+            },
+            probes: vec![
+                ProbeEntry {
+                    id: "sshd".into(),
+                    version: 1,
+                    status: ProbeStatus::Ok,
+                    duration_us: 412,
+                    digest: Some(sha256_digest(blob)),
+                    reason: None,
+                },
+                ProbeEntry {
+                    id: "time".into(),
+                    version: 1,
+                    status: ProbeStatus::NotCollected,
+                    duration_us: 3,
+                    digest: None,
+                    reason: Some("needs a live system".into()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn statement_round_trips_and_builds_evidence() {
+        let blob = br#"{"permitrootlogin":"no"}"#;
+        let st = Statement::new(sample_predicate(blob));
+        let bytes = st.to_bytes();
+        let back = Statement::from_bytes(&bytes).unwrap();
+        assert_eq!(back, st);
+        assert_eq!(back.subject[0].name, "host:web-1");
+        let ev =
+            Evidence::from_statement(&back, |d| (*d == sha256_digest(blob)).then_some(&blob[..]))
+                .unwrap();
+        assert_eq!(
+            ev.probes["sshd"].data.as_ref().unwrap()["permitrootlogin"],
+            "no"
+        );
+        assert_eq!(ev.probes["time"].status, ProbeStatus::NotCollected);
+    }
+
+    #[test]
+    fn tampered_blob_and_missing_blob_are_rejected() {
+        let blob = br#"{"permitrootlogin":"no"}"#;
+        let st = Statement::new(sample_predicate(blob));
+        let tampered = br#"{"permitrootlogin":"yes"}"#;
+        let err = Evidence::from_statement(&st, |_| Some(&tampered[..])).unwrap_err();
+        assert!(matches!(err, EvidenceError::BlobDigest { .. }), "{err}");
+        let err = Evidence::from_statement(&st, |_| None).unwrap_err();
+        assert!(matches!(err, EvidenceError::MissingBlob { .. }), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_rejected() {
+        let blob = b"{}";
+        let mut st = Statement::new(sample_predicate(blob));
+        st.predicate_type = "https://evident.dev/evidence/v0".into();
+        let err = Statement::from_bytes(&st.to_bytes()).unwrap_err();
+        assert!(matches!(err, EvidenceError::PredicateType(_)));
+        let err = Statement::from_bytes(b"{\"_type\":1}").unwrap_err();
+        assert!(matches!(err, EvidenceError::Json(_)));
+    }
+}

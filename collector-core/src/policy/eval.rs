@@ -1,0 +1,859 @@
+//! Evaluation: `evaluate(&PolicySet, &Evidence) -> Evaluation`, a pure function.
+
+use super::waiver::WaiverRef;
+use super::{probe_variable, Expr, PolicySet, Severity};
+use crate::catalog::{Catalog, Theme};
+use crate::digest::Digest;
+use crate::evidence::{Evidence, HostFacts, ProbeStatus};
+use cel::objects::{Key, Map};
+use cel::Value;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Outcome of one rule on one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleStatus {
+    /// The check held.
+    Pass,
+    /// The check did not hold.
+    Fail,
+    /// The check could not be evaluated (the message says why).
+    Error,
+    /// A required probe is missing or did not succeed.
+    NoEvidence,
+    /// The policy's or rule's `applies_to` is false for this host.
+    NotApplicable,
+    /// A current waiver covers a non-passing result (the underlying status is kept).
+    Waived,
+}
+
+impl RuleStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleStatus::Pass => "pass",
+            RuleStatus::Fail => "fail",
+            RuleStatus::Error => "error",
+            RuleStatus::NoEvidence => "no-evidence",
+            RuleStatus::NotApplicable => "not-applicable",
+            RuleStatus::Waived => "waived",
+        }
+    }
+
+    /// Parse a wire name.
+    pub fn parse(s: &str) -> Option<RuleStatus> {
+        [
+            RuleStatus::Pass,
+            RuleStatus::Fail,
+            RuleStatus::Error,
+            RuleStatus::NoEvidence,
+            RuleStatus::NotApplicable,
+            RuleStatus::Waived,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// Roll-up status of one Annex A control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlStatus {
+    /// Every applicable rule passed (or is waived).
+    Satisfied,
+    /// Rules failed and none passed.
+    NotSatisfied,
+    /// Some rules passed, others failed or could not be evaluated.
+    Partial,
+    /// No applicable rule produced a pass or a fail.
+    NoEvidence,
+    /// No rule covers the control (evidenced by documents, not probes).
+    NotAutomated,
+    /// Rules cover the control but none applies to this host.
+    NotApplicable,
+    /// A current waiver covers the control (the underlying status is kept).
+    Waived,
+}
+
+impl ControlStatus {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlStatus::Satisfied => "satisfied",
+            ControlStatus::NotSatisfied => "not-satisfied",
+            ControlStatus::Partial => "partial",
+            ControlStatus::NoEvidence => "no-evidence",
+            ControlStatus::NotAutomated => "not-automated",
+            ControlStatus::NotApplicable => "not-applicable",
+            ControlStatus::Waived => "waived",
+        }
+    }
+
+    /// Parse a wire name.
+    pub fn parse(s: &str) -> Option<ControlStatus> {
+        [
+            ControlStatus::Satisfied,
+            ControlStatus::NotSatisfied,
+            ControlStatus::Partial,
+            ControlStatus::NoEvidence,
+            ControlStatus::NotAutomated,
+            ControlStatus::NotApplicable,
+            ControlStatus::Waived,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// A policy used by an evaluation, with the digest of its exact bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRef {
+    /// Policy id.
+    pub id: String,
+    /// Policy version.
+    pub version: String,
+    /// Title.
+    pub title: String,
+    /// File the policy was loaded from.
+    pub source: String,
+    /// sha256 of the policy file.
+    pub sha256: Digest,
+}
+
+/// The result of one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleResult {
+    /// Rule id.
+    pub id: String,
+    /// Policy id.
+    pub policy: String,
+    /// Rule title.
+    pub title: String,
+    /// Controls the rule serves.
+    pub controls: Vec<String>,
+    /// Severity.
+    pub severity: Severity,
+    /// Outcome (`waived` when a waiver applies).
+    pub status: RuleStatus,
+    /// The status before the waiver, when waived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlying: Option<RuleStatus>,
+    /// Why it failed, errored or has no evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How to fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    /// The waiver that applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<WaiverRef>,
+}
+
+/// The roll-up of one Annex A control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlResult {
+    /// Control id.
+    pub id: String,
+    /// Control title.
+    pub title: String,
+    /// Theme.
+    pub theme: Theme,
+    /// Status.
+    pub status: ControlStatus,
+    /// Status before a control waiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underlying: Option<ControlStatus>,
+    /// Rules that cover the control, by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    /// The waiver that applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<WaiverRef>,
+}
+
+/// Counts by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Rule status → count.
+    pub rules: BTreeMap<RuleStatus, usize>,
+    /// Control status → count.
+    pub controls: BTreeMap<ControlStatus, usize>,
+}
+
+/// Everything one evaluation found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The host evaluated.
+    pub host: HostFacts,
+    /// When its evidence was collected.
+    pub collected_at: DateTime<Utc>,
+    /// Policies used, with file digests.
+    pub policies: Vec<PolicyRef>,
+    /// The waivers file used, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waivers: Option<super::SourceRef>,
+    /// Per-control roll-up, all catalog controls in clause order.
+    pub controls: Vec<ControlResult>,
+    /// Per-rule results in policy order.
+    pub rules: Vec<RuleResult>,
+    /// Waivers that matched but had expired at collection time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired_waivers: Vec<String>,
+    /// Counts by status.
+    pub summary: Summary,
+}
+
+impl Evaluation {
+    /// Whether any rule failed (a waived failure does not count).
+    pub fn has_failures(&self) -> bool {
+        self.rules.iter().any(|r| r.status == RuleStatus::Fail)
+    }
+}
+
+/// Evaluate every policy of `set` on `evidence`. Pure and deterministic: the
+/// only notion of "now" is `evidence.collected_at` (used for waiver expiry).
+pub fn evaluate(set: &PolicySet, evidence: &Evidence) -> Evaluation {
+    let (ctx, data) = context(set, evidence);
+    let today = evidence.collected_at.date_naive();
+    let mut rules = Vec::new();
+    let mut expired = Vec::new();
+
+    for policy in &set.policies {
+        let policy_gate = policy
+            .applies_to
+            .as_ref()
+            .map(|e| run_bool(e, &ctx, "applies_to"));
+        for rule in &policy.rules {
+            let (status, message) = match &policy_gate {
+                Some(Err(msg)) => (
+                    RuleStatus::Error,
+                    Some(format!("policy `{}` applies_to: {msg}", policy.id)),
+                ),
+                Some(Ok(false)) => (RuleStatus::NotApplicable, None),
+                _ => rule_status(rule, evidence, &ctx, &data),
+            };
+            let mut result = RuleResult {
+                id: rule.id.clone(),
+                policy: policy.id.clone(),
+                title: rule.title.clone(),
+                controls: rule.controls.clone(),
+                severity: rule.severity,
+                status,
+                underlying: None,
+                message,
+                remediation: rule.remediation.clone(),
+                waiver: None,
+            };
+            if !matches!(status, RuleStatus::Pass | RuleStatus::NotApplicable) {
+                for w in set.waivers.iter().filter(|w| w.covers_rule(&rule.id)) {
+                    if !w.matches_host(&evidence.host.hostname) {
+                        continue;
+                    }
+                    if w.current_on(today) {
+                        result.underlying = Some(status);
+                        result.status = RuleStatus::Waived;
+                        result.waiver = Some(w.reference());
+                        break;
+                    }
+                    expired.push(format!("rule {} (waiver expired {})", rule.id, w.expires));
+                }
+            }
+            rules.push(result);
+        }
+    }
+
+    let controls = roll_up(&set.catalog, set, &rules, evidence, today, &mut expired);
+    let mut summary = Summary::default();
+    for r in &rules {
+        *summary.rules.entry(r.status).or_default() += 1;
+    }
+    for c in &controls {
+        *summary.controls.entry(c.status).or_default() += 1;
+    }
+    Evaluation {
+        host: evidence.host.clone(),
+        collected_at: evidence.collected_at,
+        policies: set
+            .policies
+            .iter()
+            .map(|p| PolicyRef {
+                id: p.id.clone(),
+                version: p.version.clone(),
+                title: p.title.clone(),
+                source: p.source.name.clone(),
+                sha256: p.source.sha256,
+            })
+            .collect(),
+        waivers: set.waiver_source.clone(),
+        controls,
+        rules,
+        expired_waivers: expired,
+        summary,
+    }
+}
+
+fn rule_status(
+    rule: &super::Rule,
+    evidence: &Evidence,
+    ctx: &cel::Context<'_, '_>,
+    data: &HashMap<String, &serde_json::Value>,
+) -> (RuleStatus, Option<String>) {
+    for probe in &rule.requires {
+        match evidence.probes.get(probe) {
+            None => {
+                return (
+                    RuleStatus::NoEvidence,
+                    Some(format!("probe `{probe}` was not collected")),
+                )
+            }
+            Some(p) if p.status != ProbeStatus::Ok || p.data.is_none() => {
+                let reason = p.reason.as_deref().unwrap_or("no reason given");
+                return (
+                    RuleStatus::NoEvidence,
+                    Some(format!(
+                        "probe `{probe}` is {}: {reason}",
+                        p.status.as_str()
+                    )),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(gate) = &rule.applies_to {
+        match run_bool(gate, ctx, "applies_to") {
+            Ok(false) => return (RuleStatus::NotApplicable, None),
+            Err(msg) => return (RuleStatus::Error, Some(msg)),
+            Ok(true) => {}
+        }
+    }
+    match run_bool(&rule.check, ctx, "check") {
+        Ok(true) => (RuleStatus::Pass, None),
+        Ok(false) => (RuleStatus::Fail, Some(explain(&rule.check, data))),
+        Err(msg) => (RuleStatus::Error, Some(msg)),
+    }
+}
+
+fn run_bool(expr: &Expr, ctx: &cel::Context<'_, '_>, field: &str) -> Result<bool, String> {
+    match expr.program.execute(ctx) {
+        Ok(Value::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!(
+            "{field} yielded {}, expected a bool",
+            other.type_of()
+        )),
+        Err(e) => Err(format!("{field} failed: {e}")),
+    }
+}
+
+/// Build the CEL context once per evidence: `host`, `collected_at` and one
+/// variable per probe that some rule reads.
+fn context<'a>(
+    set: &PolicySet,
+    evidence: &'a Evidence,
+) -> (
+    cel::Context<'static, 'static>,
+    HashMap<String, &'a serde_json::Value>,
+) {
+    let mut ctx = cel::Context::with_env(Arc::clone(&set.env));
+    let mut data = HashMap::new();
+    let mut host = match serde_json::to_value(&evidence.host) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    if let Some(serde_json::Value::Object(extra)) = evidence
+        .probes
+        .get("host")
+        .filter(|p| p.status == ProbeStatus::Ok)
+        .and_then(|p| p.data.as_ref())
+    {
+        for (k, v) in extra {
+            host.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    ctx.add_variable_from_value("host", to_cel(&serde_json::Value::Object(host)));
+    ctx.add_variable_from_value(
+        "collected_at",
+        Value::Timestamp(evidence.collected_at.fixed_offset()),
+    );
+    for probe in &set.used_probes {
+        if probe == "host" {
+            continue;
+        }
+        if let Some(value) = evidence
+            .probes
+            .get(probe)
+            .filter(|p| p.status == ProbeStatus::Ok)
+            .and_then(|p| p.data.as_ref())
+        {
+            let var = probe_variable(probe);
+            ctx.add_variable_from_value(var.clone(), to_cel(value));
+            data.insert(var, value);
+        }
+    }
+    (ctx, data)
+}
+
+/// Convert JSON to a CEL value: integers stay integers, objects become maps.
+pub(crate) fn to_cel(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::UInt(u)
+            } else {
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
+        serde_json::Value::Array(a) => Value::List(Arc::new(a.iter().map(to_cel).collect())),
+        serde_json::Value::Object(o) => {
+            let map: HashMap<Key, Value> = o
+                .iter()
+                .map(|(k, v)| (Key::String(Arc::new(k.clone())), to_cel(v)))
+                .collect();
+            Value::Map(Map { map: Arc::new(map) })
+        }
+    }
+}
+
+/// A failure message that shows the values the check looked at, e.g.
+/// `expected sshd.permitrootlogin in ["no"]; found sshd.permitrootlogin = "yes"`.
+fn explain(check: &Expr, data: &HashMap<String, &serde_json::Value>) -> String {
+    let mut found: Vec<String> = Vec::new();
+    for path in dotted_paths(check.source()) {
+        let mut parts = path.split('.');
+        let Some(root) = parts.next() else { continue };
+        let Some(mut value) = data.get(root).copied() else {
+            continue;
+        };
+        let mut ok = true;
+        for part in parts {
+            match value.get(part) {
+                Some(v) => value = v,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        let shown = if ok {
+            let mut s = value.to_string();
+            if s.len() > 160 {
+                let cut = (0..=160)
+                    .rev()
+                    .find(|&i| s.is_char_boundary(i))
+                    .unwrap_or(0);
+                s.truncate(cut);
+                s.push('…');
+            }
+            s
+        } else {
+            "(absent)".to_string()
+        };
+        let line = format!("{path} = {shown}");
+        if !found.contains(&line) && found.len() < 6 {
+            found.push(line);
+        }
+    }
+    if found.is_empty() {
+        format!("expected {}", check.source())
+    } else {
+        format!("expected {}; found {}", check.source(), found.join(", "))
+    }
+}
+
+/// Dotted identifier paths (`a.b.c`) outside string literals; a trailing
+/// method call segment (`a.b.size()`) is dropped.
+fn dotted_paths(src: &str) -> Vec<String> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' || c == '\'' {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        let preceded_by_dot = i > 0 && chars[i - 1] == '.';
+        if (c.is_ascii_alphabetic() || c == '_') && !preceded_by_dot {
+            let mut segments = Vec::new();
+            let mut seg = String::new();
+            while i < chars.len() {
+                let ch = chars[i];
+                if ch.is_ascii_alphanumeric() || ch == '_' {
+                    seg.push(ch);
+                    i += 1;
+                } else if ch == '.' && !seg.is_empty() {
+                    segments.push(std::mem::take(&mut seg));
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            if !seg.is_empty() {
+                segments.push(seg);
+            }
+            if i < chars.len() && chars[i] == '(' {
+                segments.pop();
+            }
+            if segments.len() >= 2 {
+                out.push(segments.join("."));
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn roll_up(
+    catalog: &Catalog,
+    set: &PolicySet,
+    rules: &[RuleResult],
+    evidence: &Evidence,
+    today: chrono::NaiveDate,
+    expired: &mut Vec<String>,
+) -> Vec<ControlResult> {
+    let mut by_control: BTreeMap<&str, Vec<&RuleResult>> = BTreeMap::new();
+    for r in rules {
+        for c in &r.controls {
+            by_control.entry(c.as_str()).or_default().push(r);
+        }
+    }
+    // The catalog is already in clause order.
+    catalog
+        .controls()
+        .iter()
+        .map(|control| {
+            let covering = by_control
+                .get(control.id.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let status = control_status(&covering);
+            let mut result = ControlResult {
+                id: control.id.clone(),
+                title: control.title.clone(),
+                theme: control.theme,
+                status,
+                underlying: None,
+                rules: covering.iter().map(|r| r.id.clone()).collect(),
+                waiver: None,
+            };
+            if !matches!(
+                status,
+                ControlStatus::Satisfied | ControlStatus::NotApplicable
+            ) {
+                for w in set.waivers.iter().filter(|w| w.covers_control(&control.id)) {
+                    if !w.matches_host(&evidence.host.hostname) {
+                        continue;
+                    }
+                    if w.current_on(today) {
+                        result.underlying = Some(status);
+                        result.status = ControlStatus::Waived;
+                        result.waiver = Some(w.reference());
+                        break;
+                    }
+                    expired.push(format!(
+                        "control {} (waiver expired {})",
+                        control.id, w.expires
+                    ));
+                }
+            }
+            result
+        })
+        .collect()
+}
+
+/// Roll rule results up into a control status.
+pub fn control_status(rules: &[&RuleResult]) -> ControlStatus {
+    if rules.is_empty() {
+        return ControlStatus::NotAutomated;
+    }
+    let applicable: Vec<_> = rules
+        .iter()
+        .filter(|r| r.status != RuleStatus::NotApplicable)
+        .collect();
+    if applicable.is_empty() {
+        return ControlStatus::NotApplicable;
+    }
+    let good = applicable
+        .iter()
+        .filter(|r| matches!(r.status, RuleStatus::Pass | RuleStatus::Waived))
+        .count();
+    let bad = applicable
+        .iter()
+        .filter(|r| r.status == RuleStatus::Fail)
+        .count();
+    let unknown = applicable.len() - good - bad;
+    match (good, bad, unknown) {
+        (_, 0, 0) => ControlStatus::Satisfied,
+        (0, 0, _) => ControlStatus::NoEvidence,
+        (0, _, _) => ControlStatus::NotSatisfied,
+        _ => ControlStatus::Partial,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::ProbeData;
+    use crate::policy::PolicySource;
+    use serde_json::json;
+
+    const POLICY: &str = r#"
+[policy]
+id = "t"
+version = "1"
+title = "Test"
+applies_to = 'host.os_family == "linux"'
+
+[[rule]]
+id = "ssh.root-login"
+title = "No root login"
+controls = ["A.8.2", "A.8.5"]
+severity = "high"
+requires = ["sshd"]
+check = 'sshd.permitrootlogin in ["no", "prohibit-password"]'
+remediation = "Set PermitRootLogin no."
+
+[[rule]]
+id = "ssh.max-auth-tries"
+title = "Few auth tries"
+controls = ["A.8.5"]
+severity = "medium"
+check = 'sshd.maxauthtries <= 4'
+
+[[rule]]
+id = "ssh.typo"
+title = "Reads a field that does not exist"
+controls = ["A.8.5"]
+severity = "low"
+check = 'sshd.no_such_field == "x"'
+
+[[rule]]
+id = "accounts.uid0"
+title = "Only root has uid 0"
+controls = ["A.8.2"]
+severity = "critical"
+check = 'accounts.uid0_accounts == ["root"]'
+
+[[rule]]
+id = "fw.ufw-only"
+title = "ufw enabled where installed"
+controls = ["A.8.20"]
+severity = "medium"
+applies_to = 'firewall.ufw_installed'
+check = 'firewall.ufw_enabled'
+
+[[rule]]
+id = "not-bool"
+title = "Returns a string"
+controls = ["A.8.9"]
+severity = "low"
+check = 'sshd.permitrootlogin'
+"#;
+
+    fn set() -> PolicySet {
+        PolicySet::load(
+            &[PolicySource::new("t.toml", POLICY.as_bytes())],
+            Catalog::annex_a(),
+        )
+        .unwrap()
+    }
+
+    fn evidence(sshd: serde_json::Value) -> Evidence {
+        let mut probes = BTreeMap::new();
+        probes.insert(
+            "sshd".to_string(),
+            ProbeData {
+                version: 1,
+                status: ProbeStatus::Ok,
+                reason: None,
+                data: Some(sshd),
+            },
+        );
+        probes.insert(
+            "accounts".to_string(),
+            ProbeData {
+                version: 1,
+                status: ProbeStatus::Error,
+                reason: Some("/etc/shadow: permission denied".into()),
+                data: None,
+            },
+        );
+        probes.insert(
+            "firewall".to_string(),
+            ProbeData {
+                version: 1,
+                status: ProbeStatus::Ok,
+                reason: None,
+                data: Some(json!({"ufw_installed": false, "ufw_enabled": false})),
+            },
+        );
+        Evidence {
+            host: HostFacts {
+                hostname: "web-1".into(),
+                os_family: "linux".into(),
+                ..Default::default()
+            },
+            collected_at: "2026-11-20T10:00:00Z".parse().unwrap(),
+            probes,
+        }
+    }
+
+    fn status(ev: &Evaluation, id: &str) -> RuleStatus {
+        ev.rules.iter().find(|r| r.id == id).unwrap().status
+    }
+
+    fn control(ev: &Evaluation, id: &str) -> ControlStatus {
+        ev.controls.iter().find(|c| c.id == id).unwrap().status
+    }
+
+    #[test]
+    fn each_rule_gets_its_own_status_and_a_broken_rule_stops_nothing() {
+        let set = set();
+        let ev = evaluate(
+            &set,
+            &evidence(json!({"permitrootlogin": "yes", "maxauthtries": 3})),
+        );
+        assert_eq!(status(&ev, "ssh.root-login"), RuleStatus::Fail);
+        let msg = ev.rules[0].message.as_deref().unwrap();
+        assert!(msg.contains("sshd.permitrootlogin = \"yes\""), "{msg}");
+        assert_eq!(status(&ev, "ssh.max-auth-tries"), RuleStatus::Pass);
+        assert_eq!(status(&ev, "ssh.typo"), RuleStatus::Error);
+        let msg = ev.rules[2].message.as_deref().unwrap();
+        assert!(msg.contains("no_such_field"), "{msg}");
+        assert_eq!(status(&ev, "accounts.uid0"), RuleStatus::NoEvidence);
+        assert!(ev.rules[3]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("permission denied"));
+        assert_eq!(status(&ev, "fw.ufw-only"), RuleStatus::NotApplicable);
+        assert_eq!(status(&ev, "not-bool"), RuleStatus::Error);
+        assert!(ev.rules[5]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("expected a bool"));
+        assert!(ev.has_failures());
+        assert_eq!(
+            ev.policies[0].sha256,
+            crate::sha256_digest(POLICY.as_bytes())
+        );
+    }
+
+    #[test]
+    fn controls_roll_up() {
+        let set = set();
+        let ev = evaluate(
+            &set,
+            &evidence(json!({"permitrootlogin": "no", "maxauthtries": 9})),
+        );
+        assert_eq!(ev.controls.len(), 93);
+        // A.8.5: root-login pass, max-auth fail, typo error → partial.
+        assert_eq!(control(&ev, "A.8.5"), ControlStatus::Partial);
+        // A.8.2: root-login pass, uid0 no-evidence → partial.
+        assert_eq!(control(&ev, "A.8.2"), ControlStatus::Partial);
+        assert_eq!(control(&ev, "A.8.20"), ControlStatus::NotApplicable);
+        assert_eq!(control(&ev, "A.8.9"), ControlStatus::NoEvidence);
+        assert_eq!(control(&ev, "A.5.1"), ControlStatus::NotAutomated);
+        let ev = evaluate(
+            &set,
+            &evidence(json!({"permitrootlogin": "yes", "maxauthtries": 9})),
+        );
+        assert_eq!(control(&ev, "A.8.5"), ControlStatus::NotSatisfied);
+    }
+
+    #[test]
+    fn policy_applies_to_gates_every_rule() {
+        let set = set();
+        let mut ev_in = evidence(json!({"permitrootlogin": "yes"}));
+        ev_in.host.os_family = "windows".into();
+        let ev = evaluate(&set, &ev_in);
+        assert!(ev
+            .rules
+            .iter()
+            .all(|r| r.status == RuleStatus::NotApplicable));
+        assert!(!ev.has_failures());
+    }
+
+    #[test]
+    fn roll_up_table() {
+        let mk = |s| RuleResult {
+            id: "r".into(),
+            policy: "p".into(),
+            title: String::new(),
+            controls: vec![],
+            severity: Severity::Low,
+            status: s,
+            underlying: None,
+            message: None,
+            remediation: None,
+            waiver: None,
+        };
+        use RuleStatus::*;
+        let cases = [
+            (vec![Pass, Pass], ControlStatus::Satisfied),
+            (vec![Pass, Waived], ControlStatus::Satisfied),
+            (vec![Fail, Fail], ControlStatus::NotSatisfied),
+            (vec![Fail, Error], ControlStatus::NotSatisfied),
+            (vec![Pass, Fail], ControlStatus::Partial),
+            (vec![Pass, NoEvidence], ControlStatus::Partial),
+            (vec![NoEvidence, Error], ControlStatus::NoEvidence),
+            (vec![NotApplicable], ControlStatus::NotApplicable),
+            (vec![NotApplicable, Pass], ControlStatus::Satisfied),
+            (vec![], ControlStatus::NotAutomated),
+        ];
+        for (statuses, expected) in cases {
+            let results: Vec<RuleResult> = statuses.iter().map(|s| mk(*s)).collect();
+            let refs: Vec<&RuleResult> = results.iter().collect();
+            assert_eq!(control_status(&refs), expected, "{statuses:?}");
+        }
+    }
+
+    #[test]
+    fn dotted_paths_skip_strings_and_methods() {
+        assert_eq!(
+            dotted_paths(r#"sshd.permitrootlogin in ["a.b"] && accounts.users.size() > 0 && x"#),
+            vec!["sshd.permitrootlogin", "accounts.users"]
+        );
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in [
+            "pass",
+            "fail",
+            "error",
+            "no-evidence",
+            "not-applicable",
+            "waived",
+        ] {
+            assert_eq!(RuleStatus::parse(s).unwrap().as_str(), s);
+        }
+        for s in [
+            "satisfied",
+            "not-satisfied",
+            "partial",
+            "no-evidence",
+            "not-automated",
+            "not-applicable",
+            "waived",
+        ] {
+            assert_eq!(ControlStatus::parse(s).unwrap().as_str(), s);
+        }
+    }
+}

@@ -1,0 +1,634 @@
+//! Loading policy files: TOML → validated, compiled [`PolicySet`].
+//!
+//! Every problem is reported with file, line and rule id; loading collects all
+//! problems of all files instead of stopping at the first.
+
+use super::{
+    cel_env, line_of, probe_variable, Expr, LoadErrors, Policy, PolicyError, PolicyErrorKind,
+    PolicySet, Rule, Severity, SourceRef, KNOWN_PROBES,
+};
+use crate::catalog::Catalog;
+use crate::digest::sha256_digest;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use toml::Spanned;
+
+/// A policy file handed to the loader: its name and exact bytes.
+#[derive(Debug, Clone)]
+pub struct PolicySource {
+    /// The name used in messages and recorded in evaluations (usually the path).
+    pub name: String,
+    /// The file's exact bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl PolicySource {
+    /// A source from a name and bytes.
+    pub fn new(name: impl Into<String>, bytes: impl Into<Vec<u8>>) -> PolicySource {
+        PolicySource {
+            name: name.into(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
+/// Whether a file name inside a policy directory is a policy (rather than a
+/// test file, waivers, a statement of applicability or the catalog).
+pub fn is_policy_file(file_name: &str) -> bool {
+    file_name.ends_with(".toml")
+        && !file_name.ends_with("_test.toml")
+        && file_name != "waivers.toml"
+        && file_name != "soa.toml"
+        && !file_name.starts_with("annex-a-")
+        && file_name != "Cargo.toml"
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    policy: Option<Spanned<RawPolicy>>,
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    id: Option<String>,
+    version: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
+    applies_to: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Option<Spanned<String>>,
+    title: Option<String>,
+    controls: Option<Vec<Spanned<String>>>,
+    severity: Option<Spanned<String>>,
+    requires: Option<Vec<Spanned<String>>>,
+    check: Option<Spanned<String>>,
+    applies_to: Option<Spanned<String>>,
+    rationale: Option<String>,
+    remediation: Option<String>,
+}
+
+/// A second, lenient parse used only to name the rule a TOML error sits in.
+#[derive(Deserialize)]
+struct LenientFile {
+    #[serde(default)]
+    rule: Vec<Spanned<LenientRule>>,
+}
+
+#[derive(Deserialize)]
+struct LenientRule {
+    id: Option<toml::Value>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    errors: Vec<PolicyError>,
+}
+
+impl Ctx<'_> {
+    fn err(&mut self, offset: usize, rule: Option<&str>, kind: PolicyErrorKind) {
+        self.errors.push(PolicyError {
+            file: self.file.to_string(),
+            line: line_of(self.text, offset),
+            rule: rule.map(str::to_string),
+            kind,
+        });
+    }
+}
+
+impl PolicySet {
+    /// Load and validate policy files against `catalog`. Returns every error
+    /// found in every file when any file is invalid.
+    pub fn load(sources: &[PolicySource], catalog: &Catalog) -> Result<PolicySet, LoadErrors> {
+        let env = cel_env();
+        let mut errors = Vec::new();
+        let mut policies: Vec<Policy> = Vec::new();
+        let mut rule_owner: BTreeMap<String, String> = BTreeMap::new();
+        let mut policy_owner: BTreeMap<String, String> = BTreeMap::new();
+
+        for src in sources {
+            let text = match std::str::from_utf8(&src.bytes) {
+                Ok(t) => t,
+                Err(e) => {
+                    let offset = e.valid_up_to();
+                    let text = String::from_utf8_lossy(&src.bytes);
+                    errors.push(PolicyError {
+                        file: src.name.clone(),
+                        line: line_of(&text, offset),
+                        rule: None,
+                        kind: PolicyErrorKind::Toml("file is not valid UTF-8".into()),
+                    });
+                    continue;
+                }
+            };
+            let mut ctx = Ctx {
+                file: &src.name,
+                text,
+                errors: Vec::new(),
+            };
+            if let Some(policy) = load_one(&mut ctx, &env, catalog, sha256_digest(&src.bytes)) {
+                if let Some(first) = policy_owner.get(&policy.id) {
+                    ctx.err(
+                        0,
+                        None,
+                        PolicyErrorKind::DuplicatePolicy(policy.id.clone(), first.clone()),
+                    );
+                } else {
+                    policy_owner.insert(policy.id.clone(), src.name.clone());
+                }
+                for rule in &policy.rules {
+                    if let Some(first) = rule_owner.get(&rule.id) {
+                        let kind = PolicyErrorKind::DuplicateRule(rule.id.clone(), first.clone());
+                        ctx.errors.push(PolicyError {
+                            file: src.name.clone(),
+                            line: rule.line,
+                            rule: Some(rule.id.clone()),
+                            kind,
+                        });
+                    } else {
+                        rule_owner.insert(rule.id.clone(), src.name.clone());
+                    }
+                }
+                policies.push(policy);
+            }
+            errors.extend(ctx.errors);
+        }
+        if !errors.is_empty() {
+            return Err(LoadErrors(errors));
+        }
+        let mut used_probes: Vec<String> = policies
+            .iter()
+            .flat_map(|p| p.rules.iter().flat_map(|r| r.requires.iter().cloned()))
+            .collect();
+        used_probes.sort();
+        used_probes.dedup();
+        Ok(PolicySet {
+            policies,
+            waivers: Vec::new(),
+            waiver_source: None,
+            env,
+            catalog: catalog.clone(),
+            used_probes,
+        })
+    }
+}
+
+fn load_one(
+    ctx: &mut Ctx<'_>,
+    env: &Arc<cel::Env>,
+    catalog: &Catalog,
+    sha256: crate::Digest,
+) -> Option<Policy> {
+    let raw: RawFile = match toml::from_str(ctx.text) {
+        Ok(r) => r,
+        Err(e) => {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let rule = rule_at(ctx.text, offset);
+            ctx.err(
+                offset,
+                rule.as_deref(),
+                PolicyErrorKind::Toml(e.message().trim().to_string()),
+            );
+            return None;
+        }
+    };
+    let Some(policy) = raw.policy else {
+        ctx.err(0, None, PolicyErrorKind::MissingField("policy"));
+        return None;
+    };
+    let ptable_offset = policy.span().start;
+    let policy = policy.into_inner();
+    let required = |v: Option<String>, field: &'static str, ctx: &mut Ctx<'_>| {
+        v.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| {
+            ctx.err(ptable_offset, None, PolicyErrorKind::MissingField(field));
+            String::new()
+        })
+    };
+    let id = required(policy.id, "policy.id", ctx);
+    let version = required(policy.version, "policy.version", ctx);
+    let title = required(policy.title, "policy.title", ctx);
+    let _ = policy.description;
+    let applies_to = policy
+        .applies_to
+        .and_then(|s| compile(ctx, env, &s, None, "policy.applies_to"));
+
+    let mut rules = Vec::new();
+    for (index, raw_rule) in raw.rule.into_iter().enumerate() {
+        let offset = raw_rule.span().start;
+        if let Some(rule) = load_rule(ctx, env, catalog, raw_rule.into_inner(), offset, index) {
+            rules.push(rule);
+        }
+    }
+    if rules.is_empty() && ctx.errors.is_empty() {
+        ctx.err(0, None, PolicyErrorKind::MissingField("rule"));
+    }
+    Some(Policy {
+        id,
+        version,
+        title,
+        applies_to,
+        rules,
+        source: SourceRef {
+            name: ctx.file.to_string(),
+            sha256,
+        },
+    })
+}
+
+fn load_rule(
+    ctx: &mut Ctx<'_>,
+    env: &Arc<cel::Env>,
+    catalog: &Catalog,
+    raw: RawRule,
+    offset: usize,
+    index: usize,
+) -> Option<Rule> {
+    let before = ctx.errors.len();
+    let id = match raw.id {
+        Some(id) if valid_rule_id(id.get_ref()) => id.into_inner(),
+        Some(id) => {
+            let at = id.span().start;
+            let shown = id.into_inner();
+            ctx.err(
+                at,
+                Some(&shown),
+                PolicyErrorKind::InvalidField {
+                    field: "id",
+                    message: "use letters, digits, `.`, `-` and `_` only".into(),
+                },
+            );
+            shown
+        }
+        None => {
+            let name = format!("#{}", index + 1);
+            ctx.err(offset, Some(&name), PolicyErrorKind::MissingField("id"));
+            name
+        }
+    };
+    let rid = Some(id.as_str());
+    let title = raw
+        .title
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| {
+            ctx.err(offset, rid, PolicyErrorKind::MissingField("title"));
+            String::new()
+        });
+
+    let mut controls = Vec::new();
+    match raw.controls {
+        None => ctx.err(offset, rid, PolicyErrorKind::MissingField("controls")),
+        Some(list) if list.is_empty() => ctx.err(
+            offset,
+            rid,
+            PolicyErrorKind::InvalidField {
+                field: "controls",
+                message: "must name at least one Annex A control".into(),
+            },
+        ),
+        Some(list) => {
+            for c in list {
+                if catalog.get(c.get_ref()).is_none() {
+                    ctx.err(
+                        c.span().start,
+                        rid,
+                        PolicyErrorKind::UnknownControl(c.get_ref().clone()),
+                    );
+                } else if !controls.contains(c.get_ref()) {
+                    controls.push(c.into_inner());
+                }
+            }
+        }
+    }
+
+    let severity = match raw.severity {
+        None => {
+            ctx.err(offset, rid, PolicyErrorKind::MissingField("severity"));
+            Severity::Medium
+        }
+        Some(s) => Severity::parse(s.get_ref()).unwrap_or_else(|| {
+            ctx.err(
+                s.span().start,
+                rid,
+                PolicyErrorKind::InvalidField {
+                    field: "severity",
+                    message: format!(
+                        "`{}` is not one of low, medium, high, critical",
+                        s.get_ref()
+                    ),
+                },
+            );
+            Severity::Medium
+        }),
+    };
+
+    let mut requires = Vec::new();
+    for p in raw.requires.unwrap_or_default() {
+        if KNOWN_PROBES.contains(&p.get_ref().as_str()) {
+            if !requires.contains(p.get_ref()) {
+                requires.push(p.into_inner());
+            }
+        } else {
+            ctx.err(
+                p.span().start,
+                rid,
+                PolicyErrorKind::UnknownProbe(p.get_ref().clone()),
+            );
+        }
+    }
+
+    let check = match raw.check {
+        None => {
+            ctx.err(offset, rid, PolicyErrorKind::MissingField("check"));
+            None
+        }
+        Some(src) => compile(ctx, env, &src, rid, "check"),
+    };
+    let applies_to = raw
+        .applies_to
+        .and_then(|s| compile(ctx, env, &s, rid, "applies_to"));
+
+    // Probes referenced by the expressions are required too, so a rule never
+    // evaluates against a probe that is missing.
+    for expr in check.iter().chain(applies_to.iter()) {
+        let refs = expr.program.references();
+        for probe in KNOWN_PROBES {
+            if *probe != "host"
+                && refs.has_variable(probe_variable(probe))
+                && !requires.iter().any(|r| r == probe)
+            {
+                requires.push((*probe).to_string());
+            }
+        }
+    }
+
+    if ctx.errors.len() > before {
+        return None;
+    }
+    Some(Rule {
+        id,
+        title,
+        controls,
+        severity,
+        requires,
+        check: check?,
+        applies_to,
+        rationale: raw.rationale,
+        remediation: raw.remediation,
+        line: line_of(ctx.text, offset),
+    })
+}
+
+fn valid_rule_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+fn compile(
+    ctx: &mut Ctx<'_>,
+    env: &Arc<cel::Env>,
+    src: &Spanned<String>,
+    rule: Option<&str>,
+    field: &'static str,
+) -> Option<Expr> {
+    match env.compile(src.get_ref()) {
+        Ok(program) => Some(Expr {
+            source: src.get_ref().clone(),
+            program: Arc::new(program),
+        }),
+        Err(e) => {
+            let message = e
+                .errors
+                .iter()
+                .map(|pe| pe.msg.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            ctx.err(
+                src.span().start,
+                rule,
+                PolicyErrorKind::Cel { field, message },
+            );
+            None
+        }
+    }
+}
+
+/// The id of the `[[rule]]` that contains byte `offset`, found by a lenient
+/// parse (used to name the rule a TOML error sits in).
+fn rule_at(text: &str, offset: usize) -> Option<String> {
+    let Ok(lenient) = toml::from_str::<LenientFile>(text) else {
+        return rule_at_by_text(text, offset);
+    };
+    lenient
+        .rule
+        .iter()
+        .rev()
+        .find(|r| r.span().start <= offset)
+        .and_then(|r| match &r.get_ref().id {
+            Some(toml::Value::String(s)) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// When the file does not parse at all: the `id = "…"` line of the last
+/// `[[rule]]` header before `offset` (before the next header).
+fn rule_at_by_text(text: &str, offset: usize) -> Option<String> {
+    let head = text.get(..offset.min(text.len()))?;
+    let start = head.rfind("[[rule]]")?;
+    let block = text.get(start + "[[rule]]".len()..)?;
+    let block = block.split("\n[").next().unwrap_or(block);
+    block.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        if key.trim() != "id" {
+            return None;
+        }
+        let v = value.trim();
+        let quoted = v
+            .strip_prefix('"')
+            .and_then(|r| r.split('"').next())
+            .or_else(|| v.strip_prefix('\'').and_then(|r| r.split('\'').next()))?;
+        Some(quoted.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<PolicySet, LoadErrors> {
+        PolicySet::load(
+            &[PolicySource::new("p.toml", text.as_bytes())],
+            Catalog::annex_a(),
+        )
+    }
+
+    const GOOD: &str = r#"
+[policy]
+id = "t"
+version = "1"
+title = "Test"
+
+[[rule]]
+id = "ssh.root-login"
+title = "No root login"
+controls = ["A.8.2", "A.8.5"]
+severity = "high"
+requires = ["sshd"]
+check = 'sshd.permitrootlogin in ["no", "prohibit-password"]'
+remediation = "Set PermitRootLogin no."
+"#;
+
+    #[test]
+    fn loads_a_valid_policy() {
+        let set = load(GOOD).unwrap();
+        let rule = set.rule("ssh.root-login").unwrap();
+        assert_eq!(rule.controls, vec!["A.8.2", "A.8.5"]);
+        assert_eq!(rule.severity, Severity::High);
+        assert_eq!(rule.line, 7);
+        assert_eq!(
+            set.policies()[0].source.sha256,
+            sha256_digest(GOOD.as_bytes())
+        );
+        assert_eq!(set.probes_needed(), vec!["sshd"]);
+    }
+
+    fn one_error(text: &str) -> PolicyError {
+        let errs = load(text).unwrap_err().0;
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        errs.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn unknown_control_names_file_line_rule() {
+        let e = one_error(&GOOD.replace("\"A.8.5\"", "\"A.9.9\""));
+        assert_eq!(e.file, "p.toml");
+        assert_eq!(e.line, 10);
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"));
+        assert_eq!(e.kind, PolicyErrorKind::UnknownControl("A.9.9".into()));
+        assert_eq!(
+            e.to_string(),
+            "p.toml:10: rule `ssh.root-login`: unknown Annex A control `A.9.9` (not in the ISO/IEC 27001:2022 catalog)"
+        );
+    }
+
+    #[test]
+    fn unknown_probe_is_rejected() {
+        let e = one_error(&GOOD.replace("[\"sshd\"]", "[\"sshdd\"]"));
+        assert_eq!(e.line, 12);
+        assert!(matches!(e.kind, PolicyErrorKind::UnknownProbe(ref p) if p == "sshdd"));
+    }
+
+    #[test]
+    fn cel_syntax_error_is_rejected_with_line() {
+        let e = one_error(&GOOD.replace("in [\"no\"", "in [[\"no\""));
+        assert_eq!(e.line, 13);
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"));
+        assert!(
+            matches!(e.kind, PolicyErrorKind::Cel { field: "check", .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let e = one_error(&GOOD.replace("severity = \"high\"\n", ""));
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"));
+        assert_eq!(e.kind, PolicyErrorKind::MissingField("severity"));
+        assert_eq!(e.line, 7);
+    }
+
+    #[test]
+    fn invalid_toml_and_unknown_fields_name_the_line_and_rule() {
+        let e = one_error(&GOOD.replace("severity = \"high\"", "severity = high"));
+        assert_eq!(e.line, 11);
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"), "{e}");
+        assert!(matches!(e.kind, PolicyErrorKind::Toml(_)));
+        let e = one_error(&GOOD.replace("severity =", "sevrity ="));
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"), "{e}");
+        assert!(e.to_string().contains("sevrity"), "{e}");
+        let e =
+            one_error(&GOOD.replace("controls = [\"A.8.2\", \"A.8.5\"]", "controls = \"A.8.2\""));
+        assert_eq!(e.line, 10);
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"));
+    }
+
+    #[test]
+    fn duplicate_rule_ids_across_files_are_rejected() {
+        let other = GOOD.replace("id = \"t\"", "id = \"t2\"");
+        let errs = PolicySet::load(
+            &[
+                PolicySource::new("a.toml", GOOD.as_bytes()),
+                PolicySource::new("b.toml", other.as_bytes()),
+            ],
+            Catalog::annex_a(),
+        )
+        .unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].file, "b.toml");
+        assert!(matches!(errs.0[0].kind, PolicyErrorKind::DuplicateRule(..)));
+    }
+
+    #[test]
+    fn every_error_of_every_file_is_reported() {
+        let bad = GOOD
+            .replace("\"A.8.5\"", "\"A.9.9\"")
+            .replace("[\"sshd\"]", "[\"nope\"]");
+        let errs = PolicySet::load(
+            &[
+                PolicySource::new("a.toml", bad.as_bytes()),
+                PolicySource::new("b.toml", &b"not = [valid"[..]),
+            ],
+            Catalog::annex_a(),
+        )
+        .unwrap_err();
+        assert_eq!(errs.0.len(), 3, "{errs}");
+    }
+
+    #[test]
+    fn referenced_probes_become_required() {
+        let set = load(&GOOD.replace(
+            "check = '",
+            "check = 'accounts.uid0_accounts.size() == 1 && ",
+        ))
+        .unwrap();
+        let rule = set.rule("ssh.root-login").unwrap();
+        assert_eq!(rule.requires, vec!["sshd", "accounts"]);
+    }
+
+    #[test]
+    fn policy_file_names() {
+        assert!(is_policy_file("linux-baseline.toml"));
+        for name in [
+            "x_test.toml",
+            "waivers.toml",
+            "soa.toml",
+            "Cargo.toml",
+            "annex-a-2022.toml",
+            "x.json",
+        ] {
+            assert!(!is_policy_file(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn non_utf8_and_garbage_never_panic() {
+        assert!(load("\u{0}\u{1}[[[").is_err());
+        let errs = PolicySet::load(
+            &[PolicySource::new("bin.toml", vec![0xff, 0xfe, 0x00])],
+            Catalog::annex_a(),
+        )
+        .unwrap_err();
+        assert_eq!(errs.0[0].line, 1);
+    }
+}

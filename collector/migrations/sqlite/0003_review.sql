@@ -1,0 +1,18 @@
+-- Evidence review (issue #7): people who sign manual attestations, and the
+-- attestations themselves (exact DSSE envelope bytes). Supporting documents
+-- are stored in `blobs` by digest. Timestamps are Unix milliseconds.
+CREATE TABLE attesters (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    registered_at BIGINT NOT NULL
+);
+CREATE TABLE attestations (
+    digest BLOB PRIMARY KEY,
+    control TEXT NOT NULL,
+    attester_key_id TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    envelope BLOB NOT NULL
+);
+CREATE INDEX attestations_by_control ON attestations (control);

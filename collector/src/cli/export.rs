@@ -1,0 +1,144 @@
+//! `export`: one self-contained, signed evidence bundle (or OSCAL
+//! assessment-results JSON) from the store `serve` writes to.
+
+use super::server::DirArg;
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, ValueEnum};
+use evident_collector::config::Config;
+use evident_collector::review::{self, ExportFilter};
+use evident_collector::store::{self, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A signed evidence bundle (tar + zstd) for `evident-collector verify`.
+    Bundle,
+    /// OSCAL 1.0.6 assessment-results JSON.
+    Oscal,
+}
+
+/// `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Only these hosts (host name or agent id; repeatable).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// Only statements collected at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only statements collected at or before this time (RFC 3339 or YYYY-MM-DD, inclusive).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Output file.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Bundle)]
+    pub format: ExportFormat,
+}
+
+/// Parse RFC 3339 or a date (start of day, or end of day when `end`).
+pub fn parse_time(s: &str, end: bool) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("`{s}` is neither RFC 3339 nor YYYY-MM-DD"))?;
+    let t = if end {
+        d.and_hms_milli_opt(23, 59, 59, 999)
+    } else {
+        d.and_hms_opt(0, 0, 0)
+    };
+    match t {
+        Some(t) => Ok(t.and_utc()),
+        None => bail!("bad date `{s}`"),
+    }
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub(crate) async fn open_store(d: &DirArg) -> Result<(Config, Arc<dyn Store>)> {
+    let config = Config::load(&d.dir)?;
+    let url = d
+        .database
+        .clone()
+        .unwrap_or_else(|| config.database_url(&d.dir));
+    let s = store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?;
+    Ok((config, s))
+}
+
+pub(crate) fn filter(
+    hosts: &[String],
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<ExportFilter> {
+    Ok(ExportFilter {
+        hosts: hosts.to_vec(),
+        since: since.map(|s| parse_time(s, false)).transpose()?,
+        until: until.map(|s| parse_time(s, true)).transpose()?,
+    })
+}
+
+/// `export`.
+pub fn run(args: ExportArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let filter = filter(&args.hosts, args.since.as_deref(), args.until.as_deref())?;
+    let rt = runtime()?;
+    let (config, members) = rt.block_on(async {
+        let (config, store) = open_store(&args.dir).await?;
+        let policies = review::policy_files(&args.dir.dir, &config)?;
+        let bar = super::verify::progress_bar(0, "reading");
+        let members = review::gather(&*store, &policies, &filter, |n| bar.inc(n)).await;
+        bar.finish_and_clear();
+        store.close().await;
+        Ok::<_, anyhow::Error>((config, members?))
+    })?;
+    let _ = config;
+    match args.format {
+        ExportFormat::Oscal => {
+            let doc = super::oscal::document(&members, chrono::Utc::now())?;
+            std::fs::write(&args.output, doc)
+                .with_context(|| format!("writing {}", args.output.display()))?;
+            eprintln!(
+                "wrote OSCAL assessment results to {}",
+                args.output.display()
+            );
+        }
+        ExportFormat::Bundle => {
+            let signer = review::collector_signer(&args.dir.dir)?;
+            let mut members = members;
+            evident_core::bundle::seal(
+                &mut members,
+                &signer,
+                chrono::Utc::now(),
+                concat!("evident-collector ", env!("CARGO_PKG_VERSION")),
+                review::scope(&filter),
+            );
+            let size = review::write_bundle(&args.output, &members)?;
+            let envelopes = members
+                .keys()
+                .filter(|k| k.starts_with("envelopes/"))
+                .count();
+            let hosts = members.keys().filter(|k| k.starts_with("agents/")).count();
+            eprintln!(
+                "wrote {} ({} members: {envelopes} envelopes from {hosts} hosts, {size} bytes) in {:.1}s",
+                args.output.display(),
+                members.len(),
+                started.elapsed().as_secs_f64()
+            );
+            eprintln!("manifest signed by collector key {}", signer.key_id());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

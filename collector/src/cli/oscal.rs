@@ -1,0 +1,226 @@
+//! OSCAL 1.0.6 assessment-results JSON from a bundle's members: one
+//! observation per evidence statement (and per attestation), one finding per
+//! Annex A control. Every UUID is a UUIDv5 of stable content and every time
+//! comes from the evidence, so the same input gives the same bytes.
+
+use super::report::histories;
+use anyhow::Result;
+use chrono::{DateTime, SecondsFormat, Utc};
+use evident_core::bundle::{self, Index};
+use evident_core::report;
+use evident_core::Catalog;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+fn ns() -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, b"https://evident.dev/oscal/v1")
+}
+
+fn id(parts: &[&str]) -> String {
+    Uuid::new_v5(&ns(), parts.join("\n").as_bytes()).to_string()
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The OSCAL document for `members`. `fallback_now` is used only when the
+/// bundle holds no evidence at all.
+pub fn document(
+    members: &BTreeMap<String, Vec<u8>>,
+    fallback_now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
+    let index: Index = members
+        .get(bundle::INDEX_PATH)
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or_default();
+    let hosts = histories(members);
+    let first = index.statements.iter().map(|e| e.collected_at).min();
+    let last = index.statements.iter().map(|e| e.collected_at).max();
+    let now = last.unwrap_or(fallback_now);
+    let atts =
+        bundle::check_attestations(members, now.date_naive(), &mut bundle::Report::default());
+    let rep = report::build(Catalog::annex_a(), &hosts, &atts, now);
+    let hostnames: BTreeMap<&str, &str> = hosts
+        .iter()
+        .map(|h| (h.agent.as_str(), h.hostname.as_str()))
+        .collect();
+    let intervals: BTreeMap<&str, u64> = hosts
+        .iter()
+        .map(|h| (h.agent.as_str(), h.interval_seconds))
+        .collect();
+
+    let mut observations = Vec::new();
+    // Observation uuids of each host's latest statement, for the findings.
+    let mut latest_obs: BTreeMap<&str, (u64, String)> = BTreeMap::new();
+    for e in &index.statements {
+        let uuid = id(&["observation", &e.envelope.to_string()]);
+        let hostname = hostnames.get(e.agent.as_str()).copied().unwrap_or(&e.agent);
+        let interval = intervals.get(e.agent.as_str()).copied().unwrap_or(86_400);
+        let expires = e.collected_at
+            + chrono::Duration::seconds(
+                i64::try_from(interval.saturating_mul(2)).unwrap_or(i64::MAX / 4_000),
+            );
+        observations.push(json!({
+            "uuid": uuid,
+            "title": format!("Evidence from {hostname}, sequence {}", e.sequence),
+            "description": format!(
+                "Signed evidence statement (DSSE, Ed25519) from agent {} on host {hostname}, sequence {}, evaluated against the recorded policies.",
+                e.agent, e.sequence
+            ),
+            "props": [
+                {"name": "envelope-digest", "ns": "https://evident.dev/oscal", "value": e.envelope.to_string()},
+                {"name": "results-digest", "ns": "https://evident.dev/oscal", "value": e.results.to_string()}
+            ],
+            "methods": ["TEST"],
+            "subjects": [{
+                "subject-uuid": id(&["host", &e.agent]),
+                "type": "inventory-item",
+                "title": hostname
+            }],
+            "relevant-evidence": [{
+                "href": format!("#{}", e.path),
+                "description": format!("DSSE envelope {}", e.envelope)
+            }],
+            "collected": ts(e.collected_at),
+            "expires": ts(expires)
+        }));
+        let slot = latest_obs
+            .entry(e.agent.as_str())
+            .or_insert((0, String::new()));
+        if e.sequence >= slot.0 {
+            *slot = (e.sequence, uuid);
+        }
+    }
+    let mut att_obs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for a in &atts {
+        let uuid = id(&["attestation", &a.id]);
+        observations.push(json!({
+            "uuid": uuid,
+            "title": format!("Attestation for {} by {}", a.control, a.attester),
+            "description": a.statement,
+            "methods": ["EXAMINE"],
+            "relevant-evidence": a.evidence.iter().map(|(name, d)| json!({
+                "href": format!("#blobs/{}", d.trim_start_matches("sha256:")),
+                "description": format!("{name} ({d})")
+            })).collect::<Vec<_>>(),
+            "collected": ts(a.signed_at),
+            "expires": ts(a.expires.and_hms_opt(23, 59, 59).map(|t| t.and_utc()).unwrap_or(a.signed_at))
+        }));
+        if a.current {
+            att_obs.entry(a.control.as_str()).or_default().push(uuid);
+        }
+    }
+    // Drop empty relevant-evidence arrays (the schema wants at least one item).
+    for o in &mut observations {
+        if let Some(map) = o.as_object_mut() {
+            if map
+                .get("relevant-evidence")
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                map.remove("relevant-evidence");
+            }
+        }
+    }
+
+    let mut findings = Vec::new();
+    for c in &rep.controls {
+        let satisfied = matches!(c.status.as_str(), "satisfied" | "waived" | report::ATTESTED);
+        let reason = match c.status.as_str() {
+            "satisfied" | "waived" | report::ATTESTED => "pass",
+            "not-satisfied" | "partial" => "fail",
+            _ => "other",
+        };
+        let covering: BTreeSet<&str> = hosts
+            .iter()
+            .filter(|h| {
+                h.statements.last().is_some_and(|(_, _, r)| {
+                    r.controls
+                        .iter()
+                        .any(|x| x.id == c.id && x.status.as_str() != "not-automated")
+                })
+            })
+            .map(|h| h.agent.as_str())
+            .collect();
+        let mut related: Vec<Value> = covering
+            .iter()
+            .filter_map(|a| latest_obs.get(a))
+            .map(|(_, u)| json!({"observation-uuid": u}))
+            .collect();
+        related.extend(
+            att_obs
+                .get(c.id.as_str())
+                .into_iter()
+                .flatten()
+                .map(|u| json!({"observation-uuid": u})),
+        );
+        let mut finding = json!({
+            "uuid": id(&["finding", &c.id]),
+            "title": format!("{} {}", c.id, c.title),
+            "description": format!(
+                "Control {} is {} across {} host(s){}.",
+                c.id,
+                c.status,
+                c.hosts.values().sum::<usize>(),
+                if c.failures.is_empty() { String::new() } else {
+                    format!("; failing: {}", c.failures.iter().map(|f| format!("{} on {}", f.rule, f.host)).collect::<Vec<_>>().join(", "))
+                }
+            ),
+            "props": [{"name": "evident-status", "ns": "https://evident.dev/oscal", "value": c.status}],
+            "target": {
+                "type": "objective-id",
+                "target-id": c.id.to_lowercase(),
+                "title": c.title,
+                "status": {"state": if satisfied { "satisfied" } else { "not-satisfied" }, "reason": reason}
+            }
+        });
+        if !related.is_empty() {
+            if let Some(map) = finding.as_object_mut() {
+                map.insert("related-observations".into(), Value::Array(related));
+            }
+        }
+        findings.push(finding);
+    }
+
+    let doc_id = id(&[
+        "assessment-results",
+        &index
+            .statements
+            .iter()
+            .map(|e| e.envelope.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    ]);
+    let mut result = json!({
+        "uuid": id(&["result", &doc_id]),
+        "title": "Evident automated assessment of ISO/IEC 27001:2022 Annex A controls",
+        "description": format!("{} hosts, {} signed evidence statements, {} attestations.", hosts.len(), index.statements.len(), atts.len()),
+        "start": ts(first.unwrap_or(now)),
+        "end": ts(now),
+        "reviewed-controls": {"control-selections": [{"include-all": {}}]},
+        "findings": findings
+    });
+    if !observations.is_empty() {
+        if let Some(map) = result.as_object_mut() {
+            map.insert("observations".into(), Value::Array(observations));
+        }
+    }
+    let doc = json!({
+        "assessment-results": {
+            "uuid": doc_id,
+            "metadata": {
+                "title": "Evident assessment results",
+                "last-modified": ts(now),
+                "version": env!("CARGO_PKG_VERSION"),
+                "oscal-version": "1.0.6"
+            },
+            "import-ap": {"href": "#evident-assessment-plan", "remarks": "Automated assessment by Evident policies (TOML + CEL) over signed evidence."},
+            "results": [result]
+        }
+    });
+    let mut out = serde_json::to_vec_pretty(&doc)?;
+    out.push(b'\n');
+    Ok(out)
+}

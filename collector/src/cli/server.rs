@@ -1,0 +1,307 @@
+//! `init`, `serve`, `token …` and `agents …`.
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Subcommand};
+use evident_collector::config::Config;
+use evident_collector::server::{self, ServeOverrides};
+use evident_collector::service::{new_enroll_token, now_ms, secret_hash};
+use evident_collector::store::{self, NewToken, Store};
+use evident_core::wire::AgentStatus;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the collector keeps its config, certificates, tokens and SQLite database.
+#[derive(Args, Debug, Clone)]
+pub struct DirArg {
+    /// Data directory.
+    #[arg(long, default_value = "evident-data", env = "EVIDENT_DIR")]
+    pub dir: PathBuf,
+    /// Database URL (overrides the config): sqlite://… or postgres://…
+    #[arg(long, env = "EVIDENT_DATABASE_URL")]
+    pub database: Option<String>,
+}
+
+/// `init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Extra names or IP addresses for the server certificate (repeatable).
+    #[arg(long = "san")]
+    pub sans: Vec<String>,
+    /// Listen address written to the config.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// `serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Address and port to listen on (port 0: any free port; the bound address is printed).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Serve plain HTTP: only behind a TLS-terminating proxy.
+    #[arg(long)]
+    pub plain_http: bool,
+}
+
+/// `token …`.
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an enrollment token and print it (shown once).
+    Create {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Lifetime: a number with s, m, h or d (e.g. `24h`, `7d`).
+        #[arg(long)]
+        expires: Option<String>,
+        /// How many agents may enroll with it.
+        #[arg(long)]
+        uses: Option<i64>,
+    },
+    /// List enrollment tokens.
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Revoke an enrollment token by id.
+    Revoke {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Token id (from `token list`).
+        id: String,
+    },
+}
+
+/// `agents …`.
+#[derive(Subcommand, Debug)]
+pub enum AgentsCommand {
+    /// List enrolled agents.
+    List {
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Approve a pending agent.
+    Approve {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Agent id.
+        id: String,
+    },
+    /// Revoke an agent: its evidence is refused from now on.
+    Revoke {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Agent id.
+        id: String,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn open_store(d: &DirArg) -> Result<Arc<dyn Store>> {
+    let config = Config::load(&d.dir)?;
+    let url = d
+        .database
+        .clone()
+        .unwrap_or_else(|| config.database_url(&d.dir));
+    Ok(store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?)
+}
+
+/// `init`.
+pub fn init(args: InitArgs) -> Result<ExitCode> {
+    let rt = runtime()?;
+    let done = rt.block_on(server::init(
+        &args.dir.dir,
+        &args.sans,
+        args.dir.database.clone(),
+        args.listen.clone(),
+    ))?;
+    let d = done.dir.display();
+    println!("Initialised {d}");
+    println!("  config:           {d}/config.toml");
+    println!("  database:         {}", done.database);
+    println!("  CA certificate:   {d}/ca.pem   (give this to agents)");
+    println!("  admin token:      {d}/admin.token");
+    println!("  enrollment token: {d}/enroll.token");
+    println!();
+    println!("Start the collector:");
+    println!("  evident-collector serve --dir {d}");
+    println!("Point an agent at it: copy {d}/ca.pem and {d}/enroll.token to the host as");
+    println!("/etc/evident/ca.pem and /etc/evident/enroll.token, set in /etc/evident/agent.toml");
+    println!("  collector = \"https://{}\"", done.listen);
+    println!("then run `evident-agent install` (the agent enrolls on its first run).");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`.
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(server::serve(
+        &args.dir.dir,
+        ServeOverrides {
+            listen: args.listen,
+            database: args.dir.database,
+            plain_http: args.plain_http,
+        },
+        |addr, tls| {
+            let scheme = if tls { "https" } else { "http" };
+            println!("listening on {scheme}://{addr}");
+            let _ = std::io::stdout().flush();
+        },
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_duration(s: &str) -> Result<i64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().with_context(|| format!("bad duration `{s}`"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("bad duration unit in `{s}` (use s, m, h or d)"),
+    };
+    Ok(n.saturating_mul(mult))
+}
+
+fn fmt_ms(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `token …`.
+pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        match cmd {
+            TokenCommand::Create { dir, expires, uses } => {
+                let store = open_store(&dir).await?;
+                let now = now_ms();
+                let expires_at = match expires {
+                    Some(e) => Some(now.saturating_add(parse_duration(&e)?.saturating_mul(1000))),
+                    None => None,
+                };
+                let (id, secret) = new_enroll_token();
+                store
+                    .create_token(&NewToken {
+                        id: id.clone(),
+                        hash: secret_hash(&secret),
+                        created_at: now,
+                        expires_at,
+                        max_uses: uses,
+                    })
+                    .await?;
+                store.close().await;
+                eprintln!(
+                    "token {id} created (expires {}, uses {})",
+                    fmt_ms(expires_at),
+                    uses.map(|u| u.to_string())
+                        .unwrap_or_else(|| "unlimited".into())
+                );
+                println!("{secret}");
+            }
+            TokenCommand::List { dir } => {
+                let store = open_store(&dir).await?;
+                println!(
+                    "{:<18} {:<21} {:<21} {:>6} {:>8} state",
+                    "id", "created", "expires", "uses", "max"
+                );
+                let now = now_ms();
+                for t in store.list_tokens().await? {
+                    let state = if t.revoked {
+                        "revoked"
+                    } else if t.expires_at.is_some_and(|e| e <= now) {
+                        "expired"
+                    } else if t.max_uses.is_some_and(|m| t.uses >= m) {
+                        "used-up"
+                    } else {
+                        "valid"
+                    };
+                    println!(
+                        "{:<18} {:<21} {:<21} {:>6} {:>8} {state}",
+                        t.id,
+                        fmt_ms(Some(t.created_at)),
+                        fmt_ms(t.expires_at),
+                        t.uses,
+                        t.max_uses
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| "-".into())
+                    );
+                }
+                store.close().await;
+            }
+            TokenCommand::Revoke { dir, id } => {
+                let store = open_store(&dir).await?;
+                let found = store.revoke_token(&id).await?;
+                store.close().await;
+                if !found {
+                    bail!("no token {id}");
+                }
+                println!("token {id} revoked");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `agents …`.
+pub fn agents(cmd: AgentsCommand) -> Result<ExitCode> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let (dir, id, status) = match cmd {
+            AgentsCommand::List { dir } => {
+                let store = open_store(&dir).await?;
+                println!(
+                    "{:<22} {:<10} {:<24} {:>8} {:<21} key",
+                    "id", "status", "hostname", "seq", "last seen"
+                );
+                let mut after: Option<String> = None;
+                loop {
+                    let page = store.list_agents(after.as_deref(), 500).await?;
+                    for a in &page {
+                        println!(
+                            "{:<22} {:<10} {:<24} {:>8} {:<21} {}",
+                            a.id,
+                            a.status.as_str(),
+                            a.hostname,
+                            a.last_sequence
+                                .map(|s| s.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            fmt_ms(a.last_seen),
+                            a.key_id.get(..16).unwrap_or_default()
+                        );
+                    }
+                    if page.len() < 500 {
+                        break;
+                    }
+                    after = page.last().map(|a| a.id.clone());
+                }
+                store.close().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+            AgentsCommand::Approve { dir, id } => (dir, id, AgentStatus::Active),
+            AgentsCommand::Revoke { dir, id } => (dir, id, AgentStatus::Revoked),
+        };
+        let store = open_store(&dir).await?;
+        let found = store.set_agent_status(&id, status).await?;
+        store.close().await;
+        if !found {
+            bail!("no agent {id}");
+        }
+        println!("agent {id} is now {}", status.as_str());
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,258 @@
+//! The collector's configuration: `DIR/config.toml`, written by
+//! `evident-collector init` and validated before `serve` starts. Relative
+//! paths are relative to the data directory.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on (`127.0.0.1:8443`; `0.0.0.0:8443` for every interface).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Database URL: `sqlite://…` or `postgres://…`; empty means `evident.db` in the data directory.
+    #[serde(default)]
+    pub database: String,
+    /// Serve plain HTTP instead of HTTPS; only behind a TLS-terminating proxy.
+    #[serde(default)]
+    pub plain_http: bool,
+    /// Server certificate chain (PEM).
+    #[serde(default = "default_cert")]
+    pub tls_cert: PathBuf,
+    /// Server private key (PEM).
+    #[serde(default = "default_key")]
+    pub tls_key: PathBuf,
+    /// File holding the admin bearer token.
+    #[serde(default = "default_admin_token")]
+    pub admin_token_file: PathBuf,
+    /// Largest request body accepted, in bytes (larger bodies get 413 before parsing).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Newly enrolled agents stay `pending` until `evident-collector agents approve`.
+    #[serde(default)]
+    pub require_approval: bool,
+    /// Policy files or directories to evaluate; empty means the bundled policies.
+    #[serde(default)]
+    pub policy_paths: Vec<PathBuf>,
+    /// Most envelopes committed in one database transaction (group commit).
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// Database connections (readers for SQLite; the pool size for PostgreSQL).
+    #[serde(default = "default_connections")]
+    pub max_connections: u32,
+    /// How long a database operation may wait (lock, connection) before the request gets 503, in ms.
+    #[serde(default = "default_db_timeout")]
+    pub database_timeout_ms: u64,
+    /// Seconds requests in flight get to finish on shutdown.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+    /// Drift, stale-evidence and flapping settings (`[drift]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::alerting::config::DriftConfig::is_default"
+    )]
+    pub drift: crate::alerting::config::DriftConfig,
+    /// Where alerts are delivered (`[[sink]]`, one table per sink).
+    #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
+    pub sinks: Vec<crate::alerting::config::SinkConfig>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8443".into()
+}
+fn default_cert() -> PathBuf {
+    "server.pem".into()
+}
+fn default_key() -> PathBuf {
+    "server.key".into()
+}
+fn default_admin_token() -> PathBuf {
+    "admin.token".into()
+}
+fn default_max_body() -> usize {
+    4 * 1024 * 1024
+}
+fn default_max_batch() -> usize {
+    512
+}
+fn default_connections() -> u32 {
+    8
+}
+fn default_db_timeout() -> u64 {
+    5000
+}
+fn default_grace() -> u64 {
+    10
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            database: String::new(),
+            plain_http: false,
+            tls_cert: default_cert(),
+            tls_key: default_key(),
+            admin_token_file: default_admin_token(),
+            max_body_bytes: default_max_body(),
+            require_approval: false,
+            policy_paths: Vec::new(),
+            max_batch: default_max_batch(),
+            max_connections: default_connections(),
+            database_timeout_ms: default_db_timeout(),
+            shutdown_grace_seconds: default_grace(),
+            drift: Default::default(),
+            sinks: Vec::new(),
+        }
+    }
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Toml {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// The file name inside the data directory.
+    pub const FILE: &'static str = "config.toml";
+
+    /// Read and validate `DIR/config.toml`; a missing file means defaults.
+    pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        let path = dir.join(Self::FILE);
+        let config = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Toml {
+                path: path.display().to_string(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => {
+                return Err(ConfigError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.listen.parse::<SocketAddr>().is_err() {
+            return bad(format!("listen `{}` is not ADDRESS:PORT", self.listen));
+        }
+        if !self.database.is_empty()
+            && !self.database.starts_with("sqlite:")
+            && !self.database.starts_with("postgres://")
+            && !self.database.starts_with("postgresql://")
+        {
+            return bad("database must be a sqlite:// or postgres:// URL".into());
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return bad("max_body_bytes must be between 1024 and 268435456".into());
+        }
+        if !(1..=10_000).contains(&self.max_batch) {
+            return bad("max_batch must be between 1 and 10000".into());
+        }
+        if !(1..=1000).contains(&self.max_connections) {
+            return bad("max_connections must be between 1 and 1000".into());
+        }
+        if !(10..=600_000).contains(&self.database_timeout_ms) {
+            return bad("database_timeout_ms must be between 10 and 600000".into());
+        }
+        if self.shutdown_grace_seconds > 3600 {
+            return bad("shutdown_grace_seconds must be at most 3600".into());
+        }
+        crate::alerting::config::validate(&self.drift, &self.sinks)
+            .map_err(ConfigError::Invalid)?;
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite under `dir`.
+    pub fn database_url(&self, dir: &Path) -> String {
+        if self.database.is_empty() {
+            format!("sqlite://{}", dir.join("evident.db").display())
+        } else {
+            self.database.clone()
+        }
+    }
+
+    /// Resolve a configured path against the data directory.
+    pub fn path(dir: &Path, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        }
+    }
+
+    /// The TOML text, with a comment line per field.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).unwrap_or_default();
+        let mut out = String::from("# Evident collector configuration (see docs/protocol.md).\n");
+        for line in body.lines() {
+            if let Some(doc) = line.split(" = ").next().and_then(field_doc) {
+                out.push_str("\n# ");
+                out.push_str(doc);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn field_doc(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "listen" => "Address and port to listen on.",
+        "database" => "Database URL (sqlite://… or postgres://…); empty: evident.db here.",
+        "plain_http" => "Plain HTTP instead of HTTPS: only behind a TLS-terminating proxy.",
+        "tls_cert" => "Server certificate chain (PEM).",
+        "tls_key" => "Server private key (PEM).",
+        "admin_token_file" => "File holding the admin bearer token.",
+        "max_body_bytes" => "Largest request body in bytes (413 above it).",
+        "require_approval" => "New agents wait for `evident-collector agents approve`.",
+        "policy_paths" => "Policy files or directories; empty: the bundled policies.",
+        "max_batch" => "Most envelopes committed per database transaction.",
+        "max_connections" => "Database connections.",
+        "database_timeout_ms" => "Longest wait for the database before answering 503, in ms.",
+        "shutdown_grace_seconds" => "Seconds requests in flight get to finish on shutdown.",
+        key => return crate::alerting::config::field_doc(key),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_round_trips_and_unknown_fields_are_refused() {
+        let c = Config::default();
+        let text = c.to_toml();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+        let bad = Config {
+            max_batch: 0,
+            ..Config::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

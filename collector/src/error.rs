@@ -1,0 +1,103 @@
+//! One error type for every HTTP answer that is not a success, mapped to
+//! its status code. The reason is attached to the response so the request
+//! log can name it; it never contains a secret.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use evident_core::wire::ErrorBody;
+use evident_core::Digest;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Body over the configured limit (413), checked before parsing.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// Malformed request: not JSON, not a DSSE envelope, wrong payloadType, blob mismatch (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The envelope's signature does not verify (401).
+    #[error("{0}")]
+    BadSignature(String),
+    /// Missing or wrong admin token (401).
+    #[error("missing or wrong admin token")]
+    Unauthorized,
+    /// Unknown, unapproved or revoked key; bad enrollment token (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing at that address (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Same sequence, different envelope (409); recorded as an integrity event.
+    #[error("{0}")]
+    Conflict(String),
+    /// Referenced blobs neither sent nor stored (422).
+    #[error("{} blob(s) referenced by the statement are neither in the request nor stored", .0.len())]
+    MissingBlobs(Vec<Digest>),
+    /// Database unavailable, disk full, shutting down (503): nothing was acknowledged.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The refusal reason, carried in response extensions for the request log.
+#[derive(Debug, Clone)]
+pub struct Reason(pub String);
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadSignature(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MissingBlobs(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ApiError::TooLarge { .. } => "too_large",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadSignature(_) => "bad_signature",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::MissingBlobs(_) => "missing_blobs",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.to_string();
+        let missing_blobs = match self {
+            ApiError::MissingBlobs(d) => d,
+            _ => Vec::new(),
+        };
+        let mut resp = (
+            status,
+            Json(ErrorBody {
+                error: message.clone(),
+                missing_blobs,
+            }),
+        )
+            .into_response();
+        resp.extensions_mut().insert(Reason(message));
+        resp
+    }
+}

@@ -1,0 +1,14 @@
+//! `evident-collector` as a library: the HTTPS service (enrollment, signed
+//! evidence ingest, query API, metrics), its storage on SQLite or
+//! PostgreSQL, and `init`. The binary in `main.rs` is a thin CLI over it.
+
+pub mod alerting;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod review;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,93 @@
+//! `evident-collector`: the command line. Each subcommand lives in its own
+//! module under `cli/`; this file only parses arguments and maps results to
+//! exit codes (0 ok, 1 findings or failed tests, 2 error).
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "evident-collector",
+    version,
+    about = "Evident collector: verifies, stores and evaluates signed evidence; policy tooling"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check and test TOML policies.
+    #[command(subcommand)]
+    Policy(cli::policy::PolicyCommand),
+    /// List the 93 ISO/IEC 27001:2022 Annex A controls.
+    Catalog(cli::catalog::CatalogArgs),
+    /// Create a data directory: config, private CA and server certificate,
+    /// admin token and a first enrollment token.
+    Init(cli::server::InitArgs),
+    /// Run the HTTPS service: enrollment, evidence ingest, query API, metrics.
+    Serve(cli::server::ServeArgs),
+    /// Manage enrollment tokens.
+    #[command(subcommand)]
+    Token(cli::server::TokenCommand),
+    /// Manage enrolled agents.
+    #[command(subcommand)]
+    Agents(cli::server::AgentsCommand),
+    /// Drift, stale-evidence and integrity alerts: list, acknowledge, timelines.
+    Alerts(cli::alerts::AlertsArgs),
+    /// Export a signed evidence bundle (or OSCAL assessment results) for auditors.
+    Export(cli::export::ExportArgs),
+    /// Verify an evidence bundle offline: signatures, digests, chains, re-evaluation.
+    Verify(cli::verify::VerifyArgs),
+    /// Review report per control and per host (Markdown, HTML, JSON, CSV).
+    Report(cli::report::ReportArgs),
+    /// Statement of Applicability: all 93 controls, applicability and implementation.
+    Soa(cli::report::SoaArgs),
+    /// Sign and store a manual attestation for a control no probe can see.
+    Attest(cli::attest::AttestArgs),
+    /// Manage the people who sign attestations.
+    #[command(subcommand)]
+    Attester(cli::attest::AttesterCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Policy(cmd) => cli::policy::run(cmd),
+        Command::Catalog(args) => cli::catalog::run(&args),
+        Command::Init(args) => cli::server::init(args),
+        Command::Serve(args) => cli::server::serve(args),
+        Command::Token(cmd) => cli::server::token(cmd),
+        Command::Agents(cmd) => cli::server::agents(cmd),
+        Command::Alerts(args) => cli::alerts::run(args),
+        Command::Export(args) => cli::export::run(args),
+        Command::Verify(args) => cli::verify::run(&args),
+        Command::Report(args) => cli::report::run_report(&args),
+        Command::Soa(args) => cli::report::run_soa(&args),
+        Command::Attest(args) => cli::attest::run(&args),
+        Command::Attester(cmd) => cli::attest::attester(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Structured logs on stderr; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}

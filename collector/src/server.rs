@@ -1,0 +1,287 @@
+//! `init` (config, private CA, server certificate, admin and enrollment
+//! tokens) and `serve` (the HTTPS service with graceful shutdown).
+
+use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::service::{self, App};
+use crate::store::{self, NewToken, StoreError};
+use crate::tls::{self, TlsError};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why `init` or `serve` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0} already exists; refusing to overwrite an initialised collector")]
+    AlreadyInitialised(String),
+    #[error("policies: {0}")]
+    Policies(#[from] evident_policies::LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
+    move |source| ServerError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Write a file readable only by its owner.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServerError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))?;
+    f.write_all(contents).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct Initialised {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// The database URL.
+    pub database: String,
+    /// The listen address in the config.
+    pub listen: String,
+}
+
+/// Create `dir` with a config, a private CA and server certificate, an
+/// admin token and a first enrollment token.
+pub async fn init(
+    dir: &Path,
+    sans: &[String],
+    database: Option<String>,
+    listen: Option<String>,
+) -> Result<Initialised, ServerError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let cfg_path = dir.join(Config::FILE);
+    if cfg_path.exists() {
+        return Err(ServerError::AlreadyInitialised(
+            cfg_path.display().to_string(),
+        ));
+    }
+    let mut config = Config::default();
+    if let Some(db) = database {
+        config.database = db;
+    }
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    config.validate()?;
+
+    let g = tls::generate(sans)?;
+    std::fs::write(dir.join("ca.pem"), &g.ca_pem).map_err(io(&dir.join("ca.pem")))?;
+    write_private(&dir.join("ca.key"), g.ca_key_pem.as_bytes())?;
+    std::fs::write(dir.join("server.pem"), &g.server_chain_pem)
+        .map_err(io(&dir.join("server.pem")))?;
+    write_private(&dir.join("server.key"), g.server_key_pem.as_bytes())?;
+    let admin = format!("evadm_{}", service::random_hex(32));
+    write_private(&dir.join("admin.token"), format!("{admin}\n").as_bytes())?;
+
+    let url = config.database_url(dir);
+    let store = store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?;
+    let (id, secret) = service::new_enroll_token();
+    store
+        .create_token(&NewToken {
+            id,
+            hash: service::secret_hash(&secret),
+            created_at: service::now_ms(),
+            expires_at: None,
+            max_uses: None,
+        })
+        .await?;
+    store.close().await;
+    write_private(&dir.join("enroll.token"), format!("{secret}\n").as_bytes())?;
+    write_private(&cfg_path, config.to_toml().as_bytes())?;
+    Ok(Initialised {
+        dir: dir.to_path_buf(),
+        database: redact_url(&url),
+        listen: config.listen,
+    })
+}
+
+/// A database URL without its password.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Command-line overrides of the config for `serve`.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOverrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--database`.
+    pub database: Option<String>,
+    /// `--plain-http`.
+    pub plain_http: bool,
+}
+
+/// Run the service until SIGINT/SIGTERM, then drain requests in flight.
+/// `on_ready` gets the bound address (port 0 picks a free one).
+pub async fn serve(
+    dir: &Path,
+    overrides: ServeOverrides,
+    on_ready: impl FnOnce(SocketAddr, bool),
+) -> Result<(), ServerError> {
+    let mut config = Config::load(dir)?;
+    if let Some(l) = overrides.listen {
+        config.listen = l;
+    }
+    if let Some(d) = overrides.database {
+        config.database = d;
+    }
+    config.plain_http |= overrides.plain_http;
+    config.validate()?;
+
+    let paths: Vec<PathBuf> = config
+        .policy_paths
+        .iter()
+        .map(|p| Config::path(dir, p))
+        .collect();
+    let policies = Arc::new(evident_policies::load(&paths, None)?);
+    let admin_path = Config::path(dir, &config.admin_token_file);
+    let admin = std::fs::read_to_string(&admin_path).map_err(io(&admin_path))?;
+    let url = config.database_url(dir);
+    let timeout = Duration::from_millis(config.database_timeout_ms);
+    let store = store::open(&url, config.max_connections, timeout).await?;
+    tracing::info!(database = %redact_url(&url), kind = store.kind(), policies = policies.policies().len(), "store ready");
+
+    let alerting = Arc::new(
+        crate::alerting::Alerting::new(dir, &config.drift, &config.sinks)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+    );
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let alert_tasks = alerting.clone().spawn(store.clone(), stop_rx.clone());
+    let (writer, writer_task) =
+        service::writer::spawn(store.clone(), metrics.clone(), config.max_batch, stop_rx);
+    let app = Arc::new(App {
+        store: store.clone(),
+        ingest: service::ingest::Ingestor::new(writer, &policies)
+            .with_drift(alerting.settings.clone()),
+        policies,
+        query: service::query::Query::default(),
+        metrics,
+        admin_token_hash: service::secret_hash(admin.trim()),
+        require_approval: config.require_approval,
+        max_body_bytes: config.max_body_bytes,
+    });
+    let router =
+        crate::http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+
+    let listener =
+        std::net::TcpListener::bind(&config.listen).map_err(|source| ServerError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServerError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let handle = axum_server::Handle::new();
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: draining requests in flight");
+            handle.graceful_shutdown(Some(grace));
+        });
+    }
+    let tls = !config.plain_http;
+    tracing::info!(%addr, tls, "listening");
+    on_ready(addr, tls);
+    let served = if tls {
+        let cert = std::fs::read(Config::path(dir, &config.tls_cert))
+            .map_err(io(&Config::path(dir, &config.tls_cert)))?;
+        let key = std::fs::read(Config::path(dir, &config.tls_key))
+            .map_err(io(&Config::path(dir, &config.tls_key)))?;
+        let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
+            tls::server_config(&cert, &key)?,
+        ));
+        axum_server::from_tcp_rustls(listener, rustls)
+            .map_err(io(Path::new(&config.listen)))?
+            .handle(handle)
+            .serve(router)
+            .await
+    } else {
+        tracing::warn!("plain HTTP: only run this behind a TLS-terminating proxy");
+        axum_server::from_tcp(listener)
+            .map_err(io(Path::new(&config.listen)))?
+            .handle(handle)
+            .serve(router)
+            .await
+    };
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), writer_task).await;
+    for t in alert_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    drop(app);
+    store.close().await;
+    tracing::info!("stopped");
+    served.map_err(io(Path::new(&config.listen)))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,59 @@
+//! `POST /v1/enroll`: an enrollment token plus a public key gives an agent id.
+
+use super::{now_ms, random_hex, secret_hash, App};
+use crate::error::ApiError;
+use crate::store::{EnrollOutcome, NewAgent};
+use evident_core::dsse::{key_id, parse_public_key, EnvelopeError};
+use evident_core::wire::{decode_public_key, AgentStatus, EnrollRequest, EnrollResponse};
+
+/// Enroll an agent. The same key enrolling again gets the same agent back.
+pub async fn enroll(app: &App, req: EnrollRequest) -> Result<EnrollResponse, ApiError> {
+    let bytes = decode_public_key(&req.public_key)
+        .ok_or_else(|| ApiError::BadRequest("public_key is not valid base64".into()))?;
+    let key = parse_public_key(&bytes).map_err(|e| match e {
+        EnvelopeError::WeakKey => {
+            ApiError::BadRequest("public key is weak (small order) and is refused".into())
+        }
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
+    if req.hostname.is_empty() || req.hostname.len() > 253 {
+        return Err(ApiError::BadRequest(
+            "hostname must be 1 to 253 bytes".into(),
+        ));
+    }
+    if req.agent_version.len() > 64 || req.token.len() > 256 {
+        return Err(ApiError::BadRequest(
+            "agent_version or token too long".into(),
+        ));
+    }
+    let new = NewAgent {
+        id: format!("agt_{}", random_hex(8)),
+        key_id: key_id(&key),
+        public_key: key.as_bytes().to_vec(),
+        hostname: req.hostname,
+        agent_version: req.agent_version,
+        status: if app.require_approval {
+            AgentStatus::Pending
+        } else {
+            AgentStatus::Active
+        },
+        now: now_ms(),
+    };
+    match app.store.enroll(&secret_hash(&req.token), &new).await? {
+        EnrollOutcome::BadToken => Err(ApiError::Forbidden(
+            "enrollment token is unknown, expired, used up or revoked".into(),
+        )),
+        EnrollOutcome::Enrolled(agent) if agent.status == AgentStatus::Revoked => Err(
+            ApiError::Forbidden(format!("agent {} is revoked", agent.id)),
+        ),
+        EnrollOutcome::Enrolled(agent) => {
+            app.metrics.enrolled();
+            tracing::info!(agent_id = %agent.id, key_id = %agent.key_id, hostname = %agent.hostname, status = agent.status.as_str(), "agent enrolled");
+            Ok(EnrollResponse {
+                agent_id: agent.id,
+                key_id: agent.key_id,
+                status: agent.status,
+            })
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The collector's logic between HTTP and storage. Handlers in `http/` only
+//! decode requests and call these functions.
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+use evident_core::PolicySet;
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
+
+pub mod alerts;
+pub mod enroll;
+pub mod ingest;
+pub mod query;
+pub mod writer;
+
+/// Everything a request needs.
+pub struct App {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The loaded policies (compiled once).
+    pub policies: Arc<PolicySet>,
+    /// Ingest pipeline (caches + writer queue).
+    pub ingest: ingest::Ingestor,
+    /// Query helpers (parsed-results cache).
+    pub query: query::Query,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// sha256 of the admin token.
+    pub admin_token_hash: [u8; 32],
+    /// New agents need approval.
+    pub require_approval: bool,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+}
+
+impl App {
+    /// Whether `presented` is the admin token (compares digests in constant time).
+    pub fn is_admin(&self, presented: &str) -> bool {
+        let h: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        h.iter()
+            .zip(self.admin_token_hash.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    crate::alerting::now_ms()
+}
+
+/// `n` random bytes as lowercase hex, from the OS generator.
+pub fn random_hex(n: usize) -> String {
+    use rand_core::RngCore as _;
+    let mut buf = vec![0u8; n];
+    rand_core::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// sha256 of a secret.
+pub fn secret_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A fresh enrollment token: (id, secret to hand out).
+pub fn new_enroll_token() -> (String, String) {
+    let id = random_hex(8);
+    let secret = format!("evt_{id}_{}", random_hex(24));
+    (id, secret)
+}

@@ -1,0 +1,369 @@
+//! The read side: hosts, latest results, fleet-wide control counts, rule
+//! history, evidence by digest, integrity events. Pagination is by cursor:
+//! every list answer has `items` and `next` (pass it back as `after`/`before`).
+
+use super::ingest::StoredResults;
+use super::App;
+use crate::error::ApiError;
+use crate::store::{AgentRecord, IntegrityEvent};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use evident_core::evidence::{Statement, PAYLOAD_TYPE};
+use evident_core::{Digest, Envelope};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// A page of items with the cursor of the next page.
+#[derive(Debug, Serialize)]
+pub struct Page<T, C> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Cursor for the next page (`None`: last page).
+    pub next: Option<C>,
+}
+
+/// Parsed-results cache.
+#[derive(Default)]
+pub struct Query {
+    parsed: Mutex<HashMap<Digest, Arc<StoredResults>>>,
+}
+
+/// Most items one page may hold.
+pub const MAX_LIMIT: i64 = 1000;
+
+fn clamp(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(100).clamp(1, MAX_LIMIT)
+}
+
+impl Query {
+    /// The parsed results stored under `digest`.
+    pub async fn results(
+        &self,
+        app: &App,
+        digest: &Digest,
+    ) -> Result<Arc<StoredResults>, ApiError> {
+        if let Some(r) = self.parsed.lock().ok().and_then(|m| m.get(digest).cloned()) {
+            return Ok(r);
+        }
+        let bytes = app
+            .store
+            .results(digest)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("results {digest}")))?;
+        let parsed: StoredResults = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::Unavailable(format!("stored results {digest} unreadable: {e}"))
+        })?;
+        let parsed = Arc::new(parsed);
+        if let Ok(mut m) = self.parsed.lock() {
+            if m.len() > 4096 {
+                m.clear();
+            }
+            m.insert(*digest, parsed.clone());
+        }
+        Ok(parsed)
+    }
+}
+
+/// `GET /v1/hosts`.
+pub async fn hosts(
+    app: &App,
+    after: Option<String>,
+    limit: Option<i64>,
+) -> Result<Page<AgentRecord, String>, ApiError> {
+    let limit = clamp(limit);
+    let items = app.store.list_agents(after.as_deref(), limit).await?;
+    let next = if items.len() as i64 == limit {
+        items.last().map(|a| a.id.clone())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+/// One rule's latest result on a host.
+#[derive(Debug, Serialize)]
+pub struct HostRule {
+    /// Rule id.
+    pub id: String,
+    /// Status.
+    pub status: String,
+    /// Controls.
+    pub controls: Vec<String>,
+    /// Severity.
+    pub severity: String,
+    /// Message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `GET /v1/hosts/{id}`.
+#[derive(Debug, Serialize)]
+pub struct HostDetail {
+    /// The agent.
+    pub host: AgentRecord,
+    /// Latest results per rule.
+    pub rules: Vec<HostRule>,
+    /// Latest status per control (controls some rule covers).
+    pub controls: BTreeMap<String, String>,
+    /// Rule status counts.
+    pub summary: BTreeMap<String, usize>,
+    /// The host is silent beyond its schedule (open `stale` alert): its
+    /// passing results are reported as `stale`, never as passing.
+    pub stale: bool,
+}
+
+/// Agent ids with an open `stale` alert (issue #6).
+async fn stale_agents(
+    app: &App,
+    host: Option<&str>,
+) -> Result<std::collections::HashSet<String>, ApiError> {
+    let q = crate::store::drift::AlertQuery {
+        open_only: true,
+        host: host.map(str::to_string),
+        kind: Some("stale".into()),
+        after: None,
+        limit: 1_000_000,
+    };
+    Ok(app
+        .store
+        .list_alerts(&q)
+        .await?
+        .into_iter()
+        .map(|a| a.agent_id)
+        .collect())
+}
+
+/// What a status is reported as when the evidence is stale.
+fn if_stale(stale: bool, status: &str) -> String {
+    match status {
+        "pass" | "satisfied" if stale => "stale".into(),
+        s => s.into(),
+    }
+}
+
+/// `GET /v1/hosts/{id}`.
+pub async fn host(app: &App, id: &str) -> Result<HostDetail, ApiError> {
+    let host = app
+        .store
+        .agent(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no host {id}")))?;
+    let stale = stale_agents(app, Some(id)).await?.contains(&host.id);
+    let (rules, controls, summary) = match &host.latest_results {
+        None => (Vec::new(), BTreeMap::new(), BTreeMap::new()),
+        Some(d) => {
+            let r = app.query.results(app, d).await?;
+            (
+                r.rules
+                    .iter()
+                    .map(|x| HostRule {
+                        id: x.id.clone(),
+                        status: if_stale(stale, x.status.as_str()),
+                        controls: x.controls.clone(),
+                        severity: x.severity.as_str().into(),
+                        message: x.message.clone(),
+                    })
+                    .collect(),
+                r.controls
+                    .iter()
+                    .filter(|c| !c.rules.is_empty())
+                    .map(|c| (c.id.clone(), if_stale(stale, c.status.as_str())))
+                    .collect(),
+                r.summary
+                    .rules
+                    .iter()
+                    .fold(BTreeMap::new(), |mut m, (k, v)| {
+                        *m.entry(if_stale(stale, k.as_str())).or_default() += *v;
+                        m
+                    }),
+            )
+        }
+    };
+    Ok(HostDetail {
+        host,
+        rules,
+        controls,
+        summary,
+        stale,
+    })
+}
+
+/// One control across the fleet.
+#[derive(Debug, Serialize)]
+pub struct ControlCounts {
+    /// Control id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Hosts per status.
+    pub hosts: BTreeMap<String, u64>,
+}
+
+/// `GET /v1/controls`: per control, how many hosts are in each status
+/// (latest evidence of active agents; controls no rule covers are left out).
+pub async fn controls(app: &App) -> Result<Vec<ControlCounts>, ApiError> {
+    let latest = app.store.latest_results().await?;
+    let stale = stale_agents(app, None).await?;
+    let mut per_digest: HashMap<(Digest, bool), u64> = HashMap::new();
+    for (agent, d) in latest {
+        *per_digest.entry((d, stale.contains(&agent))).or_default() += 1;
+    }
+    let mut out: BTreeMap<String, ControlCounts> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for ((digest, is_stale), hosts) in per_digest {
+        let r = app.query.results(app, &digest).await?;
+        for c in r.controls.iter().filter(|c| !c.rules.is_empty()) {
+            let entry = out.entry(c.id.clone()).or_insert_with(|| {
+                order.push(c.id.clone());
+                ControlCounts {
+                    id: c.id.clone(),
+                    title: c.title.clone(),
+                    hosts: BTreeMap::new(),
+                }
+            });
+            *entry
+                .hosts
+                .entry(if_stale(is_stale, c.status.as_str()))
+                .or_default() += hosts;
+        }
+    }
+    let catalog = evident_core::Catalog::annex_a();
+    let mut items: Vec<ControlCounts> = out.into_values().collect();
+    items.sort_by_key(|c| {
+        catalog
+            .controls()
+            .iter()
+            .position(|x| x.id == c.id)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(items)
+}
+
+/// One point of a rule's history.
+#[derive(Debug, Serialize)]
+pub struct HistoryPoint {
+    /// Sequence of the statement.
+    pub sequence: i64,
+    /// Collection time, Unix ms.
+    pub collected_at: i64,
+    /// Envelope digest.
+    pub envelope_digest: Digest,
+    /// Status (absent when the rule was not evaluated then).
+    pub status: Option<String>,
+    /// Message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `GET /v1/hosts/{id}/rules/{rule}`: newest first.
+pub async fn rule_history(
+    app: &App,
+    host: &str,
+    rule: &str,
+    before: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Page<HistoryPoint, i64>, ApiError> {
+    let limit = clamp(limit);
+    if app.store.agent(host).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no host {host}")));
+    }
+    let rows = app.store.statements(host, before, limit).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let r = app.query.results(app, &row.results).await?;
+        let rr = r.rules.iter().find(|x| x.id == rule);
+        items.push(HistoryPoint {
+            sequence: row.sequence,
+            collected_at: row.collected_at,
+            envelope_digest: row.digest,
+            status: rr.map(|x| x.status.as_str().to_string()),
+            message: rr.and_then(|x| x.message.clone()),
+        });
+    }
+    let next = if rows.len() as i64 == limit {
+        rows.last().map(|r| r.sequence)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+/// `GET /v1/evidence/{digest}`: the envelope and blobs exactly as received.
+#[derive(Debug, Serialize)]
+pub struct EvidenceDoc {
+    /// Agent.
+    pub agent_id: String,
+    /// Sequence.
+    pub sequence: i64,
+    /// Unix ms.
+    pub received_at: i64,
+    /// Envelope digest.
+    pub envelope_digest: Digest,
+    /// Base64 of the exact envelope bytes.
+    pub envelope: String,
+    /// Digest → base64 of the exact blob bytes.
+    pub blobs: BTreeMap<Digest, String>,
+    /// Digest of the stored evaluation results.
+    pub results_digest: Digest,
+}
+
+/// `GET /v1/evidence/{digest}`.
+pub async fn evidence(app: &App, digest: &str) -> Result<EvidenceDoc, ApiError> {
+    let d: Digest = digest
+        .parse()
+        .map_err(|e: evident_core::digest::DigestParseError| ApiError::BadRequest(e.to_string()))?;
+    let (row, envelope) = app
+        .store
+        .statement(&d)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no evidence {d}")))?;
+    let env = Envelope::from_json(&envelope)
+        .map_err(|e| ApiError::Unavailable(format!("stored envelope unreadable: {e}")))?;
+    let refs = if env.payload_type == PAYLOAD_TYPE {
+        Statement::from_bytes(&env.payload)
+            .map(|s| s.blob_digests())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let blobs = app.store.blobs(&refs).await?;
+    Ok(EvidenceDoc {
+        agent_id: row.agent_id,
+        sequence: row.sequence,
+        received_at: row.received_at,
+        envelope_digest: row.digest,
+        envelope: B64.encode(&envelope),
+        blobs: blobs.into_iter().map(|(d, b)| (d, B64.encode(b))).collect(),
+        results_digest: row.results,
+    })
+}
+
+/// `GET /v1/integrity-events`.
+pub async fn integrity_events(
+    app: &App,
+    agent: Option<String>,
+    after: Option<i64>,
+    limit: Option<i64>,
+) -> Result<Page<IntegrityEvent, i64>, ApiError> {
+    let limit = clamp(limit);
+    let items = app
+        .store
+        .integrity_events(agent.as_deref(), after, limit)
+        .await?;
+    let next = if items.len() as i64 == limit {
+        items.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+/// Per (control, status) host counts for `/metrics`.
+pub async fn control_host_counts(app: &App) -> Result<Vec<(String, String, u64)>, ApiError> {
+    Ok(controls(app)
+        .await?
+        .into_iter()
+        .flat_map(|c| c.hosts.into_iter().map(move |(s, n)| (c.id.clone(), s, n)))
+        .collect())
+}

@@ -1,0 +1,776 @@
+//! Storage for drift and alerting: transitions, alerts and the delivery
+//! outbox. [`DriftStore`] is a supertrait of [`Store`](super::Store), so
+//! every store implements it; the SQL is shared by both backends through
+//! [`impl_drift_store!`]. Transitions, alert changes and outbox rows are
+//! written inside the ingest transaction (see `drift_on_ingest`).
+
+use super::StoreError;
+use async_trait::async_trait;
+use evident_core::drift::StatusMap;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The statuses of one evaluation (cached with it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriftEval {
+    /// `rule:ID` / `control:ID` → status.
+    pub statuses: StatusMap,
+    /// Subject → severity.
+    pub severities: BTreeMap<String, String>,
+}
+
+/// Settings the store needs to open alerts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriftSettings {
+    /// Names of the configured sinks (one outbox row per sink and event).
+    pub sinks: Vec<String>,
+    /// Flapping window, ms.
+    pub flap_window_ms: i64,
+    /// Flapping threshold.
+    pub flap_threshold: u32,
+}
+
+/// What an ingested statement brings for drift detection.
+#[derive(Debug, Clone)]
+pub struct DriftInput {
+    /// The evaluation's statuses.
+    pub eval: Arc<DriftEval>,
+    /// The agent's schedule interval, seconds.
+    pub interval_seconds: u64,
+    /// Settings.
+    pub settings: Arc<DriftSettings>,
+}
+
+/// An alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertRecord {
+    /// Id.
+    pub id: i64,
+    /// Agent.
+    pub agent_id: String,
+    /// Host name of the agent.
+    pub hostname: String,
+    /// `drift`, `stale` or `integrity`.
+    pub kind: String,
+    /// `rule:ID`, `control:ID`, `host` or `integrity:KIND`.
+    pub subject: String,
+    /// low, medium, high, critical.
+    pub severity: String,
+    /// open, acknowledged, resolved.
+    pub state: String,
+    /// Found on the host's first statement, not a change.
+    pub baseline: bool,
+    /// Collapsed flapping.
+    pub flapping: bool,
+    /// For a person.
+    pub detail: String,
+    /// Unix ms.
+    pub opened_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+    /// Unix ms.
+    pub resolved_at: Option<i64>,
+    /// Who acknowledged it.
+    pub ack_by: Option<String>,
+    /// Why.
+    pub ack_reason: Option<String>,
+    /// Unix ms.
+    pub ack_at: Option<i64>,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    /// Only open or acknowledged ones.
+    pub open_only: bool,
+    /// Only this agent id or host name.
+    pub host: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Ids above this.
+    pub after: Option<i64>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// One status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransitionRow {
+    /// Id.
+    pub id: i64,
+    /// Agent.
+    pub agent_id: String,
+    /// Subject.
+    pub subject: String,
+    /// Previous status.
+    pub from: Option<String>,
+    /// New status.
+    pub to: String,
+    /// Statement sequence.
+    pub sequence: i64,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// A notification to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Id.
+    pub id: i64,
+    /// Alert.
+    pub alert_id: i64,
+    /// `opened` or `resolved`.
+    pub event: String,
+    /// Sink name.
+    pub sink: String,
+    /// JSON body.
+    pub payload: String,
+    /// Attempts so far, including this one.
+    pub attempts: i64,
+}
+
+/// An alert to raise outside ingest (stale hosts, refused keys).
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    /// Agent.
+    pub agent_id: String,
+    /// Kind.
+    pub kind: String,
+    /// Subject.
+    pub subject: String,
+    /// Severity.
+    pub severity: String,
+    /// Detail.
+    pub detail: String,
+    /// Unix ms.
+    pub now: i64,
+}
+
+/// Drift and alerting storage.
+#[async_trait]
+pub trait DriftStore: Send + Sync {
+    /// Alerts, newest first.
+    async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError>;
+    /// One alert.
+    async fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError>;
+    /// Acknowledge an open alert; false when unknown or not open.
+    async fn ack_alert(
+        &self,
+        id: i64,
+        by: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Transitions, newest first, for an agent and/or a subject.
+    async fn transitions(
+        &self,
+        agent_id: Option<&str>,
+        subject: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TransitionRow>, StoreError>;
+    /// Open an alert (if none is open for its host, kind and subject) and
+    /// queue its notification; the new id, or None when one was open.
+    async fn raise_alert(&self, a: &NewAlert, sinks: &[String]) -> Result<Option<i64>, StoreError>;
+    /// Open `stale` alerts for active hosts silent longer than their interval
+    /// times `factor` at `now`; the ids opened.
+    async fn open_stale(
+        &self,
+        now: i64,
+        factor: f64,
+        sinks: &[String],
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Claim up to `limit` due notifications for `lease_ms` (skipping rows
+    /// another replica holds).
+    async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Mark a notification delivered.
+    async fn outbox_delivered(&self, id: i64, now: i64) -> Result<(), StoreError>;
+    /// Schedule another attempt.
+    async fn outbox_retry(&self, id: i64, at: i64, error: &str) -> Result<(), StoreError>;
+    /// Notifications not delivered yet.
+    async fn outbox_pending(&self) -> Result<i64, StoreError>;
+}
+
+/// The JSON body of a notification.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification<'a> {
+    /// Alert id.
+    pub alert_id: i64,
+    /// `opened` or `resolved`.
+    pub event: &'a str,
+    /// Kind.
+    pub kind: &'a str,
+    /// Agent.
+    pub agent_id: &'a str,
+    /// Host name.
+    pub hostname: &'a str,
+    /// Subject.
+    pub subject: &'a str,
+    /// Severity.
+    pub severity: &'a str,
+    /// Detail.
+    pub detail: &'a str,
+    /// Unix ms.
+    pub at: i64,
+}
+
+macro_rules! impl_drift_store {
+    ($ty:ty, $db:ty, begin = $begin:literal, skip_locked = $skip:literal) => {
+        use $crate::store::drift::{
+            AlertQuery, AlertRecord, DriftStore, NewAlert, Notification, OutboxRow,
+            TransitionRow,
+        };
+
+        const ALERT_COLS: &str = "a.id, a.agent_id, COALESCE(g.hostname, ''), a.kind, a.subject, a.severity, \
+             a.state, a.baseline, a.flapping, a.detail, a.opened_at, a.updated_at, a.resolved_at, \
+             a.ack_by, a.ack_reason, a.ack_at";
+
+        fn alert_from_row(r: &<$db as sqlx::Database>::Row) -> Result<AlertRecord, StoreError> {
+            Ok(AlertRecord {
+                id: r.try_get(0)?,
+                agent_id: r.try_get(1)?,
+                hostname: r.try_get(2)?,
+                kind: r.try_get(3)?,
+                subject: r.try_get(4)?,
+                severity: r.try_get(5)?,
+                state: r.try_get(6)?,
+                baseline: r.try_get::<i64, _>(7)? != 0,
+                flapping: r.try_get::<i64, _>(8)? != 0,
+                detail: r.try_get(9)?,
+                opened_at: r.try_get(10)?,
+                updated_at: r.try_get(11)?,
+                resolved_at: r.try_get(12)?,
+                ack_by: r.try_get(13)?,
+                ack_reason: r.try_get(14)?,
+                ack_at: r.try_get(15)?,
+            })
+        }
+
+        async fn drift_hostname(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            agent_id: &str,
+        ) -> Result<String, StoreError> {
+            let row = sqlx::query("SELECT hostname FROM agents WHERE id = $1")
+                .bind(agent_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            Ok(match row {
+                Some(r) => r.try_get(0)?,
+                None => String::new(),
+            })
+        }
+
+        /// Queue `event` of alert `id` for every sink.
+        #[allow(clippy::too_many_arguments)]
+        async fn drift_enqueue(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            sinks: &[String],
+            id: i64,
+            event: &str,
+            kind: &str,
+            agent_id: &str,
+            hostname: &str,
+            subject: &str,
+            severity: &str,
+            detail: &str,
+            now: i64,
+        ) -> Result<(), StoreError> {
+            if sinks.is_empty() {
+                return Ok(());
+            }
+            let payload = serde_json::to_string(&Notification {
+                alert_id: id,
+                event,
+                kind,
+                agent_id,
+                hostname,
+                subject,
+                severity,
+                detail,
+                at: now,
+            })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for sink in sinks {
+                sqlx::query(
+                    "INSERT INTO outbox (alert_id, event, sink, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(event)
+                .bind(sink)
+                .bind(&payload)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// Insert an alert unless one is open for (agent, kind, subject).
+        #[allow(clippy::too_many_arguments)]
+        async fn drift_open(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            agent_id: &str,
+            kind: &str,
+            subject: &str,
+            severity: &str,
+            baseline: bool,
+            detail: &str,
+            now: i64,
+        ) -> Result<Option<i64>, StoreError> {
+            let row = sqlx::query(
+                "INSERT INTO alerts (agent_id, kind, subject, severity, state, baseline, detail, opened_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $7) \
+                 ON CONFLICT (agent_id, kind, subject) WHERE state <> 'resolved' DO NOTHING RETURNING id",
+            )
+            .bind(agent_id)
+            .bind(kind)
+            .bind(subject)
+            .bind(severity)
+            .bind(i64::from(baseline))
+            .bind(detail)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
+        }
+
+        async fn drift_resolve(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            id: i64,
+            now: i64,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "UPDATE alerts SET state = 'resolved', resolved_at = $2, updated_at = $2 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn drift_times(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            agent_id: &str,
+            subject: &str,
+            since: i64,
+        ) -> Result<Vec<i64>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT at FROM transitions WHERE agent_id = $1 AND subject = $2 AND at >= $3",
+            )
+            .bind(agent_id)
+            .bind(subject)
+            .bind(since)
+            .fetch_all(&mut **tx)
+            .await?;
+            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        }
+
+        /// Inside the ingest transaction, for a stored statement that is the
+        /// agent's newest: resolve a stale alert, raise integrity alerts for
+        /// `events`, record transitions and open/resolve drift alerts.
+        async fn drift_on_ingest(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            item: &IngestItem,
+            events: &[String],
+            newest: bool,
+        ) -> Result<(), StoreError> {
+            use evident_core::drift::{diff, health, is_flapping, Action, Health, StatusMap};
+            let Some(d) = &item.drift else {
+                return Ok(());
+            };
+            if !newest {
+                let mut host = None;
+                for e in events {
+                    drift_integrity(tx, &d.settings.sinks, &item.agent_id, e, item.sequence, item.received_at, &mut host).await?;
+                }
+                return Ok(());
+            }
+            let now = item.received_at;
+            let sinks = &d.settings.sinks;
+            let agent = item.agent_id.as_str();
+            let mut host: Option<String> = None;
+            // Evidence arriving resolves a stale alert.
+            let stale = sqlx::query(
+                "UPDATE alerts SET state = 'resolved', resolved_at = $2, updated_at = $2 \
+                 WHERE agent_id = $1 AND kind = 'stale' AND state <> 'resolved' RETURNING id, severity",
+            )
+            .bind(agent)
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in &stale {
+                let h = match &host {
+                    Some(h) => h.clone(),
+                    None => drift_hostname(tx, agent).await?,
+                };
+                host = Some(h.clone());
+                let sev: String = r.try_get(1)?;
+                drift_enqueue(tx, sinks, r.try_get(0)?, "resolved", "stale", agent, &h, "host", &sev,
+                    "evidence arrived again", now).await?;
+            }
+            for e in events {
+                drift_integrity(tx, sinks, agent, e, item.sequence, now, &mut host).await?;
+            }
+            // Drift.
+            let prev = sqlx::query(
+                "SELECT results, statuses, interval_seconds FROM drift_state WHERE agent_id = $1",
+            )
+            .bind(agent)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let interval = i64::try_from(d.interval_seconds).unwrap_or(i64::MAX);
+            let prev_map: Option<StatusMap> = match &prev {
+                Some(r) => {
+                    let results: Vec<u8> = r.try_get(0)?;
+                    let iv: i64 = r.try_get(2)?;
+                    if results.as_slice() == item.results_digest.0.as_slice() && iv == interval {
+                        return Ok(());
+                    }
+                    let text: String = r.try_get(1)?;
+                    Some(serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("drift state: {e}")))?)
+                }
+                None => None,
+            };
+            let changes = diff(prev_map.as_ref(), &d.eval.statuses);
+            let window = d.settings.flap_window_ms;
+            for c in &changes {
+                sqlx::query(
+                    "INSERT INTO transitions (agent_id, subject, from_status, to_status, sequence, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(agent)
+                .bind(&c.subject)
+                .bind(c.from.as_deref())
+                .bind(&c.to)
+                .bind(item.sequence)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                let sev = d.eval.severities.get(&c.subject).map(String::as_str).unwrap_or("medium");
+                let detail = format!("{}: {} → {}", c.subject, c.from.as_deref().unwrap_or("(first statement)"), c.to);
+                match c.action {
+                    Action::None => {}
+                    Action::Open { baseline } => {
+                        if let Some(id) = drift_open(tx, agent, "drift", &c.subject, sev, baseline, &detail, now).await? {
+                            if !baseline {
+                                let h = match &host { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
+                                host = Some(h.clone());
+                                drift_enqueue(tx, sinks, id, "opened", "drift", agent, &h, &c.subject, sev, &detail, now).await?;
+                            }
+                        }
+                    }
+                    Action::Resolve => {
+                        let open = sqlx::query(
+                            "SELECT id, baseline FROM alerts WHERE agent_id = $1 AND kind = 'drift' AND subject = $2 AND state <> 'resolved'",
+                        )
+                        .bind(agent)
+                        .bind(&c.subject)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        let Some(open) = open else { continue };
+                        let id: i64 = open.try_get(0)?;
+                        let baseline = open.try_get::<i64, _>(1)? != 0;
+                        let times = drift_times(tx, agent, &c.subject, now.saturating_sub(window)).await?;
+                        if is_flapping(&times, now, window, d.settings.flap_threshold) {
+                            sqlx::query("UPDATE alerts SET flapping = 1, updated_at = $2 WHERE id = $1")
+                                .bind(id)
+                                .bind(now)
+                                .execute(&mut **tx)
+                                .await?;
+                            continue;
+                        }
+                        drift_resolve(tx, id, now).await?;
+                        if !baseline {
+                            let h = match &host { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
+                            host = Some(h.clone());
+                            drift_enqueue(tx, sinks, id, "resolved", "drift", agent, &h, &c.subject, sev, &detail, now).await?;
+                        }
+                    }
+                }
+            }
+            // Flapping alerts whose subject is compliant and has calmed down.
+            let flapping = sqlx::query(
+                "SELECT id, subject, baseline, severity FROM alerts WHERE agent_id = $1 AND kind = 'drift' AND flapping = 1 AND state <> 'resolved'",
+            )
+            .bind(agent)
+            .fetch_all(&mut **tx)
+            .await?;
+            for r in &flapping {
+                let id: i64 = r.try_get(0)?;
+                let subject: String = r.try_get(1)?;
+                let baseline = r.try_get::<i64, _>(2)? != 0;
+                let sev: String = r.try_get(3)?;
+                let good = d.eval.statuses.get(&subject).is_some_and(|s| health(&subject, s) == Health::Good);
+                if !good {
+                    continue;
+                }
+                let times = drift_times(tx, agent, &subject, now.saturating_sub(window)).await?;
+                if is_flapping(&times, now, window, d.settings.flap_threshold) {
+                    continue;
+                }
+                drift_resolve(tx, id, now).await?;
+                if !baseline {
+                    let h = match &host { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
+                    host = Some(h.clone());
+                    drift_enqueue(tx, sinks, id, "resolved", "drift", agent, &h, &subject, &sev,
+                        "stopped flapping", now).await?;
+                }
+            }
+            let statuses = serde_json::to_string(&d.eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO drift_state (agent_id, results, statuses, interval_seconds, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (agent_id) DO UPDATE SET results = excluded.results, statuses = excluded.statuses, \
+                 interval_seconds = excluded.interval_seconds, updated_at = excluded.updated_at",
+            )
+            .bind(agent)
+            .bind(item.results_digest.0.as_slice())
+            .bind(statuses)
+            .bind(interval)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Same sequence, different envelope: an integrity alert.
+        async fn drift_on_conflict(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            item: &IngestItem,
+        ) -> Result<(), StoreError> {
+            if let Some(d) = &item.drift {
+                let mut host = None;
+                drift_integrity(tx, &d.settings.sinks, &item.agent_id, "conflict", item.sequence, item.received_at, &mut host).await?;
+            }
+            Ok(())
+        }
+
+        /// An integrity alert for an event of kind `event` (gap, chain,
+        /// out-of-order, conflict).
+        #[allow(clippy::too_many_arguments)]
+        async fn drift_integrity(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            sinks: &[String],
+            agent: &str,
+            event: &str,
+            sequence: i64,
+            now: i64,
+            host: &mut Option<String>,
+        ) -> Result<(), StoreError> {
+            let subject = format!("integrity:{event}");
+            let detail = format!("{event} at sequence {sequence}");
+            let sev = if event == "gap" { "medium" } else { "high" };
+            if let Some(id) = drift_open(tx, agent, "integrity", &subject, sev, false, &detail, now).await? {
+                let h = match host.as_ref() { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
+                *host = Some(h.clone());
+                drift_enqueue(tx, sinks, id, "opened", "integrity", agent, &h, &subject, sev, &detail, now).await?;
+            }
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl DriftStore for $ty {
+            async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {ALERT_COLS} FROM alerts a LEFT JOIN agents g ON g.id = a.agent_id \
+                     WHERE ($1 = 0 OR a.state <> 'resolved') AND ($2 = '' OR a.agent_id = $2 OR g.hostname = $2) \
+                     AND ($3 = '' OR a.kind = $3) AND a.id < $4 ORDER BY a.id DESC LIMIT $5"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(i64::from(q.open_only))
+                    .bind(q.host.as_deref().unwrap_or(""))
+                    .bind(q.kind.as_deref().unwrap_or(""))
+                    .bind(q.after.unwrap_or(i64::MAX))
+                    .bind(q.limit)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(alert_from_row).collect()
+            }
+
+            async fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {ALERT_COLS} FROM alerts a LEFT JOIN agents g ON g.id = a.agent_id WHERE a.id = $1"
+                );
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.read).await?;
+                row.as_ref().map(alert_from_row).transpose()
+            }
+
+            async fn ack_alert(
+                &self,
+                id: i64,
+                by: &str,
+                reason: &str,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let r = sqlx::query(
+                    "UPDATE alerts SET state = 'acknowledged', ack_by = $2, ack_reason = $3, ack_at = $4, updated_at = $4 \
+                     WHERE id = $1 AND state = 'open'",
+                )
+                .bind(id)
+                .bind(by)
+                .bind(reason)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn transitions(
+                &self,
+                agent_id: Option<&str>,
+                subject: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<TransitionRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, agent_id, subject, from_status, to_status, sequence, at FROM transitions \
+                     WHERE ($1 = '' OR agent_id = $1) AND ($2 = '' OR subject = $2) ORDER BY id DESC LIMIT $3",
+                )
+                .bind(agent_id.unwrap_or(""))
+                .bind(subject.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(TransitionRow {
+                            id: r.try_get(0)?,
+                            agent_id: r.try_get(1)?,
+                            subject: r.try_get(2)?,
+                            from: r.try_get(3)?,
+                            to: r.try_get(4)?,
+                            sequence: r.try_get(5)?,
+                            at: r.try_get(6)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn raise_alert(
+                &self,
+                a: &NewAlert,
+                sinks: &[String],
+            ) -> Result<Option<i64>, StoreError> {
+                let mut tx = self.write.begin_with($begin).await?;
+                let id = drift_open(&mut tx, &a.agent_id, &a.kind, &a.subject, &a.severity, false, &a.detail, a.now).await?;
+                if let Some(id) = id {
+                    let h = drift_hostname(&mut tx, &a.agent_id).await?;
+                    drift_enqueue(&mut tx, sinks, id, "opened", &a.kind, &a.agent_id, &h, &a.subject, &a.severity, &a.detail, a.now).await?;
+                }
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn open_stale(
+                &self,
+                now: i64,
+                factor: f64,
+                sinks: &[String],
+            ) -> Result<Vec<i64>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT a.id, a.last_seen, d.interval_seconds FROM agents a JOIN drift_state d ON d.agent_id = a.id \
+                     WHERE a.status = 'active' AND a.last_seen IS NOT NULL AND NOT EXISTS \
+                     (SELECT 1 FROM alerts x WHERE x.agent_id = a.id AND x.kind = 'stale' AND x.state <> 'resolved')",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                let mut opened = Vec::new();
+                for r in &rows {
+                    let id: String = r.try_get(0)?;
+                    let last: i64 = r.try_get(1)?;
+                    let iv: i64 = r.try_get(2)?;
+                    let iv = u64::try_from(iv).unwrap_or(0);
+                    if !evident_core::drift::is_stale(now, last, iv, factor) {
+                        continue;
+                    }
+                    let detail = format!(
+                        "no evidence for {} s (schedule every {iv} s, stale after {:.0} s)",
+                        (now - last) / 1000,
+                        iv as f64 * factor
+                    );
+                    let a = NewAlert {
+                        agent_id: id,
+                        kind: "stale".into(),
+                        subject: "host".into(),
+                        severity: "high".into(),
+                        detail,
+                        now,
+                    };
+                    if let Some(n) = self.raise_alert(&a, sinks).await? {
+                        opened.push(n);
+                    }
+                }
+                Ok(opened)
+            }
+
+            async fn claim_outbox(
+                &self,
+                now: i64,
+                lease_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<OutboxRow>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "UPDATE outbox SET locked_until = $2, attempts = attempts + 1 WHERE id IN \
+                     (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND locked_until <= $1 \
+                     ORDER BY id LIMIT $3",
+                    $skip,
+                    ") RETURNING id, alert_id, event, sink, payload, attempts"
+                ))
+                .bind(now)
+                .bind(now.saturating_add(lease_ms))
+                .bind(limit)
+                .fetch_all(&self.write)
+                .await?;
+                let mut out = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(OutboxRow {
+                            id: r.try_get(0)?,
+                            alert_id: r.try_get(1)?,
+                            event: r.try_get(2)?,
+                            sink: r.try_get(3)?,
+                            payload: r.try_get(4)?,
+                            attempts: r.try_get(5)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                out.sort_by_key(|r| r.id);
+                Ok(out)
+            }
+
+            async fn outbox_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE outbox SET delivered_at = $2, last_error = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn outbox_retry(&self, id: i64, at: i64, error: &str) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $2, locked_until = 0, last_error = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(error.chars().take(500).collect::<String>())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_pending(&self) -> Result<i64, StoreError> {
+                let r = sqlx::query("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(r.try_get(0)?)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_drift_store;

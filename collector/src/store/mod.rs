@@ -1,0 +1,474 @@
+//! Storage behind one trait, [`Store`], with a SQLite and a PostgreSQL
+//! implementation. Both share their SQL (see `sql.rs`); only connection
+//! set-up, locking and size accounting differ. Migrations are embedded in
+//! the binary and run at start.
+//!
+//! Everything that repeats is content-addressed: probe blobs and evaluation
+//! results are stored once by digest, so an unchanged run adds one statement
+//! row (the exact envelope bytes plus a few per-statement facts).
+
+use async_trait::async_trait;
+use evident_core::evidence::SequenceRange;
+use evident_core::wire::AgentStatus;
+use evident_core::Digest;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub mod drift;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+/// Why the store could not do something. Every variant means "not stored".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration {version} failed: {source}")]
+    Migration { version: i64, source: sqlx::Error },
+    #[error("unsupported database URL `{0}` (use sqlite://… or postgres://…)")]
+    Url(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// An embedded migration.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+/// An enrollment token as stored (only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Public id, used to list and revoke.
+    pub id: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms, when it expires.
+    pub expires_at: Option<i64>,
+    /// How many enrollments it allows.
+    pub max_uses: Option<i64>,
+    /// How many it has been used for.
+    pub uses: i64,
+    /// Revoked by an operator.
+    pub revoked: bool,
+}
+
+/// A token to create.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// Public id.
+    pub id: String,
+    /// sha256 of the secret.
+    pub hash: [u8; 32],
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub expires_at: Option<i64>,
+    /// Allowed enrollments.
+    pub max_uses: Option<i64>,
+}
+
+/// An enrolled agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentRecord {
+    /// Agent id.
+    pub id: String,
+    /// Hex sha256 of the public key.
+    pub key_id: String,
+    /// The 32 public key bytes.
+    #[serde(skip)]
+    pub public_key: Vec<u8>,
+    /// Host name given at enrollment.
+    pub hostname: String,
+    /// Agent version given at enrollment.
+    pub agent_version: String,
+    /// Active, pending or revoked.
+    pub status: AgentStatus,
+    /// Unix ms.
+    pub enrolled_at: i64,
+    /// Highest sequence stored.
+    pub last_sequence: Option<i64>,
+    /// Digest of the envelope with the highest sequence.
+    pub last_digest: Option<Digest>,
+    /// Unix ms of the last stored envelope.
+    pub last_seen: Option<i64>,
+    /// Results digest of the latest statement.
+    pub latest_results: Option<Digest>,
+    /// Collection time (unix ms) of the latest statement.
+    pub latest_collected_at: Option<i64>,
+}
+
+/// An agent to enroll.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    /// Fresh id (used only when the key is new).
+    pub id: String,
+    /// Hex sha256 of the public key.
+    pub key_id: String,
+    /// Public key bytes.
+    pub public_key: Vec<u8>,
+    /// Host name.
+    pub hostname: String,
+    /// Version.
+    pub agent_version: String,
+    /// Status a new agent gets.
+    pub status: AgentStatus,
+    /// Unix ms.
+    pub now: i64,
+}
+
+/// What enrollment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnrollOutcome {
+    /// A new agent, or the same key enrolling again.
+    Enrolled(Box<AgentRecord>),
+    /// Unknown, expired, used-up or revoked token.
+    BadToken,
+}
+
+/// One verified envelope to store.
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    /// The agent that signed it.
+    pub agent_id: String,
+    /// Its sequence number.
+    pub sequence: i64,
+    /// `previous` from the statement.
+    pub previous: Option<Digest>,
+    /// Gap the agent declared.
+    pub declared_gap: Option<SequenceRange>,
+    /// sha256 of the envelope bytes.
+    pub envelope_digest: Digest,
+    /// The exact envelope bytes.
+    pub envelope: Arc<Vec<u8>>,
+    /// Unix ms.
+    pub collected_at: i64,
+    /// Unix ms.
+    pub received_at: i64,
+    /// Blobs that may be new (inserted if absent).
+    pub blobs: Vec<(Digest, Arc<Vec<u8>>)>,
+    /// Digest of the results JSON.
+    pub results_digest: Digest,
+    /// The results JSON, when it may be new.
+    pub results: Option<Arc<Vec<u8>>>,
+    /// Statuses for drift detection (None: no drift tracking for this item).
+    pub drift: Option<Arc<drift::DriftInput>>,
+}
+
+/// What happened to one [`IngestItem`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Stored; integrity/gap events recorded alongside (their kinds).
+    Stored { events: Vec<String> },
+    /// The same envelope was already stored.
+    Duplicate,
+    /// A different envelope holds this agent's sequence: refused, integrity event recorded.
+    Conflict { existing: Digest },
+    /// The agent is unknown, pending or revoked.
+    Refused(Option<AgentStatus>),
+}
+
+/// One stored statement (without the envelope bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementRow {
+    /// Agent.
+    pub agent_id: String,
+    /// Sequence.
+    pub sequence: i64,
+    /// Envelope digest.
+    pub digest: Digest,
+    /// Unix ms.
+    pub collected_at: i64,
+    /// Unix ms.
+    pub received_at: i64,
+    /// Results digest.
+    pub results: Digest,
+}
+
+/// An integrity or evidence-gap event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntegrityEvent {
+    /// Monotonic id (pagination cursor).
+    pub id: i64,
+    /// Agent.
+    pub agent_id: String,
+    /// `conflict` (same sequence, different envelope), `gap`, `chain` (previous
+    /// digest does not match), `out-of-order`.
+    pub kind: String,
+    /// Sequence concerned.
+    pub sequence: i64,
+    /// Detail for a person.
+    pub detail: String,
+    /// Envelope concerned.
+    pub envelope_digest: Option<Digest>,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// A person registered to sign manual attestations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttesterRecord {
+    /// Hex sha256 of the public key (the fingerprint).
+    pub key_id: String,
+    /// Name (e.g. an e-mail address).
+    pub name: String,
+    /// The 32 public key bytes.
+    #[serde(skip)]
+    pub public_key: Vec<u8>,
+    /// Unix ms.
+    pub registered_at: i64,
+}
+
+/// A stored attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttestation {
+    /// sha256 of the envelope bytes.
+    pub digest: Digest,
+    /// Control.
+    pub control: String,
+    /// Key id of the signer.
+    pub attester_key_id: String,
+    /// Last day it counts (YYYY-MM-DD).
+    pub expires: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// The exact envelope bytes.
+    pub envelope: Vec<u8>,
+}
+
+/// The storage operations the collector needs.
+#[async_trait]
+pub trait Store: drift::DriftStore + Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+    /// Check the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Create an enrollment token.
+    async fn create_token(&self, token: &NewToken) -> Result<(), StoreError>;
+    /// All tokens, newest first.
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+    /// Revoke a token; false when unknown.
+    async fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Enroll (or re-enroll the same key) with a token, atomically consuming one use.
+    async fn enroll(
+        &self,
+        token_hash: &[u8; 32],
+        agent: &NewAgent,
+    ) -> Result<EnrollOutcome, StoreError>;
+    /// Look an agent up by key id.
+    async fn agent_by_key(&self, key_id: &str) -> Result<Option<AgentRecord>, StoreError>;
+    /// Look an agent up by id.
+    async fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError>;
+    /// Agents ordered by id, after `after`.
+    async fn list_agents(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Set an agent's status; false when unknown.
+    async fn set_agent_status(&self, id: &str, status: AgentStatus) -> Result<bool, StoreError>;
+
+    /// Which of `digests` are not stored.
+    async fn missing_blobs(&self, digests: &[Digest]) -> Result<Vec<Digest>, StoreError>;
+    /// The stored blobs among `digests`.
+    async fn blobs(&self, digests: &[Digest]) -> Result<BTreeMap<Digest, Vec<u8>>, StoreError>;
+
+    /// Store a batch in ONE transaction; one outcome per item, in order.
+    /// An error means nothing of the batch was stored.
+    async fn ingest_batch(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>, StoreError>;
+
+    /// An agent's statements, newest first, below `before` sequence.
+    async fn statements(
+        &self,
+        agent_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StatementRow>, StoreError>;
+    /// A statement and its exact envelope bytes, by envelope digest.
+    async fn statement(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<(StatementRow, Vec<u8>)>, StoreError>;
+    /// A results JSON by digest.
+    async fn results(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Integrity events after id `after`, optionally for one agent.
+    async fn integrity_events(
+        &self,
+        agent_id: Option<&str>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<IntegrityEvent>, StoreError>;
+    /// (agent id, latest results digest) of every active agent that has sent evidence.
+    async fn latest_results(&self) -> Result<Vec<(String, Digest)>, StoreError>;
+    /// An agent's statements with their exact envelope bytes, by ascending
+    /// sequence above `after`, collected within `since..=until` (unix ms).
+    async fn export_statements(
+        &self,
+        agent_id: &str,
+        after: Option<i64>,
+        since: Option<i64>,
+        until: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(StatementRow, Vec<u8>)>, StoreError>;
+    /// Register (or rename) a person who signs manual attestations.
+    async fn add_attester(&self, attester: &AttesterRecord) -> Result<(), StoreError>;
+    /// Registered attesters, by key id.
+    async fn attesters(&self) -> Result<Vec<AttesterRecord>, StoreError>;
+    /// Store a verified attestation (idempotent) and its documents as blobs.
+    async fn add_attestation(
+        &self,
+        a: &NewAttestation,
+        documents: &[(Digest, Vec<u8>)],
+    ) -> Result<(), StoreError>;
+    /// Every stored attestation, oldest first.
+    async fn attestations(&self) -> Result<Vec<NewAttestation>, StoreError>;
+
+    /// Bytes the database occupies (after a checkpoint where relevant).
+    async fn storage_bytes(&self) -> Result<u64, StoreError>;
+    /// Close connections.
+    async fn close(&self);
+}
+
+/// Open the store a URL names (`sqlite://…` or `postgres://…`) and run migrations.
+pub async fn open(
+    url: &str,
+    max_connections: u32,
+    timeout: std::time::Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PgStore::open(url, max_connections, timeout).await?,
+        ))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(url, max_connections, timeout).await?,
+        ))
+    } else {
+        Err(StoreError::Url(url.chars().take(40).collect()))
+    }
+}
+
+pub(crate) fn digest_from(bytes: &[u8]) -> Result<Digest, StoreError> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("digest of {} bytes", bytes.len())))?;
+    Ok(Digest(arr))
+}
+
+pub(crate) fn status_from(s: &str) -> Result<AgentStatus, StoreError> {
+    AgentStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("agent status `{s}`")))
+}
+
+/// Envelope storage form: the bytes as received.
+pub(crate) const FORM_RAW: i64 = 0;
+/// Envelope storage form: signature header line + raw payload.
+pub(crate) const FORM_COMPACT: i64 = 1;
+
+/// A lossless compact form of an envelope: when the bytes are exactly what
+/// [`Envelope::to_json`](evident_core::Envelope::to_json) produces for their
+/// content (true for every envelope the agent signs), keep the payload raw
+/// instead of base64 (a quarter smaller) and the signatures in a header
+/// line. Anything else is kept as received.
+pub(crate) fn pack_envelope(bytes: &[u8]) -> (i64, Vec<u8>) {
+    use base64::Engine as _;
+    if let Ok(env) = evident_core::Envelope::from_json(bytes) {
+        if env.to_json() == bytes {
+            let sigs: Vec<(&str, String)> = env
+                .signatures
+                .iter()
+                .map(|s| {
+                    (
+                        s.keyid.as_str(),
+                        base64::engine::general_purpose::STANDARD.encode(&s.sig),
+                    )
+                })
+                .collect();
+            if let Ok(mut out) = serde_json::to_vec(&(&env.payload_type, sigs)) {
+                out.push(b'\n');
+                out.extend_from_slice(&env.payload);
+                return (FORM_COMPACT, out);
+            }
+        }
+    }
+    (FORM_RAW, bytes.to_vec())
+}
+
+/// Rebuild the exact envelope bytes and check them against their digest.
+pub(crate) fn unpack_envelope(
+    form: i64,
+    data: Vec<u8>,
+    digest: &Digest,
+) -> Result<Vec<u8>, StoreError> {
+    use base64::Engine as _;
+    let bytes = match form {
+        FORM_RAW => data,
+        FORM_COMPACT => {
+            let nl = data
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or_else(|| StoreError::Corrupt("compact envelope without header".into()))?;
+            let (head, payload) = data.split_at(nl);
+            let (payload_type, sigs): (String, Vec<(String, String)>) =
+                serde_json::from_slice(head)
+                    .map_err(|e| StoreError::Corrupt(format!("compact envelope header: {e}")))?;
+            let signatures = sigs
+                .into_iter()
+                .map(|(keyid, sig)| {
+                    Ok(evident_core::dsse::EnvelopeSignature {
+                        keyid,
+                        sig: base64::engine::general_purpose::STANDARD
+                            .decode(sig.as_bytes())
+                            .map_err(|_| StoreError::Corrupt("compact envelope sig".into()))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            evident_core::Envelope {
+                payload_type,
+                payload: payload.get(1..).unwrap_or_default().to_vec(),
+                signatures,
+            }
+            .to_json()
+        }
+        other => return Err(StoreError::Corrupt(format!("envelope form {other}"))),
+    };
+    if evident_core::sha256_digest(&bytes) != *digest {
+        return Err(StoreError::Corrupt(format!(
+            "envelope {digest} does not match its digest"
+        )));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_envelopes_round_trip_exactly() {
+        let signer = evident_core::Signer::from_seed(&[5u8; 32]);
+        let env = signer
+            .sign_envelope(
+                "application/vnd.in-toto+json",
+                b"{\"a\":\"\\u00e9\"}".to_vec(),
+            )
+            .to_json();
+        let d = evident_core::sha256_digest(&env);
+        let (form, data) = pack_envelope(&env);
+        assert_eq!(form, FORM_COMPACT);
+        assert!(data.len() < env.len());
+        assert_eq!(unpack_envelope(form, data, &d).unwrap(), env);
+        // Non-canonical spacing is kept as received.
+        let spaced = String::from_utf8(env.clone()).unwrap().replace(",", ", ");
+        let d2 = evident_core::sha256_digest(spaced.as_bytes());
+        let (form, data) = pack_envelope(spaced.as_bytes());
+        assert_eq!(form, FORM_RAW);
+        assert_eq!(unpack_envelope(form, data, &d2).unwrap(), spaced.as_bytes());
+        assert!(unpack_envelope(FORM_RAW, b"x".to_vec(), &d).is_err());
+    }
+}

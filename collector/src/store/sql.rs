@@ -1,0 +1,710 @@
+//! The SQL both stores share. SQLite and PostgreSQL accept the same
+//! statements here (`$N` parameters, `ON CONFLICT DO NOTHING`); what differs is
+//! passed in: the database type, how a write transaction begins, and the
+//! row lock taken on an agent during ingest (`FOR UPDATE` on PostgreSQL, where
+//! several replicas may write; SQLite has one writer).
+
+/// Placeholders `$start, …` for `n` values.
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+macro_rules! impl_store {
+    ($ty:ty, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
+        use $crate::store::sql::placeholders;
+        use $crate::store::{
+            digest_from, status_from, AgentRecord, EnrollOutcome, IngestItem, IngestOutcome,
+            IntegrityEvent, NewAgent, NewToken, StatementRow, Store, StoreError, TokenInfo,
+        };
+        use evident_core::wire::AgentStatus;
+        use evident_core::Digest;
+        use sqlx::Row as _;
+        use std::collections::BTreeMap;
+
+        const AGENT_COLS: &str = "id, key_id, public_key, hostname, agent_version, status, \
+             enrolled_at, last_sequence, last_digest, last_seen, latest_results, latest_collected_at";
+
+        fn agent_from_row(row: &<$db as sqlx::Database>::Row) -> Result<AgentRecord, StoreError> {
+            let status: String = row.try_get(5)?;
+            let opt_digest = |i: usize| -> Result<Option<Digest>, StoreError> {
+                let v: Option<Vec<u8>> = row.try_get(i)?;
+                v.map(|b| digest_from(&b)).transpose()
+            };
+            Ok(AgentRecord {
+                id: row.try_get(0)?,
+                key_id: row.try_get(1)?,
+                public_key: row.try_get(2)?,
+                hostname: row.try_get(3)?,
+                agent_version: row.try_get(4)?,
+                status: status_from(&status)?,
+                enrolled_at: row.try_get(6)?,
+                last_sequence: row.try_get(7)?,
+                last_digest: opt_digest(8)?,
+                last_seen: row.try_get(9)?,
+                latest_results: opt_digest(10)?,
+                latest_collected_at: row.try_get(11)?,
+            })
+        }
+
+        fn statement_from_row(
+            row: &<$db as sqlx::Database>::Row,
+        ) -> Result<StatementRow, StoreError> {
+            let digest: Vec<u8> = row.try_get(2)?;
+            let results: Vec<u8> = row.try_get(5)?;
+            Ok(StatementRow {
+                agent_id: row.try_get(0)?,
+                sequence: row.try_get(1)?,
+                digest: digest_from(&digest)?,
+                collected_at: row.try_get(3)?,
+                received_at: row.try_get(4)?,
+                results: digest_from(&results)?,
+            })
+        }
+
+        async fn insert_event(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            agent_id: &str,
+            kind: &str,
+            sequence: i64,
+            detail: &str,
+            digest: Option<&Digest>,
+            at: i64,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO integrity_events (agent_id, kind, sequence, detail, envelope_digest, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(agent_id)
+            .bind(kind)
+            .bind(sequence)
+            .bind(detail)
+            .bind(digest.map(|d| d.0.to_vec()))
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn ingest_one(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            item: &IngestItem,
+        ) -> Result<IngestOutcome, StoreError> {
+            let agent = sqlx::query(concat!(
+                "SELECT status, last_sequence, last_digest FROM agents WHERE id = $1",
+                $lock
+            ))
+            .bind(&item.agent_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(agent) = agent else {
+                return Ok(IngestOutcome::Refused(None));
+            };
+            let status = status_from(&agent.try_get::<String, _>(0)?)?;
+            if status != AgentStatus::Active {
+                return Ok(IngestOutcome::Refused(Some(status)));
+            }
+            let last_sequence: Option<i64> = agent.try_get(1)?;
+            let last_digest: Option<Vec<u8>> = agent.try_get(2)?;
+
+            let existing = sqlx::query(
+                "SELECT digest, agent_id, sequence FROM statements \
+                 WHERE digest = $1 OR (agent_id = $2 AND sequence = $3)",
+            )
+            .bind(item.envelope_digest.0.as_slice())
+            .bind(&item.agent_id)
+            .bind(item.sequence)
+            .fetch_all(&mut **tx)
+            .await?;
+            for row in &existing {
+                let d = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
+                if d == item.envelope_digest {
+                    return Ok(IngestOutcome::Duplicate);
+                }
+            }
+            if let Some(row) = existing.first() {
+                let existing = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
+                insert_event(
+                    tx,
+                    &item.agent_id,
+                    "conflict",
+                    item.sequence,
+                    &format!(
+                        "sequence {} already holds envelope {existing}; refused {} (cloned host or key?)",
+                        item.sequence, item.envelope_digest
+                    ),
+                    Some(&item.envelope_digest),
+                    item.received_at,
+                )
+                .await?;
+                drift_on_conflict(tx, item).await?;
+                return Ok(IngestOutcome::Conflict { existing });
+            }
+
+            let mut events = Vec::new();
+            if let Some(last) = last_sequence {
+                if item.sequence > last.saturating_add(1) {
+                    let detail = match item.declared_gap {
+                        Some(g) => format!(
+                            "sequences {}..={} missing (agent declared {}..={} dropped)",
+                            last + 1,
+                            item.sequence - 1,
+                            g.from,
+                            g.to
+                        ),
+                        None => format!("sequences {}..={} missing", last + 1, item.sequence - 1),
+                    };
+                    insert_event(
+                        tx,
+                        &item.agent_id,
+                        "gap",
+                        item.sequence,
+                        &detail,
+                        Some(&item.envelope_digest),
+                        item.received_at,
+                    )
+                    .await?;
+                    events.push("gap".to_string());
+                } else if item.sequence == last.saturating_add(1) {
+                    let expected = last_digest.as_deref().map(digest_from).transpose()?;
+                    if expected.is_some() && item.previous != expected {
+                        let detail = format!(
+                            "previous is {} but the envelope stored for sequence {last} is {}",
+                            item.previous.map(|d| d.to_string()).unwrap_or_else(|| "absent".into()),
+                            expected.map(|d| d.to_string()).unwrap_or_default()
+                        );
+                        insert_event(
+                            tx,
+                            &item.agent_id,
+                            "chain",
+                            item.sequence,
+                            &detail,
+                            Some(&item.envelope_digest),
+                            item.received_at,
+                        )
+                        .await?;
+                        events.push("chain".to_string());
+                    }
+                } else {
+                    insert_event(
+                        tx,
+                        &item.agent_id,
+                        "out-of-order",
+                        item.sequence,
+                        &format!("sequence {} arrived after {last}", item.sequence),
+                        Some(&item.envelope_digest),
+                        item.received_at,
+                    )
+                    .await?;
+                    events.push("out-of-order".to_string());
+                }
+            }
+
+            for (digest, data) in &item.blobs {
+                sqlx::query("INSERT INTO blobs (digest, data) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(digest.0.as_slice())
+                    .bind(data.as_slice())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            if let Some(results) = &item.results {
+                sqlx::query(
+                    "INSERT INTO results (digest, data) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(item.results_digest.0.as_slice())
+                .bind(results.as_slice())
+                .execute(&mut **tx)
+                .await?;
+            }
+            let (form, packed) = $crate::store::pack_envelope(&item.envelope);
+            sqlx::query(
+                "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&item.agent_id)
+            .bind(item.sequence)
+            .bind(item.envelope_digest.0.as_slice())
+            .bind(item.collected_at)
+            .bind(item.received_at)
+            .bind(item.results_digest.0.as_slice())
+            .bind(form)
+            .bind(packed)
+            .execute(&mut **tx)
+            .await?;
+            let newest = last_sequence.is_none_or(|last| item.sequence > last);
+            drift_on_ingest(tx, item, &events, newest).await?;
+            if newest {
+                sqlx::query(
+                    "UPDATE agents SET last_sequence = $2, last_digest = $3, last_seen = $4, \
+                     latest_results = $5, latest_collected_at = $6 WHERE id = $1",
+                )
+                .bind(&item.agent_id)
+                .bind(item.sequence)
+                .bind(item.envelope_digest.0.as_slice())
+                .bind(item.received_at)
+                .bind(item.results_digest.0.as_slice())
+                .bind(item.collected_at)
+                .execute(&mut **tx)
+                .await?;
+            } else {
+                sqlx::query("UPDATE agents SET last_seen = $2 WHERE id = $1")
+                    .bind(&item.agent_id)
+                    .bind(item.received_at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(IngestOutcome::Stored { events })
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $ty {
+            fn kind(&self) -> &'static str {
+                Self::KIND
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.write).await?;
+                Ok(())
+            }
+
+            async fn create_token(&self, t: &NewToken) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO enroll_tokens (id, token_hash, created_at, expires_at, max_uses) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&t.id)
+                .bind(t.hash.as_slice())
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(t.max_uses)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, created_at, expires_at, max_uses, uses, revoked FROM enroll_tokens \
+                     ORDER BY created_at DESC, id",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(TokenInfo {
+                            id: r.try_get(0)?,
+                            created_at: r.try_get(1)?,
+                            expires_at: r.try_get(2)?,
+                            max_uses: r.try_get(3)?,
+                            uses: r.try_get(4)?,
+                            revoked: r.try_get::<i64, _>(5)? != 0,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_token(&self, id: &str) -> Result<bool, StoreError> {
+                let r = sqlx::query("UPDATE enroll_tokens SET revoked = 1 WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn enroll(
+                &self,
+                token_hash: &[u8; 32],
+                a: &NewAgent,
+            ) -> Result<EnrollOutcome, StoreError> {
+                let mut tx = self.write.begin_with($begin).await?;
+                let token = sqlx::query(concat!(
+                    "SELECT id, expires_at, max_uses, uses, revoked FROM enroll_tokens WHERE token_hash = $1",
+                    $lock
+                ))
+                .bind(token_hash.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(token) = token else {
+                    return Ok(EnrollOutcome::BadToken);
+                };
+                let token_id: String = token.try_get(0)?;
+                let expires_at: Option<i64> = token.try_get(1)?;
+                let max_uses: Option<i64> = token.try_get(2)?;
+                let uses: i64 = token.try_get(3)?;
+                let revoked = token.try_get::<i64, _>(4)? != 0;
+                if revoked {
+                    return Ok(EnrollOutcome::BadToken);
+                }
+                let existing = sqlx::query(&format!(
+                    "SELECT {AGENT_COLS} FROM agents WHERE key_id = $1"
+                ))
+                .bind(&a.key_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = existing {
+                    // Same key again: idempotent, no use consumed.
+                    let agent = agent_from_row(&row)?;
+                    tx.commit().await?;
+                    return Ok(EnrollOutcome::Enrolled(Box::new(agent)));
+                }
+                if expires_at.is_some_and(|e| e <= a.now) || max_uses.is_some_and(|m| uses >= m) {
+                    return Ok(EnrollOutcome::BadToken);
+                }
+                sqlx::query("UPDATE enroll_tokens SET uses = uses + 1 WHERE id = $1")
+                    .bind(&token_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO agents (id, key_id, public_key, hostname, agent_version, status, token_id, enrolled_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&a.id)
+                .bind(&a.key_id)
+                .bind(a.public_key.as_slice())
+                .bind(&a.hostname)
+                .bind(&a.agent_version)
+                .bind(a.status.as_str())
+                .bind(&token_id)
+                .bind(a.now)
+                .execute(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!("SELECT {AGENT_COLS} FROM agents WHERE id = $1"))
+                    .bind(&a.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let agent = agent_from_row(&row)?;
+                tx.commit().await?;
+                Ok(EnrollOutcome::Enrolled(Box::new(agent)))
+            }
+
+            async fn agent_by_key(&self, key_id: &str) -> Result<Option<AgentRecord>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {AGENT_COLS} FROM agents WHERE key_id = $1"))
+                    .bind(key_id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(agent_from_row).transpose()
+            }
+
+            async fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {AGENT_COLS} FROM agents WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(agent_from_row).transpose()
+            }
+
+            async fn list_agents(
+                &self,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<AgentRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {AGENT_COLS} FROM agents WHERE id > $1 ORDER BY id LIMIT $2"
+                ))
+                .bind(after.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(agent_from_row).collect()
+            }
+
+            async fn set_agent_status(
+                &self,
+                id: &str,
+                status: AgentStatus,
+            ) -> Result<bool, StoreError> {
+                let r = sqlx::query("UPDATE agents SET status = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(status.as_str())
+                    .execute(&self.write)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn missing_blobs(&self, digests: &[Digest]) -> Result<Vec<Digest>, StoreError> {
+                let mut present = std::collections::HashSet::new();
+                for chunk in digests.chunks(500) {
+                    let sql = format!(
+                        "SELECT digest FROM blobs WHERE digest IN ({})",
+                        placeholders(1, chunk.len())
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for d in chunk {
+                        q = q.bind(d.0.as_slice());
+                    }
+                    for row in q.fetch_all(&self.read).await? {
+                        present.insert(digest_from(&row.try_get::<Vec<u8>, _>(0)?)?);
+                    }
+                }
+                Ok(digests.iter().filter(|d| !present.contains(d)).copied().collect())
+            }
+
+            async fn blobs(
+                &self,
+                digests: &[Digest],
+            ) -> Result<BTreeMap<Digest, Vec<u8>>, StoreError> {
+                let mut out = BTreeMap::new();
+                for chunk in digests.chunks(500) {
+                    let sql = format!(
+                        "SELECT digest, data FROM blobs WHERE digest IN ({})",
+                        placeholders(1, chunk.len())
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for d in chunk {
+                        q = q.bind(d.0.as_slice());
+                    }
+                    for row in q.fetch_all(&self.read).await? {
+                        out.insert(
+                            digest_from(&row.try_get::<Vec<u8>, _>(0)?)?,
+                            row.try_get::<Vec<u8>, _>(1)?,
+                        );
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn ingest_batch(
+                &self,
+                items: &[IngestItem],
+            ) -> Result<Vec<IngestOutcome>, StoreError> {
+                let mut tx = self.write.begin_with($begin).await?;
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(ingest_one(&mut tx, item).await?);
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn statements(
+                &self,
+                agent_id: &str,
+                before: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<StatementRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results \
+                     FROM statements WHERE agent_id = $1 AND sequence < $2 ORDER BY sequence DESC LIMIT $3",
+                )
+                .bind(agent_id)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(statement_from_row).collect()
+            }
+
+            async fn statement(
+                &self,
+                digest: &Digest,
+            ) -> Result<Option<(StatementRow, Vec<u8>)>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
+                     FROM statements WHERE digest = $1",
+                )
+                .bind(digest.0.as_slice())
+                .fetch_optional(&self.read)
+                .await?;
+                match row {
+                    None => Ok(None),
+                    Some(row) => {
+                        let st = statement_from_row(&row)?;
+                        let bytes = $crate::store::unpack_envelope(
+                            row.try_get(6)?,
+                            row.try_get(7)?,
+                            &st.digest,
+                        )?;
+                        Ok(Some((st, bytes)))
+                    }
+                }
+            }
+
+            async fn results(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+                let row = sqlx::query("SELECT data FROM results WHERE digest = $1")
+                    .bind(digest.0.as_slice())
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(row.map(|r| r.try_get(0)).transpose()?)
+            }
+
+            async fn integrity_events(
+                &self,
+                agent_id: Option<&str>,
+                after: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<IntegrityEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, agent_id, kind, sequence, detail, envelope_digest, at FROM integrity_events \
+                     WHERE id > $1 AND ($2 = '' OR agent_id = $2) ORDER BY id LIMIT $3",
+                )
+                .bind(after.unwrap_or(0))
+                .bind(agent_id.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let d: Option<Vec<u8>> = r.try_get(5)?;
+                        Ok(IntegrityEvent {
+                            id: r.try_get(0)?,
+                            agent_id: r.try_get(1)?,
+                            kind: r.try_get(2)?,
+                            sequence: r.try_get(3)?,
+                            detail: r.try_get(4)?,
+                            envelope_digest: d.map(|b| digest_from(&b)).transpose()?,
+                            at: r.try_get(6)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn export_statements(
+                &self,
+                agent_id: &str,
+                after: Option<i64>,
+                since: Option<i64>,
+                until: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<(StatementRow, Vec<u8>)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
+                     FROM statements WHERE agent_id = $1 AND sequence > $2 AND collected_at >= $3 AND collected_at <= $4 \
+                     ORDER BY sequence LIMIT $5",
+                )
+                .bind(agent_id)
+                .bind(after.unwrap_or(i64::MIN))
+                .bind(since.unwrap_or(i64::MIN))
+                .bind(until.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let st = statement_from_row(row)?;
+                        let bytes = $crate::store::unpack_envelope(
+                            row.try_get(6)?,
+                            row.try_get(7)?,
+                            &st.digest,
+                        )?;
+                        Ok((st, bytes))
+                    })
+                    .collect()
+            }
+
+            async fn add_attester(
+                &self,
+                a: &$crate::store::AttesterRecord,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO attesters (key_id, name, public_key, registered_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (key_id) DO UPDATE SET name = excluded.name",
+                )
+                .bind(&a.key_id)
+                .bind(&a.name)
+                .bind(a.public_key.as_slice())
+                .bind(a.registered_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn attesters(&self) -> Result<Vec<$crate::store::AttesterRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT key_id, name, public_key, registered_at FROM attesters ORDER BY key_id",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::AttesterRecord {
+                            key_id: r.try_get(0)?,
+                            name: r.try_get(1)?,
+                            public_key: r.try_get(2)?,
+                            registered_at: r.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn add_attestation(
+                &self,
+                a: &$crate::store::NewAttestation,
+                documents: &[(Digest, Vec<u8>)],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write.begin_with($begin).await?;
+                for (digest, data) in documents {
+                    sqlx::query("INSERT INTO blobs (digest, data) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(digest.0.as_slice())
+                        .bind(data.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query(
+                    "INSERT INTO attestations (digest, control, attester_key_id, expires, created_at, envelope) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(a.digest.0.as_slice())
+                .bind(&a.control)
+                .bind(&a.attester_key_id)
+                .bind(&a.expires)
+                .bind(a.created_at)
+                .bind(a.envelope.as_slice())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn attestations(&self) -> Result<Vec<$crate::store::NewAttestation>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT digest, control, attester_key_id, expires, created_at, envelope \
+                     FROM attestations ORDER BY created_at, digest",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok($crate::store::NewAttestation {
+                            digest: digest_from(&r.try_get::<Vec<u8>, _>(0)?)?,
+                            control: r.try_get(1)?,
+                            attester_key_id: r.try_get(2)?,
+                            expires: r.try_get(3)?,
+                            created_at: r.try_get(4)?,
+                            envelope: r.try_get(5)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn latest_results(&self) -> Result<Vec<(String, Digest)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, latest_results FROM agents \
+                     WHERE status = 'active' AND latest_results IS NOT NULL ORDER BY id",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0)?,
+                            digest_from(&r.try_get::<Vec<u8>, _>(1)?)?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn storage_bytes(&self) -> Result<u64, StoreError> {
+                self.storage_bytes_impl().await
+            }
+
+            async fn close(&self) {
+                self.write.close().await;
+                self.read.close().await;
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,135 @@
+//! A private CA and a server certificate, made with rcgen on `init`, and the
+//! rustls server configuration (`ring` provider only).
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+
+/// Why TLS material could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("certificate generation: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("{what}: {message}")]
+    Pem { what: &'static str, message: String },
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// PEM texts made by [`generate`].
+#[derive(Debug)]
+pub struct Generated {
+    /// CA certificate (give it to agents).
+    pub ca_pem: String,
+    /// CA private key (keep it to issue further certificates).
+    pub ca_key_pem: String,
+    /// Server certificate followed by the CA certificate.
+    pub server_chain_pem: String,
+    /// Server private key.
+    pub server_key_pem: String,
+}
+
+/// A fresh CA and a server certificate valid for localhost, 127.0.0.1, ::1 and `sans`.
+pub fn generate(sans: &[String]) -> Result<Generated, TlsError> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "Evident collector private CA");
+    ca_params.distinguished_name = dn;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(2045, 1, 1);
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, &ca_key);
+
+    let mut names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    for s in sans {
+        if !names.contains(s) {
+            names.push(s.clone());
+        }
+    }
+    let server_key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(names)?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "Evident collector");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2044, 1, 1);
+    let server_cert = params.signed_by(&server_key, &issuer)?;
+    Ok(Generated {
+        ca_pem: ca_cert.pem(),
+        ca_key_pem: ca_key.serialize_pem(),
+        server_chain_pem: format!("{}{}", server_cert.pem(), ca_cert.pem()),
+        server_key_pem: server_key.serialize_pem(),
+    })
+}
+
+/// The process-wide rustls provider: `ring`.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls server configuration from PEM bytes (HTTP/2 and HTTP/1.1 via ALPN).
+pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem {
+            what: "server certificate",
+            message: e.to_string(),
+        })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Pem {
+        what: "server key",
+        message: e.to_string(),
+    })?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A rustls client configuration trusting only the CA in `ca_pem` (for tests,
+/// the bench and the agent).
+pub fn client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        let cert = cert.map_err(|e| TlsError::Pem {
+            what: "CA certificate",
+            message: e.to_string(),
+        })?;
+        roots.add(cert)?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_material_loads() {
+        let g = generate(&["collector.example".into()]).unwrap();
+        server_config(g.server_chain_pem.as_bytes(), g.server_key_pem.as_bytes()).unwrap();
+        client_config(g.ca_pem.as_bytes()).unwrap();
+    }
+}

@@ -1,0 +1,670 @@
+//! One store test suite, run against SQLite (temp dir) and PostgreSQL (a
+//! fresh database per test on EVIDENT_TEST_DATABASE_URL, default
+//! postgres://postgres@127.0.0.1:5432/test). PostgreSQL tests are skipped
+//! with a message when the server is unreachable, except under CI (env
+//! `CI` set), where that is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers called from generated #[test]s
+
+use evident_collector::store::{
+    self, EnrollOutcome, IngestItem, IngestOutcome, NewAgent, NewToken, Store,
+};
+use evident_core::evidence::SequenceRange;
+use evident_core::wire::AgentStatus;
+use evident_core::{sha256_digest, Digest};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions as _, Connection as _};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Db {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(PgConnectOptions, String)>,
+}
+
+impl Db {
+    async fn cleanup(self) {
+        self.store.close().await;
+        if let Some((admin, name)) = self.pg {
+            let mut conn = admin.connect().await.unwrap();
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.ok();
+        }
+    }
+}
+
+async fn sqlite() -> Option<Db> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = store::open(&url, 4, Duration::from_secs(5)).await.unwrap();
+    Some(Db {
+        store,
+        _dir: Some(dir),
+        pg: None,
+    })
+}
+
+/// A fresh PostgreSQL database, or None (skip) when unreachable outside CI.
+async fn postgres() -> Option<Db> {
+    let url = std::env::var("EVIDENT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let admin = PgConnectOptions::from_str(&url).unwrap();
+    let mut conn = match admin.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("PostgreSQL at {url} is unreachable under CI: {e}");
+            }
+            eprintln!("SKIP: PostgreSQL at {url} unreachable: {e}");
+            return None;
+        }
+    };
+    let name = format!("evident_test_{}", hex::encode(rand_bytes()));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    let test_url = admin.clone().database(&name).to_url_lossy().to_string();
+    let store = store::open(&test_url, 4, Duration::from_secs(5))
+        .await
+        .unwrap();
+    Some(Db {
+        store,
+        _dir: None,
+        pg: Some((admin, name)),
+    })
+}
+
+fn rand_bytes() -> [u8; 6] {
+    use rand_core::RngCore as _;
+    let mut b = [0u8; 6];
+    rand_core::OsRng.fill_bytes(&mut b);
+    b
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_store { $(
+            #[tokio::test]
+            async fn $name() {
+                let db = super::sqlite().await.unwrap();
+                super::$name(&*db.store).await;
+                db.cleanup().await;
+            }
+        )* }
+        mod postgres_store { $(
+            #[tokio::test]
+            async fn $name() {
+                let Some(db) = super::postgres().await else { return };
+                super::$name(&*db.store).await;
+                db.cleanup().await;
+            }
+        )* }
+    };
+}
+
+on_both!(
+    enrollment_tokens_and_idempotence,
+    ingest_dedup_conflict_gap_and_chain,
+    refused_agents_store_nothing,
+    batches_are_atomic_per_agent_order,
+    queries_and_pagination,
+    drift_transitions_alerts_and_outbox,
+    stale_flapping_and_integrity_alerts,
+);
+
+fn token(id: &str, secret: &str, expires_at: Option<i64>, max_uses: Option<i64>) -> NewToken {
+    NewToken {
+        id: id.into(),
+        hash: sha256_digest(secret.as_bytes()).0,
+        created_at: 1,
+        expires_at,
+        max_uses,
+    }
+}
+
+fn agent(id: &str, key: u8, now: i64) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        key_id: hex::encode([key; 32]),
+        public_key: vec![key; 32],
+        hostname: format!("host-{id}"),
+        agent_version: "0.1.0".into(),
+        status: AgentStatus::Active,
+        now,
+    }
+}
+
+async fn enrolled(store: &dyn Store, id: &str, key: u8) {
+    let secret = format!("secret-{id}");
+    store
+        .create_token(&token(&format!("tok-{id}"), &secret, None, None))
+        .await
+        .unwrap();
+    let out = store
+        .enroll(&sha256_digest(secret.as_bytes()).0, &agent(id, key, 10))
+        .await
+        .unwrap();
+    assert!(matches!(out, EnrollOutcome::Enrolled(_)));
+}
+
+fn item(agent_id: &str, seq: i64, body: &str, previous: Option<Digest>, blob: &[u8]) -> IngestItem {
+    let envelope =
+        format!("{{\"agent\":\"{agent_id}\",\"seq\":{seq},\"body\":\"{body}\"}}").into_bytes();
+    let results = format!("{{\"results\":\"{body}\"}}").into_bytes();
+    IngestItem {
+        agent_id: agent_id.into(),
+        sequence: seq,
+        previous,
+        declared_gap: None,
+        envelope_digest: sha256_digest(&envelope),
+        envelope: Arc::new(envelope),
+        collected_at: 1000 + seq,
+        received_at: 2000 + seq,
+        blobs: vec![(sha256_digest(blob), Arc::new(blob.to_vec()))],
+        results_digest: sha256_digest(&results),
+        results: Some(Arc::new(results)),
+        drift: None,
+    }
+}
+
+async fn one(store: &dyn Store, it: &IngestItem) -> IngestOutcome {
+    store
+        .ingest_batch(std::slice::from_ref(it))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+}
+
+async fn enrollment_tokens_and_idempotence(store: &dyn Store) {
+    store.ping().await.unwrap();
+    store
+        .create_token(&token("t1", "one-use", None, Some(1)))
+        .await
+        .unwrap();
+    store
+        .create_token(&token("t2", "expired", Some(5), None))
+        .await
+        .unwrap();
+    store
+        .create_token(&token("t3", "revoked", None, None))
+        .await
+        .unwrap();
+    assert!(store.revoke_token("t3").await.unwrap());
+    assert!(!store.revoke_token("nope").await.unwrap());
+    let h = |s: &str| sha256_digest(s.as_bytes()).0;
+
+    let EnrollOutcome::Enrolled(a) = store
+        .enroll(&h("one-use"), &agent("a1", 1, 10))
+        .await
+        .unwrap()
+    else {
+        panic!("first enrollment refused")
+    };
+    assert_eq!(a.id, "a1");
+    assert_eq!(a.status, AgentStatus::Active);
+    // Same key again: same agent, no use consumed (the token is used up now).
+    let EnrollOutcome::Enrolled(again) = store
+        .enroll(&h("one-use"), &agent("other-id", 1, 11))
+        .await
+        .unwrap()
+    else {
+        panic!("re-enrollment refused")
+    };
+    assert_eq!(again.id, "a1");
+    // A new key with the used-up token, an expired, a revoked and an unknown token.
+    for secret in ["one-use", "expired", "revoked", "unknown"] {
+        assert_eq!(
+            store.enroll(&h(secret), &agent("a2", 2, 10)).await.unwrap(),
+            EnrollOutcome::BadToken,
+            "{secret}"
+        );
+    }
+    let tokens = store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 3);
+    let t1 = tokens.iter().find(|t| t.id == "t1").unwrap();
+    assert_eq!(t1.uses, 1);
+    assert!(tokens.iter().find(|t| t.id == "t3").unwrap().revoked);
+    assert_eq!(
+        store
+            .agent_by_key(&hex::encode([1u8; 32]))
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "a1"
+    );
+    assert!(store
+        .set_agent_status("a1", AgentStatus::Revoked)
+        .await
+        .unwrap());
+    assert!(!store
+        .set_agent_status("zz", AgentStatus::Revoked)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.agent("a1").await.unwrap().unwrap().status,
+        AgentStatus::Revoked
+    );
+}
+
+async fn ingest_dedup_conflict_gap_and_chain(store: &dyn Store) {
+    enrolled(store, "a1", 1).await;
+    let i1 = item("a1", 1, "x", None, b"blob-1");
+    let blob = sha256_digest(b"blob-1");
+    assert_eq!(store.missing_blobs(&[blob]).await.unwrap(), vec![blob]);
+    assert_eq!(
+        one(store, &i1).await,
+        IngestOutcome::Stored { events: vec![] }
+    );
+    assert!(store.missing_blobs(&[blob]).await.unwrap().is_empty());
+    // Replay: stored once.
+    assert_eq!(one(store, &i1).await, IngestOutcome::Duplicate);
+    // Same sequence, different envelope: conflict + integrity event.
+    let clone = item("a1", 1, "clone", None, b"blob-1");
+    assert_eq!(
+        one(store, &clone).await,
+        IngestOutcome::Conflict {
+            existing: i1.envelope_digest
+        }
+    );
+    // Chain continues.
+    let i2 = item("a1", 2, "x", Some(i1.envelope_digest), b"blob-1");
+    assert_eq!(
+        one(store, &i2).await,
+        IngestOutcome::Stored { events: vec![] }
+    );
+    // Gap: 3 and 4 missing.
+    let mut i5 = item("a1", 5, "x", Some(sha256_digest(b"whatever")), b"blob-1");
+    i5.declared_gap = Some(SequenceRange { from: 3, to: 4 });
+    assert_eq!(
+        one(store, &i5).await,
+        IngestOutcome::Stored {
+            events: vec!["gap".into()]
+        }
+    );
+    // Broken chain.
+    let i6 = item("a1", 6, "x", Some(i1.envelope_digest), b"blob-1");
+    assert_eq!(
+        one(store, &i6).await,
+        IngestOutcome::Stored {
+            events: vec!["chain".into()]
+        }
+    );
+    // Late arrival of a missing sequence.
+    let i3 = item("a1", 3, "x", Some(i2.envelope_digest), b"blob-1");
+    assert_eq!(
+        one(store, &i3).await,
+        IngestOutcome::Stored {
+            events: vec!["out-of-order".into()]
+        }
+    );
+    let events = store.integrity_events(Some("a1"), None, 100).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["conflict", "gap", "chain", "out-of-order"]);
+    assert_eq!(events[0].envelope_digest, Some(clone.envelope_digest));
+    assert!(events[1].detail.contains("3..=4"), "{}", events[1].detail);
+    // Paging through events.
+    let first = store.integrity_events(None, None, 2).await.unwrap();
+    let rest = store
+        .integrity_events(None, Some(first[1].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(first.len() + rest.len(), 4);
+    // The latest pointer follows the highest sequence.
+    let a = store.agent("a1").await.unwrap().unwrap();
+    assert_eq!(a.last_sequence, Some(6));
+    assert_eq!(a.last_digest, Some(i6.envelope_digest));
+    // The blob is stored once.
+    assert_eq!(store.blobs(&[blob]).await.unwrap().len(), 1);
+    // Envelope bytes come back unchanged.
+    let (row, bytes) = store.statement(&i2.envelope_digest).await.unwrap().unwrap();
+    assert_eq!(row.sequence, 2);
+    assert_eq!(bytes, *i2.envelope);
+    assert!(store
+        .statement(&sha256_digest(b"no"))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn refused_agents_store_nothing(store: &dyn Store) {
+    enrolled(store, "a1", 1).await;
+    store
+        .set_agent_status("a1", AgentStatus::Revoked)
+        .await
+        .unwrap();
+    let i1 = item("a1", 1, "x", None, b"blob-r");
+    assert_eq!(
+        one(store, &i1).await,
+        IngestOutcome::Refused(Some(AgentStatus::Revoked))
+    );
+    let ghost = item("ghost", 1, "x", None, b"blob-r");
+    assert_eq!(one(store, &ghost).await, IngestOutcome::Refused(None));
+    assert_eq!(
+        store
+            .missing_blobs(&[sha256_digest(b"blob-r")])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.statements("a1", None, 10).await.unwrap().is_empty());
+}
+
+async fn batches_are_atomic_per_agent_order(store: &dyn Store) {
+    enrolled(store, "a1", 1).await;
+    enrolled(store, "a2", 2).await;
+    let a1 = item("a1", 1, "x", None, b"shared");
+    let a1b = item("a1", 2, "x", Some(a1.envelope_digest), b"shared");
+    let a2 = item("a2", 1, "y", None, b"shared");
+    let out = store
+        .ingest_batch(&[a1.clone(), a1b.clone(), a2.clone(), a1.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            IngestOutcome::Stored { events: vec![] },
+            IngestOutcome::Stored { events: vec![] },
+            IngestOutcome::Stored { events: vec![] },
+            IngestOutcome::Duplicate,
+        ]
+    );
+    assert_eq!(store.statements("a1", None, 10).await.unwrap().len(), 2);
+    let latest = store.latest_results().await.unwrap();
+    assert_eq!(latest.len(), 2);
+}
+
+async fn queries_and_pagination(store: &dyn Store) {
+    for (i, id) in ["a1", "a2", "a3"].iter().enumerate() {
+        enrolled(store, id, u8::try_from(i + 1).unwrap()).await;
+    }
+    let page1 = store.list_agents(None, 2).await.unwrap();
+    assert_eq!(page1.len(), 2);
+    let page2 = store.list_agents(Some(&page1[1].id), 2).await.unwrap();
+    assert_eq!(page2.len(), 1);
+    assert_eq!(page2[0].id, "a3");
+
+    let mut prev = None;
+    for seq in 1..=5 {
+        let it = item("a1", seq, "same", prev, b"b");
+        prev = Some(it.envelope_digest);
+        one(store, &it).await;
+    }
+    let newest = store.statements("a1", None, 2).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|s| s.sequence).collect::<Vec<_>>(),
+        [5, 4]
+    );
+    let older = store.statements("a1", Some(4), 10).await.unwrap();
+    assert_eq!(
+        older.iter().map(|s| s.sequence).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    let r = store.results(&newest[0].results).await.unwrap().unwrap();
+    assert_eq!(r, b"{\"results\":\"same\"}");
+    assert!(store.storage_bytes().await.unwrap() > 0);
+}
+
+fn drift_item(
+    agent_id: &str,
+    seq: i64,
+    previous: Option<Digest>,
+    statuses: &[(&str, &str)],
+    settings: &Arc<evident_collector::store::drift::DriftSettings>,
+) -> IngestItem {
+    use evident_collector::store::drift::{DriftEval, DriftInput};
+    let body = statuses
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut it = item(agent_id, seq, &format!("{seq}:{body}"), previous, b"blob");
+    let results = format!("{{\"results\":\"{body}\"}}").into_bytes();
+    it.results_digest = sha256_digest(&results);
+    it.results = Some(Arc::new(results));
+    it.received_at = 10_000 * seq;
+    it.drift = Some(Arc::new(DriftInput {
+        eval: Arc::new(DriftEval {
+            statuses: statuses
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            severities: statuses
+                .iter()
+                .map(|(k, _)| (k.to_string(), "high".to_string()))
+                .collect(),
+        }),
+        interval_seconds: 60,
+        settings: settings.clone(),
+    }));
+    it
+}
+
+fn settings(threshold: u32) -> Arc<evident_collector::store::drift::DriftSettings> {
+    Arc::new(evident_collector::store::drift::DriftSettings {
+        sinks: vec!["hook".into(), "log".into()],
+        flap_window_ms: 1_000_000,
+        flap_threshold: threshold,
+    })
+}
+
+async fn drift_transitions_alerts_and_outbox(store: &dyn Store) {
+    use evident_collector::store::drift::AlertQuery;
+    enrolled(store, "d1", 11).await;
+    let s = settings(10);
+    let good = [
+        ("rule:r", "pass"),
+        ("control:A.8.5", "satisfied"),
+        ("rule:x", "fail"),
+    ];
+    let bad = [
+        ("rule:r", "fail"),
+        ("control:A.8.5", "not-satisfied"),
+        ("rule:x", "fail"),
+    ];
+    let i1 = drift_item("d1", 1, None, &good, &s);
+    assert!(matches!(
+        one(store, &i1).await,
+        IngestOutcome::Stored { .. }
+    ));
+    // First statement: a baseline alert for what fails, nothing to deliver.
+    let all = store
+        .list_alerts(&AlertQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(all[0].baseline && all[0].subject == "rule:x" && all[0].state == "open");
+    assert_eq!(all[0].hostname, "host-d1");
+    assert_eq!(store.outbox_pending().await.unwrap(), 0);
+    // pass → fail: two drift alerts, one outbox row per sink each.
+    let i2 = drift_item("d1", 2, Some(i1.envelope_digest), &bad, &s);
+    one(store, &i2).await;
+    let open = store
+        .list_alerts(&AlertQuery {
+            open_only: true,
+            kind: Some("drift".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 3);
+    assert_eq!(open.iter().filter(|a| !a.baseline).count(), 2);
+    assert_eq!(store.outbox_pending().await.unwrap(), 4);
+    // Timeline of the host and of the control.
+    let t = store.transitions(Some("d1"), None, 100).await.unwrap();
+    assert_eq!(t.len(), 3);
+    let t = store
+        .transitions(None, Some("control:A.8.5"), 100)
+        .await
+        .unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].from.as_deref(), t[0].to.as_str()),
+        (Some("satisfied"), "not-satisfied")
+    );
+    // Back to compliant: both resolved, two more notifications per sink.
+    let i3 = drift_item("d1", 3, Some(i2.envelope_digest), &good, &s);
+    one(store, &i3).await;
+    let open = store
+        .list_alerts(&AlertQuery {
+            open_only: true,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(store.outbox_pending().await.unwrap(), 8);
+    // Claims are exclusive until the lease expires or a retry is scheduled.
+    let c = store.claim_outbox(50_000, 10_000, 100).await.unwrap();
+    assert_eq!(c.len(), 8);
+    assert!(c.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(c[0].attempts, 1);
+    let body: serde_json::Value = serde_json::from_str(&c[0].payload).unwrap();
+    assert_eq!(body["event"], "opened");
+    assert_eq!(body["kind"], "drift");
+    assert!(store
+        .claim_outbox(50_001, 10_000, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    for r in &c[1..] {
+        store.outbox_delivered(r.id, 50_002).await.unwrap();
+    }
+    store
+        .outbox_retry(c[0].id, 55_000, "HTTP 500")
+        .await
+        .unwrap();
+    assert!(store
+        .claim_outbox(54_999, 10_000, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    let again = store.claim_outbox(55_000, 10_000, 100).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 2));
+    store.outbox_delivered(again[0].id, 55_001).await.unwrap();
+    assert_eq!(store.outbox_pending().await.unwrap(), 0);
+    // Acknowledge.
+    let id = open[0].id;
+    assert!(store
+        .ack_alert(id, "alice", "known, ticket 42", 60_000)
+        .await
+        .unwrap());
+    assert!(!store.ack_alert(id, "alice", "again", 60_001).await.unwrap());
+    let a = store.alert(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            a.state.as_str(),
+            a.ack_by.as_deref(),
+            a.ack_reason.as_deref()
+        ),
+        ("acknowledged", Some("alice"), Some("known, ticket 42"))
+    );
+    assert!(!store.ack_alert(999_999, "a", "b", 1).await.unwrap());
+}
+
+async fn stale_flapping_and_integrity_alerts(store: &dyn Store) {
+    use evident_collector::store::drift::AlertQuery;
+    enrolled(store, "f1", 12).await;
+    let s = settings(2);
+    let pass = [("rule:f", "pass")];
+    let fail = [("rule:f", "fail")];
+    let mut prev: Option<Digest> = None;
+    for seq in 1..=7 {
+        let st: &[(&str, &str)] = if seq % 2 == 0 { &fail } else { &pass };
+        let it = drift_item("f1", seq, prev, st, &s);
+        one(store, &it).await;
+        prev = Some(it.envelope_digest);
+    }
+    // Six transitions, threshold 2: the first alert resolves normally; the
+    // second stays open, marked flapping, however often the rule flips.
+    let alerts = store
+        .list_alerts(&AlertQuery {
+            host: Some("f1".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(alerts[0].flapping);
+    assert_eq!(alerts[0].state, "open");
+    assert_eq!(alerts[1].state, "resolved");
+    // opened, resolved, opened: three events for each of the two sinks.
+    assert_eq!(store.outbox_pending().await.unwrap(), 6);
+    // Stale: the last statement was received at 70 000 with a 60 s interval.
+    assert!(store
+        .open_stale(70_000 + 120_000, 2.0, &s.sinks)
+        .await
+        .unwrap()
+        .is_empty());
+    let ids = store
+        .open_stale(70_000 + 120_001, 2.0, &s.sinks)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    assert!(store
+        .open_stale(999_999, 2.0, &s.sinks)
+        .await
+        .unwrap()
+        .is_empty());
+    let stale = store.alert(ids[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (stale.kind.as_str(), stale.state.as_str()),
+        ("stale", "open")
+    );
+    // A sequence gap: evidence arriving resolves the stale alert; the gap opens an integrity alert.
+    let it = drift_item("f1", 9, prev, &pass, &s);
+    let out = one(store, &it).await;
+    assert!(
+        matches!(out, IngestOutcome::Stored { ref events } if events == &vec!["gap".to_string()])
+    );
+    assert_eq!(
+        store.alert(ids[0]).await.unwrap().unwrap().state,
+        "resolved"
+    );
+    let integ = store
+        .list_alerts(&AlertQuery {
+            kind: Some("integrity".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(integ.len(), 1);
+    assert_eq!(integ[0].subject, "integrity:gap");
+    // Same sequence, other content: a conflict alert.
+    let other = drift_item("f1", 9, prev, &fail, &s);
+    assert!(matches!(
+        one(store, &other).await,
+        IngestOutcome::Conflict { .. }
+    ));
+    let integ = store
+        .list_alerts(&AlertQuery {
+            kind: Some("integrity".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(integ.len(), 2);
+    // Still flapping within the window: not resolved by the passing statement.
+    assert_eq!(
+        store.alert(alerts[0].id).await.unwrap().unwrap().state,
+        "open"
+    );
+    // stale opened + resolved, gap, conflict: four more events per sink.
+    assert_eq!(store.outbox_pending().await.unwrap(), 14);
+}

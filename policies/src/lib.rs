@@ -1,0 +1,246 @@
+//! The bundled policies, embedded into both binaries at build time, and the
+//! loading of policy directories from disk (the I/O the pure core leaves out).
+//!
+//! A policy directory holds policy files (`*.toml`), test files
+//! (`*_test.toml`, run by `evident-collector policy test`) with their evidence
+//! fixtures, and optionally `waivers.toml` and `soa.toml`.
+
+use evident_core::policy::testcase::{self, CaseOutcome};
+use evident_core::policy::{is_policy_file, LoadErrors, PolicySet, PolicySource};
+use evident_core::Catalog;
+use std::path::{Path, PathBuf};
+
+/// The bundled policy files: (file name, contents).
+pub const BUNDLED: &[(&str, &str)] = &[(
+    "linux-baseline.toml",
+    include_str!("../linux-baseline.toml"),
+)];
+
+/// Why policies could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}: no policy files found")]
+    Empty(String),
+    #[error("{0}")]
+    Policy(#[from] LoadErrors),
+}
+
+/// The bundled policies as sources named `bundled:<file>`.
+pub fn bundled_sources() -> Vec<PolicySource> {
+    BUNDLED
+        .iter()
+        .map(|(name, text)| PolicySource::new(format!("bundled:{name}"), text.as_bytes()))
+        .collect()
+}
+
+/// The bundled policies, loaded.
+pub fn bundled_set() -> Result<PolicySet, LoadError> {
+    Ok(PolicySet::load(&bundled_sources(), Catalog::annex_a())?)
+}
+
+/// What a set of paths holds.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Policy files, read.
+    pub policies: Vec<PolicySource>,
+    /// Test files (`*_test.toml`).
+    pub tests: Vec<PathBuf>,
+    /// `waivers.toml`, when a directory holds one.
+    pub waivers: Option<PathBuf>,
+}
+
+/// Walk files and directories (recursively, sorted, skipping hidden entries
+/// and `catalog`/`fixtures` directories) and read every policy file.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovered, LoadError> {
+    let mut found = Discovered::default();
+    for path in paths {
+        walk(path, true, &mut found)?;
+    }
+    Ok(found)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn walk(path: &Path, explicit: bool, found: &mut Discovered) -> Result<(), LoadError> {
+    let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if meta.is_dir() {
+        if !explicit
+            && (name.starts_with('.') || name == "catalog" || name == "fixtures" || name == "src")
+        {
+            return Ok(());
+        }
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(io_err(path))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for e in entries {
+            walk(&e, false, found)?;
+        }
+        return Ok(());
+    }
+    if name.ends_with("_test.toml") {
+        found.tests.push(path.to_path_buf());
+    } else if name == "waivers.toml" {
+        found.waivers = Some(path.to_path_buf());
+    } else if (explicit && name.ends_with(".toml")) || (!explicit && is_policy_file(&name)) {
+        let bytes = std::fs::read(path).map_err(io_err(path))?;
+        found
+            .policies
+            .push(PolicySource::new(path.display().to_string(), bytes));
+    }
+    Ok(())
+}
+
+/// Load the policies under `paths` (or the bundled ones when `paths` is
+/// empty), attaching `waivers` (an explicit file, else a discovered `waivers.toml`).
+pub fn load(paths: &[PathBuf], waivers: Option<&Path>) -> Result<PolicySet, LoadError> {
+    let (set, discovered_waivers) = if paths.is_empty() {
+        (bundled_set()?, None)
+    } else {
+        let found = discover(paths)?;
+        if found.policies.is_empty() {
+            let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            return Err(LoadError::Empty(shown.join(", ")));
+        }
+        (
+            PolicySet::load(&found.policies, Catalog::annex_a())?,
+            found.waivers,
+        )
+    };
+    match waivers.map(Path::to_path_buf).or(discovered_waivers) {
+        None => Ok(set),
+        Some(w) => {
+            let bytes = std::fs::read(&w).map_err(io_err(&w))?;
+            Ok(set.with_waivers(&w.display().to_string(), &bytes)?)
+        }
+    }
+}
+
+/// The outcome of one test file.
+#[derive(Debug)]
+pub struct TestFileOutcome {
+    /// The test file.
+    pub path: PathBuf,
+    /// Per case, or the reason the file could not be run.
+    pub result: Result<Vec<CaseOutcome>, String>,
+}
+
+/// Run every case of every test file against `set`. Fixture paths are
+/// relative to the test file.
+pub fn run_tests(set: &PolicySet, tests: &[PathBuf]) -> Vec<TestFileOutcome> {
+    tests
+        .iter()
+        .map(|path| TestFileOutcome {
+            path: path.clone(),
+            result: run_test_file(set, path),
+        })
+        .collect()
+}
+
+fn run_test_file(set: &PolicySet, path: &Path) -> Result<Vec<CaseOutcome>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cases =
+        testcase::parse_tests(&path.display().to_string(), &bytes).map_err(|e| e.to_string())?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut fixtures: std::collections::BTreeMap<String, evident_core::Evidence> =
+        Default::default();
+    let mut out = Vec::new();
+    for case in &cases {
+        let fixture = match &case.evidence {
+            None => None,
+            Some(rel) => {
+                if !fixtures.contains_key(rel) {
+                    let fpath = dir.join(rel);
+                    let fbytes = std::fs::read(&fpath).map_err(|e| {
+                        format!(
+                            "{}:{}: case `{}`: {}: {e}",
+                            path.display(),
+                            case.line,
+                            case.name,
+                            fpath.display()
+                        )
+                    })?;
+                    let ev = testcase::parse_fixture(&fbytes).map_err(|e| {
+                        format!(
+                            "{}:{}: case `{}`: {}: {e}",
+                            path.display(),
+                            case.line,
+                            case.name,
+                            fpath.display()
+                        )
+                    })?;
+                    fixtures.insert(rel.clone(), ev);
+                }
+                fixtures.get(rel).cloned()
+            }
+        };
+        let evidence = testcase::case_evidence(case, fixture);
+        out.push(testcase::run_case(set, case, &evidence));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_policies_load() {
+        let set = bundled_set().unwrap();
+        assert!(!set.policies().is_empty());
+        assert!(set.policies()[0].source.name.starts_with("bundled:"));
+    }
+
+    #[test]
+    fn discovery_sorts_and_classifies_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("catalog")).unwrap();
+        std::fs::create_dir_all(p.join(".git")).unwrap();
+        std::fs::write(p.join("catalog/annex-a-2022.toml"), "x").unwrap();
+        std::fs::write(p.join(".git/x.toml"), "x").unwrap();
+        std::fs::write(p.join("b.toml"), "b").unwrap();
+        std::fs::write(p.join("a.toml"), "a").unwrap();
+        std::fs::write(p.join("a_test.toml"), "").unwrap();
+        std::fs::write(p.join("waivers.toml"), "").unwrap();
+        std::fs::write(p.join("soa.toml"), "").unwrap();
+        let found = discover(&[p.to_path_buf()]).unwrap();
+        let names: Vec<&str> = found
+            .policies
+            .iter()
+            .map(|s| s.name.rsplit('/').next().unwrap())
+            .collect();
+        assert_eq!(names, vec!["a.toml", "b.toml"]);
+        assert_eq!(found.tests.len(), 1);
+        assert!(found.waivers.is_some());
+    }
+
+    #[test]
+    fn missing_path_and_empty_dir_are_errors() {
+        assert!(matches!(
+            load(&[PathBuf::from("/nonexistent/evident")], None),
+            Err(LoadError::Io { .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            load(&[dir.path().to_path_buf()], None),
+            Err(LoadError::Empty(_))
+        ));
+    }
+}

@@ -1,0 +1,190 @@
+//! Evidence-review benchmark: fills a fresh collector data directory with
+//! `--hosts` enrolled agents × `--statements` chained, signed statements
+//! each (real probe output from a fixture root, evaluated with the bundled
+//! policies, stored through the collector's `Store` exactly as ingest
+//! stores them), then times `evident-collector export` and
+//! `evident-collector verify` as subprocesses.
+//!
+//! `cargo build --release -p evident-collector -p evident-e2e &&
+//!  target/release/evident-review-bench --hosts 1000 --statements 100`
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use evident_collector::store::{self, IngestItem, IngestOutcome, NewAgent, NewToken};
+use evident_core::bundle::RecordedResults;
+use evident_core::{evaluate, sha256_digest, Evidence, Statement};
+use evident_e2e::{bin, collect, fixture_root, Agent};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Export + verify benchmark")]
+struct Args {
+    /// Enrolled hosts.
+    #[arg(long, default_value_t = 1000)]
+    hosts: usize,
+    /// Statements per host.
+    #[arg(long, default_value_t = 100)]
+    statements: u64,
+    /// Keep the data directory and bundle here instead of a temp dir.
+    #[arg(long)]
+    keep: Option<std::path::PathBuf>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let dir = args.keep.clone().unwrap_or_else(|| tmp.path().join("data"));
+    let d = dir.to_string_lossy().into_owned();
+    let init = Command::new(bin("evident-collector"))
+        .args(["init", "--dir", &d])
+        .output()?;
+    if !init.status.success() {
+        bail!("init failed: {}", String::from_utf8_lossy(&init.stderr));
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let fill = Instant::now();
+    let policies = evident_policies::bundled_set()?;
+    rt.block_on(async {
+        let url = format!("sqlite://{}", dir.join("evident.db").display());
+        let st = store::open(&url, 2, Duration::from_secs(30)).await?;
+        st.create_token(&NewToken {
+            id: "bench".into(),
+            hash: [7u8; 32],
+            created_at: 0,
+            expires_at: None,
+            max_uses: None,
+        })
+        .await?;
+        let root = fixture_root("bench-host");
+        let run = collect(root.path());
+        let results_cache =
+            std::collections::HashMap::<String, (evident_core::Digest, Arc<Vec<u8>>)>::new();
+        let mut results_cache = results_cache;
+        for h in 0..args.hosts {
+            let mut agent = Agent::new(&format!("host-{h:04}"));
+            agent.id = format!("agt_bench{h:06}");
+            let key = agent.signer.verifying_key();
+            st.enroll(
+                &[7u8; 32],
+                &NewAgent {
+                    id: agent.id.clone(),
+                    key_id: agent.signer.key_id().to_string(),
+                    public_key: key.as_bytes().to_vec(),
+                    hostname: agent.hostname.clone(),
+                    agent_version: "0.1.0-bench".into(),
+                    status: evident_core::wire::AgentStatus::Active,
+                    now: 0,
+                },
+            )
+            .await?;
+            let mut items = Vec::new();
+            for _ in 0..args.statements {
+                let (env, digest) = agent.sign_next(&run);
+                let parsed = evident_core::Envelope::from_json(&env)?;
+                let statement = Statement::from_bytes(&parsed.payload)?;
+                let day = format!(
+                    "{}{}",
+                    agent.hostname,
+                    statement.predicate.collected_at.date_naive()
+                );
+                let (rd, rbytes) = match results_cache.get(&day) {
+                    Some(r) => r.clone(),
+                    None => {
+                        let ev = Evidence::from_statement(&statement, |d| {
+                            run.blobs.get(d).map(Vec::as_slice)
+                        })?;
+                        let rec = RecordedResults::from_evaluation(evaluate(&policies, &ev));
+                        let bytes = serde_json::to_vec(&rec)?;
+                        let r = (sha256_digest(&bytes), Arc::new(bytes));
+                        results_cache.insert(day, r.clone());
+                        r
+                    }
+                };
+                items.push(IngestItem {
+                    agent_id: agent.id.clone(),
+                    sequence: i64::try_from(statement.predicate.sequence)?,
+                    previous: statement.predicate.previous,
+                    declared_gap: None,
+                    envelope_digest: digest,
+                    envelope: Arc::new(env),
+                    collected_at: statement.predicate.collected_at.timestamp_millis(),
+                    received_at: statement.predicate.collected_at.timestamp_millis(),
+                    // Every host ran on the same fixture: one copy of the blobs.
+                    blobs: if h == 0 && items.is_empty() {
+                        run.blobs
+                            .iter()
+                            .map(|(d, b)| (*d, Arc::new(b.clone())))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    results_digest: rd,
+                    results: Some(rbytes),
+                    drift: None,
+                });
+            }
+            for o in st.ingest_batch(&items).await? {
+                if !matches!(o, IngestOutcome::Stored { .. }) {
+                    bail!("not stored: {o:?}");
+                }
+            }
+        }
+        st.close().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let statements = args.hosts as u64 * args.statements;
+    eprintln!(
+        "filled {} hosts × {} statements in {:.1}s",
+        args.hosts,
+        args.statements,
+        fill.elapsed().as_secs_f64()
+    );
+    let db_bytes = std::fs::metadata(dir.join("evident.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bundle = dir.join("evidence.bundle");
+    let b = bundle.to_string_lossy().into_owned();
+    let t = Instant::now();
+    let out = Command::new(bin("evident-collector"))
+        .args(["export", "--dir", &d, "-o", &b])
+        .output()
+        .context("export")?;
+    let export_s = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        bail!("export failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let size = std::fs::metadata(&bundle)?.len();
+    let t = Instant::now();
+    let out = Command::new(bin("evident-collector"))
+        .args(["verify", &b])
+        .output()
+        .context("verify")?;
+    let verify_s = t.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "verify failed:\n{}",
+            text.lines().take(20).collect::<Vec<_>>().join("\n")
+        );
+    }
+    println!("hosts: {}, statements: {statements}", args.hosts);
+    println!("database: {:.1} MB", db_bytes as f64 / 1e6);
+    println!("bundle: {:.1} MB", size as f64 / 1e6);
+    println!(
+        "export: {export_s:.1} s ({:.0} statements/s)",
+        statements as f64 / export_s
+    );
+    println!(
+        "verify: {verify_s:.1} s ({:.0} statements/s)",
+        statements as f64 / verify_s
+    );
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("checked") || l.starts_with("OK"))
+    {
+        println!("  {line}");
+    }
+    Ok(())
+}

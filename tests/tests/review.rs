@@ -1,0 +1,517 @@
+//! End-to-end: evidence review with the real binaries. Evidence is posted to
+//! a running collector, `export` writes the bundle, `verify` checks it; every
+//! tampering case of issue #7 must make `verify` fail and name the problem.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers called from generated #[test]s
+
+use evident_core::bundle::{self, Index, Scope};
+use evident_e2e::{bin, collect, fixture_root, request, Agent, Backend, Server};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A server with two hosts that each posted `n` chained statements.
+async fn populated(backend: Backend, n: usize) -> Option<(Server, Agent, Agent)> {
+    let server = Server::start(backend, &[]).await?;
+    let mut agents = Vec::new();
+    for name in ["web-1", "db-1"] {
+        let root = fixture_root(name);
+        let run = collect(root.path());
+        let mut agent = Agent::new(name);
+        agent.enroll(&server).await;
+        for i in 0..n {
+            let (env, _) = agent.sign_next(&run);
+            let r = server.post(&request(&env, &run, i == 0)).await;
+            assert_eq!(
+                r.status().as_u16(),
+                201,
+                "{}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+        agents.push(agent);
+    }
+    let b = agents.pop().unwrap();
+    let a = agents.pop().unwrap();
+    Some((server, a, b))
+}
+
+fn export(server: &Server, extra: &[&str]) -> PathBuf {
+    let out = server.dir.path().join("evidence.bundle");
+    let o = out.to_string_lossy().into_owned();
+    let mut args = vec!["export", "-o", o.as_str()];
+    args.extend_from_slice(extra);
+    server.cli(&args);
+    out
+}
+
+/// `verify FILE [ARGS]` → (exit code, stdout).
+fn verify(file: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin("evident-collector"))
+        .arg("verify")
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn assert_fails(file: &Path, needles: &[&str]) -> String {
+    let (code, out) = verify(file, &[]);
+    assert_eq!(code, 1, "verify should fail:\n{out}");
+    assert!(out.contains("FAILED"), "{out}");
+    for n in needles {
+        assert!(out.contains(n), "verify output should name `{n}`:\n{out}");
+    }
+    out
+}
+
+/// Rewrite a bundle; with `reseal`, sign a fresh manifest with the
+/// collector's own key (an insider holding the key), so that only the
+/// deeper checks can catch the change.
+fn rewrite(
+    server: &Server,
+    file: &Path,
+    reseal: bool,
+    edit: impl FnOnce(&mut BTreeMap<String, Vec<u8>>),
+) -> PathBuf {
+    let mut members = evident_collector::review::read_bundle(file).unwrap();
+    edit(&mut members);
+    if reseal {
+        let signer = evident_collector::review::collector_signer(server.dir.path()).unwrap();
+        bundle::seal(
+            &mut members,
+            &signer,
+            chrono::Utc::now(),
+            "test",
+            Scope::default(),
+        );
+    }
+    let out = file.with_file_name(format!("tampered-{}.bundle", evident_e2e::random_hex(4)));
+    evident_collector::review::write_bundle(&out, &members).unwrap();
+    out
+}
+
+fn index(members: &BTreeMap<String, Vec<u8>>) -> Index {
+    serde_json::from_slice(&members[bundle::INDEX_PATH]).unwrap()
+}
+
+fn set_index(members: &mut BTreeMap<String, Vec<u8>>, index: &Index) {
+    members.insert(
+        bundle::INDEX_PATH.into(),
+        serde_json::to_vec(index).unwrap(),
+    );
+}
+
+async fn export_then_verify_passes(backend: Backend) {
+    let Some((server, a, _b)) = populated(backend, 4).await else {
+        return;
+    };
+    let file = export(&server, &[]);
+    let (code, out) = verify(&file, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: the bundle holds"), "{out}");
+    assert!(out.contains("8 envelopes"), "{out}");
+    assert!(
+        out.contains("8 results confirmed by re-evaluation"),
+        "{out}"
+    );
+    let (code, json) = verify(&file, &["--format", "json"]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["checked"]["hosts"], 2);
+    // A host filter exports only that host.
+    let file = export(&server, &["--host", "web-1"]);
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    assert!(index(&members).statements.iter().all(|e| e.agent == a.id));
+    assert_eq!(verify(&file, &[]).0, 0);
+    // A time window in the future exports no statements but still verifies.
+    let file = export(&server, &["--since", "2999-01-01"]);
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    assert!(index(&members).statements.is_empty());
+    assert_eq!(verify(&file, &[]).0, 0);
+    server.finish().await;
+}
+
+async fn flipping_one_byte_anywhere_fails(backend: Backend) {
+    let Some((server, _a, _b)) = populated(backend, 3).await else {
+        return;
+    };
+    let file = export(&server, &[]);
+    let bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    for pos in [0, 5, n / 7, n / 3, n / 2, 2 * n / 3, n - 5, n - 1] {
+        let mut b = bytes.clone();
+        b[pos] ^= 0x01;
+        let f = file.with_file_name(format!("flipped-{pos}.bundle"));
+        std::fs::write(&f, &b).unwrap();
+        let out = assert_fails(&f, &["[file]", "damaged"]);
+        assert!(out.contains(&f.display().to_string()), "{out}");
+    }
+    server.finish().await;
+}
+
+async fn deleting_an_envelope_from_the_middle_of_a_chain_fails(backend: Backend) {
+    let Some((server, a, _b)) = populated(backend, 5).await else {
+        return;
+    };
+    let file = export(&server, &[]);
+    let path = bundle::envelope_path(&a.id, 3);
+    let delete = |m: &mut BTreeMap<String, Vec<u8>>| {
+        m.remove(&path);
+        let mut idx = index(m);
+        idx.statements.retain(|e| e.path != path);
+        set_index(m, &idx);
+    };
+    // Without the collector's key: the manifest names the missing member.
+    let f = rewrite(&server, &file, false, delete);
+    assert_fails(
+        &f,
+        &[&format!(
+            "[member] {path}: listed in the manifest but missing"
+        )],
+    );
+    // Even re-signed with the collector's key, the chain names host and range.
+    let f = rewrite(&server, &file, true, delete);
+    assert_fails(
+        &f,
+        &[&format!(
+            "[gap] host web-1 (agent {}) sequences 3..=3",
+            a.id
+        )],
+    );
+    server.finish().await;
+}
+
+async fn swapping_in_an_envelope_from_another_host_fails(backend: Backend) {
+    let Some((server, a, b)) = populated(backend, 3).await else {
+        return;
+    };
+    let file = export(&server, &[]);
+    let target = bundle::envelope_path(&a.id, 2);
+    let source = bundle::envelope_path(&b.id, 2);
+    let swap = |m: &mut BTreeMap<String, Vec<u8>>| {
+        let other = m[&source].clone();
+        m.insert(target.clone(), other);
+    };
+    let f = rewrite(&server, &file, false, swap);
+    assert_fails(
+        &f,
+        &[&format!(
+            "[member] {target}: content does not match the manifest"
+        )],
+    );
+    // Re-signed, and with the index pointing at the swapped-in envelope.
+    let f = rewrite(&server, &file, true, |m| {
+        swap(m);
+        let mut idx = index(m);
+        for e in &mut idx.statements {
+            if e.path == target {
+                e.envelope = evident_core::sha256_digest(&m[&target]);
+            }
+        }
+        set_index(m, &idx);
+    });
+    assert_fails(
+        &f,
+        &[
+            &format!("[envelope] host web-1 (agent {}) sequence 2", a.id),
+            &format!("signed by the key of host db-1 (agent {})", b.id),
+        ],
+    );
+    server.finish().await;
+}
+
+async fn replacing_a_policy_file_fails(backend: Backend) {
+    let Some((server, _a, _b)) = populated(backend, 2).await else {
+        return;
+    };
+    let file = export(&server, &[]);
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    let policy = members
+        .keys()
+        .find(|k| k.starts_with("policies/") && k.ends_with("linux-baseline.toml"))
+        .unwrap()
+        .clone();
+    let replace = |m: &mut BTreeMap<String, Vec<u8>>| {
+        let text = String::from_utf8(m[&policy].clone()).unwrap();
+        let text = text.replacen("severity = \"high\"", "severity = \"low\"", 1);
+        m.insert(policy.clone(), text.into_bytes());
+    };
+    let f = rewrite(&server, &file, false, replace);
+    assert_fails(
+        &f,
+        &[&format!(
+            "[member] {policy}: content does not match the manifest"
+        )],
+    );
+    let f = rewrite(&server, &file, true, replace);
+    assert_fails(
+        &f,
+        &[
+            "[policy] bundled:linux-baseline.toml",
+            "does not match its recorded digest",
+        ],
+    );
+    server.finish().await;
+}
+
+async fn unlisted_and_missing_members_are_named(backend: Backend) {
+    let Some((server, _a, _b)) = populated(backend, 2).await else {
+        return;
+    };
+    let file = export(&server, &[]);
+    let f = rewrite(&server, &file, false, |m| {
+        m.insert("notes.txt".into(), b"trust me".to_vec());
+    });
+    assert_fails(
+        &f,
+        &["[member] notes.txt: present in the bundle but not listed"],
+    );
+    let f = rewrite(&server, &file, false, |m| {
+        m.remove(bundle::MANIFEST_PATH);
+    });
+    assert_fails(
+        &f,
+        &["[manifest] manifest.dsse.json: the signed manifest is missing"],
+    );
+    let (code, out) = verify(&server.dir.path().join("nonexistent.bundle"), &[]);
+    assert_eq!(code, 1, "{out}");
+    server.finish().await;
+}
+
+fn cli_out(args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin("evident-collector"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn reports_soa_attestations_and_oscal(backend: Backend) {
+    let Some((server, _a, _b)) = populated(backend, 3).await else {
+        return;
+    };
+    let dir = server.dir.path();
+    // A person's key, registered with the collector, signs an attestation.
+    let key = dir.join("ciso.key");
+    let k = key.to_string_lossy().into_owned();
+    let out = evident_e2e::collector(&["attester", "keygen", "-o", &k]);
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("public key:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let doc = dir.join("training-2026.pdf");
+    std::fs::write(&doc, b"%PDF-1.4 attendance list").unwrap();
+    let d = doc.to_string_lossy().into_owned();
+    let attest = [
+        "attest",
+        "--control",
+        "A.6.3",
+        "--statement",
+        "Security awareness training completed by all staff",
+        "--evidence",
+        &d,
+        "--key",
+        &k,
+        "--expires",
+        "2099-12-31",
+    ];
+    // Not registered yet: refused, naming the fingerprint.
+    let dd = dir.to_string_lossy().into_owned();
+    let mut unregistered: Vec<&str> = attest.to_vec();
+    unregistered.extend(["--dir", &dd]);
+    if let Some(pg) = &server.pg {
+        unregistered.extend(["--database", &pg.url]);
+    }
+    let (code, out) = cli_out(&unregistered);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("is not registered"), "{out}");
+    server.cli(&[
+        "attester",
+        "add",
+        "--name",
+        "ciso@example.com",
+        "--public-key",
+        &public,
+    ]);
+    let out = server.cli(&attest);
+    assert!(
+        out.contains("for A.6.3 by ciso@example.com stored"),
+        "{out}"
+    );
+
+    // Report: 93 controls, the attested control, both hosts.
+    let json = server.cli(&["report", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["controls"].as_array().unwrap().len(), 93);
+    assert_eq!(v["hosts"].as_array().unwrap().len(), 2);
+    let a63 = v["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "A.6.3")
+        .unwrap();
+    assert_eq!(a63["status"], "attested", "{a63}");
+    assert!(v["hosts"][0]["fresh"].as_bool().unwrap());
+    let md = server.cli(&["report"]);
+    assert!(
+        md.contains("| A.8.5 |") && md.contains("## Hosts") && md.contains("web-1"),
+        "{md}"
+    );
+    let csv = server.cli(&["report", "--format", "csv", "--host", "web-1"]);
+    assert_eq!(csv.lines().count(), 94, "{csv}");
+    let html_path = dir.join("report.html");
+    let h = html_path.to_string_lossy().into_owned();
+    server.cli(&["report", "--format", "html", "-o", &h]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert_eq!(html.matches("<svg").count(), 3, "three charts");
+    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+
+    // Statement of Applicability with an exclusion.
+    let soa = dir.join("soa.toml");
+    std::fs::write(
+        &soa,
+        "[[exclude]]\ncontrol = \"A.7.4\"\njustification = \"No premises: cloud hosting only\"\n",
+    )
+    .unwrap();
+    let s = soa.to_string_lossy().into_owned();
+    let rows: serde_json::Value =
+        serde_json::from_str(&server.cli(&["soa", "--soa", &s, "--format", "json"])).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 93);
+    let a74 = rows.iter().find(|r| r["id"] == "A.7.4").unwrap();
+    assert_eq!(a74["applicable"], false);
+    assert_eq!(a74["justification"], "No premises: cloud hosting only");
+    let a63 = rows.iter().find(|r| r["id"] == "A.6.3").unwrap();
+    assert_eq!(a63["implementation"], "attested");
+    assert!(a63["evidence"][0]
+        .as_str()
+        .unwrap()
+        .contains("ciso@example.com"));
+    for fmt in ["markdown", "html", "csv"] {
+        assert!(server
+            .cli(&["soa", "--soa", &s, "--format", fmt])
+            .contains("A.7.4"));
+    }
+
+    // The attestation travels in the bundle and is verified there.
+    let file = export(&server, &[]);
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    let att = members
+        .keys()
+        .find(|k| k.starts_with("attestations/"))
+        .unwrap()
+        .clone();
+    assert!(members.keys().any(|k| k.starts_with("attesters/")));
+    assert_eq!(verify(&file, &[]).0, 0);
+    let f = rewrite(&server, &file, true, |m| {
+        let text = String::from_utf8(m[&att].clone()).unwrap();
+        // Any change to the signed payload breaks the attester's signature.
+        let pos = text.find("\"payload\":\"").unwrap() + 12;
+        let mut bytes = text.into_bytes();
+        bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+        m.insert(att.clone(), bytes);
+    });
+    assert_fails(&f, &[&format!("[attestation] {att}")]);
+
+    // OSCAL: deterministic and valid against the official schema.
+    let o1 = dir.join("a.oscal.json");
+    let o2 = dir.join("b.oscal.json");
+    for o in [&o1, &o2] {
+        let p = o.to_string_lossy().into_owned();
+        server.cli(&["export", "--format", "oscal", "-o", &p]);
+    }
+    let doc = std::fs::read(&o1).unwrap();
+    assert_eq!(
+        doc,
+        std::fs::read(&o2).unwrap(),
+        "OSCAL output must be deterministic"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/oscal/oscal_assessment-results_schema-1.0.6.json");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .take(20)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "OSCAL output is invalid:\n{}",
+        errors.join("\n")
+    );
+    let result = &doc["assessment-results"]["results"][0];
+    assert_eq!(result["findings"].as_array().unwrap().len(), 93);
+    // 6 statements + 1 attestation.
+    assert_eq!(result["observations"].as_array().unwrap().len(), 7);
+    assert!(result["observations"][0]["collected"].is_string());
+    assert!(result["observations"][0]["expires"].is_string());
+    server.finish().await;
+}
+
+mod sqlite {
+    use evident_e2e::Backend::Sqlite;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn export_then_verify_passes() {
+        super::export_then_verify_passes(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn flipping_one_byte_anywhere_fails() {
+        super::flipping_one_byte_anywhere_fails(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deleting_an_envelope_from_the_middle_of_a_chain_fails() {
+        super::deleting_an_envelope_from_the_middle_of_a_chain_fails(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn swapping_in_an_envelope_from_another_host_fails() {
+        super::swapping_in_an_envelope_from_another_host_fails(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replacing_a_policy_file_fails() {
+        super::replacing_a_policy_file_fails(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reports_soa_attestations_and_oscal() {
+        super::reports_soa_attestations_and_oscal(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unlisted_and_missing_members_are_named() {
+        super::unlisted_and_missing_members_are_named(Sqlite).await;
+    }
+}
+
+mod postgres {
+    use evident_e2e::Backend::Postgres;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn export_then_verify_passes() {
+        super::export_then_verify_passes(Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reports_soa_attestations_and_oscal() {
+        super::reports_soa_attestations_and_oscal(Postgres).await;
+    }
+}
