@@ -17,9 +17,11 @@
 //!    the range; a gap the agent itself declared is a warning), forks (two
 //!    envelopes for one sequence) and chain breaks (`previous` does not name
 //!    the envelope before);
-//! 5. the policies (`policies/index.json` + files): loaded from their exact
-//!    bytes, every statement re-evaluated and compared with the results the
-//!    collector recorded (`results/<hex>.json`).
+//! 5. the policies (`policies/index.json` + files, one per distinct sha256):
+//!    every statement re-evaluated with exactly the files its recorded
+//!    results (`results/<hex>.json`) cite, loaded from their bytes, and
+//!    compared with those results; results recorded before and after a
+//!    policy change each use their own version.
 //!
 //! Every problem becomes a [`Finding`] naming what is wrong; the bundle holds
 //! only when there are no failures.
@@ -947,15 +949,14 @@ fn check_chains(index: &Index, statements: &[Option<Statement>], agents: &Agents
     }
 }
 
-/// Load the bundle's policy files into a policy set.
-pub fn load_policies(
-    members: &BTreeMap<String, Vec<u8>>,
+/// Check the bundle's policy files (`policies/index.json`): every listed
+/// file is present and matches its digest. Returns the files by digest.
+pub fn policy_files<'a>(
+    members: &'a BTreeMap<String, Vec<u8>>,
     r: &mut Report,
-) -> Option<(PolicySet, Vec<PolicyFileEntry>)> {
+) -> Option<HashMap<Digest, &'a [u8]>> {
     let files: Vec<PolicyFileEntry> = parse_member(members, POLICY_INDEX_PATH, r)?;
-    let mut sources = Vec::new();
-    let mut waivers = None;
-    let mut ok = true;
+    let mut out = HashMap::new();
     for f in &files {
         let Some(bytes) = members.get(&f.path) else {
             r.fail(
@@ -963,7 +964,6 @@ pub fn load_policies(
                 &f.name,
                 format!("policy file {} is missing", f.path),
             );
-            ok = false;
             continue;
         };
         let actual = sha256_digest(bytes);
@@ -976,40 +976,44 @@ pub fn load_policies(
                     f.path, f.sha256
                 ),
             );
-            ok = false;
             continue;
         }
-        match f.kind {
-            PolicyKind::Policy => sources.push(PolicySource::new(f.name.clone(), bytes.clone())),
-            PolicyKind::Waivers => waivers = Some((f.name.clone(), bytes.clone())),
+        out.insert(actual, bytes.as_slice());
+    }
+    r.checked.policies = out.len();
+    Some(out)
+}
+
+/// Build the policy set a result was recorded with, from the bundle's files:
+/// the cited policies in their recorded order under their recorded names,
+/// then the cited waivers.
+pub fn load_recorded_set(
+    files: &HashMap<Digest, &[u8]>,
+    policies: &[PolicyRef],
+    waivers: Option<&SourceRef>,
+) -> Result<PolicySet, String> {
+    let mut sources = Vec::with_capacity(policies.len());
+    for p in policies {
+        let bytes = files.get(&p.sha256).ok_or_else(|| {
+            format!(
+                "policy `{}` ({}) {} is not in the bundle",
+                p.id, p.source, p.sha256
+            )
+        })?;
+        sources.push(PolicySource::new(p.source.clone(), bytes.to_vec()));
+    }
+    let set = PolicySet::load(&sources, Catalog::annex_a())
+        .map_err(|e| format!("policies do not load: {e}"))?;
+    match waivers {
+        None => Ok(set),
+        Some(w) => {
+            let bytes = files
+                .get(&w.sha256)
+                .ok_or_else(|| format!("waivers {} {} are not in the bundle", w.name, w.sha256))?;
+            set.with_waivers(&w.name, bytes)
+                .map_err(|e| format!("waivers {} do not load: {e}", w.name))
         }
     }
-    if !ok {
-        return None;
-    }
-    let set = match PolicySet::load(&sources, Catalog::annex_a()) {
-        Ok(s) => s,
-        Err(e) => {
-            r.fail(
-                "policy",
-                POLICY_INDEX_PATH,
-                format!("policies do not load: {e}"),
-            );
-            return None;
-        }
-    };
-    let set = match waivers {
-        None => set,
-        Some((name, bytes)) => match set.with_waivers(&name, &bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                r.fail("policy", name, format!("waivers do not load: {e}"));
-                return None;
-            }
-        },
-    };
-    r.checked.policies = files.len();
-    Some((set, files))
 }
 
 /// Whether any expression of `set` reads `collected_at` (then results depend
@@ -1049,20 +1053,50 @@ fn eval_key(st: &Statement, exact_time: bool) -> Digest {
     sha256_digest(&serde_json::to_vec(&k).unwrap_or_default())
 }
 
+/// Which files a recorded result was computed with: its key in the set cache.
+fn citation_key(recorded: &RecordedResults) -> Digest {
+    #[derive(Serialize)]
+    struct Key<'a> {
+        policies: Vec<(&'a str, &'a Digest)>,
+        waivers: Option<(&'a str, &'a Digest)>,
+    }
+    let k = Key {
+        policies: recorded
+            .policies
+            .iter()
+            .map(|p| (p.source.as_str(), &p.sha256))
+            .collect(),
+        waivers: recorded
+            .waivers
+            .as_ref()
+            .map(|w| (w.name.as_str(), &w.sha256)),
+    };
+    sha256_digest(&serde_json::to_vec(&k).unwrap_or_default())
+}
+
+/// A policy set loaded from the bundle for one combination of cited files.
+struct LoadedSet {
+    set: PolicySet,
+    exact_time: bool,
+}
+
 fn check_results(
     members: &BTreeMap<String, Vec<u8>>,
     index: &Index,
     statements: &[Option<Statement>],
     r: &mut Report,
 ) {
-    let Some((set, files)) = load_policies(members, r) else {
+    let Some(files) = policy_files(members, r) else {
         return;
     };
-    let included: BTreeSet<Digest> = files.iter().map(|f| f.sha256).collect();
-    let exact = time_sensitive(&set);
-    // Parsed recorded results by digest, and recomputed results by evidence key.
+    // Parsed recorded results by digest; policy sets by the files they cite
+    // (results recorded before and after a policy change cite different
+    // files, and each is re-evaluated with its own); recomputed results by
+    // (policy set, evidence).
     let mut recorded_cache: HashMap<Digest, Option<RecordedResults>> = HashMap::new();
-    let mut eval_cache: HashMap<Digest, Result<RecordedResults, String>> = HashMap::new();
+    let mut sets: HashMap<Digest, Result<LoadedSet, String>> = HashMap::new();
+    let mut reported_sets: BTreeSet<Digest> = BTreeSet::new();
+    let mut eval_cache: HashMap<(Digest, Digest), Result<RecordedResults, String>> = HashMap::new();
     for (e, st) in index.statements.iter().zip(statements) {
         let Some(st) = st else { continue };
         let subject = format!("agent {} sequence {}", e.agent, e.sequence);
@@ -1085,7 +1119,7 @@ fn check_results(
         };
         let mut cited_missing = false;
         for p in &recorded.policies {
-            if !included.contains(&p.sha256) {
+            if !files.contains_key(&p.sha256) {
                 r.fail(
                     "policy",
                     &subject,
@@ -1098,7 +1132,7 @@ fn check_results(
             }
         }
         if let Some(w) = &recorded.waivers {
-            if !included.contains(&w.sha256) {
+            if !files.contains_key(&w.sha256) {
                 r.fail(
                     "policy",
                     &subject,
@@ -1110,12 +1144,34 @@ fn check_results(
         if cited_missing {
             continue;
         }
-        let key = eval_key(st, exact);
+        let set_key = citation_key(recorded);
+        let loaded = sets.entry(set_key).or_insert_with(|| {
+            load_recorded_set(&files, &recorded.policies, recorded.waivers.as_ref()).map(|set| {
+                LoadedSet {
+                    exact_time: time_sensitive(&set),
+                    set,
+                }
+            })
+        });
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(msg) => {
+                // Once per combination of files, naming the first statement.
+                if reported_sets.insert(set_key) {
+                    r.fail("policy", &subject, msg.clone());
+                }
+                continue;
+            }
+        };
+        let key = (set_key, eval_key(st, loaded.exact_time));
         let recomputed = eval_cache.entry(key).or_insert_with(|| {
             let evidence =
                 Evidence::from_statement(st, |d| members.get(&blob_path(d)).map(Vec::as_slice))
                     .map_err(|err| err.to_string())?;
-            Ok(RecordedResults::from_evaluation(evaluate(&set, &evidence)))
+            Ok(RecordedResults::from_evaluation(evaluate(
+                &loaded.set,
+                &evidence,
+            )))
         });
         match recomputed {
             Err(msg) => r.fail("blob", &subject, msg.clone()),

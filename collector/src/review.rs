@@ -4,7 +4,7 @@
 //! any changed byte of the file is detected).
 
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{PolicyFileRecord, Store, StoreError};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use evident_core::bundle::{
@@ -13,6 +13,7 @@ use evident_core::bundle::{
 };
 use evident_core::policy::PolicySource;
 use evident_core::{Digest, Signer, Statement};
+use evident_policies::Sources;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -68,34 +69,63 @@ pub fn collector_signer(dir: &Path) -> Result<Signer, ReviewError> {
     }
 }
 
-/// The policy files `serve` evaluates with (configured paths, else the
-/// bundled policies), with the waivers file: (name as recorded, bytes, kind).
-pub fn policy_files(
-    dir: &Path,
-    config: &Config,
-) -> Result<Vec<(String, Vec<u8>, PolicyKind)>, ReviewError> {
+/// The policy files `serve` evaluates with now (configured paths, else the
+/// bundled policies, with a discovered `waivers.toml`).
+pub fn policy_files(dir: &Path, config: &Config) -> Result<Sources, ReviewError> {
     let paths: Vec<PathBuf> = config
         .policy_paths
         .iter()
         .map(|p| Config::path(dir, p))
         .collect();
-    if paths.is_empty() {
-        return Ok(evident_policies::bundled_sources()
-            .into_iter()
-            .map(|s: PolicySource| (s.name, s.bytes, PolicyKind::Policy))
-            .collect());
-    }
-    let found = evident_policies::discover(&paths)?;
-    let mut out: Vec<(String, Vec<u8>, PolicyKind)> = found
+    Ok(evident_policies::read_sources(&paths, None)?)
+}
+
+/// The store records of `sources` (kept by `serve` before it evaluates).
+pub fn policy_records(sources: &Sources, now_ms: i64) -> Vec<PolicyFileRecord> {
+    let record = |s: &PolicySource, kind: PolicyKind| PolicyFileRecord {
+        digest: evident_core::sha256_digest(&s.bytes),
+        name: s.name.clone(),
+        kind: kind_name(kind).to_string(),
+        data: s.bytes.clone(),
+        first_loaded_at: now_ms,
+    };
+    sources
         .policies
-        .into_iter()
-        .map(|s| (s.name, s.bytes, PolicyKind::Policy))
-        .collect();
-    if let Some(w) = found.waivers {
-        let bytes = std::fs::read(&w).map_err(io(&w))?;
-        out.push((w.display().to_string(), bytes, PolicyKind::Waivers));
+        .iter()
+        .map(|s| record(s, PolicyKind::Policy))
+        .chain(
+            sources
+                .waivers
+                .iter()
+                .map(|w| record(w, PolicyKind::Waivers)),
+        )
+        .collect()
+}
+
+fn kind_name(kind: PolicyKind) -> &'static str {
+    match kind {
+        PolicyKind::Policy => "policy",
+        PolicyKind::Waivers => "waivers",
     }
-    Ok(out)
+}
+
+/// The files a recorded result cites (the rest of the results is not read).
+#[derive(serde::Deserialize)]
+struct Cited {
+    policies: Vec<evident_core::policy::PolicyRef>,
+    #[serde(default)]
+    waivers: Option<evident_core::policy::SourceRef>,
+}
+
+/// A bundle's members, and what could not be included.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// Path → exact bytes.
+    pub members: BTreeMap<String, Vec<u8>>,
+    /// Policy files cited by exported results that neither the store nor the
+    /// current configuration holds (results recorded before the collector
+    /// kept policy files); `verify` will name the statements concerned.
+    pub missing_policies: Vec<String>,
 }
 
 /// What to export.
@@ -114,13 +144,15 @@ fn ms_time(ms: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Gather the members of a bundle from the store (everything except the
-/// signed manifest and the collector key, which [`bundle::seal`] adds).
+/// signed manifest and the collector key, which [`bundle::seal`] adds). The
+/// policy files are those the exported results cite, from the store's kept
+/// files (else `current`, the files configured now, when a digest matches).
 pub async fn gather(
     store: &dyn Store,
-    policies: &[(String, Vec<u8>, PolicyKind)],
+    current: &Sources,
     filter: &ExportFilter,
     mut progress: impl FnMut(u64),
-) -> Result<BTreeMap<String, Vec<u8>>, ReviewError> {
+) -> Result<Gathered, ReviewError> {
     let mut members: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut index = Index::default();
     let mut blobs: BTreeSet<Digest> = BTreeSet::new();
@@ -227,26 +259,60 @@ pub async fn gather(
             members.insert(blob_path(&d), data);
         }
     }
+    // Policy files cited by the exported results: digest → (name, kind).
+    let mut cited: BTreeMap<Digest, (String, PolicyKind)> = BTreeMap::new();
     for d in results {
         if let Some(data) = store.results(&d).await? {
+            if let Ok(c) = serde_json::from_slice::<Cited>(&data) {
+                for p in c.policies {
+                    cited
+                        .entry(p.sha256)
+                        .or_insert((p.source, PolicyKind::Policy));
+                }
+                if let Some(w) = c.waivers {
+                    cited
+                        .entry(w.sha256)
+                        .or_insert((w.name, PolicyKind::Waivers));
+                }
+            }
             members.insert(results_path(&d), data);
         }
     }
+    let wanted: Vec<Digest> = cited.keys().copied().collect();
+    let mut found: BTreeMap<Digest, Vec<u8>> = store
+        .policy_files(&wanted)
+        .await?
+        .into_iter()
+        .map(|f| (f.digest, f.data))
+        .collect();
+    for s in current.policies.iter().chain(current.waivers.iter()) {
+        let d = evident_core::sha256_digest(&s.bytes);
+        if cited.contains_key(&d) {
+            found.entry(d).or_insert_with(|| s.bytes.clone());
+        }
+    }
     let mut files = Vec::new();
-    for (i, (name, bytes, kind)) in policies.iter().enumerate() {
+    let mut missing_policies = Vec::new();
+    for (digest, (name, kind)) in cited {
+        let Some(bytes) = found.remove(&digest) else {
+            missing_policies.push(format!("{name} {digest}"));
+            continue;
+        };
         let base = name
             .rsplit(['/', ':'])
             .next()
             .filter(|b| !b.is_empty())
             .unwrap_or("policy.toml");
-        let path = format!("policies/{i:03}-{base}");
+        // The index holds the full digest; 16 hex digits keep names short.
+        let hex = digest.hex();
+        let path = format!("policies/{}-{base}", hex.get(..16).unwrap_or(&hex));
         files.push(PolicyFileEntry {
-            name: name.clone(),
+            name,
             path: path.clone(),
-            sha256: evident_core::sha256_digest(bytes),
-            kind: *kind,
+            sha256: digest,
+            kind,
         });
-        members.insert(path, bytes.clone());
+        members.insert(path, bytes);
     }
     members.insert(
         bundle::POLICY_INDEX_PATH.to_string(),
@@ -256,7 +322,10 @@ pub async fn gather(
         bundle::INDEX_PATH.to_string(),
         serde_json::to_vec(&index).unwrap_or_default(),
     );
-    Ok(members)
+    Ok(Gathered {
+        members,
+        missing_policies,
+    })
 }
 
 /// Build the scope recorded in the manifest.

@@ -171,12 +171,21 @@ pub async fn serve(
         .iter()
         .map(|p| Config::path(dir, p))
         .collect();
-    let policies = Arc::new(evident_policies::load(&paths, None)?);
+    let sources = evident_policies::read_sources(&paths, None)?;
+    let policies = Arc::new(sources.load()?);
     let admin_path = Config::path(dir, &config.admin_token_file);
     let admin = std::fs::read_to_string(&admin_path).map_err(io(&admin_path))?;
     let url = config.database_url(dir);
     let timeout = Duration::from_millis(config.database_timeout_ms);
     let store = store::open(&url, config.max_connections, timeout).await?;
+    // Keep the exact files before any result is recorded with them: an
+    // export carries the files each result cites, even after they change.
+    store
+        .keep_policy_files(&crate::review::policy_records(
+            &sources,
+            chrono::Utc::now().timestamp_millis(),
+        ))
+        .await?;
     tracing::info!(database = %redact_url(&url), kind = store.kind(), policies = policies.policies().len(), "store ready");
 
     let alerting = Arc::new(

@@ -116,7 +116,52 @@ on_both!(
     queries_and_pagination,
     drift_transitions_alerts_and_outbox,
     stale_flapping_and_integrity_alerts,
+    policy_files_are_kept_by_digest,
 );
+
+async fn policy_files_are_kept_by_digest(store: &dyn Store) {
+    use evident_collector::store::PolicyFileRecord;
+    let file = |name: &str, data: &[u8], at: i64| PolicyFileRecord {
+        digest: sha256_digest(data),
+        name: name.into(),
+        kind: "policy".into(),
+        data: data.to_vec(),
+        first_loaded_at: at,
+    };
+    let v1 = file(
+        "/etc/evident/policies/base.toml",
+        b"[policy]\nversion = \"1\"\n",
+        1_000,
+    );
+    let v2 = file(
+        "/etc/evident/policies/base.toml",
+        b"[policy]\nversion = \"2\"\n",
+        2_000,
+    );
+    store
+        .keep_policy_files(std::slice::from_ref(&v1))
+        .await
+        .unwrap();
+    // A restart with the same file, and a later one with a changed file:
+    // the first load of each version is kept, nothing is replaced.
+    let renamed = PolicyFileRecord {
+        name: "elsewhere.toml".into(),
+        first_loaded_at: 3_000,
+        ..v1.clone()
+    };
+    store
+        .keep_policy_files(&[renamed, v2.clone()])
+        .await
+        .unwrap();
+    let missing = sha256_digest(b"never loaded");
+    let mut got = store
+        .policy_files(&[v2.digest, missing, v1.digest])
+        .await
+        .unwrap();
+    got.sort_by_key(|f| f.first_loaded_at);
+    assert_eq!(got, vec![v1, v2]);
+    assert!(store.policy_files(&[]).await.unwrap().is_empty());
+}
 
 fn token(id: &str, secret: &str, expires_at: Option<i64>, max_uses: Option<i64>) -> NewToken {
     NewToken {

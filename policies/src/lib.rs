@@ -107,29 +107,54 @@ fn walk(path: &Path, explicit: bool, found: &mut Discovered) -> Result<(), LoadE
     Ok(())
 }
 
-/// Load the policies under `paths` (or the bundled ones when `paths` is
-/// empty), attaching `waivers` (an explicit file, else a discovered `waivers.toml`).
-pub fn load(paths: &[PathBuf], waivers: Option<&Path>) -> Result<PolicySet, LoadError> {
-    let (set, discovered_waivers) = if paths.is_empty() {
-        (bundled_set()?, None)
+/// The exact files a policy set is built from: what the collector keeps and
+/// exports so that results can be re-evaluated from the same bytes later.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Policy files, in load order.
+    pub policies: Vec<PolicySource>,
+    /// The waivers file, if any.
+    pub waivers: Option<PolicySource>,
+}
+
+impl Sources {
+    /// Compile into a policy set (waivers attached).
+    pub fn load(&self) -> Result<PolicySet, LoadError> {
+        let set = PolicySet::load(&self.policies, Catalog::annex_a())?;
+        match &self.waivers {
+            None => Ok(set),
+            Some(w) => Ok(set.with_waivers(&w.name, &w.bytes)?),
+        }
+    }
+}
+
+/// Read the policy files under `paths` (or the bundled ones when `paths` is
+/// empty) and the waivers (`waivers`, else a discovered `waivers.toml`).
+pub fn read_sources(paths: &[PathBuf], waivers: Option<&Path>) -> Result<Sources, LoadError> {
+    let (policies, discovered_waivers) = if paths.is_empty() {
+        (bundled_sources(), None)
     } else {
         let found = discover(paths)?;
         if found.policies.is_empty() {
             let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             return Err(LoadError::Empty(shown.join(", ")));
         }
-        (
-            PolicySet::load(&found.policies, Catalog::annex_a())?,
-            found.waivers,
-        )
+        (found.policies, found.waivers)
     };
-    match waivers.map(Path::to_path_buf).or(discovered_waivers) {
-        None => Ok(set),
+    let waivers = match waivers.map(Path::to_path_buf).or(discovered_waivers) {
+        None => None,
         Some(w) => {
             let bytes = std::fs::read(&w).map_err(io_err(&w))?;
-            Ok(set.with_waivers(&w.display().to_string(), &bytes)?)
+            Some(PolicySource::new(w.display().to_string(), bytes))
         }
-    }
+    };
+    Ok(Sources { policies, waivers })
+}
+
+/// Load the policies under `paths` (or the bundled ones when `paths` is
+/// empty), attaching `waivers` (an explicit file, else a discovered `waivers.toml`).
+pub fn load(paths: &[PathBuf], waivers: Option<&Path>) -> Result<PolicySet, LoadError> {
+    read_sources(paths, waivers)?.load()
 }
 
 /// The outcome of one test file.

@@ -300,6 +300,13 @@ impl Server {
         child.wait().ok()
     }
 
+    /// Stop (SIGTERM) and start `serve` again on the same directory and
+    /// database (it then listens on a new port).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
     /// Run `evident-collector` subcommand against this server's data dir.
     pub fn cli(&self, args: &[&str]) -> String {
         let d = self.dir.path().to_string_lossy().into_owned();

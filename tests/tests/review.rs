@@ -263,6 +263,103 @@ async fn replacing_a_policy_file_fails(backend: Backend) {
     server.finish().await;
 }
 
+async fn post_next(server: &Server, agent: &mut Agent, run: &evident_e2e::Run, blobs: bool) {
+    let (env, _) = agent.sign_next(run);
+    let r = server.post(&request(&env, run, blobs)).await;
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+}
+
+/// Results recorded before and after a policy change: the bundle carries
+/// both versions of the file, and each statement is re-evaluated with the
+/// version its results cite.
+async fn results_before_and_after_a_policy_change_verify(backend: Backend) {
+    let policies = tempfile::tempdir().unwrap();
+    let policy = policies.path().join("linux-baseline.toml");
+    let original = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/linux-baseline.toml"),
+    )
+    .unwrap();
+    std::fs::write(&policy, &original).unwrap();
+    let paths = format!("[{:?}]", policies.path().display().to_string());
+    let Some(mut server) = Server::start(backend, &[("policy_paths", &paths)]).await else {
+        return;
+    };
+    let root = fixture_root("web-1");
+    let run = collect(root.path());
+    let mut agent = Agent::new("web-1");
+    agent.enroll(&server).await;
+    post_next(&server, &mut agent, &run, true).await;
+    post_next(&server, &mut agent, &run, false).await;
+    // The policy changes: a new version, one rule's severity lowered.
+    let changed = original
+        .replacen("version = \"2026.1\"", "version = \"2026.2\"", 1)
+        .replacen("severity = \"high\"", "severity = \"low\"", 1);
+    assert_ne!(changed, original);
+    std::fs::write(&policy, &changed).unwrap();
+    server.restart();
+    post_next(&server, &mut agent, &run, false).await;
+    post_next(&server, &mut agent, &run, false).await;
+
+    let file = export(&server, &[]);
+    let (code, out) = verify(&file, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("4 results confirmed by re-evaluation"),
+        "{out}"
+    );
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    let files: Vec<bundle::PolicyFileEntry> =
+        serde_json::from_slice(&members[bundle::POLICY_INDEX_PATH]).unwrap();
+    assert_eq!(files.len(), 2, "both versions are exported: {files:?}");
+    let digests: Vec<_> = files.iter().map(|f| f.sha256).collect();
+    assert!(digests.contains(&evident_core::sha256_digest(original.as_bytes())));
+    assert!(digests.contains(&evident_core::sha256_digest(changed.as_bytes())));
+    for f in &files {
+        assert_eq!(f.name, policy.display().to_string());
+    }
+    // The results of the first two statements cite the first version.
+    let idx = index(&members);
+    let first = idx.statements.iter().map(|e| e.sequence).min().unwrap();
+    let cited = |seq: u64| -> String {
+        let e = idx
+            .statements
+            .iter()
+            .find(|e| e.sequence == first + seq)
+            .unwrap();
+        let r: bundle::RecordedResults =
+            serde_json::from_slice(&members[&bundle::results_path(&e.results)]).unwrap();
+        r.policies[0].version.clone()
+    };
+    assert_eq!(cited(0), "2026.1");
+    assert_eq!(cited(3), "2026.2");
+
+    // Without the first version (an export of only the files configured
+    // now), the statements recorded with it cannot be confirmed.
+    let old = files
+        .iter()
+        .find(|f| f.sha256 == evident_core::sha256_digest(original.as_bytes()))
+        .unwrap()
+        .clone();
+    let f = rewrite(&server, &file, true, |m| {
+        m.remove(&old.path);
+        let kept: Vec<_> = files.iter().filter(|f| f.path != old.path).collect();
+        m.insert(
+            bundle::POLICY_INDEX_PATH.into(),
+            serde_json::to_vec(&kept).unwrap(),
+        );
+    });
+    let out = assert_fails(
+        &f,
+        &[
+            &format!("agent {} sequence {first}", agent.id),
+            &format!("agent {} sequence {}", agent.id, first + 1),
+            "which the bundle does not include",
+        ],
+    );
+    assert!(!out.contains(&format!("sequence {}:", first + 2)), "{out}");
+    server.finish().await;
+}
+
 async fn unlisted_and_missing_members_are_named(backend: Backend) {
     let Some((server, _a, _b)) = populated(backend, 2).await else {
         return;
@@ -494,6 +591,10 @@ mod sqlite {
         super::replacing_a_policy_file_fails(Sqlite).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn results_before_and_after_a_policy_change_verify() {
+        super::results_before_and_after_a_policy_change_verify(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reports_soa_attestations_and_oscal() {
         super::reports_soa_attestations_and_oscal(Sqlite).await;
     }
@@ -513,5 +614,9 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reports_soa_attestations_and_oscal() {
         super::reports_soa_attestations_and_oscal(Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn results_before_and_after_a_policy_change_verify() {
+        super::results_before_and_after_a_policy_change_verify(Postgres).await;
     }
 }

@@ -95,16 +95,21 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let filter = filter(&args.hosts, args.since.as_deref(), args.until.as_deref())?;
     let rt = runtime()?;
-    let (config, members) = rt.block_on(async {
+    let gathered = rt.block_on(async {
         let (config, store) = open_store(&args.dir).await?;
-        let policies = review::policy_files(&args.dir.dir, &config)?;
+        let current = review::policy_files(&args.dir.dir, &config)?;
         let bar = super::verify::progress_bar(0, "reading");
-        let members = review::gather(&*store, &policies, &filter, |n| bar.inc(n)).await;
+        let gathered = review::gather(&*store, &current, &filter, |n| bar.inc(n)).await;
         bar.finish_and_clear();
         store.close().await;
-        Ok::<_, anyhow::Error>((config, members?))
+        Ok::<_, anyhow::Error>(gathered?)
     })?;
-    let _ = config;
+    for m in &gathered.missing_policies {
+        eprintln!(
+            "warning: exported results cite policy file {m}, which this collector no longer has; verify will report the statements concerned"
+        );
+    }
+    let members = gathered.members;
     match args.format {
         ExportFormat::Oscal => {
             let doc = super::oscal::document(&members, chrono::Utc::now())?;

@@ -71,8 +71,8 @@ fn load_report(
     let rt = runtime()?;
     let (config, members) = rt.block_on(async {
         let (config, store) = open_store(dir).await?;
-        let policies = review::policy_files(&dir.dir, &config)?;
-        let members = review::gather(&*store, &policies, &f, |_| {}).await?;
+        let current = review::policy_files(&dir.dir, &config)?;
+        let members = review::gather(&*store, &current, &f, |_| {}).await?.members;
         store.close().await;
         Ok::<_, anyhow::Error>((config, members))
     })?;

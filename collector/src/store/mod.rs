@@ -209,6 +209,22 @@ pub struct IntegrityEvent {
     pub at: i64,
 }
 
+/// A policy or waivers file the collector evaluated with, kept by digest so
+/// that results recorded with it can be re-evaluated after the file changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyFileRecord {
+    /// sha256 of `data`.
+    pub digest: Digest,
+    /// The name it was first loaded under (a path or `bundled:<file>`).
+    pub name: String,
+    /// `policy` or `waivers`.
+    pub kind: String,
+    /// The exact bytes.
+    pub data: Vec<u8>,
+    /// Unix ms of the first load.
+    pub first_loaded_at: i64,
+}
+
 /// A person registered to sign manual attestations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttesterRecord {
@@ -247,6 +263,10 @@ pub trait Store: drift::DriftStore + Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// Check the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Keep policy files by digest (a file already kept is left as it is).
+    async fn keep_policy_files(&self, files: &[PolicyFileRecord]) -> Result<(), StoreError>;
+    /// The kept policy files among `digests`.
+    async fn policy_files(&self, digests: &[Digest]) -> Result<Vec<PolicyFileRecord>, StoreError>;
 
     /// Create an enrollment token.
     async fn create_token(&self, token: &NewToken) -> Result<(), StoreError>;

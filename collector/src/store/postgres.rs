@@ -30,6 +30,11 @@ const MIGRATIONS: &[crate::store::Migration] = &[
         description: "review",
         sql: include_str!("../../migrations/postgres/0003_review.sql"),
     },
+    crate::store::Migration {
+        version: 4,
+        description: "policy files",
+        sql: include_str!("../../migrations/postgres/0004_policy_files.sql"),
+    },
 ];
 
 /// Advisory lock key serialising migrations across replicas.

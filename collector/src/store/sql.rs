@@ -593,6 +593,53 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn keep_policy_files(
+                &self,
+                files: &[$crate::store::PolicyFileRecord],
+            ) -> Result<(), StoreError> {
+                let mut tx = self.write.begin_with($begin).await?;
+                for f in files {
+                    sqlx::query(
+                        "INSERT INTO policy_files (digest, name, kind, data, first_loaded_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING",
+                    )
+                    .bind(f.digest.0.as_slice())
+                    .bind(&f.name)
+                    .bind(&f.kind)
+                    .bind(f.data.as_slice())
+                    .bind(f.first_loaded_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn policy_files(
+                &self,
+                digests: &[Digest],
+            ) -> Result<Vec<$crate::store::PolicyFileRecord>, StoreError> {
+                let mut out = Vec::with_capacity(digests.len());
+                for d in digests {
+                    let row = sqlx::query(
+                        "SELECT digest, name, kind, data, first_loaded_at FROM policy_files WHERE digest = $1",
+                    )
+                    .bind(d.0.as_slice())
+                    .fetch_optional(&self.read)
+                    .await?;
+                    if let Some(r) = row {
+                        out.push($crate::store::PolicyFileRecord {
+                            digest: digest_from(&r.try_get::<Vec<u8>, _>(0)?)?,
+                            name: r.try_get(1)?,
+                            kind: r.try_get(2)?,
+                            data: r.try_get(3)?,
+                            first_loaded_at: r.try_get(4)?,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+
             async fn add_attester(
                 &self,
                 a: &$crate::store::AttesterRecord,
