@@ -45,7 +45,8 @@ fn main() -> Result<()> {
     }
     let rt = tokio::runtime::Runtime::new()?;
     let fill = Instant::now();
-    let policies = evident_policies::bundled_set()?;
+    let sources = evident_policies::read_sources(&[], None)?;
+    let policies = sources.load()?;
     rt.block_on(async {
         let url = format!("sqlite://{}", dir.join("evident.db").display());
         let st = store::open(&url, 2, Duration::from_secs(30)).await?;
@@ -57,6 +58,9 @@ fn main() -> Result<()> {
             max_uses: None,
         })
         .await?;
+        // As `serve` does before evaluating: keep the policy files.
+        st.keep_policy_files(&evident_collector::review::policy_records(&sources, 0))
+            .await?;
         let root = fixture_root("bench-host");
         let run = collect(root.path());
         let results_cache =
