@@ -1,6 +1,7 @@
 #!/bin/bash
 # Usage: B=target/release CB=target/release tests/agent-daemon-bench.sh   (ROOT=/ for the live host)
-# Measures the agent daemon: idle RSS, CPU per run, bytes per unchanged/changed run.
+# Measures the agent daemon: idle RSS, CPU per run (the supervisor and its
+# workers: utime+stime+cutime+cstime), bytes per unchanged/changed run.
 set -u
 B=${B:-target/release}; CB=${CB:-target/release}
 W=$(mktemp -d /tmp/evbench.XXXX); cd $W
@@ -30,9 +31,9 @@ EOT
 $B/evident-agent run --config agent.toml > agent.log 2>&1 &
 APID=$!
 sleep 12
-t0=$(awk '{print $14+$15}' /proc/$APID/stat); r0=$(grep -c delivered agent.log)
+t0=$(awk '{print $14+$15+$16+$17}' /proc/$APID/stat); r0=$(grep -c delivered agent.log)
 sleep 30
-t1=$(awk '{print $14+$15}' /proc/$APID/stat); r1=$(grep -c delivered agent.log)
+t1=$(awk '{print $14+$15+$16+$17}' /proc/$APID/stat); r1=$(grep -c delivered agent.log)
 echo "rss_after_runs_kb=$(grep VmRSS /proc/$APID/status | awk '{print $2}') hwm_kb=$(grep VmHWM /proc/$APID/status | awk '{print $2}')"
 echo "runs=$((r1-r0)) cpu_ticks=$((t1-t0)) ticks_per_s=$(getconf CLK_TCK)"
 echo "cpu_ms_per_run=$(python3 -c "print(round(($t1-$t0)*1000/$(getconf CLK_TCK)/max(1,$r1-$r0),2))")"
@@ -48,7 +49,7 @@ sed -i 's/^default = .*/default = "0 0 * * * *"/' agent.toml
 $B/evident-agent run --config agent.toml >> agent.log 2>&1 &
 APID=$!; sleep 20
 echo "idle_rss_kb=$(grep VmRSS /proc/$APID/status | awk '{print $2}') idle_threads=$(grep Threads /proc/$APID/status | awk '{print $2}')"
-t0=$(awk '{print $14+$15}' /proc/$APID/stat); sleep 20; t1=$(awk '{print $14+$15}' /proc/$APID/stat)
+t0=$(awk '{print $14+$15+$16+$17}' /proc/$APID/stat); sleep 20; t1=$(awk '{print $14+$15+$16+$17}' /proc/$APID/stat)
 echo "idle_cpu_ticks_in_20s=$((t1-t0))"
 kill $APID $CPID; wait 2>/dev/null
 rm -rf $W

@@ -1,28 +1,34 @@
-//! `evident-agent run`: the daemon loop.
+//! The agent's work on its state directory: key, state, spool, enrollment,
+//! collection runs and delivery.
 //!
-//! Start: load or generate the key ([`crate::signer`]), load the state,
-//! open the spool (recovering the chain head from the newest spooled
-//! statement after a crash, moving corrupt files aside), enroll once if
-//! needed. Then, on a tokio current-thread runtime:
+//! [`crate::supervisor`] (`evident-agent run`) only keeps the schedule and
+//! starts a short-lived worker process (`evident-agent worker`) for each
+//! job; the worker runs [`Daemon::work`]:
 //!
-//! - when probes are due ([`crate::schedule::Planner`]), collect them, build
-//!   the statement (sequence, previous envelope digest, declared gap,
-//!   schedule, host facts), save the reserved sequence, sign, spool, then
-//!   enforce the spool's bounds;
-//! - meanwhile deliver the spool oldest first, one statement in flight,
-//!   deleting a spooled statement only after a 2xx, backing off with jitter
-//!   on failures, stopping (spool kept) when the collector refuses the key;
-//! - on SIGTERM or SIGINT, stop after the current step.
+//! - open: take the state directory's lock, load or generate the key
+//!   ([`crate::signer`]), load the state, open the spool (after a start:
+//!   check every spooled file, moving corrupt ones aside; recover the chain
+//!   head from the newest spooled statement after a crash);
+//! - enroll once if needed;
+//! - collect the due probes, build the statement (sequence, previous
+//!   envelope digest, declared gap, schedule, host facts), save the reserved
+//!   sequence, sign, spool, then enforce the spool's bounds;
+//! - deliver the spool oldest first, deleting a spooled statement only after
+//!   a 2xx, until it is empty, a delivery fails (the supervisor retries with
+//!   backoff and jitter), the collector refuses the key (delivery stops, the
+//!   spool is kept) or the job's time is up;
+//! - on SIGTERM, stop after the current step.
 //!
-//! Probes not due in a run carry their most recent result (same digest, so
-//! the blob is not sent again): every statement is a complete picture of the
-//! host, and per-probe schedules only decide how fresh each part is.
+//! Probes not due in a run carry their most recent result (kept in
+//! `probes.json`, same digest, so the blob is not sent again): every
+//! statement is a complete picture of the host, and per-probe schedules only
+//! decide how fresh each part is.
 
 use crate::collect;
 use crate::config::Config;
 use crate::hostroot::HostRoot;
 use crate::probes::REGISTRY;
-use crate::schedule::{CronSchedule, Planner};
+use crate::schedule::CronSchedule;
 use crate::shipper::{Backoff, SendError, Sent, Shipper};
 use crate::signer;
 use crate::spool::{Item, Next, Spool};
@@ -35,8 +41,7 @@ use evident_core::wire::EnrollRequest;
 use evident_core::{sha256_digest, Digest, Signer};
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
-use std::path::PathBuf;
-use std::pin::Pin;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Why the daemon stopped or could not start.
@@ -70,6 +75,77 @@ struct Cached {
     blob: Option<Vec<u8>>,
 }
 
+/// `probes.json`: the most recent result of every probe, so that a run of
+/// only the due probes still describes the whole host.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedFile {
+    entry: ProbeEntry,
+    /// The probe data's exact JSON text (the blob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blob: Option<String>,
+}
+
+const PROBE_CACHE_FILE: &str = "probes.json";
+const LOCK_FILE: &str = "lock";
+
+/// What a worker was started to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Job {
+    /// Probes to collect (none: enroll and deliver only).
+    pub probes: Vec<String>,
+    /// First job after a start: check every spooled file.
+    pub recover: bool,
+    /// Stop delivering after this long (the next run is due then).
+    pub deliver_for: Duration,
+}
+
+/// How a worker ended; its exit code tells the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Enrolled, the job is done and the spool is empty.
+    Done,
+    /// A delivery failed; statements remain spooled (retry with backoff).
+    Retry,
+    /// Time was up with statements still spooled (continue right away).
+    More,
+    /// The collector refuses the agent's key (403): delivery is stopped.
+    Stopped,
+    /// Enrollment failed for now (retry with backoff).
+    EnrollRetry,
+    /// Enrollment was refused for good (bad or expired token, ...).
+    EnrollRefused,
+    /// Anything else (the worker logged why).
+    Failed,
+}
+
+impl Outcome {
+    /// The worker's exit code.
+    pub fn code(&self) -> u8 {
+        match self {
+            Outcome::Done => 0,
+            Outcome::Failed => 2,
+            Outcome::Retry => 10,
+            Outcome::More => 11,
+            Outcome::Stopped => 12,
+            Outcome::EnrollRetry => 13,
+            Outcome::EnrollRefused => 14,
+        }
+    }
+
+    /// From a worker's exit code (None: killed by a signal).
+    pub fn from_code(code: Option<i32>) -> Outcome {
+        match code {
+            Some(0) => Outcome::Done,
+            Some(10) => Outcome::Retry,
+            Some(11) => Outcome::More,
+            Some(12) => Outcome::Stopped,
+            Some(13) => Outcome::EnrollRetry,
+            Some(14) => Outcome::EnrollRefused,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
 /// The agent: configuration, key, state, spool and client.
 pub struct Daemon {
     config: Config,
@@ -79,18 +155,9 @@ pub struct Daemon {
     shipper: Shipper,
     root: HostRoot,
     default_cron: CronSchedule,
-    overrides: BTreeMap<String, CronSchedule>,
     interval_seconds: u64,
     cache: BTreeMap<String, Cached>,
-}
-
-type SendFuture = Pin<Box<dyn Future<Output = Result<Sent, SendError>>>>;
-
-async fn poll_opt(f: &mut Option<SendFuture>) -> Result<Sent, SendError> {
-    match f {
-        Some(f) => f.await,
-        None => std::future::pending().await,
-    }
+    _lock: std::fs::File,
 }
 
 fn state_dir_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
@@ -101,10 +168,13 @@ fn state_dir_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Daemo
 }
 
 impl Daemon {
-    /// Prepare from a validated configuration: key, state, spool recovery, client.
-    pub fn open(config: Config) -> Result<Daemon, DaemonError> {
+    /// Prepare from a validated configuration: lock, key, state, spool
+    /// recovery (checking every spooled file when `recover`), client.
+    pub fn open(config: Config, recover: bool) -> Result<Daemon, DaemonError> {
         let dir = config.state_dir.clone();
         crate::fsutil::ensure_dir(&dir, 0o700).map_err(state_dir_err(&dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = crate::fsutil::lock_exclusive(&lock_path).map_err(state_dir_err(&lock_path))?;
         let (signer, fresh) = signer::load_or_generate(&dir)?;
         let mut state = State::load(&dir)?;
         if fresh
@@ -122,7 +192,11 @@ impl Daemon {
             state = State::default();
         }
         let mut spool = Spool::open(&dir.join("spool"))?;
-        let corrupt = spool.check_all();
+        let corrupt = if recover {
+            spool.check_all()
+        } else {
+            Vec::new()
+        };
         if !corrupt.is_empty() {
             state.corrupt_total += corrupt.len() as u64;
             let seqs: Vec<String> = corrupt.iter().map(|c| c.sequence.to_string()).collect();
@@ -149,14 +223,11 @@ impl Daemon {
         }
         state.save(&dir)?;
         let default_cron = CronSchedule::parse(&config.schedule.default)?;
-        let mut overrides = BTreeMap::new();
-        for (probe, expr) in &config.schedule.probes {
-            overrides.insert(probe.clone(), CronSchedule::parse(expr)?);
-        }
         let interval_seconds =
             default_cron.longest_gap_seconds(Utc::now()) + config.schedule.jitter_seconds;
         let shipper = Shipper::new(&config)?;
         let root = HostRoot::new(&config.root);
+        let cache = load_probe_cache(&dir);
         Ok(Daemon {
             config,
             signer,
@@ -165,9 +236,9 @@ impl Daemon {
             shipper,
             root,
             default_cron,
-            overrides,
             interval_seconds,
-            cache: BTreeMap::new(),
+            cache,
+            _lock: lock,
         })
     }
 
@@ -335,8 +406,33 @@ impl Daemon {
             self.state.add_lost(r);
         }
         self.save();
+        self.save_probe_cache();
         tracing::debug!(sequence, probes = due.len(), "statement spooled");
         Ok(sequence)
+    }
+
+    fn save_probe_cache(&self) {
+        let files: BTreeMap<&str, CachedFile> = self
+            .cache
+            .iter()
+            .map(|(id, c)| {
+                (
+                    id.as_str(),
+                    CachedFile {
+                        entry: c.entry.clone(),
+                        blob: c
+                            .blob
+                            .as_ref()
+                            .map(|b| String::from_utf8_lossy(b).into_owned()),
+                    },
+                )
+            })
+            .collect();
+        let path = self.config.state_dir.join(PROBE_CACHE_FILE);
+        let bytes = serde_json::to_vec(&files).unwrap_or_default();
+        if let Err(e) = crate::fsutil::write_atomic(&path, &bytes, 0o600) {
+            tracing::warn!(path = %path.display(), error = %e, "could not keep the probe results; the next run collects every probe");
+        }
     }
 
     fn next_item(&mut self) -> Option<Item> {
@@ -363,15 +459,12 @@ impl Daemon {
         }
     }
 
-    fn start_send(&mut self) -> Option<(u64, SendFuture)> {
+    fn start_send(&mut self) -> Option<(u64, impl Future<Output = Result<Sent, SendError>>)> {
         let item = self.next_item()?;
         let known: HashSet<Digest> = self.state.known_blobs.iter().copied().collect();
         let shipper = self.shipper.clone();
         let seq = item.sequence;
-        Some((
-            seq,
-            Box::pin(async move { shipper.send(&item, &known).await }),
-        ))
+        Some((seq, async move { shipper.send(&item, &known).await }))
     }
 
     /// Apply a delivery outcome; returns the delay before the next attempt.
@@ -477,94 +570,165 @@ impl Daemon {
         Ok(self.spool.depth())
     }
 
-    /// The daemon loop, until `shutdown` completes.
-    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    /// One worker job (see the module doc): enroll if needed, collect
+    /// `job.probes`, deliver. `shutdown` ends it after the current step.
+    pub async fn work(&mut self, job: &Job, shutdown: impl Future<Output = ()>) -> Outcome {
         tokio::pin!(shutdown);
-        // Enrollment, retried with backoff.
-        let mut backoff = self.backoff();
-        while self.state.agent_id.is_none() {
-            match self.enroll_once().await {
-                Ok(()) => {}
-                Err(SendError::Stopped(msg)) => return Err(DaemonError::Enroll(msg)),
+        match self.enroll_once().await {
+            Ok(()) => {}
+            Err(SendError::Stopped(msg)) => {
+                tracing::error!(error = %msg, "enrollment refused");
+                self.state
+                    .error(format!("enrollment refused: {msg}"), Utc::now());
+                self.save();
+                return Outcome::EnrollRefused;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "enrollment failed; will retry");
+                self.state.error(format!("enrollment: {e}"), Utc::now());
+                self.save();
+                return Outcome::EnrollRetry;
+            }
+        }
+        if !job.probes.is_empty() {
+            let now = Utc::now();
+            match self.collect_run(&job.probes, now, None) {
+                Ok(seq) => tracing::debug!(sequence = seq, "run done"),
                 Err(e) => {
-                    let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "enrollment failed; will retry");
-                    self.state.error(format!("enrollment: {e}"), Utc::now());
+                    tracing::error!(error = %e, "collection run failed");
+                    self.state.error(format!("collection: {e}"), now);
                     self.save();
-                    tokio::select! {
-                        _ = &mut shutdown => return Ok(()),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
                 }
             }
         }
-        backoff.reset();
-        let probes: Vec<&str> = REGISTRY.iter().map(|p| p.spec.id).collect();
-        let mut planner = Planner::new(
-            &probes,
-            &self.default_cron,
-            &self.overrides,
-            self.config.schedule.jitter_seconds,
-            Utc::now(),
-        );
-        tracing::info!(
-            agent_id = self.state.agent_id.as_deref().unwrap_or(""),
-            key_id = self.signer.key_id(),
-            collector = %self.config.collector,
-            schedule = %self.default_cron.expr(),
-            spooled = self.spool.depth(),
-            "agent running"
-        );
-        let mut in_flight: Option<SendFuture> = None;
-        let mut in_flight_seq: Option<u64> = None;
-        let mut retry_at = tokio::time::Instant::now();
+        let until = tokio::time::Instant::now() + job.deliver_for;
+        let mut backoff = self.backoff();
         loop {
-            if in_flight.is_none() && tokio::time::Instant::now() >= retry_at {
-                if let Some((seq, fut)) = self.start_send() {
-                    in_flight = Some(fut);
-                    in_flight_seq = Some(seq);
-                }
-            }
-            let until_run = planner
-                .next_run()
-                .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                .unwrap_or(Duration::from_secs(3600));
-            let waiting_to_retry = in_flight.is_none() && self.spool.depth() > 0;
-            tokio::select! {
+            let Some((seq, send)) = self.start_send() else {
+                return Outcome::Done;
+            };
+            let result = tokio::select! {
                 biased;
                 _ = &mut shutdown => {
-                    tracing::info!("shutting down");
-                    break;
+                    tracing::info!("stopping: the spool is kept");
+                    return Outcome::More;
                 }
-                result = poll_opt(&mut in_flight) => {
-                    in_flight = None;
-                    let seq = in_flight_seq.take().unwrap_or_default();
-                    let delay = self.on_sent(seq, result, &mut backoff);
-                    retry_at = tokio::time::Instant::now() + delay;
-                }
-                _ = tokio::time::sleep(until_run) => {
-                    let now = Utc::now();
-                    let due = planner.take_due(now);
-                    if !due.is_empty() {
-                        match self.collect_run(&due, now, in_flight_seq) {
-                            Ok(seq) => tracing::debug!(sequence = seq, "run done"),
-                            Err(e) => {
-                                tracing::error!(error = %e, "collection run failed");
-                                self.state.error(format!("collection: {e}"), now);
-                                self.save();
-                            }
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(retry_at), if waiting_to_retry => {}
+                r = send => r,
+            };
+            let stopped = matches!(result, Err(SendError::Stopped(_)));
+            let failed = matches!(result, Err(SendError::Retry(_)));
+            self.on_sent(seq, result, &mut backoff);
+            if stopped {
+                return Outcome::Stopped;
+            }
+            if failed {
+                return Outcome::Retry;
+            }
+            if tokio::time::Instant::now() >= until && self.spool.depth() > 0 {
+                return Outcome::More;
             }
         }
-        self.save();
-        Ok(())
     }
 
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir()
+    }
+}
+
+/// Read `probes.json`; anything unreadable means an empty cache (the next
+/// run then collects every probe anyway: the first run after a start does).
+fn load_probe_cache(dir: &Path) -> BTreeMap<String, Cached> {
+    let Ok(bytes) = std::fs::read(dir.join(PROBE_CACHE_FILE)) else {
+        return BTreeMap::new();
+    };
+    let files: BTreeMap<String, CachedFile> = match serde_json::from_slice(&bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring an unreadable probes.json");
+            return BTreeMap::new();
+        }
+    };
+    files
+        .into_iter()
+        .filter(|(_, f)| {
+            // Keep an entry only if its blob still matches its digest.
+            f.entry.digest == f.blob.as_deref().map(|b| sha256_digest(b.as_bytes()))
+        })
+        .map(|(id, f)| {
+            (
+                id,
+                Cached {
+                    entry: f.entry,
+                    blob: f.blob.map(String::into_bytes),
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_survive_the_exit_code() {
+        for o in [
+            Outcome::Done,
+            Outcome::Retry,
+            Outcome::More,
+            Outcome::Stopped,
+            Outcome::EnrollRetry,
+            Outcome::EnrollRefused,
+            Outcome::Failed,
+        ] {
+            assert_eq!(Outcome::from_code(Some(i32::from(o.code()))), o);
+        }
+        // Killed by a signal, or an error exit of the binary (2), or anything else.
+        assert_eq!(Outcome::from_code(None), Outcome::Failed);
+        assert_eq!(Outcome::from_code(Some(1)), Outcome::Failed);
+    }
+
+    #[test]
+    fn the_probe_cache_keeps_only_entries_whose_blob_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = br#"{"permitrootlogin":"no"}"#;
+        let entry = |digest| ProbeEntry {
+            id: "sshd".into(),
+            version: 1,
+            status: ProbeStatus::Ok,
+            duration_us: 10,
+            digest,
+            reason: None,
+        };
+        let good = CachedFile {
+            entry: entry(Some(sha256_digest(blob))),
+            blob: Some(String::from_utf8(blob.to_vec()).unwrap()),
+        };
+        let tampered = CachedFile {
+            entry: entry(Some(sha256_digest(b"other"))),
+            blob: Some("{}".into()),
+        };
+        let failed = CachedFile {
+            entry: ProbeEntry {
+                status: ProbeStatus::Error,
+                reason: Some("boom".into()),
+                ..entry(None)
+            },
+            blob: None,
+        };
+        let files: BTreeMap<&str, CachedFile> =
+            [("sshd", good), ("time", tampered), ("mac", failed)].into();
+        std::fs::write(
+            dir.path().join(PROBE_CACHE_FILE),
+            serde_json::to_vec(&files).unwrap(),
+        )
+        .unwrap();
+        let cache = load_probe_cache(dir.path());
+        assert_eq!(cache.keys().collect::<Vec<_>>(), ["mac", "sshd"]);
+        assert_eq!(cache["sshd"].blob.as_deref(), Some(&blob[..]));
+        // Garbage: an empty cache, not an error.
+        std::fs::write(dir.path().join(PROBE_CACHE_FILE), b"{not json").unwrap();
+        assert!(load_probe_cache(dir.path()).is_empty());
     }
 }

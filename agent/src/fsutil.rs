@@ -51,3 +51,51 @@ pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
     }
     fs::DirBuilder::new().recursive(true).mode(mode).create(dir)
 }
+
+/// Take an exclusive advisory lock on `path` (created with mode 0600),
+/// waiting for the holder to release it. The lock lasts as long as the
+/// returned file is open: one process at a time works in a state directory.
+pub fn lock_exclusive(path: &Path) -> io::Result<fs::File> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn the_lock_admits_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let first = lock_exclusive(&path).unwrap();
+        let released = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (path, released) = (path.clone(), released.clone());
+            std::thread::spawn(move || {
+                let _second = lock_exclusive(&path).unwrap();
+                // Only possible once the first holder let go.
+                released.load(Ordering::SeqCst)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        released.store(true, Ordering::SeqCst);
+        drop(first);
+        assert!(
+            waiter.join().unwrap(),
+            "the second holder got the lock early"
+        );
+        let meta = std::fs::metadata(&path).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+}

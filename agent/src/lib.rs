@@ -1,6 +1,7 @@
 //! `evident-agent` as a library: probes, the host root they read through,
 //! collection, the scan pipeline and report rendering, and the daemon
-//! (configuration, key, state, spool, schedule, shipper, install). The
+//! (configuration, key, state, spool, schedule, shipper, the supervisor and
+//! its workers, install). The
 //! binary in `main.rs` is a thin CLI over it.
 
 pub mod collect;
@@ -18,3 +19,4 @@ pub mod signer;
 pub mod spool;
 pub mod state;
 pub mod status;
+pub mod supervisor;

@@ -37,6 +37,28 @@ enum Command {
     Install(InstallArgs),
     /// Remove the systemd service (keeps the key and configuration unless --purge).
     Uninstall(UninstallArgs),
+    /// One job of the service, started by `run` (not for direct use).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// Configuration file (TOML).
+    #[arg(long, default_value = evident_agent::config::DEFAULT_PATH)]
+    config: PathBuf,
+    /// Process id of the supervisor (the worker dies with it).
+    #[arg(long)]
+    parent: u32,
+    /// Probes to collect, comma-separated (none: enroll and deliver only).
+    #[arg(long, value_delimiter = ',')]
+    probes: Vec<String>,
+    /// First job after a start: check every spooled file.
+    #[arg(long)]
+    recover: bool,
+    /// Stop delivering after this many milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    deliver_for_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -149,6 +171,13 @@ fn main() -> ExitCode {
         }
         Command::Install(args) => service::install(args.root, args.config, args.enroll_token),
         Command::Uninstall(args) => service::uninstall(&args.root, args.purge),
+        Command::Worker(args) => service::worker(
+            &args.config,
+            args.parent,
+            args.probes,
+            args.recover,
+            args.deliver_for_ms,
+        ),
     };
     match result {
         Ok(code) => code,

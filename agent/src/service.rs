@@ -4,7 +4,8 @@
 
 use anyhow::Context as _;
 use evident_agent::config::Config;
-use evident_agent::daemon::Daemon;
+use evident_agent::daemon::{Daemon, Job};
+use evident_agent::supervisor::Supervisor;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -24,19 +25,15 @@ fn init_logging() {
     }
 }
 
-/// `run [--config FILE] [--once]`.
+/// `run [--config FILE] [--once]`: the supervisor, or one in-process run.
 pub fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
     init_logging();
     let config = Config::load(config_path)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = runtime()?;
     rt.block_on(async move {
-        // `--once` keeps the default signal actions (a stop ends it at once).
-        let shutdown = (!once).then(shutdown_signal);
-        let mut daemon = Daemon::open(config)?;
         if once {
+            // `--once` keeps the default signal actions (a stop ends it at once).
+            let mut daemon = Daemon::open(config, true)?;
             let left = daemon.run_once().await?;
             if left > 0 {
                 anyhow::bail!(
@@ -45,11 +42,44 @@ pub fn run(config_path: &Path, once: bool) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        if let Some(shutdown) = shutdown {
-            daemon.run(shutdown).await?;
-        }
+        let shutdown = shutdown_signal();
+        Supervisor::new(config_path.to_path_buf(), config)?
+            .run(shutdown)
+            .await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `worker`: one job for the supervisor; the exit code is its [`Outcome`].
+pub fn worker(
+    config_path: &Path,
+    parent: u32,
+    probes: Vec<String>,
+    recover: bool,
+    deliver_for_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    init_logging();
+    evident_agent::supervisor::tie_to_parent(parent)?;
+    let config = Config::load(config_path)?;
+    let job = Job {
+        probes,
+        recover,
+        deliver_for: std::time::Duration::from_millis(deliver_for_ms),
+    };
+    let rt = runtime()?;
+    let outcome = rt.block_on(async move {
+        let shutdown = shutdown_signal();
+        let mut daemon = Daemon::open(config, job.recover)?;
+        Ok::<_, anyhow::Error>(daemon.work(&job, shutdown).await)
+    })?;
+    Ok(ExitCode::from(outcome.code()))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
 }
 
 /// Listen for SIGTERM and SIGINT right away (before the key, state and

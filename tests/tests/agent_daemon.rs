@@ -741,3 +741,110 @@ async fn a_revoked_key_stops_delivery_and_keeps_the_spool() {
     let spooled = agent.check_spool();
     assert!(spooled.len() >= 3);
 }
+
+/// Each run is a separate worker process: a probe on a slower schedule
+/// (here yearly) is collected by the first run only, and every later
+/// statement carries that result unchanged (kept in `probes.json`), while
+/// the other probes are collected every second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slower_probes_carry_their_last_result_across_runs() {
+    let col = Collector::init(false);
+    let mut agent = AgentProc::new(
+        &col.url(),
+        col.dir.path(),
+        "[schedule]\ndefault = \"* * * * * *\"\njitter_seconds = 0\n\
+         [schedule.probes]\npackages = \"0 0 0 1 1 *\"\n",
+    );
+    agent.start();
+    let s = agent
+        .wait_for("four deliveries", 30, |s| n(s, "delivered_total") >= 4)
+        .await;
+    agent.stop();
+    let id = agent_id(&s);
+    let stored = col.statements(&id).await;
+    assert!(stored.len() >= 4, "{stored:?}");
+    let mut first_packages = None;
+    let mut sshd_runs = BTreeSet::new();
+    for (_, digest) in &stored {
+        let st = col.statement(digest).await;
+        let probes = &st.predicate.probes;
+        assert_eq!(probes.len(), evident_agent::probes::REGISTRY.len());
+        let packages = probes.iter().find(|p| p.id == "packages").unwrap().clone();
+        match &first_packages {
+            None => first_packages = Some(packages),
+            // Carried, not collected again: the very same entry.
+            Some(first) => assert_eq!(&packages, first),
+        }
+        let sshd = probes.iter().find(|p| p.id == "sshd").unwrap();
+        sshd_runs.insert(sshd.duration_us);
+    }
+    // sshd was collected afresh in (almost) every run.
+    assert!(sshd_runs.len() >= 2, "{sshd_runs:?}");
+    assert!(agent.state_dir().join("probes.json").is_file());
+}
+
+/// The service process only schedules; its workers die with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_die_with_the_supervisor() {
+    let col = Collector::init(false);
+    let mut agent = AgentProc::new(&col.url(), col.dir.path(), "");
+    agent.start();
+    agent
+        .wait_for("a delivery", 30, |s| n(s, "delivered_total") >= 1)
+        .await;
+    let pid = agent.child.as_ref().map(|c| c.id()).unwrap_or_default();
+    // Catch a worker while it runs (one starts every second).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let worker = loop {
+        if let Some(w) = children_of(pid).into_iter().next() {
+            break w;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker seen:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let cmdline = std::fs::read(format!("/proc/{worker}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("worker"), "{cmdline}");
+    agent.kill9();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{worker}")).exists() && is_running(worker) {
+        assert!(
+            Instant::now() < deadline,
+            "worker {worker} outlived the supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Children of `pid` (from /proc/*/stat).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid ...
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) && is_running(child) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// Not a zombie (a dead child not yet reaped by its parent).
+fn is_running(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, Some(s) if s != "Z" && s != "X")
+}
