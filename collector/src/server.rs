@@ -67,10 +67,14 @@ pub struct Initialised {
     pub database: String,
     /// The listen address in the config.
     pub listen: String,
+    /// Key id (sha256 of the public key) of the collector's bundle-signing key.
+    pub signing_key_id: String,
 }
 
 /// Create `dir` with a config, a private CA and server certificate, an
-/// admin token and a first enrollment token.
+/// admin token, a first enrollment token and the collector's Ed25519 key
+/// that signs exported evidence bundles (its fingerprint can be handed to
+/// auditors before any bundle exists).
 pub async fn init(
     dir: &Path,
     sans: &[String],
@@ -116,11 +120,14 @@ pub async fn init(
         .await?;
     store.close().await;
     write_private(&dir.join("enroll.token"), format!("{secret}\n").as_bytes())?;
+    let signer = crate::review::collector_signer(dir)
+        .map_err(|e| ConfigError::Invalid(format!("collector signing key: {e}")))?;
     write_private(&cfg_path, config.to_toml().as_bytes())?;
     Ok(Initialised {
         dir: dir.to_path_buf(),
         database: redact_url(&url),
         listen: config.listen,
+        signing_key_id: signer.key_id().to_string(),
     })
 }
 

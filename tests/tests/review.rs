@@ -113,9 +113,24 @@ async fn export_then_verify_passes(backend: Backend) {
     let Some((server, a, _b)) = populated(backend, 4).await else {
         return;
     };
+    // `init` made the bundle-signing key (private, 0600), before any export.
+    let key = server.dir.path().join("collector.key");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let key_id = evident_collector::review::collector_signer(server.dir.path())
+        .unwrap()
+        .key_id()
+        .to_string();
     let file = export(&server, &[]);
     let (code, out) = verify(&file, &[]);
     assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("manifest signed by collector key {key_id}")),
+        "{out}"
+    );
     assert!(out.contains("OK: the bundle holds"), "{out}");
     assert!(out.contains("8 envelopes"), "{out}");
     assert!(

@@ -134,6 +134,10 @@ pub fn init(args: InitArgs) -> Result<ExitCode> {
     println!("  CA certificate:   {d}/ca.pem   (give this to agents)");
     println!("  admin token:      {d}/admin.token");
     println!("  enrollment token: {d}/enroll.token");
+    println!(
+        "  bundle signing key: {d}/collector.key (key id {}; auditors check exported bundles against it)",
+        done.signing_key_id
+    );
     println!();
     println!("Start the collector:");
     println!("  evident-collector serve --dir {d}");
