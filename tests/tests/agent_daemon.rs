@@ -783,17 +783,21 @@ async fn slower_probes_carry_their_last_result_across_runs() {
     assert!(agent.state_dir().join("probes.json").is_file());
 }
 
-/// The service process only schedules; its workers die with it.
+/// The service process only schedules; its workers die with it. The
+/// collector here is a black hole (accepts connections, never answers), so
+/// the first worker hangs in enrollment for up to `timeout_seconds`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_die_with_the_supervisor() {
     let col = Collector::init(false);
-    let mut agent = AgentProc::new(&col.url(), col.dir.path(), "");
+    let hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://127.0.0.1:{}", hole.local_addr().unwrap().port());
+    let mut agent = AgentProc::new(
+        &url,
+        col.dir.path(),
+        "[delivery]\nbackoff_initial_ms = 100\nbackoff_max_seconds = 1\ntimeout_seconds = 30\n",
+    );
     agent.start();
-    agent
-        .wait_for("a delivery", 30, |s| n(s, "delivered_total") >= 1)
-        .await;
     let pid = agent.child.as_ref().map(|c| c.id()).unwrap_or_default();
-    // Catch a worker while it runs (one starts every second).
     let deadline = Instant::now() + Duration::from_secs(20);
     let worker = loop {
         if let Some(w) = children_of(pid).into_iter().next() {
@@ -804,20 +808,26 @@ async fn workers_die_with_the_supervisor() {
             "no worker seen:\n{}",
             agent.log()
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(10));
     };
     let cmdline = std::fs::read(format!("/proc/{worker}/cmdline")).unwrap_or_default();
     let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
     assert!(cmdline.contains("worker"), "{cmdline}");
+    assert!(cmdline.contains("--recover"), "{cmdline}");
+    // The worker is stuck waiting for the collector (30 s timeout); the
+    // supervisor is killed: the worker must go at once, not in 30 s.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(is_running(worker), "the worker should still be waiting");
     agent.kill9();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{worker}")).exists() && is_running(worker) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while is_running(worker) {
         assert!(
             Instant::now() < deadline,
             "worker {worker} outlived the supervisor"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    drop(hole);
 }
 
 /// Children of `pid` (from /proc/*/stat).
@@ -840,7 +850,7 @@ fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
-/// Not a zombie (a dead child not yet reaped by its parent).
+/// Exists and is not a zombie (a dead child not yet reaped by its parent).
 fn is_running(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let state = stat
