@@ -26,10 +26,15 @@
 //! - `/etc/apt/apt.conf` and `/etc/apt/apt.conf.d/*`:
 //!   `APT::Periodic::Unattended-Upgrade`, `APT::Periodic::Enable`.
 //!
-//! RHEL family (rpm): the rpm database (`rpmdb.sqlite` on RHEL 9) needs an
-//! SQLite reader, which this agent does not carry, so the inventory and
-//! pending updates are reported as not collected. Still reported: the last
-//! update (`/var/log/dnf.rpm.log`), and dnf-automatic
+//! RHEL family (rpm): the inventory comes from the rpm database,
+//! `rpmdb.sqlite` (RHEL 9, Fedora; under `/var/lib/rpm` or
+//! `/usr/lib/sysimage/rpm`), opened read-only and immutable (no lock, no
+//! journal: the agent never writes there), one rpm header blob per installed
+//! package, parsed by [`parse_rpm_header`]. The Berkeley DB `Packages` file
+//! of RHEL 8 and older is not read (the inventory is then reported as not
+//! collected, with the reason). Pending updates need dnf's repository
+//! metadata and are not computed. The last update is the newest of the
+//! packages' install times and `/var/log/dnf.rpm.log`; dnf-automatic
 //! (`/etc/dnf/automatic.conf` `apply_updates`, its timers enabled under
 //! `/etc/systemd/system/timers.target.wants`).
 //!
@@ -55,7 +60,7 @@ pub static SPEC: ProbeSpec = ProbeSpec {
 
 const FIELDS: &[FieldSpec] = &[
     FieldSpec { name: "manager", ty: "string", doc: "Package manager whose database was found: `dpkg` or `rpm` (no database: the probe is unsupported)" },
-    FieldSpec { name: "inventory_collected", ty: "bool", doc: "Whether the installed inventory was read (false for rpm: no SQLite reader)" },
+    FieldSpec { name: "inventory_collected", ty: "bool", doc: "Whether the installed inventory was read (dpkg status, or rpmdb.sqlite; false for a Berkeley DB rpm database)" },
     FieldSpec { name: "inventory_note", ty: "string", doc: "Why the inventory was not collected (empty when it was)" },
     FieldSpec { name: "installed_count", ty: "int", doc: "Number of distinct installed package names" },
     FieldSpec { name: "installed_names", ty: "list<string>", doc: "Installed package names, sorted, without architecture (`\"telnetd\" in packages.installed_names`)" },
@@ -69,7 +74,7 @@ const FIELDS: &[FieldSpec] = &[
     FieldSpec { name: "pending_security_update_names", ty: "list<string>", doc: "Their names, sorted" },
     FieldSpec { name: "last_update", ty: "string|null", doc: "RFC 3339 time packages were last upgraded (null when unknown)" },
     FieldSpec { name: "last_update_age_days", ty: "int|null", doc: "Whole days between last_update and collection (null when unknown)" },
-    FieldSpec { name: "last_update_source", ty: "string", doc: "Where last_update comes from: `apt-history`, `apt-upgrade-stamp`, `dpkg-log`, `dnf-rpm-log` or empty" },
+    FieldSpec { name: "last_update_source", ty: "string", doc: "Where last_update comes from: `apt-history`, `apt-upgrade-stamp`, `dpkg-log`, `dnf-rpm-log`, `rpmdb` (newest package install time) or empty" },
     FieldSpec { name: "lists_refreshed", ty: "string|null", doc: "RFC 3339 time the package lists were last refreshed (`apt update`; null when unknown)" },
     FieldSpec { name: "lists_refreshed_age_days", ty: "int|null", doc: "Whole days since lists_refreshed (null when unknown)" },
     FieldSpec { name: "reboot_required_collected", ty: "bool", doc: "Whether the reboot-required flag could be read (live dpkg hosts, or a flag file found in an image)" },
@@ -721,11 +726,215 @@ fn collect_dpkg(root: &HostRoot, status: &str, facts: &mut PackagesFacts) -> Upd
     times
 }
 
+/// One installed package, from its rpm header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpmPackage {
+    /// `NAME` (tag 1000).
+    pub name: String,
+    /// `EPOCH` (tag 1003), when set.
+    pub epoch: Option<u32>,
+    /// `VERSION` (tag 1001).
+    pub version: String,
+    /// `RELEASE` (tag 1002).
+    pub release: String,
+    /// `ARCH` (tag 1022); absent for `gpg-pubkey` pseudo-packages.
+    pub arch: Option<String>,
+    /// `INSTALLTIME` (tag 1008), Unix seconds.
+    pub install_time: Option<i64>,
+}
+
+/// Why an rpm header blob could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpmHeaderError {
+    #[error("rpm header: {0}")]
+    Malformed(&'static str),
+    #[error("rpm header: no {0} tag")]
+    Missing(&'static str),
+}
+
+const RPMTAG_NAME: u32 = 1000;
+const RPMTAG_VERSION: u32 = 1001;
+const RPMTAG_RELEASE: u32 = 1002;
+const RPMTAG_EPOCH: u32 = 1003;
+const RPMTAG_INSTALLTIME: u32 = 1008;
+const RPMTAG_ARCH: u32 = 1022;
+const RPM_INT32_TYPE: u32 = 4;
+const RPM_STRING_TYPE: u32 = 6;
+const RPM_I18NSTRING_TYPE: u32 = 9;
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Parse an rpm header blob as the rpm database stores it (no lead, no
+/// magic): index length and data length (big-endian), then 16-byte index
+/// entries (tag, type, offset, count), then the data. Only the tags above
+/// are read; any inconsistency is an error, never a panic.
+pub fn parse_rpm_header(blob: &[u8]) -> Result<RpmPackage, RpmHeaderError> {
+    let il = be32(blob, 0).ok_or(RpmHeaderError::Malformed("truncated"))? as usize;
+    let dl = be32(blob, 4).ok_or(RpmHeaderError::Malformed("truncated"))? as usize;
+    let index_len = il
+        .checked_mul(16)
+        .ok_or(RpmHeaderError::Malformed("index too large"))?;
+    let data_start = index_len
+        .checked_add(8)
+        .ok_or(RpmHeaderError::Malformed("index too large"))?;
+    let data = blob
+        .get(data_start..)
+        .and_then(|d| d.get(..dl))
+        .ok_or(RpmHeaderError::Malformed("data shorter than declared"))?;
+    let mut name = None;
+    let mut version = None;
+    let mut release = None;
+    let mut arch = None;
+    let mut epoch = None;
+    let mut install_time = None;
+    for i in 0..il {
+        let at = 8 + i * 16;
+        let (Some(tag), Some(ty), Some(offset), Some(count)) = (
+            be32(blob, at),
+            be32(blob, at + 4),
+            be32(blob, at + 8),
+            be32(blob, at + 12),
+        ) else {
+            return Err(RpmHeaderError::Malformed("truncated index"));
+        };
+        let offset = offset as usize;
+        let string = || -> Result<String, RpmHeaderError> {
+            if ty != RPM_STRING_TYPE && ty != RPM_I18NSTRING_TYPE {
+                return Err(RpmHeaderError::Malformed("string tag of another type"));
+            }
+            let rest = data
+                .get(offset..)
+                .ok_or(RpmHeaderError::Malformed("offset out of range"))?;
+            let end = rest
+                .iter()
+                .position(|b| *b == 0)
+                .ok_or(RpmHeaderError::Malformed("unterminated string"))?;
+            Ok(String::from_utf8_lossy(rest.get(..end).unwrap_or_default()).into_owned())
+        };
+        let int32 = || -> Result<u32, RpmHeaderError> {
+            if ty != RPM_INT32_TYPE || count < 1 {
+                return Err(RpmHeaderError::Malformed("int32 tag of another type"));
+            }
+            be32(data, offset).ok_or(RpmHeaderError::Malformed("offset out of range"))
+        };
+        match tag {
+            RPMTAG_NAME => name = Some(string()?),
+            RPMTAG_VERSION => version = Some(string()?),
+            RPMTAG_RELEASE => release = Some(string()?),
+            RPMTAG_ARCH => arch = Some(string()?),
+            RPMTAG_EPOCH => epoch = Some(int32()?),
+            RPMTAG_INSTALLTIME => install_time = Some(i64::from(int32()?)),
+            _ => {}
+        }
+    }
+    Ok(RpmPackage {
+        name: name.ok_or(RpmHeaderError::Missing("NAME"))?,
+        epoch,
+        version: version.ok_or(RpmHeaderError::Missing("VERSION"))?,
+        release: release.ok_or(RpmHeaderError::Missing("RELEASE"))?,
+        arch,
+        install_time,
+    })
+}
+
+/// An rpm database's path (as shown in messages) and its header blobs.
+type RpmDb = (String, Vec<Vec<u8>>);
+
+/// The rpm header blobs of `rpmdb.sqlite` under the root. `Ok(None)` when
+/// there is no SQLite database.
+fn read_rpmdb(root: &HostRoot) -> Result<Option<RpmDb>, String> {
+    for dir in ["/var/lib/rpm", "/usr/lib/sysimage/rpm"] {
+        let host_path = format!("{dir}/rpmdb.sqlite");
+        let path = root.resolve(&host_path).map_err(|e| e.to_string())?;
+        if !path.is_file() {
+            continue;
+        }
+        // immutable=1: no locks, no -wal/-shm files, nothing written (the
+        // agent runs on a read-only view of /var).
+        let mut uri = String::from("file:");
+        for c in path.to_string_lossy().chars() {
+            match c {
+                '%' => uri.push_str("%25"),
+                '?' => uri.push_str("%3f"),
+                '#' => uri.push_str("%23"),
+                c => uri.push(c),
+            }
+        }
+        uri.push_str("?immutable=1");
+        use rusqlite::OpenFlags;
+        let shown = root.display_path(&host_path).display().to_string();
+        let err = |e: rusqlite::Error| format!("{shown}: {e}");
+        let db = rusqlite::Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        let mut stmt = db
+            .prepare("SELECT blob FROM Packages ORDER BY hnum")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(err)?;
+        let mut blobs = Vec::new();
+        for r in rows {
+            blobs.push(r.map_err(err)?);
+        }
+        return Ok(Some((shown, blobs)));
+    }
+    Ok(None)
+}
+
+/// Fill the inventory from rpm header blobs; returns the newest install time.
+pub fn apply_rpm_inventory(
+    facts: &mut PackagesFacts,
+    blobs: &[Vec<u8>],
+) -> (Option<DateTime<Utc>>, usize) {
+    let mut names = BTreeSet::new();
+    let mut newest = None;
+    let mut bad = 0;
+    for b in blobs {
+        match parse_rpm_header(b) {
+            Ok(p) => {
+                if let Some(t) = p.install_time.and_then(|s| DateTime::from_timestamp(s, 0)) {
+                    newest = newest.max(Some(t));
+                }
+                names.insert(p.name);
+            }
+            Err(_) => bad += 1,
+        }
+    }
+    facts.installed_count = names.len();
+    facts.installed_names = names.into_iter().collect();
+    facts.inventory_collected = true;
+    (newest, bad)
+}
+
 fn collect_rpm(root: &HostRoot, facts: &mut PackagesFacts) -> UpdateTimes {
     facts.manager = "rpm".into();
-    facts.inventory_note =
-        "the rpm database (rpmdb.sqlite / Berkeley DB) needs a database reader this agent does not carry".into();
-    facts.updates_note = "pending updates need the rpm database and dnf repository metadata".into();
+    let mut times = UpdateTimes::default();
+    match read_rpmdb(root) {
+        Ok(Some((shown, blobs))) => {
+            let (newest, bad) = apply_rpm_inventory(facts, &blobs);
+            if bad > 0 {
+                facts.inventory_note =
+                    format!("{shown}: {bad} unreadable package header(s) skipped");
+            }
+            if let Some(t) = newest {
+                times.upgrades.push((t, "rpmdb"));
+            }
+        }
+        Ok(None) => {
+            facts.inventory_note =
+                "no rpmdb.sqlite: a Berkeley DB rpm database (RHEL 8 and older) is not read".into();
+        }
+        Err(e) => facts.inventory_note = e,
+    }
+    facts.updates_note = "pending updates need dnf repository metadata".into();
     let conf = root
         .read_to_string("/etc/dnf/automatic.conf")
         .ok()
@@ -740,7 +949,6 @@ fn collect_rpm(root: &HostRoot, facts: &mut PackagesFacts) -> UpdateTimes {
         let install_timer = root.exists(&format!("{wants}/dnf-automatic-install.timer"));
         facts.unattended_upgrades_enabled = (timer && apply) || install_timer;
     }
-    let mut times = UpdateTimes::default();
     if let Ok(Some(t)) = root.read_to_string("/var/log/dnf.rpm.log") {
         if let Some(t) = parse_dnf_rpm_log(&t) {
             times.upgrades.push((t, "dnf-rpm-log"));
@@ -932,12 +1140,115 @@ mod tests {
         );
     }
 
+    /// The real rpm database written by rpm 4.18 (8 packages, one of them
+    /// twice, one with an epoch) gives what `rpm -qa` printed for it.
+    #[test]
+    fn rhel9_rpmdb_matches_rpm_qa() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packages");
+        let expected = std::fs::read_to_string(fixtures.join("rhel9-rpmdb.rpm-qa.tsv")).unwrap();
+        let mut want: Vec<String> = expected
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        want.sort();
+        let root = HostRoot::offline(fixtures.join("rhel9-rpmdb"));
+        let (_, blobs) = read_rpmdb(&root).unwrap().unwrap();
+        let mut got: Vec<String> = blobs
+            .iter()
+            .map(|b| {
+                let p = parse_rpm_header(b).unwrap();
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    p.name,
+                    p.epoch.unwrap_or(0),
+                    p.version,
+                    p.release,
+                    p.arch.unwrap_or_default(),
+                    p.install_time.unwrap()
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, want);
+        assert_eq!(want.len(), 8);
+
+        let v = run("rhel9-rpmdb");
+        assert_eq!(v["manager"], "rpm");
+        assert_eq!(v["inventory_collected"], true);
+        assert_eq!(v["inventory_note"], "");
+        assert_eq!(v["installed_count"], 7);
+        assert_eq!(
+            strings(&v["installed_names"]),
+            [
+                "aide",
+                "chrony",
+                "dnf-automatic",
+                "kernel",
+                "openssh-server",
+                "rsyslog",
+                "telnet-server"
+            ]
+        );
+        // The newest install time (2026-11-25) is newer than dnf.rpm.log's.
+        assert_eq!(v["last_update_source"], "rpmdb");
+        assert_eq!(v["last_update"], "2026-11-25T04:28:13Z");
+        // The database was opened immutable: nothing was written beside it.
+        let dir = fixtures.join("rhel9-rpmdb/var/lib/rpm");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".rpm.lock", "rpmdb.sqlite"]);
+    }
+
+    #[test]
+    fn rpm_headers_that_lie_are_errors() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packages");
+        let root = HostRoot::offline(fixtures.join("rhel9-rpmdb"));
+        let (_, blobs) = read_rpmdb(&root).unwrap().unwrap();
+        let good = &blobs[0];
+        assert!(parse_rpm_header(good).is_ok());
+        // Every truncation is an error, not a panic.
+        for n in 0..good.len() {
+            assert!(parse_rpm_header(&good[..n]).is_err(), "truncated at {n}");
+        }
+        // An index count far beyond the data.
+        let mut big = good.clone();
+        big[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(parse_rpm_header(&big).is_err());
+        // A string offset past the data area.
+        let mut off = good.clone();
+        let il = u32::from_be_bytes([good[0], good[1], good[2], good[3]]) as usize;
+        for i in 0..il {
+            let at = 8 + i * 16;
+            if u32::from_be_bytes(off[at..at + 4].try_into().unwrap()) == RPMTAG_NAME {
+                off[at + 8..at + 12].copy_from_slice(&u32::MAX.to_be_bytes());
+            }
+        }
+        assert_eq!(
+            parse_rpm_header(&off),
+            Err(RpmHeaderError::Malformed("offset out of range"))
+        );
+        // Unreadable headers are counted, the rest is kept.
+        let mut facts = PackagesFacts::default();
+        let (_, bad) = apply_rpm_inventory(&mut facts, &[good.clone(), vec![0, 1, 2]]);
+        assert_eq!(bad, 1);
+        assert_eq!(facts.installed_count, 1);
+    }
+
     #[test]
     fn rhel9_reports_rpm_without_inventory() {
         let v = run("rhel9");
         assert_eq!(v["manager"], "rpm");
         assert_eq!(v["inventory_collected"], false);
-        assert!(!v["inventory_note"].as_str().unwrap().is_empty());
+        assert!(v["inventory_note"]
+            .as_str()
+            .unwrap()
+            .contains("Berkeley DB"));
         assert_eq!(v["updates_collected"], false);
         assert_eq!(v["installed_count"], 0);
         assert_eq!(v["last_update"], "2026-01-10T03:11:59Z");
