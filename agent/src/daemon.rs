@@ -590,6 +590,15 @@ impl Daemon {
                 return Outcome::EnrollRetry;
             }
         }
+        // Asked to stop before anything was collected: leave it for the next start.
+        let stopping = tokio::select! {
+            biased;
+            _ = &mut shutdown => true,
+            _ = std::future::ready(()) => false,
+        };
+        if stopping {
+            return Outcome::More;
+        }
         if !job.probes.is_empty() {
             let now = Utc::now();
             match self.collect_run(&job.probes, now, None) {

@@ -86,6 +86,10 @@ impl Supervisor {
         let mut planner: Option<Planner> = None;
         let mut pending: Vec<String> = Vec::new();
         let mut recover = true;
+        // The first job after a start enrolls if needed, collects every
+        // probe and delivers; until a worker has done that, every job does.
+        let all: Vec<String> = REGISTRY.iter().map(|p| p.spec.id.to_string()).collect();
+        let mut first_run = true;
         // When to start a delivery-only worker (also enrollment).
         let mut deliver_at: Option<Instant> = Some(Instant::now());
         loop {
@@ -103,7 +107,7 @@ impl Supervisor {
                 probes.sort();
                 Some(probes)
             } else if deliver_at.is_some_and(|t| t <= now) {
-                Some(Vec::new())
+                Some(if first_run { all.clone() } else { Vec::new() })
             } else {
                 None
             };
@@ -177,7 +181,12 @@ impl Supervisor {
                     Outcome::Done | Outcome::More | Outcome::Retry | Outcome::Stopped
                 );
             if now_enrolled && planner.is_none() {
-                planner = Some(self.planner());
+                let mut p = self.planner();
+                // Every probe is due at once in a new planner: the first
+                // job collected them all already.
+                p.take_due(Utc::now());
+                first_run = false;
+                planner = Some(p);
                 let state = crate::state::State::load(&self.config.state_dir).unwrap_or_default();
                 tracing::info!(
                     agent_id = state.agent_id.as_deref().unwrap_or(""),

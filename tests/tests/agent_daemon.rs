@@ -327,6 +327,25 @@ impl AgentProc {
         }
     }
 
+    /// After a stop: start, wait for an empty spool and stop again, until a
+    /// stop leaves the spool empty (a stop lets the current run finish,
+    /// which may spool one more statement: it is not lost, only not yet
+    /// sent). Returns the final status.
+    async fn drain(&mut self) -> Value {
+        for _ in 0..5 {
+            if n(&self.status(), "spool_depth") == 0 {
+                break;
+            }
+            self.start();
+            self.wait_for("final drain", 30, |s| n(s, "spool_depth") == 0)
+                .await;
+            self.stop();
+        }
+        let s = self.status();
+        assert_eq!(n(&s, "spool_depth"), 0, "the spool did not drain: {s:#}");
+        s
+    }
+
     /// Every spool file decodes; returns their sequences.
     fn check_spool(&self) -> BTreeSet<u64> {
         let mut seqs = BTreeSet::new();
@@ -399,15 +418,7 @@ async fn outage_then_recovery_delivers_every_statement_once() {
         .await;
     agent.stop();
     // Deliver what the last second may have spooled.
-    let s = agent.status();
-    if n(&s, "spool_depth") > 0 {
-        agent.start();
-        agent
-            .wait_for("final drain", 30, |s| n(s, "spool_depth") == 0)
-            .await;
-        agent.stop();
-    }
-    let s = agent.status();
+    let s = agent.drain().await;
     let id = agent_id(&s);
     let last = n(&s, "last_run_sequence");
     let stored = col.statements(&id).await;
@@ -454,15 +465,7 @@ async fn sigkill_during_collection_and_delivery_loses_nothing_spooled() {
         .await;
     agent.stop();
     ever_spooled.extend(agent.check_spool());
-    let s = agent.status();
-    if n(&s, "spool_depth") > 0 {
-        agent.start();
-        agent
-            .wait_for("final drain", 30, |s| n(s, "spool_depth") == 0)
-            .await;
-        agent.stop();
-    }
-    let s = agent.status();
+    let s = agent.drain().await;
     assert_eq!(n(&s, "corrupt_files"), 0, "{s:#}");
     let id = agent_id(&s);
     let stored = col.statements(&id).await;
@@ -481,7 +484,9 @@ async fn sigkill_during_collection_and_delivery_loses_nothing_spooled() {
     let undeclared: Vec<&u64> = missing.difference(&declared).collect();
     assert!(
         undeclared.is_empty(),
-        "missing and undeclared: {undeclared:?}"
+        "missing and undeclared: {undeclared:?}\nstored: {stored_seqs:?}\ndeclared: {declared:?}\nstatus: {s:#}\nevents: {:#?}\nlog:\n{}",
+        col.events(&id).await,
+        agent.log()
     );
     assert!(stored.len() >= 5, "too few statements: {}", stored.len());
     assert!(agent.starts >= 13);
@@ -684,15 +689,7 @@ async fn retries_after_503_and_dropped_connections_are_deduplicated() {
         })
         .await;
     agent.stop();
-    let s = agent.status();
-    if n(&s, "spool_depth") > 0 {
-        agent.start();
-        agent
-            .wait_for("final drain", 30, |s| n(s, "spool_depth") == 0)
-            .await;
-        agent.stop();
-    }
-    let s = agent.status();
+    let s = agent.drain().await;
     assert!(f503.load(Ordering::SeqCst) >= 2 && fdrop.load(Ordering::SeqCst) >= 2);
     let id = agent_id(&s);
     let stored = col.statements(&id).await;
