@@ -13,6 +13,10 @@
 //! (`PR_SET_PDEATHSIG`) and holds the state directory's lock, so two never
 //! write the same state.
 //!
+//! The first job after a start enrolls if needed, collects every probe and
+//! delivers (the spool left by the last run included); later jobs collect
+//! the probes the schedule says are due, or only deliver.
+//!
 //! Delivery retries: a worker that could not deliver exits with
 //! [`Outcome::Retry`]; the supervisor starts a delivery-only worker after an
 //! exponential backoff with jitter, and sooner when a run is due.
