@@ -533,13 +533,6 @@ impl Daemon {
         }
     }
 
-    fn backoff(&self) -> Backoff {
-        Backoff::new(
-            Duration::from_millis(self.config.delivery.backoff_initial_ms),
-            Duration::from_secs(self.config.delivery.backoff_max_seconds),
-        )
-    }
-
     /// `run --once`: enroll if needed, collect every probe once, spool, then
     /// try to deliver the spool (a few attempts). Returns statements left undelivered.
     pub async fn run_once(&mut self) -> Result<usize, DaemonError> {
@@ -549,7 +542,7 @@ impl Daemon {
         let all: Vec<String> = REGISTRY.iter().map(|p| p.spec.id.to_string()).collect();
         let seq = self.collect_run(&all, Utc::now(), None)?;
         tracing::info!(sequence = seq, "collected");
-        let mut backoff = self.backoff();
+        let mut backoff = Backoff::from_config(&self.config.delivery);
         let mut failures = 0;
         while let Some((s, fut)) = self.start_send() {
             let result = fut.await;
@@ -611,7 +604,7 @@ impl Daemon {
             }
         }
         let until = tokio::time::Instant::now() + job.deliver_for;
-        let mut backoff = self.backoff();
+        let mut backoff = Backoff::from_config(&self.config.delivery);
         loop {
             let Some((seq, send)) = self.start_send() else {
                 return Outcome::Done;

@@ -307,6 +307,14 @@ impl Backoff {
         }
     }
 
+    /// The backoff `[delivery]` configures.
+    pub fn from_config(delivery: &crate::config::DeliveryConfig) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(delivery.backoff_initial_ms),
+            Duration::from_secs(delivery.backoff_max_seconds),
+        )
+    }
+
     /// The next delay.
     pub fn next_delay(&mut self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(30)).unwrap_or(u32::MAX);

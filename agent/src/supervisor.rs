@@ -33,6 +33,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Workers are the running binary, even if it was replaced on disk since.
+const WORKER_PROGRAM: &str = "/proc/self/exe";
 /// A worker running longer than this is killed (and its job retried).
 pub const WORKER_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest a worker delivers before it hands back (so runs stay on time).
@@ -46,7 +48,6 @@ pub struct Supervisor {
     config: Config,
     default_cron: CronSchedule,
     overrides: BTreeMap<String, CronSchedule>,
-    program: PathBuf,
 }
 
 impl Supervisor {
@@ -63,22 +64,7 @@ impl Supervisor {
             config,
             default_cron,
             overrides,
-            // The running binary, even if it was replaced on disk since.
-            program: PathBuf::from("/proc/self/exe"),
         })
-    }
-
-    /// Run workers from `program` instead of the running binary (tests).
-    pub fn with_program(mut self, program: PathBuf) -> Supervisor {
-        self.program = program;
-        self
-    }
-
-    fn backoff(&self) -> Backoff {
-        Backoff::new(
-            Duration::from_millis(self.config.delivery.backoff_initial_ms),
-            Duration::from_secs(self.config.delivery.backoff_max_seconds),
-        )
     }
 
     /// Schedule and run jobs until `shutdown` completes. Errors only when
@@ -86,7 +72,7 @@ impl Supervisor {
     /// is refused for good).
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         tokio::pin!(shutdown);
-        let mut backoff = self.backoff();
+        let mut backoff = Backoff::from_config(&self.config.delivery);
         let mut planner: Option<Planner> = None;
         let mut pending: Vec<String> = Vec::new();
         let mut recover = true;
@@ -223,7 +209,7 @@ impl Supervisor {
         job: &Job,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> Option<Outcome> {
-        let mut cmd = tokio::process::Command::new(&self.program);
+        let mut cmd = tokio::process::Command::new(WORKER_PROGRAM);
         cmd.arg("worker")
             .arg("--config")
             .arg(&self.config_path)
@@ -244,7 +230,7 @@ impl Supervisor {
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
-                tracing::error!(program = %self.program.display(), error = %e, "cannot start a worker");
+                tracing::error!(program = WORKER_PROGRAM, error = %e, "cannot start a worker");
                 return Some(Outcome::Failed);
             }
         };

@@ -128,6 +128,20 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The policy files to evaluate with (`policy_paths` under `dir`, else
+    /// the bundled policies) and a discovered `waivers.toml`, read.
+    pub fn policy_sources(
+        &self,
+        dir: &Path,
+    ) -> Result<evident_policies::Sources, evident_policies::LoadError> {
+        let paths: Vec<PathBuf> = self
+            .policy_paths
+            .iter()
+            .map(|p| Config::path(dir, p))
+            .collect();
+        evident_policies::read_sources(&paths, None)
+    }
+
     /// The file name inside the data directory.
     pub const FILE: &'static str = "config.toml";
 

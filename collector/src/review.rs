@@ -3,7 +3,6 @@
 //! file itself (a tar archive compressed with zstd, content checksum on, so
 //! any changed byte of the file is detected).
 
-use crate::config::Config;
 use crate::store::{PolicyFileRecord, Store, StoreError};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -16,7 +15,7 @@ use evident_core::{Digest, Signer, Statement};
 use evident_policies::Sources;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Why a review operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,17 +66,6 @@ pub fn collector_signer(dir: &Path) -> Result<Signer, ReviewError> {
         }
         Err(e) => Err(io(&path)(e)),
     }
-}
-
-/// The policy files `serve` evaluates with now (configured paths, else the
-/// bundled policies, with a discovered `waivers.toml`).
-pub fn policy_files(dir: &Path, config: &Config) -> Result<Sources, ReviewError> {
-    let paths: Vec<PathBuf> = config
-        .policy_paths
-        .iter()
-        .map(|p| Config::path(dir, p))
-        .collect();
-    Ok(evident_policies::read_sources(&paths, None)?)
 }
 
 /// The store records of `sources` (kept by `serve` before it evaluates).

@@ -173,12 +173,7 @@ pub async fn serve(
     config.plain_http |= overrides.plain_http;
     config.validate()?;
 
-    let paths: Vec<PathBuf> = config
-        .policy_paths
-        .iter()
-        .map(|p| Config::path(dir, p))
-        .collect();
-    let sources = evident_policies::read_sources(&paths, None)?;
+    let sources = config.policy_sources(dir)?;
     let policies = Arc::new(sources.load()?);
     let admin_path = Config::path(dir, &config.admin_token_file);
     let admin = std::fs::read_to_string(&admin_path).map_err(io(&admin_path))?;

@@ -97,7 +97,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let gathered = rt.block_on(async {
         let (config, store) = open_store(&args.dir).await?;
-        let current = review::policy_files(&args.dir.dir, &config)?;
+        let current = config.policy_sources(&args.dir.dir)?;
         let bar = super::verify::progress_bar(0, "reading");
         let gathered = review::gather(&*store, &current, &filter, |n| bar.inc(n)).await;
         bar.finish_and_clear();

@@ -71,7 +71,7 @@ fn load_report(
     let rt = runtime()?;
     let (config, members) = rt.block_on(async {
         let (config, store) = open_store(dir).await?;
-        let current = review::policy_files(&dir.dir, &config)?;
+        let current = config.policy_sources(&dir.dir)?;
         let members = review::gather(&*store, &current, &f, |_| {}).await?.members;
         store.close().await;
         Ok::<_, anyhow::Error>((config, members))
