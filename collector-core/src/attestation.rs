@@ -15,6 +15,28 @@ pub const ATTESTATION_TYPE: &str = "https://evident.dev/attestation/v1";
 /// DSSE payload type of an attestation.
 pub const ATTESTATION_PAYLOAD_TYPE: &str = "application/vnd.evident.attestation+json";
 
+/// A manual attestation as the report sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationRef {
+    /// Digest of the signed attestation envelope.
+    pub id: String,
+    /// Control.
+    pub control: String,
+    /// The statement.
+    pub statement: String,
+    /// Who signed (name and key fingerprint).
+    pub attester: String,
+    /// When it was signed.
+    pub signed_at: DateTime<Utc>,
+    /// Last day it counts.
+    pub expires: NaiveDate,
+    /// Evidence documents: (file name, sha256).
+    #[serde(default)]
+    pub evidence: Vec<(String, String)>,
+    /// Whether it still counts (`now` on or before `expires`).
+    pub current: bool,
+}
+
 /// A document the attestation points to (by digest; its bytes travel as a blob).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -39,6 +39,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+pub mod trust;
+
+pub use trust::TrustedKey;
+
 /// Format name written in every manifest.
 pub const FORMAT: &str = "evident-bundle/v1";
 /// DSSE payload type of the signed manifest.
@@ -272,6 +276,10 @@ pub struct AttesterEntry {
     pub name: String,
     /// Standard base64 of the 32 public key bytes.
     pub public_key: String,
+    /// When the collector registered (vouched for) this key; absent in
+    /// bundles made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<DateTime<Utc>>,
 }
 
 /// Member path of an attester record.
@@ -290,7 +298,7 @@ pub fn check_attestations(
     members: &BTreeMap<String, Vec<u8>>,
     today: chrono::NaiveDate,
     r: &mut Report,
-) -> Vec<crate::report::AttestationRef> {
+) -> Vec<crate::attestation::AttestationRef> {
     let mut keys = HashMap::new();
     for (path, bytes) in members.range("attesters/".to_string()..) {
         if !path.starts_with("attesters/") {
@@ -361,7 +369,7 @@ pub fn check_attestations(
                         );
                     }
                 }
-                out.push(crate::report::AttestationRef {
+                out.push(crate::attestation::AttestationRef {
                     id: d.to_string(),
                     control: att.control.clone(),
                     statement: att.statement.clone(),
@@ -453,6 +461,10 @@ pub struct Report {
     pub ok: bool,
     /// Key id that signed the manifest (compare with the collector's published one).
     pub collector_key_id: Option<String>,
+    /// True when the manifest's signer is the pinned (trusted) collector key;
+    /// false when no key was pinned or it did not match.
+    #[serde(default)]
+    pub pinned: bool,
     /// When the bundle was made.
     pub created_at: Option<DateTime<Utc>>,
     /// What the export covered.
@@ -498,6 +510,81 @@ impl Report {
             .iter()
             .filter(|f| f.severity == Severity::Failure)
     }
+}
+
+/// The keys an auditor pins for [`verify_pinned`].
+#[derive(Debug, Clone, Default)]
+pub struct Pins {
+    /// The collector key that must have signed the manifest (none: unpinned,
+    /// which [`verify_pinned`] reports).
+    pub collector: Option<TrustedKey>,
+    /// Attester keys whose attestations count (empty: every attester the
+    /// collector vouched for).
+    pub attesters: Vec<TrustedKey>,
+}
+
+/// [`verify`], then hold the signer to the pinned keys: a manifest signed by
+/// another collector key, or an attestation signed by an attester key not
+/// pinned, is a failure naming both key ids; without a pinned collector key
+/// the report says so (`pinned` stays false) with a warning.
+pub fn verify_pinned(
+    members: &BTreeMap<String, Vec<u8>>,
+    pins: &Pins,
+    progress: Progress<'_>,
+) -> Report {
+    let mut r = verify(members, progress);
+    let signer = r.collector_key_id.clone();
+    match (&pins.collector, signer) {
+        (_, None) => {}
+        (Some(t), Some(k)) if t.matches(&k) => r.pinned = true,
+        (Some(t), Some(k)) => r.fail(
+            "trust",
+            MANIFEST_PATH,
+            format!(
+                "the manifest is signed by collector key {k}, not by the trusted key {}",
+                t.key_id
+            ),
+        ),
+        (None, Some(k)) => r.warn(
+            "trust",
+            MANIFEST_PATH,
+            format!(
+                "the signer is not pinned: the manifest is signed by collector key {k}; compare it with the key the collector's operator gave you (`evident-collector key show`) and pass --trust"
+            ),
+        ),
+    }
+    if !pins.attesters.is_empty() {
+        for (path, bytes) in members.range("attestations/".to_string()..) {
+            if !path.starts_with("attestations/") {
+                break;
+            }
+            let Ok(env) = Envelope::from_json(bytes) else {
+                continue;
+            };
+            let ids: Vec<&str> = env.key_ids().collect();
+            if !ids
+                .iter()
+                .any(|k| pins.attesters.iter().any(|t| t.matches(k)))
+            {
+                r.fail(
+                    "trust",
+                    path,
+                    format!(
+                        "attestation signed by attester key {}, which is not among the trusted attester keys ({})",
+                        ids.join(", "),
+                        pins.attesters
+                            .iter()
+                            .map(|t| t.key_id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    let ok = r.failures().next().is_none();
+    r.ok = ok;
+    r
 }
 
 /// Progress callback: (statements done, statements total).

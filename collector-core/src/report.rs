@@ -2,6 +2,7 @@
 //! each host's recorded results, the manual attestations and `now` (passed
 //! in, never read from a clock).
 
+pub use crate::attestation::AttestationRef;
 use crate::bundle::RecordedResults;
 use crate::catalog::{Catalog, Theme};
 use crate::policy::waiver::WaiverRef;
@@ -22,28 +23,6 @@ pub struct HostHistory {
     pub interval_seconds: u64,
     /// (collected at, sequence, results), ascending by sequence.
     pub statements: Vec<(DateTime<Utc>, u64, Arc<RecordedResults>)>,
-}
-
-/// A manual attestation as the report sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttestationRef {
-    /// Digest of the signed attestation envelope.
-    pub id: String,
-    /// Control.
-    pub control: String,
-    /// The statement.
-    pub statement: String,
-    /// Who signed (name and key fingerprint).
-    pub attester: String,
-    /// When it was signed.
-    pub signed_at: DateTime<Utc>,
-    /// Last day it counts.
-    pub expires: NaiveDate,
-    /// Evidence documents: (file name, sha256).
-    #[serde(default)]
-    pub evidence: Vec<(String, String)>,
-    /// Whether it still counts (`now` on or before `expires`).
-    pub current: bool,
 }
 
 /// A failing (or erroring) rule on a host.

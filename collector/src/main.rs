@@ -40,6 +40,9 @@ enum Command {
     Alerts(cli::alerts::AlertsArgs),
     /// Export a signed evidence bundle (or OSCAL assessment results) for auditors.
     Export(cli::export::ExportArgs),
+    /// The collector's bundle-signing key (`key show` prints it for auditors).
+    #[command(subcommand)]
+    Key(cli::key::KeyCommand),
     /// Verify an evidence bundle offline: signatures, digests, chains, re-evaluation.
     Verify(cli::verify::VerifyArgs),
     /// Review report per control and per host (Markdown, HTML, JSON, CSV).
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Agents(cmd) => cli::server::agents(cmd),
         Command::Alerts(args) => cli::alerts::run(args),
         Command::Export(args) => cli::export::run(args),
+        Command::Key(cmd) => cli::key::run(cmd),
         Command::Verify(args) => cli::verify::run(&args),
         Command::Report(args) => cli::report::run_report(&args),
         Command::Soa(args) => cli::report::run_soa(&args),

@@ -44,8 +44,22 @@ fn export(server: &Server, extra: &[&str]) -> PathBuf {
     out
 }
 
-/// `verify FILE [ARGS]` → (exit code, stdout).
+/// `verify FILE --trust KEY [ARGS]` → (exit code, stdout), KEY being the
+/// key id of the collector whose data directory holds FILE (the auditor's
+/// pinned key, obtained out of band).
 fn verify(file: &Path, args: &[&str]) -> (i32, String) {
+    let dir = file.parent().unwrap();
+    let key_id = evident_collector::review::collector_signer(dir)
+        .unwrap()
+        .key_id()
+        .to_string();
+    let mut all = vec!["--trust", key_id.as_str()];
+    all.extend_from_slice(args);
+    verify_raw(file, &all)
+}
+
+/// `verify FILE [ARGS]` → (exit code, stdout + stderr).
+fn verify_raw(file: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(bin("evident-collector"))
         .arg("verify")
         .arg(file)
@@ -582,6 +596,176 @@ async fn reports_soa_attestations_and_oscal(backend: Backend) {
     server.finish().await;
 }
 
+/// Issue 13 acceptance: the signer is pinned, and every report renders from
+/// the verified bundle exactly as from the database.
+async fn pinned_signer_and_reports_from_the_bundle(backend: Backend) {
+    let Some((server, _a, _b)) = populated(backend, 3).await else {
+        return;
+    };
+    let Some((other, _c, _d)) = populated(backend, 2).await else {
+        return;
+    };
+    let dir = server.dir.path();
+    // `key show` prints the PEM with its key id on a comment line.
+    let pem = server.cli(&["key", "show"]);
+    let key_id = evident_collector::review::collector_signer(dir)
+        .unwrap()
+        .key_id()
+        .to_string();
+    assert!(
+        pem.starts_with(&format!("# key id {key_id}\n-----BEGIN PUBLIC KEY-----\n")),
+        "{pem}"
+    );
+    let pem_path = dir.join("collector-a.pem");
+    std::fs::write(&pem_path, &pem).unwrap();
+    let trust_a = pem_path.to_string_lossy().into_owned();
+    let other_pem = other.dir.path().join("collector-b.pem");
+    std::fs::write(&other_pem, other.cli(&["key", "show"])).unwrap();
+    let trust_b = other_pem.to_string_lossy().into_owned();
+    let other_id = evident_collector::review::collector_signer(other.dir.path())
+        .unwrap()
+        .key_id()
+        .to_string();
+
+    let file = export(&server, &[]);
+    // Unpinned: everything is checked, the key id is printed, exit 1.
+    let (code, out) = verify_raw(&file, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("NOT PINNED") && out.contains(&key_id), "{out}");
+    assert!(
+        out.contains("6 results confirmed by re-evaluation"),
+        "{out}"
+    );
+    // Pinned by the PEM file or by the bare key id.
+    let (code, out) = verify_raw(&file, &["--trust", &trust_a]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("signer pinned") && out.contains("OK: the bundle holds"),
+        "{out}"
+    );
+    assert_eq!(verify_raw(&file, &["--trust", &key_id]).0, 0);
+    // A bundle from the second collector fails against the first key,
+    // naming both key ids, and passes with its own.
+    let file_b = export(&other, &[]);
+    let (code, out) = verify_raw(&file_b, &["--trust", &trust_a]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAILED") && out.contains(&key_id) && out.contains(&other_id),
+        "{out}"
+    );
+    assert_eq!(verify_raw(&file_b, &["--trust", &trust_b]).0, 0);
+    // A trust anchor that is not a key is an error (2), not a pass.
+    let (code, out) = verify_raw(&file, &["--trust", "not-a-key"]);
+    assert_eq!(code, 2, "{out}");
+
+    // Reports from the verified bundle equal the database's, byte for byte.
+    let (_, json) = verify_raw(&file, &["--trust", &key_id, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let as_of = v["created_at"].as_str().unwrap().to_string();
+    let f = file.to_string_lossy().into_owned();
+    let soa = dir.join("soa.toml");
+    std::fs::write(
+        &soa,
+        "[[exclude]]\ncontrol = \"A.7.4\"\njustification = \"Cloud hosting only\"\n",
+    )
+    .unwrap();
+    let s = soa.to_string_lossy().into_owned();
+    for fmt in ["markdown", "html", "json", "csv"] {
+        let db = server.cli(&["report", "--format", fmt, "--as-of", &as_of]);
+        let from_bundle = server.cli(&[
+            "report", "--format", fmt, "--bundle", &f, "--trust", &trust_a, "--as-of", &as_of,
+        ]);
+        assert!(!db.is_empty());
+        assert_eq!(db, from_bundle, "report --format {fmt}");
+        let db = server.cli(&["soa", "--soa", &s, "--format", fmt, "--as-of", &as_of]);
+        let from_bundle = server.cli(&[
+            "soa", "--soa", &s, "--format", fmt, "--bundle", &f, "--trust", &trust_a, "--as-of",
+            &as_of,
+        ]);
+        assert!(db.contains("A.7.4"));
+        assert_eq!(db, from_bundle, "soa --format {fmt}");
+    }
+    // Without --as-of a bundle reports as of its creation time.
+    let from_bundle = server.cli(&[
+        "report", "--format", "json", "--bundle", &f, "--trust", &key_id,
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&from_bundle).unwrap();
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(r["generated_at"].as_str().unwrap()).unwrap(),
+        chrono::DateTime::parse_from_rfc3339(&as_of).unwrap()
+    );
+    let o_db = dir.join("db.oscal.json").to_string_lossy().into_owned();
+    let o_bundle = dir.join("bundle.oscal.json").to_string_lossy().into_owned();
+    server.cli(&["export", "--format", "oscal", "-o", &o_db]);
+    server.cli(&[
+        "export", "--format", "oscal", "-o", &o_bundle, "--bundle", &f, "--trust", &trust_a,
+    ]);
+    assert_eq!(
+        std::fs::read(&o_db).unwrap(),
+        std::fs::read(&o_bundle).unwrap()
+    );
+
+    // Bad input. A bundle signed by another collector renders nothing.
+    let fb = file_b.to_string_lossy().into_owned();
+    let (code, out) = cli_out(&["report", "--bundle", &fb, "--trust", &trust_a]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("[trust]") && out.contains("nothing rendered"),
+        "{out}"
+    );
+    assert!(!out.contains("# Evident review report"), "{out}");
+    // A tampered bundle names the failing check.
+    let tampered = rewrite(&server, &file, true, |m| {
+        let p = m
+            .keys()
+            .find(|k| k.starts_with("results/"))
+            .unwrap()
+            .clone();
+        m.get_mut(&p).unwrap().push(b' ');
+    });
+    let t = tampered.to_string_lossy().into_owned();
+    let (code, out) = cli_out(&["report", "--bundle", &t, "--trust", &trust_a]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL [results]"), "{out}");
+    // Empty, truncated and non-bundle files get a clear error.
+    let empty = dir.join("empty.bundle");
+    std::fs::write(&empty, b"").unwrap();
+    let truncated = dir.join("truncated.bundle");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    for bad in [&empty, &truncated, &pem_path] {
+        let b = bad.to_string_lossy().into_owned();
+        let (code, out) = cli_out(&["report", "--bundle", &b, "--trust", &trust_a]);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("damaged or not an Evident bundle"), "{out}");
+    }
+    // --as-of outside the evidence says so.
+    let (code, out) = cli_out(&[
+        "report",
+        "--bundle",
+        &f,
+        "--trust",
+        &trust_a,
+        "--as-of",
+        "2000-01-01",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("before the first evidence"), "{out}");
+    let (code, out) = cli_out(&[
+        "report",
+        "--bundle",
+        &f,
+        "--trust",
+        &trust_a,
+        "--as-of",
+        "2999-01-01",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("after the end of the evidence"), "{out}");
+    other.finish().await;
+    server.finish().await;
+}
+
 mod sqlite {
     use evident_e2e::Backend::Sqlite;
 
@@ -617,6 +801,10 @@ mod sqlite {
     async fn unlisted_and_missing_members_are_named() {
         super::unlisted_and_missing_members_are_named(Sqlite).await;
     }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pinned_signer_and_reports_from_the_bundle() {
+        super::pinned_signer_and_reports_from_the_bundle(Sqlite).await;
+    }
 }
 
 mod postgres {
@@ -629,6 +817,10 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reports_soa_attestations_and_oscal() {
         super::reports_soa_attestations_and_oscal(Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pinned_signer_and_reports_from_the_bundle() {
+        super::pinned_signer_and_reports_from_the_bundle(Postgres).await;
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn results_before_and_after_a_policy_change_verify() {

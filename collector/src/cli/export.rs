@@ -41,6 +41,12 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Bundle)]
     pub format: ExportFormat,
+    /// With `--format oscal`: render from this evidence bundle instead of
+    /// the database, after verifying it (requires --trust).
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub bundle: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: super::verify::TrustArgs,
 }
 
 /// Parse RFC 3339 or a date (start of day, or end of day when `end`).
@@ -90,15 +96,53 @@ pub(crate) fn filter(
     })
 }
 
+/// `export --format oscal --bundle FILE --trust KEY`: OSCAL from a verified bundle.
+fn oscal_from_bundle(args: &ExportArgs, file: &std::path::Path) -> Result<ExitCode> {
+    if args.format != ExportFormat::Oscal {
+        bail!("--bundle is only for --format oscal (the file is already a bundle)");
+    }
+    if !args.hosts.is_empty() || args.since.is_some() || args.until.is_some() {
+        bail!("--host, --since and --until select from the database; a bundle is rendered whole");
+    }
+    let pins = args.trust.pins()?;
+    match review::trust::open_verified(file, &pins, &mut |_, _| {}) {
+        Ok((members, _)) => {
+            let doc = review::render::oscal::document(&members, chrono::Utc::now());
+            std::fs::write(&args.output, doc)
+                .with_context(|| format!("writing {}", args.output.display()))?;
+            eprintln!(
+                "wrote OSCAL assessment results to {}",
+                args.output.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(review::trust::OpenError::Failed { failures, .. }) => {
+            for f in &failures {
+                eprintln!("FAIL {f}");
+            }
+            eprintln!(
+                "error: {}: the bundle does not verify ({} failing check(s)); nothing rendered",
+                file.display(),
+                failures.len()
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(review::trust::OpenError::File(e)) => Err(e.into()),
+    }
+}
+
 /// `export`.
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
+    if let Some(file) = &args.bundle {
+        return oscal_from_bundle(&args, file);
+    }
     let started = Instant::now();
     let filter = filter(&args.hosts, args.since.as_deref(), args.until.as_deref())?;
     let rt = runtime()?;
     let gathered = rt.block_on(async {
         let (config, store) = open_store(&args.dir).await?;
         let current = config.policy_sources(&args.dir.dir)?;
-        let bar = super::verify::progress_bar(0, "reading");
+        let bar = super::progress::progress_bar(0, "reading");
         let gathered = review::gather(&*store, &current, &filter, |n| bar.inc(n)).await;
         bar.finish_and_clear();
         store.close().await;
@@ -112,7 +156,7 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let members = gathered.members;
     match args.format {
         ExportFormat::Oscal => {
-            let doc = super::oscal::document(&members, chrono::Utc::now())?;
+            let doc = review::render::oscal::document(&members, chrono::Utc::now());
             std::fs::write(&args.output, doc)
                 .with_context(|| format!("writing {}", args.output.display()))?;
             eprintln!(

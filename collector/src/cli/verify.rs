@@ -1,10 +1,11 @@
-//! `verify`: check an evidence bundle completely and offline.
+//! `verify`: check an evidence bundle completely and offline, holding its
+//! signer to the key the auditor pinned (`--trust`).
 
+use super::progress::progress_bar;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use evident_collector::review;
-use evident_core::bundle::{self, Finding, Report, Severity};
-use indicatif::{ProgressBar, ProgressStyle};
+use evident_core::bundle::{self, Finding, Pins, Report, Severity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,41 +18,58 @@ pub enum VerifyFormat {
     Json,
 }
 
+/// Trust anchors shared by `verify`, `report`, `soa` and `export --bundle`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TrustArgs {
+    /// The collector key that must have signed the bundle: the file
+    /// `evident-collector key show` printed (PEM), or its key id (64 hex digits).
+    #[arg(long, value_name = "KEY")]
+    pub trust: Option<String>,
+    /// An attester key whose attestations count (file or key id; repeatable).
+    /// Without it, every attester the collector vouched for counts.
+    #[arg(long = "trust-attester", value_name = "KEY")]
+    pub trust_attester: Vec<String>,
+}
+
+impl TrustArgs {
+    /// The pins these arguments name.
+    pub fn pins(&self) -> Result<Pins> {
+        Ok(Pins {
+            collector: self
+                .trust
+                .as_deref()
+                .map(review::trust::load_trust)
+                .transpose()?,
+            attesters: self
+                .trust_attester
+                .iter()
+                .map(|a| review::trust::load_trust(a))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 /// `verify`.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// The bundle file written by `evident-collector export`.
     pub file: PathBuf,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = VerifyFormat::Table)]
     pub format: VerifyFormat,
 }
 
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-pub fn progress_bar(total: u64, what: &str) -> ProgressBar {
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
-    let template = if total == 0 {
-        format!("{{spinner}} {what} {{pos}} envelopes ({{per_sec}})")
-    } else {
-        format!("{{bar:40}} {what} {{pos}}/{{len}} envelopes ({{eta}})")
-    };
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// `verify`.
+/// `verify`: exit 0 only when every check passes and the signer is the
+/// pinned key; 1 otherwise (including an unpinned signer).
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
+    let pins = args.trust.pins()?;
     let report = match review::read_bundle(&args.file) {
         Ok(members) => {
             let bar = progress_bar(0, "verifying");
-            let report = bundle::verify(&members, &mut |done, total| {
+            let report = bundle::verify_pinned(&members, &pins, &mut |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             });
@@ -73,7 +91,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         VerifyFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         VerifyFormat::Table => print_table(&report, started.elapsed()),
     }
-    Ok(if report.ok {
+    Ok(if report.ok && report.pinned {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -83,6 +101,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
 fn print_table(r: &Report, took: std::time::Duration) {
     if let Some(k) = &r.collector_key_id {
         println!("manifest signed by collector key {k}");
+        if r.pinned {
+            println!("signer pinned: this is the trusted collector key");
+        }
     }
     if let Some(t) = r.created_at {
         println!("created {}", t.format("%Y-%m-%dT%H:%M:%SZ"));
@@ -106,9 +127,13 @@ fn print_table(r: &Report, took: std::time::Duration) {
         println!("{tag} [{}] {}: {}", f.kind, f.subject, f.message);
     }
     let failures = r.failures().count();
-    if r.ok {
+    if !r.ok {
+        println!("FAILED: {failures} problem(s)");
+    } else if r.pinned {
         println!("OK: the bundle holds");
     } else {
-        println!("FAILED: {failures} problem(s)");
+        println!(
+            "NOT PINNED: every check passed, but nothing ties the signer to the collector you audit; run again with --trust KEY"
+        );
     }
 }

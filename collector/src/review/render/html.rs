@@ -2,16 +2,9 @@
 //! (controls by status, coverage per theme, drift over time), no scripts,
 //! no external resources, print styles.
 
+use super::text::{age, esc};
 use evident_core::report::{Report, SoaRow};
 use std::fmt::Write as _;
-
-/// Escape text for HTML.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn color(status: &str) -> &'static str {
     match status {
@@ -250,7 +243,7 @@ pub fn report(r: &Report) -> String {
             h.last_collected.format("%Y-%m-%d %H:%M"),
             h.last_sequence,
             if h.fresh { "" } else { "stale" },
-            super::report::age(h.age_seconds) + if h.fresh { "" } else { " (stale)" },
+            age(h.age_seconds) + if h.fresh { "" } else { " (stale)" },
             n("pass"),
             n("fail"),
             n("waived"),

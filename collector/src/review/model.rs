@@ -1,0 +1,131 @@
+//! From a bundle's members (gathered from the store, or read from a
+//! verified bundle file) to the report models of [`evident_core::report`].
+//! Both sources go through these functions, so a report rendered from the
+//! database and one rendered from a bundle of the same data are the same.
+
+use evident_core::bundle::{self, Index, RecordedResults};
+use evident_core::report::{self, AttestationRef, HostHistory, Report};
+use evident_core::{Catalog, Envelope, Statement};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Members of a bundle: path → exact bytes.
+pub type Members = BTreeMap<String, Vec<u8>>;
+
+/// The statement index of `members` (empty when absent).
+pub fn index(members: &Members) -> Index {
+    members
+        .get(bundle::INDEX_PATH)
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or_default()
+}
+
+/// Per-host histories from a bundle's members.
+pub fn histories(members: &Members) -> Vec<HostHistory> {
+    let index = index(members);
+    let mut results: HashMap<evident_core::Digest, Option<Arc<RecordedResults>>> = HashMap::new();
+    let mut out: BTreeMap<String, HostHistory> = BTreeMap::new();
+    for e in &index.statements {
+        let r = results
+            .entry(e.results)
+            .or_insert_with(|| {
+                members
+                    .get(&bundle::results_path(&e.results))
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .map(Arc::new)
+            })
+            .clone();
+        let Some(r) = r else { continue };
+        let h = out.entry(e.agent.clone()).or_insert_with(|| {
+            let hostname = members
+                .get(&bundle::agent_path(&e.agent))
+                .and_then(|b| serde_json::from_slice::<bundle::AgentEntry>(b).ok())
+                .map(|a| a.hostname)
+                .unwrap_or_else(|| e.agent.clone());
+            HostHistory {
+                agent: e.agent.clone(),
+                hostname,
+                interval_seconds: 0,
+                statements: Vec::new(),
+            }
+        });
+        h.statements.push((e.collected_at, e.sequence, r));
+    }
+    for h in out.values_mut() {
+        h.statements.sort_by_key(|(_, s, _)| *s);
+        if let Some((_, seq, _)) = h.statements.last() {
+            let st = members
+                .get(&bundle::envelope_path(&h.agent, *seq))
+                .and_then(|b| Envelope::from_json(b).ok())
+                .and_then(|env| Statement::from_bytes(&env.payload).ok());
+            h.interval_seconds = st
+                .map(|s| s.predicate.schedule.interval_seconds)
+                .unwrap_or(86_400);
+        }
+    }
+    out.into_values().collect()
+}
+
+/// The attestations of `members` that verify, current on `now`'s date.
+pub fn attestations(members: &Members, now: chrono::DateTime<chrono::Utc>) -> Vec<AttestationRef> {
+    bundle::check_attestations(members, now.date_naive(), &mut bundle::Report::default())
+}
+
+/// The review report over `members` as of `now` (attestations signed
+/// later are left out).
+pub fn build_report(members: &Members, now: chrono::DateTime<chrono::Utc>) -> Report {
+    let mut attestations = attestations(members, now);
+    attestations.retain(|a| a.signed_at <= now);
+    let histories = histories(members);
+    report::build(Catalog::annex_a(), &histories, &attestations, now)
+}
+
+/// Keep in the index only the statements of `hosts` (host name or agent id;
+/// empty: all) collected at or before `as_of`: the fleet as it stood then.
+/// Names a host that matches nothing.
+pub fn restrict(
+    members: &mut Members,
+    hosts: &[String],
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), String> {
+    let mut idx = index(members);
+    if !hosts.is_empty() {
+        let mut wanted = std::collections::BTreeSet::new();
+        for h in hosts {
+            let mut found = false;
+            for (path, bytes) in members.range("agents/".to_string()..) {
+                if !path.starts_with("agents/") {
+                    break;
+                }
+                if let Ok(a) = serde_json::from_slice::<bundle::AgentEntry>(bytes) {
+                    if a.id == *h || a.hostname == *h {
+                        wanted.insert(a.id);
+                        found = true;
+                    }
+                }
+            }
+            if !found {
+                return Err(format!("no enrolled host or agent `{h}`"));
+            }
+        }
+        idx.statements.retain(|e| wanted.contains(&e.agent));
+    }
+    if let Some(t) = as_of {
+        idx.statements.retain(|e| e.collected_at <= t);
+    }
+    members.insert(
+        bundle::INDEX_PATH.to_string(),
+        serde_json::to_vec(&idx).unwrap_or_default(),
+    );
+    Ok(())
+}
+
+/// Collection times of the first and last statement in the index.
+pub fn time_range(
+    members: &Members,
+) -> Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let idx = index(members);
+    let first = idx.statements.iter().map(|e| e.collected_at).min()?;
+    let last = idx.statements.iter().map(|e| e.collected_at).max()?;
+    Some((first, last))
+}

@@ -1,0 +1,45 @@
+//! Renderers of the review report and the Statement of Applicability, one
+//! module per output format; each takes the core models and returns bytes.
+//! OSCAL is rendered from the bundle members (it cites every statement).
+
+mod csv;
+mod html;
+mod json;
+mod markdown;
+pub mod oscal;
+mod text;
+
+use evident_core::report::{Report, SoaRow};
+
+/// Output format of `report` and `soa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Markdown.
+    Markdown,
+    /// One self-contained HTML file (inline CSS and SVG, no scripts).
+    Html,
+    /// JSON.
+    Json,
+    /// CSV (one row per control).
+    Csv,
+}
+
+/// Render the review report.
+pub fn report(r: &Report, format: Format) -> Vec<u8> {
+    match format {
+        Format::Json => json::report(r),
+        Format::Csv => csv::report(r).into_bytes(),
+        Format::Markdown => markdown::report(r).into_bytes(),
+        Format::Html => html::report(r).into_bytes(),
+    }
+}
+
+/// Render the Statement of Applicability.
+pub fn soa(rows: &[SoaRow], r: &Report, format: Format) -> Vec<u8> {
+    match format {
+        Format::Json => json::soa(rows),
+        Format::Csv => csv::soa(rows).into_bytes(),
+        Format::Markdown => markdown::soa(rows, r).into_bytes(),
+        Format::Html => html::soa(rows, r).into_bytes(),
+    }
+}
