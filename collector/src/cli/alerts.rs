@@ -1,16 +1,12 @@
 //! `alerts`: list, acknowledge, and show drift timelines, straight from the
 //! database (like `token` and `agents`).
 
-use super::server::DirArg;
-use anyhow::{bail, Context as _, Result};
+use super::common::{fmt_ms, open_store, runtime, DirArg};
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use evident_collector::config::Config;
 use evident_collector::service::now_ms;
 use evident_collector::store::drift::{AlertQuery, AlertRecord};
-use evident_collector::store::{self, Store};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// Output format.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,21 +84,6 @@ pub enum AlertsCommand {
     },
 }
 
-async fn open_store(d: &DirArg) -> Result<Arc<dyn Store>> {
-    let config = Config::load(&d.dir)?;
-    let url = d
-        .database
-        .clone()
-        .unwrap_or_else(|| config.database_url(&d.dir));
-    Ok(store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?)
-}
-
-fn fmt_ms(ms: Option<i64>) -> String {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| "-".into())
-}
-
 fn print_table(alerts: &[AlertRecord]) {
     println!(
         "{:>6} {:<13} {:<9} {:<9} {:<20} {:<34} {:<21} detail",
@@ -139,15 +120,12 @@ fn print_table(alerts: &[AlertRecord]) {
 
 /// `alerts …`.
 pub fn run(args: AlertsArgs) -> Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = runtime()?;
     rt.block_on(async {
         match args.command {
             None => {
                 let l = args.list;
-                let store = open_store(&l.dir).await?;
+                let (_, store) = open_store(&l.dir).await?;
                 let alerts = store
                     .list_alerts(&AlertQuery {
                         open_only: l.open,
@@ -173,7 +151,7 @@ pub fn run(args: AlertsArgs) -> Result<ExitCode> {
                 if reason.trim().is_empty() {
                     bail!("--reason must not be empty");
                 }
-                let store = open_store(&dir).await?;
+                let (_, store) = open_store(&dir).await?;
                 let done = store.ack_alert(id, &by, &reason, now_ms()).await?;
                 let current = store.alert(id).await?;
                 store.close().await;
@@ -200,7 +178,7 @@ pub fn run(args: AlertsArgs) -> Result<ExitCode> {
                         format!("control:{c}")
                     }
                 });
-                let store = open_store(&dir).await?;
+                let (_, store) = open_store(&dir).await?;
                 let rows = store
                     .transitions(host.as_deref(), subject.as_deref(), limit.clamp(1, 100_000))
                     .await?;

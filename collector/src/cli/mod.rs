@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod attest;
 pub mod catalog;
+pub mod common;
 pub mod export;
 pub mod key;
 pub mod policy;

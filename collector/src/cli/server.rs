@@ -1,28 +1,16 @@
 //! `init`, `serve`, `token …` and `agents …`.
 
+use super::common::{fmt_ms, open_store, runtime};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
-use evident_collector::config::Config;
 use evident_collector::server::{self, ServeOverrides};
 use evident_collector::service::{new_enroll_token, now_ms, secret_hash};
-use evident_collector::store::{self, NewToken, Store};
+use evident_collector::store::NewToken;
 use evident_core::wire::AgentStatus;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-/// Where the collector keeps its config, certificates, tokens and SQLite database.
-#[derive(Args, Debug, Clone)]
-pub struct DirArg {
-    /// Data directory.
-    #[arg(long, default_value = "evident-data", env = "EVIDENT_DIR")]
-    pub dir: PathBuf,
-    /// Database URL (overrides the config): sqlite://… or postgres://…
-    #[arg(long, env = "EVIDENT_DATABASE_URL")]
-    pub database: Option<String>,
-}
+pub use super::common::DirArg;
 
 /// `init`.
 #[derive(Args, Debug)]
@@ -102,22 +90,6 @@ pub enum AgentsCommand {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-async fn open_store(d: &DirArg) -> Result<Arc<dyn Store>> {
-    let config = Config::load(&d.dir)?;
-    let url = d
-        .database
-        .clone()
-        .unwrap_or_else(|| config.database_url(&d.dir));
-    Ok(store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?)
-}
-
 /// `init`.
 pub fn init(args: InitArgs) -> Result<ExitCode> {
     let rt = runtime()?;
@@ -180,19 +152,13 @@ fn parse_duration(s: &str) -> Result<i64> {
     Ok(n.saturating_mul(mult))
 }
 
-fn fmt_ms(ms: Option<i64>) -> String {
-    ms.and_then(chrono::DateTime::from_timestamp_millis)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| "-".into())
-}
-
 /// `token …`.
 pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async {
         match cmd {
             TokenCommand::Create { dir, expires, uses } => {
-                let store = open_store(&dir).await?;
+                let (_, store) = open_store(&dir).await?;
                 let now = now_ms();
                 let expires_at = match expires {
                     Some(e) => Some(now.saturating_add(parse_duration(&e)?.saturating_mul(1000))),
@@ -218,7 +184,7 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
                 println!("{secret}");
             }
             TokenCommand::List { dir } => {
-                let store = open_store(&dir).await?;
+                let (_, store) = open_store(&dir).await?;
                 println!(
                     "{:<18} {:<21} {:<21} {:>6} {:>8} state",
                     "id", "created", "expires", "uses", "max"
@@ -248,7 +214,7 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
                 store.close().await;
             }
             TokenCommand::Revoke { dir, id } => {
-                let store = open_store(&dir).await?;
+                let (_, store) = open_store(&dir).await?;
                 let found = store.revoke_token(&id).await?;
                 store.close().await;
                 if !found {
@@ -267,7 +233,7 @@ pub fn agents(cmd: AgentsCommand) -> Result<ExitCode> {
     rt.block_on(async {
         let (dir, id, status) = match cmd {
             AgentsCommand::List { dir } => {
-                let store = open_store(&dir).await?;
+                let (_, store) = open_store(&dir).await?;
                 println!(
                     "{:<22} {:<10} {:<24} {:>8} {:<21} key",
                     "id", "status", "hostname", "seq", "last seen"
@@ -299,7 +265,7 @@ pub fn agents(cmd: AgentsCommand) -> Result<ExitCode> {
             AgentsCommand::Approve { dir, id } => (dir, id, AgentStatus::Active),
             AgentsCommand::Revoke { dir, id } => (dir, id, AgentStatus::Revoked),
         };
-        let store = open_store(&dir).await?;
+        let (_, store) = open_store(&dir).await?;
         let found = store.set_agent_status(&id, status).await?;
         store.close().await;
         if !found {

@@ -1,5 +1,5 @@
 //! Storage for drift and alerting: transitions, alerts and the delivery
-//! outbox. [`DriftStore`] is a supertrait of [`Store`](super::Store), so
+//! outbox. [`AlertStore`] is a supertrait of [`Store`](super::Store), so
 //! every store implements it; the SQL is shared by both backends through
 //! [`impl_drift_store!`]. Transitions, alert changes and outbox rows are
 //! written inside the ingest transaction (see `drift_on_ingest`).
@@ -149,7 +149,7 @@ pub struct NewAlert {
 
 /// Drift and alerting storage.
 #[async_trait]
-pub trait DriftStore: Send + Sync {
+pub trait AlertStore: Send + Sync {
     /// Alerts, newest first.
     async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError>;
     /// One alert.
@@ -222,7 +222,7 @@ pub struct Notification<'a> {
 macro_rules! impl_drift_store {
     ($ty:ty, $db:ty, begin = $begin:literal, skip_locked = $skip:literal) => {
         use $crate::store::drift::{
-            AlertQuery, AlertRecord, DriftStore, NewAlert, Notification, OutboxRow,
+            AlertQuery, AlertRecord, AlertStore, NewAlert, Notification, OutboxRow,
             TransitionRow,
         };
 
@@ -574,7 +574,7 @@ macro_rules! impl_drift_store {
         }
 
         #[async_trait::async_trait]
-        impl DriftStore for $ty {
+        impl AlertStore for $ty {
             async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError> {
                 let sql = format!(
                     "SELECT {ALERT_COLS} FROM alerts a LEFT JOIN agents g ON g.id = a.agent_id \

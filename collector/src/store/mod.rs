@@ -15,7 +15,10 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use drift::AlertStore;
+
 pub mod drift;
+mod migrate;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -31,13 +34,6 @@ pub enum StoreError {
     Url(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-}
-
-/// An embedded migration.
-pub(crate) struct Migration {
-    pub version: i64,
-    pub description: &'static str,
-    pub sql: &'static str,
 }
 
 /// An enrollment token as stored (only its hash).
@@ -256,25 +252,20 @@ pub struct NewAttestation {
     pub envelope: Vec<u8>,
 }
 
-/// The storage operations the collector needs.
+/// Enrollment tokens (only their hashes are stored).
 #[async_trait]
-pub trait Store: drift::DriftStore + Send + Sync + 'static {
-    /// `sqlite` or `postgres`.
-    fn kind(&self) -> &'static str;
-    /// Check the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-    /// Keep policy files by digest (a file already kept is left as it is).
-    async fn keep_policy_files(&self, files: &[PolicyFileRecord]) -> Result<(), StoreError>;
-    /// The kept policy files among `digests`.
-    async fn policy_files(&self, digests: &[Digest]) -> Result<Vec<PolicyFileRecord>, StoreError>;
-
+pub trait TokenStore: Send + Sync {
     /// Create an enrollment token.
     async fn create_token(&self, token: &NewToken) -> Result<(), StoreError>;
     /// All tokens, newest first.
     async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
     /// Revoke a token; false when unknown.
     async fn revoke_token(&self, id: &str) -> Result<bool, StoreError>;
+}
 
+/// Enrolled agents: enrollment, look-up, status.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
     /// Enroll (or re-enroll the same key) with a token, atomically consuming one use.
     async fn enroll(
         &self,
@@ -293,16 +284,19 @@ pub trait Store: drift::DriftStore + Send + Sync + 'static {
     ) -> Result<Vec<AgentRecord>, StoreError>;
     /// Set an agent's status; false when unknown.
     async fn set_agent_status(&self, id: &str, status: AgentStatus) -> Result<bool, StoreError>;
+}
 
+/// Signed evidence: blobs, the ingest batch, statements, results and
+/// integrity events.
+#[async_trait]
+pub trait EvidenceStore: Send + Sync {
     /// Which of `digests` are not stored.
     async fn missing_blobs(&self, digests: &[Digest]) -> Result<Vec<Digest>, StoreError>;
     /// The stored blobs among `digests`.
     async fn blobs(&self, digests: &[Digest]) -> Result<BTreeMap<Digest, Vec<u8>>, StoreError>;
-
     /// Store a batch in ONE transaction; one outcome per item, in order.
     /// An error means nothing of the batch was stored.
     async fn ingest_batch(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>, StoreError>;
-
     /// An agent's statements, newest first, below `before` sequence.
     async fn statements(
         &self,
@@ -326,6 +320,16 @@ pub trait Store: drift::DriftStore + Send + Sync + 'static {
     ) -> Result<Vec<IntegrityEvent>, StoreError>;
     /// (agent id, latest results digest) of every active agent that has sent evidence.
     async fn latest_results(&self) -> Result<Vec<(String, Digest)>, StoreError>;
+}
+
+/// What the auditor's side reads and keeps: policy files by digest,
+/// statements for export, attesters and attestations.
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    /// Keep policy files by digest (a file already kept is left as it is).
+    async fn keep_policy_files(&self, files: &[PolicyFileRecord]) -> Result<(), StoreError>;
+    /// The kept policy files among `digests`.
+    async fn policy_files(&self, digests: &[Digest]) -> Result<Vec<PolicyFileRecord>, StoreError>;
     /// An agent's statements with their exact envelope bytes, by ascending
     /// sequence above `after`, collected within `since..=until` (unix ms).
     async fn export_statements(
@@ -348,7 +352,19 @@ pub trait Store: drift::DriftStore + Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Every stored attestation, oldest first.
     async fn attestations(&self) -> Result<Vec<NewAttestation>, StoreError>;
+}
 
+/// Every storage operation the collector needs: the stores by data plus
+/// what concerns the database as a whole. Callers hold `Arc<dyn Store>`;
+/// supertrait methods are callable on it without importing the sub-traits.
+#[async_trait]
+pub trait Store:
+    TokenStore + AgentStore + EvidenceStore + ReviewStore + AlertStore + Send + Sync + 'static
+{
+    /// `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+    /// Check the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
     /// Bytes the database occupies (after a checkpoint where relevant).
     async fn storage_bytes(&self) -> Result<u64, StoreError>;
     /// Close connections.

@@ -14,31 +14,8 @@ pub struct PgStore {
     read: Pool<Postgres>,
 }
 
-const MIGRATIONS: &[crate::store::Migration] = &[
-    crate::store::Migration {
-        version: 1,
-        description: "init",
-        sql: include_str!("../../migrations/postgres/0001_init.sql"),
-    },
-    crate::store::Migration {
-        version: 2,
-        description: "drift",
-        sql: include_str!("../../migrations/postgres/0002_drift.sql"),
-    },
-    crate::store::Migration {
-        version: 3,
-        description: "review",
-        sql: include_str!("../../migrations/postgres/0003_review.sql"),
-    },
-    crate::store::Migration {
-        version: 4,
-        description: "policy files",
-        sql: include_str!("../../migrations/postgres/0004_policy_files.sql"),
-    },
-];
-
-/// Advisory lock key serialising migrations across replicas.
-const MIGRATION_LOCK: i64 = 0x6576_6964_656e_7401;
+const MIGRATIONS: &[crate::store::migrate::Migration] =
+    crate::store::migrate::migrations!("postgres");
 
 impl PgStore {
     const KIND: &'static str = "postgres";
@@ -64,42 +41,13 @@ impl PgStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS evident_migrations \
-             (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        crate::store::migrate::run_migrations!(
+            Postgres,
+            &self.write,
+            MIGRATIONS,
+            begin = "BEGIN",
+            lock = "SELECT pg_advisory_xact_lock($1)"
         )
-        .execute(&mut *tx)
-        .await?;
-        for m in MIGRATIONS {
-            let done = sqlx::query("SELECT 1 FROM evident_migrations WHERE version = $1")
-                .bind(m.version)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if done.is_none() {
-                sqlx::raw_sql(m.sql)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|source| StoreError::Migration {
-                        version: m.version,
-                        source,
-                    })?;
-                sqlx::query(
-                    "INSERT INTO evident_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
-                )
-                .bind(m.version)
-                .bind(m.description)
-                .bind(chrono::Utc::now().timestamp_millis())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn storage_bytes_impl(&self) -> Result<u64, StoreError> {

@@ -18,6 +18,7 @@ macro_rules! impl_store {
         use $crate::store::{
             digest_from, status_from, AgentRecord, EnrollOutcome, IngestItem, IngestOutcome,
             IntegrityEvent, NewAgent, NewToken, StatementRow, Store, StoreError, TokenInfo,
+            AgentStore, EvidenceStore, ReviewStore, TokenStore,
         };
         use evident_core::wire::AgentStatus;
         use evident_core::Digest;
@@ -269,6 +270,18 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn storage_bytes(&self) -> Result<u64, StoreError> {
+                self.storage_bytes_impl().await
+            }
+
+            async fn close(&self) {
+                self.write.close().await;
+                self.read.close().await;
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl TokenStore for $ty {
             async fn create_token(&self, t: &NewToken) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO enroll_tokens (id, token_hash, created_at, expires_at, max_uses) \
@@ -312,7 +325,10 @@ macro_rules! impl_store {
                     .await?;
                 Ok(r.rows_affected() > 0)
             }
+        }
 
+        #[async_trait::async_trait]
+        impl AgentStore for $ty {
             async fn enroll(
                 &self,
                 token_hash: &[u8; 32],
@@ -422,7 +438,10 @@ macro_rules! impl_store {
                     .await?;
                 Ok(r.rows_affected() > 0)
             }
+        }
 
+        #[async_trait::async_trait]
+        impl EvidenceStore for $ty {
             async fn missing_blobs(&self, digests: &[Digest]) -> Result<Vec<Digest>, StoreError> {
                 let mut present = std::collections::HashSet::new();
                 for chunk in digests.chunks(500) {
@@ -560,39 +579,26 @@ macro_rules! impl_store {
                     .collect()
             }
 
-            async fn export_statements(
-                &self,
-                agent_id: &str,
-                after: Option<i64>,
-                since: Option<i64>,
-                until: Option<i64>,
-                limit: i64,
-            ) -> Result<Vec<(StatementRow, Vec<u8>)>, StoreError> {
+            async fn latest_results(&self) -> Result<Vec<(String, Digest)>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
-                     FROM statements WHERE agent_id = $1 AND sequence > $2 AND collected_at >= $3 AND collected_at <= $4 \
-                     ORDER BY sequence LIMIT $5",
+                    "SELECT id, latest_results FROM agents \
+                     WHERE status = 'active' AND latest_results IS NOT NULL ORDER BY id",
                 )
-                .bind(agent_id)
-                .bind(after.unwrap_or(i64::MIN))
-                .bind(since.unwrap_or(i64::MIN))
-                .bind(until.unwrap_or(i64::MAX))
-                .bind(limit)
                 .fetch_all(&self.read)
                 .await?;
                 rows.iter()
-                    .map(|row| {
-                        let st = statement_from_row(row)?;
-                        let bytes = $crate::store::unpack_envelope(
-                            row.try_get(6)?,
-                            row.try_get(7)?,
-                            &st.digest,
-                        )?;
-                        Ok((st, bytes))
+                    .map(|r| {
+                        Ok((
+                            r.try_get(0)?,
+                            digest_from(&r.try_get::<Vec<u8>, _>(1)?)?,
+                        ))
                     })
                     .collect()
             }
+        }
 
+        #[async_trait::async_trait]
+        impl ReviewStore for $ty {
             async fn keep_policy_files(
                 &self,
                 files: &[$crate::store::PolicyFileRecord],
@@ -638,6 +644,39 @@ macro_rules! impl_store {
                     }
                 }
                 Ok(out)
+            }
+
+            async fn export_statements(
+                &self,
+                agent_id: &str,
+                after: Option<i64>,
+                since: Option<i64>,
+                until: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<(StatementRow, Vec<u8>)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
+                     FROM statements WHERE agent_id = $1 AND sequence > $2 AND collected_at >= $3 AND collected_at <= $4 \
+                     ORDER BY sequence LIMIT $5",
+                )
+                .bind(agent_id)
+                .bind(after.unwrap_or(i64::MIN))
+                .bind(since.unwrap_or(i64::MIN))
+                .bind(until.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let st = statement_from_row(row)?;
+                        let bytes = $crate::store::unpack_envelope(
+                            row.try_get(6)?,
+                            row.try_get(7)?,
+                            &st.digest,
+                        )?;
+                        Ok((st, bytes))
+                    })
+                    .collect()
             }
 
             async fn add_attester(
@@ -723,32 +762,6 @@ macro_rules! impl_store {
                         })
                     })
                     .collect()
-            }
-
-            async fn latest_results(&self) -> Result<Vec<(String, Digest)>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT id, latest_results FROM agents \
-                     WHERE status = 'active' AND latest_results IS NOT NULL ORDER BY id",
-                )
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get(0)?,
-                            digest_from(&r.try_get::<Vec<u8>, _>(1)?)?,
-                        ))
-                    })
-                    .collect()
-            }
-
-            async fn storage_bytes(&self) -> Result<u64, StoreError> {
-                self.storage_bytes_impl().await
-            }
-
-            async fn close(&self) {
-                self.write.close().await;
-                self.read.close().await;
             }
         }
     };

@@ -14,28 +14,8 @@ pub struct SqliteStore {
     read: Pool<Sqlite>,
 }
 
-const MIGRATIONS: &[crate::store::Migration] = &[
-    crate::store::Migration {
-        version: 1,
-        description: "init",
-        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-    },
-    crate::store::Migration {
-        version: 2,
-        description: "drift",
-        sql: include_str!("../../migrations/sqlite/0002_drift.sql"),
-    },
-    crate::store::Migration {
-        version: 3,
-        description: "review",
-        sql: include_str!("../../migrations/sqlite/0003_review.sql"),
-    },
-    crate::store::Migration {
-        version: 4,
-        description: "policy files",
-        sql: include_str!("../../migrations/sqlite/0004_policy_files.sql"),
-    },
-];
+const MIGRATIONS: &[crate::store::migrate::Migration] =
+    crate::store::migrate::migrations!("sqlite");
 
 impl SqliteStore {
     const KIND: &'static str = "sqlite";
@@ -71,38 +51,13 @@ impl SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS evident_migrations \
-             (version BIGINT PRIMARY KEY, description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        crate::store::migrate::run_migrations!(
+            Sqlite,
+            &self.write,
+            MIGRATIONS,
+            begin = "BEGIN IMMEDIATE",
+            lock = ""
         )
-        .execute(&self.write)
-        .await?;
-        for m in MIGRATIONS {
-            let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-            let done = sqlx::query("SELECT 1 FROM evident_migrations WHERE version = $1")
-                .bind(m.version)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if done.is_none() {
-                sqlx::raw_sql(m.sql)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|source| StoreError::Migration {
-                        version: m.version,
-                        source,
-                    })?;
-                sqlx::query(
-                    "INSERT INTO evident_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
-                )
-                .bind(m.version)
-                .bind(m.description)
-                .bind(chrono::Utc::now().timestamp_millis())
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        }
-        Ok(())
     }
 
     async fn storage_bytes_impl(&self) -> Result<u64, StoreError> {
