@@ -1,8 +1,7 @@
 //! `attest` (sign and store a manual attestation) and `attester …`
 //! (key generation and registration of the people who sign them).
 
-use super::export::{open_store, parse_time, runtime};
-use super::server::DirArg;
+use super::common::{open_store, runtime, DirArg};
 use anyhow::{bail, Context as _, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -79,7 +78,6 @@ pub fn run(args: &AttestArgs) -> Result<ExitCode> {
     let expires = chrono::NaiveDate::parse_from_str(&args.expires, "%Y-%m-%d")
         .with_context(|| format!("--expires `{}` is not YYYY-MM-DD", args.expires))?;
     let now = chrono::Utc::now();
-    let _ = parse_time;
     let mut docs = Vec::new();
     let mut blobs = Vec::new();
     for p in &args.evidence {

@@ -50,10 +50,6 @@ pub fn fmt_ms(ms: Option<i64>) -> String {
 }
 
 /// Parse RFC 3339 or a date (start of day, or end of day when `end`).
-#[allow(
-    dead_code,
-    reason = "the review commands (export, report, attest) switch to it from their copy"
-)]
 pub fn parse_time(s: &str, end: bool) -> Result<chrono::DateTime<chrono::Utc>> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&chrono::Utc));

@@ -1,16 +1,13 @@
 //! `export`: one self-contained, signed evidence bundle (or OSCAL
 //! assessment-results JSON) from the store `serve` writes to.
 
-use super::server::DirArg;
+use super::common::{open_store, parse_time, runtime, DirArg};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
-use evident_collector::config::Config;
 use evident_collector::review::{self, ExportFilter};
-use evident_collector::store::{self, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What `export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,41 +44,6 @@ pub struct ExportArgs {
     pub bundle: Option<PathBuf>,
     #[command(flatten)]
     pub trust: super::verify::TrustArgs,
-}
-
-/// Parse RFC 3339 or a date (start of day, or end of day when `end`).
-pub fn parse_time(s: &str, end: bool) -> Result<chrono::DateTime<chrono::Utc>> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .with_context(|| format!("`{s}` is neither RFC 3339 nor YYYY-MM-DD"))?;
-    let t = if end {
-        d.and_hms_milli_opt(23, 59, 59, 999)
-    } else {
-        d.and_hms_opt(0, 0, 0)
-    };
-    match t {
-        Some(t) => Ok(t.and_utc()),
-        None => bail!("bad date `{s}`"),
-    }
-}
-
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-pub(crate) async fn open_store(d: &DirArg) -> Result<(Config, Arc<dyn Store>)> {
-    let config = Config::load(&d.dir)?;
-    let url = d
-        .database
-        .clone()
-        .unwrap_or_else(|| config.database_url(&d.dir));
-    let s = store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?;
-    Ok((config, s))
 }
 
 pub(crate) fn filter(

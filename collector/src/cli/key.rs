@@ -1,7 +1,7 @@
 //! `key show`: the collector's bundle-signing public key as PEM, its key id
 //! on a comment line: saved to a file, it is what `verify --trust` takes.
 
-use super::server::DirArg;
+use super::common::DirArg;
 use anyhow::Result;
 use clap::Subcommand;
 use evident_collector::review;

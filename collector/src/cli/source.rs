@@ -4,9 +4,9 @@
 //! members, restricted the same way (`--host`, `--as-of`), so the same data
 //! renders to the same bytes.
 
-use super::export::{filter, open_store, parse_time, runtime};
+use super::common::{open_store, parse_time, runtime, DirArg};
+use super::export::filter;
 use super::progress::progress_bar;
-use super::server::DirArg;
 use super::verify::TrustArgs;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
