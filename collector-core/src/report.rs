@@ -162,6 +162,85 @@ pub struct Report {
     pub status_counts: BTreeMap<String, usize>,
     /// Daily fleet status, oldest first (at most 60 days).
     pub drift: Vec<DriftPoint>,
+    /// Signer, policies, evidence digests and sample.
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// Where the report's claims come from: the signing collector, the
+/// policies, the evidence each result rests on, and the audit sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Key id of the collector key that signs this collector's bundles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector_key_id: Option<String>,
+    /// Policies the latest results were evaluated with (id, version, file sha256).
+    #[serde(default)]
+    pub policies: Vec<crate::policy::PolicyRef>,
+    /// Statements the report covers.
+    #[serde(default)]
+    pub statements: usize,
+    /// Signature status of every statement covered.
+    #[serde(default)]
+    pub signatures: String,
+    /// Collection time of the first statement covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_collected: Option<DateTime<Utc>>,
+    /// Collection time of the last statement covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_collected: Option<DateTime<Utc>>,
+    /// Per host, the statement its results rest on (its latest).
+    #[serde(default)]
+    pub evidence: Vec<EvidenceRef>,
+    /// Control id → agent ids whose latest evidence covers it (automated).
+    #[serde(default)]
+    pub control_hosts: BTreeMap<String, Vec<String>>,
+    /// The sample of hosts per control, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+}
+
+/// A signed evidence statement a result rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    /// Agent id.
+    pub agent: String,
+    /// Host name.
+    pub hostname: String,
+    /// Statement sequence.
+    pub sequence: u64,
+    /// When it was collected.
+    pub collected_at: DateTime<Utc>,
+    /// sha256 of the DSSE envelope.
+    pub envelope: crate::Digest,
+    /// sha256 of the recorded results.
+    pub results: crate::Digest,
+}
+
+/// A reproducible sample of hosts per control: the same seed and data give
+/// the same sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The seed (print it so that the sample can be drawn again).
+    pub seed: u64,
+    /// Hosts asked for per control.
+    pub per_control: usize,
+    /// Control id → sampled agent ids.
+    pub controls: BTreeMap<String, Vec<String>>,
+}
+
+/// Pick `n` of `agents` for `control`, reproducibly: ordered by
+/// sha256(seed, control, agent).
+pub fn sample_hosts(seed: u64, control: &str, agents: &[String], n: usize) -> Vec<String> {
+    let mut keyed: Vec<(crate::Digest, &String)> = agents
+        .iter()
+        .map(|a| {
+            let key = format!("{seed}\n{control}\n{a}");
+            (crate::sha256_digest(key.as_bytes()), a)
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().take(n).map(|(_, a)| a.clone()).collect()
 }
 
 /// `attested`: a control covered by a current manual attestation only.
@@ -371,6 +450,7 @@ pub fn build(
         themes,
         status_counts,
         drift: drift(hosts),
+        provenance: Provenance::default(),
     }
 }
 

@@ -593,6 +593,49 @@ async fn reports_soa_attestations_and_oscal(backend: Backend) {
     assert_eq!(result["observations"].as_array().unwrap().len(), 7);
     assert!(result["observations"][0]["collected"].is_string());
     assert!(result["observations"][0]["expires"].is_string());
+    // It resolves: import-ap names a back-matter resource that exists, and
+    // every subject an observation names is defined.
+    let ar = &doc["assessment-results"];
+    let href = ar["import-ap"]["href"].as_str().unwrap();
+    let plan = ar["back-matter"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| format!("#{}", r["uuid"].as_str().unwrap()) == href)
+        .expect("import-ap resolves to a back-matter resource");
+    assert!(!plan["rlinks"].as_array().unwrap().is_empty(), "{plan}");
+    let defined: Vec<&str> = result["local-definitions"]["inventory-items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(defined.len(), 2);
+    for o in result["observations"].as_array().unwrap() {
+        for subject in o["subjects"].as_array().into_iter().flatten() {
+            assert!(
+                defined.contains(&subject["subject-uuid"].as_str().unwrap()),
+                "{o}"
+            );
+        }
+    }
+    // Findings tell not assessed (not automated) from not satisfied.
+    let reason = |control: &str| {
+        result["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["target"]["target-id"] == control.to_lowercase())
+            .map(|f| {
+                f["target"]["status"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .unwrap()
+    };
+    assert_eq!(reason("A.6.3"), "attested");
+    assert_eq!(reason("A.5.1"), "not-assessed");
     server.finish().await;
 }
 
@@ -685,6 +728,57 @@ async fn pinned_signer_and_reports_from_the_bundle(backend: Backend) {
         assert!(db.contains("A.7.4"));
         assert_eq!(db, from_bundle, "soa --format {fmt}");
     }
+    // What an auditor needs: signer, policies with digests, the evidence
+    // each result rests on, failing rules with values found, a sample.
+    let json = server.cli(&[
+        "report", "--format", "json", "--as-of", &as_of, "--sample", "1",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let p = &r["provenance"];
+    assert_eq!(p["collector_key_id"], key_id.as_str(), "{p}");
+    assert_eq!(p["statements"], 6, "{p}");
+    let pol = &p["policies"][0];
+    assert!(pol["id"].is_string() && pol["version"].is_string(), "{p}");
+    assert!(
+        pol["sha256"].as_str().unwrap().starts_with("sha256:"),
+        "{p}"
+    );
+    assert_eq!(p["evidence"].as_array().unwrap().len(), 2);
+    assert_eq!(p["evidence"][0]["sequence"], 3, "{p}");
+    let seed = p["sample"]["seed"].as_u64().unwrap();
+    assert!(
+        p["sample"]["controls"]["A.8.5"].as_array().unwrap().len() == 1,
+        "{p}"
+    );
+    let again = server.cli(&[
+        "report",
+        "--format",
+        "json",
+        "--bundle",
+        &f,
+        "--trust",
+        &trust_a,
+        "--as-of",
+        &as_of,
+        "--sample",
+        "1",
+        "--seed",
+        &seed.to_string(),
+    ]);
+    assert_eq!(
+        json, again,
+        "the printed seed draws the same sample from the bundle"
+    );
+    let md = server.cli(&["report", "--as-of", &as_of]);
+    assert!(
+        md.contains("## Failing rules") && md.contains(&format!("collector key id: `{key_id}`")),
+        "{md}"
+    );
+    let html = server.cli(&["report", "--format", "html", "--as-of", &as_of]);
+    assert!(
+        html.contains("Evidence provenance") && html.contains("Not automated ("),
+        "{html}"
+    );
     // Without --as-of a bundle reports as of its creation time.
     let from_bundle = server.cli(&[
         "report", "--format", "json", "--bundle", &f, "--trust", &key_id,

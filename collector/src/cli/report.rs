@@ -5,7 +5,7 @@
 use super::source::{self, SourceArgs};
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use evident_collector::review::{self, model, render};
+use evident_collector::review::{self, render};
 use evident_core::report;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,7 +85,7 @@ pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
         Ok(l) => l,
         Err(e) => return source::exit_code(e),
     };
-    let r = model::build_report(&loaded.members, loaded.now);
+    let r = loaded.report(&args.source);
     emit(&args.output, &render::report(&r, args.format.into()))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -96,7 +96,7 @@ pub fn run_soa(args: &SoaArgs) -> Result<ExitCode> {
         Ok(l) => l,
         Err(e) => return source::exit_code(e),
     };
-    let r = model::build_report(&loaded.members, loaded.now);
+    let r = loaded.report(&args.source);
     let path = match &loaded.config {
         Some(config) => review::soa::locate(args.soa.as_deref(), &args.source.dir.dir, config),
         None => args.soa.clone(),

@@ -31,6 +31,13 @@ pub struct SourceArgs {
     /// database, the bundle's creation time for a bundle.
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
+    /// Sample this many hosts per control (reproducible; the seed is printed).
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// Seed of the sample (default: derived from the evidence, so the same
+    /// data gives the same sample).
+    #[arg(long, requires = "sample")]
+    pub seed: Option<u64>,
 }
 
 /// What was read.
@@ -41,6 +48,8 @@ pub struct Loaded {
     pub now: DateTime<Utc>,
     /// The configuration, when read from a data directory.
     pub config: Option<Config>,
+    /// Key id of the collector key that signs (signed) the bundles.
+    pub collector_key_id: Option<String>,
 }
 
 /// Read the members from the database or the verified bundle.
@@ -50,7 +59,7 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
         .as_deref()
         .map(|s| parse_time(s, true))
         .transpose()?;
-    let (mut members, end, config) = match &src.bundle {
+    let (mut members, end, config, collector_key_id) = match &src.bundle {
         Some(file) => {
             let pins = src.trust.pins()?;
             let bar = progress_bar(0, "verifying");
@@ -62,7 +71,7 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
             match opened {
                 Ok((members, report)) => {
                     let end = report.created_at.unwrap_or_else(Utc::now);
-                    (members, end, None)
+                    (members, end, None, report.collector_key_id)
                 }
                 Err(OpenError::Failed { failures, .. }) => {
                     for f in &failures {
@@ -88,7 +97,13 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
                 store.close().await;
                 Ok::<_, anyhow::Error>((config, members))
             })?;
-            (members, Utc::now(), Some(config))
+            let key = src.dir.dir.join(review::COLLECTOR_KEY_FILE);
+            let key_id = if key.is_file() {
+                Some(review::collector_signer(&src.dir.dir)?.key_id().to_string())
+            } else {
+                None
+            };
+            (members, Utc::now(), Some(config), key_id)
         }
     };
     if let Some(t) = as_of {
@@ -115,7 +130,23 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
         members,
         now: as_of.unwrap_or(end),
         config,
+        collector_key_id,
     })
+}
+
+impl Loaded {
+    /// The report over what was loaded.
+    pub fn report(&self, src: &SourceArgs) -> evident_core::report::Report {
+        model::build_report(
+            &self.members,
+            self.now,
+            &model::ReportOptions {
+                collector_key_id: self.collector_key_id.clone(),
+                sample: src.sample,
+                seed: src.seed,
+            },
+        )
+    }
 }
 
 /// Exit 1 for a bundle that did not verify (the checks are on stderr);

@@ -4,7 +4,10 @@
 //! database and one rendered from a bundle of the same data are the same.
 
 use evident_core::bundle::{self, Index, RecordedResults};
-use evident_core::report::{self, AttestationRef, HostHistory, Report};
+use evident_core::policy::ControlStatus;
+use evident_core::report::{
+    self, AttestationRef, EvidenceRef, HostHistory, Provenance, Report, Sample,
+};
 use evident_core::{Catalog, Envelope, Statement};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -71,13 +74,102 @@ pub fn attestations(members: &Members, now: chrono::DateTime<chrono::Utc>) -> Ve
     bundle::check_attestations(members, now.date_naive(), &mut bundle::Report::default())
 }
 
+/// What a report adds to the evidence.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Key id of the collector key that signs the bundles.
+    pub collector_key_id: Option<String>,
+    /// Sample this many hosts per control.
+    pub sample: Option<usize>,
+    /// Seed of the sample (default: derived from the statement index, so
+    /// the same data gives the same sample).
+    pub seed: Option<u64>,
+}
+
+/// What every statement in a report passed (at ingest for the database, by
+/// `verify` for a bundle) before anything is rendered from it.
+pub const SIGNATURES: &str = "every statement verified: strict Ed25519 DSSE signature by its agent's enrolled key, blob digests, sequence and hash chain";
+
 /// The review report over `members` as of `now` (attestations signed
-/// later are left out).
-pub fn build_report(members: &Members, now: chrono::DateTime<chrono::Utc>) -> Report {
+/// later are left out), with its provenance.
+pub fn build_report(
+    members: &Members,
+    now: chrono::DateTime<chrono::Utc>,
+    opts: &ReportOptions,
+) -> Report {
     let mut attestations = attestations(members, now);
     attestations.retain(|a| a.signed_at <= now);
     let histories = histories(members);
-    report::build(Catalog::annex_a(), &histories, &attestations, now)
+    let mut r = report::build(Catalog::annex_a(), &histories, &attestations, now);
+    r.provenance = provenance(members, &histories, opts);
+    r
+}
+
+fn provenance(members: &Members, histories: &[HostHistory], opts: &ReportOptions) -> Provenance {
+    let idx = index(members);
+    let by_key: HashMap<(&str, u64), &bundle::IndexEntry> = idx
+        .statements
+        .iter()
+        .map(|e| ((e.agent.as_str(), e.sequence), e))
+        .collect();
+    let mut policies = BTreeMap::new();
+    let mut evidence = Vec::new();
+    let mut control_hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in histories {
+        let Some((at, seq, r)) = h.statements.last() else {
+            continue;
+        };
+        if let Some(e) = by_key.get(&(h.agent.as_str(), *seq)) {
+            evidence.push(EvidenceRef {
+                agent: h.agent.clone(),
+                hostname: h.hostname.clone(),
+                sequence: *seq,
+                collected_at: *at,
+                envelope: e.envelope,
+                results: e.results,
+            });
+        }
+        for p in &r.policies {
+            policies
+                .entry((p.id.clone(), p.version.clone(), p.sha256))
+                .or_insert_with(|| p.clone());
+        }
+        for c in &r.controls {
+            if c.status != ControlStatus::NotAutomated {
+                control_hosts
+                    .entry(c.id.clone())
+                    .or_default()
+                    .push(h.agent.clone());
+            }
+        }
+    }
+    let sample = opts.sample.map(|n| {
+        let seed = opts.seed.unwrap_or_else(|| {
+            let d = evident_core::sha256_digest(&serde_json::to_vec(&idx).unwrap_or_default());
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&d.0[..8]);
+            u64::from_be_bytes(b) >> 11
+        });
+        Sample {
+            seed,
+            per_control: n,
+            controls: control_hosts
+                .iter()
+                .map(|(c, agents)| (c.clone(), report::sample_hosts(seed, c, agents, n)))
+                .collect(),
+        }
+    });
+    Provenance {
+        collector_key_id: opts.collector_key_id.clone(),
+        policies: policies.into_values().collect(),
+        statements: idx.statements.len(),
+        signatures: SIGNATURES.to_string(),
+        first_collected: idx.statements.iter().map(|e| e.collected_at).min(),
+        last_collected: idx.statements.iter().map(|e| e.collected_at).max(),
+        evidence,
+        control_hosts,
+        sample,
+    }
 }
 
 /// Keep in the index only the statements of `hosts` (host name or agent id;

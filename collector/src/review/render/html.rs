@@ -2,22 +2,10 @@
 //! (controls by status, coverage per theme, drift over time), no scripts,
 //! no external resources, print styles.
 
-use super::text::{age, esc};
+use super::html_audit;
+use super::text::{age, color, esc, pill};
 use evident_core::report::{Report, SoaRow};
 use std::fmt::Write as _;
-
-fn color(status: &str) -> &'static str {
-    match status {
-        "satisfied" | "implemented" => "#2e7d32",
-        "attested" => "#558b2f",
-        "waived" => "#8e24aa",
-        "partial" | "partially implemented" => "#f9a825",
-        "not-satisfied" | "not implemented" => "#c62828",
-        "no-evidence" | "not evidenced" => "#6d4c41",
-        "not-applicable" | "excluded" | "not applicable" => "#90a4ae",
-        _ => "#b0bec5",
-    }
-}
 
 const STYLE: &str = r#"
 :root { --ink:#1f2933; --muted:#52606d; --line:#d9e2ec; }
@@ -37,6 +25,12 @@ tr { break-inside: avoid; }
 .stale { color: #c62828; font-weight: 600; }
 .small { color: var(--muted); font-size: 11.5px; }
 svg text { font: 11px system-ui, sans-serif; fill: var(--ink); }
+.prov { margin-bottom: 1rem; }
+table.kv th { width: 11rem; background: none; }
+code { font: 11.5px ui-monospace, SFMono-Regular, Menlo, monospace; }
+.sev-critical, .sev-high { color: #c62828; font-weight: 600; }
+.sev-medium { color: #ef6c00; }
+.nagrid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: .2rem 1rem; font-size: 12px; color: var(--muted); }
 @media print {
   body { margin: 0; max-width: none; font-size: 11px; }
   h2 { break-after: avoid; }
@@ -46,14 +40,6 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--ink); }
   @page { size: A4 landscape; margin: 12mm; }
 }
 "#;
-
-fn pill(status: &str) -> String {
-    format!(
-        r#"<span class="pill" style="background:{}">{}</span>"#,
-        color(status),
-        esc(status)
-    )
-}
 
 fn page(title: &str, body: &str) -> String {
     format!(
@@ -193,6 +179,7 @@ pub fn report(r: &Report) -> String {
         r.hosts.len(),
         r.controls.len()
     );
+    b.push_str(&html_audit::provenance(r));
     let order = [
         "satisfied",
         "attested",
@@ -223,18 +210,16 @@ pub fn report(r: &Report) -> String {
     b.push_str("<h2>Hosts</h2><table><thead><tr><th>host</th><th>last evidence</th><th>age</th><th>pass</th><th>fail</th><th>waived</th><th>failing rules</th></tr></thead><tbody>");
     for h in &r.hosts {
         let n = |k: &str| h.rules.get(k).copied().unwrap_or(0);
-        let failing: Vec<String> = h
-            .failing_rules
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} <span class=\"small\">({}, {})</span>",
-                    esc(&f.id),
-                    f.status.as_str(),
-                    f.severity.as_str()
-                )
-            })
-            .collect();
+        let mut worst: Vec<_> = h.failing_rules.iter().map(|f| f.severity).collect();
+        worst.sort_unstable_by(|a, b| b.cmp(a));
+        let failing = match worst.first() {
+            None => vec!["none".to_string()],
+            Some(top) => vec![format!(
+                "{} <span class=\"small\">(worst: {}; table below)</span>",
+                h.failing_rules.len(),
+                top.as_str()
+            )],
+        };
         let _ = write!(
             b,
             "<tr><td>{}<div class=\"small\">{}</div></td><td>{}<div class=\"small\">seq {}</div></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -250,8 +235,15 @@ pub fn report(r: &Report) -> String {
             failing.join(", ")
         );
     }
-    b.push_str("</tbody></table><h2>Controls</h2><table><thead><tr><th>control</th><th>title</th><th>status</th><th>hosts</th><th>failing</th><th>waivers / attestations</th></tr></thead><tbody>");
-    for c in &r.controls {
+    b.push_str("</tbody></table>");
+    b.push_str(&html_audit::failing_rules(r));
+    let automated = r
+        .controls
+        .iter()
+        .filter(|c| c.status != "not-automated")
+        .count();
+    let _ = write!(b, "<h2>Controls with automated evidence or attestations ({automated})</h2><table><thead><tr><th>control</th><th>title</th><th>status</th><th>hosts</th><th>failing</th><th>waivers / attestations</th></tr></thead><tbody>");
+    for c in r.controls.iter().filter(|c| c.status != "not-automated") {
         let hosts: Vec<String> = c.hosts.iter().map(|(s, n)| format!("{n} {s}")).collect();
         let failing: Vec<String> = c
             .failures
@@ -286,6 +278,20 @@ pub fn report(r: &Report) -> String {
         );
     }
     b.push_str("</tbody></table>");
+    let manual: Vec<String> = r
+        .controls
+        .iter()
+        .filter(|c| c.status == "not-automated")
+        .map(|c| format!("<span class=\"na\">{} {}</span>", esc(&c.id), esc(&c.title)))
+        .collect();
+    let _ = write!(
+        b,
+        "<h2>Not automated ({})</h2><p class=\"small\">No probe can see these controls and no current attestation covers them; they need manual review.</p><div class=\"nagrid\">{}</div>",
+        manual.len(),
+        manual.join("")
+    );
+    b.push_str(&html_audit::evidence(r));
+    b.push_str(&html_audit::sample(r));
     page("Evident review report", &b)
 }
 

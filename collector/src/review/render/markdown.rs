@@ -14,6 +14,7 @@ pub fn report(r: &Report) -> String {
         fmt_time(r.generated_at),
         r.hosts.len()
     );
+    provenance(&mut o, r);
     let _ = writeln!(o, "## Controls by status\n");
     for (s, n) in &r.status_counts {
         let _ = writeln!(o, "- {s}: {n}");
@@ -88,6 +89,8 @@ pub fn report(r: &Report) -> String {
             md(&atts.join(", "))
         );
     }
+    failing_rules(&mut o, r);
+    evidence(&mut o, r);
     o
 }
 
@@ -118,4 +121,93 @@ pub fn soa(rows: &[SoaRow], r: &Report) -> String {
         );
     }
     o
+}
+
+fn provenance(o: &mut String, r: &Report) {
+    let p = &r.provenance;
+    let _ = writeln!(o, "## Provenance\n");
+    let _ = writeln!(
+        o,
+        "- collector key id: `{}`",
+        p.collector_key_id.as_deref().unwrap_or("unknown")
+    );
+    let _ = writeln!(o, "- statements: {}", p.statements);
+    if let (Some(a), Some(z)) = (p.first_collected, p.last_collected) {
+        let _ = writeln!(o, "- collected: {} – {}", fmt_time(a), fmt_time(z));
+    }
+    let _ = writeln!(o, "- signatures: {}", p.signatures);
+    for pol in &p.policies {
+        let _ = writeln!(
+            o,
+            "- policy `{}` version {} ({}): `{}`",
+            md(&pol.id),
+            md(&pol.version),
+            md(&pol.source),
+            pol.sha256
+        );
+    }
+    if let Some(s) = &p.sample {
+        let _ = writeln!(
+            o,
+            "- sample: {} host(s) per control, seed {}",
+            s.per_control, s.seed
+        );
+    }
+    let _ = writeln!(o);
+}
+
+fn failing_rules(o: &mut String, r: &Report) {
+    let mut rows: Vec<_> = r
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.failing_rules
+                .iter()
+                .map(move |f| (h.hostname.as_str(), f))
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.1.severity
+            .cmp(&a.1.severity)
+            .then_with(|| a.1.id.cmp(&b.1.id))
+            .then_with(|| a.0.cmp(b.0))
+    });
+    let _ = writeln!(o, "\n## Failing rules\n\n| severity | rule | host | status | expected / found | remediation |\n| --- | --- | --- | --- | --- | --- |");
+    for (host, f) in rows {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            f.severity.as_str(),
+            md(&f.id),
+            md(host),
+            f.status.as_str(),
+            md(f.message.as_deref().unwrap_or("")),
+            md(f.remediation.as_deref().unwrap_or(""))
+        );
+    }
+}
+
+fn evidence(o: &mut String, r: &Report) {
+    let _ = writeln!(o, "\n## Evidence\n\n| host | sequence | collected at | envelope sha256 | results sha256 |\n| --- | ---: | --- | --- | --- |");
+    for e in &r.provenance.evidence {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} |",
+            md(&e.hostname),
+            e.sequence,
+            fmt_time(e.collected_at),
+            e.envelope,
+            e.results
+        );
+    }
+    if let Some(s) = &r.provenance.sample {
+        let _ = writeln!(
+            o,
+            "\n## Sample (seed {}, {} per control)\n\n| control | sampled agents |\n| --- | --- |",
+            s.seed, s.per_control
+        );
+        for (c, agents) in &s.controls {
+            let _ = writeln!(o, "| {} | {} |", c, agents.join(", "));
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 mod csv;
 mod html;
+mod html_audit;
 mod json;
 mod markdown;
 pub mod oscal;

@@ -118,12 +118,7 @@ pub fn document(members: &Members, fallback_now: DateTime<Utc>) -> Vec<u8> {
 
     let mut findings = Vec::new();
     for c in &rep.controls {
-        let satisfied = matches!(c.status.as_str(), "satisfied" | "waived" | report::ATTESTED);
-        let reason = match c.status.as_str() {
-            "satisfied" | "waived" | report::ATTESTED => "pass",
-            "not-satisfied" | "partial" => "fail",
-            _ => "other",
-        };
+        let (satisfied, reason) = finding_state(&c.status);
         let covering: BTreeSet<&str> = hosts
             .iter()
             .filter(|h| {
@@ -184,6 +179,51 @@ pub fn document(members: &Members, fallback_now: DateTime<Utc>) -> Vec<u8> {
             .collect::<Vec<_>>()
             .join(","),
     ]);
+    // Every subject an observation names, defined.
+    let inventory: Vec<Value> = hosts
+        .iter()
+        .map(|h| {
+            json!({
+                "uuid": id(&["host", &h.agent]),
+                "description": format!("Host {} (Evident agent {})", h.hostname, h.agent),
+                "props": [
+                    {"name": "hostname", "ns": "https://evident.dev/oscal", "value": h.hostname},
+                    {"name": "agent-id", "ns": "https://evident.dev/oscal", "value": h.agent}
+                ]
+            })
+        })
+        .collect();
+    // The assessment plan import-ap points at: the policy files, by digest.
+    let plan_uuid = id(&["assessment-plan"]);
+    let policies: Vec<evident_core::bundle::PolicyFileEntry> = members
+        .get(evident_core::bundle::POLICY_INDEX_PATH)
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or_default();
+    let mut plan = json!({
+        "uuid": plan_uuid,
+        "title": "Evident assessment plan",
+        "description": format!(
+            "Every evidence statement is evaluated against the Evident policy files below (TOML rules with CEL checks, each mapped to ISO/IEC 27001:2022 Annex A controls); each result cites the files by sha256. {} policy file(s).",
+            policies.len()
+        )
+    });
+    if !policies.is_empty() {
+        if let Some(map) = plan.as_object_mut() {
+            map.insert(
+                "rlinks".into(),
+                policies
+                    .iter()
+                    .map(|p| {
+                        json!({
+                            "href": format!("#{}", p.path),
+                            "media-type": "application/toml",
+                            "hashes": [{"algorithm": "SHA-256", "value": p.sha256.hex()}]
+                        })
+                    })
+                    .collect(),
+            );
+        }
+    }
     let mut result = json!({
         "uuid": id(&["result", &doc_id]),
         "title": "Evident automated assessment of ISO/IEC 27001:2022 Annex A controls",
@@ -193,6 +233,14 @@ pub fn document(members: &Members, fallback_now: DateTime<Utc>) -> Vec<u8> {
         "reviewed-controls": {"control-selections": [{"include-all": {}}]},
         "findings": findings
     });
+    if !inventory.is_empty() {
+        if let Some(map) = result.as_object_mut() {
+            map.insert(
+                "local-definitions".into(),
+                json!({"inventory-items": inventory}),
+            );
+        }
+    }
     if !observations.is_empty() {
         if let Some(map) = result.as_object_mut() {
             map.insert("observations".into(), Value::Array(observations));
@@ -207,11 +255,30 @@ pub fn document(members: &Members, fallback_now: DateTime<Utc>) -> Vec<u8> {
                 "version": env!("CARGO_PKG_VERSION"),
                 "oscal-version": "1.0.6"
             },
-            "import-ap": {"href": "#evident-assessment-plan", "remarks": "Automated assessment by Evident policies (TOML + CEL) over signed evidence."},
-            "results": [result]
+            "import-ap": {"href": format!("#{plan_uuid}"), "remarks": "Automated assessment by Evident policies (TOML + CEL) over signed evidence; the plan is the back-matter resource of that uuid."},
+            "results": [result],
+            "back-matter": {"resources": [plan]}
         }
     });
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');
     out
+}
+
+/// OSCAL target state and reason for an Evident control status: OSCAL has
+/// only `satisfied` and `not-satisfied`; the reason tells not assessed,
+/// not applicable, partially evidenced and not satisfied apart.
+fn finding_state(status: &str) -> (bool, &'static str) {
+    match status {
+        "satisfied" => (true, "pass"),
+        "waived" => (true, "waived"),
+        report::ATTESTED => (true, "attested"),
+        "not-satisfied" => (false, "fail"),
+        "partial" => (false, "partial"),
+        "partially-evidenced" => (false, "partially-evidenced"),
+        "not-applicable" => (false, "not-applicable"),
+        "no-evidence" => (false, "not-assessed"),
+        "not-automated" => (false, "not-assessed"),
+        _ => (false, "other"),
+    }
 }

@@ -48,3 +48,27 @@ pub fn hosts_cell(h: &BTreeMap<String, usize>) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The colour of a status in the HTML charts and pills.
+pub fn color(status: &str) -> &'static str {
+    match status {
+        "satisfied" | "implemented" => "#2e7d32",
+        "attested" => "#558b2f",
+        "waived" => "#8e24aa",
+        "partial" | "partially implemented" => "#f9a825",
+        "partially-evidenced" => "#ef6c00",
+        "not-satisfied" | "not implemented" => "#c62828",
+        "no-evidence" | "not evidenced" => "#6d4c41",
+        "not-applicable" | "excluded" | "not applicable" => "#90a4ae",
+        _ => "#b0bec5",
+    }
+}
+
+/// A coloured status pill (HTML).
+pub fn pill(status: &str) -> String {
+    format!(
+        r#"<span class="pill" style="background:{}">{}</span>"#,
+        color(status),
+        esc(status)
+    )
+}

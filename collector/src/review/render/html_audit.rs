@@ -1,0 +1,155 @@
+//! The auditor's sections of the HTML report: provenance (signing key,
+//! policies, signature status), failing rules as a table in severity order
+//! with the values found and the remediation, the evidence each result rests
+//! on (sequence, collected-at, digest) and the host sample per control.
+
+use super::text::{esc, fmt_time};
+use evident_core::report::{FailingRule, Report};
+use std::fmt::Write as _;
+
+/// A digest shortened for display, the full value in the tooltip.
+fn digest(d: &str) -> String {
+    let hex = d.trim_start_matches("sha256:");
+    format!(
+        "<code title=\"{}\">{}…</code>",
+        esc(d),
+        esc(hex.get(..16).unwrap_or(hex))
+    )
+}
+
+/// Who signed, which policies, what was verified.
+pub fn provenance(r: &Report) -> String {
+    let p = &r.provenance;
+    let mut b =
+        String::from("<div class=\"card prov\"><h3>Evidence provenance</h3><table class=\"kv\">");
+    let _ = write!(
+        b,
+        "<tr><th>collector key id</th><td><code>{}</code></td></tr>",
+        esc(p.collector_key_id.as_deref().unwrap_or("unknown"))
+    );
+    let period = match (p.first_collected, p.last_collected) {
+        (Some(a), Some(z)) => format!("{} – {}", fmt_time(a), fmt_time(z)),
+        _ => "no evidence".into(),
+    };
+    let _ = write!(
+        b,
+        "<tr><th>evidence</th><td>{} signed statements from {} hosts, collected {}</td></tr><tr><th>signatures</th><td>{}</td></tr>",
+        p.statements,
+        r.hosts.len(),
+        period,
+        esc(&p.signatures)
+    );
+    b.push_str("<tr><th>policies</th><td>");
+    if p.policies.is_empty() {
+        b.push_str("none");
+    }
+    for pol in &p.policies {
+        let _ = write!(
+            b,
+            "<div><b>{}</b> {} <span class=\"small\">{}</span> {}</div>",
+            esc(&pol.id),
+            esc(&pol.version),
+            esc(&pol.source),
+            digest(&pol.sha256.to_string())
+        );
+    }
+    b.push_str("</td></tr></table></div>");
+    b
+}
+
+/// Every failing rule on every host, most severe first.
+pub fn failing_rules(r: &Report) -> String {
+    let mut rows: Vec<(&str, &FailingRule)> = r
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.failing_rules
+                .iter()
+                .map(move |f| (h.hostname.as_str(), f))
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.1.severity
+            .cmp(&a.1.severity)
+            .then_with(|| a.1.id.cmp(&b.1.id))
+            .then_with(|| a.0.cmp(b.0))
+    });
+    let mut b = format!("<h2>Failing rules ({})</h2>", rows.len());
+    if rows.is_empty() {
+        b.push_str("<p class=\"small\">No rule fails on any host.</p>");
+        return b;
+    }
+    b.push_str("<table><thead><tr><th>severity</th><th>rule</th><th>host</th><th>status</th><th>controls</th><th>expected / found</th><th>remediation</th></tr></thead><tbody>");
+    for (host, f) in rows {
+        let _ = write!(
+            b,
+            "<tr><td class=\"sev-{sev}\">{sev}</td><td>{}<div class=\"small\">{}</div></td><td>{}</td><td>{}</td><td>{}</td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
+            esc(&f.id),
+            esc(&f.title),
+            esc(host),
+            f.status.as_str(),
+            esc(&f.controls.join(" ")),
+            esc(f.message.as_deref().unwrap_or("")),
+            esc(f.remediation.as_deref().unwrap_or("")),
+            sev = f.severity.as_str(),
+        );
+    }
+    b.push_str("</tbody></table>");
+    b
+}
+
+/// The statement each host's results rest on.
+pub fn evidence(r: &Report) -> String {
+    let mut b = String::from("<h2>Evidence</h2><table><thead><tr><th>host</th><th>agent</th><th>sequence</th><th>collected at</th><th>envelope sha256</th><th>results sha256</th><th>signature</th></tr></thead><tbody>");
+    for e in &r.provenance.evidence {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td class=\"small\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>verified</td></tr>",
+            esc(&e.hostname),
+            esc(&e.agent),
+            e.sequence,
+            fmt_time(e.collected_at),
+            digest(&e.envelope.to_string()),
+            digest(&e.results.to_string()),
+        );
+    }
+    b.push_str("</tbody></table>");
+    b
+}
+
+/// Hosts per control and the sample, when one was drawn.
+pub fn sample(r: &Report) -> String {
+    let Some(s) = &r.provenance.sample else {
+        return String::new();
+    };
+    let names: std::collections::BTreeMap<&str, &str> = r
+        .provenance
+        .evidence
+        .iter()
+        .map(|e| (e.agent.as_str(), e.hostname.as_str()))
+        .collect();
+    let mut b = format!(
+        "<h2>Sample</h2><p class=\"small\">{} host(s) per control, seed <code>{}</code> (run again with <code>--sample {} --seed {}</code> for the same sample).</p><table><thead><tr><th>control</th><th>hosts covering it</th><th>sampled</th></tr></thead><tbody>",
+        s.per_control, s.seed, s.per_control, s.seed
+    );
+    for (control, picked) in &s.controls {
+        let all = r
+            .provenance
+            .control_hosts
+            .get(control)
+            .map(Vec::len)
+            .unwrap_or(0);
+        let picked: Vec<String> = picked
+            .iter()
+            .map(|a| esc(names.get(a.as_str()).copied().unwrap_or(a)))
+            .collect();
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{all}</td><td>{}</td></tr>",
+            esc(control),
+            picked.join(", ")
+        );
+    }
+    b.push_str("</tbody></table>");
+    b
+}
