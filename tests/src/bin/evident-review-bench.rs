@@ -150,45 +150,113 @@ fn main() -> Result<()> {
         .unwrap_or(0);
     let bundle = dir.join("evidence.bundle");
     let b = bundle.to_string_lossy().into_owned();
-    let t = Instant::now();
-    let out = Command::new(bin("evident-collector"))
-        .args(["export", "--dir", &d, "-o", &b])
-        .output()
-        .context("export")?;
-    let export_s = t.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!("export failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let key_id = evident_collector::review::collector_signer(&dir)?
+        .key_id()
+        .to_string();
+    let export = timed(&["export", "--dir", &d, "-o", &b])?;
     let size = std::fs::metadata(&bundle)?.len();
-    let t = Instant::now();
-    let out = Command::new(bin("evident-collector"))
-        .args(["verify", &b])
-        .output()
-        .context("verify")?;
-    let verify_s = t.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "verify failed:\n{}",
-            text.lines().take(20).collect::<Vec<_>>().join("\n")
-        );
-    }
+    let verify = timed(&["verify", &b, "--trust", &key_id])?;
+    let report_html = dir.join("report.html");
+    let h = report_html.to_string_lossy().into_owned();
+    let render = timed(&[
+        "report", "--bundle", &b, "--trust", &key_id, "--format", "html", "-o", &h,
+    ])?;
+    let raw = raw_verify_throughput(&bundle)?;
     println!("hosts: {}, statements: {statements}", args.hosts);
     println!("database: {:.1} MB", db_bytes as f64 / 1e6);
     println!("bundle: {:.1} MB", size as f64 / 1e6);
+    for (name, m) in [
+        ("export", &export),
+        ("verify --trust", &verify),
+        ("report --bundle (html)", &render),
+    ] {
+        println!(
+            "{name}: {:.1} s ({:.0} statements/s), peak RSS {:.0} MiB",
+            m.seconds,
+            statements as f64 / m.seconds,
+            m.peak_rss_kib as f64 / 1024.0
+        );
+    }
     println!(
-        "export: {export_s:.1} s ({:.0} statements/s)",
-        statements as f64 / export_s
+        "raw strict verify (one core, envelope parse + Ed25519 verify_strict): {raw:.0} envelopes/s; verify reaches {:.0} %",
+        statements as f64 / verify.seconds / raw * 100.0
     );
-    println!(
-        "verify: {verify_s:.1} s ({:.0} statements/s)",
-        statements as f64 / verify_s
-    );
-    for line in text
+    for line in verify
+        .stdout
         .lines()
         .filter(|l| l.starts_with("checked") || l.starts_with("OK"))
     {
         println!("  {line}");
     }
     Ok(())
+}
+
+/// A timed subprocess run.
+struct Measured {
+    seconds: f64,
+    peak_rss_kib: u64,
+    stdout: String,
+}
+
+/// Run `evident-collector ARGS` under `/usr/bin/time -v`: wall time and
+/// peak RSS (fails when the command fails).
+fn timed(args: &[&str]) -> Result<Measured> {
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(bin("evident-collector"))
+        .args(args)
+        .output()
+        .context("running /usr/bin/time -v evident-collector (install `time`)")?;
+    let seconds = t.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        bail!(
+            "{} failed:\n{}\n{}",
+            args.first().copied().unwrap_or_default(),
+            stdout.lines().take(20).collect::<Vec<_>>().join("\n"),
+            stderr
+        );
+    }
+    let peak_rss_kib = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no peak RSS in the /usr/bin/time -v output")?;
+    Ok(Measured {
+        seconds,
+        peak_rss_kib,
+        stdout,
+    })
+}
+
+/// Raw strict-verify throughput on this machine: parse each envelope of the
+/// bundle and check its Ed25519 signature strictly, nothing else (one core).
+fn raw_verify_throughput(bundle: &std::path::Path) -> Result<f64> {
+    use base64::Engine as _;
+    let members = evident_collector::review::read_bundle(bundle)?;
+    let mut keys = std::collections::HashMap::new();
+    for (path, bytes) in members.range("agents/".to_string()..) {
+        if !path.starts_with("agents/") {
+            break;
+        }
+        let a: evident_core::bundle::AgentEntry = serde_json::from_slice(bytes)?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(a.public_key.as_bytes())?;
+        keys.insert(a.id.clone(), evident_core::dsse::parse_public_key(&raw)?);
+    }
+    let envelopes: Vec<(&String, &Vec<u8>)> = members
+        .range("envelopes/".to_string()..)
+        .take_while(|(p, _)| p.starts_with("envelopes/"))
+        .collect();
+    let t = Instant::now();
+    let mut n = 0u64;
+    for (path, bytes) in &envelopes {
+        let agent = path.split('/').nth(1).unwrap_or_default();
+        let key = keys.get(agent).context("envelope of an unknown agent")?;
+        let env = evident_core::Envelope::from_json(bytes)?;
+        env.verify(key, evident_core::evidence::PAYLOAD_TYPE)?;
+        n += 1;
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64().max(1e-9))
 }

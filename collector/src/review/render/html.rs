@@ -30,6 +30,8 @@ table.kv th { width: 11rem; background: none; }
 code { font: 11.5px ui-monospace, SFMono-Regular, Menlo, monospace; }
 .sev-critical, .sev-high { color: #c62828; font-weight: 600; }
 .sev-medium { color: #ef6c00; }
+table.wrap td { overflow-wrap: anywhere; }
+table.wrap td:nth-child(5) { max-width: 24rem; }
 .nagrid { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: .2rem 1rem; font-size: 12px; color: var(--muted); }
 @media print {
   body { margin: 0; max-width: none; font-size: 11px; }

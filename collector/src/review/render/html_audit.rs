@@ -4,7 +4,9 @@
 //! on (sequence, collected-at, digest) and the host sample per control.
 
 use super::text::{esc, fmt_time};
+use evident_core::policy::Severity;
 use evident_core::report::{FailingRule, Report};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// A digest shortened for display, the full value in the tooltip.
@@ -57,39 +59,53 @@ pub fn provenance(r: &Report) -> String {
     b
 }
 
-/// Every failing rule on every host, most severe first.
+/// Every failing rule, most severe first; hosts failing a rule the same way
+/// (same status and values found) share a row.
 pub fn failing_rules(r: &Report) -> String {
-    let mut rows: Vec<(&str, &FailingRule)> = r
-        .hosts
-        .iter()
-        .flat_map(|h| {
-            h.failing_rules
-                .iter()
-                .map(move |f| (h.hostname.as_str(), f))
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.1.severity
-            .cmp(&a.1.severity)
-            .then_with(|| a.1.id.cmp(&b.1.id))
-            .then_with(|| a.0.cmp(b.0))
-    });
-    let mut b = format!("<h2>Failing rules ({})</h2>", rows.len());
-    if rows.is_empty() {
+    type Key<'a> = (std::cmp::Reverse<Severity>, &'a str, &'a str, &'a str);
+    let mut groups: BTreeMap<Key<'_>, (&FailingRule, Vec<&str>)> = BTreeMap::new();
+    let mut total = 0;
+    for h in &r.hosts {
+        for f in &h.failing_rules {
+            total += 1;
+            groups
+                .entry((
+                    std::cmp::Reverse(f.severity),
+                    f.id.as_str(),
+                    f.status.as_str(),
+                    f.message.as_deref().unwrap_or(""),
+                ))
+                .or_insert((f, Vec::new()))
+                .1
+                .push(h.hostname.as_str());
+        }
+    }
+    let mut b = format!(
+        "<h2>Failing rules ({total} on {} host(s))</h2>",
+        r.hosts
+            .iter()
+            .filter(|h| !h.failing_rules.is_empty())
+            .count()
+    );
+    if groups.is_empty() {
         b.push_str("<p class=\"small\">No rule fails on any host.</p>");
         return b;
     }
-    b.push_str("<table><thead><tr><th>severity</th><th>rule</th><th>host</th><th>status</th><th>controls</th><th>expected / found</th><th>remediation</th></tr></thead><tbody>");
-    for (host, f) in rows {
+    b.push_str("<table class=\"wrap\"><thead><tr><th>severity</th><th>rule</th><th>status</th><th>hosts</th><th>expected / found</th><th>remediation</th></tr></thead><tbody>");
+    for ((_, _, status, message), (f, hosts)) in &groups {
+        let shown: Vec<String> = hosts.iter().take(10).map(|h| esc(h)).collect();
+        let more = hosts.len().saturating_sub(10);
         let _ = write!(
             b,
-            "<tr><td class=\"sev-{sev}\">{sev}</td><td>{}<div class=\"small\">{}</div></td><td>{}</td><td>{}</td><td>{}</td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
+            "<tr><td class=\"sev-{sev}\">{sev}</td><td>{}<div class=\"small\">{} · {}</div></td><td>{}</td><td><b>{}</b><div class=\"small\">{}{}</div></td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
             esc(&f.id),
             esc(&f.title),
-            esc(host),
-            f.status.as_str(),
             esc(&f.controls.join(" ")),
-            esc(f.message.as_deref().unwrap_or("")),
+            status,
+            hosts.len(),
+            shown.join(", "),
+            if more > 0 { format!(" … {more} more") } else { String::new() },
+            esc(message),
             esc(f.remediation.as_deref().unwrap_or("")),
             sev = f.severity.as_str(),
         );
