@@ -22,37 +22,13 @@
 //! is always present; its value is an int, or `null` when unknown (not
 //! configured and not live, or not an integer).
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "kernel",
-    version: 1,
-    description: "Security sysctls, module blacklist (usb-storage), core dumps",
-    controls: &["A.8.9", "A.7.10"],
-    fields: &[
-        FieldSpec { name: "sysctl", ty: "map<string, int|null>", doc: "Effective value of each tracked sysctl (live when live, else configured), keyed by name with `.` → `_` (`kernel_randomize_va_space`, `kernel_kptr_restrict`, `kernel_dmesg_restrict`, `kernel_yama_ptrace_scope`, `kernel_unprivileged_bpf_disabled`, `fs_suid_dumpable`, `fs_protected_hardlinks`, `fs_protected_symlinks`, `fs_protected_fifos`, `fs_protected_regular`, `kernel_sysrq`, `kernel_kexec_load_disabled`, `net_core_bpf_jit_harden`); null when unknown" },
-        FieldSpec { name: "sysctl_configured", ty: "map<string, int|null>", doc: "Same keys: the value persisted in sysctl.d / sysctl.conf (last assignment wins); null when not configured" },
-        FieldSpec { name: "sysctl_live", ty: "map<string, int|null>|null", doc: "Same keys: the running value from /proc/sys; the whole map is null unless live" },
-        FieldSpec { name: "sysctl_drift", ty: "list<string>", doc: "Keys whose configured value differs from the running one (live only; empty otherwise)" },
-        FieldSpec { name: "sysctl_files", ty: "list<string>", doc: "sysctl configuration files read, in the order applied" },
-        FieldSpec { name: "unreadable_files", ty: "list<string>", doc: "Configuration files that exist but could not be read (path and reason); their settings are missing from the facts" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether live values (/proc, /sys) were read" },
-        FieldSpec { name: "blacklisted_modules", ty: "list<string>", doc: "Modules named by a `blacklist` line in modprobe.d (`-` written as `_`), sorted" },
-        FieldSpec { name: "install_disabled_modules", ty: "list<string>", doc: "Modules whose `install` command is /bin/false, /bin/true or nologin, sorted" },
-        FieldSpec { name: "usb_storage_disabled", ty: "bool", doc: "Whether usb-storage is blacklisted or install-disabled, so plugging in a USB disk does not load it" },
-        FieldSpec { name: "usb_storage_loaded", ty: "bool|null", doc: "Whether the usb_storage module is loaded now (/sys/module/usb_storage); null unless live" },
-        FieldSpec { name: "cis_filesystems_not_disabled", ty: "list<string>", doc: "Of cramfs, freevxfs, jffs2, hfs, hfsplus, udf (CIS): those neither blacklisted nor install-disabled" },
-        FieldSpec { name: "core_hard_limit", ty: "string|null", doc: "Value of the last `* hard core` (or `* - core`) entry in limits.conf / limits.d (`0`, `unlimited`); null when none" },
-        FieldSpec { name: "coredump_storage", ty: "string|null", doc: "systemd-coredump `Storage=` (`none`, `external`, `journal`); null when not set" },
-        FieldSpec { name: "coredump_process_size_max", ty: "string|null", doc: "systemd-coredump `ProcessSizeMax=`; null when not set" },
-        FieldSpec { name: "core_pattern", ty: "string|null", doc: "Running kernel.core_pattern (`|/lib/systemd/systemd-coredump %P …`, `core`); null unless live" },
-        FieldSpec { name: "core_dumps_restricted", ty: "bool", doc: "Whether core dumps are kept from disk: `* hard core 0`, or systemd-coredump with Storage=none and ProcessSizeMax=0, or a core_pattern piping to /bin/false" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::kernel::SCHEMA;
 
 /// The tracked sysctls.
 pub const SYSCTLS: &[&str] = &[
@@ -675,8 +651,8 @@ mod tests {
                 "/etc/sysctl.d/99-sysctl.conf"
             ])
         );
-        for f in SPEC.fields {
-            assert!(v.get(f.name).is_some(), "missing {}", f.name);
+        for f in SCHEMA.fields {
+            assert!(v.get(f.path).is_some(), "missing {}", f.path);
         }
     }
 

@@ -15,36 +15,14 @@
 //! configured sysctls still are. Addresses in `/proc/net` are printed by the
 //! kernel in host byte order; the parsers decode them for the host they run on.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "network",
-    version: 1,
-    description: "listening sockets (from /proc/net), IP forwarding and network-security sysctls",
-    controls: &["A.8.20", "A.8.21"],
-    fields: &[
-        FieldSpec { name: "sockets_collected", ty: "bool", doc: "listening sockets were read (live system only)" },
-        FieldSpec { name: "listening", ty: "list<object>", doc: "listening TCP sockets and bound UDP sockets, deduplicated, sorted; empty when not collected" },
-        FieldSpec { name: "listening[].protocol", ty: "string", doc: "tcp | tcp6 | udp | udp6 (the /proc/net file it came from)" },
-        FieldSpec { name: "listening[].address", ty: "string", doc: "local address (0.0.0.0, ::, 127.0.0.1, ::ffff:127.0.0.1, …)" },
-        FieldSpec { name: "listening[].port", ty: "int", doc: "local port" },
-        FieldSpec { name: "listening[].scope", ty: "string", doc: "all (wildcard address) | loopback | specific" },
-        FieldSpec { name: "listening_on_all_interfaces", ty: "list<string>", doc: "`tcp/22`-style entries for sockets bound to a wildcard address, sorted" },
-        FieldSpec { name: "sysctl_files", ty: "list<string>", doc: "sysctl configuration files read, in the order applied" },
-        FieldSpec { name: "sysctl_configured", ty: "map<string,string>", doc: "net.* keys set in sysctl files (last assignment wins; globs expanded to the tracked keys)" },
-        FieldSpec { name: "sysctl_runtime_collected", ty: "bool", doc: "current values were read from /proc/sys (live system only)" },
-        FieldSpec { name: "sysctl_runtime", ty: "map<string,string>", doc: "current values of the tracked keys; empty when not collected" },
-        FieldSpec { name: "sysctl_effective", ty: "map<string,int>", doc: "every tracked key: the runtime value when live, else the configured value, else the kernel default" },
-        FieldSpec { name: "ip_forwarding", ty: "bool", doc: "effective net.ipv4.ip_forward or net.ipv6.conf.all.forwarding is on" },
-        FieldSpec { name: "ipv6_enabled", ty: "bool", doc: "IPv6 is not disabled (net.ipv6.conf.all.disable_ipv6 = 0, and on a live system /proc/sys/net/ipv6 exists)" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::network::SCHEMA;
 
 /// The tracked `net.*` sysctls and their kernel defaults.
 pub const TRACKED: &[(&str, i64)] = &[
@@ -592,7 +570,7 @@ pub(crate) mod tests {
         field_names(&v, "", &mut names);
         for n in names.iter().filter(|n| !n.starts_with("sysctl_effective.")) {
             assert!(
-                SPEC.fields.iter().any(|f| f.name == n.as_str()),
+                SCHEMA.fields.iter().any(|f| f.path == n.as_str()),
                 "undocumented {n}"
             );
         }

@@ -24,47 +24,13 @@
 //! veeamservice, …) count too. Debian's own `dpkg-db-backup` timer does not.
 
 use super::services::{self, UnitTree};
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "scheduled-jobs",
-    version: 1,
-    description: "Cron jobs, anacron, periodic scripts and enabled systemd timers; backup jobs among them",
-    controls: &["A.8.13", "A.8.32"],
-    fields: &[
-        FieldSpec { name: "cron_present", ty: "bool", doc: "/etc/crontab, /etc/cron.d or a cron spool directory exists" },
-        FieldSpec { name: "jobs", ty: "list<object>", doc: "Cron and anacron jobs" },
-        FieldSpec { name: "jobs[].source", ty: "string", doc: "File the job is defined in" },
-        FieldSpec { name: "jobs[].user", ty: "string", doc: "User it runs as (user field, spool file name, or root for anacron)" },
-        FieldSpec { name: "jobs[].schedule", ty: "string", doc: "Five cron fields, a @special, or `anacron <period>`" },
-        FieldSpec { name: "jobs[].command", ty: "string", doc: "Command, secrets redacted to ***, cut to 200 characters" },
-        FieldSpec { name: "jobs[].backup", ty: "bool", doc: "The command runs a known backup tool" },
-        FieldSpec { name: "job_count", ty: "int", doc: "Number of entries in jobs" },
-        FieldSpec { name: "user_crontabs", ty: "list<string>", doc: "Users with a crontab in the spool" },
-        FieldSpec { name: "periodic_scripts", ty: "list<object>", doc: "Scripts in /etc/cron.{hourly,daily,weekly,monthly}" },
-        FieldSpec { name: "periodic_scripts[].period", ty: "string", doc: "hourly | daily | weekly | monthly" },
-        FieldSpec { name: "periodic_scripts[].name", ty: "string", doc: "Script name" },
-        FieldSpec { name: "periodic_scripts[].backup", ty: "bool", doc: "The name is a known backup tool or contains `backup`" },
-        FieldSpec { name: "timers", ty: "list<object>", doc: "Enabled systemd timers (masked ones left out)" },
-        FieldSpec { name: "timers[].name", ty: "string", doc: "Timer unit name" },
-        FieldSpec { name: "timers[].on_calendar", ty: "list<string>", doc: "OnCalendar= values after drop-ins" },
-        FieldSpec { name: "timers[].schedule", ty: "string", doc: "All trigger settings (OnCalendar, OnBootSec, OnUnitActiveSec, …) as `Key=value; …`" },
-        FieldSpec { name: "timers[].unit", ty: "string", doc: "Unit it triggers (Unit= or the same-name .service)" },
-        FieldSpec { name: "timers[].command", ty: "string", doc: "First ExecStart= of that unit, redacted and cut to 200 characters (\"\" if unknown)" },
-        FieldSpec { name: "timers[].backup", ty: "bool", doc: "Timer, unit or command names a known backup tool" },
-        FieldSpec { name: "timer_count", ty: "int", doc: "Number of entries in timers" },
-        FieldSpec { name: "backup_jobs", ty: "list<object>", doc: "Jobs, scripts, timers and enabled agents that perform backups" },
-        FieldSpec { name: "backup_jobs[].kind", ty: "string", doc: "cron | periodic | timer | agent" },
-        FieldSpec { name: "backup_jobs[].name", ty: "string", doc: "Source file, script, timer or unit name" },
-        FieldSpec { name: "backup_jobs[].tool", ty: "string", doc: "Backup tool recognised (`script` for a custom *backup* script)" },
-        FieldSpec { name: "backup_configured", ty: "bool", doc: "backup_jobs is not empty" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "Paths that exist but could not be read (e.g. a spool without permission)" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::scheduled_jobs::SCHEMA;
 
 /// Longest command reported.
 pub const MAX_COMMAND_CHARS: usize = 200;

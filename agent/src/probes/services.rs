@@ -26,41 +26,14 @@
 //!
 //! Works the same on Debian/Ubuntu and RHEL/Fedora/SUSE layouts.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "services",
-    version: 1,
-    description: "Enabled, masked and running systemd units, SysV and inetd/xinetd services; insecure legacy services",
-    controls: &["A.8.9", "A.8.21"],
-    fields: &[
-        FieldSpec { name: "systemd_present", ty: "bool", doc: "A systemd unit directory exists under the root" },
-        FieldSpec { name: "unit_files", ty: "list<string>", doc: "Unit files present in /etc/systemd/system, /usr/lib/systemd/system, /lib/systemd/system (names, sorted, de-duplicated)" },
-        FieldSpec { name: "enabled", ty: "list<string>", doc: "Units linked from a *.wants/ or *.requires/ directory (enabled by the admin in /etc or statically by the vendor), minus masked units" },
-        FieldSpec { name: "masked", ty: "list<string>", doc: "Units masked in /etc/systemd/system (symlink to /dev/null)" },
-        FieldSpec { name: "sysv_enabled", ty: "list<string>", doc: "SysV services with a start link in /etc/rc2.d (Debian) or /etc/rc.d/rc3.d (RHEL) and no native systemd unit of the same name (systemd ignores those scripts)" },
-        FieldSpec { name: "sysv_scripts", ty: "list<string>", doc: "Scripts in /etc/init.d (helpers like README, skeleton, functions left out)" },
-        FieldSpec { name: "inetd_enabled", ty: "bool", doc: "An inetd (openbsd-inetd, inetutils-inetd) unit or SysV start link is enabled" },
-        FieldSpec { name: "xinetd_enabled", ty: "bool", doc: "The xinetd unit or SysV start link is enabled" },
-        FieldSpec { name: "inetd_services", ty: "list<object>", doc: "Services offered by an enabled inetd or xinetd" },
-        FieldSpec { name: "inetd_services[].name", ty: "string", doc: "Service name (inetd.conf first field without host prefix, or xinetd `service` name)" },
-        FieldSpec { name: "inetd_services[].daemon", ty: "string", doc: "`inetd` or `xinetd`" },
-        FieldSpec { name: "inetd_services[].insecure", ty: "bool", doc: "A cleartext or legacy service (telnet, login, shell, exec, ftp, tftp, talk, finger, chargen, echo, daytime, discard, time)" },
-        FieldSpec { name: "insecure_services_enabled", ty: "list<string>", doc: "Enabled systemd units and SysV services that are cleartext legacy services (telnet, rsh, rlogin, rexec, tftp, vsftpd, proftpd, pure-ftpd, NIS, talk, rwho); inetd services are in inetd_services" },
-        FieldSpec { name: "unneeded_services_enabled", ty: "list<string>", doc: "Enabled units/SysV services rarely needed on a server (avahi-daemon, cups, cups-browsed, inetd, xinetd, rpcbind, rsync daemon, snmpd)" },
-        FieldSpec { name: "enabled_count", ty: "int", doc: "Number of entries in enabled" },
-        FieldSpec { name: "masked_count", ty: "int", doc: "Number of entries in masked" },
-        FieldSpec { name: "unit_file_count", ty: "int", doc: "Number of entries in unit_files" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether the running state was read (live root with /run/systemd/units)" },
-        FieldSpec { name: "active", ty: "list<string>|null", doc: "Active units (from /run/systemd/units/invocation:*); null when not collected" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "Paths that exist but could not be read (the lists may be incomplete)" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::services::SCHEMA;
 
 /// systemd unit directories, in search order (admin first).
 pub const UNIT_DIRS: &[&str] = &[

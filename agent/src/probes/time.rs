@@ -18,48 +18,13 @@
 //!
 //! Never runs `chronyc`, `timedatectl` or `ntpq`.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "time",
-    version: 1,
-    description: "chrony / systemd-timesyncd / ntpd configuration, enablement, time sources, sync status and time zone",
-    controls: &["A.8.17"],
-    fields: &[
-        FieldSpec { name: "active_daemon", ty: "string", doc: "chrony | timesyncd | ntpd | none: the enabled daemon (chrony, then ntpd, then timesyncd), else the first one installed" },
-        FieldSpec { name: "daemon_enabled", ty: "bool", doc: "the active daemon is enabled at boot (unit link in /etc/systemd/system/*.wants/, not masked)" },
-        FieldSpec { name: "servers", ty: "list<string>", doc: "time sources of the active daemon (server, pool and peer hosts; NTP= then FallbackNTP= for timesyncd)" },
-        FieldSpec { name: "uses_builtin_servers", ty: "bool", doc: "the active daemon is timesyncd with no NTP=/FallbackNTP=, so it uses its compiled-in server list" },
-        FieldSpec { name: "synchronized", ty: "bool|null", doc: "the clock is synchronised (timesyncd on a live system only); null when unknown" },
-        FieldSpec { name: "sync_status_collected", ty: "bool", doc: "whether `synchronized` was observed (false under --root, and for chrony/ntpd)" },
-        FieldSpec { name: "timezone", ty: "string", doc: "time zone from /etc/timezone or the /etc/localtime link (\"UTC\" when /etc/localtime is absent, \"\" when it is a copied file)" },
-        FieldSpec { name: "chrony", ty: "object", doc: "chrony configuration" },
-        FieldSpec { name: "chrony.installed", ty: "bool", doc: "a chrony configuration file exists" },
-        FieldSpec { name: "chrony.enabled", ty: "bool", doc: "chrony.service or chronyd.service is enabled" },
-        FieldSpec { name: "chrony.config_file", ty: "string", doc: "main configuration file read, \"\" when none" },
-        FieldSpec { name: "chrony.servers", ty: "list<string>", doc: "`server` hosts" },
-        FieldSpec { name: "chrony.pools", ty: "list<string>", doc: "`pool` hosts" },
-        FieldSpec { name: "chrony.peers", ty: "list<string>", doc: "`peer` hosts" },
-        FieldSpec { name: "chrony.makestep", ty: "bool", doc: "a `makestep` directive is present" },
-        FieldSpec { name: "chrony.rtcsync", ty: "bool", doc: "an `rtcsync` directive is present" },
-        FieldSpec { name: "timesyncd", ty: "object", doc: "systemd-timesyncd configuration" },
-        FieldSpec { name: "timesyncd.installed", ty: "bool", doc: "timesyncd.conf or the systemd-timesyncd binary exists" },
-        FieldSpec { name: "timesyncd.enabled", ty: "bool", doc: "systemd-timesyncd.service is enabled" },
-        FieldSpec { name: "timesyncd.ntp", ty: "list<string>", doc: "NTP= servers (last assignment wins, empty assignment resets)" },
-        FieldSpec { name: "timesyncd.fallback_ntp", ty: "list<string>", doc: "FallbackNTP= servers" },
-        FieldSpec { name: "ntpd", ty: "object", doc: "ntpd / ntpsec configuration" },
-        FieldSpec { name: "ntpd.installed", ty: "bool", doc: "/etc/ntp.conf or /etc/ntpsec/ntp.conf exists" },
-        FieldSpec { name: "ntpd.enabled", ty: "bool", doc: "ntp.service, ntpd.service or ntpsec.service is enabled" },
-        FieldSpec { name: "ntpd.config_file", ty: "string", doc: "configuration file read, \"\" when none" },
-        FieldSpec { name: "ntpd.servers", ty: "list<string>", doc: "`server` and `peer` hosts" },
-        FieldSpec { name: "ntpd.pools", ty: "list<string>", doc: "`pool` hosts" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::time::SCHEMA;
 
 /// Everything the probe reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -634,7 +599,10 @@ pub(crate) mod tests {
         };
         field_names(&v, "", &mut names);
         for n in names {
-            assert!(SPEC.fields.iter().any(|f| f.name == n), "undocumented {n}");
+            assert!(
+                SCHEMA.fields.iter().any(|f| f.path == n),
+                "undocumented {n}"
+            );
         }
     }
 
