@@ -22,6 +22,8 @@
 //! The active firewall is the first *enabled* one of firewalld, ufw, nftables,
 //! iptables; rules loaded by hand at run time are not seen from files.
 
+use super::common::reader::Reader;
+use super::common::systemd;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -570,40 +572,14 @@ pub fn firewalld_policy(target: &str) -> String {
 
 // ---------------------------------------------------------------- collect
 
-struct Reader<'a> {
-    root: &'a HostRoot,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn first(&mut self, paths: &[&str]) -> Option<(String, String)> {
-        paths
-            .iter()
-            .find_map(|p| self.read(p).map(|t| (p.to_string(), t)))
-    }
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root, root.is_live()))
 }
 
 fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
-    let mut r = Reader {
-        root,
-        unreadable: Vec::new(),
-    };
-    let units = super::time::enabled_units(root);
+    let mut r = Reader::new(root);
+    let units = systemd::enabled_units(root);
     let enabled = |names: &[&str]| units.iter().any(|u| names.contains(&u.as_str()));
     let mut f = FirewallFacts::default();
 
@@ -810,8 +786,7 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probes::logging::tests::{field_names, tree};
-    use crate::probes::time::tests::link;
+    use crate::probes::common::testutil::{field_names, link, tree};
 
     macro_rules! fx {
         ($p:literal) => {

@@ -20,6 +20,7 @@
 //! Everything comes from configuration files, so the probe works the same under
 //! `--root`. Files that cannot be read are listed in `unreadable`.
 
+use super::common::reader::Reader;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -926,33 +927,6 @@ pub fn logrotate_facts(main: &LogrotateFile, files: &[(String, LogrotateFile)]) 
 
 // ---------------------------------------------------------------- collect
 
-struct Reader<'a> {
-    root: &'a HostRoot,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn glob(&mut self, pattern: &str) -> Vec<String> {
-        match self.root.glob(pattern) {
-            Ok(v) => v,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                Vec::new()
-            }
-        }
-    }
-}
-
 /// journald drop-ins in systemd order: by file name, `/etc` masking `/run` masking `/usr/lib`.
 fn dropins(r: &mut Reader<'_>, dirs: &[&str], pattern: &str) -> Vec<String> {
     let mut by_name: BTreeMap<String, String> = BTreeMap::new();
@@ -972,10 +946,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
 }
 
 fn gather(root: &HostRoot) -> LoggingFacts {
-    let mut r = Reader {
-        root,
-        unreadable: Vec::new(),
-    };
+    let mut r = Reader::new(root);
     let mut facts = LoggingFacts::default();
 
     // journald
@@ -1123,26 +1094,12 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::path::Path;
+    use crate::probes::common::testutil::tree;
 
     macro_rules! fx {
         ($p:literal) => {
             include_str!(concat!("../../tests/fixtures/logging/", $p))
         };
-    }
-
-    /// Build a root tree from `(host path, content)` pairs.
-    pub(crate) fn tree(files: &[(&str, &str)], dirs: &[&str]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (p, c) in files {
-            let full = dir.path().join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(full.parent().unwrap_or(Path::new("/"))).unwrap();
-            std::fs::write(full, c).unwrap();
-        }
-        for d in dirs {
-            std::fs::create_dir_all(dir.path().join(d.trim_start_matches('/'))).unwrap();
-        }
-        dir
     }
 
     pub(crate) fn debian12_hardened() -> tempfile::TempDir {
@@ -1352,35 +1309,12 @@ pub(crate) mod tests {
             panic!()
         };
         let mut names = Vec::new();
-        crate::probes::logging::tests::field_names(&v, "", &mut names);
+        crate::probes::common::testutil::field_names(&v, "", &mut names);
         for n in names {
             assert!(
                 SCHEMA.fields.iter().any(|f| f.path == n),
                 "undocumented {n}"
             );
-        }
-    }
-
-    /// Dotted names of every field in `v` (lists as `name[]`).
-    pub(crate) fn field_names(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
-        if let serde_json::Value::Object(m) = v {
-            for (k, val) in m {
-                let name = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.push(name.clone());
-                match val {
-                    serde_json::Value::Object(_) => field_names(val, &name, out),
-                    serde_json::Value::Array(a) => {
-                        if let Some(first) = a.first() {
-                            field_names(first, &format!("{name}[]"), out);
-                        }
-                    }
-                    _ => {}
-                }
-            }
         }
     }
 

@@ -12,6 +12,8 @@ use evident_core::evidence::{CollectedProbe, ProbeStatus};
 pub use evident_core::schema::{FieldSchema, FieldType, ProbeSchema};
 use std::time::Instant;
 
+pub mod common;
+
 pub mod accounts;
 pub mod crypto;
 pub mod file_permissions;

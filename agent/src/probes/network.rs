@@ -15,6 +15,7 @@
 //! configured sysctls still are. Addresses in `/proc/net` are printed by the
 //! kernel in host byte order; the parsers decode them for the host they run on.
 
+use super::common::reader::Reader;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -274,23 +275,6 @@ pub fn effective_values(
 
 // ---------------------------------------------------------------- collect
 
-struct Reader<'a> {
-    root: &'a HostRoot,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root, root.is_live()))
@@ -327,10 +311,7 @@ fn sysctl_paths(root: &HostRoot, live: bool) -> Vec<String> {
 }
 
 fn gather(root: &HostRoot, live: bool) -> NetworkFacts {
-    let mut r = Reader {
-        root,
-        unreadable: Vec::new(),
-    };
+    let mut r = Reader::new(root);
     let mut f = NetworkFacts::default();
 
     if live {
@@ -391,8 +372,7 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probes::logging::tests::{field_names, tree};
-    use crate::probes::time::tests::link;
+    use crate::probes::common::testutil::{field_names, link, tree};
 
     macro_rules! fx {
         ($p:literal) => {

@@ -18,6 +18,8 @@
 //!
 //! Never runs `chronyc`, `timedatectl` or `ntpq`.
 
+use super::common::reader::Reader;
+use super::common::systemd::enabled_units;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -215,77 +217,13 @@ pub fn zone_from_link(target: &str) -> String {
         .to_string()
 }
 
-/// Units enabled at boot: names of entries in `/etc/systemd/system/*.wants/`
-/// and `*.requires/`, minus units masked in `/etc/systemd/system` (linked to `/dev/null`).
-pub(crate) fn enabled_units(root: &HostRoot) -> Vec<String> {
-    let base = "/etc/systemd/system";
-    let Ok(Some(names)) = root.read_dir(base) else {
-        return Vec::new();
-    };
-    let mut units: Vec<String> = Vec::new();
-    for d in names
-        .iter()
-        .filter(|n| n.ends_with(".wants") || n.ends_with(".requires"))
-    {
-        if let Ok(Some(entries)) = root.read_dir(&format!("{base}/{d}")) {
-            units.extend(entries);
-        }
-    }
-    units.sort();
-    units.dedup();
-    units.retain(|u| !is_masked(root, u));
-    units
-}
-
-/// A unit linked to /dev/null in /etc/systemd/system.
-pub(crate) fn is_masked(root: &HostRoot, unit: &str) -> bool {
-    std::fs::read_link(root.display_path(&format!("/etc/systemd/system/{unit}")))
-        .is_ok_and(|t| t == std::path::Path::new("/dev/null"))
-}
-
-struct Reader<'a> {
-    root: &'a HostRoot,
-    live: bool,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn glob(&mut self, pattern: &str) -> Vec<String> {
-        // /run holds runtime state (e.g. DHCP-provided sources): live systems only.
-        if pattern.starts_with("/run/") && !self.live {
-            return Vec::new();
-        }
-        match self.root.glob(pattern) {
-            Ok(v) => v,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                Vec::new()
-            }
-        }
-    }
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root, root.is_live()))
 }
 
 fn gather(root: &HostRoot, live: bool) -> TimeFacts {
-    let mut r = Reader {
-        root,
-        live,
-        unreadable: Vec::new(),
-    };
+    let mut r = Reader::with_live(root, live);
     let units = enabled_units(root);
     let enabled = |names: &[&str]| units.iter().any(|u| names.contains(&u.as_str()));
 
@@ -429,19 +367,12 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probes::logging::tests::{field_names, tree};
-    use std::os::unix::fs::symlink;
+    use crate::probes::common::testutil::{field_names, link, tree};
 
     macro_rules! fx {
         ($p:literal) => {
             include_str!(concat!("../../tests/fixtures/time/", $p))
         };
-    }
-
-    pub(crate) fn link(dir: &tempfile::TempDir, target: &str, at: &str) {
-        let p = dir.path().join(at.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
     }
 
     /// Debian 12 with chrony enabled, Europe/Berlin, a DHCP source under /run.
