@@ -21,6 +21,7 @@
 //!   `/etc/security/pwhistory.conf`. Module arguments override the
 //!   configuration files, as the modules do.
 
+use super::common::reader::read_noting as read_optional;
 use super::Outcome;
 use crate::hostroot::{HostRoot, ReadError};
 use serde::Serialize;
@@ -1158,16 +1159,6 @@ const PAM_FILES: &[&str] = &[
 ];
 
 /// Read an optional file; errors are recorded in `unreadable` and treated as absent.
-fn read_optional(root: &HostRoot, path: &str, unreadable: &mut Vec<String>) -> Option<String> {
-    match root.read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            unreadable.push(e.to_string());
-            None
-        }
-    }
-}
-
 /// Read sudoers and its includes in the order sudo does.
 fn collect_sudo(root: &HostRoot, users: &[PasswdEntry], groups: &[GroupEntry]) -> SudoFacts {
     let mut files = Vec::new();

@@ -23,6 +23,7 @@
 //! native encryption cannot be seen from files: `root_encrypted` is then `null`
 //! or `false`, and `root_encryption_basis` says why.
 
+use super::common::reader::read_quiet as read;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -387,10 +388,6 @@ pub fn fuzz_parse(input: &str) {
     let mut o = parse_openssl_cnf(input);
     parse_openssl_kv(input, &mut o);
     let _ = seclevel(input);
-}
-
-fn read(root: &HostRoot, path: &str) -> Option<String> {
-    root.read_to_string(path).ok().flatten()
 }
 
 fn dm_devices(root: &HostRoot) -> Vec<DmDevice> {

@@ -22,6 +22,7 @@
 //! `machine_id` and `kernel` are read by the collector's `HostFacts` and must
 //! keep their names.
 
+use super::common::reader::read_quiet as read;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -378,10 +379,6 @@ pub fn fuzz_parse(input: &str) {
     for m in parse_mounts(input) {
         let _ = usage(&m, 4096, u64::MAX, 1, u64::MAX);
     }
-}
-
-fn read(root: &HostRoot, path: &str) -> Option<String> {
-    root.read_to_string(path).ok().flatten()
 }
 
 fn static_facts(root: &HostRoot) -> HostFacts {

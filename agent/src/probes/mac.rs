@@ -14,6 +14,7 @@
 //! On a live system the running state decides `mechanism` and `mode`; under a
 //! foreign `--root` only the configuration does, and the live fields are null.
 
+use super::common::reader::read_quiet as read;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -202,10 +203,6 @@ pub fn fuzz_parse(input: &str) {
         ..MacFacts::default()
     };
     let _ = decide(&f);
-}
-
-fn read(root: &HostRoot, path: &str) -> Option<String> {
-    root.read_to_string(path).ok().flatten()
 }
 
 /// Count profile files in /etc/apparmor.d: (profiles, complain, disabled).

@@ -81,6 +81,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A text file's contents, or `None` when absent or unreadable, for probes
+/// whose facts do not report unreadable files.
+pub fn read_quiet(root: &HostRoot, path: &str) -> Option<String> {
+    root.read_to_string(path).ok().flatten()
+}
+
+/// A text file's contents; an unreadable file is noted in `unreadable`.
+pub fn read_noting(root: &HostRoot, path: &str, unreadable: &mut Vec<String>) -> Option<String> {
+    match root.read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            unreadable.push(e.to_string());
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 //! administrator enabled in `/etc/systemd/system`.
 
 use crate::hostroot::HostRoot;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fs;
 
@@ -244,4 +245,22 @@ pub fn enabled_units(root: &HostRoot) -> Vec<String> {
 pub fn is_masked(root: &HostRoot, unit: &str) -> bool {
     std::fs::read_link(root.display_path(&format!("/etc/systemd/system/{unit}")))
         .is_ok_and(|t| t == std::path::Path::new("/dev/null"))
+}
+
+/// Order drop-in config files the systemd way (sysctl.d, modprobe.d, coredump.conf.d): `listing` is `(dir, names)` in
+/// directory priority order; returns full paths of `*.conf` files sorted by
+/// name, each name taken from the first directory that has it.
+pub fn order_conf_files(listing: &[(&str, Vec<String>)]) -> Vec<String> {
+    let mut chosen: BTreeMap<&str, String> = BTreeMap::new();
+    for (dir, names) in listing {
+        for n in names
+            .iter()
+            .filter(|n| n.ends_with(".conf") && !n.starts_with('.'))
+        {
+            chosen
+                .entry(n.as_str())
+                .or_insert_with(|| format!("{}/{}", dir.trim_end_matches('/'), n));
+        }
+    }
+    chosen.into_values().collect()
 }

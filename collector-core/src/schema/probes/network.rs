@@ -5,7 +5,7 @@ use super::super::{FieldSchema, FieldType::*, ProbeSchema};
 /// The `network` probe.
 pub static SCHEMA: ProbeSchema = ProbeSchema {
     id: "network",
-    version: 1,
+    version: 2,
     description: "listening sockets (from /proc/net), IP forwarding and network-security sysctls",
     controls: &["A.8.20", "A.8.21"],
     fields: &[
@@ -20,7 +20,8 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("sysctl_configured", Map(&Str), "net.* keys set in sysctl files (last assignment wins; globs expanded to the tracked keys)"),
         FieldSchema::new("sysctl_runtime_collected", Bool, "current values were read from /proc/sys (live system only)"),
         FieldSchema::new("sysctl_runtime", Map(&Str), "current values of the tracked keys; empty when not collected"),
-        FieldSchema::new("sysctl_effective", Map(&Int), "every tracked key: the runtime value when live, else the configured value, else the kernel default"),
+        FieldSchema::new("sysctl_effective", Map(&Int), "every tracked key: the runtime value when live, else the configured value, else the kernel default (the same rule as the kernel probe's `sysctl`)"),
+        FieldSchema::new("sysctl_sources", Map(&Str), "every tracked key: where its effective value came from: `live`, `file:<path>`, `kernel-config:/boot/config-<version>` or `kernel-default`"),
         FieldSchema::new("ip_forwarding", Bool, "effective net.ipv4.ip_forward or net.ipv6.conf.all.forwarding is on"),
         FieldSchema::new("ipv6_enabled", Bool, "IPv6 is not disabled (net.ipv6.conf.all.disable_ipv6 = 0, and on a live system /proc/sys/net/ipv6 exists)"),
         FieldSchema::new("unreadable", List(&Str), "files that exist but could not be read, with the reason"),
