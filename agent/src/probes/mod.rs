@@ -1,14 +1,18 @@
 //! The probes: one module per probe, registered in [`REGISTRY`].
 //!
-//! Like an osquery table, each probe has a [`ProbeSpec`] (id, version,
-//! description, the Annex A controls it serves, and a doc line per field) and
+//! Like an osquery table, each probe has a schema (id, version, description,
+//! the Annex A controls it serves, every field with its type and a doc line),
+//! kept in `evident_core::schema` so the policy loader reads the same one, and
 //! a pure `parse_*` function over file contents that is tested on fixtures,
 //! kept apart from the `collect` function that reads files through a
 //! [`HostRoot`]. Probes never run a shell and never report a secret.
 
 use crate::hostroot::HostRoot;
 use evident_core::evidence::{CollectedProbe, ProbeStatus};
+pub use evident_core::schema::{FieldSchema, FieldType, ProbeSchema};
 use std::time::Instant;
+
+pub mod common;
 
 pub mod accounts;
 pub mod crypto;
@@ -25,32 +29,6 @@ pub mod scheduled_jobs;
 pub mod services;
 pub mod sshd;
 pub mod time;
-
-/// One documented field of a probe's data.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldSpec {
-    /// Dotted path in the data (`settings.permitrootlogin`, `users[].name`).
-    pub name: &'static str,
-    /// JSON type (`string`, `bool`, `int`, `list<string>`, `object`, …).
-    pub ty: &'static str,
-    /// What it means.
-    pub doc: &'static str,
-}
-
-/// What a probe is.
-#[derive(Debug, Clone, Copy)]
-pub struct ProbeSpec {
-    /// Stable id (`sshd`), also the CEL variable (with `-` as `_`).
-    pub id: &'static str,
-    /// Bumped when the shape of the data changes.
-    pub version: u32,
-    /// One line on what it collects.
-    pub description: &'static str,
-    /// Annex A controls it provides evidence for.
-    pub controls: &'static [&'static str],
-    /// Every field of its data.
-    pub fields: &'static [FieldSpec],
-}
 
 /// What one probe run produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +56,8 @@ impl Outcome {
 /// A registered probe.
 #[derive(Debug, Clone, Copy)]
 pub struct Probe {
-    /// Its spec.
-    pub spec: &'static ProbeSpec,
+    /// Its schema (in core).
+    pub spec: &'static ProbeSchema,
     /// Collects its data under a root.
     pub collect: fn(&HostRoot) -> Outcome,
 }
@@ -87,63 +65,63 @@ pub struct Probe {
 /// Every probe, in the order they run and are reported.
 pub static REGISTRY: &[Probe] = &[
     Probe {
-        spec: &host::SPEC,
+        spec: &host::SCHEMA,
         collect: host::collect,
     },
     Probe {
-        spec: &packages::SPEC,
+        spec: &packages::SCHEMA,
         collect: packages::collect,
     },
     Probe {
-        spec: &sshd::SPEC,
+        spec: &sshd::SCHEMA,
         collect: sshd::collect,
     },
     Probe {
-        spec: &accounts::SPEC,
+        spec: &accounts::SCHEMA,
         collect: accounts::collect,
     },
     Probe {
-        spec: &logging::SPEC,
+        spec: &logging::SCHEMA,
         collect: logging::collect,
     },
     Probe {
-        spec: &time::SPEC,
+        spec: &time::SCHEMA,
         collect: time::collect,
     },
     Probe {
-        spec: &firewall::SPEC,
+        spec: &firewall::SCHEMA,
         collect: firewall::collect,
     },
     Probe {
-        spec: &network::SPEC,
+        spec: &network::SCHEMA,
         collect: network::collect,
     },
     Probe {
-        spec: &kernel::SPEC,
+        spec: &kernel::SCHEMA,
         collect: kernel::collect,
     },
     Probe {
-        spec: &mac::SPEC,
+        spec: &mac::SCHEMA,
         collect: mac::collect,
     },
     Probe {
-        spec: &crypto::SPEC,
+        spec: &crypto::SCHEMA,
         collect: crypto::collect,
     },
     Probe {
-        spec: &malware::SPEC,
+        spec: &malware::SCHEMA,
         collect: malware::collect,
     },
     Probe {
-        spec: &file_permissions::SPEC,
+        spec: &file_permissions::SCHEMA,
         collect: file_permissions::collect,
     },
     Probe {
-        spec: &services::SPEC,
+        spec: &services::SCHEMA,
         collect: services::collect,
     },
     Probe {
-        spec: &scheduled_jobs::SPEC,
+        spec: &scheduled_jobs::SCHEMA,
         collect: scheduled_jobs::collect,
     },
 ];
@@ -178,12 +156,15 @@ pub fn run(probe: &Probe, root: &HostRoot) -> CollectedProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evident_core::policy::KNOWN_PROBES;
 
     #[test]
-    fn registry_matches_the_wire_contract() {
+    fn registry_matches_the_schema() {
         let ids: Vec<&str> = REGISTRY.iter().map(|p| p.spec.id).collect();
-        assert_eq!(ids, KNOWN_PROBES);
+        let schema: Vec<&str> = evident_core::schema::probe_ids().collect();
+        assert_eq!(ids, schema);
+        for (p, s) in REGISTRY.iter().zip(evident_core::schema::PROBES) {
+            assert!(std::ptr::eq(p.spec, *s), "{}", p.spec.id);
+        }
     }
 
     #[test]
@@ -198,7 +179,7 @@ mod tests {
             }
             assert!(!s.fields.is_empty(), "{} documents no fields", s.id);
             for f in s.fields {
-                assert!(!f.doc.is_empty(), "{}.{} has no doc", s.id, f.name);
+                assert!(!f.doc.is_empty(), "{}.{} has no doc", s.id, f.path);
             }
         }
     }
