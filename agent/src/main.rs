@@ -219,11 +219,10 @@ fn run_scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         ScanFormat::Json => report::json(&evaluation)? + "\n",
     };
     write_out(args.output.as_ref(), &text)?;
-    Ok(if evaluation.has_failures() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    for e in evaluation.rule_errors() {
+        eprintln!("error: {e}");
+    }
+    Ok(ExitCode::from(scan::exit_code(&evaluation)))
 }
 
 fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {

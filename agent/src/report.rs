@@ -32,7 +32,7 @@ impl Style {
         let code = match status {
             ControlStatus::Satisfied => "32",
             ControlStatus::NotSatisfied => "1;31",
-            ControlStatus::Partial => "33",
+            ControlStatus::Partial | ControlStatus::PartiallyEvidenced => "33",
             ControlStatus::NoEvidence => "35",
             ControlStatus::Waived => "36",
             ControlStatus::NotAutomated | ControlStatus::NotApplicable => "2",
@@ -58,10 +58,11 @@ fn control_rank(status: ControlStatus) -> u8 {
         ControlStatus::NotSatisfied => 0,
         ControlStatus::Partial => 1,
         ControlStatus::NoEvidence => 2,
-        ControlStatus::Waived => 3,
-        ControlStatus::Satisfied => 4,
-        ControlStatus::NotApplicable => 5,
-        ControlStatus::NotAutomated => 6,
+        ControlStatus::PartiallyEvidenced => 3,
+        ControlStatus::Waived => 4,
+        ControlStatus::Satisfied => 5,
+        ControlStatus::NotApplicable => 6,
+        ControlStatus::NotAutomated => 7,
     }
 }
 
@@ -137,6 +138,9 @@ pub fn table(ev: &Evaluation, style: Style) -> String {
             truncate(&c.title, 60),
             style.control(c.status)
         );
+        if let Some(note) = &c.note {
+            let _ = writeln!(out, "        {note}");
+        }
         for r in rules.iter().filter(|r| is_problem(r)) {
             let _ = writeln!(
                 out,
@@ -214,17 +218,18 @@ pub fn markdown(ev: &Evaluation) -> String {
     }
     let _ = writeln!(
         out,
-        "## Controls\n\n| control | title | theme | status | rules |\n|---|---|---|---|---|"
+        "## Controls\n\n| control | title | theme | status | rules | note |\n|---|---|---|---|---|---|"
     );
     for c in sorted_controls(ev) {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             c.id,
             md(&c.title),
             c.theme.as_str(),
             c.status.as_str(),
-            c.rules.len()
+            c.rules.len(),
+            md(c.note.as_deref().unwrap_or(""))
         );
     }
     out

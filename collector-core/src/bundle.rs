@@ -31,7 +31,8 @@ use crate::digest::{sha256_digest, Digest};
 use crate::dsse::{self, Envelope};
 use crate::evidence::{Evidence, HostFacts, Statement, PAYLOAD_TYPE};
 use crate::policy::{
-    evaluate, ControlResult, PolicyRef, PolicySet, PolicySource, RuleResult, SourceRef, Summary,
+    evaluate_with, AttestationInput, ControlResult, PolicyRef, PolicySet, PolicySource, RuleResult,
+    SourceRef, Summary,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -1183,7 +1184,8 @@ fn check_results(
     let mut recorded_cache: HashMap<Digest, Option<RecordedResults>> = HashMap::new();
     let mut sets: HashMap<Digest, Result<LoadedSet, String>> = HashMap::new();
     let mut reported_sets: BTreeSet<Digest> = BTreeSet::new();
-    let mut eval_cache: HashMap<(Digest, Digest), Result<RecordedResults, String>> = HashMap::new();
+    let mut eval_cache: HashMap<(Digest, Digest, Digest), Result<RecordedResults, String>> =
+        HashMap::new();
     for (e, st) in index.statements.iter().zip(statements) {
         let Some(st) = st else { continue };
         let subject = format!("agent {} sequence {}", e.agent, e.sequence);
@@ -1250,14 +1252,31 @@ fn check_results(
                 continue;
             }
         };
-        let key = (set_key, eval_key(st, loaded.exact_time));
+        // Hybrid controls cite the attestation that completed them; re-evaluate
+        // with exactly those (their signatures are checked by check_attestations).
+        let attestations = match cited_attestations(members, recorded) {
+            Ok(a) => a,
+            Err(msg) => {
+                r.fail("attestation", &subject, msg);
+                continue;
+            }
+        };
+        let att_key = sha256_digest(
+            attestations
+                .iter()
+                .flat_map(|a| a.digest.0)
+                .collect::<Vec<u8>>()
+                .as_slice(),
+        );
+        let key = (set_key, eval_key(st, loaded.exact_time), att_key);
         let recomputed = eval_cache.entry(key).or_insert_with(|| {
             let evidence =
                 Evidence::from_statement(st, |d| members.get(&blob_path(d)).map(Vec::as_slice))
                     .map_err(|err| err.to_string())?;
-            Ok(RecordedResults::from_evaluation(evaluate(
+            Ok(RecordedResults::from_evaluation(evaluate_with(
                 &loaded.set,
                 &evidence,
+                &attestations,
             )))
         });
         match recomputed {
@@ -1266,6 +1285,37 @@ fn check_results(
             Ok(again) => r.fail("results", &subject, describe_difference(recorded, again)),
         }
     }
+}
+
+/// The attestations a recorded result cites (one per hybrid control it
+/// counted), read from the bundle.
+fn cited_attestations(
+    members: &BTreeMap<String, Vec<u8>>,
+    recorded: &RecordedResults,
+) -> Result<Vec<AttestationInput>, String> {
+    let mut digests: Vec<Digest> = recorded
+        .controls
+        .iter()
+        .filter_map(|c| c.attestation)
+        .collect();
+    digests.sort();
+    digests.dedup();
+    digests
+        .into_iter()
+        .map(|d| {
+            let bytes = members.get(&attestation_path(&d)).ok_or_else(|| {
+                format!("results cite attestation {d}, which the bundle does not include")
+            })?;
+            let att = Envelope::from_json(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|env| {
+                    serde_json::from_slice::<crate::attestation::Attestation>(&env.payload)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| format!("attestation {d} cited by results is unreadable: {e}"))?;
+            Ok(AttestationInput::new(d, &att))
+        })
+        .collect()
 }
 
 fn describe_difference(recorded: &RecordedResults, again: &RecordedResults) -> String {

@@ -261,7 +261,10 @@ pub fn fleet_status(statuses: &[ControlStatus]) -> ControlStatus {
         return S::NotApplicable;
     }
     let good = |s: &S| matches!(s, S::Satisfied | S::Waived);
-    if relevant.iter().all(good) {
+    let good_in_part = |s: &S| good(s) || *s == S::PartiallyEvidenced;
+    if relevant.contains(&S::PartiallyEvidenced) && relevant.iter().all(good_in_part) {
+        S::PartiallyEvidenced
+    } else if relevant.iter().all(good) {
         if relevant.contains(&S::Waived) {
             S::Waived
         } else {

@@ -1,6 +1,6 @@
 use super::*;
 use crate::evidence::{AgentInfo, Predicate, ProbeEntry, ProbeStatus, Schedule};
-use crate::policy::RuleStatus;
+use crate::policy::{evaluate, RuleStatus};
 
 const POLICY: &str = r#"
 [policy]
@@ -352,4 +352,110 @@ fn garbage_members_never_panic() {
         let r = run(&m);
         assert!(!r.ok, "{path}");
     }
+}
+
+/// A policy whose A.8.5 is hybrid: the rule plus a restore-style attestation.
+fn hybrid_policy() -> String {
+    format!(
+        "{POLICY}\n[[control]]\nid = \"A.8.5\"\ncoverage = \"full\"\nattestation = {{ max_age_days = 90, statement = \"Authentication review\" }}\n"
+    )
+}
+
+/// One host, one statement evaluated with a current attestation for A.8.5;
+/// the attestation and its attester are in the bundle when `with_attestation`.
+fn hybrid_bundle(with_attestation: bool) -> BTreeMap<String, Vec<u8>> {
+    use crate::attestation::{Attestation, Attester, ATTESTATION_TYPE};
+    let policy = hybrid_policy();
+    let set = PolicySet::load(
+        &[PolicySource::new("test.toml", policy.as_bytes())],
+        Catalog::annex_a(),
+    )
+    .unwrap();
+    let person = dsse::Signer::from_seed(&[42u8; 32]);
+    let att = Attestation {
+        type_: ATTESTATION_TYPE.into(),
+        control: "A.8.5".into(),
+        statement: "Authentication review done".into(),
+        attester: Attester {
+            name: "ciso@example.com".into(),
+            key_id: person.key_id().into(),
+        },
+        signed_at: "2026-10-01T09:00:00Z".parse().unwrap(),
+        expires: "2027-09-30".parse().unwrap(),
+        evidence: vec![],
+    };
+    let att_env = att.sign(&person);
+    let att_digest = sha256_digest(&att_env);
+
+    let mut members = BTreeMap::new();
+    let mut index = Index::default();
+    let mut a = host(1, "agt_a", "web-1");
+    let good = br#"{"permitrootlogin":"no"}"#;
+    let env = sign(&mut a, 1, good, None);
+    let st = Statement::from_bytes(Envelope::from_json(&env).unwrap().payload.as_slice()).unwrap();
+    let ev = Evidence::from_statement(&st, |_| Some(&good[..])).unwrap();
+    let eval = evaluate_with(&set, &ev, &[AttestationInput::new(att_digest, &att)]);
+    let a85 = eval.controls.iter().find(|c| c.id == "A.8.5").unwrap();
+    assert_eq!(a85.status, crate::policy::ControlStatus::Satisfied);
+    assert_eq!(a85.attestation, Some(att_digest));
+    let results = serde_json::to_vec(&RecordedResults::from_evaluation(eval)).unwrap();
+    let rd = sha256_digest(&results);
+    members.insert(results_path(&rd), results);
+    members.insert(blob_path(&sha256_digest(good)), good.to_vec());
+    let path = envelope_path(&a.id, 1);
+    index.statements.push(IndexEntry {
+        agent: a.id.clone(),
+        sequence: 1,
+        envelope: sha256_digest(&env),
+        path: path.clone(),
+        collected_at: st.predicate.collected_at,
+        received_at: st.predicate.collected_at,
+        results: rd,
+    });
+    members.insert(path, env);
+    members.insert(agent_path(&a.id), agent_record(&a));
+    if with_attestation {
+        members.insert(attestation_path(&att_digest), att_env);
+        members.insert(
+            attester_path(person.key_id()),
+            serde_json::to_vec(&AttesterEntry {
+                key_id: person.key_id().into(),
+                name: "ciso@example.com".into(),
+                public_key: B64.encode(person.verifying_key().as_bytes()),
+            })
+            .unwrap(),
+        );
+    }
+    let files = vec![PolicyFileEntry {
+        name: "test.toml".into(),
+        path: "policies/000-test.toml".into(),
+        sha256: sha256_digest(policy.as_bytes()),
+        kind: PolicyKind::Policy,
+    }];
+    members.insert("policies/000-test.toml".into(), policy.into_bytes());
+    members.insert(
+        POLICY_INDEX_PATH.into(),
+        serde_json::to_vec(&files).unwrap(),
+    );
+    set_index(&mut members, &index);
+    reseal(&mut members);
+    members
+}
+
+#[test]
+fn re_evaluation_of_a_hybrid_control_uses_the_cited_attestation() {
+    let members = hybrid_bundle(true);
+    let r = run(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    assert_eq!(r.checked.results_confirmed, 1);
+}
+
+#[test]
+fn results_citing_an_attestation_the_bundle_lacks_fail() {
+    let members = hybrid_bundle(false);
+    let r = run(&members);
+    assert!(!r.ok);
+    let text = failure_text(&r);
+    assert!(text.contains("which the bundle does not include"), "{text}");
+    assert_eq!(r.checked.results_confirmed, 0);
 }

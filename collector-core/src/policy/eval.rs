@@ -1,8 +1,9 @@
 //! Evaluation: `evaluate(&PolicySet, &Evidence) -> Evaluation`, a pure function.
 
+use super::coverage::{self, AttestationInput, Coverage};
 use super::waiver::WaiverRef;
 use super::{probe_variable, Expr, PolicySet, Severity};
-use crate::catalog::{Catalog, Theme};
+use crate::catalog::Theme;
 use crate::digest::Digest;
 use crate::evidence::{Evidence, HostFacts, ProbeStatus};
 use cel::objects::{Key, Map};
@@ -68,6 +69,10 @@ pub enum ControlStatus {
     NotSatisfied,
     /// Some rules passed, others failed or could not be evaluated.
     Partial,
+    /// Every applicable rule passed, but the rules evidence only part of the
+    /// control, or a signed attestation the control requires is missing or
+    /// not current (see [`super::coverage`]).
+    PartiallyEvidenced,
     /// No applicable rule produced a pass or a fail.
     NoEvidence,
     /// No rule covers the control (evidenced by documents, not probes).
@@ -85,6 +90,7 @@ impl ControlStatus {
             ControlStatus::Satisfied => "satisfied",
             ControlStatus::NotSatisfied => "not-satisfied",
             ControlStatus::Partial => "partial",
+            ControlStatus::PartiallyEvidenced => "partially-evidenced",
             ControlStatus::NoEvidence => "no-evidence",
             ControlStatus::NotAutomated => "not-automated",
             ControlStatus::NotApplicable => "not-applicable",
@@ -98,6 +104,7 @@ impl ControlStatus {
             ControlStatus::Satisfied,
             ControlStatus::NotSatisfied,
             ControlStatus::Partial,
+            ControlStatus::PartiallyEvidenced,
             ControlStatus::NoEvidence,
             ControlStatus::NotAutomated,
             ControlStatus::NotApplicable,
@@ -172,6 +179,15 @@ pub struct ControlResult {
     /// The waiver that applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<WaiverRef>,
+    /// Declared automated coverage (absent: undeclared, the rules decide alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+    /// Digest of the signed attestation that completed a hybrid control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Digest>,
+    /// Why the control reads partially evidenced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Counts by status.
@@ -211,11 +227,41 @@ impl Evaluation {
     pub fn has_failures(&self) -> bool {
         self.rules.iter().any(|r| r.status == RuleStatus::Fail)
     }
+
+    /// Rules that ended in `error` (a broken check, not a finding): one line
+    /// each naming the rule and the reason.
+    pub fn rule_errors(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter(|r| r.status == RuleStatus::Error)
+            .map(|r| {
+                format!(
+                    "rule `{}` ({}) errored: {}",
+                    r.id,
+                    r.policy,
+                    r.message.as_deref().unwrap_or("no reason given")
+                )
+            })
+            .collect()
+    }
 }
 
-/// Evaluate every policy of `set` on `evidence`. Pure and deterministic: the
-/// only notion of "now" is `evidence.collected_at` (used for waiver expiry).
+/// Evaluate every policy of `set` on `evidence` without attestations (hybrid
+/// controls then read at best `partially-evidenced`). See [`evaluate_with`].
 pub fn evaluate(set: &PolicySet, evidence: &Evidence) -> Evaluation {
+    evaluate_with(set, evidence, &[])
+}
+
+/// Evaluate every policy of `set` on `evidence`, with the verified manual
+/// attestations the caller holds (any control; only current ones for
+/// controls that require one count, see [`super::coverage`]). Pure and
+/// deterministic: the only notion of "now" is `evidence.collected_at` (used
+/// for waiver expiry and attestation age).
+pub fn evaluate_with(
+    set: &PolicySet,
+    evidence: &Evidence,
+    attestations: &[AttestationInput],
+) -> Evaluation {
     let (ctx, data) = context(set, evidence);
     let today = evidence.collected_at.date_naive();
     let mut rules = Vec::new();
@@ -265,7 +311,7 @@ pub fn evaluate(set: &PolicySet, evidence: &Evidence) -> Evaluation {
         }
     }
 
-    let controls = roll_up(&set.catalog, set, &rules, evidence, today, &mut expired);
+    let controls = roll_up(set, &rules, evidence, attestations, today, &mut expired);
     let mut summary = Summary::default();
     for r in &rules {
         *summary.rules.entry(r.status).or_default() += 1;
@@ -519,10 +565,10 @@ fn dotted_paths(src: &str) -> Vec<String> {
 }
 
 fn roll_up(
-    catalog: &Catalog,
     set: &PolicySet,
     rules: &[RuleResult],
     evidence: &Evidence,
+    attestations: &[AttestationInput],
     today: chrono::NaiveDate,
     expired: &mut Vec<String>,
 ) -> Vec<ControlResult> {
@@ -533,7 +579,7 @@ fn roll_up(
         }
     }
     // The catalog is already in clause order.
-    catalog
+    set.catalog
         .controls()
         .iter()
         .map(|control| {
@@ -541,7 +587,15 @@ fn roll_up(
                 .get(control.id.as_str())
                 .cloned()
                 .unwrap_or_default();
-            let status = control_status(&covering);
+            let declared = set.coverage(&control.id);
+            let applied = coverage::apply(
+                control_status(&covering),
+                declared,
+                &control.id,
+                attestations,
+                today,
+            );
+            let status = applied.status;
             let mut result = ControlResult {
                 id: control.id.clone(),
                 title: control.title.clone(),
@@ -550,6 +604,9 @@ fn roll_up(
                 underlying: None,
                 rules: covering.iter().map(|r| r.id.clone()).collect(),
                 waiver: None,
+                coverage: declared.map(|c| c.coverage),
+                attestation: applied.attestation,
+                note: applied.note,
             };
             if !matches!(
                 status,
@@ -608,6 +665,7 @@ pub fn control_status(rules: &[&RuleResult]) -> ControlStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
     use crate::evidence::ProbeData;
     use crate::policy::PolicySource;
     use serde_json::json;
@@ -825,6 +883,72 @@ check = 'sshd.permitrootlogin'
     }
 
     #[test]
+    fn partial_coverage_and_hybrid_controls_in_evaluation() {
+        let text = r#"
+[policy]
+id = "c"
+version = "1"
+title = "Coverage"
+
+[[rule]]
+id = "ssh.root-login"
+title = "No root login"
+controls = ["A.8.2", "A.8.5"]
+severity = "high"
+requires = ["sshd"]
+check = 'sshd.permitrootlogin == "no"'
+
+[[control]]
+id = "A.8.2"
+coverage = "partial"
+statement = "Covers root login over SSH; not sudo or other privileged paths."
+
+[[control]]
+id = "A.8.5"
+coverage = "full"
+attestation = { max_age_days = 90, statement = "MFA review" }
+"#;
+        let set = PolicySet::load(
+            &[PolicySource::new("c.toml", text.as_bytes())],
+            Catalog::annex_a(),
+        )
+        .unwrap();
+        let ev = evidence(json!({"permitrootlogin": "no"}));
+        let plain = evaluate(&set, &ev);
+        assert_eq!(control(&plain, "A.8.2"), ControlStatus::PartiallyEvidenced);
+        assert_eq!(control(&plain, "A.8.5"), ControlStatus::PartiallyEvidenced);
+        let a85 = plain.controls.iter().find(|c| c.id == "A.8.5").unwrap();
+        assert!(a85
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("no older than 90 days: MFA review"));
+        assert_eq!(a85.coverage, Some(Coverage::Full));
+        let att = AttestationInput {
+            digest: crate::sha256_digest(b"att"),
+            control: "A.8.5".into(),
+            signed_at: "2026-10-01T00:00:00Z".parse().unwrap(),
+            expires: "2027-10-01".parse().unwrap(),
+        };
+        let with = evaluate_with(&set, &ev, std::slice::from_ref(&att));
+        let a85 = with.controls.iter().find(|c| c.id == "A.8.5").unwrap();
+        assert_eq!(a85.status, ControlStatus::Satisfied);
+        assert_eq!(a85.attestation, Some(att.digest));
+        assert_eq!(a85.note, None);
+        // Partial coverage stays partial whatever attestations exist.
+        assert_eq!(control(&with, "A.8.2"), ControlStatus::PartiallyEvidenced);
+        assert_eq!(with.summary.controls[&ControlStatus::PartiallyEvidenced], 1);
+        // A failing rule is not-satisfied, attestation or not.
+        let failing = evaluate_with(&set, &evidence(json!({"permitrootlogin": "yes"})), &[att]);
+        assert_eq!(control(&failing, "A.8.5"), ControlStatus::NotSatisfied);
+        assert_eq!(control(&failing, "A.8.2"), ControlStatus::NotSatisfied);
+        // The wire form round-trips.
+        let back: Evaluation =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+    }
+
+    #[test]
     fn dotted_paths_skip_strings_and_methods() {
         assert_eq!(
             dotted_paths(r#"sshd.permitrootlogin in ["a.b"] && accounts.users.size() > 0 && x"#),
@@ -848,6 +972,7 @@ check = 'sshd.permitrootlogin'
             "satisfied",
             "not-satisfied",
             "partial",
+            "partially-evidenced",
             "no-evidence",
             "not-automated",
             "not-applicable",

@@ -3,6 +3,7 @@
 //! Every problem is reported with file, line and rule id; loading collects all
 //! problems of all files instead of stopping at the first.
 
+use super::coverage::{AttestationRequirement, ControlCoverage, Coverage, EffectiveCoverage};
 use super::{
     cel_env, line_of, probe_variable, Expr, LoadErrors, Policy, PolicyError, PolicyErrorKind,
     PolicySet, Rule, Severity, SourceRef,
@@ -50,7 +51,30 @@ struct RawFile {
     policy: Option<Spanned<RawPolicy>>,
     #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    control: Vec<Spanned<RawControl>>,
 }
+
+/// A `[[control]]` coverage declaration.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawControl {
+    id: Option<Spanned<String>>,
+    coverage: Option<Spanned<String>>,
+    statement: Option<String>,
+    rationale: Option<String>,
+    attestation: Option<Spanned<RawAttestation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttestation {
+    max_age_days: Option<i64>,
+    statement: Option<String>,
+}
+
+/// The longest an attestation may be trusted: ten years.
+const MAX_ATTESTATION_AGE_DAYS: i64 = 3650;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +189,13 @@ impl PolicySet {
         if !errors.is_empty() {
             return Err(LoadErrors(errors));
         }
+        let mut coverage: BTreeMap<String, EffectiveCoverage> = BTreeMap::new();
+        for d in policies.iter().flat_map(|p| p.controls.iter()) {
+            coverage
+                .entry(d.control.clone())
+                .and_modify(|e| e.merge(d))
+                .or_insert_with(|| EffectiveCoverage::from_declaration(d));
+        }
         let mut used_probes: Vec<String> = policies
             .iter()
             .flat_map(|p| p.rules.iter().flat_map(|r| r.requires.iter().cloned()))
@@ -178,6 +209,7 @@ impl PolicySet {
             env,
             catalog: catalog.clone(),
             used_probes,
+            coverage,
         })
     }
 }
@@ -231,12 +263,28 @@ fn load_one(
     if rules.is_empty() && ctx.errors.is_empty() {
         ctx.err(0, None, PolicyErrorKind::MissingField("rule"));
     }
+    let mut controls: Vec<ControlCoverage> = Vec::new();
+    for raw_control in raw.control {
+        let offset = raw_control.span().start;
+        if let Some(c) = load_control(ctx, catalog, raw_control.into_inner(), offset) {
+            if controls.iter().any(|d| d.control == c.control) {
+                ctx.err(offset, None, PolicyErrorKind::DuplicateControl(c.control));
+            } else if ctx.errors.is_empty()
+                && !rules.iter().any(|r| r.controls.contains(&c.control))
+            {
+                ctx.err(offset, None, PolicyErrorKind::UncoveredControl(c.control));
+            } else {
+                controls.push(c);
+            }
+        }
+    }
     Some(Policy {
         id,
         version,
         title,
         applies_to,
         rules,
+        controls,
         source: SourceRef {
             name: ctx.file.to_string(),
             sha256,
@@ -387,6 +435,120 @@ fn load_rule(
     })
 }
 
+/// Validate one `[[control]]` declaration.
+fn load_control(
+    ctx: &mut Ctx<'_>,
+    catalog: &Catalog,
+    raw: RawControl,
+    offset: usize,
+) -> Option<ControlCoverage> {
+    let before = ctx.errors.len();
+    let invalid = |ctx: &mut Ctx<'_>, at: usize, field: &'static str, message: String| {
+        ctx.err(at, None, PolicyErrorKind::InvalidField { field, message });
+    };
+    let control = match raw.id {
+        None => {
+            ctx.err(offset, None, PolicyErrorKind::MissingField("control.id"));
+            String::new()
+        }
+        Some(id) => {
+            if catalog.get(id.get_ref()).is_none() {
+                ctx.err(
+                    id.span().start,
+                    None,
+                    PolicyErrorKind::UnknownControl(id.get_ref().clone()),
+                );
+            }
+            id.into_inner()
+        }
+    };
+    let coverage = match raw.coverage {
+        None => {
+            ctx.err(
+                offset,
+                None,
+                PolicyErrorKind::MissingField("control.coverage"),
+            );
+            None
+        }
+        Some(c) => {
+            let parsed = Coverage::parse(c.get_ref());
+            if parsed.is_none() {
+                invalid(
+                    ctx,
+                    c.span().start,
+                    "control.coverage",
+                    format!(
+                        "`{}` is not `full` or `partial` (control {control})",
+                        c.get_ref()
+                    ),
+                );
+            }
+            parsed
+        }
+    };
+    let statement = raw.statement.filter(|s| !s.trim().is_empty());
+    if coverage == Some(Coverage::Partial) && statement.is_none() {
+        invalid(
+            ctx,
+            offset,
+            "control.statement",
+            format!(
+                "partial coverage of {control} needs a statement of what is and is not covered"
+            ),
+        );
+    }
+    let attestation = raw.attestation.and_then(|a| {
+        let at = a.span().start;
+        let a = a.into_inner();
+        let days = match a.max_age_days {
+            Some(d) if (1..=MAX_ATTESTATION_AGE_DAYS).contains(&d) => u32::try_from(d).ok(),
+            Some(d) => {
+                invalid(
+                    ctx,
+                    at,
+                    "control.attestation.max_age_days",
+                    format!(
+                        "{d} is not between 1 and {MAX_ATTESTATION_AGE_DAYS} (control {control})"
+                    ),
+                );
+                None
+            }
+            None => {
+                ctx.err(
+                    at,
+                    None,
+                    PolicyErrorKind::MissingField("control.attestation.max_age_days"),
+                );
+                None
+            }
+        };
+        let what = a.statement.filter(|s| !s.trim().is_empty());
+        if what.is_none() {
+            ctx.err(
+                at,
+                None,
+                PolicyErrorKind::MissingField("control.attestation.statement"),
+            );
+        }
+        Some(AttestationRequirement {
+            max_age_days: days?,
+            statement: what?,
+        })
+    });
+    if ctx.errors.len() > before {
+        return None;
+    }
+    Some(ControlCoverage {
+        control,
+        coverage: coverage?,
+        statement,
+        rationale: raw.rationale.filter(|s| !s.trim().is_empty()),
+        attestation,
+        line: line_of(ctx.text, offset),
+    })
+}
+
 fn valid_rule_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
@@ -465,6 +627,7 @@ fn rule_at_by_text(text: &str, offset: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Coverage;
 
     fn load(text: &str) -> Result<PolicySet, LoadErrors> {
         PolicySet::load(
@@ -604,6 +767,75 @@ remediation = "Set PermitRootLogin no."
         .unwrap();
         let rule = set.rule("ssh.root-login").unwrap();
         assert_eq!(rule.requires, vec!["sshd", "accounts"]);
+    }
+
+    const COVERAGE: &str = r#"
+[[control]]
+id = "A.8.5"
+coverage = "partial"
+statement = "Covers SSH root login only; not other authentication paths."
+rationale = "Root login over SSH is the most exposed authentication path."
+attestation = { max_age_days = 90, statement = "Authentication review done" }
+
+[[control]]
+id = "A.8.2"
+coverage = "full"
+"#;
+
+    #[test]
+    fn control_coverage_declarations_load_and_merge() {
+        let set = load(&format!("{GOOD}{COVERAGE}")).unwrap();
+        let p = &set.policies()[0];
+        assert_eq!(p.controls.len(), 2);
+        assert_eq!(p.controls[0].control, "A.8.5");
+        assert_eq!(p.controls[0].line, 16);
+        let a85 = set.coverage("A.8.5").unwrap();
+        assert_eq!(a85.coverage, Coverage::Partial);
+        assert_eq!(a85.attestation.as_ref().unwrap().max_age_days, 90);
+        assert_eq!(set.coverage("A.8.2").unwrap().coverage, Coverage::Full);
+        assert!(set.needs_attestations());
+        assert_eq!(set.attested_controls(), vec!["A.8.5"]);
+        assert!(set.undeclared_controls().is_empty());
+        assert_eq!(
+            load(GOOD).unwrap().undeclared_controls(),
+            vec!["A.8.2", "A.8.5"]
+        );
+    }
+
+    #[test]
+    fn bad_control_declarations_are_load_errors_with_lines() {
+        let text = |c: &str| format!("{GOOD}{c}");
+        // Partial coverage without a statement.
+        let e = one_error(&text(
+            "[[control]]\nid = \"A.8.5\"\ncoverage = \"partial\"\n",
+        ));
+        assert_eq!(e.line, 15);
+        assert!(e.to_string().contains("needs a statement"), "{e}");
+        // A control no rule of the policy maps to.
+        let e = one_error(&text("[[control]]\nid = \"A.8.13\"\ncoverage = \"full\"\n"));
+        assert_eq!(e.kind, PolicyErrorKind::UncoveredControl("A.8.13".into()));
+        // Unknown control, bad coverage word, duplicate, bad max age.
+        let e = one_error(&text("[[control]]\nid = \"A.9.9\"\ncoverage = \"full\"\n"));
+        assert_eq!(e.kind, PolicyErrorKind::UnknownControl("A.9.9".into()));
+        assert_eq!(e.line, 16);
+        let e = one_error(&text("[[control]]\nid = \"A.8.5\"\ncoverage = \"most\"\n"));
+        assert!(
+            e.to_string().contains("`most` is not `full` or `partial`"),
+            "{e}"
+        );
+        let e = one_error(&text(
+            "[[control]]\nid = \"A.8.5\"\ncoverage = \"full\"\n[[control]]\nid = \"A.8.5\"\ncoverage = \"full\"\n",
+        ));
+        assert_eq!(e.kind, PolicyErrorKind::DuplicateControl("A.8.5".into()));
+        assert_eq!(e.line, 18);
+        let e = one_error(&text(
+            "[[control]]\nid = \"A.8.5\"\ncoverage = \"full\"\nattestation = { max_age_days = 0, statement = \"x\" }\n",
+        ));
+        assert!(e.to_string().contains("0 is not between 1 and 3650"), "{e}");
+        let e = one_error(&text(
+            "[[control]]\nid = \"A.8.5\"\ncoverage = \"full\"\nattestaton = 1\n",
+        ));
+        assert!(matches!(e.kind, PolicyErrorKind::Toml(_)), "{e}");
     }
 
     #[test]

@@ -7,22 +7,28 @@
 //!   [`Evidence`](crate::Evidence) to an [`Evaluation`]: a result per rule and a
 //!   status per Annex A control. A rule that fails at run time becomes an
 //!   `error` result with its reason; it never stops the other rules.
+//! - [`coverage`] declares, per control, whether the rules evidence all or
+//!   part of it and which signed attestation it also needs; it caps the
+//!   roll-up so a control never reads `satisfied` on more than its rules show.
 //! - [`waiver`] applies time-boxed, approved exceptions.
 //! - [`testcase`] runs policy test cases (evidence fixture + expected statuses).
 
+pub mod coverage;
 mod eval;
 mod load;
 pub mod testcase;
 pub mod waiver;
 
+pub use coverage::{AttestationInput, ControlCoverage, Coverage};
 pub use eval::{
-    control_status, evaluate, ControlResult, ControlStatus, Evaluation, PolicyRef, RuleResult,
-    RuleStatus, Summary,
+    control_status, evaluate, evaluate_with, ControlResult, ControlStatus, Evaluation, PolicyRef,
+    RuleResult, RuleStatus, Summary,
 };
 pub use load::{is_policy_file, PolicySource};
 
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -126,6 +132,8 @@ pub struct Policy {
     pub applies_to: Option<Expr>,
     /// The rules in file order.
     pub rules: Vec<Rule>,
+    /// The `[[control]]` coverage declarations in file order.
+    pub controls: Vec<ControlCoverage>,
     /// Where it came from and the sha256 of its exact bytes.
     pub source: SourceRef,
 }
@@ -149,6 +157,8 @@ pub struct PolicySet {
     catalog: crate::catalog::Catalog,
     /// Probe variables read by at least one expression (only these are converted to CEL values).
     used_probes: Vec<String>,
+    /// Control id → coverage merged over every policy that declares it.
+    coverage: BTreeMap<String, coverage::EffectiveCoverage>,
 }
 
 impl fmt::Debug for PolicySet {
@@ -186,6 +196,37 @@ impl PolicySet {
     /// The waivers file, if one was attached.
     pub fn waiver_source(&self) -> Option<&SourceRef> {
         self.waiver_source.as_ref()
+    }
+
+    /// The merged coverage declaration of a control (none: its rules decide alone).
+    pub fn coverage(&self, control: &str) -> Option<&coverage::EffectiveCoverage> {
+        self.coverage.get(control)
+    }
+
+    /// Whether some control needs a signed attestation (callers then pass
+    /// current attestations to [`evaluate_with`]).
+    pub fn needs_attestations(&self) -> bool {
+        self.coverage.values().any(|c| c.attestation.is_some())
+    }
+
+    /// Controls that require an attestation, sorted.
+    pub fn attested_controls(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .coverage
+            .iter()
+            .filter(|(_, c)| c.attestation.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        v.sort_by_key(|c| control_order(c));
+        v
+    }
+
+    /// Controls some rule maps to but no policy declares coverage for, sorted.
+    pub fn undeclared_controls(&self) -> Vec<String> {
+        self.controls_covered()
+            .into_iter()
+            .filter(|c| !self.coverage.contains_key(c))
+            .collect()
     }
 
     /// Distinct Annex A controls covered by at least one rule, sorted.
@@ -252,6 +293,10 @@ pub enum PolicyErrorKind {
     DuplicatePolicy(String, String),
     #[error("unknown rule `{0}`")]
     UnknownRule(String),
+    #[error("control `{0}` is declared twice in this policy")]
+    DuplicateControl(String),
+    #[error("control `{0}` has a coverage declaration but no rule of this policy maps to it")]
+    UncoveredControl(String),
 }
 
 /// A load-time error with its location.

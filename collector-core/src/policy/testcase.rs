@@ -21,13 +21,23 @@
 //! "ssh.root-login" = "fail"
 //! [case.expect_controls]
 //! "A.8.5" = "partial"
+//!
+//! [[case]]
+//! name = "backup plus a current restore-test attestation"
+//! evidence = "fixtures/debian12-hardened.json"
+//! attestations = [{ control = "A.8.13", signed_at = 2025-12-01T00:00:00Z, expires = 2026-12-01 }]
+//! expect_controls = { "A.8.13" = "satisfied" }
 //! ```
+//!
+//! A rule that ends in `error` is reported in [`CaseOutcome::rule_errors`]
+//! unless the case expects `error` for it; `policy test` then exits 2.
 //!
 //! This module parses and runs cases; reading the fixture files is the
 //! caller's job (this crate does no I/O).
 
+use super::coverage::AttestationInput;
 use super::{
-    evaluate, line_of, ControlStatus, LoadErrors, PolicyError, PolicyErrorKind, PolicySet,
+    evaluate_with, line_of, ControlStatus, LoadErrors, PolicyError, PolicyErrorKind, PolicySet,
     RuleStatus,
 };
 use crate::evidence::{CollectedProbe, Evidence, ProbeData, ProbeStatus};
@@ -61,6 +71,8 @@ pub struct TestCase {
     pub policy: Option<String>,
     /// Expected control statuses.
     pub expect_controls: BTreeMap<String, ControlStatus>,
+    /// Signed attestations the case assumes (signatures are not part of a policy test).
+    pub attestations: Vec<AttestationInput>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +100,17 @@ struct RawCase {
     policy: Option<String>,
     #[serde(default)]
     expect_controls: BTreeMap<String, ControlStatus>,
+    #[serde(default)]
+    attestations: Vec<RawAttestation>,
+}
+
+/// An attestation assumed by a test case.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttestation {
+    control: String,
+    signed_at: toml::value::Datetime,
+    expires: toml::value::Datetime,
 }
 
 /// Parse a `*_test.toml` file.
@@ -126,6 +149,38 @@ pub fn parse_tests(name: &str, bytes: &[u8]) -> Result<Vec<TestCase>, LoadErrors
                 )
             })?),
         };
+        let mut attestations = Vec::new();
+        for (i, a) in c.attestations.iter().enumerate() {
+            let bad = |what: &str| {
+                err(
+                    line,
+                    PolicyErrorKind::InvalidField {
+                        field: "attestations",
+                        message: format!("attestation #{}: {what}", i + 1),
+                    },
+                )
+            };
+            let signed_at = a
+                .signed_at
+                .to_string()
+                .parse::<DateTime<Utc>>()
+                .map_err(|_| {
+                    bad("signed_at is not an offset date-time like 2026-11-01T00:00:00Z")
+                })?;
+            let expires = a
+                .expires
+                .to_string()
+                .parse::<chrono::NaiveDate>()
+                .map_err(|_| bad("expires is not a date like 2027-11-01"))?;
+            attestations.push(AttestationInput {
+                digest: crate::digest::sha256_digest(
+                    format!("test attestation {} #{i}", c.name).as_bytes(),
+                ),
+                control: a.control.clone(),
+                signed_at,
+                expires,
+            });
+        }
         cases.push(TestCase {
             name: c.name,
             line,
@@ -138,6 +193,7 @@ pub fn parse_tests(name: &str, bytes: &[u8]) -> Result<Vec<TestCase>, LoadErrors
             expect_all: c.expect_all,
             policy: c.policy,
             expect_controls: c.expect_controls,
+            attestations,
         });
     }
     Ok(cases)
@@ -232,11 +288,13 @@ pub struct CaseOutcome {
     pub checked: usize,
     /// One line per unmet expectation.
     pub failures: Vec<String>,
+    /// Rules that ended in `error` without the case expecting it: rule and reason.
+    pub rule_errors: Vec<String>,
 }
 
 /// Evaluate `set` on `evidence` and compare with the case's expectations.
 pub fn run_case(set: &PolicySet, case: &TestCase, evidence: &Evidence) -> CaseOutcome {
-    let eval = evaluate(set, evidence);
+    let eval = evaluate_with(set, evidence, &case.attestations);
     let mut failures = Vec::new();
     let mut checked = 0;
     for (rule, expected) in &case.expect {
@@ -296,10 +354,26 @@ pub fn run_case(set: &PolicySet, case: &TestCase, evidence: &Evidence) -> CaseOu
             "the case expects nothing (add `expect`, `expect_all` or `expect_controls`)".into(),
         );
     }
+    let rule_errors = eval
+        .rules
+        .iter()
+        .filter(|r| {
+            let expected = case.expect.get(&r.id).copied().or(case.expect_all);
+            r.status == RuleStatus::Error && expected != Some(RuleStatus::Error)
+        })
+        .map(|r| {
+            format!(
+                "rule `{}` errored: {}",
+                r.id,
+                r.message.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
     CaseOutcome {
         name: case.name.clone(),
         checked,
         failures,
+        rule_errors,
     }
 }
 

@@ -156,6 +156,7 @@ fn test(args: &PathsArgs) -> anyhow::Result<ExitCode> {
     }
     let outcomes = run_tests(&set, &tests);
     let (mut passed, mut failed, mut broken) = (0usize, 0usize, 0usize);
+    let mut rule_errors = 0usize;
     let mut report = Vec::new();
     for file in &outcomes {
         match &file.result {
@@ -185,8 +186,13 @@ fn test(args: &PathsArgs) -> anyhow::Result<ExitCode> {
                             }
                         }
                     }
+                    for e in &case.rule_errors {
+                        rule_errors += 1;
+                        eprintln!("error: {}: {}: {e}", file.path.display(), case.name);
+                    }
                     report.push(serde_json::json!({
                         "file": file.path, "case": case.name, "checked": case.checked, "failures": case.failures,
+                        "rule_errors": case.rule_errors,
                     }));
                 }
             }
@@ -196,12 +202,15 @@ fn test(args: &PathsArgs) -> anyhow::Result<ExitCode> {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"passed": passed, "failed": failed, "errors": broken, "cases": report})
+                &serde_json::json!({"passed": passed, "failed": failed, "errors": broken, "rule_errors": rule_errors, "cases": report})
             )?
         ),
+        Format::Text if rule_errors > 0 => {
+            println!("{passed} passed, {failed} failed, {rule_errors} rule error(s)")
+        }
         Format::Text => println!("{passed} passed, {failed} failed"),
     }
-    Ok(if broken > 0 {
+    Ok(if broken > 0 || rule_errors > 0 {
         ExitCode::from(2)
     } else if failed > 0 {
         ExitCode::from(1)

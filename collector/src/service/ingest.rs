@@ -12,8 +12,9 @@ use crate::store::{IngestItem, IngestOutcome, Store};
 use ed25519_dalek::VerifyingKey;
 use evident_core::dsse::parse_public_key;
 use evident_core::evidence::{Statement, PAYLOAD_TYPE};
+use evident_core::policy::{evaluate_with, AttestationInput};
 use evident_core::wire::{decode_ingest, AgentStatus, IngestResponse, IngestStatus};
-use evident_core::{evaluate, sha256_digest, Digest, Evidence, PolicySet};
+use evident_core::{sha256_digest, Digest, Evidence, PolicySet};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -50,6 +51,12 @@ struct CachedAgent {
 const AGENT_TTL: Duration = Duration::from_secs(2);
 const CACHE_CAP: usize = 200_000;
 const EVAL_CACHE_CAP: usize = 8192;
+/// How long the attestations read for hybrid controls are reused before the
+/// database is asked again (a new attestation counts within this time).
+const ATTESTATION_TTL: Duration = Duration::from_secs(10);
+
+/// Attestations for the controls that require one, as last read.
+type AttestationCache = Mutex<Option<(Instant, Arc<Vec<AttestationInput>>)>>;
 
 /// The ingest pipeline's state.
 pub struct Ingestor {
@@ -64,6 +71,9 @@ pub struct Ingestor {
     drift: Option<Arc<DriftSettings>>,
     /// Recent signature failures per agent id (Unix ms).
     sig_failures: Mutex<HashMap<String, Vec<i64>>>,
+    /// Controls whose coverage requires a signed attestation (empty: none read).
+    attested_controls: Vec<String>,
+    attestations: AttestationCache,
 }
 
 impl Ingestor {
@@ -89,7 +99,51 @@ impl Ingestor {
             time_sensitive,
             drift: None,
             sig_failures: Mutex::new(HashMap::new()),
+            attested_controls: policies.attested_controls(),
+            attestations: Mutex::new(None),
         }
+    }
+
+    /// The stored attestations for controls that require one (the policy
+    /// decides whether they are current at the evidence's collection day).
+    /// Stored attestations were verified by `attest` before storing.
+    async fn attestations(
+        &self,
+        store: &dyn Store,
+    ) -> Result<Arc<Vec<AttestationInput>>, ApiError> {
+        if self.attested_controls.is_empty() {
+            return Ok(Arc::new(Vec::new()));
+        }
+        if let Ok(guard) = self.attestations.lock() {
+            if let Some((at, list)) = guard.as_ref() {
+                if at.elapsed() < ATTESTATION_TTL {
+                    return Ok(list.clone());
+                }
+            }
+        }
+        let mut list = Vec::new();
+        for a in store.attestations().await? {
+            if !self.attested_controls.contains(&a.control) {
+                continue;
+            }
+            let parsed = evident_core::Envelope::from_json(&a.envelope)
+                .ok()
+                .and_then(|env| {
+                    serde_json::from_slice::<evident_core::attestation::Attestation>(&env.payload)
+                        .ok()
+                });
+            match parsed {
+                Some(att) => list.push(AttestationInput::new(a.digest, &att)),
+                None => {
+                    tracing::warn!(digest = %a.digest, "stored attestation is unreadable; ignored")
+                }
+            }
+        }
+        let list = Arc::new(list);
+        if let Ok(mut guard) = self.attestations.lock() {
+            *guard = Some((Instant::now(), list.clone()));
+        }
+        Ok(list)
     }
 
     /// Track drift (transitions and alerts) with these settings.
@@ -192,7 +246,7 @@ impl Ingestor {
         }
     }
 
-    fn eval_key(&self, st: &Statement) -> [u8; 32] {
+    fn eval_key(&self, st: &Statement, attestations: &[AttestationInput]) -> [u8; 32] {
         /// (id, version, status, digest, reason) of one probe entry.
         type ProbeKey<'a> = (&'a str, u32, &'a str, Option<Digest>, Option<&'a str>);
         #[derive(Serialize)]
@@ -200,6 +254,7 @@ impl Ingestor {
             host: &'a evident_core::evidence::HostFacts,
             probes: Vec<ProbeKey<'a>>,
             when: String,
+            attestations: Vec<&'a Digest>,
         }
         let p = &st.predicate;
         let key = Key {
@@ -222,6 +277,7 @@ impl Ingestor {
             } else {
                 p.collected_at.date_naive().to_string()
             },
+            attestations: attestations.iter().map(|a| &a.digest).collect(),
         };
         sha256_digest(&serde_json::to_vec(&key).unwrap_or_default()).0
     }
@@ -329,7 +385,8 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
         Ingestor::mark_known(&ing.known_blobs, unknown);
     }
     // 6. Evaluate (cached when the evidence is unchanged).
-    let key = ing.eval_key(&statement);
+    let attestations = ing.attestations(store).await?;
+    let key = ing.eval_key(&statement, &attestations);
     let cached = ing.evals.lock().ok().and_then(|m| m.get(&key).cloned());
     let eval = match cached {
         Some(e) => e,
@@ -352,7 +409,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
                     .map(Vec::as_slice)
             })
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let evaluation = evaluate(&app.policies, &evidence);
+            let evaluation = evaluate_with(&app.policies, &evidence, &attestations);
             let results = StoredResults {
                 policies: evaluation.policies,
                 waivers: evaluation.waivers,
