@@ -371,53 +371,109 @@ macro_rules! impl_drift_store {
             rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
         }
 
-        /// Inside the ingest transaction, for a stored statement that is the
-        /// agent's newest: resolve a stale alert, raise integrity alerts for
-        /// `events`, record transitions and open/resolve drift alerts.
+        /// The host's alerts of `kind` not resolved.
+        async fn drift_open_alerts(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            agent_id: &str,
+            kind: &str,
+        ) -> Result<Vec<evident_core::drift::OpenAlert>, StoreError> {
+            let rows = sqlx::query(
+                "SELECT id, subject, severity, baseline, flapping FROM alerts \
+                 WHERE agent_id = $1 AND kind = $2 AND state <> 'resolved' ORDER BY id",
+            )
+            .bind(agent_id)
+            .bind(kind)
+            .fetch_all(&mut **tx)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(evident_core::drift::OpenAlert {
+                        id: r.try_get(0)?,
+                        subject: r.try_get(1)?,
+                        severity: r.try_get(2)?,
+                        baseline: r.try_get::<i64, _>(3)? != 0,
+                        flapping: r.try_get::<i64, _>(4)? != 0,
+                    })
+                })
+                .collect()
+        }
+
+        /// Apply alert operations decided by `evident_core::drift`, queueing
+        /// notifications for the configured sinks.
+        async fn drift_apply(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            sinks: &[String],
+            agent: &str,
+            ops: &[evident_core::drift::AlertOp],
+            now: i64,
+            host: &mut Option<String>,
+        ) -> Result<(), StoreError> {
+            use evident_core::drift::AlertOp;
+            for op in ops {
+                let (id, event, kind, subject, severity, detail) = match op {
+                    AlertOp::MarkFlapping { id } => {
+                        sqlx::query("UPDATE alerts SET flapping = 1, updated_at = $2 WHERE id = $1")
+                            .bind(*id)
+                            .bind(now)
+                            .execute(&mut **tx)
+                            .await?;
+                        continue;
+                    }
+                    AlertOp::Open(a) => {
+                        let id = drift_open(tx, agent, a.kind, &a.subject, &a.severity, a.baseline, &a.detail, now).await?;
+                        match id {
+                            Some(id) if a.notify => (id, "opened", a.kind, &a.subject, &a.severity, &a.detail),
+                            _ => continue,
+                        }
+                    }
+                    AlertOp::Resolve { id, kind, subject, severity, detail, notify } => {
+                        drift_resolve(tx, *id, now).await?;
+                        if !notify {
+                            continue;
+                        }
+                        (*id, "resolved", *kind, subject, severity, detail)
+                    }
+                };
+                let h = match host.as_ref() {
+                    Some(h) => h.clone(),
+                    None => drift_hostname(tx, agent).await?,
+                };
+                *host = Some(h.clone());
+                drift_enqueue(tx, sinks, id, event, kind, agent, &h, subject, severity, detail, now).await?;
+            }
+            Ok(())
+        }
+
+        /// Inside the ingest transaction, for a stored statement: raise
+        /// integrity alerts for `events`; when it is the agent's newest,
+        /// first resolve a stale alert and afterwards record transitions and
+        /// apply the drift decision (`evident_core::drift::decide`).
         async fn drift_on_ingest(
             tx: &mut sqlx::Transaction<'static, $db>,
             item: &IngestItem,
             events: &[String],
             newest: bool,
         ) -> Result<(), StoreError> {
-            use evident_core::drift::{diff, health, is_flapping, Action, Health, StatusMap};
+            use evident_core::drift::{decide, history_needed, integrity_alert, on_arrival, DriftContext, StatusMap};
             let Some(d) = &item.drift else {
                 return Ok(());
             };
-            if !newest {
-                let mut host = None;
-                for e in events {
-                    drift_integrity(tx, &d.settings.sinks, &item.agent_id, e, item.sequence, item.received_at, &mut host).await?;
-                }
-                return Ok(());
-            }
             let now = item.received_at;
             let sinks = &d.settings.sinks;
             let agent = item.agent_id.as_str();
             let mut host: Option<String> = None;
-            // Evidence arriving resolves a stale alert.
-            let stale = sqlx::query(
-                "UPDATE alerts SET state = 'resolved', resolved_at = $2, updated_at = $2 \
-                 WHERE agent_id = $1 AND kind = 'stale' AND state <> 'resolved' RETURNING id, severity",
-            )
-            .bind(agent)
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?;
-            for r in &stale {
-                let h = match &host {
-                    Some(h) => h.clone(),
-                    None => drift_hostname(tx, agent).await?,
-                };
-                host = Some(h.clone());
-                let sev: String = r.try_get(1)?;
-                drift_enqueue(tx, sinks, r.try_get(0)?, "resolved", "stale", agent, &h, "host", &sev,
-                    "evidence arrived again", now).await?;
+            if newest {
+                let stale = drift_open_alerts(tx, agent, "stale").await?;
+                drift_apply(tx, sinks, agent, &on_arrival(&stale), now, &mut host).await?;
             }
-            for e in events {
-                drift_integrity(tx, sinks, agent, e, item.sequence, now, &mut host).await?;
+            let integrity: Vec<_> = events
+                .iter()
+                .map(|e| evident_core::drift::AlertOp::Open(integrity_alert(e, item.sequence)))
+                .collect();
+            drift_apply(tx, sinks, agent, &integrity, now, &mut host).await?;
+            if !newest {
+                return Ok(());
             }
-            // Drift.
             let prev = sqlx::query(
                 "SELECT results, statuses, interval_seconds FROM drift_state WHERE agent_id = $1",
             )
@@ -437,9 +493,29 @@ macro_rules! impl_drift_store {
                 }
                 None => None,
             };
-            let changes = diff(prev_map.as_ref(), &d.eval.statuses);
             let window = d.settings.flap_window_ms;
-            for c in &changes {
+            // A host's first statement has no alerts to look at.
+            let open = if prev_map.is_some() {
+                drift_open_alerts(tx, agent, "drift").await?
+            } else {
+                Vec::new()
+            };
+            let mut history = BTreeMap::new();
+            for subject in history_needed(prev_map.as_ref(), &d.eval.statuses, &open) {
+                let times = drift_times(tx, agent, &subject, now.saturating_sub(window)).await?;
+                history.insert(subject, times);
+            }
+            let decision = decide(&DriftContext {
+                prev: prev_map.as_ref(),
+                next: &d.eval.statuses,
+                severities: &d.eval.severities,
+                open: &open,
+                history: &history,
+                now,
+                flap_window_ms: window,
+                flap_threshold: d.settings.flap_threshold,
+            });
+            for c in &decision.transitions {
                 sqlx::query(
                     "INSERT INTO transitions (agent_id, subject, from_status, to_status, sequence, at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -452,76 +528,8 @@ macro_rules! impl_drift_store {
                 .bind(now)
                 .execute(&mut **tx)
                 .await?;
-                let sev = d.eval.severities.get(&c.subject).map(String::as_str).unwrap_or("medium");
-                let detail = format!("{}: {} → {}", c.subject, c.from.as_deref().unwrap_or("(first statement)"), c.to);
-                match c.action {
-                    Action::None => {}
-                    Action::Open { baseline } => {
-                        if let Some(id) = drift_open(tx, agent, "drift", &c.subject, sev, baseline, &detail, now).await? {
-                            if !baseline {
-                                let h = match &host { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
-                                host = Some(h.clone());
-                                drift_enqueue(tx, sinks, id, "opened", "drift", agent, &h, &c.subject, sev, &detail, now).await?;
-                            }
-                        }
-                    }
-                    Action::Resolve => {
-                        let open = sqlx::query(
-                            "SELECT id, baseline FROM alerts WHERE agent_id = $1 AND kind = 'drift' AND subject = $2 AND state <> 'resolved'",
-                        )
-                        .bind(agent)
-                        .bind(&c.subject)
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                        let Some(open) = open else { continue };
-                        let id: i64 = open.try_get(0)?;
-                        let baseline = open.try_get::<i64, _>(1)? != 0;
-                        let times = drift_times(tx, agent, &c.subject, now.saturating_sub(window)).await?;
-                        if is_flapping(&times, now, window, d.settings.flap_threshold) {
-                            sqlx::query("UPDATE alerts SET flapping = 1, updated_at = $2 WHERE id = $1")
-                                .bind(id)
-                                .bind(now)
-                                .execute(&mut **tx)
-                                .await?;
-                            continue;
-                        }
-                        drift_resolve(tx, id, now).await?;
-                        if !baseline {
-                            let h = match &host { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
-                            host = Some(h.clone());
-                            drift_enqueue(tx, sinks, id, "resolved", "drift", agent, &h, &c.subject, sev, &detail, now).await?;
-                        }
-                    }
-                }
             }
-            // Flapping alerts whose subject is compliant and has calmed down.
-            let flapping = sqlx::query(
-                "SELECT id, subject, baseline, severity FROM alerts WHERE agent_id = $1 AND kind = 'drift' AND flapping = 1 AND state <> 'resolved'",
-            )
-            .bind(agent)
-            .fetch_all(&mut **tx)
-            .await?;
-            for r in &flapping {
-                let id: i64 = r.try_get(0)?;
-                let subject: String = r.try_get(1)?;
-                let baseline = r.try_get::<i64, _>(2)? != 0;
-                let sev: String = r.try_get(3)?;
-                let good = d.eval.statuses.get(&subject).is_some_and(|s| health(&subject, s) == Health::Good);
-                if !good {
-                    continue;
-                }
-                let times = drift_times(tx, agent, &subject, now.saturating_sub(window)).await?;
-                if is_flapping(&times, now, window, d.settings.flap_threshold) {
-                    continue;
-                }
-                drift_resolve(tx, id, now).await?;
-                if !baseline {
-                    let h = match &host { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
-                    host = Some(h.clone());
-                    drift_enqueue(tx, sinks, id, "resolved", "drift", agent, &h, &subject, &sev,
-                        "stopped flapping", now).await?;
-                }
-            }
+            drift_apply(tx, sinks, agent, &decision.alerts, now, &mut host).await?;
             let statuses = serde_json::to_string(&d.eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
                 "INSERT INTO drift_state (agent_id, results, statuses, interval_seconds, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -545,30 +553,8 @@ macro_rules! impl_drift_store {
         ) -> Result<(), StoreError> {
             if let Some(d) = &item.drift {
                 let mut host = None;
-                drift_integrity(tx, &d.settings.sinks, &item.agent_id, "conflict", item.sequence, item.received_at, &mut host).await?;
-            }
-            Ok(())
-        }
-
-        /// An integrity alert for an event of kind `event` (gap, chain,
-        /// out-of-order, conflict).
-        #[allow(clippy::too_many_arguments)]
-        async fn drift_integrity(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            sinks: &[String],
-            agent: &str,
-            event: &str,
-            sequence: i64,
-            now: i64,
-            host: &mut Option<String>,
-        ) -> Result<(), StoreError> {
-            let subject = format!("integrity:{event}");
-            let detail = format!("{event} at sequence {sequence}");
-            let sev = if event == "gap" { "medium" } else { "high" };
-            if let Some(id) = drift_open(tx, agent, "integrity", &subject, sev, false, &detail, now).await? {
-                let h = match host.as_ref() { Some(h) => h.clone(), None => drift_hostname(tx, agent).await? };
-                *host = Some(h.clone());
-                drift_enqueue(tx, sinks, id, "opened", "integrity", agent, &h, &subject, sev, &detail, now).await?;
+                let op = evident_core::drift::AlertOp::Open(evident_core::drift::integrity_alert("conflict", item.sequence));
+                drift_apply(tx, &d.settings.sinks, &item.agent_id, &[op], item.received_at, &mut host).await?;
             }
             Ok(())
         }
