@@ -422,6 +422,7 @@ fn hybrid_bundle(with_attestation: bool) -> BTreeMap<String, Vec<u8>> {
                 key_id: person.key_id().into(),
                 name: "ciso@example.com".into(),
                 public_key: B64.encode(person.verifying_key().as_bytes()),
+                registered_at: None,
             })
             .unwrap(),
         );
