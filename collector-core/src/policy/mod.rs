@@ -11,6 +11,7 @@
 //! - [`testcase`] runs policy test cases (evidence fixture + expected statuses).
 
 mod eval;
+mod key;
 mod load;
 pub mod testcase;
 pub mod waiver;
@@ -19,6 +20,7 @@ pub use eval::{
     control_status, evaluate, ControlResult, ControlStatus, Evaluation, PolicyRef, RuleResult,
     RuleStatus, Summary,
 };
+pub use key::EvalKeys;
 pub use load::{is_policy_file, PolicySource};
 
 use crate::digest::Digest;
