@@ -113,7 +113,7 @@ pub async fn init(
         .create_token(&NewToken {
             id,
             hash: service::secret_hash(&secret),
-            created_at: service::now_ms(),
+            created_at: crate::clock::Clock::from_env().now_ms(),
             expires_at: None,
             max_uses: None,
         })
@@ -196,7 +196,10 @@ pub async fn serve(
     );
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let alert_tasks = alerting.clone().spawn(store.clone(), stop_rx.clone());
+    let clock = crate::clock::Clock::from_env();
+    let alert_tasks = alerting
+        .clone()
+        .spawn(store.clone(), clock.clone(), stop_rx.clone());
     let (writer, writer_task) =
         service::writer::spawn(store.clone(), metrics.clone(), config.max_batch, stop_rx);
     let app = Arc::new(App {
@@ -209,6 +212,7 @@ pub async fn serve(
         admin_token_hash: service::secret_hash(admin.trim()),
         require_approval: config.require_approval,
         max_body_bytes: config.max_body_bytes,
+        clock,
     });
     let router =
         crate::http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -6,6 +6,7 @@
 
 pub mod config;
 
+use crate::clock::{system_ms, Clock};
 use crate::store::drift::{DriftSettings, OutboxRow};
 use crate::store::Store;
 use config::{DriftConfig, SinkConfig, SinkType};
@@ -15,32 +16,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Environment variable naming a file that holds the current time in Unix
-/// ms. When set, evidence, alert and stale-check times come from it (tests
-/// advance time across real processes by rewriting the file). Delivery
-/// retries always use the system clock.
-pub const FAKE_CLOCK_ENV: &str = "EVIDENT_FAKE_CLOCK_FILE";
-
-/// Now, in Unix ms: the fake clock file when configured, else the system clock.
-pub fn now_ms() -> i64 {
-    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    let path = PATH.get_or_init(|| std::env::var_os(FAKE_CLOCK_ENV).map(Into::into));
-    if let Some(p) = path {
-        if let Some(ms) = std::fs::read_to_string(p)
-            .ok()
-            .and_then(|t| t.trim().parse::<i64>().ok())
-        {
-            return ms;
-        }
-    }
-    system_ms()
-}
-
-/// The system clock, Unix ms.
-pub fn system_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
 
 /// HMAC-SHA256 over `TIMESTAMP.BODY`, hex: the `X-Evident-Signature` value
 /// (after `sha256=`) of a webhook delivery.
@@ -240,6 +215,7 @@ impl Alerting {
     pub fn spawn(
         self: Arc<Self>,
         store: Arc<dyn Store>,
+        clock: Clock,
         stop: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let stale = {
@@ -248,7 +224,7 @@ impl Alerting {
                 let every = Duration::from_millis(me.drift.stale_check_ms);
                 loop {
                     match store
-                        .open_stale(now_ms(), me.drift.stale_factor, &me.settings.sinks)
+                        .open_stale(clock.now_ms(), me.drift.stale_factor, &me.settings.sinks)
                         .await
                     {
                         Ok(ids) if !ids.is_empty() => {

@@ -3,8 +3,9 @@
 use super::common::{fmt_ms, open_store, runtime};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
+use evident_collector::clock::Clock;
 use evident_collector::server::{self, ServeOverrides};
-use evident_collector::service::{new_enroll_token, now_ms, secret_hash};
+use evident_collector::service::{new_enroll_token, secret_hash};
 use evident_collector::store::NewToken;
 use evident_core::wire::AgentStatus;
 use std::io::Write as _;
@@ -159,7 +160,7 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
         match cmd {
             TokenCommand::Create { dir, expires, uses } => {
                 let (_, store) = open_store(&dir).await?;
-                let now = now_ms();
+                let now = Clock::from_env().now_ms();
                 let expires_at = match expires {
                     Some(e) => Some(now.saturating_add(parse_duration(&e)?.saturating_mul(1000))),
                     None => None,
@@ -189,7 +190,7 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
                     "{:<18} {:<21} {:<21} {:>6} {:>8} state",
                     "id", "created", "expires", "uses", "max"
                 );
-                let now = now_ms();
+                let now = Clock::from_env().now_ms();
                 for t in store.list_tokens().await? {
                     let state = if t.revoked {
                         "revoked"

@@ -3,7 +3,7 @@
 //! `evident-collector agents …`.
 
 use crate::error::ApiError;
-use crate::service::{new_enroll_token, now_ms, secret_hash, App};
+use crate::service::{new_enroll_token, secret_hash, App};
 use crate::store::NewToken;
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
@@ -42,7 +42,7 @@ async fn create_token(
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
     };
     let (id, secret) = new_enroll_token();
-    let now = now_ms();
+    let now = app.clock.now_ms();
     app.store
         .create_token(&NewToken {
             id: id.clone(),

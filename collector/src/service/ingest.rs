@@ -7,7 +7,7 @@
 //! [`answer`] after the commit.
 
 use super::writer::WriterHandle;
-use super::{now_ms, App};
+use super::App;
 use crate::error::ApiError;
 use crate::store::drift::{DriftEval, DriftInput, DriftSettings, NewAlert};
 use crate::store::{IngestItem, IngestOutcome, Store};
@@ -120,18 +120,18 @@ impl Ingestor {
     }
 
     /// Raise an integrity alert in the background (never on the ingest path).
-    fn raise(&self, store: &Arc<dyn Store>, agent_id: &str, subject: &str, detail: String) {
+    fn raise(&self, app: &App, agent_id: &str, subject: &str, detail: String) {
         let Some(settings) = self.drift.clone() else {
             return;
         };
-        let store = store.clone();
+        let store = app.store.clone();
         let alert = NewAlert {
             agent_id: agent_id.to_string(),
             kind: "integrity".into(),
             subject: subject.into(),
             severity: "high".into(),
             detail,
-            now: now_ms(),
+            now: app.clock.now_ms(),
         };
         tokio::spawn(async move {
             if let Err(e) = store.raise_alert(&alert, &settings.sinks).await {
@@ -141,8 +141,7 @@ impl Ingestor {
     }
 
     /// Count a signature failure for a known key; true when it makes a burst.
-    fn signature_failed(&self, agent_id: &str) -> bool {
-        let now = now_ms();
+    fn signature_failed(&self, agent_id: &str, now: i64) -> bool {
         let Ok(mut m) = self.sig_failures.lock() else {
             return false;
         };
@@ -276,7 +275,7 @@ async fn authenticate(
         ))),
         AgentStatus::Revoked => {
             ing.raise(
-                &app.store,
+                app,
                 &agent.id,
                 "integrity:revoked-key",
                 format!("revoked key {key_id} is still sending evidence"),
@@ -302,9 +301,9 @@ fn verify(
         .envelope
         .verify(&agent.key, PAYLOAD_TYPE)
         .map_err(|e| {
-            if ing.signature_failed(&agent.id) {
+            if ing.signature_failed(&agent.id, app.clock.now_ms()) {
                 ing.raise(
-                    &app.store,
+                    app,
                     &agent.id,
                     "integrity:bad-signatures",
                     format!("more than {SIG_FAIL_BURST} signature failures within {} s for key {key_id}", SIG_FAIL_WINDOW_MS / 1000),
@@ -434,7 +433,7 @@ async fn submit(
         envelope_digest: decoded.envelope_digest,
         envelope: Arc::new(decoded.envelope_bytes),
         collected_at: statement.predicate.collected_at.timestamp_millis(),
-        received_at: now_ms(),
+        received_at: app.clock.now_ms(),
         blobs: new_blobs,
         results_digest: eval.digest,
         results: if results_known {
@@ -486,7 +485,7 @@ fn answer(
             ing.forget_agent(key_id);
             if s == Some(AgentStatus::Revoked) {
                 ing.raise(
-                    &app.store,
+                    app,
                     &agent.id,
                     "integrity:revoked-key",
                     format!("revoked key {key_id} is still sending evidence"),

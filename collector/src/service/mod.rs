@@ -31,6 +31,8 @@ pub struct App {
     pub require_approval: bool,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Where "now" comes from.
+    pub clock: crate::clock::Clock,
 }
 
 impl App {
@@ -42,11 +44,6 @@ impl App {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
     }
-}
-
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    crate::alerting::now_ms()
 }
 
 /// `n` random bytes as lowercase hex, from the OS generator.
