@@ -255,8 +255,13 @@ pub async fn serve(
         let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
             tls::server_config(&cert, &key)?,
         ));
-        axum_server::from_tcp_rustls(listener, rustls)
+        // TCP_NODELAY on every accepted socket: small responses are not
+        // held back by Nagle's algorithm waiting for the peer's delayed ACK.
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        axum_server::from_tcp(listener)
             .map_err(io(Path::new(&config.listen)))?
+            .acceptor(acceptor)
             .handle(handle)
             .serve(router)
             .await
@@ -264,6 +269,7 @@ pub async fn serve(
         tracing::warn!("plain HTTP: only run this behind a TLS-terminating proxy");
         axum_server::from_tcp(listener)
             .map_err(io(Path::new(&config.listen)))?
+            .acceptor(axum_server::accept::NoDelayAcceptor::new())
             .handle(handle)
             .serve(router)
             .await

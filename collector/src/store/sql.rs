@@ -149,13 +149,13 @@ macro_rules! impl_store {
                 if item.sequence > last.saturating_add(1) {
                     let detail = match item.declared_gap {
                         Some(g) => format!(
-                            "sequences {}..={} missing (agent declared {}..={} dropped)",
+                            "sequences {} to {} missing (agent declared {} to {} dropped)",
                             last + 1,
                             item.sequence - 1,
                             g.from,
                             g.to
                         ),
-                        None => format!("sequences {}..={} missing", last + 1, item.sequence - 1),
+                        None => format!("sequences {} to {} missing", last + 1, item.sequence - 1),
                     };
                     insert_event(
                         tx,
