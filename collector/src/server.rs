@@ -4,7 +4,7 @@
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::service::{self, App};
-use crate::store::{self, NewToken, StoreError};
+use crate::store::{self, StoreError};
 use crate::tls::{self, TlsError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -108,18 +108,18 @@ pub async fn init(
 
     let url = config.database_url(dir);
     let store = store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?;
-    let (id, secret) = service::new_enroll_token();
-    store
-        .create_token(&NewToken {
-            id,
-            hash: service::secret_hash(&secret),
-            created_at: crate::clock::Clock::from_env().now_ms(),
-            expires_at: None,
-            max_uses: None,
-        })
-        .await?;
+    let minted = service::admin::mint_token(
+        &*store,
+        crate::clock::Clock::from_env().now_ms(),
+        None,
+        None,
+    )
+    .await?;
     store.close().await;
-    write_private(&dir.join("enroll.token"), format!("{secret}\n").as_bytes())?;
+    write_private(
+        &dir.join("enroll.token"),
+        format!("{}\n", minted.secret).as_bytes(),
+    )?;
     let signer = crate::review::collector_signer(dir)
         .map_err(|e| ConfigError::Invalid(format!("collector signing key: {e}")))?;
     write_private(&cfg_path, config.to_toml().as_bytes())?;

@@ -7,6 +7,7 @@ use evident_core::PolicySet;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 
+pub mod admin;
 pub mod alerts;
 pub mod enroll;
 pub mod ingest;
