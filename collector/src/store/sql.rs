@@ -554,15 +554,17 @@ macro_rules! impl_store {
                 after: Option<i64>,
                 limit: i64,
             ) -> Result<Vec<IntegrityEvent>, StoreError> {
-                let rows = sqlx::query(
+                // One statement per filter shape, so each uses its index.
+                let sql = format!(
                     "SELECT id, agent_id, kind, sequence, detail, envelope_digest, at FROM integrity_events \
-                     WHERE id > $1 AND ($2 = '' OR agent_id = $2) ORDER BY id LIMIT $3",
-                )
-                .bind(after.unwrap_or(0))
-                .bind(agent_id.unwrap_or(""))
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?;
+                     WHERE id > $1{} ORDER BY id LIMIT $2",
+                    if agent_id.is_some() { " AND agent_id = $3" } else { "" }
+                );
+                let mut q = sqlx::query(&sql).bind(after.unwrap_or(0)).bind(limit);
+                if let Some(a) = agent_id {
+                    q = q.bind(a);
+                }
+                let rows = q.fetch_all(&self.read).await?;
                 rows.iter()
                     .map(|r| {
                         let d: Option<Vec<u8>> = r.try_get(5)?;
