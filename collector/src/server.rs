@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often database statistics are refreshed (`ANALYZE` / `PRAGMA optimize`).
+const STATISTICS_EVERY: Duration = Duration::from_secs(600);
+
 /// Why `init` or `serve` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -200,6 +203,22 @@ pub async fn serve(
     let alert_tasks = alerting
         .clone()
         .spawn(store.clone(), clock.clone(), stop_rx.clone());
+    let stats_task = {
+        let (store, mut stop) = (store.clone(), stop_rx.clone());
+        // Statistics after bulk growth: the planner keeps choosing the
+        // per-host indexes as tables grow by orders of magnitude.
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(STATISTICS_EVERY) => {}
+                    _ = stop.changed() => return,
+                }
+                if let Err(e) = store.refresh_statistics().await {
+                    tracing::warn!(error = %e, "refreshing database statistics failed");
+                }
+            }
+        })
+    };
     let (writer, writer_task) =
         service::writer::spawn(store.clone(), metrics.clone(), config.max_batch, stop_rx);
     let app = Arc::new(App {
@@ -276,6 +295,7 @@ pub async fn serve(
     };
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), writer_task).await;
+    stats_task.abort();
     for t in alert_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }

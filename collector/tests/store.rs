@@ -115,6 +115,7 @@ on_both!(
 );
 
 async fn policy_files_are_kept_by_digest(store: &dyn Store) {
+    store.refresh_statistics().await.unwrap();
     use evident_collector::store::PolicyFileRecord;
     let file = |name: &str, data: &[u8], at: i64| PolicyFileRecord {
         digest: sha256_digest(data),

@@ -274,6 +274,11 @@ macro_rules! impl_store {
                 self.storage_bytes_impl().await
             }
 
+            async fn refresh_statistics(&self) -> Result<(), StoreError> {
+                sqlx::raw_sql(Self::ANALYZE).execute(&self.write).await?;
+                Ok(())
+            }
+
             async fn close(&self) {
                 self.write.close().await;
                 self.read.close().await;
