@@ -105,7 +105,12 @@ async fn enroll_ingest_and_query(backend: Backend) {
     let rules = host["rules"].as_array().unwrap();
     assert!(!rules.is_empty(), "{host}");
     assert!(host["controls"].as_object().is_some());
-    let rule_id = rules[0]["id"].as_str().unwrap().to_string();
+    // By id, not by position.
+    let rule_id = "ssh.root-login".to_string();
+    assert!(
+        rules.iter().any(|r| r["id"] == rule_id.as_str()),
+        "{rule_id} not in {host}"
+    );
     let (s, history) = server
         .get(&format!("/v1/hosts/{}/rules/{rule_id}?limit=1", agent.id))
         .await;
