@@ -29,7 +29,7 @@
 use crate::catalog::Catalog;
 use crate::digest::{sha256_digest, Digest};
 use crate::dsse::{self, Envelope};
-use crate::evidence::{Evidence, HostFacts, Statement, PAYLOAD_TYPE};
+use crate::evidence::{Evidence, Statement, PAYLOAD_TYPE};
 use crate::policy::{
     evaluate_with, AttestationInput, ControlResult, PolicyRef, PolicySet, PolicySource, RuleResult,
     SourceRef, Summary,
@@ -1104,43 +1104,6 @@ pub fn load_recorded_set(
     }
 }
 
-/// Whether any expression of `set` reads `collected_at` (then results depend
-/// on the exact time, not only the day).
-pub fn time_sensitive(set: &PolicySet) -> bool {
-    set.policies().iter().any(|p| {
-        p.applies_to
-            .as_ref()
-            .is_some_and(|e| e.source().contains("collected_at"))
-            || p.rules.iter().any(|r| {
-                r.check.source().contains("collected_at")
-                    || r.applies_to
-                        .as_ref()
-                        .is_some_and(|e| e.source().contains("collected_at"))
-            })
-    })
-}
-
-fn eval_key(st: &Statement, exact_time: bool) -> Digest {
-    #[derive(Serialize)]
-    struct Key<'a> {
-        host: &'a HostFacts,
-        probes: &'a [crate::evidence::ProbeEntry],
-        when: String,
-    }
-    let p = &st.predicate;
-    let when = if exact_time {
-        p.collected_at.to_rfc3339()
-    } else {
-        p.collected_at.date_naive().to_string()
-    };
-    let k = Key {
-        host: &p.host,
-        probes: &p.probes,
-        when,
-    };
-    sha256_digest(&serde_json::to_vec(&k).unwrap_or_default())
-}
-
 /// Which files a recorded result was computed with: its key in the set cache.
 fn citation_key(recorded: &RecordedResults) -> Digest {
     #[derive(Serialize)]
@@ -1165,7 +1128,7 @@ fn citation_key(recorded: &RecordedResults) -> Digest {
 /// A policy set loaded from the bundle for one combination of cited files.
 struct LoadedSet {
     set: PolicySet,
-    exact_time: bool,
+    keys: crate::policy::EvalKeys,
 }
 
 fn check_results(
@@ -1237,7 +1200,7 @@ fn check_results(
         let loaded = sets.entry(set_key).or_insert_with(|| {
             load_recorded_set(&files, &recorded.policies, recorded.waivers.as_ref()).map(|set| {
                 LoadedSet {
-                    exact_time: time_sensitive(&set),
+                    keys: crate::policy::EvalKeys::new(&set),
                     set,
                 }
             })
@@ -1268,7 +1231,7 @@ fn check_results(
                 .collect::<Vec<u8>>()
                 .as_slice(),
         );
-        let key = (set_key, eval_key(st, loaded.exact_time), att_key);
+        let key = (set_key, loaded.keys.key(st), att_key);
         let recomputed = eval_cache.entry(key).or_insert_with(|| {
             let evidence =
                 Evidence::from_statement(st, |d| members.get(&blob_path(d)).map(Vec::as_slice))

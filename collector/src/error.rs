@@ -81,6 +81,16 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::service::admin::AdminError> for ApiError {
+    fn from(e: crate::service::admin::AdminError) -> Self {
+        use crate::service::admin::AdminError;
+        match e {
+            AdminError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            AdminError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

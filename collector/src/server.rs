@@ -4,12 +4,15 @@
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::service::{self, App};
-use crate::store::{self, NewToken, StoreError};
+use crate::store::{self, StoreError};
 use crate::tls::{self, TlsError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How often database statistics are refreshed (`ANALYZE` / `PRAGMA optimize`).
+const STATISTICS_EVERY: Duration = Duration::from_secs(600);
 
 /// Why `init` or `serve` failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,18 +111,18 @@ pub async fn init(
 
     let url = config.database_url(dir);
     let store = store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?;
-    let (id, secret) = service::new_enroll_token();
-    store
-        .create_token(&NewToken {
-            id,
-            hash: service::secret_hash(&secret),
-            created_at: service::now_ms(),
-            expires_at: None,
-            max_uses: None,
-        })
-        .await?;
+    let minted = service::admin::mint_token(
+        &*store,
+        crate::clock::Clock::from_env().now_ms(),
+        None,
+        None,
+    )
+    .await?;
     store.close().await;
-    write_private(&dir.join("enroll.token"), format!("{secret}\n").as_bytes())?;
+    write_private(
+        &dir.join("enroll.token"),
+        format!("{}\n", minted.secret).as_bytes(),
+    )?;
     let signer = crate::review::collector_signer(dir)
         .map_err(|e| ConfigError::Invalid(format!("collector signing key: {e}")))?;
     write_private(&cfg_path, config.to_toml().as_bytes())?;
@@ -196,7 +199,26 @@ pub async fn serve(
     );
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let alert_tasks = alerting.clone().spawn(store.clone(), stop_rx.clone());
+    let clock = crate::clock::Clock::from_env();
+    let alert_tasks = alerting
+        .clone()
+        .spawn(store.clone(), clock.clone(), stop_rx.clone());
+    let stats_task = {
+        let (store, mut stop) = (store.clone(), stop_rx.clone());
+        // Statistics after bulk growth: the planner keeps choosing the
+        // per-host indexes as tables grow by orders of magnitude.
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(STATISTICS_EVERY) => {}
+                    _ = stop.changed() => return,
+                }
+                if let Err(e) = store.refresh_statistics().await {
+                    tracing::warn!(error = %e, "refreshing database statistics failed");
+                }
+            }
+        })
+    };
     let (writer, writer_task) =
         service::writer::spawn(store.clone(), metrics.clone(), config.max_batch, stop_rx);
     let app = Arc::new(App {
@@ -209,6 +231,7 @@ pub async fn serve(
         admin_token_hash: service::secret_hash(admin.trim()),
         require_approval: config.require_approval,
         max_body_bytes: config.max_body_bytes,
+        clock,
     });
     let router =
         crate::http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -251,8 +274,13 @@ pub async fn serve(
         let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
             tls::server_config(&cert, &key)?,
         ));
-        axum_server::from_tcp_rustls(listener, rustls)
+        // TCP_NODELAY on every accepted socket: small responses are not
+        // held back by Nagle's algorithm waiting for the peer's delayed ACK.
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+            .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        axum_server::from_tcp(listener)
             .map_err(io(Path::new(&config.listen)))?
+            .acceptor(acceptor)
             .handle(handle)
             .serve(router)
             .await
@@ -260,12 +288,14 @@ pub async fn serve(
         tracing::warn!("plain HTTP: only run this behind a TLS-terminating proxy");
         axum_server::from_tcp(listener)
             .map_err(io(Path::new(&config.listen)))?
+            .acceptor(axum_server::accept::NoDelayAcceptor::new())
             .handle(handle)
             .serve(router)
             .await
     };
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), writer_task).await;
+    stats_task.abort();
     for t in alert_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }

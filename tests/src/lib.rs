@@ -64,29 +64,30 @@ pub fn pg_base_url() -> String {
 }
 
 impl PgDb {
-    /// Create a fresh database; None (skip, with a message) when PostgreSQL
-    /// is unreachable, except under CI where that panics.
-    pub async fn create() -> Option<PgDb> {
+    /// Create a fresh database. A PostgreSQL test that cannot reach its
+    /// server or create its database FAILS (panics naming the URL and the
+    /// error), in CI or not: it never passes without running.
+    pub async fn create() -> PgDb {
         let base = pg_base_url();
-        let admin = PgConnectOptions::from_str(&base).ok()?;
-        let mut conn = match admin.connect().await {
-            Ok(c) => c,
-            Err(e) => {
-                if std::env::var_os("CI").is_some() {
-                    panic!("PostgreSQL at {base} is unreachable under CI: {e}");
-                }
-                eprintln!("SKIP: PostgreSQL at {base} unreachable: {e}");
-                return None;
-            }
-        };
+        let admin = PgConnectOptions::from_str(&base).unwrap_or_else(|e| {
+            panic!("EVIDENT_TEST_DATABASE_URL `{base}` is not a PostgreSQL URL: {e}")
+        });
+        let mut conn = admin.connect().await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {base} is unreachable: {e} \
+                 (start it, or point EVIDENT_TEST_DATABASE_URL at one)"
+            )
+        });
         let name = format!("evident_e2e_{}", random_hex(6));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
+        if let Err(e) = sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
-            .ok()?;
+        {
+            panic!("CREATE DATABASE {name} on {base} failed: {e}");
+        }
         conn.close().await.ok();
         let url = admin.clone().database(&name).to_url_lossy().to_string();
-        Some(PgDb { admin, name, url })
+        PgDb { admin, name, url }
     }
 
     /// Run SQL on the admin database.
@@ -152,7 +153,8 @@ pub fn collector(args: &[&str]) -> String {
 impl Server {
     /// `init` into a temp dir, apply `config_edits` (TOML lines appended
     /// after removing the same keys), then `serve` on 127.0.0.1:0.
-    /// None when the backend is PostgreSQL and it is unreachable outside CI.
+    /// Always `Some`: an unreachable PostgreSQL fails the test (see
+    /// [`PgDb::create`]); the `Option` remains for existing callers.
     pub async fn start(backend: Backend, config_edits: &[(&str, &str)]) -> Option<Server> {
         Server::start_with(backend, config_edits, "", &[]).await
     }
@@ -167,7 +169,7 @@ impl Server {
     ) -> Option<Server> {
         let pg = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(PgDb::create().await?),
+            Backend::Postgres => Some(PgDb::create().await),
         };
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let d = dir.path().to_string_lossy().into_owned();

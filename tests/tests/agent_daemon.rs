@@ -563,7 +563,7 @@ async fn spool_cap_holds_and_the_collector_shows_the_lost_range() {
     );
     // The collector recorded exactly that range as a gap ...
     let events = col.events(&id).await;
-    let wanted = format!("sequences {from}..={to} missing");
+    let wanted = format!("sequences {from} to {to} missing");
     assert!(
         events
             .iter()
@@ -700,7 +700,8 @@ async fn retries_after_503_and_dropped_connections_are_deduplicated() {
         log.contains("status=\"duplicate\""),
         "no duplicate acknowledged:\n{log}"
     );
-    assert!(log.contains("503"), "{log}");
+    // The agent itself saw the injected failures (not only the proxy's counters).
+    assert!(log.matches("503").count() >= 2, "{log}");
     assert!(col.events(&id).await.is_empty());
 }
 

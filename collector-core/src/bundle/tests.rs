@@ -1,5 +1,5 @@
 use super::*;
-use crate::evidence::{AgentInfo, Predicate, ProbeEntry, ProbeStatus, Schedule};
+use crate::evidence::{AgentInfo, HostFacts, Predicate, ProbeEntry, ProbeStatus, Schedule};
 use crate::policy::{evaluate, RuleStatus};
 
 const POLICY: &str = r#"

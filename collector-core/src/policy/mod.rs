@@ -15,6 +15,7 @@
 
 pub mod coverage;
 mod eval;
+mod key;
 mod load;
 pub mod testcase;
 pub mod waiver;
@@ -24,6 +25,7 @@ pub use eval::{
     control_status, evaluate, evaluate_with, ControlResult, ControlStatus, Evaluation, PolicyRef,
     RuleResult, RuleStatus, Summary,
 };
+pub use key::EvalKeys;
 pub use load::{is_policy_file, PolicySource};
 
 use crate::digest::Digest;

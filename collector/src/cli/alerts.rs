@@ -4,7 +4,7 @@
 use super::common::{fmt_ms, open_store, runtime, DirArg};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use evident_collector::service::now_ms;
+use evident_collector::clock::Clock;
 use evident_collector::store::drift::{AlertQuery, AlertRecord};
 use std::process::ExitCode;
 
@@ -152,7 +152,9 @@ pub fn run(args: AlertsArgs) -> Result<ExitCode> {
                     bail!("--reason must not be empty");
                 }
                 let (_, store) = open_store(&dir).await?;
-                let done = store.ack_alert(id, &by, &reason, now_ms()).await?;
+                let done = store
+                    .ack_alert(id, &by, &reason, Clock::from_env().now_ms())
+                    .await?;
                 let current = store.alert(id).await?;
                 store.close().await;
                 match (done, current) {

@@ -3,9 +3,9 @@
 use super::common::{fmt_ms, open_store, runtime};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
+use evident_collector::clock::Clock;
 use evident_collector::server::{self, ServeOverrides};
-use evident_collector::service::{new_enroll_token, now_ms, secret_hash};
-use evident_collector::store::NewToken;
+use evident_collector::service::admin;
 use evident_core::wire::AgentStatus;
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -159,29 +159,27 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
         match cmd {
             TokenCommand::Create { dir, expires, uses } => {
                 let (_, store) = open_store(&dir).await?;
-                let now = now_ms();
-                let expires_at = match expires {
-                    Some(e) => Some(now.saturating_add(parse_duration(&e)?.saturating_mul(1000))),
-                    None => None,
-                };
-                let (id, secret) = new_enroll_token();
-                store
-                    .create_token(&NewToken {
-                        id: id.clone(),
-                        hash: secret_hash(&secret),
-                        created_at: now,
-                        expires_at,
-                        max_uses: uses,
-                    })
-                    .await?;
+                let now = Clock::from_env().now_ms();
+                let t = admin::mint_token(
+                    &*store,
+                    now,
+                    expires
+                        .as_deref()
+                        .map(parse_duration)
+                        .transpose()?
+                        .map(|s| s.saturating_mul(1000)),
+                    uses,
+                )
+                .await?;
                 store.close().await;
                 eprintln!(
-                    "token {id} created (expires {}, uses {})",
-                    fmt_ms(expires_at),
+                    "token {} created (expires {}, uses {})",
+                    t.id,
+                    fmt_ms(t.expires_at),
                     uses.map(|u| u.to_string())
                         .unwrap_or_else(|| "unlimited".into())
                 );
-                println!("{secret}");
+                println!("{}", t.secret);
             }
             TokenCommand::List { dir } => {
                 let (_, store) = open_store(&dir).await?;
@@ -189,7 +187,7 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
                     "{:<18} {:<21} {:<21} {:>6} {:>8} state",
                     "id", "created", "expires", "uses", "max"
                 );
-                let now = now_ms();
+                let now = Clock::from_env().now_ms();
                 for t in store.list_tokens().await? {
                     let state = if t.revoked {
                         "revoked"
@@ -215,11 +213,9 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
             }
             TokenCommand::Revoke { dir, id } => {
                 let (_, store) = open_store(&dir).await?;
-                let found = store.revoke_token(&id).await?;
+                let done = admin::revoke_token(&*store, &id).await;
                 store.close().await;
-                if !found {
-                    bail!("no token {id}");
-                }
+                done?;
                 println!("token {id} revoked");
             }
         }
@@ -266,11 +262,9 @@ pub fn agents(cmd: AgentsCommand) -> Result<ExitCode> {
             AgentsCommand::Revoke { dir, id } => (dir, id, AgentStatus::Revoked),
         };
         let (_, store) = open_store(&dir).await?;
-        let found = store.set_agent_status(&id, status).await?;
+        let done = admin::set_agent_status(&*store, &id, status).await;
         store.close().await;
-        if !found {
-            bail!("no agent {id}");
-        }
+        done?;
         println!("agent {id} is now {}", status.as_str());
         Ok(ExitCode::SUCCESS)
     })

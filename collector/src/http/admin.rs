@@ -1,10 +1,9 @@
-//! Admin API (bearer admin token): enrollment tokens and agents. The same
-//! operations are available offline as `evident-collector token …` and
-//! `evident-collector agents …`.
+//! Admin API (bearer admin token): enrollment tokens and agents. Handlers
+//! decode and call `service::admin`, which the offline
+//! `evident-collector token …` and `agents …` commands call too.
 
 use crate::error::ApiError;
-use crate::service::{new_enroll_token, now_ms, secret_hash, App};
-use crate::store::NewToken;
+use crate::service::{admin, App};
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -41,25 +40,19 @@ async fn create_token(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?
     };
-    let (id, secret) = new_enroll_token();
-    let now = now_ms();
-    app.store
-        .create_token(&NewToken {
-            id: id.clone(),
-            hash: secret_hash(&secret),
-            created_at: now,
-            expires_at: req
-                .expires_in_seconds
-                .map(|s| now.saturating_add(s.saturating_mul(1000))),
-            max_uses: req.uses,
-        })
-        .await?;
-    Ok(Json(serde_json::json!({"id": id, "token": secret})))
+    let t = admin::mint_token(
+        &*app.store,
+        app.clock.now_ms(),
+        req.expires_in_seconds.map(|s| s.saturating_mul(1000)),
+        req.uses,
+    )
+    .await?;
+    Ok(Json(serde_json::json!({"id": t.id, "token": t.secret})))
 }
 
 async fn list_tokens(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
-        serde_json::json!({"items": app.store.list_tokens().await?}),
+        serde_json::json!({"items": admin::tokens(&*app.store).await?}),
     ))
 }
 
@@ -67,16 +60,13 @@ async fn revoke_token(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if app.store.revoke_token(&id).await? {
-        Ok(Json(serde_json::json!({"revoked": id})))
-    } else {
-        Err(ApiError::NotFound(format!("no token {id}")))
-    }
+    admin::revoke_token(&*app.store, &id).await?;
+    Ok(Json(serde_json::json!({"revoked": id})))
 }
 
 async fn list_agents(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
-        serde_json::json!({"items": app.store.list_agents(None, 10_000).await?}),
+        serde_json::json!({"items": admin::agents(&*app.store, 10_000).await?}),
     ))
 }
 
@@ -85,11 +75,8 @@ async fn set_status(
     id: &str,
     status: AgentStatus,
 ) -> Result<impl IntoResponse, ApiError> {
-    if app.store.set_agent_status(id, status).await? {
-        Ok(Json(serde_json::json!({"agent_id": id, "status": status})))
-    } else {
-        Err(ApiError::NotFound(format!("no agent {id}")))
-    }
+    admin::set_agent_status(&*app.store, id, status).await?;
+    Ok(Json(serde_json::json!({"agent_id": id, "status": status})))
 }
 
 async fn approve(

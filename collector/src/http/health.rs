@@ -16,6 +16,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/metrics", get(metrics))
 }
 
+/// 200 only when the database answers; otherwise 503 naming the database error.
 async fn healthz(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
     app.store.ping().await?;
     Ok(Json(
@@ -23,10 +24,11 @@ async fn healthz(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiEr
     ))
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
-    let controls = query::control_host_counts(&app).await.unwrap_or_default();
-    (
+/// A scrape fails (503) when the database does: counts of zero would hide it.
+async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+    let controls = query::control_host_counts(&app).await?;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(&controls),
-    )
+    ))
 }

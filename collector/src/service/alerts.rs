@@ -56,7 +56,11 @@ pub async fn ack(app: &App, id: i64, by: &str, reason: &str) -> Result<AlertReco
             current.state
         )));
     }
-    if !app.store.ack_alert(id, by, reason, super::now_ms()).await? {
+    if !app
+        .store
+        .ack_alert(id, by, reason, app.clock.now_ms())
+        .await?
+    {
         return Err(ApiError::Conflict(format!("alert {id} is no longer open")));
     }
     get(app, id).await

@@ -1,6 +1,6 @@
 //! `POST /v1/enroll`: an enrollment token plus a public key gives an agent id.
 
-use super::{now_ms, random_hex, secret_hash, App};
+use super::{random_hex, secret_hash, App};
 use crate::error::ApiError;
 use crate::store::{EnrollOutcome, NewAgent};
 use evident_core::dsse::{key_id, parse_public_key, EnvelopeError};
@@ -37,7 +37,7 @@ pub async fn enroll(app: &App, req: EnrollRequest) -> Result<EnrollResponse, Api
         } else {
             AgentStatus::Active
         },
-        now: now_ms(),
+        now: app.clock.now_ms(),
     };
     match app.store.enroll(&secret_hash(&req.token), &new).await? {
         EnrollOutcome::BadToken => Err(ApiError::Forbidden(

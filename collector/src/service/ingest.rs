@@ -1,22 +1,26 @@
-//! `POST /v1/evidence`, in this order: parse the envelope → find the agent
-//! by key id → strict signature verification → blob digests → blob
-//! availability → evaluate the loaded policies (cached for unchanged
-//! evidence) → queue for the writer, which checks sequence and chain and
-//! stores everything in one transaction → answer after the commit.
+//! `POST /v1/evidence`, in this order, one function per step: [`parse`] the
+//! envelope → [`authenticate`] (find the agent by key id) → [`verify`]
+//! (strict signature, statement) → [`check_blobs`] (digests, availability)
+//! → [`evaluation`] of the loaded policies (shared by content through a
+//! bounded LRU keyed by [`EvalKeys`]) → [`submit`] to the writer, which
+//! checks sequence and chain and stores everything in one transaction →
+//! [`answer`] after the commit.
 
 use super::writer::WriterHandle;
-use super::{now_ms, App};
+use super::App;
 use crate::error::ApiError;
 use crate::store::drift::{DriftEval, DriftInput, DriftSettings, NewAlert};
 use crate::store::{IngestItem, IngestOutcome, Store};
 use ed25519_dalek::VerifyingKey;
+use evident_core::bundle::RecordedResults;
 use evident_core::dsse::parse_public_key;
 use evident_core::evidence::{Statement, PAYLOAD_TYPE};
-use evident_core::policy::{evaluate_with, AttestationInput};
+use evident_core::policy::{evaluate_with, AttestationInput, EvalKeys};
+use evident_core::wire::DecodedIngest;
 use evident_core::wire::{decode_ingest, AgentStatus, IngestResponse, IngestStatus};
 use evident_core::{sha256_digest, Digest, Evidence, PolicySet};
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,11 +29,34 @@ use std::time::{Duration, Instant};
 /// same type an offline `verify` compares re-evaluations against.
 pub use evident_core::bundle::RecordedResults as StoredResults;
 
+/// One evaluation, shared by every statement with the same [`EvalKeys`] key.
 struct EvalEntry {
     digest: Digest,
     bytes: Arc<Vec<u8>>,
     summary: BTreeMap<String, u64>,
     drift: Arc<DriftEval>,
+}
+
+impl EvalEntry {
+    fn new(results: RecordedResults) -> EvalEntry {
+        let bytes = serde_json::to_vec(&results).unwrap_or_default();
+        let (statuses, severities) =
+            evident_core::drift::statuses(&results.rules, &results.controls);
+        EvalEntry {
+            drift: Arc::new(DriftEval {
+                statuses,
+                severities,
+            }),
+            digest: sha256_digest(&bytes),
+            bytes: Arc::new(bytes),
+            summary: results
+                .summary
+                .rules
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), u64::try_from(*v).unwrap_or(0)))
+                .collect(),
+        }
+    }
 }
 
 /// Signature failures of one known key within this window…
@@ -50,7 +77,11 @@ struct CachedAgent {
 /// revoked agent is refused even within this window.
 const AGENT_TTL: Duration = Duration::from_secs(2);
 const CACHE_CAP: usize = 200_000;
-const EVAL_CACHE_CAP: usize = 8192;
+/// Evaluations kept; the least recently used is evicted beyond this.
+const EVAL_CACHE_CAP: NonZeroUsize = match NonZeroUsize::new(8192) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
 /// How long the attestations read for hybrid controls are reused before the
 /// database is asked again (a new attestation counts within this time).
 const ATTESTATION_TTL: Duration = Duration::from_secs(10);
@@ -64,9 +95,9 @@ pub struct Ingestor {
     agents: RwLock<HashMap<String, CachedAgent>>,
     known_blobs: RwLock<HashSet<Digest>>,
     known_results: RwLock<HashSet<Digest>>,
-    evals: Mutex<HashMap<[u8; 32], Arc<EvalEntry>>>,
-    /// Whether any expression reads `collected_at` (then the time is part of the cache key).
-    time_sensitive: bool,
+    evals: Mutex<lru::LruCache<Digest, Arc<EvalEntry>>>,
+    /// What evaluation results depend on (the cache key).
+    keys: EvalKeys,
     /// Drift detection settings (None: no drift tracking).
     drift: Option<Arc<DriftSettings>>,
     /// Recent signature failures per agent id (Unix ms).
@@ -79,24 +110,13 @@ pub struct Ingestor {
 impl Ingestor {
     /// A pipeline feeding `writer`.
     pub fn new(writer: WriterHandle, policies: &PolicySet) -> Ingestor {
-        let time_sensitive = policies.policies().iter().any(|p| {
-            p.applies_to
-                .as_ref()
-                .is_some_and(|e| e.source().contains("collected_at"))
-                || p.rules.iter().any(|r| {
-                    r.check.source().contains("collected_at")
-                        || r.applies_to
-                            .as_ref()
-                            .is_some_and(|e| e.source().contains("collected_at"))
-                })
-        });
         Ingestor {
             writer,
             agents: RwLock::new(HashMap::new()),
             known_blobs: RwLock::new(HashSet::new()),
             known_results: RwLock::new(HashSet::new()),
-            evals: Mutex::new(HashMap::new()),
-            time_sensitive,
+            evals: Mutex::new(lru::LruCache::new(EVAL_CACHE_CAP)),
+            keys: EvalKeys::new(policies),
             drift: None,
             sig_failures: Mutex::new(HashMap::new()),
             attested_controls: policies.attested_controls(),
@@ -153,18 +173,18 @@ impl Ingestor {
     }
 
     /// Raise an integrity alert in the background (never on the ingest path).
-    fn raise(&self, store: &Arc<dyn Store>, agent_id: &str, subject: &str, detail: String) {
+    fn raise(&self, app: &App, agent_id: &str, subject: &str, detail: String) {
         let Some(settings) = self.drift.clone() else {
             return;
         };
-        let store = store.clone();
+        let store = app.store.clone();
         let alert = NewAlert {
             agent_id: agent_id.to_string(),
             kind: "integrity".into(),
             subject: subject.into(),
             severity: "high".into(),
             detail,
-            now: now_ms(),
+            now: app.clock.now_ms(),
         };
         tokio::spawn(async move {
             if let Err(e) = store.raise_alert(&alert, &settings.sinks).await {
@@ -174,8 +194,7 @@ impl Ingestor {
     }
 
     /// Count a signature failure for a known key; true when it makes a burst.
-    fn signature_failed(&self, agent_id: &str) -> bool {
-        let now = now_ms();
+    fn signature_failed(&self, agent_id: &str, now: i64) -> bool {
         let Ok(mut m) = self.sig_failures.lock() else {
             return false;
         };
@@ -245,49 +264,31 @@ impl Ingestor {
             s.extend(digests);
         }
     }
-
-    fn eval_key(&self, st: &Statement, attestations: &[AttestationInput]) -> [u8; 32] {
-        /// (id, version, status, digest, reason) of one probe entry.
-        type ProbeKey<'a> = (&'a str, u32, &'a str, Option<Digest>, Option<&'a str>);
-        #[derive(Serialize)]
-        struct Key<'a> {
-            host: &'a evident_core::evidence::HostFacts,
-            probes: Vec<ProbeKey<'a>>,
-            when: String,
-            attestations: Vec<&'a Digest>,
-        }
-        let p = &st.predicate;
-        let key = Key {
-            host: &p.host,
-            probes: p
-                .probes
-                .iter()
-                .map(|e| {
-                    (
-                        e.id.as_str(),
-                        e.version,
-                        e.status.as_str(),
-                        e.digest,
-                        e.reason.as_deref(),
-                    )
-                })
-                .collect(),
-            when: if self.time_sensitive {
-                p.collected_at.to_rfc3339()
-            } else {
-                p.collected_at.date_naive().to_string()
-            },
-            attestations: attestations.iter().map(|a| &a.digest).collect(),
-        };
-        sha256_digest(&serde_json::to_vec(&key).unwrap_or_default()).0
-    }
 }
 
-/// Ingest one request body. Returns the answer and whether it was new.
+/// Ingest one request body: the steps below, in order.
 pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> {
-    let ing = &app.ingest;
-    let store = &*app.store;
-    // 1. Parse.
+    let decoded = parse(body)?;
+    let (agent, key_id) = authenticate(app, &decoded).await?;
+    let (statement, sequence) = verify(app, &decoded, &agent, &key_id)?;
+    let refs = check_blobs(app, &decoded, &statement).await?;
+    let eval = evaluation(app, &decoded, &statement, &refs).await?;
+    let envelope_digest = decoded.envelope_digest;
+    let outcome = submit(app, decoded, &statement, sequence, &agent, &refs, &eval).await?;
+    answer(
+        app,
+        outcome,
+        &agent,
+        &key_id,
+        &statement,
+        envelope_digest,
+        refs,
+        &eval,
+    )
+}
+
+/// Step 1: decode the body and check the envelope's payload type.
+fn parse(body: &[u8]) -> Result<DecodedIngest, ApiError> {
     let decoded = decode_ingest(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if decoded.envelope.payload_type != PAYLOAD_TYPE {
         return Err(ApiError::BadRequest(format!(
@@ -300,7 +301,15 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
                 .collect::<String>()
         )));
     }
-    // 2. Find the agent by key id.
+    Ok(decoded)
+}
+
+/// Step 2: find the active agent whose key signed the envelope; (agent, key id).
+async fn authenticate(
+    app: &App,
+    decoded: &DecodedIngest,
+) -> Result<(CachedAgent, String), ApiError> {
+    let ing = &app.ingest;
     let key_id = decoded
         .envelope
         .signatures
@@ -310,36 +319,44 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
     if key_id.len() != 64 {
         return Err(ApiError::Forbidden("unknown key".into()));
     }
-    let agent = ing.agent_for_key(store, &key_id).await?;
+    let agent = ing.agent_for_key(&*app.store, &key_id).await?;
     match agent.status {
-        AgentStatus::Active => {}
-        AgentStatus::Pending => {
-            return Err(ApiError::Forbidden(format!(
-                "agent {} is waiting for approval",
-                agent.id
-            )))
-        }
+        AgentStatus::Active => Ok((agent, key_id)),
+        AgentStatus::Pending => Err(ApiError::Forbidden(format!(
+            "agent {} is waiting for approval",
+            agent.id
+        ))),
         AgentStatus::Revoked => {
             ing.raise(
-                &app.store,
+                app,
                 &agent.id,
                 "integrity:revoked-key",
                 format!("revoked key {key_id} is still sending evidence"),
             );
-            return Err(ApiError::Forbidden(format!(
+            Err(ApiError::Forbidden(format!(
                 "agent {} is revoked",
                 agent.id
-            )));
+            )))
         }
     }
-    // 3. Strict signature verification.
+}
+
+/// Step 3: strict signature verification (a burst of failures raises an
+/// integrity alert), then the statement: its agent and sequence.
+fn verify(
+    app: &App,
+    decoded: &DecodedIngest,
+    agent: &CachedAgent,
+    key_id: &str,
+) -> Result<(Statement, i64), ApiError> {
+    let ing = &app.ingest;
     let payload = decoded
         .envelope
         .verify(&agent.key, PAYLOAD_TYPE)
         .map_err(|e| {
-            if ing.signature_failed(&agent.id) {
+            if ing.signature_failed(&agent.id, app.clock.now_ms()) {
                 ing.raise(
-                    &app.store,
+                    app,
                     &agent.id,
                     "integrity:bad-signatures",
                     format!("more than {SIG_FAIL_BURST} signature failures within {} s for key {key_id}", SIG_FAIL_WINDOW_MS / 1000),
@@ -364,11 +381,20 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
     }
     let sequence = i64::try_from(statement.predicate.sequence)
         .map_err(|_| ApiError::BadRequest("sequence is too large".into()))?;
-    // 4. Blob digests.
+    Ok((statement, sequence))
+}
+
+/// Steps 4–5: blobs sent match their digests, and every blob the statement
+/// references was sent or is stored; the sorted, deduplicated references.
+async fn check_blobs(
+    app: &App,
+    decoded: &DecodedIngest,
+    statement: &Statement,
+) -> Result<Vec<Digest>, ApiError> {
+    let ing = &app.ingest;
     decoded
         .check_blobs()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    // 5. Blob availability.
     let mut refs = statement.blob_digests();
     refs.sort();
     refs.dedup();
@@ -378,73 +404,71 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
         .copied()
         .collect();
     if !unknown.is_empty() {
-        let missing = store.missing_blobs(&unknown).await?;
+        let missing = app.store.missing_blobs(&unknown).await?;
         if !missing.is_empty() {
             return Err(ApiError::MissingBlobs(missing));
         }
         Ingestor::mark_known(&ing.known_blobs, unknown);
     }
-    // 6. Evaluate (cached when the evidence is unchanged).
-    let attestations = ing.attestations(store).await?;
-    let key = ing.eval_key(&statement, &attestations);
-    let cached = ing.evals.lock().ok().and_then(|m| m.get(&key).cloned());
-    let eval = match cached {
-        Some(e) => e,
-        None => {
-            let stored_needed: Vec<Digest> = refs
-                .iter()
-                .filter(|d| !decoded.blobs.contains_key(d))
-                .copied()
-                .collect();
-            let stored = if stored_needed.is_empty() {
-                BTreeMap::new()
-            } else {
-                store.blobs(&stored_needed).await?
-            };
-            let evidence = Evidence::from_statement(&statement, |d| {
-                decoded
-                    .blobs
-                    .get(d)
-                    .or_else(|| stored.get(d))
-                    .map(Vec::as_slice)
-            })
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let evaluation = evaluate_with(&app.policies, &evidence, &attestations);
-            let results = StoredResults {
-                policies: evaluation.policies,
-                waivers: evaluation.waivers,
-                controls: evaluation.controls,
-                rules: evaluation.rules,
-                expired_waivers: evaluation.expired_waivers,
-                summary: evaluation.summary,
-            };
-            let bytes = serde_json::to_vec(&results).unwrap_or_default();
-            let (statuses, severities) =
-                evident_core::drift::statuses(&results.rules, &results.controls);
-            let entry = Arc::new(EvalEntry {
-                drift: Arc::new(DriftEval {
-                    statuses,
-                    severities,
-                }),
-                digest: sha256_digest(&bytes),
-                bytes: Arc::new(bytes),
-                summary: results
-                    .summary
-                    .rules
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_string(), u64::try_from(*v).unwrap_or(0)))
-                    .collect(),
-            });
-            if let Ok(mut m) = ing.evals.lock() {
-                if m.len() >= EVAL_CACHE_CAP {
-                    m.clear();
-                }
-                m.insert(key, entry.clone());
-            }
-            entry
-        }
+    Ok(refs)
+}
+
+/// Step 6: the evaluation of the statement under the loaded policies: from the
+/// cache when the same content was evaluated before (whatever the host),
+/// else evaluated now (reading stored blobs the request did not carry).
+async fn evaluation(
+    app: &App,
+    decoded: &DecodedIngest,
+    statement: &Statement,
+    refs: &[Digest],
+) -> Result<Arc<EvalEntry>, ApiError> {
+    let ing = &app.ingest;
+    let attestations = ing.attestations(&*app.store).await?;
+    let key = ing.keys.key_with(statement, &attestations);
+    if let Some(e) = ing.evals.lock().ok().and_then(|mut m| m.get(&key).cloned()) {
+        return Ok(e);
+    }
+    let stored_needed: Vec<Digest> = refs
+        .iter()
+        .filter(|d| !decoded.blobs.contains_key(d))
+        .copied()
+        .collect();
+    let stored = if stored_needed.is_empty() {
+        BTreeMap::new()
+    } else {
+        app.store.blobs(&stored_needed).await?
     };
-    // 7. Queue for the writer (sequence/chain checks and storage in one transaction).
+    let evidence = Evidence::from_statement(statement, |d| {
+        decoded
+            .blobs
+            .get(d)
+            .or_else(|| stored.get(d))
+            .map(Vec::as_slice)
+    })
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let entry = Arc::new(EvalEntry::new(RecordedResults::from_evaluation(evaluate_with(
+        &app.policies,
+        &evidence,
+        &attestations,
+    ))));
+    if let Ok(mut m) = ing.evals.lock() {
+        m.put(key, entry.clone());
+    }
+    Ok(entry)
+}
+
+/// Step 7: queue the verified statement for the writer (sequence and chain
+/// checks and storage in one transaction) and wait for its commit.
+async fn submit(
+    app: &App,
+    decoded: DecodedIngest,
+    statement: &Statement,
+    sequence: i64,
+    agent: &CachedAgent,
+    refs: &[Digest],
+    eval: &EvalEntry,
+) -> Result<IngestOutcome, ApiError> {
+    let ing = &app.ingest;
     let new_blobs: Vec<(Digest, Arc<Vec<u8>>)> = decoded
         .blobs
         .into_iter()
@@ -464,7 +488,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
         envelope_digest: decoded.envelope_digest,
         envelope: Arc::new(decoded.envelope_bytes),
         collected_at: statement.predicate.collected_at.timestamp_millis(),
-        received_at: now_ms(),
+        received_at: app.clock.now_ms(),
         blobs: new_blobs,
         results_digest: eval.digest,
         results: if results_known {
@@ -480,12 +504,23 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
             })
         }),
     };
-    let envelope_digest = item.envelope_digest;
-    let outcome = ing
-        .writer
-        .submit(item)
-        .await
-        .map_err(ApiError::Unavailable)?;
+    ing.writer.submit(item).await.map_err(ApiError::Unavailable)
+}
+
+/// Step 8: the answer for the writer's outcome; remembers what is now stored.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    app: &App,
+    outcome: IngestOutcome,
+    agent: &CachedAgent,
+    key_id: &str,
+    statement: &Statement,
+    envelope_digest: Digest,
+    refs: Vec<Digest>,
+    eval: &EvalEntry,
+) -> Result<IngestResponse, ApiError> {
+    let ing = &app.ingest;
+    let sequence = statement.predicate.sequence;
     let status = match outcome {
         IngestOutcome::Stored { events } => {
             for e in events {
@@ -502,10 +537,10 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
             )));
         }
         IngestOutcome::Refused(s) => {
-            ing.forget_agent(&key_id);
+            ing.forget_agent(key_id);
             if s == Some(AgentStatus::Revoked) {
                 ing.raise(
-                    &app.store,
+                    app,
                     &agent.id,
                     "integrity:revoked-key",
                     format!("revoked key {key_id} is still sending evidence"),
@@ -524,8 +559,8 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
     }
     Ok(IngestResponse {
         status,
-        agent_id: agent.id,
-        sequence: statement.predicate.sequence,
+        agent_id: agent.id.clone(),
+        sequence,
         envelope_digest,
         known_blobs: refs,
         summary: eval.summary.clone(),

@@ -7,6 +7,7 @@ use evident_core::PolicySet;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 
+pub mod admin;
 pub mod alerts;
 pub mod enroll;
 pub mod ingest;
@@ -31,6 +32,8 @@ pub struct App {
     pub require_approval: bool,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Where "now" comes from.
+    pub clock: crate::clock::Clock,
 }
 
 impl App {
@@ -42,11 +45,6 @@ impl App {
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
     }
-}
-
-/// Now, in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    crate::alerting::now_ms()
 }
 
 /// `n` random bytes as lowercase hex, from the OS generator.

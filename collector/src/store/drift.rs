@@ -562,19 +562,39 @@ macro_rules! impl_drift_store {
         #[async_trait::async_trait]
         impl AlertStore for $ty {
             async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError> {
+                // One statement per filter shape, so each uses its index
+                // (a host filter goes through agents(id) / agents(hostname)
+                // and alerts(agent_id, id)).
+                let mut filter = String::new();
+                if q.open_only {
+                    filter.push_str(" AND a.state <> 'resolved'");
+                }
+                let mut n = 2;
+                if q.host.is_some() {
+                    n += 1;
+                    filter.push_str(&format!(
+                        " AND a.agent_id IN (SELECT id FROM agents WHERE id = ${n} \
+                         UNION SELECT id FROM agents WHERE hostname = ${n})"
+                    ));
+                }
+                if q.kind.is_some() {
+                    n += 1;
+                    filter.push_str(&format!(" AND a.kind = ${n}"));
+                }
                 let sql = format!(
                     "SELECT {ALERT_COLS} FROM alerts a LEFT JOIN agents g ON g.id = a.agent_id \
-                     WHERE ($1 = 0 OR a.state <> 'resolved') AND ($2 = '' OR a.agent_id = $2 OR g.hostname = $2) \
-                     AND ($3 = '' OR a.kind = $3) AND a.id < $4 ORDER BY a.id DESC LIMIT $5"
+                     WHERE a.id < $1{filter} ORDER BY a.id DESC LIMIT $2"
                 );
-                let rows = sqlx::query(&sql)
-                    .bind(i64::from(q.open_only))
-                    .bind(q.host.as_deref().unwrap_or(""))
-                    .bind(q.kind.as_deref().unwrap_or(""))
+                let mut query = sqlx::query(&sql)
                     .bind(q.after.unwrap_or(i64::MAX))
-                    .bind(q.limit)
-                    .fetch_all(&self.read)
-                    .await?;
+                    .bind(q.limit);
+                if let Some(h) = q.host.as_deref() {
+                    query = query.bind(h);
+                }
+                if let Some(k) = q.kind.as_deref() {
+                    query = query.bind(k);
+                }
+                let rows = query.fetch_all(&self.read).await?;
                 rows.iter().map(alert_from_row).collect()
             }
 
@@ -612,15 +632,22 @@ macro_rules! impl_drift_store {
                 subject: Option<&str>,
                 limit: i64,
             ) -> Result<Vec<TransitionRow>, StoreError> {
-                let rows = sqlx::query(
+                // One statement per filter shape, so each uses its index.
+                let filter = match (agent_id, subject) {
+                    (Some(_), Some(_)) => "WHERE agent_id = $2 AND subject = $3",
+                    (Some(_), None) => "WHERE agent_id = $2",
+                    (None, Some(_)) => "WHERE subject = $2",
+                    (None, None) => "",
+                };
+                let sql = format!(
                     "SELECT id, agent_id, subject, from_status, to_status, sequence, at FROM transitions \
-                     WHERE ($1 = '' OR agent_id = $1) AND ($2 = '' OR subject = $2) ORDER BY id DESC LIMIT $3",
-                )
-                .bind(agent_id.unwrap_or(""))
-                .bind(subject.unwrap_or(""))
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?;
+                     {filter} ORDER BY id DESC LIMIT $1"
+                );
+                let mut q = sqlx::query(&sql).bind(limit);
+                for v in [agent_id, subject].into_iter().flatten() {
+                    q = q.bind(v);
+                }
+                let rows = q.fetch_all(&self.read).await?;
                 rows.iter()
                     .map(|r| {
                         Ok(TransitionRow {

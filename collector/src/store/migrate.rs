@@ -40,6 +40,15 @@ macro_rules! migrations {
                 description: "policy files",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0004_policy_files.sql")),
             },
+            $crate::store::migrate::Migration {
+                version: 5,
+                description: "query indexes",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0005_query_indexes.sql"
+                )),
+            },
         ]
     };
 }

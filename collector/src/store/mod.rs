@@ -367,6 +367,9 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
     /// Bytes the database occupies (after a checkpoint where relevant).
     async fn storage_bytes(&self) -> Result<u64, StoreError>;
+    /// Keep the planner's statistics fresh after growth: `ANALYZE` on
+    /// PostgreSQL, `PRAGMA optimize` on SQLite. Cheap; run periodically.
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
     /// Close connections.
     async fn close(&self);
 }

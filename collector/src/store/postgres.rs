@@ -19,6 +19,7 @@ const MIGRATIONS: &[crate::store::migrate::Migration] =
 
 impl PgStore {
     const KIND: &'static str = "postgres";
+    const ANALYZE: &'static str = "ANALYZE";
 
     /// Connect and migrate.
     pub async fn open(

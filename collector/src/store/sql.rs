@@ -149,13 +149,13 @@ macro_rules! impl_store {
                 if item.sequence > last.saturating_add(1) {
                     let detail = match item.declared_gap {
                         Some(g) => format!(
-                            "sequences {}..={} missing (agent declared {}..={} dropped)",
+                            "sequences {} to {} missing (agent declared {} to {} dropped)",
                             last + 1,
                             item.sequence - 1,
                             g.from,
                             g.to
                         ),
-                        None => format!("sequences {}..={} missing", last + 1, item.sequence - 1),
+                        None => format!("sequences {} to {} missing", last + 1, item.sequence - 1),
                     };
                     insert_event(
                         tx,
@@ -272,6 +272,11 @@ macro_rules! impl_store {
 
             async fn storage_bytes(&self) -> Result<u64, StoreError> {
                 self.storage_bytes_impl().await
+            }
+
+            async fn refresh_statistics(&self) -> Result<(), StoreError> {
+                sqlx::raw_sql(Self::ANALYZE).execute(&self.write).await?;
+                Ok(())
             }
 
             async fn close(&self) {
@@ -554,15 +559,17 @@ macro_rules! impl_store {
                 after: Option<i64>,
                 limit: i64,
             ) -> Result<Vec<IntegrityEvent>, StoreError> {
-                let rows = sqlx::query(
+                // One statement per filter shape, so each uses its index.
+                let sql = format!(
                     "SELECT id, agent_id, kind, sequence, detail, envelope_digest, at FROM integrity_events \
-                     WHERE id > $1 AND ($2 = '' OR agent_id = $2) ORDER BY id LIMIT $3",
-                )
-                .bind(after.unwrap_or(0))
-                .bind(agent_id.unwrap_or(""))
-                .bind(limit)
-                .fetch_all(&self.read)
-                .await?;
+                     WHERE id > $1{} ORDER BY id LIMIT $2",
+                    if agent_id.is_some() { " AND agent_id = $3" } else { "" }
+                );
+                let mut q = sqlx::query(&sql).bind(after.unwrap_or(0)).bind(limit);
+                if let Some(a) = agent_id {
+                    q = q.bind(a);
+                }
+                let rows = q.fetch_all(&self.read).await?;
                 rows.iter()
                     .map(|r| {
                         let d: Option<Vec<u8>> = r.try_get(5)?;

@@ -19,6 +19,7 @@ const MIGRATIONS: &[crate::store::migrate::Migration] =
 
 impl SqliteStore {
     const KIND: &'static str = "sqlite";
+    const ANALYZE: &'static str = "PRAGMA optimize";
 
     /// Open (creating if missing) and migrate.
     pub async fn open(
