@@ -292,6 +292,7 @@ pub fn report(r: &Report) -> String {
         manual.len(),
         manual.join("")
     );
+    b.push_str(&html_audit::remediation(r));
     b.push_str(&html_audit::evidence(r));
     b.push_str(&html_audit::sample(r));
     page("Evident review report", &b)
