@@ -187,6 +187,7 @@ pub fn report(r: &Report) -> String {
         "attested",
         "waived",
         "partial",
+        "partially-evidenced",
         "not-satisfied",
         "no-evidence",
         "not-applicable",
