@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Render `evident-collector report --format html` (and `soa --format html`)
+# Render `evident-collector report --bundle … --format html` (and `soa`) from a verified bundle
 # in headless Chromium and take screenshots, to look at the charts and the
 # print layout. Not part of `cargo test` (Chromium is optional).
 #
@@ -24,11 +24,15 @@ rm -rf "$data"
 # A small fleet: 12 hosts x 4 signed statements, stored as ingest stores them.
 "$target/debug/evident-review-bench" --hosts 12 --statements 4 --keep "$data" >/dev/null
 printf '[[exclude]]\ncontrol = "A.7.4"\njustification = "No premises of our own: cloud hosting only"\n' > "$data/soa.toml"
-"$target/debug/evident-collector" report --dir "$data" --format html -o "$out/report.html"
-"$target/debug/evident-collector" soa --dir "$data" --format html -o "$out/soa.html"
+# As an auditor would: the key obtained out of band, reports from the verified bundle
+# (the bench already exported $data/evidence.bundle).
+"$target/debug/evident-collector" key show --dir "$data" > "$data/collector.pem"
+"$target/debug/evident-collector" report --bundle "$data/evidence.bundle" --trust "$data/collector.pem" --format html -o "$out/report.html"
+"$target/debug/evident-collector" soa --bundle "$data/evidence.bundle" --trust "$data/collector.pem" --soa "$data/soa.toml" --format html -o "$out/soa.html"
 for page in report soa; do
-  "$chrome" --headless --no-sandbox --disable-gpu --hide-scrollbars \
-    --window-size=1280,2000 --screenshot="$out/$page.png" "file://$out/$page.html" \
+  "$chrome" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$(mktemp -d)" --window-size=1280,2000 --screenshot="$out/$page.png" "file://$out/$page.html" \
     2> "$out/$page.chromium.log"
   "$chrome" --headless --no-sandbox --disable-gpu --no-pdf-header-footer \
     --print-to-pdf="$out/$page.pdf" "file://$out/$page.html" 2>> "$out/$page.chromium.log"

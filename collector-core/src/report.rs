@@ -2,12 +2,15 @@
 //! each host's recorded results, the manual attestations and `now` (passed
 //! in, never read from a clock).
 
+mod remediation;
+
 pub use crate::attestation::AttestationRef;
 use crate::bundle::RecordedResults;
 use crate::catalog::{Catalog, Theme};
 use crate::policy::waiver::WaiverRef;
 use crate::policy::{ControlStatus, RuleStatus, Severity};
 use chrono::{DateTime, NaiveDate, Utc};
+pub use remediation::{time_to_remediate, RemediationRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -165,6 +168,9 @@ pub struct Report {
     /// Signer, policies, evidence digests and sample.
     #[serde(default)]
     pub provenance: Provenance,
+    /// Time to remediate per rule that failed, from the transitions.
+    #[serde(default)]
+    pub remediation: Vec<RemediationRow>,
 }
 
 /// Where the report's claims come from: the signing collector, the
@@ -454,6 +460,7 @@ pub fn build(
         status_counts,
         drift: drift(hosts),
         provenance: Provenance::default(),
+        remediation: time_to_remediate(hosts),
     }
 }
 

@@ -187,6 +187,7 @@ pub fn report(r: &Report) -> String {
         "attested",
         "waived",
         "partial",
+        "partially-evidenced",
         "not-satisfied",
         "no-evidence",
         "not-applicable",
@@ -292,6 +293,7 @@ pub fn report(r: &Report) -> String {
         manual.len(),
         manual.join("")
     );
+    b.push_str(&html_audit::remediation(r));
     b.push_str(&html_audit::evidence(r));
     b.push_str(&html_audit::sample(r));
     page("Evident review report", &b)

@@ -3,7 +3,7 @@
 //! with the values found and the remediation, the evidence each result rests
 //! on (sequence, collected-at, digest) and the host sample per control.
 
-use super::text::{esc, fmt_time};
+use super::text::{age, esc, fmt_time};
 use evident_core::policy::Severity;
 use evident_core::report::{FailingRule, Report};
 use std::collections::BTreeMap;
@@ -164,6 +164,31 @@ pub fn sample(r: &Report) -> String {
             "<tr><td>{}</td><td>{all}</td><td>{}</td></tr>",
             esc(control),
             picked.join(", ")
+        );
+    }
+    b.push_str("</tbody></table>");
+    b
+}
+
+/// Time to remediate per rule that failed, from the transitions.
+pub fn remediation(r: &Report) -> String {
+    let mut b = String::from("<h2>Time to remediate</h2>");
+    if r.remediation.is_empty() {
+        b.push_str("<p class=\"small\">No rule failed in the period.</p>");
+        return b;
+    }
+    b.push_str("<table><thead><tr><th>rule</th><th>remediated</th><th>median</th><th>longest</th><th>still failing</th><th>open since</th></tr></thead><tbody>");
+    let dur = |s: Option<i64>| s.map(age).unwrap_or_else(|| "–".into());
+    for x in &r.remediation {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&x.rule),
+            x.remediated,
+            dur(x.median_seconds),
+            dur(x.max_seconds),
+            x.open,
+            x.open_since.map(fmt_time).unwrap_or_else(|| "–".into())
         );
     }
     b.push_str("</tbody></table>");

@@ -90,6 +90,7 @@ pub fn report(r: &Report) -> String {
         );
     }
     failing_rules(&mut o, r);
+    remediation(&mut o, r);
     evidence(&mut o, r);
     o
 }
@@ -183,6 +184,23 @@ fn failing_rules(o: &mut String, r: &Report) {
             f.status.as_str(),
             md(f.message.as_deref().unwrap_or("")),
             md(f.remediation.as_deref().unwrap_or(""))
+        );
+    }
+}
+
+fn remediation(o: &mut String, r: &Report) {
+    let _ = writeln!(o, "\n## Time to remediate\n\n| rule | remediated | median | longest | still failing | open since |\n| --- | ---: | ---: | ---: | ---: | --- |");
+    let dur = |s: Option<i64>| s.map(age).unwrap_or_else(|| "-".into());
+    for x in &r.remediation {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            md(&x.rule),
+            x.remediated,
+            dur(x.median_seconds),
+            dur(x.max_seconds),
+            x.open,
+            x.open_since.map(fmt_time).unwrap_or_else(|| "-".into())
         );
     }
 }
