@@ -154,9 +154,19 @@ struct CollectArgs {
 
 #[derive(clap::Args)]
 struct ProbesArgs {
-    /// Output format.
+    /// Output format (`markdown` is docs/probes.md: every field of every probe).
     #[arg(long, value_enum, default_value = "table")]
-    format: DataFormat,
+    format: ProbesFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProbesFormat {
+    /// One line per probe.
+    Table,
+    /// The whole schema.
+    Json,
+    /// The probe reference (docs/probes.md).
+    Markdown,
 }
 
 fn main() -> ExitCode {
@@ -253,20 +263,21 @@ fn run_collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
 
 fn run_probes(args: &ProbesArgs) -> anyhow::Result<ExitCode> {
     let text = match args.format {
-        DataFormat::Json => {
+        ProbesFormat::Markdown => evident_core::schema::markdown(),
+        ProbesFormat::Json => {
             let list: Vec<_> = REGISTRY
                 .iter()
                 .map(|p| {
                     serde_json::json!({
                         "id": p.spec.id, "version": p.spec.version, "description": p.spec.description,
                         "controls": p.spec.controls,
-                        "fields": p.spec.fields.iter().map(|f| serde_json::json!({"name": f.name, "type": f.ty, "doc": f.doc})).collect::<Vec<_>>(),
+                        "fields": p.spec.fields.iter().map(|f| serde_json::json!({"name": f.path, "type": f.ty.to_string(), "doc": f.doc})).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
             serde_json::to_string_pretty(&list)? + "\n"
         }
-        DataFormat::Table => REGISTRY
+        ProbesFormat::Table => REGISTRY
             .iter()
             .map(|p| {
                 format!(

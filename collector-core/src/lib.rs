@@ -18,6 +18,7 @@ pub mod dsse;
 pub mod evidence;
 pub mod policy;
 pub mod report;
+pub mod schema;
 pub mod wire;
 
 pub use catalog::{Catalog, Control, Theme};

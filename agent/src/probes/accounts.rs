@@ -21,94 +21,14 @@
 //!   `/etc/security/pwhistory.conf`. Module arguments override the
 //!   configuration files, as the modules do.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::read_noting as read_optional;
+use super::Outcome;
 use crate::hostroot::{HostRoot, ReadError};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "accounts",
-    version: 1,
-    description: "Users, uid-0 accounts, password state, ageing, sudo rules, privileged groups, PAM quality and lockout",
-    controls: &["A.5.15", "A.5.16", "A.5.17", "A.5.18", "A.8.2", "A.8.5"],
-    fields: FIELDS,
-};
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec { name: "shadow_readable", ty: "bool", doc: "Whether /etc/shadow could be read; when false every password state is `unknown`" },
-    FieldSpec { name: "uid_min", ty: "int", doc: "First uid of regular users (login.defs UID_MIN, default 1000)" },
-    FieldSpec { name: "users", ty: "list<object>", doc: "Every account of /etc/passwd, in file order" },
-    FieldSpec { name: "users[].name", ty: "string", doc: "Login name" },
-    FieldSpec { name: "users[].uid", ty: "int", doc: "Numeric user id" },
-    FieldSpec { name: "users[].gid", ty: "int", doc: "Primary group id" },
-    FieldSpec { name: "users[].home", ty: "string", doc: "Home directory" },
-    FieldSpec { name: "users[].shell", ty: "string", doc: "Login shell as written (empty means /bin/sh)" },
-    FieldSpec { name: "users[].interactive", ty: "bool", doc: "Shell allows a login (not nologin, false, sync, shutdown or halt)" },
-    FieldSpec { name: "users[].password", ty: "string", doc: "`set` (usable hash), `locked` (hash prefixed with `!`), `none` (`*`, `!`, `!!`: no password login), `empty` (no password at all: login without one), `unknown` (shadow unreadable). Never the hash" },
-    FieldSpec { name: "users[].hash_algorithm", ty: "string", doc: "Algorithm of the stored hash: yescrypt, gost-yescrypt, sha512, sha256, bcrypt, md5, des, unknown, or empty when there is no hash" },
-    FieldSpec { name: "users[].last_change_days", ty: "int|null", doc: "Date of the last password change, in days since 1970-01-01 (0: must change at next login); null when unset or unknown" },
-    FieldSpec { name: "users[].min_days", ty: "int|null", doc: "Minimum days between password changes (shadow field 4); null when unset" },
-    FieldSpec { name: "users[].max_days", ty: "int|null", doc: "Maximum password age in days (shadow field 5; 99999 means never); null when unset" },
-    FieldSpec { name: "users[].warn_days", ty: "int|null", doc: "Days of warning before expiry (shadow field 6); null when unset" },
-    FieldSpec { name: "users[].inactive_days", ty: "int|null", doc: "Days after expiry until the account is disabled (shadow field 7); null when unset" },
-    FieldSpec { name: "users[].expire_days", ty: "int|null", doc: "Account expiry date in days since 1970-01-01 (shadow field 8); null when unset" },
-    FieldSpec { name: "uid0_accounts", ty: "list<string>", doc: "Accounts with uid 0 (normally only root)" },
-    FieldSpec { name: "empty_password_accounts", ty: "list<string>", doc: "Accounts whose password field is empty (login without a password)" },
-    FieldSpec { name: "interactive_users", ty: "list<string>", doc: "Accounts with an interactive login shell" },
-    FieldSpec { name: "interactive_system_accounts", ty: "list<string>", doc: "Accounts other than root with uid < uid_min (and not nobody) that have an interactive shell" },
-    FieldSpec { name: "password_login_accounts", ty: "list<string>", doc: "Accounts with password state `set` or `empty` (a password login is possible)" },
-    FieldSpec { name: "weak_hash_accounts", ty: "list<string>", doc: "Accounts whose stored hash uses des, md5, bigcrypt or an unknown scheme" },
-    FieldSpec { name: "duplicate_uids", ty: "list<int>", doc: "Uids shared by more than one account" },
-    FieldSpec { name: "duplicate_user_names", ty: "list<string>", doc: "Names appearing more than once in /etc/passwd" },
-    FieldSpec { name: "duplicate_group_names", ty: "list<string>", doc: "Names appearing more than once in /etc/group" },
-    FieldSpec { name: "privileged_groups", ty: "list<object>", doc: "The groups sudo, wheel, admin and adm, when they exist" },
-    FieldSpec { name: "privileged_groups[].name", ty: "string", doc: "Group name" },
-    FieldSpec { name: "privileged_groups[].gid", ty: "int", doc: "Group id" },
-    FieldSpec { name: "privileged_groups[].members", ty: "list<string>", doc: "Members: the group's member list plus accounts whose primary group it is (sorted)" },
-    FieldSpec { name: "sudo.present", ty: "bool", doc: "Whether /etc/sudoers exists" },
-    FieldSpec { name: "sudo.files", ty: "list<string>", doc: "Sudoers files read, main file first, includes in the order sudo reads them" },
-    FieldSpec { name: "sudo.unreadable_files", ty: "list<string>", doc: "Sudoers files that exist but could not be read (with the reason)" },
-    FieldSpec { name: "sudo.rules", ty: "list<object>", doc: "One entry per principal of each user specification" },
-    FieldSpec { name: "sudo.rules[].who", ty: "string", doc: "Principal after alias expansion: a user, `%group`, `#uid` or `ALL`" },
-    FieldSpec { name: "sudo.rules[].hosts", ty: "string", doc: "Host list as written" },
-    FieldSpec { name: "sudo.rules[].runas", ty: "string", doc: "Run-as specification as written without parentheses (empty means root)" },
-    FieldSpec { name: "sudo.rules[].commands", ty: "list<string>", doc: "Commands after alias expansion, tags removed" },
-    FieldSpec { name: "sudo.rules[].nopasswd", ty: "bool", doc: "Some command runs without a password (NOPASSWD tag or Defaults !authenticate)" },
-    FieldSpec { name: "sudo.rules[].all_commands", ty: "bool", doc: "The rule grants the command `ALL` (directly or via a Cmnd_Alias)" },
-    FieldSpec { name: "sudo.rules[].file", ty: "string", doc: "Sudoers file the rule is in" },
-    FieldSpec { name: "sudo.nopasswd_entries", ty: "list<string>", doc: "Principals having at least one NOPASSWD rule (sorted, unique)" },
-    FieldSpec { name: "sudo.all_commands_entries", ty: "list<string>", doc: "Principals granted ALL commands (sorted, unique)" },
-    FieldSpec { name: "sudo.all_commands_users", ty: "list<string>", doc: "Users granted ALL commands, with `%group` expanded through /etc/passwd and /etc/group" },
-    FieldSpec { name: "sudo.authenticate_disabled", ty: "bool", doc: "Some `Defaults` line sets `!authenticate`" },
-    FieldSpec { name: "login_defs.present", ty: "bool", doc: "Whether /etc/login.defs exists (when false the values below are shadow-utils defaults)" },
-    FieldSpec { name: "login_defs.pass_max_days", ty: "int", doc: "PASS_MAX_DAYS for new passwords (default 99999)" },
-    FieldSpec { name: "login_defs.pass_min_days", ty: "int", doc: "PASS_MIN_DAYS (default 0)" },
-    FieldSpec { name: "login_defs.pass_warn_age", ty: "int", doc: "PASS_WARN_AGE (default 7)" },
-    FieldSpec { name: "login_defs.uid_min", ty: "int", doc: "UID_MIN (default 1000)" },
-    FieldSpec { name: "login_defs.umask", ty: "string", doc: "UMASK as written (default `022`)" },
-    FieldSpec { name: "login_defs.umask_restrictive", ty: "bool", doc: "UMASK removes at least group write and all other access (027 or stricter)" },
-    FieldSpec { name: "login_defs.encrypt_method", ty: "string", doc: "ENCRYPT_METHOD lowercased (sha512, yescrypt, …; empty when unset)" },
-    FieldSpec { name: "pam.present", ty: "bool", doc: "Whether any of common-password, common-auth, system-auth, password-auth exists" },
-    FieldSpec { name: "pam.files", ty: "list<string>", doc: "PAM files read" },
-    FieldSpec { name: "pam.pwquality", ty: "bool", doc: "pam_pwquality.so is in a password stack" },
-    FieldSpec { name: "pam.cracklib", ty: "bool", doc: "pam_cracklib.so is in a password stack" },
-    FieldSpec { name: "pam.minlen", ty: "int", doc: "Effective minimum password length: pwquality/cracklib minlen (module args over config files over defaults 8/9), else pam_unix minlen (default 6), else 0" },
-    FieldSpec { name: "pam.dcredit", ty: "int", doc: "Digit credit (negative: at least that many digits required)" },
-    FieldSpec { name: "pam.ucredit", ty: "int", doc: "Upper-case credit" },
-    FieldSpec { name: "pam.lcredit", ty: "int", doc: "Lower-case credit" },
-    FieldSpec { name: "pam.ocredit", ty: "int", doc: "Other-character credit" },
-    FieldSpec { name: "pam.minclass", ty: "int", doc: "Minimum number of character classes" },
-    FieldSpec { name: "pam.complexity_required", ty: "bool", doc: "A quality module requires >= 3 character classes (minclass >= 3 or three negative credits)" },
-    FieldSpec { name: "pam.remember", ty: "int", doc: "Passwords remembered by pam_pwhistory or pam_unix remember= (0: none)" },
-    FieldSpec { name: "pam.lockout_module", ty: "string", doc: "`faillock`, `tally2` or empty when no lockout module is in an auth stack" },
-    FieldSpec { name: "pam.lockout_deny", ty: "int", doc: "Failed attempts before lockout (0: no lockout)" },
-    FieldSpec { name: "pam.lockout_unlock_time", ty: "int", doc: "Seconds before a locked account unlocks (0: never, needs an admin)" },
-    FieldSpec { name: "pam.hash_algorithm", ty: "string", doc: "Hash option of pam_unix in the password stack (yescrypt, sha512, …; empty when none)" },
-    FieldSpec { name: "pam.nullok", ty: "bool", doc: "pam_unix in an auth stack has `nullok` (accounts with an empty password may log in)" },
-    FieldSpec { name: "password_hash_algorithm", ty: "string", doc: "Algorithm new passwords are hashed with: pam.hash_algorithm, else login_defs.encrypt_method, else empty" },
-    FieldSpec { name: "unreadable_files", ty: "list<string>", doc: "Optional inputs that exist but could not be read (path: reason)" },
-];
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::accounts::SCHEMA;
 
 /// Everything the probe reports.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -835,6 +755,28 @@ pub fn analyse_sudo(
             .collect()
     };
     facts.nopasswd_entries = set(|r| r.nopasswd);
+    // `Defaults:alice !authenticate` with `%sudo ALL=(ALL) ALL` and alice in
+    // sudo: alice runs commands without a password through the group rule.
+    let mut via_group: BTreeSet<String> = BTreeSet::new();
+    for scope in no_auth_expanded
+        .iter()
+        .filter(|s| *s != "ALL" && !s.starts_with(['%', '#']))
+    {
+        let granted = facts.rules.iter().any(|r| {
+            r.who
+                .strip_prefix('%')
+                .map(|g| g.trim_start_matches(':'))
+                .is_some_and(|g| group_members(g, users, groups).contains(scope))
+        });
+        if granted {
+            via_group.insert(scope.clone());
+        }
+    }
+    if !via_group.is_empty() {
+        let mut all: BTreeSet<String> = facts.nopasswd_entries.iter().cloned().collect();
+        all.extend(via_group);
+        facts.nopasswd_entries = all.into_iter().collect();
+    }
     facts.all_commands_entries = set(|r| r.all_commands);
     let mut all_users = BTreeSet::new();
     for who in &facts.all_commands_entries {
@@ -1239,16 +1181,6 @@ const PAM_FILES: &[&str] = &[
 ];
 
 /// Read an optional file; errors are recorded in `unreadable` and treated as absent.
-fn read_optional(root: &HostRoot, path: &str, unreadable: &mut Vec<String>) -> Option<String> {
-    match root.read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            unreadable.push(e.to_string());
-            None
-        }
-    }
-}
-
 /// Read sudoers and its includes in the order sudo does.
 fn collect_sudo(root: &HostRoot, users: &[PasswdEntry], groups: &[GroupEntry]) -> SudoFacts {
     let mut files = Vec::new();
@@ -1670,6 +1602,21 @@ mod tests {
         assert_eq!(pam["hash_algorithm"], "sha512");
         assert_eq!(pam["nullok"], true);
         assert_eq!(v["login_defs"]["encrypt_method"], "sha512");
+    }
+
+    #[test]
+    fn defaults_user_no_authenticate_through_a_group_rule_is_passwordless() {
+        let f = parse_sudoers(
+            "%sudo ALL=(ALL:ALL) ALL\nDefaults:alice !authenticate\nDefaults:carol !authenticate\n",
+        );
+        let users = parse_passwd(
+            "alice:x:1000:1000::/home/alice:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\ncarol:x:1002:1002::/home/carol:/bin/bash\n",
+        );
+        let groups = parse_group("sudo:x:27:alice,bob\nalice:x:1000:\n");
+        let facts = analyse_sudo(&[("/etc/sudoers".into(), f)], &users, &groups);
+        // alice is in sudo and needs no password; carol is not in sudo (no rule grants her)
+        assert_eq!(facts.nopasswd_entries, vec!["alice"]);
+        assert!(facts.authenticate_disabled);
     }
 
     #[test]

@@ -23,42 +23,13 @@
 //! native encryption cannot be seen from files: `root_encrypted` is then `null`
 //! or `false`, and `root_encryption_basis` says why.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::read_quiet as read;
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "crypto",
-    version: 1,
-    description: "Disk encryption (dm-crypt/LUKS) and system crypto policy",
-    controls: &["A.8.24"],
-    fields: &[
-        FieldSpec { name: "crypttab_present", ty: "bool", doc: "Whether /etc/crypttab exists" },
-        FieldSpec { name: "crypttab", ty: "list<object>", doc: "Entries of /etc/crypttab" },
-        FieldSpec { name: "crypttab[].name", ty: "string", doc: "Mapped name (/dev/mapper/<name>)" },
-        FieldSpec { name: "crypttab[].device", ty: "string", doc: "Underlying device (`UUID=…`, `/dev/sda3`)" },
-        FieldSpec { name: "crypttab[].keyfile", ty: "string", doc: "Key file path, `none` (passphrase) or `-`; never its contents" },
-        FieldSpec { name: "crypttab[].options", ty: "list<string>", doc: "Options (`luks`, `discard`, `swap`, …)" },
-        FieldSpec { name: "fstab_root_device", ty: "string|null", doc: "Device of the `/` entry in /etc/fstab; null when none" },
-        FieldSpec { name: "fstab_dm_mounts", ty: "list<object>", doc: "fstab entries on /dev/mapper/* devices" },
-        FieldSpec { name: "fstab_dm_mounts[].mount_point", ty: "string", doc: "Mount point (`none` for swap)" },
-        FieldSpec { name: "fstab_dm_mounts[].device", ty: "string", doc: "/dev/mapper/… device" },
-        FieldSpec { name: "fstab_dm_mounts[].fs_type", ty: "string", doc: "Filesystem type" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether live state (/proc, /sys) was read" },
-        FieldSpec { name: "root_device", ty: "string|null", doc: "Device mounted on `/` (live: /proc/self/mounts; else fstab); null when unknown" },
-        FieldSpec { name: "dm_crypt_devices", ty: "list<string>|null", doc: "Names of active dm-crypt devices (dm uuid `CRYPT-…`); null unless live" },
-        FieldSpec { name: "root_encrypted", ty: "bool|null", doc: "Whether the root filesystem sits on dm-crypt; null when it cannot be told" },
-        FieldSpec { name: "root_encryption_basis", ty: "string", doc: "How `root_encrypted` was decided: `live-dm-tree`, `live-not-dm`, `crypttab-mapper`, `lvm-on-crypt`, `lvm-not-on-crypt`, `no-crypttab`, `unknown`" },
-        FieldSpec { name: "crypto_policy", ty: "string|null", doc: "System crypto policy from /etc/crypto-policies/config (`DEFAULT`, `FUTURE:AD-SUPPORT`); null where there is none (Debian, Ubuntu)" },
-        FieldSpec { name: "crypto_policy_base", ty: "string|null", doc: "The policy without sub-policies, uppercased (`DEFAULT`, `FUTURE`, `LEGACY`, `FIPS`); null with `crypto_policy`" },
-        FieldSpec { name: "fips_enabled", ty: "bool|null", doc: "Whether the kernel runs in FIPS mode (/proc/sys/crypto/fips_enabled); null unless live" },
-        FieldSpec { name: "openssl_config_present", ty: "bool", doc: "Whether the system openssl.cnf was found" },
-        FieldSpec { name: "openssl_min_protocol", ty: "string|null", doc: "MinProtocol (or TLS.MinProtocol) of OpenSSL's system default section (`TLSv1.2`); null when not set" },
-        FieldSpec { name: "openssl_cipher_string", ty: "string|null", doc: "CipherString of that section (`DEFAULT:@SECLEVEL=2`); null when not set" },
-        FieldSpec { name: "openssl_seclevel", ty: "int|null", doc: "The `@SECLEVEL=N` of the cipher string; null when not set" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::crypto::SCHEMA;
 
 /// One line of `/etc/crypttab`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,37 +82,37 @@ pub struct OpensslDefaults {
 /// The probe's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CryptoFacts {
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub crypttab_present: bool,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub crypttab: Vec<CrypttabEntry>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub fstab_root_device: Option<String>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub fstab_dm_mounts: Vec<FstabEntry>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub runtime_collected: bool,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub root_device: Option<String>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub dm_crypt_devices: Option<Vec<String>>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub root_encrypted: Option<bool>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub root_encryption_basis: String,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub crypto_policy: Option<String>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub crypto_policy_base: Option<String>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub fips_enabled: Option<bool>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub openssl_config_present: bool,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub openssl_min_protocol: Option<String>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub openssl_cipher_string: Option<String>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub openssl_seclevel: Option<i64>,
 }
 
@@ -419,10 +390,6 @@ pub fn fuzz_parse(input: &str) {
     let _ = seclevel(input);
 }
 
-fn read(root: &HostRoot, path: &str) -> Option<String> {
-    root.read_to_string(path).ok().flatten()
-}
-
 fn dm_devices(root: &HostRoot) -> Vec<DmDevice> {
     let names = root
         .read_dir("/sys/block")
@@ -636,8 +603,8 @@ mod tests {
         assert_eq!(v["openssl_min_protocol"], "TLSv1.2");
         assert_eq!(v["fstab_dm_mounts"].as_array().unwrap().len(), 3);
         assert!(v["dm_crypt_devices"].is_null());
-        for f in SPEC.fields.iter().filter(|f| !f.name.contains('.')) {
-            assert!(v.get(f.name).is_some(), "missing {}", f.name);
+        for f in SCHEMA.fields.iter().filter(|f| !f.path.contains('.')) {
+            assert!(v.get(f.path).is_some(), "missing {}", f.path);
         }
     }
 

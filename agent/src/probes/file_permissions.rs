@@ -24,45 +24,13 @@
 //! allowed ones. A missing file is reported with `exists: false` and counts as
 //! compliant (there is nothing to protect).
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::{FileMeta, HostRoot};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "file-permissions",
-    version: 1,
-    description: "Mode and owner of sensitive files (passwd, shadow, sshd_config, host keys, sudoers, cron, grub.cfg, /var/log) against CIS-like maxima",
-    controls: &["A.8.3", "A.8.9"],
-    fields: &[
-        FieldSpec { name: "files", ty: "list<object>", doc: "One entry per checked path (missing ones included)" },
-        FieldSpec { name: "files[].path", ty: "string", doc: "Host path" },
-        FieldSpec { name: "files[].category", ty: "string", doc: "passwd | shadow | sshd_config | ssh_host_key | sudoers | crontab | cron_dir | grub | log_dir" },
-        FieldSpec { name: "files[].exists", ty: "bool", doc: "The path exists" },
-        FieldSpec { name: "files[].is_dir", ty: "bool", doc: "It is a directory" },
-        FieldSpec { name: "files[].mode", ty: "string", doc: "Permission bits in octal, e.g. \"0640\" (\"\" when missing)" },
-        FieldSpec { name: "files[].uid", ty: "int|null", doc: "Owner uid (null when missing)" },
-        FieldSpec { name: "files[].gid", ty: "int|null", doc: "Group gid (null when missing)" },
-        FieldSpec { name: "files[].owner", ty: "string", doc: "Owner name from the root's /etc/passwd, else the uid as text (\"\" when missing)" },
-        FieldSpec { name: "files[].group", ty: "string", doc: "Group name from the root's /etc/group, else the gid as text (\"\" when missing)" },
-        FieldSpec { name: "files[].world_readable", ty: "bool", doc: "Others may read (o+r)" },
-        FieldSpec { name: "files[].world_writable", ty: "bool", doc: "Others may write (o+w)" },
-        FieldSpec { name: "files[].group_writable", ty: "bool", doc: "The group may write (g+w)" },
-        FieldSpec { name: "files[].other_access", ty: "bool", doc: "Others have any permission (o+r, o+w or o+x)" },
-        FieldSpec { name: "files[].expected", ty: "string", doc: "Expected maximum, e.g. \"0640 root:root|shadow\"; alternatives joined by \" or \"" },
-        FieldSpec { name: "files[].compliant", ty: "bool", doc: "Mode within the maximum and owner/group allowed (true when missing)" },
-        FieldSpec { name: "violations", ty: "list<object>", doc: "Existing files that are not compliant" },
-        FieldSpec { name: "violations[].path", ty: "string", doc: "Host path" },
-        FieldSpec { name: "violations[].mode", ty: "string", doc: "Actual mode, octal" },
-        FieldSpec { name: "violations[].owner", ty: "string", doc: "Actual owner:group" },
-        FieldSpec { name: "violations[].expected", ty: "string", doc: "Expected maximum" },
-        FieldSpec { name: "world_writable", ty: "list<string>", doc: "Checked paths writable by others" },
-        FieldSpec { name: "checked_count", ty: "int", doc: "Number of existing checked paths" },
-        FieldSpec { name: "violation_count", ty: "int", doc: "Number of entries in violations" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "Paths whose metadata could not be read" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::file_permissions::SCHEMA;
 
 /// One accepted combination of maximum mode and groups.
 #[derive(Debug, Clone, Copy)]

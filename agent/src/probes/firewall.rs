@@ -22,64 +22,15 @@
 //! The active firewall is the first *enabled* one of firewalld, ufw, nftables,
 //! iptables; rules loaded by hand at run time are not seen from files.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::Reader;
+use super::common::systemd;
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "firewall",
-    version: 1,
-    description: "nftables / iptables / ufw / firewalld presence, enablement at boot and default policies",
-    controls: &["A.8.20", "A.8.22"],
-    fields: &[
-        FieldSpec { name: "active_firewall", ty: "string", doc: "nftables | iptables | ufw | firewalld | none: the first enabled of firewalld, ufw, nftables, iptables" },
-        FieldSpec { name: "enabled", ty: "bool", doc: "a firewall is configured and enabled at boot (active_firewall != \"none\")" },
-        FieldSpec { name: "default_input_policy", ty: "string", doc: "drop | reject | accept | unknown: what the active firewall does with incoming traffic no rule allows (\"unknown\" when none is active)" },
-        FieldSpec { name: "default_forward_policy", ty: "string", doc: "drop | reject | accept | unknown: same for forwarded traffic" },
-        FieldSpec { name: "nftables", ty: "object", doc: "nftables configuration" },
-        FieldSpec { name: "nftables.installed", ty: "bool", doc: "an nftables configuration file exists" },
-        FieldSpec { name: "nftables.enabled", ty: "bool", doc: "nftables.service is enabled" },
-        FieldSpec { name: "nftables.config_file", ty: "string", doc: "main configuration file read, \"\" when none" },
-        FieldSpec { name: "nftables.included_files", ty: "list<string>", doc: "files pulled in with `include`" },
-        FieldSpec { name: "nftables.input_policy", ty: "string", doc: "effective policy of the input hook base chains (drop beats reject beats accept; a final unconditional drop/reject rule counts); accept when there is no input chain" },
-        FieldSpec { name: "nftables.forward_policy", ty: "string", doc: "same for the forward hook" },
-        FieldSpec { name: "nftables.output_policy", ty: "string", doc: "same for the output hook" },
-        FieldSpec { name: "nftables.chains", ty: "int", doc: "number of chains defined" },
-        FieldSpec { name: "nftables.rules_count", ty: "int", doc: "number of rules in all chains" },
-        FieldSpec { name: "iptables", ty: "object", doc: "iptables persistent rules" },
-        FieldSpec { name: "iptables.rules_present", ty: "bool", doc: "a saved IPv4 rules file exists (/etc/iptables/rules.v4 or /etc/sysconfig/iptables)" },
-        FieldSpec { name: "iptables.enabled", ty: "bool", doc: "netfilter-persistent.service or iptables.service is enabled" },
-        FieldSpec { name: "iptables.config_file", ty: "string", doc: "IPv4 rules file read, \"\" when none" },
-        FieldSpec { name: "iptables.input_policy", ty: "string", doc: "filter INPUT policy (a final unconditional -j DROP/REJECT counts); unknown when no rules file" },
-        FieldSpec { name: "iptables.forward_policy", ty: "string", doc: "filter FORWARD policy" },
-        FieldSpec { name: "iptables.output_policy", ty: "string", doc: "filter OUTPUT policy" },
-        FieldSpec { name: "iptables.rules_count", ty: "int", doc: "number of -A rules in the filter table" },
-        FieldSpec { name: "iptables.ipv6_rules_present", ty: "bool", doc: "a saved IPv6 rules file exists (rules.v6 or /etc/sysconfig/ip6tables)" },
-        FieldSpec { name: "iptables.ipv6_input_policy", ty: "string", doc: "IPv6 filter INPUT policy; unknown when no file" },
-        FieldSpec { name: "ufw", ty: "object", doc: "ufw configuration" },
-        FieldSpec { name: "ufw.installed", ty: "bool", doc: "/etc/ufw/ufw.conf exists" },
-        FieldSpec { name: "ufw.enabled", ty: "bool", doc: "ENABLED=yes in ufw.conf" },
-        FieldSpec { name: "ufw.service_enabled", ty: "bool", doc: "ufw.service is enabled at boot" },
-        FieldSpec { name: "ufw.default_input_policy", ty: "string", doc: "DEFAULT_INPUT_POLICY lower case (drop | reject | accept), unknown when unset" },
-        FieldSpec { name: "ufw.default_forward_policy", ty: "string", doc: "DEFAULT_FORWARD_POLICY lower case" },
-        FieldSpec { name: "ufw.default_output_policy", ty: "string", doc: "DEFAULT_OUTPUT_POLICY lower case" },
-        FieldSpec { name: "ufw.user_rules_count", ty: "int", doc: "rules added with `ufw allow/deny` (tuples in user.rules and user6.rules)" },
-        FieldSpec { name: "firewalld", ty: "object", doc: "firewalld configuration" },
-        FieldSpec { name: "firewalld.installed", ty: "bool", doc: "firewalld.conf or /usr/lib/firewalld exists" },
-        FieldSpec { name: "firewalld.enabled", ty: "bool", doc: "firewalld.service is enabled" },
-        FieldSpec { name: "firewalld.default_zone", ty: "string", doc: "DefaultZone (public when unset), \"\" when not installed" },
-        FieldSpec { name: "firewalld.zone_file", ty: "string", doc: "zone file read, \"\" when none found" },
-        FieldSpec { name: "firewalld.zone_target", ty: "string", doc: "the zone's target attribute (default | ACCEPT | DROP | %%REJECT%%)" },
-        FieldSpec { name: "firewalld.services", ty: "list<string>", doc: "services the default zone allows" },
-        FieldSpec { name: "firewalld.ports", ty: "list<string>", doc: "ports the default zone opens, as port/protocol" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "live kernel state was read (only on a live system)" },
-        FieldSpec { name: "runtime_iptables_tables", ty: "list<string>", doc: "iptables tables loaded in the kernel (/proc/net/ip_tables_names); empty when not collected" },
-        FieldSpec { name: "runtime_ip6tables_tables", ty: "list<string>", doc: "ip6tables tables loaded in the kernel; empty when not collected" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::firewall::SCHEMA;
 
 /// Everything the probe reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -621,40 +572,14 @@ pub fn firewalld_policy(target: &str) -> String {
 
 // ---------------------------------------------------------------- collect
 
-struct Reader<'a> {
-    root: &'a HostRoot,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn first(&mut self, paths: &[&str]) -> Option<(String, String)> {
-        paths
-            .iter()
-            .find_map(|p| self.read(p).map(|t| (p.to_string(), t)))
-    }
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root, root.is_live()))
 }
 
 fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
-    let mut r = Reader {
-        root,
-        unreadable: Vec::new(),
-    };
-    let units = super::time::enabled_units(root);
+    let mut r = Reader::new(root);
+    let units = systemd::enabled_units(root);
     let enabled = |names: &[&str]| units.iter().any(|u| names.contains(&u.as_str()));
     let mut f = FirewallFacts::default();
 
@@ -861,8 +786,7 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probes::logging::tests::{field_names, tree};
-    use crate::probes::time::tests::link;
+    use crate::probes::common::testutil::{field_names, link, tree};
 
     macro_rules! fx {
         ($p:literal) => {
@@ -1031,7 +955,10 @@ pub(crate) mod tests {
         let mut names = Vec::new();
         field_names(&v, "", &mut names);
         for n in names {
-            assert!(SPEC.fields.iter().any(|f| f.name == n), "undocumented {n}");
+            assert!(
+                SCHEMA.fields.iter().any(|f| f.path == n),
+                "undocumented {n}"
+            );
         }
         for s in [
             "",

@@ -22,46 +22,13 @@
 //! `machine_id` and `kernel` are read by the collector's `HostFacts` and must
 //! keep their names.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::read_quiet as read;
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "host",
-    version: 1,
-    description:
-        "Operating system, version, kernel, machine id, boot time, CPU, memory, disks and usage",
-    controls: &["A.5.9", "A.8.6", "A.8.9"],
-    fields: &[
-        FieldSpec { name: "hostname", ty: "string", doc: "Running hostname when live, else /etc/hostname; `unknown` when neither is known" },
-        FieldSpec { name: "os_family", ty: "string", doc: "Always `linux`" },
-        FieldSpec { name: "os_id", ty: "string", doc: "os-release ID (`debian`, `ubuntu`, `rhel`, `rocky`…); empty when unknown" },
-        FieldSpec { name: "os_id_like", ty: "list<string>", doc: "os-release ID_LIKE, split on spaces (`[\"rhel\", \"centos\", \"fedora\"]`)" },
-        FieldSpec { name: "os_version", ty: "string", doc: "os-release VERSION_ID (`12`, `22.04`, `9.3`); empty when absent (e.g. Debian testing)" },
-        FieldSpec { name: "os_version_major", ty: "int", doc: "Leading number of VERSION_ID (`22.04` → 22); 0 when unknown" },
-        FieldSpec { name: "os_version_minor", ty: "int", doc: "Second number of VERSION_ID (`22.04` → 4); 0 when absent" },
-        FieldSpec { name: "os_codename", ty: "string", doc: "os-release VERSION_CODENAME (`bookworm`); empty when absent" },
-        FieldSpec { name: "os_pretty_name", ty: "string", doc: "os-release PRETTY_NAME; empty when absent" },
-        FieldSpec { name: "os_release_present", ty: "bool", doc: "Whether /etc/os-release or /usr/lib/os-release was found" },
-        FieldSpec { name: "machine_id", ty: "string|null", doc: "/etc/machine-id (32 lowercase hex digits); null when absent or not initialised" },
-        FieldSpec { name: "machine_id_present", ty: "bool", doc: "Whether a valid machine id is set" },
-        FieldSpec { name: "arch", ty: "string", doc: "CPU architecture (`x86_64`, `aarch64`, …); `unknown` when it cannot be told" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether the live-only fields below were read (live system only)" },
-        FieldSpec { name: "kernel", ty: "string|null", doc: "Running kernel release (`6.1.0-18-amd64`); null unless live" },
-        FieldSpec { name: "boot_time", ty: "int|null", doc: "Boot time, seconds since the epoch (`btime` in /proc/stat; stable between runs, unlike uptime); null unless live" },
-        FieldSpec { name: "memory_total_bytes", ty: "int|null", doc: "MemTotal from /proc/meminfo; null unless live" },
-        FieldSpec { name: "cpu_count", ty: "int|null", doc: "Number of logical CPUs (`processor` lines in /proc/cpuinfo); null unless live" },
-        FieldSpec { name: "cpu_model", ty: "string|null", doc: "First `model name` in /proc/cpuinfo; null unless live or when absent (some ARM)" },
-        FieldSpec { name: "disks", ty: "list<object>", doc: "Real local filesystems (ext2/3/4, xfs, btrfs, vfat, zfs, …), one per device; empty unless live" },
-        FieldSpec { name: "disks[].mount_point", ty: "string", doc: "Where it is mounted (`/`, `/var`)" },
-        FieldSpec { name: "disks[].device", ty: "string", doc: "Source device (`/dev/sda1`, `/dev/mapper/vg-root`, `rpool/ROOT`)" },
-        FieldSpec { name: "disks[].fs_type", ty: "string", doc: "Filesystem type (`ext4`, `xfs`)" },
-        FieldSpec { name: "disks[].size_bytes", ty: "int", doc: "Total size" },
-        FieldSpec { name: "disks[].used_percent", ty: "int", doc: "Used percentage as `df` computes it: used / (used + available), rounded up" },
-        FieldSpec { name: "disk_usage_max_percent", ty: "int|null", doc: "Highest `used_percent` over `disks` (0 when there are none); null unless live" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::host::SCHEMA;
 
 /// Fields of `os-release` the probe keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,7 +92,7 @@ pub struct MemInfo {
 /// The probe's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostFacts {
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub hostname: String,
     /// Always `linux`.
     pub os_family: String,
@@ -414,10 +381,6 @@ pub fn fuzz_parse(input: &str) {
     }
 }
 
-fn read(root: &HostRoot, path: &str) -> Option<String> {
-    root.read_to_string(path).ok().flatten()
-}
-
 fn static_facts(root: &HostRoot) -> HostFacts {
     let os_text = read(root, "/etc/os-release").or_else(|| read(root, "/usr/lib/os-release"));
     let os = os_text.as_deref().map(parse_os_release).unwrap_or_default();
@@ -658,8 +621,8 @@ mod tests {
         assert_eq!(v["runtime_collected"], false);
         assert!(v["kernel"].is_null());
         assert!(v["disk_usage_max_percent"].is_null());
-        for f in SPEC.fields.iter().filter(|f| !f.name.contains('.')) {
-            assert!(v.get(f.name).is_some(), "missing {}", f.name);
+        for f in SCHEMA.fields.iter().filter(|f| !f.path.contains('.')) {
+            assert!(v.get(f.path).is_some(), "missing {}", f.path);
         }
         let evidence = evident_core::evidence::HostFacts::from_host_probe(&v);
         assert_eq!(evidence.os_version, "12");

@@ -22,37 +22,17 @@
 //! is always present; its value is an int, or `null` when unknown (not
 //! configured and not live, or not an integer).
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::{read_noting, Reader};
+pub use super::common::sysctl::parse_int;
+use super::common::sysctl::{self, parse_sysctl, SysctlLine};
+use super::common::systemd::order_conf_files;
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "kernel",
-    version: 1,
-    description: "Security sysctls, module blacklist (usb-storage), core dumps",
-    controls: &["A.8.9", "A.7.10"],
-    fields: &[
-        FieldSpec { name: "sysctl", ty: "map<string, int|null>", doc: "Effective value of each tracked sysctl (live when live, else configured), keyed by name with `.` → `_` (`kernel_randomize_va_space`, `kernel_kptr_restrict`, `kernel_dmesg_restrict`, `kernel_yama_ptrace_scope`, `kernel_unprivileged_bpf_disabled`, `fs_suid_dumpable`, `fs_protected_hardlinks`, `fs_protected_symlinks`, `fs_protected_fifos`, `fs_protected_regular`, `kernel_sysrq`, `kernel_kexec_load_disabled`, `net_core_bpf_jit_harden`); null when unknown" },
-        FieldSpec { name: "sysctl_configured", ty: "map<string, int|null>", doc: "Same keys: the value persisted in sysctl.d / sysctl.conf (last assignment wins); null when not configured" },
-        FieldSpec { name: "sysctl_live", ty: "map<string, int|null>|null", doc: "Same keys: the running value from /proc/sys; the whole map is null unless live" },
-        FieldSpec { name: "sysctl_drift", ty: "list<string>", doc: "Keys whose configured value differs from the running one (live only; empty otherwise)" },
-        FieldSpec { name: "sysctl_files", ty: "list<string>", doc: "sysctl configuration files read, in the order applied" },
-        FieldSpec { name: "unreadable_files", ty: "list<string>", doc: "Configuration files that exist but could not be read (path and reason); their settings are missing from the facts" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether live values (/proc, /sys) were read" },
-        FieldSpec { name: "blacklisted_modules", ty: "list<string>", doc: "Modules named by a `blacklist` line in modprobe.d (`-` written as `_`), sorted" },
-        FieldSpec { name: "install_disabled_modules", ty: "list<string>", doc: "Modules whose `install` command is /bin/false, /bin/true or nologin, sorted" },
-        FieldSpec { name: "usb_storage_disabled", ty: "bool", doc: "Whether usb-storage is blacklisted or install-disabled, so plugging in a USB disk does not load it" },
-        FieldSpec { name: "usb_storage_loaded", ty: "bool|null", doc: "Whether the usb_storage module is loaded now (/sys/module/usb_storage); null unless live" },
-        FieldSpec { name: "cis_filesystems_not_disabled", ty: "list<string>", doc: "Of cramfs, freevxfs, jffs2, hfs, hfsplus, udf (CIS): those neither blacklisted nor install-disabled" },
-        FieldSpec { name: "core_hard_limit", ty: "string|null", doc: "Value of the last `* hard core` (or `* - core`) entry in limits.conf / limits.d (`0`, `unlimited`); null when none" },
-        FieldSpec { name: "coredump_storage", ty: "string|null", doc: "systemd-coredump `Storage=` (`none`, `external`, `journal`); null when not set" },
-        FieldSpec { name: "coredump_process_size_max", ty: "string|null", doc: "systemd-coredump `ProcessSizeMax=`; null when not set" },
-        FieldSpec { name: "core_pattern", ty: "string|null", doc: "Running kernel.core_pattern (`|/lib/systemd/systemd-coredump %P …`, `core`); null unless live" },
-        FieldSpec { name: "core_dumps_restricted", ty: "bool", doc: "Whether core dumps are kept from disk: `* hard core 0`, or systemd-coredump with Storage=none and ProcessSizeMax=0, or a core_pattern piping to /bin/false" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::kernel::SCHEMA;
 
 /// The tracked sysctls.
 pub const SYSCTLS: &[&str] = &[
@@ -74,13 +54,6 @@ pub const SYSCTLS: &[&str] = &[
 /// Filesystem modules CIS benchmarks want disabled.
 pub const CIS_FILESYSTEMS: &[&str] = &["cramfs", "freevxfs", "jffs2", "hfs", "hfsplus", "udf"];
 
-const SYSCTL_DIRS: &[&str] = &[
-    "/etc/sysctl.d",
-    "/run/sysctl.d",
-    "/usr/local/lib/sysctl.d",
-    "/usr/lib/sysctl.d",
-    "/lib/sysctl.d",
-];
 const MODPROBE_DIRS: &[&str] = &[
     "/etc/modprobe.d",
     "/run/modprobe.d",
@@ -125,6 +98,8 @@ pub struct KernelFacts {
     pub sysctl_configured: SysctlMap,
     /// Running values (live only).
     pub sysctl_live: Option<SysctlMap>,
+    /// Where each effective value came from.
+    pub sysctl_sources: BTreeMap<String, String>,
     /// Keys whose configured and running values differ.
     pub sysctl_drift: Vec<String>,
     /// Files read.
@@ -164,51 +139,16 @@ fn empty_map() -> SysctlMap {
     SYSCTLS.iter().map(|n| (key_of(n), None)).collect()
 }
 
-/// Normalise a sysctl key: `/` separators become `.` (`kernel/yama/ptrace_scope`).
-fn normalise_key(key: &str) -> String {
-    key.trim().trim_start_matches('-').replace('/', ".")
-}
-
-/// Parse one sysctl.conf / sysctl.d file into `(key, value)` assignments in order.
+/// Parse one sysctl.conf / sysctl.d file into `(key, value)` assignments in
+/// order (the shared sysctl parser; `-key` exclusions left out).
 pub fn parse_sysctl_conf(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| {
-            (
-                normalise_key(k),
-                v.split_whitespace().collect::<Vec<_>>().join(" "),
-            )
+    parse_sysctl(text)
+        .into_iter()
+        .filter_map(|l| match l {
+            SysctlLine::Set(k, v) => Some((k, v)),
+            SysctlLine::Exclude(_) => None,
         })
         .collect()
-}
-
-/// A sysctl value as an integer (`2`, `0x1b6`, `-1`); `None` otherwise.
-pub fn parse_int(value: &str) -> Option<i64> {
-    let v = value.trim();
-    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
-        Some(hex) => i64::from_str_radix(hex, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
-
-/// Order config files the systemd way: `listing` is `(dir, names)` in
-/// directory priority order; returns full paths of `*.conf` files sorted by
-/// name, each name taken from the first directory that has it.
-pub fn order_conf_files(listing: &[(&str, Vec<String>)]) -> Vec<String> {
-    let mut chosen: BTreeMap<&str, String> = BTreeMap::new();
-    for (dir, names) in listing {
-        for n in names
-            .iter()
-            .filter(|n| n.ends_with(".conf") && !n.starts_with('.'))
-        {
-            chosen
-                .entry(n.as_str())
-                .or_insert_with(|| format!("{}/{}", dir.trim_end_matches('/'), n));
-        }
-    }
-    chosen.into_values().collect()
 }
 
 /// Apply sysctl files in order; the last assignment of a tracked key wins.
@@ -367,6 +307,7 @@ pub fn build_facts(
         sysctl_configured: configured,
         runtime_collected: live.is_some(),
         sysctl_live: live,
+        sysctl_sources: BTreeMap::new(),
         sysctl_drift: drift,
         sysctl_files: Vec::new(),
         unreadable_files: Vec::new(),
@@ -409,13 +350,7 @@ pub fn fuzz_parse(input: &str) {
 fn read_all(root: &HostRoot, paths: &[String], errors: &mut Vec<String>) -> Vec<String> {
     paths
         .iter()
-        .filter_map(|p| match root.read_to_string(p) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(e.to_string());
-                None
-            }
-        })
+        .filter_map(|p| read_noting(root, p, errors))
         .collect()
 }
 
@@ -446,16 +381,14 @@ fn live_sysctls(root: &HostRoot) -> SysctlMap {
 /// Collect under `root`. Always `Ok`: missing configuration is itself evidence.
 /// Files that cannot be read are skipped (the probe runs unprivileged where it can).
 pub fn collect(root: &HostRoot) -> Outcome {
-    let mut errors = Vec::new();
-    let mut sysctl_files = conf_files(root, SYSCTL_DIRS);
-    if !sysctl_files.iter().any(|p| p.ends_with("/99-sysctl.conf"))
-        && root.exists("/etc/sysctl.conf")
-    {
-        sysctl_files.push("/etc/sysctl.conf".into());
+    let mut r = Reader::new(root);
+    let sysctl_conf = sysctl::read_config(&mut r);
+    let mut errors = r.unreadable;
+    let configured_raw = sysctl_conf.configured(|k| SYSCTLS.contains(&k), SYSCTLS);
+    let mut configured = empty_map();
+    for (k, (v, _)) in &configured_raw {
+        configured.insert(key_of(k), parse_int(v));
     }
-    let sysctl_texts = read_all(root, &sysctl_files, &mut errors);
-    let configured =
-        configured_sysctls(&sysctl_texts.iter().map(String::as_str).collect::<Vec<_>>());
 
     let modprobe_texts = read_all(root, &conf_files(root, MODPROBE_DIRS), &mut errors);
     let modules = parse_modprobe(
@@ -505,7 +438,26 @@ pub fn collect(root: &HostRoot) -> Outcome {
         coredump,
         core_pattern,
     );
-    facts.sysctl_files = sysctl_files;
+    // One rule for every sysctl probe: running value, else configured, else
+    // the kernel's default (its build configuration or the upstream default).
+    for name in SYSCTLS {
+        let key = key_of(name);
+        let live_value = facts
+            .sysctl_live
+            .as_ref()
+            .and_then(|m| m.get(&key).copied().flatten());
+        let resolved = match live_value {
+            Some(v) => Some((v, sysctl::Source::Live)),
+            None => sysctl_conf.resolve(name, None, configured_raw.get(*name)),
+        };
+        let (value, source) = match resolved {
+            Some((v, s)) => (Some(v), s.to_string()),
+            None => (None, "unknown".to_string()),
+        };
+        facts.sysctl.insert(key.clone(), value);
+        facts.sysctl_sources.insert(key, source);
+    }
+    facts.sysctl_files = sysctl_conf.files;
     if live {
         facts.usb_storage_loaded = Some(root.exists("/sys/module/usb_storage"));
     }
@@ -675,8 +627,8 @@ mod tests {
                 "/etc/sysctl.d/99-sysctl.conf"
             ])
         );
-        for f in SPEC.fields {
-            assert!(v.get(f.name).is_some(), "missing {}", f.name);
+        for f in SCHEMA.fields {
+            assert!(v.get(f.path).is_some(), "missing {}", f.path);
         }
     }
 
@@ -708,7 +660,15 @@ mod tests {
         let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
             panic!()
         };
-        assert!(v["sysctl"]["kernel_randomize_va_space"].is_null());
+        // Unset keys take the kernel's default, and say so (one sysctl rule
+        // for every probe; the network probe always did this).
+        assert_eq!(v["sysctl"]["kernel_randomize_va_space"], 2);
+        assert_eq!(
+            v["sysctl_sources"]["kernel_randomize_va_space"],
+            "kernel-default"
+        );
+        assert_eq!(v["sysctl"]["kernel_dmesg_restrict"], 0);
+        assert!(v["sysctl_configured"]["kernel_randomize_va_space"].is_null());
         assert_eq!(v["core_dumps_restricted"], false);
     }
 

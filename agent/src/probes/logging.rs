@@ -20,72 +20,14 @@
 //! Everything comes from configuration files, so the probe works the same under
 //! `--root`. Files that cannot be read are listed in `unreadable`.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::Reader;
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "logging",
-    version: 1,
-    description: "journald storage, rsyslog/syslog-ng and remote forwarding, auditd and its rules, logrotate retention",
-    controls: &["A.8.15", "A.8.16"],
-    fields: &[
-        FieldSpec { name: "journald", ty: "object", doc: "effective systemd-journald settings" },
-        FieldSpec { name: "journald.config_present", ty: "bool", doc: "/etc/systemd/journald.conf or a journald drop-in exists" },
-        FieldSpec { name: "journald.storage", ty: "string", doc: "effective Storage= (persistent | auto | volatile | none), \"auto\" when unset" },
-        FieldSpec { name: "journald.journal_dir_exists", ty: "bool", doc: "/var/log/journal exists (makes Storage=auto persistent)" },
-        FieldSpec { name: "journald.persistent", ty: "bool", doc: "the journal is kept on disk across reboots (Storage=persistent, or auto with /var/log/journal)" },
-        FieldSpec { name: "journald.system_max_use", ty: "string", doc: "SystemMaxUse= as written, \"\" when unset (journald default: 10% of the file system)" },
-        FieldSpec { name: "journald.max_retention_sec", ty: "string", doc: "MaxRetentionSec= as written, \"\" when unset" },
-        FieldSpec { name: "journald.max_retention_days", ty: "int", doc: "MaxRetentionSec= in whole days; 0 when unset or 0 (no time limit)" },
-        FieldSpec { name: "journald.forward_to_syslog", ty: "bool|null", doc: "ForwardToSyslog=; null when unset (systemd default applies)" },
-        FieldSpec { name: "journald.compress", ty: "bool", doc: "Compress= (default true)" },
-        FieldSpec { name: "rsyslog", ty: "object", doc: "rsyslog presence" },
-        FieldSpec { name: "rsyslog.installed", ty: "bool", doc: "/etc/rsyslog.conf exists" },
-        FieldSpec { name: "rsyslog.files", ty: "list<string>", doc: "rsyslog configuration files read" },
-        FieldSpec { name: "syslog_ng", ty: "object", doc: "syslog-ng presence" },
-        FieldSpec { name: "syslog_ng.installed", ty: "bool", doc: "/etc/syslog-ng/syslog-ng.conf exists" },
-        FieldSpec { name: "syslog_ng.files", ty: "list<string>", doc: "syslog-ng configuration files read" },
-        FieldSpec { name: "remote_forwarding", ty: "bool", doc: "at least one remote log destination is configured (rsyslog, syslog-ng or journal-upload)" },
-        FieldSpec { name: "remote_targets", ty: "list<object>", doc: "every remote log destination found" },
-        FieldSpec { name: "remote_targets[].daemon", ty: "string", doc: "rsyslog | syslog-ng | journal-upload" },
-        FieldSpec { name: "remote_targets[].host", ty: "string", doc: "destination host name or address" },
-        FieldSpec { name: "remote_targets[].port", ty: "int", doc: "destination port (protocol default when not written)" },
-        FieldSpec { name: "remote_targets[].protocol", ty: "string", doc: "udp | tcp | relp | tls | http | https" },
-        FieldSpec { name: "remote_targets[].tls", ty: "bool", doc: "the transport is encrypted" },
-        FieldSpec { name: "remote_targets[].file", ty: "string", doc: "file the destination is defined in" },
-        FieldSpec { name: "auditd", ty: "object", doc: "auditd configuration (auditd.conf) and loaded rule files" },
-        FieldSpec { name: "auditd.installed", ty: "bool", doc: "/etc/audit/auditd.conf exists" },
-        FieldSpec { name: "auditd.max_log_file", ty: "int", doc: "max_log_file (MB); 0 when unset" },
-        FieldSpec { name: "auditd.num_logs", ty: "int", doc: "num_logs; 0 when unset" },
-        FieldSpec { name: "auditd.max_log_file_action", ty: "string", doc: "max_log_file_action, lower case (rotate | keep_logs | ignore | syslog | suspend); \"\" when unset" },
-        FieldSpec { name: "auditd.space_left_action", ty: "string", doc: "space_left_action, lower case; \"\" when unset" },
-        FieldSpec { name: "auditd.admin_space_left_action", ty: "string", doc: "admin_space_left_action, lower case; \"\" when unset" },
-        FieldSpec { name: "auditd.disk_full_action", ty: "string", doc: "disk_full_action, lower case; \"\" when unset" },
-        FieldSpec { name: "auditd.rules_files", ty: "list<string>", doc: "audit rule files read" },
-        FieldSpec { name: "auditd.rules_count", ty: "int", doc: "number of distinct watch (-w) and syscall (-a/-A) rules" },
-        FieldSpec { name: "auditd.watched_paths", ty: "list<string>", doc: "paths watched with -w or -F path=/-F dir=, sorted" },
-        FieldSpec { name: "auditd.syscalls", ty: "list<string>", doc: "syscalls named in -S options, sorted" },
-        FieldSpec { name: "auditd.keys", ty: "list<string>", doc: "rule keys (-k or -F key=), sorted" },
-        FieldSpec { name: "auditd.immutable", ty: "bool", doc: "the last -e option is 2 (rules locked until reboot)" },
-        FieldSpec { name: "logrotate", ty: "object", doc: "logrotate retention estimates" },
-        FieldSpec { name: "logrotate.installed", ty: "bool", doc: "/etc/logrotate.conf exists" },
-        FieldSpec { name: "logrotate.global_frequency", ty: "string", doc: "global hourly | daily | weekly | monthly | yearly; \"\" when unset" },
-        FieldSpec { name: "logrotate.global_rotate", ty: "int", doc: "global `rotate N`; 0 when unset" },
-        FieldSpec { name: "logrotate.global_retention_days", ty: "int", doc: "estimate: global rotate × period in days (capped by maxage)" },
-        FieldSpec { name: "logrotate.syslog_log", ty: "string", doc: "the main syslog file found in a logrotate block (/var/log/syslog or /var/log/messages); \"\" when none" },
-        FieldSpec { name: "logrotate.syslog_retention_days", ty: "int", doc: "estimated retention of the main syslog file (its block, else the global one); 0 when logrotate is absent" },
-        FieldSpec { name: "logrotate.entries", ty: "list<object>", doc: "one per logrotate block" },
-        FieldSpec { name: "logrotate.entries[].paths", ty: "list<string>", doc: "log paths (globs) the block applies to" },
-        FieldSpec { name: "logrotate.entries[].frequency", ty: "string", doc: "effective frequency (block, else global)" },
-        FieldSpec { name: "logrotate.entries[].rotate", ty: "int", doc: "effective rotate count (block, else global)" },
-        FieldSpec { name: "logrotate.entries[].retention_days", ty: "int", doc: "estimate: rotate × period in days (capped by maxage)" },
-        FieldSpec { name: "logrotate.entries[].file", ty: "string", doc: "file the block is in" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::logging::SCHEMA;
 
 // ---------------------------------------------------------------- facts
 
@@ -985,33 +927,6 @@ pub fn logrotate_facts(main: &LogrotateFile, files: &[(String, LogrotateFile)]) 
 
 // ---------------------------------------------------------------- collect
 
-struct Reader<'a> {
-    root: &'a HostRoot,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn glob(&mut self, pattern: &str) -> Vec<String> {
-        match self.root.glob(pattern) {
-            Ok(v) => v,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                Vec::new()
-            }
-        }
-    }
-}
-
 /// journald drop-ins in systemd order: by file name, `/etc` masking `/run` masking `/usr/lib`.
 fn dropins(r: &mut Reader<'_>, dirs: &[&str], pattern: &str) -> Vec<String> {
     let mut by_name: BTreeMap<String, String> = BTreeMap::new();
@@ -1031,10 +946,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
 }
 
 fn gather(root: &HostRoot) -> LoggingFacts {
-    let mut r = Reader {
-        root,
-        unreadable: Vec::new(),
-    };
+    let mut r = Reader::new(root);
     let mut facts = LoggingFacts::default();
 
     // journald
@@ -1182,26 +1094,12 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::path::Path;
+    use crate::probes::common::testutil::tree;
 
     macro_rules! fx {
         ($p:literal) => {
             include_str!(concat!("../../tests/fixtures/logging/", $p))
         };
-    }
-
-    /// Build a root tree from `(host path, content)` pairs.
-    pub(crate) fn tree(files: &[(&str, &str)], dirs: &[&str]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (p, c) in files {
-            let full = dir.path().join(p.trim_start_matches('/'));
-            std::fs::create_dir_all(full.parent().unwrap_or(Path::new("/"))).unwrap();
-            std::fs::write(full, c).unwrap();
-        }
-        for d in dirs {
-            std::fs::create_dir_all(dir.path().join(d.trim_start_matches('/'))).unwrap();
-        }
-        dir
     }
 
     pub(crate) fn debian12_hardened() -> tempfile::TempDir {
@@ -1411,32 +1309,12 @@ pub(crate) mod tests {
             panic!()
         };
         let mut names = Vec::new();
-        crate::probes::logging::tests::field_names(&v, "", &mut names);
+        crate::probes::common::testutil::field_names(&v, "", &mut names);
         for n in names {
-            assert!(SPEC.fields.iter().any(|f| f.name == n), "undocumented {n}");
-        }
-    }
-
-    /// Dotted names of every field in `v` (lists as `name[]`).
-    pub(crate) fn field_names(v: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
-        if let serde_json::Value::Object(m) = v {
-            for (k, val) in m {
-                let name = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.push(name.clone());
-                match val {
-                    serde_json::Value::Object(_) => field_names(val, &name, out),
-                    serde_json::Value::Array(a) => {
-                        if let Some(first) = a.first() {
-                            field_names(first, &format!("{name}[]"), out);
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            assert!(
+                SCHEMA.fields.iter().any(|f| f.path == n),
+                "undocumented {n}"
+            );
         }
     }
 

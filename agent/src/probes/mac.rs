@@ -14,36 +14,13 @@
 //! On a live system the running state decides `mechanism` and `mode`; under a
 //! foreign `--root` only the configuration does, and the live fields are null.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::read_quiet as read;
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "mac",
-    version: 1,
-    description: "AppArmor / SELinux mode",
-    controls: &["A.8.9"],
-    fields: &[
-        FieldSpec { name: "mechanism", ty: "string", doc: "Active mechanism: `selinux`, `apparmor` or `none`" },
-        FieldSpec { name: "mode", ty: "string", doc: "`enforce` (SELinux enforcing, or at least one AppArmor profile enforced), `complain` (AppArmor profiles only in complain mode), `permissive` (SELinux), `disabled` (nothing confined), `unknown`" },
-        FieldSpec { name: "enforcing", ty: "bool", doc: "Whether `mode` is `enforce`" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether the running state (/sys) was read; false under a foreign root" },
-        FieldSpec { name: "selinux_config_present", ty: "bool", doc: "Whether /etc/selinux/config exists" },
-        FieldSpec { name: "selinux_config_mode", ty: "string", doc: "SELINUX= from /etc/selinux/config (`enforcing`, `permissive`, `disabled`); empty when absent" },
-        FieldSpec { name: "selinux_type", ty: "string", doc: "SELINUXTYPE= (`targeted`, `mls`); empty when absent" },
-        FieldSpec { name: "selinux_enabled", ty: "bool|null", doc: "Whether SELinux is running (selinuxfs has `enforce`); null unless live" },
-        FieldSpec { name: "selinux_enforce", ty: "bool|null", doc: "Whether the running SELinux enforces (/sys/fs/selinux/enforce = 1); null unless live and running" },
-        FieldSpec { name: "apparmor_enabled", ty: "bool|null", doc: "Whether the AppArmor LSM is enabled (/sys/module/apparmor/parameters/enabled = Y); null unless live" },
-        FieldSpec { name: "apparmor_profiles_loaded", ty: "int|null", doc: "Loaded AppArmor profiles; null unless live and readable" },
-        FieldSpec { name: "apparmor_profiles_enforce", ty: "int|null", doc: "Loaded profiles in enforce mode; null unless live and readable" },
-        FieldSpec { name: "apparmor_profiles_complain", ty: "int|null", doc: "Loaded profiles in complain mode; null unless live and readable" },
-        FieldSpec { name: "apparmor_config_present", ty: "bool", doc: "Whether /etc/apparmor.d exists" },
-        FieldSpec { name: "apparmor_config_profiles", ty: "int", doc: "Profile files at the top of /etc/apparmor.d" },
-        FieldSpec { name: "apparmor_config_complain", ty: "int", doc: "Of those, profiles set to complain mode (flags or force-complain/)" },
-        FieldSpec { name: "apparmor_config_disabled", ty: "int", doc: "Of those, profiles disabled (disable/)" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::mac::SCHEMA;
 
 /// `/etc/selinux/config`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,39 +45,39 @@ pub struct ProfileCounts {
 /// The probe's data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MacFacts {
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub mechanism: String,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub mode: String,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub enforcing: bool,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub runtime_collected: bool,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub selinux_config_present: bool,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub selinux_config_mode: String,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub selinux_type: String,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub selinux_enabled: Option<bool>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub selinux_enforce: Option<bool>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_enabled: Option<bool>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_profiles_loaded: Option<u64>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_profiles_enforce: Option<u64>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_profiles_complain: Option<u64>,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_config_present: bool,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_config_profiles: u64,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_config_complain: u64,
-    /// See [`SPEC`].
+    /// See [`SCHEMA`].
     pub apparmor_config_disabled: u64,
 }
 
@@ -226,10 +203,6 @@ pub fn fuzz_parse(input: &str) {
         ..MacFacts::default()
     };
     let _ = decide(&f);
-}
-
-fn read(root: &HostRoot, path: &str) -> Option<String> {
-    root.read_to_string(path).ok().flatten()
 }
 
 /// Count profile files in /etc/apparmor.d: (profiles, complain, disabled).
@@ -394,8 +367,8 @@ mod tests {
         assert_eq!(v["apparmor_config_disabled"], 1);
         assert!(v["apparmor_enabled"].is_null());
         assert_eq!(v["runtime_collected"], false);
-        for f in SPEC.fields {
-            assert!(v.get(f.name).is_some(), "missing {}", f.name);
+        for f in SCHEMA.fields {
+            assert!(v.get(f.path).is_some(), "missing {}", f.path);
         }
     }
 

@@ -1,14 +1,18 @@
 //! The probes: one module per probe, registered in [`REGISTRY`].
 //!
-//! Like an osquery table, each probe has a [`ProbeSpec`] (id, version,
-//! description, the Annex A controls it serves, and a doc line per field) and
+//! Like an osquery table, each probe has a schema (id, version, description,
+//! the Annex A controls it serves, every field with its type and a doc line),
+//! kept in `evident_core::schema` so the policy loader reads the same one, and
 //! a pure `parse_*` function over file contents that is tested on fixtures,
 //! kept apart from the `collect` function that reads files through a
 //! [`HostRoot`]. Probes never run a shell and never report a secret.
 
 use crate::hostroot::HostRoot;
 use evident_core::evidence::{CollectedProbe, ProbeStatus};
+pub use evident_core::schema::{FieldSchema, FieldType, ProbeSchema};
 use std::time::Instant;
+
+pub mod common;
 
 pub mod accounts;
 pub mod crypto;
@@ -25,32 +29,6 @@ pub mod scheduled_jobs;
 pub mod services;
 pub mod sshd;
 pub mod time;
-
-/// One documented field of a probe's data.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldSpec {
-    /// Dotted path in the data (`settings.permitrootlogin`, `users[].name`).
-    pub name: &'static str,
-    /// JSON type (`string`, `bool`, `int`, `list<string>`, `object`, …).
-    pub ty: &'static str,
-    /// What it means.
-    pub doc: &'static str,
-}
-
-/// What a probe is.
-#[derive(Debug, Clone, Copy)]
-pub struct ProbeSpec {
-    /// Stable id (`sshd`), also the CEL variable (with `-` as `_`).
-    pub id: &'static str,
-    /// Bumped when the shape of the data changes.
-    pub version: u32,
-    /// One line on what it collects.
-    pub description: &'static str,
-    /// Annex A controls it provides evidence for.
-    pub controls: &'static [&'static str],
-    /// Every field of its data.
-    pub fields: &'static [FieldSpec],
-}
 
 /// What one probe run produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,74 +56,47 @@ impl Outcome {
 /// A registered probe.
 #[derive(Debug, Clone, Copy)]
 pub struct Probe {
-    /// Its spec.
-    pub spec: &'static ProbeSpec,
+    /// Its schema (in core).
+    pub spec: &'static ProbeSchema,
     /// Collects its data under a root.
     pub collect: fn(&HostRoot) -> Outcome,
+    /// Feeds arbitrary text to every parser of the probe; never panics (the
+    /// `probes` cargo-fuzz target calls it for every registered probe).
+    pub fuzz: fn(&str),
 }
 
-/// Every probe, in the order they run and are reported.
+/// A registry entry for the probe module `$m` (its `SCHEMA`, `collect` and
+/// `fuzz_parse`).
+macro_rules! probe {
+    ($m:ident) => {
+        Probe {
+            spec: &$m::SCHEMA,
+            collect: $m::collect,
+            fuzz: $m::fuzz_parse,
+        }
+    };
+}
+
+/// Every probe, in the order they run and are reported (the order of
+/// `evident_core::schema::PROBES`; a test checks they agree). Adding a probe
+/// is its module plus one line here (and its schema file plus one line in
+/// core).
 pub static REGISTRY: &[Probe] = &[
-    Probe {
-        spec: &host::SPEC,
-        collect: host::collect,
-    },
-    Probe {
-        spec: &packages::SPEC,
-        collect: packages::collect,
-    },
-    Probe {
-        spec: &sshd::SPEC,
-        collect: sshd::collect,
-    },
-    Probe {
-        spec: &accounts::SPEC,
-        collect: accounts::collect,
-    },
-    Probe {
-        spec: &logging::SPEC,
-        collect: logging::collect,
-    },
-    Probe {
-        spec: &time::SPEC,
-        collect: time::collect,
-    },
-    Probe {
-        spec: &firewall::SPEC,
-        collect: firewall::collect,
-    },
-    Probe {
-        spec: &network::SPEC,
-        collect: network::collect,
-    },
-    Probe {
-        spec: &kernel::SPEC,
-        collect: kernel::collect,
-    },
-    Probe {
-        spec: &mac::SPEC,
-        collect: mac::collect,
-    },
-    Probe {
-        spec: &crypto::SPEC,
-        collect: crypto::collect,
-    },
-    Probe {
-        spec: &malware::SPEC,
-        collect: malware::collect,
-    },
-    Probe {
-        spec: &file_permissions::SPEC,
-        collect: file_permissions::collect,
-    },
-    Probe {
-        spec: &services::SPEC,
-        collect: services::collect,
-    },
-    Probe {
-        spec: &scheduled_jobs::SPEC,
-        collect: scheduled_jobs::collect,
-    },
+    probe!(host),
+    probe!(packages),
+    probe!(sshd),
+    probe!(accounts),
+    probe!(logging),
+    probe!(time),
+    probe!(firewall),
+    probe!(network),
+    probe!(kernel),
+    probe!(mac),
+    probe!(crypto),
+    probe!(malware),
+    probe!(file_permissions),
+    probe!(services),
+    probe!(scheduled_jobs),
 ];
 
 /// Look a probe up by id.
@@ -178,12 +129,15 @@ pub fn run(probe: &Probe, root: &HostRoot) -> CollectedProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evident_core::policy::KNOWN_PROBES;
 
     #[test]
-    fn registry_matches_the_wire_contract() {
+    fn registry_matches_the_schema() {
         let ids: Vec<&str> = REGISTRY.iter().map(|p| p.spec.id).collect();
-        assert_eq!(ids, KNOWN_PROBES);
+        let schema: Vec<&str> = evident_core::schema::probe_ids().collect();
+        assert_eq!(ids, schema);
+        for (p, s) in REGISTRY.iter().zip(evident_core::schema::PROBES) {
+            assert!(std::ptr::eq(p.spec, *s), "{}", p.spec.id);
+        }
     }
 
     #[test]
@@ -198,7 +152,16 @@ mod tests {
             }
             assert!(!s.fields.is_empty(), "{} documents no fields", s.id);
             for f in s.fields {
-                assert!(!f.doc.is_empty(), "{}.{} has no doc", s.id, f.name);
+                assert!(!f.doc.is_empty(), "{}.{} has no doc", s.id, f.path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_probe_fuzz_entry_survives_garbage() {
+        for p in REGISTRY {
+            for input in ["", "\0\u{1}[*=", "a = b\n[x\n-", "#\n\n\\\n"] {
+                (p.fuzz)(input);
             }
         }
     }

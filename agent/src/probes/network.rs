@@ -15,64 +15,45 @@
 //! configured sysctls still are. Addresses in `/proc/net` are printed by the
 //! kernel in host byte order; the parsers decode them for the host they run on.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::Reader;
+use super::common::sysctl::{self, SysctlConfig};
+pub use super::common::sysctl::{parse_sysctl, SysctlLine};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "network",
-    version: 1,
-    description: "listening sockets (from /proc/net), IP forwarding and network-security sysctls",
-    controls: &["A.8.20", "A.8.21"],
-    fields: &[
-        FieldSpec { name: "sockets_collected", ty: "bool", doc: "listening sockets were read (live system only)" },
-        FieldSpec { name: "listening", ty: "list<object>", doc: "listening TCP sockets and bound UDP sockets, deduplicated, sorted; empty when not collected" },
-        FieldSpec { name: "listening[].protocol", ty: "string", doc: "tcp | tcp6 | udp | udp6 (the /proc/net file it came from)" },
-        FieldSpec { name: "listening[].address", ty: "string", doc: "local address (0.0.0.0, ::, 127.0.0.1, ::ffff:127.0.0.1, …)" },
-        FieldSpec { name: "listening[].port", ty: "int", doc: "local port" },
-        FieldSpec { name: "listening[].scope", ty: "string", doc: "all (wildcard address) | loopback | specific" },
-        FieldSpec { name: "listening_on_all_interfaces", ty: "list<string>", doc: "`tcp/22`-style entries for sockets bound to a wildcard address, sorted" },
-        FieldSpec { name: "sysctl_files", ty: "list<string>", doc: "sysctl configuration files read, in the order applied" },
-        FieldSpec { name: "sysctl_configured", ty: "map<string,string>", doc: "net.* keys set in sysctl files (last assignment wins; globs expanded to the tracked keys)" },
-        FieldSpec { name: "sysctl_runtime_collected", ty: "bool", doc: "current values were read from /proc/sys (live system only)" },
-        FieldSpec { name: "sysctl_runtime", ty: "map<string,string>", doc: "current values of the tracked keys; empty when not collected" },
-        FieldSpec { name: "sysctl_effective", ty: "map<string,int>", doc: "every tracked key: the runtime value when live, else the configured value, else the kernel default" },
-        FieldSpec { name: "ip_forwarding", ty: "bool", doc: "effective net.ipv4.ip_forward or net.ipv6.conf.all.forwarding is on" },
-        FieldSpec { name: "ipv6_enabled", ty: "bool", doc: "IPv6 is not disabled (net.ipv6.conf.all.disable_ipv6 = 0, and on a live system /proc/sys/net/ipv6 exists)" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::network::SCHEMA;
 
-/// The tracked `net.*` sysctls and their kernel defaults.
-pub const TRACKED: &[(&str, i64)] = &[
-    ("net.ipv4.ip_forward", 0),
-    ("net.ipv6.conf.all.forwarding", 0),
-    ("net.ipv6.conf.all.disable_ipv6", 0),
-    ("net.ipv6.conf.default.disable_ipv6", 0),
-    ("net.ipv4.conf.all.accept_redirects", 1),
-    ("net.ipv4.conf.default.accept_redirects", 1),
-    ("net.ipv6.conf.all.accept_redirects", 1),
-    ("net.ipv6.conf.default.accept_redirects", 1),
-    ("net.ipv4.conf.all.secure_redirects", 1),
-    ("net.ipv4.conf.default.secure_redirects", 1),
-    ("net.ipv4.conf.all.send_redirects", 1),
-    ("net.ipv4.conf.default.send_redirects", 1),
-    ("net.ipv4.conf.all.accept_source_route", 0),
-    ("net.ipv4.conf.default.accept_source_route", 1),
-    ("net.ipv6.conf.all.accept_source_route", 0),
-    ("net.ipv6.conf.default.accept_source_route", 0),
-    ("net.ipv4.conf.all.rp_filter", 0),
-    ("net.ipv4.conf.default.rp_filter", 0),
-    ("net.ipv4.conf.all.log_martians", 0),
-    ("net.ipv4.conf.default.log_martians", 0),
-    ("net.ipv4.tcp_syncookies", 1),
-    ("net.ipv4.icmp_echo_ignore_broadcasts", 1),
-    ("net.ipv4.icmp_ignore_bogus_error_responses", 1),
-    ("net.ipv6.conf.all.accept_ra", 1),
-    ("net.ipv6.conf.default.accept_ra", 1),
+/// The tracked `net.*` sysctls (their defaults: [`sysctl::default_value`]).
+pub const TRACKED: &[&str] = &[
+    "net.ipv4.ip_forward",
+    "net.ipv6.conf.all.forwarding",
+    "net.ipv6.conf.all.disable_ipv6",
+    "net.ipv6.conf.default.disable_ipv6",
+    "net.ipv4.conf.all.accept_redirects",
+    "net.ipv4.conf.default.accept_redirects",
+    "net.ipv6.conf.all.accept_redirects",
+    "net.ipv6.conf.default.accept_redirects",
+    "net.ipv4.conf.all.secure_redirects",
+    "net.ipv4.conf.default.secure_redirects",
+    "net.ipv4.conf.all.send_redirects",
+    "net.ipv4.conf.default.send_redirects",
+    "net.ipv4.conf.all.accept_source_route",
+    "net.ipv4.conf.default.accept_source_route",
+    "net.ipv6.conf.all.accept_source_route",
+    "net.ipv6.conf.default.accept_source_route",
+    "net.ipv4.conf.all.rp_filter",
+    "net.ipv4.conf.default.rp_filter",
+    "net.ipv4.conf.all.log_martians",
+    "net.ipv4.conf.default.log_martians",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.icmp_echo_ignore_broadcasts",
+    "net.ipv4.icmp_ignore_bogus_error_responses",
+    "net.ipv6.conf.all.accept_ra",
+    "net.ipv6.conf.default.accept_ra",
 ];
 
 /// Everything the probe reports.
@@ -94,6 +75,8 @@ pub struct NetworkFacts {
     pub sysctl_runtime: BTreeMap<String, String>,
     /// Effective values.
     pub sysctl_effective: BTreeMap<String, i64>,
+    /// Where each effective value came from.
+    pub sysctl_sources: BTreeMap<String, String>,
     /// Forwarding on.
     pub ip_forwarding: bool,
     /// IPv6 on.
@@ -207,152 +190,46 @@ pub fn on_all_interfaces(sockets: &[Socket]) -> Vec<String> {
 
 // ---------------------------------------------------------------- sysctl
 
-/// One assignment in a sysctl file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SysctlLine {
-    /// `key = value` (key may be a glob).
-    Set(String, String),
-    /// `-key` with no value: exclude the key from globs.
-    Exclude(String),
-}
-
-/// Parse a sysctl.d file (`#`/`;` comments, `/` or `.` separators, `-` prefix).
-pub fn parse_sysctl(text: &str) -> Vec<SysctlLine> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with(['#', ';']) {
-            continue;
-        }
-        let (neg, line) = match line.strip_prefix('-') {
-            Some(l) => (true, l.trim_start()),
-            None => (false, line),
-        };
-        match line.split_once('=') {
-            Some((k, v)) => out.push(SysctlLine::Set(norm_key(k), v.trim().to_string())),
-            None if neg => out.push(SysctlLine::Exclude(norm_key(line))),
-            None => {}
-        }
-    }
-    out
-}
-
-fn norm_key(k: &str) -> String {
-    k.trim().replace('/', ".")
-}
-
-/// Apply parsed files in order: the configured value of every `net.*` key
-/// (globs expanded onto [`TRACKED`] keys, minus `-key` exclusions).
+/// Configured values of every `net.*` key set in the files, in order (globs
+/// expanded onto [`TRACKED`] keys, minus `-key` exclusions); the shared rules.
 pub fn configured_values(files: &[Vec<SysctlLine>]) -> BTreeMap<String, String> {
-    let excluded: BTreeSet<&str> = files
-        .iter()
-        .flatten()
-        .filter_map(|l| match l {
-            SysctlLine::Exclude(k) => Some(k.as_str()),
-            SysctlLine::Set(..) => None,
-        })
-        .collect();
-    let mut out = BTreeMap::new();
-    for line in files.iter().flatten() {
-        let SysctlLine::Set(k, v) = line else {
-            continue;
-        };
-        if !k.starts_with("net.") {
-            continue;
-        }
-        if k.contains(['*', '?', '[']) {
-            let Ok(pat) = glob::Pattern::new(k) else {
-                continue;
-            };
-            for (t, _) in TRACKED {
-                if pat.matches(t) && !excluded.contains(t) {
-                    out.insert((*t).to_string(), v.clone());
-                }
-            }
-        } else {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    out
+    let conf = SysctlConfig {
+        files: vec![String::new(); files.len()],
+        parsed: files.to_vec(),
+        kernel_config: None,
+    };
+    conf.configured(|k| k.starts_with("net."), TRACKED)
+        .into_iter()
+        .map(|(k, (v, _))| (k, v))
+        .collect()
 }
 
-/// Effective value of every tracked key: runtime, else configured, else default.
+/// Effective value of every tracked key: runtime, else configured, else the
+/// upstream kernel default (no kernel configuration known).
 pub fn effective_values(
     configured: &BTreeMap<String, String>,
     runtime: &BTreeMap<String, String>,
 ) -> BTreeMap<String, i64> {
+    let conf = SysctlConfig::default();
     TRACKED
         .iter()
-        .map(|(k, default)| {
-            let v = runtime
-                .get(*k)
-                .and_then(|v| v.trim().parse().ok())
-                .or_else(|| configured.get(*k).and_then(|v| v.trim().parse().ok()))
-                .unwrap_or(*default);
-            ((*k).to_string(), v)
+        .filter_map(|k| {
+            let c = configured.get(*k).map(|v| (v.clone(), String::new()));
+            conf.resolve(k, runtime.get(*k).map(String::as_str), c.as_ref())
+                .map(|(v, _)| ((*k).to_string(), v))
         })
         .collect()
 }
 
 // ---------------------------------------------------------------- collect
 
-struct Reader<'a> {
-    root: &'a HostRoot,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root, root.is_live()))
 }
 
-/// sysctl.d files in the order systemd-sysctl applies them, then /etc/sysctl.conf.
-fn sysctl_paths(root: &HostRoot, live: bool) -> Vec<String> {
-    let dirs = [
-        "/etc/sysctl.d",
-        "/run/sysctl.d",
-        "/usr/local/lib/sysctl.d",
-        "/usr/lib/sysctl.d",
-        "/lib/sysctl.d",
-    ];
-    let mut by_name: BTreeMap<String, String> = BTreeMap::new();
-    for dir in dirs {
-        if dir.starts_with("/run") && !live {
-            continue;
-        }
-        for p in root.glob(&format!("{dir}/*.conf")).unwrap_or_default() {
-            let name = p.rsplit('/').next().unwrap_or("").to_string();
-            by_name.entry(name).or_insert(p);
-        }
-    }
-    let mut paths: Vec<String> = by_name.into_values().collect();
-    // Debian links 99-sysctl.conf to ../sysctl.conf; read it once, last.
-    let main = root.resolve("/etc/sysctl.conf").ok();
-    paths.retain(|p| main.is_none() || root.resolve(p).ok() != main);
-    paths.push("/etc/sysctl.conf".to_string());
-    // /usr/lib and /lib are often the same directory (merged /usr).
-    let mut seen = BTreeSet::new();
-    paths.retain(|p| seen.insert(root.resolve(p).ok()));
-    paths
-}
-
 fn gather(root: &HostRoot, live: bool) -> NetworkFacts {
-    let mut r = Reader {
-        root,
-        unreadable: Vec::new(),
-    };
+    let mut r = Reader::new(root);
     let mut f = NetworkFacts::default();
 
     if live {
@@ -371,18 +248,17 @@ fn gather(root: &HostRoot, live: bool) -> NetworkFacts {
         f.listening = all;
     }
 
-    let mut parsed = Vec::new();
-    for p in sysctl_paths(root, live) {
-        if let Some(t) = r.read(&p) {
-            parsed.push(parse_sysctl(&t));
-            f.sysctl_files.push(p);
-        }
-    }
-    f.sysctl_configured = configured_values(&parsed);
+    let conf = sysctl::read_config(&mut r);
+    let configured = conf.configured(|k| k.starts_with("net."), TRACKED);
+    f.sysctl_configured = configured
+        .iter()
+        .map(|(k, (v, _))| (k.clone(), v.clone()))
+        .collect();
+    f.sysctl_files = conf.files.clone();
 
     let mut ipv6_present = true;
     if live {
-        for (k, _) in TRACKED {
+        for k in TRACKED {
             let path = format!("/proc/sys/{}", k.replace('.', "/"));
             if let Some(v) = r.read(&path) {
                 f.sysctl_runtime
@@ -392,7 +268,16 @@ fn gather(root: &HostRoot, live: bool) -> NetworkFacts {
         f.sysctl_runtime_collected = !f.sysctl_runtime.is_empty();
         ipv6_present = root.exists("/proc/sys/net/ipv6");
     }
-    f.sysctl_effective = effective_values(&f.sysctl_configured, &f.sysctl_runtime);
+    // One rule for every sysctl probe: running value, else configured, else
+    // the kernel's default (its build configuration or the upstream default).
+    for k in TRACKED {
+        let runtime = f.sysctl_runtime.get(*k).map(String::as_str);
+        if let Some((v, source)) = conf.resolve(k, runtime, configured.get(*k)) {
+            f.sysctl_effective.insert((*k).to_string(), v);
+            f.sysctl_sources
+                .insert((*k).to_string(), source.to_string());
+        }
+    }
     let on = |k: &str| f.sysctl_effective.get(k).is_some_and(|v| *v != 0);
     f.ip_forwarding = on("net.ipv4.ip_forward") || on("net.ipv6.conf.all.forwarding");
     f.ipv6_enabled = ipv6_present && !on("net.ipv6.conf.all.disable_ipv6");
@@ -413,8 +298,7 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probes::logging::tests::{field_names, tree};
-    use crate::probes::time::tests::link;
+    use crate::probes::common::testutil::{field_names, link, tree};
 
     macro_rules! fx {
         ($p:literal) => {
@@ -519,7 +403,9 @@ pub(crate) mod tests {
             vec![
                 "/usr/lib/sysctl.d/50-default.conf",
                 "/etc/sysctl.d/60-cis-network.conf",
-                "/etc/sysctl.conf"
+                // the one sysctl reader keeps Debian's 99-sysctl.conf link in
+                // systemd-sysctl's order (it is /etc/sysctl.conf, read once)
+                "/etc/sysctl.d/99-sysctl.conf"
             ]
         );
         assert!(f.sysctl_runtime_collected);
@@ -590,9 +476,12 @@ pub(crate) mod tests {
         assert_eq!(v["sysctl_effective"]["net.ipv4.tcp_syncookies"], 1);
         let mut names = Vec::new();
         field_names(&v, "", &mut names);
-        for n in names.iter().filter(|n| !n.starts_with("sysctl_effective.")) {
+        for n in names
+            .iter()
+            .filter(|n| !n.starts_with("sysctl_effective.") && !n.starts_with("sysctl_sources."))
+        {
             assert!(
-                SPEC.fields.iter().any(|f| f.name == n.as_str()),
+                SCHEMA.fields.iter().any(|f| f.path == n.as_str()),
                 "undocumented {n}"
             );
         }

@@ -41,7 +41,7 @@
 //! Ages are computed against a `now` argument in the pure functions; only
 //! [`collect`] reads the clock.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
@@ -49,41 +49,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "packages",
-    version: 1,
-    description: "Installed packages (dpkg/rpm), pending and security updates, last update, reboot required, unattended upgrades",
-    controls: &["A.8.8", "A.8.19"],
-    fields: FIELDS,
-};
-
-const FIELDS: &[FieldSpec] = &[
-    FieldSpec { name: "manager", ty: "string", doc: "Package manager whose database was found: `dpkg` or `rpm` (no database: the probe is unsupported)" },
-    FieldSpec { name: "inventory_collected", ty: "bool", doc: "Whether the installed inventory was read (dpkg status, or rpmdb.sqlite; false for a Berkeley DB rpm database)" },
-    FieldSpec { name: "inventory_note", ty: "string", doc: "Why the inventory was not collected (empty when it was)" },
-    FieldSpec { name: "installed_count", ty: "int", doc: "Number of distinct installed package names" },
-    FieldSpec { name: "installed_names", ty: "list<string>", doc: "Installed package names, sorted, without architecture (`\"telnetd\" in packages.installed_names`)" },
-    FieldSpec { name: "partially_installed", ty: "list<string>", doc: "Packages left half-installed, unpacked or half-configured" },
-    FieldSpec { name: "updates_collected", ty: "bool", doc: "Whether pending updates could be computed (uncompressed apt lists present)" },
-    FieldSpec { name: "updates_note", ty: "string", doc: "Why pending updates were not computed (empty when they were)" },
-    FieldSpec { name: "package_list_count", ty: "int", doc: "Number of apt `*_Packages` lists read" },
-    FieldSpec { name: "pending_updates", ty: "int", doc: "Installed packages for which a newer version is available" },
-    FieldSpec { name: "pending_update_names", ty: "list<string>", doc: "Their names, sorted" },
-    FieldSpec { name: "pending_security_updates", ty: "int", doc: "Installed packages for which a newer version is available from a security list" },
-    FieldSpec { name: "pending_security_update_names", ty: "list<string>", doc: "Their names, sorted" },
-    FieldSpec { name: "last_update", ty: "string|null", doc: "RFC 3339 time packages were last upgraded (null when unknown)" },
-    FieldSpec { name: "last_update_age_days", ty: "int|null", doc: "Whole days between last_update and collection (null when unknown)" },
-    FieldSpec { name: "last_update_source", ty: "string", doc: "Where last_update comes from: `apt-history`, `apt-upgrade-stamp`, `dpkg-log`, `dnf-rpm-log`, `rpmdb` (newest package install time) or empty" },
-    FieldSpec { name: "lists_refreshed", ty: "string|null", doc: "RFC 3339 time the package lists were last refreshed (`apt update`; null when unknown)" },
-    FieldSpec { name: "lists_refreshed_age_days", ty: "int|null", doc: "Whole days since lists_refreshed (null when unknown)" },
-    FieldSpec { name: "reboot_required_collected", ty: "bool", doc: "Whether the reboot-required flag could be read (live dpkg hosts, or a flag file found in an image)" },
-    FieldSpec { name: "reboot_required", ty: "bool", doc: "/run/reboot-required exists (false when not collected)" },
-    FieldSpec { name: "reboot_required_packages", ty: "list<string>", doc: "Packages listed in /run/reboot-required.pkgs" },
-    FieldSpec { name: "auto_updates_tool", ty: "string", doc: "`unattended-upgrades`, `dnf-automatic` or empty when none is installed" },
-    FieldSpec { name: "auto_updates_installed", ty: "bool", doc: "Whether that tool is installed" },
-    FieldSpec { name: "unattended_upgrades_enabled", ty: "bool", doc: "Automatic installation of updates is on: unattended-upgrades with APT::Periodic::Unattended-Upgrade > 0, or dnf-automatic with apply_updates and its timer enabled" },
-];
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::packages::SCHEMA;
 
 /// Everything the probe reports.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

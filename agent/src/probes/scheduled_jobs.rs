@@ -23,48 +23,15 @@
 //! to a path mentioning "backup"; enabled backup agents (bacula-fd, bareos-fd,
 //! veeamservice, …) count too. Debian's own `dpkg-db-backup` timer does not.
 
-use super::services::{self, UnitTree};
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::Reader;
+use super::common::systemd::{self, UnitTree};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeSet;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "scheduled-jobs",
-    version: 1,
-    description: "Cron jobs, anacron, periodic scripts and enabled systemd timers; backup jobs among them",
-    controls: &["A.8.13", "A.8.32"],
-    fields: &[
-        FieldSpec { name: "cron_present", ty: "bool", doc: "/etc/crontab, /etc/cron.d or a cron spool directory exists" },
-        FieldSpec { name: "jobs", ty: "list<object>", doc: "Cron and anacron jobs" },
-        FieldSpec { name: "jobs[].source", ty: "string", doc: "File the job is defined in" },
-        FieldSpec { name: "jobs[].user", ty: "string", doc: "User it runs as (user field, spool file name, or root for anacron)" },
-        FieldSpec { name: "jobs[].schedule", ty: "string", doc: "Five cron fields, a @special, or `anacron <period>`" },
-        FieldSpec { name: "jobs[].command", ty: "string", doc: "Command, secrets redacted to ***, cut to 200 characters" },
-        FieldSpec { name: "jobs[].backup", ty: "bool", doc: "The command runs a known backup tool" },
-        FieldSpec { name: "job_count", ty: "int", doc: "Number of entries in jobs" },
-        FieldSpec { name: "user_crontabs", ty: "list<string>", doc: "Users with a crontab in the spool" },
-        FieldSpec { name: "periodic_scripts", ty: "list<object>", doc: "Scripts in /etc/cron.{hourly,daily,weekly,monthly}" },
-        FieldSpec { name: "periodic_scripts[].period", ty: "string", doc: "hourly | daily | weekly | monthly" },
-        FieldSpec { name: "periodic_scripts[].name", ty: "string", doc: "Script name" },
-        FieldSpec { name: "periodic_scripts[].backup", ty: "bool", doc: "The name is a known backup tool or contains `backup`" },
-        FieldSpec { name: "timers", ty: "list<object>", doc: "Enabled systemd timers (masked ones left out)" },
-        FieldSpec { name: "timers[].name", ty: "string", doc: "Timer unit name" },
-        FieldSpec { name: "timers[].on_calendar", ty: "list<string>", doc: "OnCalendar= values after drop-ins" },
-        FieldSpec { name: "timers[].schedule", ty: "string", doc: "All trigger settings (OnCalendar, OnBootSec, OnUnitActiveSec, …) as `Key=value; …`" },
-        FieldSpec { name: "timers[].unit", ty: "string", doc: "Unit it triggers (Unit= or the same-name .service)" },
-        FieldSpec { name: "timers[].command", ty: "string", doc: "First ExecStart= of that unit, redacted and cut to 200 characters (\"\" if unknown)" },
-        FieldSpec { name: "timers[].backup", ty: "bool", doc: "Timer, unit or command names a known backup tool" },
-        FieldSpec { name: "timer_count", ty: "int", doc: "Number of entries in timers" },
-        FieldSpec { name: "backup_jobs", ty: "list<object>", doc: "Jobs, scripts, timers and enabled agents that perform backups" },
-        FieldSpec { name: "backup_jobs[].kind", ty: "string", doc: "cron | periodic | timer | agent" },
-        FieldSpec { name: "backup_jobs[].name", ty: "string", doc: "Source file, script, timer or unit name" },
-        FieldSpec { name: "backup_jobs[].tool", ty: "string", doc: "Backup tool recognised (`script` for a custom *backup* script)" },
-        FieldSpec { name: "backup_configured", ty: "bool", doc: "backup_jobs is not empty" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "Paths that exist but could not be read (e.g. a spool without permission)" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::scheduled_jobs::SCHEMA;
 
 /// Longest command reported.
 pub const MAX_COMMAND_CHARS: usize = 200;
@@ -633,7 +600,7 @@ pub fn build_facts(
     for a in agents {
         backup_jobs.push(BackupJob {
             kind: "agent".into(),
-            tool: services::unit_base(&a).to_string(),
+            tool: systemd::unit_base(&a).to_string(),
             name: a,
         });
     }
@@ -651,44 +618,13 @@ pub fn build_facts(
     }
 }
 
-struct Reader<'a> {
-    root: &'a HostRoot,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn text(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn names(&mut self, dir: &str) -> Vec<String> {
-        match self.root.read_dir(dir) {
-            Ok(n) => n.unwrap_or_default(),
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                Vec::new()
-            }
-        }
-    }
-
-    fn is_file(&self, path: &str) -> bool {
-        matches!(self.root.metadata(path), Ok(Some(m)) if !m.is_dir)
-    }
-}
-
 fn spool_name_ok(n: &str) -> bool {
     !n.starts_with('.') && !n.starts_with("tmp.") && !n.ends_with('~')
 }
 
 fn read_cron(r: &mut Reader<'_>) -> (Vec<CronJob>, Vec<String>) {
     let mut jobs = Vec::new();
-    if let Some(t) = r.text("/etc/crontab") {
+    if let Some(t) = r.read("/etc/crontab") {
         jobs.extend(parse_crontab(&t, "/etc/crontab", None));
     }
     for n in r.names("/etc/cron.d") {
@@ -697,7 +633,7 @@ fn read_cron(r: &mut Reader<'_>) -> (Vec<CronJob>, Vec<String>) {
             continue;
         }
         let p = format!("/etc/cron.d/{n}");
-        if let Some(t) = r.text(&p) {
+        if let Some(t) = r.read(&p) {
             jobs.extend(parse_crontab(&t, &p, None));
         }
     }
@@ -708,13 +644,13 @@ fn read_cron(r: &mut Reader<'_>) -> (Vec<CronJob>, Vec<String>) {
             if !spool_name_ok(&n) || !r.is_file(&p) {
                 continue;
             }
-            if let Some(t) = r.text(&p) {
+            if let Some(t) = r.read(&p) {
                 users.insert(n.clone());
                 jobs.extend(parse_crontab(&t, &p, Some(&n)));
             }
         }
     }
-    if let Some(t) = r.text("/etc/anacrontab") {
+    if let Some(t) = r.read("/etc/anacrontab") {
         jobs.extend(parse_anacrontab(&t, "/etc/anacrontab"));
     }
     (jobs, users.into_iter().collect())
@@ -722,13 +658,13 @@ fn read_cron(r: &mut Reader<'_>) -> (Vec<CronJob>, Vec<String>) {
 
 fn read_timer(r: &mut Reader<'_>, name: &str) -> Timer {
     let mut tu = TimerUnit::default();
-    if let Some(path) = services::find_unit_file(r.root, name) {
-        if let Some(t) = r.text(&path) {
+    if let Some(path) = systemd::find_unit_file(r.root, name) {
+        if let Some(t) = r.read(&path) {
             parse_timer_unit(&t, &mut tu);
         }
     }
     let mut dropins = Vec::new();
-    for dir in services::UNIT_DIRS.iter().rev() {
+    for dir in systemd::UNIT_DIRS.iter().rev() {
         let d = format!("{dir}/{name}.d");
         for n in r.names(&d) {
             if n.ends_with(".conf") {
@@ -738,14 +674,14 @@ fn read_timer(r: &mut Reader<'_>, name: &str) -> Timer {
     }
     dropins.sort();
     for (_, p) in dropins {
-        if let Some(t) = r.text(&p) {
+        if let Some(t) = r.read(&p) {
             parse_timer_unit(&t, &mut tu);
         }
     }
     let stem = name.strip_suffix(".timer").unwrap_or(name);
     let unit = tu.unit.clone().unwrap_or_else(|| format!("{stem}.service"));
-    let command = services::find_unit_file(r.root, &unit)
-        .and_then(|p| r.text(&p))
+    let command = systemd::find_unit_file(r.root, &unit)
+        .and_then(|p| r.read(&p))
         .and_then(|t| parse_exec_start(&t).into_iter().next())
         .unwrap_or_default();
     let mut schedule: Vec<String> = tu
@@ -773,10 +709,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
     if !root.exists("/etc") {
         return Outcome::Unsupported("no /etc under the root".into());
     }
-    let mut r = Reader {
-        root,
-        unreadable: Vec::new(),
-    };
+    let mut r = Reader::new(root);
     let cron_present = ["/etc/crontab", "/etc/cron.d", "/var/spool/cron"]
         .iter()
         .any(|p| root.exists(p));
@@ -786,7 +719,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
         let names = r.names(&format!("/etc/cron.{period}"));
         periodic.extend(parse_periodic(period, &names));
     }
-    let tree: UnitTree = services::read_unit_tree(root);
+    let tree: UnitTree = systemd::read_unit_tree(root);
     r.unreadable.extend(tree.unreadable.iter().cloned());
     let timers: Vec<Timer> = tree
         .enabled
@@ -797,7 +730,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
     let agents: Vec<String> = tree
         .enabled
         .iter()
-        .filter(|u| BACKUP_AGENTS.contains(&services::unit_base(u)))
+        .filter(|u| BACKUP_AGENTS.contains(&systemd::unit_base(u)))
         .cloned()
         .collect();
     let mut facts = build_facts(jobs, users, periodic, timers, agents);

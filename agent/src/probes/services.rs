@@ -26,65 +26,18 @@
 //!
 //! Works the same on Debian/Ubuntu and RHEL/Fedora/SUSE layouts.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::Reader;
+use super::common::systemd::{read_unit_tree, unit_base, UnitTree};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::fs;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "services",
-    version: 1,
-    description: "Enabled, masked and running systemd units, SysV and inetd/xinetd services; insecure legacy services",
-    controls: &["A.8.9", "A.8.21"],
-    fields: &[
-        FieldSpec { name: "systemd_present", ty: "bool", doc: "A systemd unit directory exists under the root" },
-        FieldSpec { name: "unit_files", ty: "list<string>", doc: "Unit files present in /etc/systemd/system, /usr/lib/systemd/system, /lib/systemd/system (names, sorted, de-duplicated)" },
-        FieldSpec { name: "enabled", ty: "list<string>", doc: "Units linked from a *.wants/ or *.requires/ directory (enabled by the admin in /etc or statically by the vendor), minus masked units" },
-        FieldSpec { name: "masked", ty: "list<string>", doc: "Units masked in /etc/systemd/system (symlink to /dev/null)" },
-        FieldSpec { name: "sysv_enabled", ty: "list<string>", doc: "SysV services with a start link in /etc/rc2.d (Debian) or /etc/rc.d/rc3.d (RHEL) and no native systemd unit of the same name (systemd ignores those scripts)" },
-        FieldSpec { name: "sysv_scripts", ty: "list<string>", doc: "Scripts in /etc/init.d (helpers like README, skeleton, functions left out)" },
-        FieldSpec { name: "inetd_enabled", ty: "bool", doc: "An inetd (openbsd-inetd, inetutils-inetd) unit or SysV start link is enabled" },
-        FieldSpec { name: "xinetd_enabled", ty: "bool", doc: "The xinetd unit or SysV start link is enabled" },
-        FieldSpec { name: "inetd_services", ty: "list<object>", doc: "Services offered by an enabled inetd or xinetd" },
-        FieldSpec { name: "inetd_services[].name", ty: "string", doc: "Service name (inetd.conf first field without host prefix, or xinetd `service` name)" },
-        FieldSpec { name: "inetd_services[].daemon", ty: "string", doc: "`inetd` or `xinetd`" },
-        FieldSpec { name: "inetd_services[].insecure", ty: "bool", doc: "A cleartext or legacy service (telnet, login, shell, exec, ftp, tftp, talk, finger, chargen, echo, daytime, discard, time)" },
-        FieldSpec { name: "insecure_services_enabled", ty: "list<string>", doc: "Enabled systemd units and SysV services that are cleartext legacy services (telnet, rsh, rlogin, rexec, tftp, vsftpd, proftpd, pure-ftpd, NIS, talk, rwho); inetd services are in inetd_services" },
-        FieldSpec { name: "unneeded_services_enabled", ty: "list<string>", doc: "Enabled units/SysV services rarely needed on a server (avahi-daemon, cups, cups-browsed, inetd, xinetd, rpcbind, rsync daemon, snmpd)" },
-        FieldSpec { name: "enabled_count", ty: "int", doc: "Number of entries in enabled" },
-        FieldSpec { name: "masked_count", ty: "int", doc: "Number of entries in masked" },
-        FieldSpec { name: "unit_file_count", ty: "int", doc: "Number of entries in unit_files" },
-        FieldSpec { name: "runtime_collected", ty: "bool", doc: "Whether the running state was read (live root with /run/systemd/units)" },
-        FieldSpec { name: "active", ty: "list<string>|null", doc: "Active units (from /run/systemd/units/invocation:*); null when not collected" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "Paths that exist but could not be read (the lists may be incomplete)" },
-    ],
-};
-
-/// systemd unit directories, in search order (admin first).
-pub const UNIT_DIRS: &[&str] = &[
-    "/etc/systemd/system",
-    "/usr/lib/systemd/system",
-    "/lib/systemd/system",
-];
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::services::SCHEMA;
 
 /// SysV start-link directories (Debian runlevel 2, RHEL runlevel 3).
 const SYSV_RC_DIRS: &[&str] = &["/etc/rc2.d", "/etc/rc.d/rc3.d"];
-
-const UNIT_SUFFIXES: &[&str] = &[
-    ".service",
-    ".socket",
-    ".timer",
-    ".target",
-    ".path",
-    ".mount",
-    ".automount",
-    ".swap",
-    ".slice",
-    ".scope",
-    ".device",
-];
 
 /// Cleartext legacy services (unit base names or SysV script names).
 const INSECURE: &[&str] = &[
@@ -184,192 +137,6 @@ pub struct ServicesFacts {
     pub active: Option<Vec<String>>,
     /// Paths not readable.
     pub unreadable: Vec<String>,
-}
-
-/// One entry of a directory listing, with its link target when it is a symlink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    /// File name.
-    pub name: String,
-    /// Whether it is a directory (not following links).
-    pub is_dir: bool,
-    /// `read_link` target when it is a symbolic link.
-    pub link: Option<String>,
-}
-
-/// The systemd unit tree as read from disk (input of [`UnitTree::build`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UnitListing {
-    /// Entries of each unit directory: (directory, entries).
-    pub dirs: Vec<(String, Vec<DirEntry>)>,
-    /// Entries of each `*.wants`/`*.requires` directory: (directory, entries).
-    pub wants: Vec<(String, Vec<DirEntry>)>,
-}
-
-/// Enabled, masked and present units.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UnitTree {
-    /// Whether any unit directory exists.
-    pub present: bool,
-    /// Unit files present.
-    pub unit_files: BTreeSet<String>,
-    /// Enabled (wanted/required) units, masked ones removed.
-    pub enabled: BTreeSet<String>,
-    /// Masked units.
-    pub masked: BTreeSet<String>,
-    /// Paths that could not be read.
-    pub unreadable: Vec<String>,
-}
-
-fn has_unit_suffix(name: &str) -> bool {
-    UNIT_SUFFIXES
-        .iter()
-        .any(|s| name.ends_with(s) && name.len() > s.len())
-}
-
-impl UnitTree {
-    /// Build the tree from listings (pure).
-    pub fn build(listing: &UnitListing) -> UnitTree {
-        let mut t = UnitTree {
-            present: !listing.dirs.is_empty(),
-            ..UnitTree::default()
-        };
-        for (dir, entries) in &listing.dirs {
-            for e in entries {
-                if e.is_dir || !has_unit_suffix(&e.name) {
-                    continue;
-                }
-                let is_mask = e.link.as_deref() == Some("/dev/null");
-                if is_mask && dir == "/etc/systemd/system" {
-                    t.masked.insert(e.name.clone());
-                } else if !is_mask {
-                    t.unit_files.insert(e.name.clone());
-                }
-            }
-        }
-        for (_, entries) in &listing.wants {
-            for e in entries {
-                if !e.is_dir && has_unit_suffix(&e.name) && e.link.as_deref() != Some("/dev/null") {
-                    t.enabled.insert(e.name.clone());
-                }
-            }
-        }
-        let masked = t.masked.clone();
-        t.enabled.retain(|u| !masked.contains(u));
-        t
-    }
-
-    /// Whether `unit` (full name, e.g. `clamav-daemon.service`) is enabled.
-    pub fn is_enabled(&self, unit: &str) -> bool {
-        self.enabled.contains(unit)
-    }
-
-    /// Whether any enabled unit has one of these base names (suffix and
-    /// `@instance` stripped), e.g. `clamd` matches `clamd@scan.service`.
-    pub fn any_enabled_base(&self, bases: &[&str]) -> bool {
-        self.enabled.iter().any(|u| bases.contains(&unit_base(u)))
-    }
-}
-
-/// A unit's base name: `rsh@1-10.0.0.1:514.service` → `rsh`, `ssh.socket` → `ssh`.
-pub fn unit_base(unit: &str) -> &str {
-    let stem = unit.rsplit_once('.').map_or(unit, |(s, _)| s);
-    stem.split_once('@').map_or(stem, |(s, _)| s)
-}
-
-/// List a directory under the root without following the entries' links.
-pub fn list_dir(root: &HostRoot, host_dir: &str) -> Result<Option<Vec<DirEntry>>, String> {
-    let Some(names) = root.read_dir(host_dir).map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let base = root.resolve(host_dir).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        let p = base.join(&name);
-        let Ok(meta) = fs::symlink_metadata(&p) else {
-            continue;
-        };
-        let link = if meta.file_type().is_symlink() {
-            fs::read_link(&p)
-                .ok()
-                .map(|t| t.to_string_lossy().into_owned())
-        } else {
-            None
-        };
-        out.push(DirEntry {
-            name,
-            is_dir: meta.is_dir(),
-            link,
-        });
-    }
-    Ok(Some(out))
-}
-
-/// Read the systemd unit directories under `root`.
-pub fn read_unit_listing(root: &HostRoot) -> (UnitListing, Vec<String>) {
-    let mut listing = UnitListing::default();
-    let mut unreadable = Vec::new();
-    let mut seen = BTreeSet::new();
-    for dir in UNIT_DIRS {
-        // `/lib` → `/usr/lib` on merged-/usr systems: read each real directory once.
-        if let Ok(real) = root.resolve(dir) {
-            if !seen.insert(real) {
-                continue;
-            }
-        }
-        match list_dir(root, dir) {
-            Ok(Some(entries)) => {
-                for e in &entries {
-                    let is_wants = e.name.ends_with(".wants") || e.name.ends_with(".requires");
-                    if !is_wants || !e.is_dir {
-                        continue;
-                    }
-                    let sub = format!("{dir}/{}", e.name);
-                    match list_dir(root, &sub) {
-                        Ok(Some(w)) => listing.wants.push((sub, w)),
-                        Ok(None) => {}
-                        Err(err) => unreadable.push(err),
-                    }
-                }
-                listing.dirs.push(((*dir).to_string(), entries));
-            }
-            Ok(None) => {}
-            Err(err) => unreadable.push(err),
-        }
-    }
-    (listing, unreadable)
-}
-
-/// Read and build the unit tree under `root` (shared with `malware` and `scheduled-jobs`).
-pub fn read_unit_tree(root: &HostRoot) -> UnitTree {
-    let (listing, unreadable) = read_unit_listing(root);
-    let mut t = UnitTree::build(&listing);
-    t.unreadable = unreadable;
-    t
-}
-
-/// Find the file defining `unit` (or its `@` template), first in search order.
-pub fn find_unit_file(root: &HostRoot, unit: &str) -> Option<String> {
-    let template = match unit.split_once('@') {
-        Some((pre, rest)) => rest
-            .rsplit_once('.')
-            .map(|(_, suffix)| format!("{pre}@.{suffix}")),
-        None => None,
-    };
-    for dir in UNIT_DIRS {
-        for name in std::iter::once(unit).chain(template.as_deref()) {
-            let p = format!("{dir}/{name}");
-            if root
-                .metadata(&p)
-                .ok()
-                .flatten()
-                .is_some_and(|m| !m.is_dir && m.size > 0)
-            {
-                return Some(p);
-            }
-        }
-    }
-    None
 }
 
 /// SysV service names from the names in an rc directory (`S01ssh` → `ssh`).
@@ -624,49 +391,27 @@ pub fn parse_active(names: &[String]) -> Vec<String> {
     set.into_iter().collect()
 }
 
-fn read_text(root: &HostRoot, path: &str, unreadable: &mut Vec<String>) -> Option<String> {
-    match root.read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            unreadable.push(e.to_string());
-            None
-        }
-    }
-}
-
-fn read_names(root: &HostRoot, dir: &str, unreadable: &mut Vec<String>) -> Vec<String> {
-    match root.read_dir(dir) {
-        Ok(n) => n.unwrap_or_default(),
-        Err(e) => {
-            unreadable.push(e.to_string());
-            Vec::new()
-        }
-    }
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     let units = read_unit_tree(root);
-    let mut unreadable = units.unreadable.clone();
+    let mut r = Reader::new(root);
+    r.unreadable = units.unreadable.clone();
     let mut sysv_enabled = BTreeSet::new();
     for dir in SYSV_RC_DIRS {
-        sysv_enabled.extend(parse_rc_links(&read_names(root, dir, &mut unreadable)));
+        sysv_enabled.extend(parse_rc_links(&r.names(dir)));
     }
-    let init_scripts = read_names(root, "/etc/init.d", &mut unreadable);
-    let inetd_conf = read_text(root, "/etc/inetd.conf", &mut unreadable);
+    let init_scripts = r.names("/etc/init.d");
+    let inetd_conf = r.read("/etc/inetd.conf");
     let mut xinetd_texts = Vec::new();
-    xinetd_texts.extend(read_text(root, "/etc/xinetd.conf", &mut unreadable));
-    for name in read_names(root, "/etc/xinetd.d", &mut unreadable) {
+    xinetd_texts.extend(r.read("/etc/xinetd.conf"));
+    for name in r.names("/etc/xinetd.d") {
         // xinetd skips names containing a dot or ending in `~`.
         if name.contains('.') || name.ends_with('~') {
             continue;
         }
-        xinetd_texts.extend(read_text(
-            root,
-            &format!("/etc/xinetd.d/{name}"),
-            &mut unreadable,
-        ));
+        xinetd_texts.extend(r.read(&format!("/etc/xinetd.d/{name}")));
     }
+    let unreadable = r.unreadable;
     let active = if root.is_live() {
         root.read_dir("/run/systemd/units")
             .ok()
@@ -707,6 +452,8 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probes::common::systemd::find_unit_file;
+    use std::fs;
     use std::os::unix::fs::symlink;
     use std::path::Path;
 

@@ -30,7 +30,7 @@
 //! addresses are printed as sshd prints them); comma-separated algorithm
 //! lists and space-separated multi-value keywords are JSON lists.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -46,78 +46,8 @@ const MAX_DEPTH: usize = 16;
 /// Upper bound on files read, against pathological globs.
 const MAX_FILES: usize = 256;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "sshd",
-    version: 1,
-    description: "Effective global sshd settings as `sshd -T` computes them (Include, first value wins, OpenSSH 9.2 defaults), Match blocks apart",
-    controls: &["A.8.2", "A.8.5", "A.8.15", "A.8.21", "A.8.24"],
-    fields: &[
-        FieldSpec { name: "<keyword>", ty: "string|int|list", doc: "Every global setting `sshd -T` prints, keyed by its lowercase keyword (below), with OpenSSH 9.2p1 defaults for unset keywords" },
-        FieldSpec { name: "port", ty: "list<int>", doc: "Port lines (accumulate); default [22]" },
-        FieldSpec { name: "addressfamily", ty: "string", doc: "any | inet | inet6" },
-        FieldSpec { name: "listenaddress", ty: "list<string>", doc: "Listening address:port pairs as sshd -T prints them (`0.0.0.0:22`, `[::]:22`); host names are not resolved" },
-        FieldSpec { name: "permitrootlogin", ty: "string", doc: "yes | no | without-password (sshd -T's spelling of prohibit-password, the default) | forced-commands-only" },
-        FieldSpec { name: "pubkeyauthentication", ty: "string", doc: "yes | no" },
-        FieldSpec { name: "passwordauthentication", ty: "string", doc: "yes | no (default yes)" },
-        FieldSpec { name: "kbdinteractiveauthentication", ty: "string", doc: "yes | no; ChallengeResponseAuthentication is an alias (default yes)" },
-        FieldSpec { name: "permitemptypasswords", ty: "string", doc: "yes | no (default no)" },
-        FieldSpec { name: "hostbasedauthentication", ty: "string", doc: "yes | no (default no)" },
-        FieldSpec { name: "ignorerhosts", ty: "string", doc: "yes | no | shosts-only (default yes)" },
-        FieldSpec { name: "usepam", ty: "string", doc: "yes | no (compiled default no; Debian and RHEL ship UsePAM yes)" },
-        FieldSpec { name: "strictmodes", ty: "string", doc: "yes | no" },
-        FieldSpec { name: "maxauthtries", ty: "int", doc: "Authentication attempts per connection (default 6)" },
-        FieldSpec { name: "maxsessions", ty: "int", doc: "Sessions per connection (default 10)" },
-        FieldSpec { name: "maxstartups", ty: "string", doc: "start:rate:full (default 10:30:100)" },
-        FieldSpec { name: "logingracetime", ty: "int", doc: "Seconds to authenticate (default 120)" },
-        FieldSpec { name: "clientaliveinterval", ty: "int", doc: "Seconds between keep-alive probes, 0 = off (default 0)" },
-        FieldSpec { name: "clientalivecountmax", ty: "int", doc: "Unanswered keep-alives before disconnect (default 3)" },
-        FieldSpec { name: "unusedconnectiontimeout", ty: "string", doc: "Seconds, or none" },
-        FieldSpec { name: "x11forwarding", ty: "string", doc: "yes | no (default no; Debian ships yes)" },
-        FieldSpec { name: "allowtcpforwarding", ty: "string", doc: "yes | no | local | remote" },
-        FieldSpec { name: "allowagentforwarding", ty: "string", doc: "yes | no" },
-        FieldSpec { name: "allowstreamlocalforwarding", ty: "string", doc: "yes | no | local | remote" },
-        FieldSpec { name: "disableforwarding", ty: "string", doc: "yes | no" },
-        FieldSpec { name: "permittunnel", ty: "string", doc: "yes | no | point-to-point | ethernet" },
-        FieldSpec { name: "permituserenvironment", ty: "string", doc: "yes | no | pattern list" },
-        FieldSpec { name: "gatewayports", ty: "string", doc: "yes | no | clientspecified" },
-        FieldSpec { name: "loglevel", ty: "string", doc: "SILENT (QUIET) | FATAL | ERROR | INFO | VERBOSE | DEBUG | DEBUG2 | DEBUG3" },
-        FieldSpec { name: "syslogfacility", ty: "string", doc: "AUTH, AUTHPRIV, DAEMON, USER, LOCAL0-7" },
-        FieldSpec { name: "banner", ty: "string", doc: "Banner file, or none" },
-        FieldSpec { name: "ciphers", ty: "list<string>", doc: "Effective cipher list (+/-/^ and wildcards applied)" },
-        FieldSpec { name: "macs", ty: "list<string>", doc: "Effective MAC list" },
-        FieldSpec { name: "kexalgorithms", ty: "list<string>", doc: "Effective key exchange list" },
-        FieldSpec { name: "hostkeyalgorithms", ty: "list<string>", doc: "Effective host key signature algorithms" },
-        FieldSpec { name: "pubkeyacceptedalgorithms", ty: "list<string>", doc: "Effective user key algorithms; PubkeyAcceptedKeyTypes is an alias" },
-        FieldSpec { name: "hostbasedacceptedalgorithms", ty: "list<string>", doc: "Effective host-based key algorithms" },
-        FieldSpec { name: "casignaturealgorithms", ty: "list<string>", doc: "Algorithms allowed to sign certificates" },
-        FieldSpec { name: "gssapikexalgorithms", ty: "list<string>", doc: "GSSAPI key exchange list (Debian/RHEL patch)" },
-        FieldSpec { name: "allowusers", ty: "list<string>", doc: "AllowUsers patterns (accumulate); [] = not restricted" },
-        FieldSpec { name: "denyusers", ty: "list<string>", doc: "DenyUsers patterns (accumulate)" },
-        FieldSpec { name: "allowgroups", ty: "list<string>", doc: "AllowGroups patterns (accumulate)" },
-        FieldSpec { name: "denygroups", ty: "list<string>", doc: "DenyGroups patterns (accumulate)" },
-        FieldSpec { name: "acceptenv", ty: "list<string>", doc: "AcceptEnv patterns (accumulate)" },
-        FieldSpec { name: "setenv", ty: "list<string>", doc: "SetEnv NAME=value entries" },
-        FieldSpec { name: "authorizedkeysfile", ty: "list<string>", doc: "Authorized keys files (default .ssh/authorized_keys .ssh/authorized_keys2)" },
-        FieldSpec { name: "authenticationmethods", ty: "list<string>", doc: "Required method lists, [\"any\"] by default" },
-        FieldSpec { name: "printmotd", ty: "string", doc: "yes | no" },
-        FieldSpec { name: "compression", ty: "string", doc: "yes | no (delayed prints as yes)" },
-        FieldSpec { name: "usedns", ty: "string", doc: "yes | no" },
-        FieldSpec { name: "subsystem", ty: "list<string>", doc: "One entry per subsystem: `name command args` (e.g. `sftp /usr/lib/openssh/sftp-server`)" },
-        FieldSpec { name: "hostkey", ty: "list<string>", doc: "Host key files (accumulate; default rsa, ecdsa, ed25519 under /etc/ssh)" },
-        FieldSpec { name: "hostcertificate", ty: "list<string>", doc: "Host certificate files" },
-        FieldSpec { name: "permitopen", ty: "list<string>", doc: "PermitOpen entries (default [\"any\"])" },
-        FieldSpec { name: "permitlisten", ty: "list<string>", doc: "PermitListen entries (default [\"any\"])" },
-        FieldSpec { name: "logverbose", ty: "list<string>", doc: "LogVerbose patterns" },
-        FieldSpec { name: "channeltimeout", ty: "list<string>", doc: "ChannelTimeout type=interval entries" },
-        FieldSpec { name: "match_blocks", ty: "list<object>", doc: "Match blocks in file order (not applied to the global settings)" },
-        FieldSpec { name: "match_blocks[].criteria", ty: "string", doc: "The Match criteria as written (`User backup`, `Address 10.0.0.0/8`)" },
-        FieldSpec { name: "match_blocks[].file", ty: "string", doc: "File the Match line is in" },
-        FieldSpec { name: "match_blocks[].settings", ty: "object", doc: "Keywords set in the block (same representation as the global settings, first value wins within the block)" },
-        FieldSpec { name: "files", ty: "list<string>", doc: "Configuration files read, in the order sshd reads them" },
-        FieldSpec { name: "errors", ty: "list<string>", doc: "Problems found (`file:line: message`): bad keywords or values, which make sshd refuse to start, and deprecated options sshd ignores" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::sshd::SCHEMA;
 
 /// How a keyword's value is parsed and stored.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -1841,8 +1771,8 @@ mod tests {
     #[test]
     fn every_documented_field_is_emitted() {
         let v = facts("debian12-default");
-        for f in SPEC.fields {
-            let top = f.name.split(['.', '[']).next().unwrap();
+        for f in SCHEMA.fields {
+            let top = f.path.split(['.', '[']).next().unwrap();
             if top.starts_with('<') {
                 continue;
             }

@@ -18,48 +18,15 @@
 //!
 //! Never runs `chronyc`, `timedatectl` or `ntpq`.
 
-use super::{FieldSpec, Outcome, ProbeSpec};
+use super::common::reader::Reader;
+use super::common::systemd::enabled_units;
+use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The probe's spec.
-pub static SPEC: ProbeSpec = ProbeSpec {
-    id: "time",
-    version: 1,
-    description: "chrony / systemd-timesyncd / ntpd configuration, enablement, time sources, sync status and time zone",
-    controls: &["A.8.17"],
-    fields: &[
-        FieldSpec { name: "active_daemon", ty: "string", doc: "chrony | timesyncd | ntpd | none: the enabled daemon (chrony, then ntpd, then timesyncd), else the first one installed" },
-        FieldSpec { name: "daemon_enabled", ty: "bool", doc: "the active daemon is enabled at boot (unit link in /etc/systemd/system/*.wants/, not masked)" },
-        FieldSpec { name: "servers", ty: "list<string>", doc: "time sources of the active daemon (server, pool and peer hosts; NTP= then FallbackNTP= for timesyncd)" },
-        FieldSpec { name: "uses_builtin_servers", ty: "bool", doc: "the active daemon is timesyncd with no NTP=/FallbackNTP=, so it uses its compiled-in server list" },
-        FieldSpec { name: "synchronized", ty: "bool|null", doc: "the clock is synchronised (timesyncd on a live system only); null when unknown" },
-        FieldSpec { name: "sync_status_collected", ty: "bool", doc: "whether `synchronized` was observed (false under --root, and for chrony/ntpd)" },
-        FieldSpec { name: "timezone", ty: "string", doc: "time zone from /etc/timezone or the /etc/localtime link (\"UTC\" when /etc/localtime is absent, \"\" when it is a copied file)" },
-        FieldSpec { name: "chrony", ty: "object", doc: "chrony configuration" },
-        FieldSpec { name: "chrony.installed", ty: "bool", doc: "a chrony configuration file exists" },
-        FieldSpec { name: "chrony.enabled", ty: "bool", doc: "chrony.service or chronyd.service is enabled" },
-        FieldSpec { name: "chrony.config_file", ty: "string", doc: "main configuration file read, \"\" when none" },
-        FieldSpec { name: "chrony.servers", ty: "list<string>", doc: "`server` hosts" },
-        FieldSpec { name: "chrony.pools", ty: "list<string>", doc: "`pool` hosts" },
-        FieldSpec { name: "chrony.peers", ty: "list<string>", doc: "`peer` hosts" },
-        FieldSpec { name: "chrony.makestep", ty: "bool", doc: "a `makestep` directive is present" },
-        FieldSpec { name: "chrony.rtcsync", ty: "bool", doc: "an `rtcsync` directive is present" },
-        FieldSpec { name: "timesyncd", ty: "object", doc: "systemd-timesyncd configuration" },
-        FieldSpec { name: "timesyncd.installed", ty: "bool", doc: "timesyncd.conf or the systemd-timesyncd binary exists" },
-        FieldSpec { name: "timesyncd.enabled", ty: "bool", doc: "systemd-timesyncd.service is enabled" },
-        FieldSpec { name: "timesyncd.ntp", ty: "list<string>", doc: "NTP= servers (last assignment wins, empty assignment resets)" },
-        FieldSpec { name: "timesyncd.fallback_ntp", ty: "list<string>", doc: "FallbackNTP= servers" },
-        FieldSpec { name: "ntpd", ty: "object", doc: "ntpd / ntpsec configuration" },
-        FieldSpec { name: "ntpd.installed", ty: "bool", doc: "/etc/ntp.conf or /etc/ntpsec/ntp.conf exists" },
-        FieldSpec { name: "ntpd.enabled", ty: "bool", doc: "ntp.service, ntpd.service or ntpsec.service is enabled" },
-        FieldSpec { name: "ntpd.config_file", ty: "string", doc: "configuration file read, \"\" when none" },
-        FieldSpec { name: "ntpd.servers", ty: "list<string>", doc: "`server` and `peer` hosts" },
-        FieldSpec { name: "ntpd.pools", ty: "list<string>", doc: "`pool` hosts" },
-        FieldSpec { name: "unreadable", ty: "list<string>", doc: "files that exist but could not be read, with the reason" },
-    ],
-};
+/// The probe's schema: id, version, controls and every field (in core).
+pub use evident_core::schema::probes::time::SCHEMA;
 
 /// Everything the probe reports.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -250,77 +217,13 @@ pub fn zone_from_link(target: &str) -> String {
         .to_string()
 }
 
-/// Units enabled at boot: names of entries in `/etc/systemd/system/*.wants/`
-/// and `*.requires/`, minus units masked in `/etc/systemd/system` (linked to `/dev/null`).
-pub(crate) fn enabled_units(root: &HostRoot) -> Vec<String> {
-    let base = "/etc/systemd/system";
-    let Ok(Some(names)) = root.read_dir(base) else {
-        return Vec::new();
-    };
-    let mut units: Vec<String> = Vec::new();
-    for d in names
-        .iter()
-        .filter(|n| n.ends_with(".wants") || n.ends_with(".requires"))
-    {
-        if let Ok(Some(entries)) = root.read_dir(&format!("{base}/{d}")) {
-            units.extend(entries);
-        }
-    }
-    units.sort();
-    units.dedup();
-    units.retain(|u| !is_masked(root, u));
-    units
-}
-
-/// A unit linked to /dev/null in /etc/systemd/system.
-pub(crate) fn is_masked(root: &HostRoot, unit: &str) -> bool {
-    std::fs::read_link(root.display_path(&format!("/etc/systemd/system/{unit}")))
-        .is_ok_and(|t| t == std::path::Path::new("/dev/null"))
-}
-
-struct Reader<'a> {
-    root: &'a HostRoot,
-    live: bool,
-    unreadable: Vec<String>,
-}
-
-impl Reader<'_> {
-    fn read(&mut self, path: &str) -> Option<String> {
-        match self.root.read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                None
-            }
-        }
-    }
-
-    fn glob(&mut self, pattern: &str) -> Vec<String> {
-        // /run holds runtime state (e.g. DHCP-provided sources): live systems only.
-        if pattern.starts_with("/run/") && !self.live {
-            return Vec::new();
-        }
-        match self.root.glob(pattern) {
-            Ok(v) => v,
-            Err(e) => {
-                self.unreadable.push(e.to_string());
-                Vec::new()
-            }
-        }
-    }
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root, root.is_live()))
 }
 
 fn gather(root: &HostRoot, live: bool) -> TimeFacts {
-    let mut r = Reader {
-        root,
-        live,
-        unreadable: Vec::new(),
-    };
+    let mut r = Reader::with_live(root, live);
     let units = enabled_units(root);
     let enabled = |names: &[&str]| units.iter().any(|u| names.contains(&u.as_str()));
 
@@ -464,19 +367,12 @@ pub fn fuzz_parse(input: &str) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probes::logging::tests::{field_names, tree};
-    use std::os::unix::fs::symlink;
+    use crate::probes::common::testutil::{field_names, link, tree};
 
     macro_rules! fx {
         ($p:literal) => {
             include_str!(concat!("../../tests/fixtures/time/", $p))
         };
-    }
-
-    pub(crate) fn link(dir: &tempfile::TempDir, target: &str, at: &str) {
-        let p = dir.path().join(at.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        symlink(target, p).unwrap();
     }
 
     /// Debian 12 with chrony enabled, Europe/Berlin, a DHCP source under /run.
@@ -634,7 +530,10 @@ pub(crate) mod tests {
         };
         field_names(&v, "", &mut names);
         for n in names {
-            assert!(SPEC.fields.iter().any(|f| f.name == n), "undocumented {n}");
+            assert!(
+                SCHEMA.fields.iter().any(|f| f.path == n),
+                "undocumented {n}"
+            );
         }
     }
 

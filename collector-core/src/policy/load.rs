@@ -6,7 +6,7 @@
 use super::coverage::{AttestationRequirement, ControlCoverage, Coverage, EffectiveCoverage};
 use super::{
     cel_env, line_of, probe_variable, Expr, LoadErrors, Policy, PolicyError, PolicyErrorKind,
-    PolicySet, Rule, Severity, SourceRef, KNOWN_PROBES,
+    PolicySet, Rule, Severity, SourceRef,
 };
 use crate::catalog::Catalog;
 use crate::digest::sha256_digest;
@@ -380,7 +380,7 @@ fn load_rule(
 
     let mut requires = Vec::new();
     for p in raw.requires.unwrap_or_default() {
-        if KNOWN_PROBES.contains(&p.get_ref().as_str()) {
+        if crate::schema::probe(p.get_ref()).is_some() {
             if !requires.contains(p.get_ref()) {
                 requires.push(p.into_inner());
             }
@@ -408,12 +408,12 @@ fn load_rule(
     // evaluates against a probe that is missing.
     for expr in check.iter().chain(applies_to.iter()) {
         let refs = expr.program.references();
-        for probe in KNOWN_PROBES {
-            if *probe != "host"
+        for probe in crate::schema::probe_ids() {
+            if probe != "host"
                 && refs.has_variable(probe_variable(probe))
                 && !requires.iter().any(|r| r == probe)
             {
-                requires.push((*probe).to_string());
+                requires.push(probe.to_string());
             }
         }
     }

@@ -32,29 +32,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// Probe ids the evidence model knows. Rules may only require these.
-/// This list is part of the wire contract between agent and collector.
-pub const KNOWN_PROBES: &[&str] = &[
-    "host",
-    "packages",
-    "sshd",
-    "accounts",
-    "logging",
-    "time",
-    "firewall",
-    "network",
-    "kernel",
-    "mac",
-    "crypto",
-    "malware",
-    "file-permissions",
-    "services",
-    "scheduled-jobs",
-];
-
 /// The CEL variable a probe's data is bound to (`file-permissions` → `file_permissions`).
 pub fn probe_variable(probe_id: &str) -> String {
-    probe_id.replace('-', "_")
+    crate::schema::variable(probe_id)
 }
 
 /// How bad a failing rule is.
@@ -300,7 +280,7 @@ pub enum PolicyErrorKind {
     },
     #[error("unknown Annex A control `{0}` (not in the ISO/IEC 27001:2022 catalog)")]
     UnknownControl(String),
-    #[error("unknown probe `{0}` (known: {known})", known = KNOWN_PROBES.join(", "))]
+    #[error("unknown probe `{0}` (known: {known})", known = crate::schema::probe_ids().collect::<Vec<_>>().join(", "))]
     UnknownProbe(String),
     #[error("CEL syntax error in `{field}`: {message}")]
     Cel {
