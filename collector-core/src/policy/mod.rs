@@ -17,6 +17,7 @@ pub mod coverage;
 mod eval;
 mod load;
 pub mod testcase;
+mod validate;
 pub mod waiver;
 
 pub use coverage::{AttestationInput, ControlCoverage, Coverage};
@@ -293,6 +294,12 @@ pub enum PolicyErrorKind {
     DuplicatePolicy(String, String),
     #[error("unknown rule `{0}`")]
     UnknownRule(String),
+    #[error("`{field}` reads `{path}`: {message}")]
+    Field {
+        field: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("control `{0}` is declared twice in this policy")]
     DuplicateControl(String),
     #[error("control `{0}` has a coverage declaration but no rule of this policy maps to it")]
