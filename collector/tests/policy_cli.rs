@@ -80,7 +80,7 @@ fn failing_policy_test_exits_1_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("p.toml"),
-        "[policy]\nid='p'\nversion='1'\ntitle='p'\n[[rule]]\nid='ssh.root'\ntitle='t'\ncontrols=['A.8.5']\nseverity='high'\ncheck='sshd.permitrootlogin == \"no\"'\n",
+        "[policy]\nid='p'\nversion='1'\ntitle='p'\n[[rule]]\nid='ssh.root'\ntitle='t'\ncontrols=['A.8.5']\nseverity='high'\nrequires=['sshd']\ncheck='sshd.permitrootlogin == \"no\"'\n",
     )
     .unwrap();
     std::fs::write(
@@ -146,4 +146,38 @@ fn policy_test_cases_can_assume_attestations_for_hybrid_controls() {
     let (code, stdout, _) = collector(&["policy", "check", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(stdout.contains("coverage hybrid: 1 (A.8.5)"), "{stdout}");
+}
+
+#[test]
+fn policy_check_rejects_a_misspelled_field_with_its_line_and_reports_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/linux-baseline.toml"),
+    )
+    .unwrap();
+    let broken = baseline
+        .replacen("sshd.permitrootlogin in [", "sshd.permitrotlogin in [", 1)
+        .replacen(
+            "accounts.pam.minlen >= 12",
+            "accounts.pam.minlen >= \"12\"",
+            1,
+        );
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    std::fs::write(dir.path().join("baseline.toml"), &broken).unwrap();
+    let (code, stdout, stderr) = collector(&["policy", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}");
+    let file = dir.path().join("baseline.toml");
+    let first = format!(
+        "{}:{}: rule `ssh.root-login`: `check` reads `sshd.permitrotlogin`: probe `sshd` has no field `permitrotlogin` (did you mean `sshd.permitrootlogin`?)",
+        file.display(),
+        line_of("sshd.permitrotlogin")
+    );
+    assert!(stderr.contains(&first), "missing {first:?} in:\n{stderr}");
+    let second = format!(
+        "{}:{}: rule `accounts.password-quality`: `check` reads `accounts.pam.minlen`",
+        file.display(),
+        line_of("accounts.pam.minlen >= \"12\"")
+    );
+    assert!(stderr.contains(&second), "missing {second:?} in:\n{stderr}");
+    assert!(stderr.contains("2 error(s); no policy loaded"), "{stderr}");
 }

@@ -238,14 +238,12 @@ impl Walker<'_> {
                         },
                         FieldType::Map(_) | FieldType::Object => Ty::Value(Kind::Str),
                         _ => {
-                            let shown = shown.clone();
                             self.expect_kind(
                                 &c.iter_range,
                                 &range,
                                 Kind::List,
                                 "only lists and objects can be iterated",
                             );
-                            let _ = shown;
                             Ty::Unknown
                         }
                     },
