@@ -210,3 +210,27 @@ fn probes_lists_every_probe_with_controls() {
         assert!(!p["fields"].as_array().unwrap().is_empty());
     }
 }
+
+#[test]
+fn a_rule_ending_in_error_makes_scan_exit_2_naming_rule_and_reason() {
+    let root = weak_root();
+    let dir = tempfile::tempdir().unwrap();
+    // Valid for the schema; fails at run time (division by zero).
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "[policy]\nid='p'\nversion='1'\ntitle='p'\n[[rule]]\nid='ssh.broken'\ntitle='t'\ncontrols=['A.8.5']\nseverity='high'\nrequires=['sshd']\ncheck='1 / (sshd.maxauthtries - sshd.maxauthtries) == 1'\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = agent(&[
+        "scan",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--policy",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("error: rule `ssh.broken` (p) errored: check failed:"),
+        "{stderr}"
+    );
+}

@@ -755,6 +755,28 @@ pub fn analyse_sudo(
             .collect()
     };
     facts.nopasswd_entries = set(|r| r.nopasswd);
+    // `Defaults:alice !authenticate` with `%sudo ALL=(ALL) ALL` and alice in
+    // sudo: alice runs commands without a password through the group rule.
+    let mut via_group: BTreeSet<String> = BTreeSet::new();
+    for scope in no_auth_expanded
+        .iter()
+        .filter(|s| *s != "ALL" && !s.starts_with(['%', '#']))
+    {
+        let granted = facts.rules.iter().any(|r| {
+            r.who
+                .strip_prefix('%')
+                .map(|g| g.trim_start_matches(':'))
+                .is_some_and(|g| group_members(g, users, groups).contains(scope))
+        });
+        if granted {
+            via_group.insert(scope.clone());
+        }
+    }
+    if !via_group.is_empty() {
+        let mut all: BTreeSet<String> = facts.nopasswd_entries.iter().cloned().collect();
+        all.extend(via_group);
+        facts.nopasswd_entries = all.into_iter().collect();
+    }
     facts.all_commands_entries = set(|r| r.all_commands);
     let mut all_users = BTreeSet::new();
     for who in &facts.all_commands_entries {
@@ -1580,6 +1602,21 @@ mod tests {
         assert_eq!(pam["hash_algorithm"], "sha512");
         assert_eq!(pam["nullok"], true);
         assert_eq!(v["login_defs"]["encrypt_method"], "sha512");
+    }
+
+    #[test]
+    fn defaults_user_no_authenticate_through_a_group_rule_is_passwordless() {
+        let f = parse_sudoers(
+            "%sudo ALL=(ALL:ALL) ALL\nDefaults:alice !authenticate\nDefaults:carol !authenticate\n",
+        );
+        let users = parse_passwd(
+            "alice:x:1000:1000::/home/alice:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\ncarol:x:1002:1002::/home/carol:/bin/bash\n",
+        );
+        let groups = parse_group("sudo:x:27:alice,bob\nalice:x:1000:\n");
+        let facts = analyse_sudo(&[("/etc/sudoers".into(), f)], &users, &groups);
+        // alice is in sudo and needs no password; carol is not in sudo (no rule grants her)
+        assert_eq!(facts.nopasswd_entries, vec!["alice"]);
+        assert!(facts.authenticate_disabled);
     }
 
     #[test]

@@ -60,70 +60,43 @@ pub struct Probe {
     pub spec: &'static ProbeSchema,
     /// Collects its data under a root.
     pub collect: fn(&HostRoot) -> Outcome,
+    /// Feeds arbitrary text to every parser of the probe; never panics (the
+    /// `probes` cargo-fuzz target calls it for every registered probe).
+    pub fuzz: fn(&str),
 }
 
-/// Every probe, in the order they run and are reported.
+/// A registry entry for the probe module `$m` (its `SCHEMA`, `collect` and
+/// `fuzz_parse`).
+macro_rules! probe {
+    ($m:ident) => {
+        Probe {
+            spec: &$m::SCHEMA,
+            collect: $m::collect,
+            fuzz: $m::fuzz_parse,
+        }
+    };
+}
+
+/// Every probe, in the order they run and are reported (the order of
+/// `evident_core::schema::PROBES`; a test checks they agree). Adding a probe
+/// is its module plus one line here (and its schema file plus one line in
+/// core).
 pub static REGISTRY: &[Probe] = &[
-    Probe {
-        spec: &host::SCHEMA,
-        collect: host::collect,
-    },
-    Probe {
-        spec: &packages::SCHEMA,
-        collect: packages::collect,
-    },
-    Probe {
-        spec: &sshd::SCHEMA,
-        collect: sshd::collect,
-    },
-    Probe {
-        spec: &accounts::SCHEMA,
-        collect: accounts::collect,
-    },
-    Probe {
-        spec: &logging::SCHEMA,
-        collect: logging::collect,
-    },
-    Probe {
-        spec: &time::SCHEMA,
-        collect: time::collect,
-    },
-    Probe {
-        spec: &firewall::SCHEMA,
-        collect: firewall::collect,
-    },
-    Probe {
-        spec: &network::SCHEMA,
-        collect: network::collect,
-    },
-    Probe {
-        spec: &kernel::SCHEMA,
-        collect: kernel::collect,
-    },
-    Probe {
-        spec: &mac::SCHEMA,
-        collect: mac::collect,
-    },
-    Probe {
-        spec: &crypto::SCHEMA,
-        collect: crypto::collect,
-    },
-    Probe {
-        spec: &malware::SCHEMA,
-        collect: malware::collect,
-    },
-    Probe {
-        spec: &file_permissions::SCHEMA,
-        collect: file_permissions::collect,
-    },
-    Probe {
-        spec: &services::SCHEMA,
-        collect: services::collect,
-    },
-    Probe {
-        spec: &scheduled_jobs::SCHEMA,
-        collect: scheduled_jobs::collect,
-    },
+    probe!(host),
+    probe!(packages),
+    probe!(sshd),
+    probe!(accounts),
+    probe!(logging),
+    probe!(time),
+    probe!(firewall),
+    probe!(network),
+    probe!(kernel),
+    probe!(mac),
+    probe!(crypto),
+    probe!(malware),
+    probe!(file_permissions),
+    probe!(services),
+    probe!(scheduled_jobs),
 ];
 
 /// Look a probe up by id.
@@ -180,6 +153,15 @@ mod tests {
             assert!(!s.fields.is_empty(), "{} documents no fields", s.id);
             for f in s.fields {
                 assert!(!f.doc.is_empty(), "{}.{} has no doc", s.id, f.path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_probe_fuzz_entry_survives_garbage() {
+        for p in REGISTRY {
+            for input in ["", "\0\u{1}[*=", "a = b\n[x\n-", "#\n\n\\\n"] {
+                (p.fuzz)(input);
             }
         }
     }

@@ -691,20 +691,23 @@ id = "ssh.max-auth-tries"
 title = "Few auth tries"
 controls = ["A.8.5"]
 severity = "medium"
+requires = ["sshd"]
 check = 'sshd.maxauthtries <= 4'
 
 [[rule]]
 id = "ssh.typo"
-title = "Reads a field that does not exist"
+title = "Reads a key the data lacks (valid by the schema, fails at run time)"
 controls = ["A.8.5"]
 severity = "low"
-check = 'sshd.no_such_field == "x"'
+requires = ["sshd"]
+check = 'sshd.match_blocks.size() == 0'
 
 [[rule]]
 id = "accounts.uid0"
 title = "Only root has uid 0"
 controls = ["A.8.2"]
 severity = "critical"
+requires = ["accounts"]
 check = 'accounts.uid0_accounts == ["root"]'
 
 [[rule]]
@@ -712,15 +715,17 @@ id = "fw.ufw-only"
 title = "ufw enabled where installed"
 controls = ["A.8.20"]
 severity = "medium"
-applies_to = 'firewall.ufw_installed'
-check = 'firewall.ufw_enabled'
+requires = ["firewall"]
+applies_to = 'firewall.ufw.installed'
+check = 'firewall.ufw.enabled'
 
 [[rule]]
 id = "not-bool"
-title = "Returns a string"
+title = "Returns a string (the validator cannot type the result of a function)"
 controls = ["A.8.9"]
 severity = "low"
-check = 'sshd.permitrootlogin'
+requires = ["sshd"]
+check = '[sshd.permitrootlogin].map(x, x)[0]'
 "#;
 
     fn set() -> PolicySet {
@@ -757,7 +762,7 @@ check = 'sshd.permitrootlogin'
                 version: 1,
                 status: ProbeStatus::Ok,
                 reason: None,
-                data: Some(json!({"ufw_installed": false, "ufw_enabled": false})),
+                data: Some(json!({"ufw": {"installed": false, "enabled": false}})),
             },
         );
         Evidence {
@@ -792,7 +797,7 @@ check = 'sshd.permitrootlogin'
         assert_eq!(status(&ev, "ssh.max-auth-tries"), RuleStatus::Pass);
         assert_eq!(status(&ev, "ssh.typo"), RuleStatus::Error);
         let msg = ev.rules[2].message.as_deref().unwrap();
-        assert!(msg.contains("no_such_field"), "{msg}");
+        assert!(msg.contains("match_blocks"), "{msg}");
         assert_eq!(status(&ev, "accounts.uid0"), RuleStatus::NoEvidence);
         assert!(ev.rules[3]
             .message

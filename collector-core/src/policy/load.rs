@@ -5,8 +5,8 @@
 
 use super::coverage::{AttestationRequirement, ControlCoverage, Coverage, EffectiveCoverage};
 use super::{
-    cel_env, line_of, probe_variable, Expr, LoadErrors, Policy, PolicyError, PolicyErrorKind,
-    PolicySet, Rule, Severity, SourceRef,
+    cel_env, line_of, validate, Expr, LoadErrors, Policy, PolicyError, PolicyErrorKind, PolicySet,
+    Rule, Severity, SourceRef,
 };
 use crate::catalog::Catalog;
 use crate::digest::sha256_digest;
@@ -249,9 +249,12 @@ fn load_one(
     let version = required(policy.version, "policy.version", ctx);
     let title = required(policy.title, "policy.title", ctx);
     let _ = policy.description;
-    let applies_to = policy
-        .applies_to
-        .and_then(|s| compile(ctx, env, &s, None, "policy.applies_to"));
+    let applies_to = policy.applies_to.and_then(|s| {
+        let expr = compile(ctx, env, &s, None, "policy.applies_to")?;
+        // The policy-level condition runs before any probe: it may read `host` only.
+        validate_expr(ctx, &expr, &s, None, "policy.applies_to", &[]);
+        Some(expr)
+    });
 
     let mut rules = Vec::new();
     for (index, raw_rule) in raw.rule.into_iter().enumerate() {
@@ -393,28 +396,28 @@ fn load_rule(
         }
     }
 
-    let check = match raw.check {
+    let check = match &raw.check {
         None => {
             ctx.err(offset, rid, PolicyErrorKind::MissingField("check"));
             None
         }
-        Some(src) => compile(ctx, env, &src, rid, "check"),
+        Some(src) => compile(ctx, env, src, rid, "check"),
     };
     let applies_to = raw
         .applies_to
-        .and_then(|s| compile(ctx, env, &s, rid, "applies_to"));
+        .as_ref()
+        .and_then(|s| compile(ctx, env, s, rid, "applies_to"));
 
-    // Probes referenced by the expressions are required too, so a rule never
-    // evaluates against a probe that is missing.
-    for expr in check.iter().chain(applies_to.iter()) {
-        let refs = expr.program.references();
-        for probe in crate::schema::probe_ids() {
-            if probe != "host"
-                && refs.has_variable(probe_variable(probe))
-                && !requires.iter().any(|r| r == probe)
-            {
-                requires.push(probe.to_string());
-            }
+    // Every field the expressions read must exist in the probe schema, with a
+    // type that can match, in a probe the rule requires.
+    // (Skipped when the rule is already broken: an unknown `requires` entry
+    // would otherwise be reported a second time as an unrequired read.)
+    if ctx.errors.len() == before {
+        if let (Some(expr), Some(src)) = (&check, &raw.check) {
+            validate_expr(ctx, expr, src, rid, "check", &requires);
+        }
+        if let (Some(expr), Some(src)) = (&applies_to, &raw.applies_to) {
+            validate_expr(ctx, expr, src, rid, "applies_to", &requires);
         }
     }
 
@@ -583,6 +586,42 @@ fn compile(
             );
             None
         }
+    }
+}
+
+/// Report every schema problem of a compiled expression at its line in the file.
+fn validate_expr(
+    ctx: &mut Ctx<'_>,
+    expr: &Expr,
+    src: &Spanned<String>,
+    rule: Option<&str>,
+    field: &'static str,
+    requires: &[String],
+) {
+    let start = src.span().start;
+    // Multi-line strings ('''…''') drop a newline right after the opening quotes.
+    let raw_at = ctx.text.get(start..).unwrap_or_default();
+    let skipped_newline = (raw_at.starts_with("'''") || raw_at.starts_with("\"\"\""))
+        && raw_at
+            .get(3..)
+            .is_some_and(|r| r.starts_with('\n') || r.starts_with("\r\n"));
+    for p in validate::check(&expr.program, requires, true) {
+        let lines_in = p
+            .offset
+            .and_then(|o| expr.source.get(..o))
+            .map(|before| before.matches('\n').count())
+            .unwrap_or(0);
+        let line = line_of(ctx.text, start) + lines_in + usize::from(skipped_newline);
+        ctx.errors.push(PolicyError {
+            file: ctx.file.to_string(),
+            line,
+            rule: rule.map(str::to_string),
+            kind: PolicyErrorKind::Field {
+                field,
+                path: p.path,
+                message: p.message,
+            },
+        });
     }
 }
 
@@ -759,14 +798,111 @@ remediation = "Set PermitRootLogin no."
     }
 
     #[test]
-    fn referenced_probes_become_required() {
-        let set = load(&GOOD.replace(
+    fn a_probe_read_but_not_required_is_a_load_error() {
+        let e = one_error(&GOOD.replace(
             "check = '",
             "check = 'accounts.uid0_accounts.size() == 1 && ",
-        ))
-        .unwrap();
-        let rule = set.rule("ssh.root-login").unwrap();
-        assert_eq!(rule.requires, vec!["sshd", "accounts"]);
+        ));
+        assert_eq!(e.line, 13);
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"));
+        assert!(
+            e.to_string()
+                .contains("probe `accounts` is not listed in `requires` (add \"accounts\")"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn misspelled_fields_are_load_errors_with_line_and_suggestion() {
+        let e = one_error(&GOOD.replace("sshd.permitrootlogin", "sshd.permitrotlogin"));
+        assert_eq!(e.file, "p.toml");
+        assert_eq!(e.line, 13);
+        assert_eq!(e.rule.as_deref(), Some("ssh.root-login"));
+        assert_eq!(
+            e.to_string(),
+            "p.toml:13: rule `ssh.root-login`: `check` reads `sshd.permitrotlogin`: probe `sshd` has no field `permitrotlogin` (did you mean `sshd.permitrootlogin`?)"
+        );
+        // Unknown probe variable, with a suggestion.
+        let e = one_error(&GOOD.replace("check = 'sshd.", "check = 'sshdd."));
+        assert!(
+            e.to_string()
+                .contains("unknown probe `sshdd` (did you mean `sshd`?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn types_that_cannot_match_are_load_errors() {
+        let cases = [
+            (
+                "sshd.ciphers == 3",
+                "`sshd.ciphers` is a list, compared with a number",
+            ),
+            (
+                "sshd.maxauthtries == \"4\"",
+                "`sshd.maxauthtries` is a number, compared with a string",
+            ),
+            (
+                "sshd.permitrootlogin",
+                "`sshd.permitrootlogin` is a string, but the expression must yield a bool",
+            ),
+            ("!sshd.permitrootlogin", "logical operators need bools"),
+            (
+                "sshd.maxauthtries in [\"a\", \"b\"]",
+                "tested against a list of a string",
+            ),
+            (
+                "3 in sshd.ciphers",
+                "`sshd.ciphers` holds a string, tested for a number",
+            ),
+            (
+                "sshd.maxauthtries.contains(\"x\")",
+                "`contains` works on strings",
+            ),
+            (
+                "sshd.permitrootlogin.foo == 1",
+                "`sshd.permitrootlogin` is string, it has no member `foo`",
+            ),
+        ];
+        for (check, expected) in cases {
+            let text = GOOD.replace(
+                "check = 'sshd.permitrootlogin in [\"no\", \"prohibit-password\"]'",
+                &format!("check = '{check}'"),
+            );
+            let e = one_error(&text);
+            assert!(e.to_string().contains(expected), "{check}: {e}");
+            assert_eq!(e.line, 13, "{check}");
+        }
+        // Valid expressions over lists, maps, comprehensions and nullables load.
+        for check in [
+            "sshd.ciphers.exists(c, c.contains(\"cbc\")) || size(sshd.macs) > 0",
+            "sshd.match_blocks.all(b, !has(b.settings.permitrootlogin) || b.settings.permitrootlogin == \"no\")",
+            "sshd.permitrootlogin in [\"no\"] && sshd.maxauthtries <= 4",
+        ] {
+            let text = GOOD.replace(
+                "check = 'sshd.permitrootlogin in [\"no\", \"prohibit-password\"]'",
+                &format!("check = '{check}'"),
+            );
+            assert!(load(&text).is_ok(), "{check}: {:?}", load(&text).err());
+        }
+    }
+
+    #[test]
+    fn policy_check_reports_every_field_error_at_once_on_its_own_line() {
+        let text = format!(
+            "{}\n[[rule]]\nid = \"two\"\ntitle = \"t\"\ncontrols = [\"A.8.5\"]\nseverity = \"low\"\nrequires = [\"sshd\"]\ncheck = \'\'\'\nsshd.maxauthtries <= 4 &&\nsshd.loglevl == \"INFO\" &&\nsshd.ciphrs == []\n\'\'\'\n",
+            GOOD.replace("sshd.permitrootlogin", "sshd.permitrotlogin")
+        );
+        let errs = load(&text).unwrap_err().0;
+        let lines: Vec<(usize, &str)> = errs
+            .iter()
+            .map(|e| (e.line, e.rule.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![(13, "ssh.root-login"), (24, "two"), (25, "two")],
+            "{errs:?}"
+        );
     }
 
     const COVERAGE: &str = r#"

@@ -18,6 +18,7 @@ mod eval;
 mod key;
 mod load;
 pub mod testcase;
+mod validate;
 pub mod waiver;
 
 pub use coverage::{AttestationInput, ControlCoverage, Coverage};
@@ -295,6 +296,12 @@ pub enum PolicyErrorKind {
     DuplicatePolicy(String, String),
     #[error("unknown rule `{0}`")]
     UnknownRule(String),
+    #[error("`{field}` reads `{path}`: {message}")]
+    Field {
+        field: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("control `{0}` is declared twice in this policy")]
     DuplicateControl(String),
     #[error("control `{0}` has a coverage declaration but no rule of this policy maps to it")]

@@ -393,18 +393,20 @@ id = "ssh.root-login"
 title = "No root login"
 controls = ["A.8.5"]
 severity = "high"
+requires = ["sshd"]
 check = 'sshd.permitrootlogin == "no"'
 [[rule]]
 id = "ssh.x11"
 title = "No X11"
 controls = ["A.8.5"]
 severity = "low"
-check = '!sshd.x11forwarding'
+requires = ["sshd"]
+check = 'sshd.x11forwarding == "no"'
 "#;
 
     const FIXTURE: &str = r#"[
       {"probe":"host","version":1,"status":"ok","data":{"hostname":"db-1","os_family":"linux","os_id":"debian","os_version":"12"}},
-      {"probe":"sshd","version":1,"status":"ok","data":{"permitrootlogin":"no","x11forwarding":false}}
+      {"probe":"sshd","version":1,"status":"ok","data":{"permitrootlogin":"no","x11forwarding":"no"}}
     ]"#;
 
     const TESTS: &str = r#"

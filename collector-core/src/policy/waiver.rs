@@ -237,6 +237,7 @@ id = "ssh.root-login"
 title = "No root login"
 controls = ["A.8.5"]
 severity = "high"
+requires = ["sshd"]
 check = 'sshd.permitrootlogin == "no"'
 "#;
 

@@ -101,6 +101,25 @@ fn check(args: &PathsArgs) -> anyhow::Result<ExitCode> {
     let rules = set.rules().count();
     let controls = set.controls_covered();
     let probes = set.probes_needed();
+    // Coverage per control: full, partial, hybrid (needs an attestation) or undeclared.
+    let coverage: Vec<(String, &'static str)> = controls
+        .iter()
+        .map(|c| {
+            let kind = match set.coverage(c) {
+                None => "undeclared",
+                Some(cov) if cov.attestation.is_some() => "hybrid",
+                Some(cov) => cov.coverage.as_str(),
+            };
+            (c.clone(), kind)
+        })
+        .collect();
+    let of_kind = |k: &str| {
+        coverage
+            .iter()
+            .filter(|(_, kind)| *kind == k)
+            .map(|(c, _)| c.as_str())
+            .collect::<Vec<_>>()
+    };
     match args.format {
         Format::Json => {
             let policies: Vec<_> = set
@@ -113,9 +132,13 @@ fn check(args: &PathsArgs) -> anyhow::Result<ExitCode> {
                     })
                 })
                 .collect();
+            let coverage: serde_json::Map<String, serde_json::Value> = coverage
+                .iter()
+                .map(|(c, k)| (c.clone(), serde_json::Value::from(*k)))
+                .collect();
             let out = serde_json::json!({
                 "policies": policies, "rules": rules, "controls": controls,
-                "probes": probes, "waivers": set.waivers().len(),
+                "coverage": coverage, "probes": probes, "waivers": set.waivers().len(),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -136,6 +159,19 @@ fn check(args: &PathsArgs) -> anyhow::Result<ExitCode> {
                 controls.len(),
                 controls.join(", ")
             );
+            for kind in ["full", "partial", "hybrid"] {
+                let list = of_kind(kind);
+                if !list.is_empty() {
+                    println!("coverage {kind}: {} ({})", list.len(), list.join(", "));
+                }
+            }
+            let undeclared = of_kind("undeclared");
+            if !undeclared.is_empty() {
+                eprintln!(
+                    "warning: no [[control]] coverage declaration for {} (their rules alone decide them)",
+                    undeclared.join(", ")
+                );
+            }
             println!("probes needed: {}", probes.join(", "));
             if !set.waivers().is_empty() {
                 println!("waivers: {}", set.waivers().len());

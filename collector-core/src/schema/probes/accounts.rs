@@ -51,7 +51,7 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("sudo.rules[].nopasswd", Bool, "Some command runs without a password (NOPASSWD tag or Defaults !authenticate)"),
         FieldSchema::new("sudo.rules[].all_commands", Bool, "The rule grants the command `ALL` (directly or via a Cmnd_Alias)"),
         FieldSchema::new("sudo.rules[].file", Str, "Sudoers file the rule is in"),
-        FieldSchema::new("sudo.nopasswd_entries", List(&Str), "Principals having at least one NOPASSWD rule (sorted, unique)"),
+        FieldSchema::new("sudo.nopasswd_entries", List(&Str), "Principals having at least one NOPASSWD rule (or `Defaults !authenticate` for them), plus users exempted by `Defaults:user !authenticate` who get sudo through a `%group` rule (sorted, unique)"),
         FieldSchema::new("sudo.all_commands_entries", List(&Str), "Principals granted ALL commands (sorted, unique)"),
         FieldSchema::new("sudo.all_commands_users", List(&Str), "Users granted ALL commands, with `%group` expanded through /etc/passwd and /etc/group"),
         FieldSchema::new("sudo.authenticate_disabled", Bool, "Some `Defaults` line sets `!authenticate`"),
