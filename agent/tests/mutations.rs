@@ -361,6 +361,33 @@ fn cases() -> Vec<Case> {
             },
             flips: &[],
         },
+        // ---------------------------------------------------------- packages
+        Case {
+            name: "packages: the security source is removed from apt's sources",
+            change: |r| {
+                let p = "/etc/apt/sources.list.d/debian.sources";
+                let t = fs::read_to_string(r.join(p.trim_start_matches('/'))).unwrap();
+                let main = t.split("\n\n").next().unwrap().to_string();
+                write(r, p, &(main + "\n"));
+            },
+            flips: &["packages.security-updates"],
+        },
+        Case {
+            name: "harmless packages: a disabled stanza and a deb-src line",
+            change: |r| {
+                append(
+                    r,
+                    "/etc/apt/sources.list.d/debian.sources",
+                    "\nTypes: deb\nURIs: http://mirror.example/debian\nSuites: trixie\nComponents: main\nEnabled: no\n",
+                );
+                write(
+                    r,
+                    "/etc/apt/sources.list",
+                    "deb-src http://deb.debian.org/debian bookworm main\n",
+                );
+            },
+            flips: &[],
+        },
         // ---------------------------------------------------------- kernel
         Case {
             name: "kernel: ASLR off in a late sysctl.d file",

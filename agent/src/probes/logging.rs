@@ -20,6 +20,7 @@
 //! Everything comes from configuration files, so the probe works the same under
 //! `--root`. Files that cannot be read are listed in `unreadable`.
 
+use super::common::dpkg;
 use super::common::reader::Reader;
 use super::Outcome;
 use crate::hostroot::HostRoot;
@@ -975,9 +976,18 @@ fn gather(root: &HostRoot) -> LoggingFacts {
             .is_some_and(|m| m.is_dir),
     );
 
+    // Installed means dpkg says so when the root has a dpkg database (a
+    // removed package leaves its configuration behind); elsewhere the main
+    // configuration file stands for the package.
+    let dpkg = dpkg::installed_packages(&mut r);
+    let installed = |package: &str, config: &str| match &dpkg {
+        Some(set) => set.contains(package),
+        None => root.exists(config),
+    };
+
     // rsyslog
     let mut targets = Vec::new();
-    if root.exists("/etc/rsyslog.conf") {
+    if installed("rsyslog", "/etc/rsyslog.conf") && root.exists("/etc/rsyslog.conf") {
         facts.rsyslog.installed = true;
         let mut files = vec!["/etc/rsyslog.conf".to_string()];
         files.extend(r.glob("/etc/rsyslog.d/*.conf"));
@@ -996,7 +1006,9 @@ fn gather(root: &HostRoot) -> LoggingFacts {
     }
 
     // syslog-ng
-    if root.exists("/etc/syslog-ng/syslog-ng.conf") {
+    if installed("syslog-ng-core", "/etc/syslog-ng/syslog-ng.conf")
+        && root.exists("/etc/syslog-ng/syslog-ng.conf")
+    {
         facts.syslog_ng.installed = true;
         let mut files = vec!["/etc/syslog-ng/syslog-ng.conf".to_string()];
         files.extend(r.glob("/etc/syslog-ng/conf.d/*.conf"));
@@ -1288,6 +1300,35 @@ pub(crate) mod tests {
         assert_eq!(f.logrotate.global_retention_days, 3);
         assert_eq!(f.logrotate.entries.len(), 1);
         assert_eq!(f.logrotate.entries[0].retention_days, 30);
+    }
+
+    #[test]
+    fn a_config_file_left_by_a_removed_package_is_not_installed() {
+        let conf = "*.* @@logs.example.com:514\n";
+        let removed = tree(
+            &[
+                ("/etc/rsyslog.conf", conf),
+                (
+                    "/var/lib/dpkg/status",
+                    "Package: rsyslog\nStatus: deinstall ok config-files\n\nPackage: systemd\nStatus: install ok installed\n",
+                ),
+            ],
+            &[],
+        );
+        let f = gather(&HostRoot::offline(removed.path()));
+        assert!(!f.rsyslog.installed && !f.remote_forwarding);
+        let present = tree(
+            &[
+                ("/etc/rsyslog.conf", conf),
+                (
+                    "/var/lib/dpkg/status",
+                    "Package: rsyslog\nStatus: install ok installed\n",
+                ),
+            ],
+            &[],
+        );
+        let f = gather(&HostRoot::offline(present.path()));
+        assert!(f.rsyslog.installed && f.remote_forwarding);
     }
 
     #[test]

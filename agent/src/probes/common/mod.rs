@@ -1,6 +1,7 @@
 //! Plumbing every probe may import (and the only probe code they share):
 //! probes import these modules, never each other.
 //!
+//! - [`dpkg`] — which packages dpkg says are installed (installed vs. configured).
 //! - [`reader`] — the one [`Reader`](reader::Reader): reads under a
 //!   [`HostRoot`](crate::hostroot::HostRoot) and records what could not be read.
 //! - [`systemd`] — the one systemd unit reader: unit directories, enabled,
@@ -9,6 +10,7 @@
 //!   rule for a key's value (live, configured, kernel build default) with its source.
 //! - `testutil` (tests only) — fixture trees, links, field listings.
 
+pub mod dpkg;
 pub mod reader;
 pub mod sysctl;
 pub mod systemd;

@@ -5,7 +5,7 @@ use super::super::{FieldSchema, FieldType::*, ProbeSchema};
 /// The `packages` probe.
 pub static SCHEMA: ProbeSchema = ProbeSchema {
     id: "packages",
-    version: 1,
+    version: 2,
     description: "Installed packages (dpkg/rpm), pending and security updates, last update, reboot required, unattended upgrades",
     controls: &["A.8.8", "A.8.19"],
     fields: &[
@@ -18,6 +18,9 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("updates_collected", Bool, "Whether pending updates could be computed (uncompressed apt lists present)"),
         FieldSchema::new("updates_note", Str, "Why pending updates were not computed (empty when they were)"),
         FieldSchema::new("package_list_count", Int, "Number of apt `*_Packages` lists read"),
+        FieldSchema::new("apt_sources", List(&Str), "Configured apt binary sources (`uri suite`) from sources.list, sources.list.d/*.list and deb822 *.sources (disabled stanzas left out); empty on rpm systems"),
+        FieldSchema::new("security_source_configured", Nullable(&Bool), "Some configured apt source is a security source (`*-security` suite or security archive); without one security updates never arrive. null on rpm systems"),
+        FieldSchema::new("unreferenced_lists", List(&Str), "Downloaded apt Packages lists that no configured source references (stale after a source was removed); not counted for updates"),
         FieldSchema::new("pending_updates", Int, "Installed packages for which a newer version is available"),
         FieldSchema::new("pending_update_names", List(&Str), "Their names, sorted"),
         FieldSchema::new("pending_security_updates", Int, "Installed packages for which a newer version is available from a security list"),

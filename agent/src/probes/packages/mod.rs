@@ -41,6 +41,8 @@
 //! Ages are computed against a `now` argument in the pure functions; only
 //! [`collect`] reads the clock.
 
+mod apt_sources;
+
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -73,6 +75,12 @@ pub struct PackagesFacts {
     pub updates_note: String,
     /// Lists read.
     pub package_list_count: usize,
+    /// Configured apt sources (`uri suite`).
+    pub apt_sources: Vec<String>,
+    /// Some configured source is a security source (null: not an apt system).
+    pub security_source_configured: Option<bool>,
+    /// Downloaded lists no configured source references (not counted).
+    pub unreferenced_lists: Vec<String>,
     /// Pending updates.
     pub pending_updates: usize,
     /// Their names.
@@ -597,15 +605,48 @@ fn mtime(root: &HostRoot, path: &str) -> Option<DateTime<Utc>> {
         .and_then(|m| from_mtime(m.mtime))
 }
 
+/// Every configured apt source: sources.list, sources.list.d/*.list and *.sources.
+fn read_apt_sources(root: &HostRoot) -> Vec<apt_sources::AptSource> {
+    let mut out = Vec::new();
+    if let Ok(Some(t)) = root.read_to_string("/etc/apt/sources.list") {
+        out.extend(apt_sources::parse_sources_list(&t));
+    }
+    for p in root
+        .glob("/etc/apt/sources.list.d/*.list")
+        .unwrap_or_default()
+    {
+        if let Ok(Some(t)) = root.read_to_string(&p) {
+            out.extend(apt_sources::parse_sources_list(&t));
+        }
+    }
+    for p in root
+        .glob("/etc/apt/sources.list.d/*.sources")
+        .unwrap_or_default()
+    {
+        if let Ok(Some(t)) = root.read_to_string(&p) {
+            out.extend(apt_sources::parse_deb822_sources(&t));
+        }
+    }
+    out
+}
+
 fn collect_dpkg(root: &HostRoot, status: &str, facts: &mut PackagesFacts) -> UpdateTimes {
     let inv = parse_dpkg_status(status);
     let lists = root
         .glob("/var/lib/apt/lists/*_Packages")
         .unwrap_or_default();
-    let lists: Vec<String> = lists
+    let sources = read_apt_sources(root);
+    facts.apt_sources = sources
+        .iter()
+        .map(apt_sources::AptSource::describe)
+        .collect();
+    facts.security_source_configured =
+        Some(sources.iter().any(apt_sources::AptSource::is_security));
+    let (lists, unreferenced): (Vec<String>, Vec<String>) = lists
         .into_iter()
         .filter(|p| !is_ignored_list(p.rsplit('/').next().unwrap_or(p)))
-        .collect();
+        .partition(|p| apt_sources::referenced(p.rsplit('/').next().unwrap_or(p), &sources));
+    facts.unreferenced_lists = unreferenced;
     let mut cand = Candidates::default();
     let mut errors = Vec::new();
     for p in &lists {
@@ -627,6 +668,8 @@ fn collect_dpkg(root: &HostRoot, status: &str, facts: &mut PackagesFacts) -> Upd
             .unwrap_or_default();
         facts.updates_note = if !errors.is_empty() {
             errors.join("; ")
+        } else if !facts.unreferenced_lists.is_empty() {
+            "no configured apt source references the downloaded package lists".into()
         } else if !compressed.is_empty() {
             "apt lists are compressed (Acquire::GzipIndexes); not read".into()
         } else {
@@ -955,6 +998,12 @@ pub fn collect_at(root: &HostRoot, now: DateTime<Utc>) -> Outcome {
 
 /// Feed `input` to every parser (for cargo-fuzz); never panics.
 pub fn fuzz_parse(input: &str) {
+    for s in apt_sources::parse_sources_list(input)
+        .into_iter()
+        .chain(apt_sources::parse_deb822_sources(input))
+    {
+        let _ = apt_sources::referenced(input, &[s]);
+    }
     let inv = parse_dpkg_status(input);
     let mut c = Candidates::default();
     add_packages_list(&mut c, "fuzz_security_Packages", input, &inv);
@@ -974,6 +1023,20 @@ pub fn fuzz_parse(input: &str) {
 mod tests {
     use super::*;
     use serde_json::Value;
+    use std::fs;
+
+    fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dest = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &dest);
+            } else {
+                fs::copy(e.path(), &dest).unwrap();
+            }
+        }
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-15T00:00:00Z")
@@ -1058,6 +1121,36 @@ mod tests {
         assert_eq!(v["unattended_upgrades_enabled"], true);
         assert_eq!(v["reboot_required_collected"], false);
         assert_eq!(v["reboot_required"], false);
+    }
+
+    #[test]
+    fn lists_of_unconfigured_sources_are_not_counted_and_no_security_source_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/packages/debian12-weak");
+        copy_dir(&fx, dir.path());
+        // only the main archive is configured: the security list is stale
+        fs::write(
+            dir.path().join("etc/apt/sources.list.d/debian.sources"),
+            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n",
+        )
+        .unwrap();
+        let Outcome::Ok(v) = collect_at(&HostRoot::offline(dir.path()), now()) else {
+            panic!()
+        };
+        assert_eq!(v["security_source_configured"], false);
+        assert_eq!(v["pending_security_updates"], 0);
+        assert_eq!(v["package_list_count"], 2);
+        assert_eq!(
+            v["unreferenced_lists"],
+            serde_json::json!(["/var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages"])
+        );
+        // the fixture as shipped (security source configured) counts it
+        let Outcome::Ok(v) = collect_at(&HostRoot::offline(&fx), now()) else {
+            panic!()
+        };
+        assert_eq!(v["security_source_configured"], true);
+        assert_eq!(v["pending_security_updates"], 8);
     }
 
     #[test]
@@ -1227,7 +1320,6 @@ mod tests {
 
     #[test]
     fn mtimes_are_fallbacks_and_lists_may_be_missing() {
-        use std::fs;
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
         fs::create_dir_all(r.join("var/lib/dpkg")).unwrap();
