@@ -150,6 +150,7 @@ id = "ssh.root-login"
 title = "No root login"
 controls = ["A.8.5"]
 severity = "high"
+requires = ["sshd"]
 check = 'sshd.permitrootlogin == "no"'
 "#;
 
@@ -157,7 +158,7 @@ check = 'sshd.permitrootlogin == "no"'
         let mut text = PLAIN.to_string();
         if let Some(check) = extra_rule_check {
             text.push_str(&format!(
-                "[[rule]]\nid = \"x\"\ntitle = \"x\"\ncontrols = [\"A.8.5\"]\nseverity = \"low\"\ncheck = '{check}'\n"
+                "[[rule]]\nid = \"x\"\ntitle = \"x\"\ncontrols = [\"A.8.5\"]\nseverity = \"low\"\nrequires = [\"sshd\"]\ncheck = '{check}'\n"
             ));
         }
         let set = PolicySet::load(
