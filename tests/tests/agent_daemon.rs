@@ -797,9 +797,16 @@ async fn workers_die_with_the_supervisor() {
     agent.start();
     let pid = agent.child.as_ref().map(|c| c.id()).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let worker = loop {
-        if let Some(w) = children_of(pid).into_iter().next() {
-            break w;
+    // A child seen between fork and exec still shows the supervisor's own
+    // command line: wait for the worker's.
+    let (worker, cmdline) = loop {
+        let found = children_of(pid).into_iter().find_map(|w| {
+            let cmdline = std::fs::read(format!("/proc/{w}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains("worker").then_some((w, cmdline))
+        });
+        if let Some(found) = found {
+            break found;
         }
         assert!(
             Instant::now() < deadline,
@@ -808,9 +815,6 @@ async fn workers_die_with_the_supervisor() {
         );
         std::thread::sleep(Duration::from_millis(10));
     };
-    let cmdline = std::fs::read(format!("/proc/{worker}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-    assert!(cmdline.contains("worker"), "{cmdline}");
     assert!(cmdline.contains("--recover"), "{cmdline}");
     // The worker is stuck waiting for the collector (30 s timeout); the
     // supervisor is killed: the worker must go at once, not in 30 s.
