@@ -1,6 +1,8 @@
 //! One error type for every HTTP answer that is not a success, mapped to
 //! its status code. The reason is attached to the response so the request
-//! log can name it; it never contains a secret.
+//! log can name it; it never contains a secret. Services return their own
+//! errors (`service::*::…Error`); the `From` impls here are the one place
+//! that gives each its status and body.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -87,6 +89,56 @@ impl From<crate::service::admin::AdminError> for ApiError {
         match e {
             AdminError::NotFound { .. } => ApiError::NotFound(e.to_string()),
             AdminError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::service::ingest::IngestError> for ApiError {
+    fn from(e: crate::service::ingest::IngestError) -> Self {
+        use crate::service::ingest::IngestError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::BadSignature(m) => ApiError::BadSignature(m),
+            E::Refused(m) => ApiError::Forbidden(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::MissingBlobs(d) => ApiError::MissingBlobs(d),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::service::query::QueryError> for ApiError {
+    fn from(e: crate::service::query::QueryError) -> Self {
+        use crate::service::query::QueryError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Unavailable(m) => ApiError::Unavailable(m),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::service::enroll::EnrollError> for ApiError {
+    fn from(e: crate::service::enroll::EnrollError) -> Self {
+        use crate::service::enroll::EnrollError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::Refused(m) => ApiError::Forbidden(m),
+            E::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::service::alerts::AlertsError> for ApiError {
+    fn from(e: crate::service::alerts::AlertsError) -> Self {
+        use crate::service::alerts::AlertsError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Store(s) => s.into(),
         }
     }
 }

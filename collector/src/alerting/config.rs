@@ -1,7 +1,7 @@
 //! `[drift]` and `[[sink]]` in `config.toml`.
 
+use super::sink::SinkKind;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// `[drift]`: stale evidence, flapping and the background loops.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,36 +62,26 @@ impl Default for DriftConfig {
     }
 }
 
-/// The kind of a sink.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SinkType {
-    /// POST of the alert as JSON, signed with HMAC-SHA256.
-    Webhook,
-    /// Slack incoming webhook (`{"text": …}`).
-    Slack,
-    /// A tracing log line.
-    Log,
+/// `[[sink]]`: the settings every sink has, plus its kind's own
+/// (`type = "webhook"` and the keys that kind takes, see
+/// [`SinkKind`](super::sink::SinkKind)). Parsing refuses keys neither the
+/// common part nor the kind knows, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SinkConfig {
+    /// Name, filters and retry settings.
+    #[serde(flatten)]
+    pub common: SinkCommon,
+    /// `type` and the kind's own keys.
+    #[serde(flatten)]
+    pub kind: SinkKind,
 }
 
-/// `[[sink]]`.
+/// The keys of `[[sink]]` every kind takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SinkConfig {
+pub struct SinkCommon {
     /// Unique name (outbox rows refer to it).
     pub name: String,
-    /// `webhook`, `slack` or `log`.
-    #[serde(rename = "type")]
-    pub kind: SinkType,
-    /// URL (webhook, slack).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// File holding the HMAC secret (webhook; required).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_file: Option<PathBuf>,
-    /// PEM file of CA certificates trusted for an https URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
     /// Only these severities (empty: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub severities: Vec<String>,
@@ -117,6 +107,46 @@ pub struct SinkConfig {
     /// Longest retry delay, in ms.
     #[serde(default = "default_retry_max")]
     pub retry_max_ms: u64,
+}
+
+/// The keys [`SinkCommon`] takes (a test keeps this in step with the struct).
+const COMMON_KEYS: [&str; 9] = [
+    "name",
+    "severities",
+    "kinds",
+    "controls",
+    "rules",
+    "hosts",
+    "timeout_ms",
+    "retry_initial_ms",
+    "retry_max_ms",
+];
+
+impl<'de> Deserialize<'de> for SinkConfig {
+    // serde cannot combine `flatten` with `deny_unknown_fields`, so the table
+    // is split by hand: the common keys go to `SinkCommon`, the rest (with
+    // `type`) to the tagged `SinkKind`; both refuse keys they do not know.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut rest = toml::Table::deserialize(d)?;
+        let name = match rest.get("name") {
+            Some(toml::Value::String(n)) => format!("sink `{n}`"),
+            _ => "sink".to_string(),
+        };
+        let mut common = toml::Table::new();
+        for k in COMMON_KEYS {
+            if let Some(v) = rest.remove(k) {
+                common.insert(k.to_string(), v);
+            }
+        }
+        let common: SinkCommon = toml::Value::Table(common)
+            .try_into()
+            .map_err(|e| D::Error::custom(format!("{name}: {e}")))?;
+        let kind: SinkKind = toml::Value::Table(rest)
+            .try_into()
+            .map_err(|e| D::Error::custom(format!("{name}: {e}")))?;
+        Ok(SinkConfig { common, kind })
+    }
 }
 
 fn default_timeout() -> u64 {
@@ -148,24 +178,20 @@ pub fn validate(drift: &DriftConfig, sinks: &[SinkConfig]) -> Result<(), String>
     }
     let mut names = std::collections::BTreeSet::new();
     for s in sinks {
-        let who = format!("sink `{}`", s.name);
-        if s.name.is_empty() || s.name.len() > 64 || !names.insert(s.name.as_str()) {
+        let who = format!("sink `{}`", s.common.name);
+        if s.common.name.is_empty()
+            || s.common.name.len() > 64
+            || !names.insert(s.common.name.as_str())
+        {
             return Err(format!(
                 "{who}: names must be unique and 1 to 64 characters"
             ));
         }
-        match s.kind {
-            SinkType::Webhook | SinkType::Slack => {
-                let url = s.url.as_deref().unwrap_or("");
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(format!("{who}: url must be http:// or https://"));
-                }
-            }
-            SinkType::Log => {}
-        }
-        if s.kind == SinkType::Webhook && s.secret_file.is_none() {
-            return Err(format!("{who}: a webhook needs secret_file"));
-        }
+        s.kind
+            .config()
+            .validate()
+            .map_err(|e| format!("{who}: {e}"))?;
+        let s = &s.common;
         for sev in &s.severities {
             if evident_core::policy::Severity::parse(sev).is_none() {
                 return Err(format!("{who}: unknown severity `{sev}`"));
@@ -226,10 +252,10 @@ type = "log"
         let back: crate::config::Config = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
         let mut bad = c.clone();
-        bad.sinks[0].secret_file = None;
+        bad.sinks[0].common.retry_initial_ms = 0;
         assert!(bad.validate().is_err());
         let mut bad = c.clone();
-        bad.sinks[1].name = "ops".into();
+        bad.sinks[1].common.name = "ops".into();
         assert!(bad.validate().is_err());
         let mut bad = c;
         bad.drift.stale_factor = f64::NAN;
@@ -238,5 +264,55 @@ type = "log"
         assert!(
             toml::from_str::<crate::config::Config>("[[sink]]\nname='a'\ntype='log'\nx=1").is_err()
         );
+    }
+
+    #[test]
+    fn unknown_sink_keys_are_refused_by_name() {
+        let parse = |sink: &str| {
+            toml::from_str::<crate::config::Config>(&format!("[[sink]]\nname='a'\n{sink}"))
+                .map_err(|e| e.to_string())
+        };
+        // A key of another kind: the log sink takes no url.
+        let e = parse("type='log'\nurl='http://x'").unwrap_err();
+        assert!(
+            e.contains("sink `a`") && e.contains("unknown field `url`"),
+            "{e}"
+        );
+        let e = parse("type='webhook'\nurl='http://x'\nsecret_file='s'\nsecrets='s'").unwrap_err();
+        assert!(e.contains("unknown field `secrets`"), "{e}");
+        let e = parse("type='pager'").unwrap_err();
+        assert!(e.contains("unknown variant `pager`"), "{e}");
+        let e = parse("type='webhook'\nurl='http://x'").unwrap_err();
+        assert!(e.contains("missing field `secret_file`"), "{e}");
+        // Wrong type of a common key is named too.
+        let e = parse("type='log'\ntimeout_ms='x'").unwrap_err();
+        assert!(e.contains("sink `a`"), "{e}");
+        let c = toml::from_str::<crate::config::Config>(
+            "[[sink]]\nname='s'\ntype='slack'\nurl='ftp://x'",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("url must be http:// or https://"), "{e}");
+    }
+
+    #[test]
+    fn common_keys_list_matches_the_struct() {
+        let full = super::SinkCommon {
+            name: "n".into(),
+            severities: vec!["high".into()],
+            kinds: vec!["drift".into()],
+            controls: vec!["A.8.5".into()],
+            rules: vec!["r".into()],
+            hosts: vec!["h".into()],
+            timeout_ms: 1,
+            retry_initial_ms: 1,
+            retry_max_ms: 1,
+        };
+        let t = toml::Table::try_from(&full).unwrap();
+        let mut keys: Vec<&str> = t.keys().map(String::as_str).collect();
+        let mut want = super::COMMON_KEYS.to_vec();
+        keys.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(keys, want);
     }
 }

@@ -14,7 +14,7 @@ impl Alerting {
         let lease = self
             .sinks
             .iter()
-            .map(|s| s.config.timeout_ms)
+            .map(|s| s.config.common.timeout_ms)
             .max()
             .unwrap_or(5000)
             .saturating_mul(2)
@@ -39,7 +39,7 @@ impl Alerting {
             per_sink.entry(r.sink.as_str()).or_default().push(r);
         }
         let jobs = per_sink.into_iter().map(|(name, rows)| async move {
-            let sink = self.sinks.iter().find(|s| s.config.name == name);
+            let sink = self.sinks.iter().find(|s| s.config.common.name == name);
             let mut failed = false;
             for r in rows {
                 let result = match sink {
@@ -53,7 +53,7 @@ impl Alerting {
                     Err(e) => {
                         failed = true;
                         let (initial, max) = sink
-                            .map(|s| (s.config.retry_initial_ms, s.config.retry_max_ms))
+                            .map(|s| (s.config.common.retry_initial_ms, s.config.common.retry_max_ms))
                             .unwrap_or((1000, 300_000));
                         let wait = evident_core::drift::backoff_ms(
                             u32::try_from(r.attempts).unwrap_or(u32::MAX),

@@ -48,7 +48,7 @@ impl Alerting {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Alerting {
             settings: Arc::new(DriftSettings {
-                sinks: sinks.iter().map(|s| s.config.name.clone()).collect(),
+                sinks: sinks.iter().map(|s| s.config.common.name.clone()).collect(),
                 flap_window_ms: i64::try_from(drift.flap_window_seconds)
                     .unwrap_or(i64::MAX / 2000)
                     .saturating_mul(1000),

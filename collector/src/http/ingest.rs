@@ -18,7 +18,9 @@ pub fn router() -> Router<Arc<App>> {
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let start = Instant::now();
     let result = match super::read_body(req, app.max_body_bytes).await {
-        Ok(body) => ingest::ingest(&app, &body).await,
+        Ok(body) => ingest::ingest(&app, &body)
+            .await
+            .map_err(crate::error::ApiError::from),
         Err(e) => Err(e),
     };
     match result {

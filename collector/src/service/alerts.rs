@@ -1,9 +1,25 @@
 //! Alerts and drift timelines: listing, acknowledging, transitions.
 
 use super::App;
-use crate::error::ApiError;
 use crate::store::drift::{AlertQuery, AlertRecord, TransitionRow};
 use serde::Serialize;
+
+/// Why an alert request could not be served; `crate::error` maps each to its HTTP status and body.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    /// Malformed or invalid input (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing by that id (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicts with what is stored (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed (HTTP 503).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
 
 /// A page of alerts.
 #[derive(Debug, Serialize)]
@@ -20,7 +36,7 @@ fn limit(l: Option<i64>) -> i64 {
 }
 
 /// `GET /v1/alerts`.
-pub async fn list(app: &App, mut q: AlertQuery, l: Option<i64>) -> Result<AlertPage, ApiError> {
+pub async fn list(app: &App, mut q: AlertQuery, l: Option<i64>) -> Result<AlertPage, AlertsError> {
     q.limit = limit(l);
     let alerts = app.store.list_alerts(&q).await?;
     let next = (alerts.len() as i64 == q.limit)
@@ -30,28 +46,28 @@ pub async fn list(app: &App, mut q: AlertQuery, l: Option<i64>) -> Result<AlertP
 }
 
 /// `GET /v1/alerts/{id}`.
-pub async fn get(app: &App, id: i64) -> Result<AlertRecord, ApiError> {
+pub async fn get(app: &App, id: i64) -> Result<AlertRecord, AlertsError> {
     app.store
         .alert(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))
+        .ok_or_else(|| AlertsError::NotFound(format!("no alert {id}")))
 }
 
 /// `POST /v1/alerts/{id}/ack`.
-pub async fn ack(app: &App, id: i64, by: &str, reason: &str) -> Result<AlertRecord, ApiError> {
+pub async fn ack(app: &App, id: i64, by: &str, reason: &str) -> Result<AlertRecord, AlertsError> {
     if reason.trim().is_empty() || reason.len() > 2000 {
-        return Err(ApiError::BadRequest(
+        return Err(AlertsError::Invalid(
             "reason is required (at most 2000 bytes)".into(),
         ));
     }
     if by.trim().is_empty() || by.len() > 200 {
-        return Err(ApiError::BadRequest(
+        return Err(AlertsError::Invalid(
             "by is required (at most 200 bytes)".into(),
         ));
     }
     let current = get(app, id).await?;
     if current.state != "open" {
-        return Err(ApiError::Conflict(format!(
+        return Err(AlertsError::Conflict(format!(
             "alert {id} is {}, not open",
             current.state
         )));
@@ -61,7 +77,9 @@ pub async fn ack(app: &App, id: i64, by: &str, reason: &str) -> Result<AlertReco
         .ack_alert(id, by, reason, app.clock.now_ms())
         .await?
     {
-        return Err(ApiError::Conflict(format!("alert {id} is no longer open")));
+        return Err(AlertsError::Conflict(format!(
+            "alert {id} is no longer open"
+        )));
     }
     get(app, id).await
 }
@@ -72,6 +90,6 @@ pub async fn transitions(
     agent: Option<&str>,
     subject: Option<&str>,
     l: Option<i64>,
-) -> Result<Vec<TransitionRow>, ApiError> {
+) -> Result<Vec<TransitionRow>, AlertsError> {
     Ok(app.store.transitions(agent, subject, limit(l)).await?)
 }

@@ -8,7 +8,6 @@
 
 use super::writer::WriterHandle;
 use super::App;
-use crate::error::ApiError;
 use crate::store::drift::{DriftEval, DriftInput, DriftSettings, NewAlert};
 use crate::store::{IngestItem, IngestOutcome, Store};
 use ed25519_dalek::VerifyingKey;
@@ -23,6 +22,32 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+/// Why a statement was not ingested; `crate::error` maps each to its HTTP status and body.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Malformed or invalid input (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The envelope signature does not verify (HTTP 401).
+    #[error("{0}")]
+    BadSignature(String),
+    /// Unknown, unapproved or revoked key; bad enrollment token (HTTP 403).
+    #[error("{0}")]
+    Refused(String),
+    /// Conflicts with what is stored (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Referenced blobs neither sent nor stored (HTTP 422).
+    #[error("{} blob(s) referenced by the statement are neither in the request nor stored", .0.len())]
+    MissingBlobs(Vec<Digest>),
+    /// Stored data unreadable or the writer gone (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The database failed (HTTP 503).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
 
 /// Evaluation results as stored (content-addressed): everything of an
 /// [`evident_core::Evaluation`] except the per-statement host and time. The
@@ -130,7 +155,7 @@ impl Ingestor {
     async fn attestations(
         &self,
         store: &dyn Store,
-    ) -> Result<Arc<Vec<AttestationInput>>, ApiError> {
+    ) -> Result<Arc<Vec<AttestationInput>>, IngestError> {
         if self.attested_controls.is_empty() {
             return Ok(Arc::new(Vec::new()));
         }
@@ -215,7 +240,7 @@ impl Ingestor {
         &self,
         store: &dyn Store,
         key_id: &str,
-    ) -> Result<CachedAgent, ApiError> {
+    ) -> Result<CachedAgent, IngestError> {
         if let Ok(map) = self.agents.read() {
             if let Some(a) = map.get(key_id) {
                 if a.status == AgentStatus::Active && a.fetched.elapsed() < AGENT_TTL {
@@ -224,10 +249,10 @@ impl Ingestor {
             }
         }
         let Some(rec) = store.agent_by_key(key_id).await? else {
-            return Err(ApiError::Forbidden(format!("unknown key {key_id}")));
+            return Err(IngestError::Refused(format!("unknown key {key_id}")));
         };
         let key = parse_public_key(&rec.public_key)
-            .map_err(|e| ApiError::Forbidden(format!("stored key of agent {}: {e}", rec.id)))?;
+            .map_err(|e| IngestError::Refused(format!("stored key of agent {}: {e}", rec.id)))?;
         let agent = CachedAgent {
             id: rec.id,
             key,
@@ -267,7 +292,7 @@ impl Ingestor {
 }
 
 /// Ingest one request body: the steps below, in order.
-pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> {
+pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestError> {
     let decoded = parse(body)?;
     let (agent, key_id) = authenticate(app, &decoded).await?;
     let (statement, sequence) = verify(app, &decoded, &agent, &key_id)?;
@@ -288,10 +313,10 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
 }
 
 /// Step 1: decode the body and check the envelope's payload type.
-fn parse(body: &[u8]) -> Result<DecodedIngest, ApiError> {
-    let decoded = decode_ingest(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+fn parse(body: &[u8]) -> Result<DecodedIngest, IngestError> {
+    let decoded = decode_ingest(body).map_err(|e| IngestError::Invalid(e.to_string()))?;
     if decoded.envelope.payload_type != PAYLOAD_TYPE {
-        return Err(ApiError::BadRequest(format!(
+        return Err(IngestError::Invalid(format!(
             "envelope payloadType is `{}`, expected `{PAYLOAD_TYPE}`",
             decoded
                 .envelope
@@ -308,21 +333,21 @@ fn parse(body: &[u8]) -> Result<DecodedIngest, ApiError> {
 async fn authenticate(
     app: &App,
     decoded: &DecodedIngest,
-) -> Result<(CachedAgent, String), ApiError> {
+) -> Result<(CachedAgent, String), IngestError> {
     let ing = &app.ingest;
     let key_id = decoded
         .envelope
         .signatures
         .first()
         .map(|s| s.keyid.clone())
-        .ok_or_else(|| ApiError::BadSignature("envelope carries no signature".into()))?;
+        .ok_or_else(|| IngestError::BadSignature("envelope carries no signature".into()))?;
     if key_id.len() != 64 {
-        return Err(ApiError::Forbidden("unknown key".into()));
+        return Err(IngestError::Refused("unknown key".into()));
     }
     let agent = ing.agent_for_key(&*app.store, &key_id).await?;
     match agent.status {
         AgentStatus::Active => Ok((agent, key_id)),
-        AgentStatus::Pending => Err(ApiError::Forbidden(format!(
+        AgentStatus::Pending => Err(IngestError::Refused(format!(
             "agent {} is waiting for approval",
             agent.id
         ))),
@@ -333,7 +358,7 @@ async fn authenticate(
                 "integrity:revoked-key",
                 format!("revoked key {key_id} is still sending evidence"),
             );
-            Err(ApiError::Forbidden(format!(
+            Err(IngestError::Refused(format!(
                 "agent {} is revoked",
                 agent.id
             )))
@@ -348,7 +373,7 @@ fn verify(
     decoded: &DecodedIngest,
     agent: &CachedAgent,
     key_id: &str,
-) -> Result<(Statement, i64), ApiError> {
+) -> Result<(Statement, i64), IngestError> {
     let ing = &app.ingest;
     let payload = decoded
         .envelope
@@ -362,12 +387,12 @@ fn verify(
                     format!("more than {SIG_FAIL_BURST} signature failures within {} s for key {key_id}", SIG_FAIL_WINDOW_MS / 1000),
                 );
             }
-            ApiError::BadSignature(e.to_string())
+            IngestError::BadSignature(e.to_string())
         })?;
     let statement =
-        Statement::from_bytes(payload).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Statement::from_bytes(payload).map_err(|e| IngestError::Invalid(e.to_string()))?;
     if statement.predicate.agent.id != agent.id {
-        return Err(ApiError::BadRequest(format!(
+        return Err(IngestError::Invalid(format!(
             "statement names agent `{}` but is signed by the key of agent {}",
             statement
                 .predicate
@@ -380,7 +405,7 @@ fn verify(
         )));
     }
     let sequence = i64::try_from(statement.predicate.sequence)
-        .map_err(|_| ApiError::BadRequest("sequence is too large".into()))?;
+        .map_err(|_| IngestError::Invalid("sequence is too large".into()))?;
     Ok((statement, sequence))
 }
 
@@ -390,11 +415,11 @@ async fn check_blobs(
     app: &App,
     decoded: &DecodedIngest,
     statement: &Statement,
-) -> Result<Vec<Digest>, ApiError> {
+) -> Result<Vec<Digest>, IngestError> {
     let ing = &app.ingest;
     decoded
         .check_blobs()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e| IngestError::Invalid(e.to_string()))?;
     let mut refs = statement.blob_digests();
     refs.sort();
     refs.dedup();
@@ -406,7 +431,7 @@ async fn check_blobs(
     if !unknown.is_empty() {
         let missing = app.store.missing_blobs(&unknown).await?;
         if !missing.is_empty() {
-            return Err(ApiError::MissingBlobs(missing));
+            return Err(IngestError::MissingBlobs(missing));
         }
         Ingestor::mark_known(&ing.known_blobs, unknown);
     }
@@ -421,7 +446,7 @@ async fn evaluation(
     decoded: &DecodedIngest,
     statement: &Statement,
     refs: &[Digest],
-) -> Result<Arc<EvalEntry>, ApiError> {
+) -> Result<Arc<EvalEntry>, IngestError> {
     let ing = &app.ingest;
     let attestations = ing.attestations(&*app.store).await?;
     let key = ing.keys.key_with(statement, &attestations);
@@ -445,7 +470,7 @@ async fn evaluation(
             .or_else(|| stored.get(d))
             .map(Vec::as_slice)
     })
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    .map_err(|e| IngestError::Invalid(e.to_string()))?;
     let entry = Arc::new(EvalEntry::new(RecordedResults::from_evaluation(evaluate_with(
         &app.policies,
         &evidence,
@@ -467,7 +492,7 @@ async fn submit(
     agent: &CachedAgent,
     refs: &[Digest],
     eval: &EvalEntry,
-) -> Result<IngestOutcome, ApiError> {
+) -> Result<IngestOutcome, IngestError> {
     let ing = &app.ingest;
     let new_blobs: Vec<(Digest, Arc<Vec<u8>>)> = decoded
         .blobs
@@ -504,7 +529,10 @@ async fn submit(
             })
         }),
     };
-    ing.writer.submit(item).await.map_err(ApiError::Unavailable)
+    ing.writer
+        .submit(item)
+        .await
+        .map_err(IngestError::Unavailable)
 }
 
 /// Step 8: the answer for the writer's outcome; remembers what is now stored.
@@ -518,7 +546,7 @@ fn answer(
     envelope_digest: Digest,
     refs: Vec<Digest>,
     eval: &EvalEntry,
-) -> Result<IngestResponse, ApiError> {
+) -> Result<IngestResponse, IngestError> {
     let ing = &app.ingest;
     let sequence = statement.predicate.sequence;
     let status = match outcome {
@@ -531,7 +559,7 @@ fn answer(
         IngestOutcome::Duplicate => IngestStatus::Duplicate,
         IngestOutcome::Conflict { existing } => {
             tracing::warn!(agent_id = %agent.id, sequence, %existing, refused = %envelope_digest, "same sequence, different envelope: integrity event recorded");
-            return Err(ApiError::Conflict(format!(
+            return Err(IngestError::Conflict(format!(
                 "sequence {sequence} of agent {} already holds a different envelope ({existing}); recorded as an integrity event",
                 agent.id
             )));
@@ -546,7 +574,7 @@ fn answer(
                     format!("revoked key {key_id} is still sending evidence"),
                 );
             }
-            return Err(ApiError::Forbidden(match s {
+            return Err(IngestError::Refused(match s {
                 None => format!("agent {} is unknown", agent.id),
                 Some(s) => format!("agent {} is {}", agent.id, s.as_str()),
             }));

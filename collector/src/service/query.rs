@@ -4,7 +4,6 @@
 
 use super::ingest::StoredResults;
 use super::App;
-use crate::error::ApiError;
 use crate::store::{AgentRecord, IntegrityEvent};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -13,6 +12,23 @@ use evident_core::{Digest, Envelope};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+
+/// Why a query could not be answered; `crate::error` maps each to its HTTP status and body.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Malformed or invalid input (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing by that id (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Stored data unreadable or the writer gone (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The database failed (HTTP 503).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
 
 /// A page of items with the cursor of the next page.
 #[derive(Debug, Serialize)]
@@ -42,7 +58,7 @@ impl Query {
         &self,
         app: &App,
         digest: &Digest,
-    ) -> Result<Arc<StoredResults>, ApiError> {
+    ) -> Result<Arc<StoredResults>, QueryError> {
         if let Some(r) = self.parsed.lock().ok().and_then(|m| m.get(digest).cloned()) {
             return Ok(r);
         }
@@ -50,9 +66,9 @@ impl Query {
             .store
             .results(digest)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("results {digest}")))?;
+            .ok_or_else(|| QueryError::NotFound(format!("results {digest}")))?;
         let parsed: StoredResults = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::Unavailable(format!("stored results {digest} unreadable: {e}"))
+            QueryError::Unavailable(format!("stored results {digest} unreadable: {e}"))
         })?;
         let parsed = Arc::new(parsed);
         if let Ok(mut m) = self.parsed.lock() {
@@ -70,7 +86,7 @@ pub async fn hosts(
     app: &App,
     after: Option<String>,
     limit: Option<i64>,
-) -> Result<Page<AgentRecord, String>, ApiError> {
+) -> Result<Page<AgentRecord, String>, QueryError> {
     let limit = clamp(limit);
     let items = app.store.list_agents(after.as_deref(), limit).await?;
     let next = if items.len() as i64 == limit {
@@ -117,7 +133,7 @@ pub struct HostDetail {
 async fn stale_agents(
     app: &App,
     host: Option<&str>,
-) -> Result<std::collections::HashSet<String>, ApiError> {
+) -> Result<std::collections::HashSet<String>, QueryError> {
     let q = crate::store::drift::AlertQuery {
         open_only: true,
         host: host.map(str::to_string),
@@ -143,12 +159,12 @@ fn if_stale(stale: bool, status: &str) -> String {
 }
 
 /// `GET /v1/hosts/{id}`.
-pub async fn host(app: &App, id: &str) -> Result<HostDetail, ApiError> {
+pub async fn host(app: &App, id: &str) -> Result<HostDetail, QueryError> {
     let host = app
         .store
         .agent(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no host {id}")))?;
+        .ok_or_else(|| QueryError::NotFound(format!("no host {id}")))?;
     let stale = stale_agents(app, Some(id)).await?.contains(&host.id);
     let (rules, controls, summary) = match &host.latest_results {
         None => (Vec::new(), BTreeMap::new(), BTreeMap::new()),
@@ -202,7 +218,7 @@ pub struct ControlCounts {
 
 /// `GET /v1/controls`: per control, how many hosts are in each status
 /// (latest evidence of active agents; controls no rule covers are left out).
-pub async fn controls(app: &App) -> Result<Vec<ControlCounts>, ApiError> {
+pub async fn controls(app: &App) -> Result<Vec<ControlCounts>, QueryError> {
     let latest = app.store.latest_results().await?;
     let stale = stale_agents(app, None).await?;
     let mut per_digest: HashMap<(Digest, bool), u64> = HashMap::new();
@@ -263,10 +279,10 @@ pub async fn rule_history(
     rule: &str,
     before: Option<i64>,
     limit: Option<i64>,
-) -> Result<Page<HistoryPoint, i64>, ApiError> {
+) -> Result<Page<HistoryPoint, i64>, QueryError> {
     let limit = clamp(limit);
     if app.store.agent(host).await?.is_none() {
-        return Err(ApiError::NotFound(format!("no host {host}")));
+        return Err(QueryError::NotFound(format!("no host {host}")));
     }
     let rows = app.store.statements(host, before, limit).await?;
     let mut items = Vec::with_capacity(rows.len());
@@ -309,17 +325,17 @@ pub struct EvidenceDoc {
 }
 
 /// `GET /v1/evidence/{digest}`.
-pub async fn evidence(app: &App, digest: &str) -> Result<EvidenceDoc, ApiError> {
+pub async fn evidence(app: &App, digest: &str) -> Result<EvidenceDoc, QueryError> {
     let d: Digest = digest
         .parse()
-        .map_err(|e: evident_core::digest::DigestParseError| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e: evident_core::digest::DigestParseError| QueryError::Invalid(e.to_string()))?;
     let (row, envelope) = app
         .store
         .statement(&d)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no evidence {d}")))?;
+        .ok_or_else(|| QueryError::NotFound(format!("no evidence {d}")))?;
     let env = Envelope::from_json(&envelope)
-        .map_err(|e| ApiError::Unavailable(format!("stored envelope unreadable: {e}")))?;
+        .map_err(|e| QueryError::Unavailable(format!("stored envelope unreadable: {e}")))?;
     let refs = if env.payload_type == PAYLOAD_TYPE {
         Statement::from_bytes(&env.payload)
             .map(|s| s.blob_digests())
@@ -345,7 +361,7 @@ pub async fn integrity_events(
     agent: Option<String>,
     after: Option<i64>,
     limit: Option<i64>,
-) -> Result<Page<IntegrityEvent, i64>, ApiError> {
+) -> Result<Page<IntegrityEvent, i64>, QueryError> {
     let limit = clamp(limit);
     let items = app
         .store
@@ -360,7 +376,7 @@ pub async fn integrity_events(
 }
 
 /// Per (control, status) host counts for `/metrics`.
-pub async fn control_host_counts(app: &App) -> Result<Vec<(String, String, u64)>, ApiError> {
+pub async fn control_host_counts(app: &App) -> Result<Vec<(String, String, u64)>, QueryError> {
     Ok(controls(app)
         .await?
         .into_iter()

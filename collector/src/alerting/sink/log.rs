@@ -1,7 +1,27 @@
 //! The `log` sink: one `tracing` warning per notification.
 
-use super::Deliver;
+use super::{Deliver, SinkKindConfig};
+use crate::alerting::config::SinkCommon;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `type = "log"`: no keys of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {}
+
+impl SinkKindConfig for LogConfig {
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn build(&self, _dir: &Path, common: &SinkCommon) -> Result<Box<dyn Deliver>, String> {
+        Ok(Box::new(LogSink {
+            name: common.name.clone(),
+        }))
+    }
+}
 
 /// Writes notifications to the service log.
 pub struct LogSink {

@@ -1,14 +1,17 @@
-//! Alert sinks: one file per kind, each implementing [`Deliver`]; a
-//! [`Sink`] wraps one with its name, filter and retry settings. Adding a
-//! sink: its file here, one [`SinkType`] variant, and one arm in
-//! [`Sink::new`] (and its checks in `config::validate`).
+//! Alert sinks: one file per kind. Each file holds its config struct
+//! (the kind's own `[[sink]]` keys, `deny_unknown_fields`) implementing
+//! [`SinkKindConfig`] (checks and building) and its deliverer implementing
+//! [`Deliver`]. Adding a sink: its file here (`pub mod`) and one line in
+//! the `sink_kinds!` list below, which makes both the `type = "…"` variant
+//! of [`SinkKind`] and its dispatch; nothing else matches on the kind.
 
 pub mod log;
 pub mod slack;
 pub mod webhook;
 
-use super::config::{SinkConfig, SinkType};
+use super::config::{SinkCommon, SinkConfig};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
@@ -17,6 +20,46 @@ use std::time::Duration;
 pub trait Deliver: Send + Sync {
     /// Deliver `payload` (the notification JSON; `n` is it parsed).
     async fn deliver(&self, payload: &str, n: &serde_json::Value) -> Result<(), String>;
+}
+
+/// A sink kind's own configuration: checked before the server starts,
+/// then built into a deliverer.
+pub trait SinkKindConfig {
+    /// Checks beyond parsing (URL schemes, …).
+    fn validate(&self) -> Result<(), String>;
+    /// The deliverer (reading secret and CA files relative to `dir`).
+    fn build(&self, dir: &Path, common: &SinkCommon) -> Result<Box<dyn Deliver>, String>;
+}
+
+/// Declares [`SinkKind`] (tagged by `type`, lowercase variant names) and
+/// its one dispatch to [`SinkKindConfig`].
+macro_rules! sink_kinds {
+    ($($(#[$doc:meta])* $variant:ident($config:ty),)*) => {
+        /// The kind of a sink with its own settings (`type = "…"`).
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type", rename_all = "lowercase")]
+        pub enum SinkKind {
+            $($(#[$doc])* $variant($config),)*
+        }
+
+        impl SinkKind {
+            /// The kind's configuration behind its trait.
+            pub fn config(&self) -> &dyn SinkKindConfig {
+                match self {
+                    $(SinkKind::$variant(c) => c,)*
+                }
+            }
+        }
+    };
+}
+
+sink_kinds! {
+    /// `type = "webhook"`: POST of the alert as JSON, signed with HMAC-SHA256.
+    Webhook(webhook::WebhookConfig),
+    /// `type = "slack"`: Slack incoming webhook (`{"text": …}`).
+    Slack(slack::SlackConfig),
+    /// `type = "log"`: a tracing log line.
+    Log(log::LogConfig),
 }
 
 /// A configured sink ready to deliver.
@@ -38,25 +81,14 @@ impl Sink {
     /// Build the sink `config` describes (reading its secret and CA files
     /// relative to `dir`).
     pub fn new(dir: &Path, config: &SinkConfig) -> Result<Sink, SinkError> {
-        let err = |reason: String| SinkError {
-            sink: config.name.clone(),
-            reason,
-        };
-        let url = || config.url.clone().unwrap_or_default();
-        let kind: Box<dyn Deliver> = match config.kind {
-            SinkType::Log => Box::new(log::LogSink {
-                name: config.name.clone(),
-            }),
-            SinkType::Slack => Box::new(slack::SlackSink {
-                client: http_client(dir, config).map_err(err)?,
-                url: url(),
-            }),
-            SinkType::Webhook => Box::new(webhook::WebhookSink {
-                client: http_client(dir, config).map_err(err)?,
-                url: url(),
-                secret: read_secret(dir, config).map_err(err)?,
-            }),
-        };
+        let kind = config
+            .kind
+            .config()
+            .build(dir, &config.common)
+            .map_err(|reason| SinkError {
+                sink: config.common.name.clone(),
+                reason,
+            })?;
         Ok(Sink {
             config: config.clone(),
             kind,
@@ -65,7 +97,7 @@ impl Sink {
 
     /// Whether the notification passes the sink's filter.
     pub fn wants(&self, n: &serde_json::Value) -> bool {
-        let f = &self.config;
+        let f = &self.config.common;
         let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("");
         let any = |list: &[String], v: &str| list.is_empty() || list.iter().any(|x| x == v);
         let subject = s("subject");
@@ -96,11 +128,8 @@ impl Sink {
     }
 }
 
-/// The HMAC secret a sink's `secret_file` holds (at least 16 bytes).
-fn read_secret(dir: &Path, config: &SinkConfig) -> Result<Vec<u8>, String> {
-    let Some(p) = &config.secret_file else {
-        return Err("secret_file is required".into());
-    };
+/// The HMAC secret the file `p` holds (at least 16 bytes).
+pub(crate) fn read_secret(dir: &Path, p: &Path) -> Result<Vec<u8>, String> {
     let p = crate::config::Config::path(dir, p);
     let s = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
     let s = s.trim().as_bytes().to_vec();
@@ -112,17 +141,30 @@ fn read_secret(dir: &Path, config: &SinkConfig) -> Result<Vec<u8>, String> {
 
 /// An HTTP client for a sink: its timeout, no redirects, and only the
 /// `ca_file` CAs when one is configured.
-fn http_client(dir: &Path, config: &SinkConfig) -> Result<reqwest::Client, String> {
+pub(crate) fn http_client(
+    dir: &Path,
+    common: &SinkCommon,
+    ca_file: Option<&Path>,
+) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
-        .timeout(Duration::from_millis(config.timeout_ms))
+        .timeout(Duration::from_millis(common.timeout_ms))
         .redirect(reqwest::redirect::Policy::none());
-    if let Some(ca) = &config.ca_file {
+    if let Some(ca) = ca_file {
         let p = crate::config::Config::path(dir, ca);
         let pem = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         let tls = crate::tls::client_config(&pem).map_err(|e| e.to_string())?;
         b = b.use_preconfigured_tls(tls);
     }
     b.build().map_err(|e| e.to_string())
+}
+
+/// Checks an http:// or https:// URL.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err("url must be http:// or https://".into())
+    }
 }
 
 /// Send a request; Ok on a 2xx answer.

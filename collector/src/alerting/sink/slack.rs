@@ -1,7 +1,34 @@
 //! The `slack` sink: a Slack incoming webhook (`{"text": …}`).
 
-use super::{post, Deliver};
+use super::{check_url, http_client, post, Deliver, SinkKindConfig};
+use crate::alerting::config::SinkCommon;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// `type = "slack"`: its own keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Incoming-webhook URL (http:// or https://).
+    pub url: String,
+    /// PEM file of CA certificates trusted for an https URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl SinkKindConfig for SlackConfig {
+    fn validate(&self) -> Result<(), String> {
+        check_url(&self.url)
+    }
+
+    fn build(&self, dir: &Path, common: &SinkCommon) -> Result<Box<dyn Deliver>, String> {
+        Ok(Box::new(SlackSink {
+            client: http_client(dir, common, self.ca_file.as_deref())?,
+            url: self.url.clone(),
+        }))
+    }
+}
 
 /// POSTs a one-line text message per notification.
 pub struct SlackSink {
