@@ -266,18 +266,29 @@ mod tests {
         next.predicate.sequence += 1;
         next.predicate.collected_at += chrono::Duration::hours(1);
         let compact = next.to_unchanged_bytes();
-        assert!(compact.len() < bytes.len(), "{} vs {}", compact.len(), bytes.len());
+        assert!(
+            compact.len() < bytes.len(),
+            "{} vs {}",
+            compact.len(),
+            bytes.len()
+        );
         let content = Content::of(&full.predicate).to_bytes();
         let digest = sha256_digest(&content);
         assert_eq!(full.content_digest(), digest);
         let err = Statement::from_bytes(&compact).unwrap_err();
-        assert!(matches!(err, EvidenceError::Unresolved(d) if d == digest), "{err}");
+        assert!(
+            matches!(err, EvidenceError::Unresolved(d) if d == digest),
+            "{err}"
+        );
         let resolved =
             Statement::from_bytes_with(&compact, |d| (*d == digest).then_some(&content[..]))
                 .unwrap();
         assert_eq!(resolved.predicate.sequence, next.predicate.sequence);
         assert_eq!(resolved.predicate.collected_at, next.predicate.collected_at);
-        assert_eq!(resolved.predicate.probes[0].digest, full.predicate.probes[0].digest);
+        assert_eq!(
+            resolved.predicate.probes[0].digest,
+            full.predicate.probes[0].digest
+        );
         assert_eq!(resolved.predicate.probes[0].duration_us, 0);
         assert_eq!(resolved.content_digest(), digest);
         let lookup = |d: &Digest| (*d == sha256_digest(blob)).then_some(&blob[..]);
@@ -314,7 +325,9 @@ mod tests {
         let err = Parsed::from_bytes(text.as_bytes()).unwrap_err();
         assert!(matches!(err, EvidenceError::Shape(_)), "{err}");
         // Neither complete nor unchanged.
-        let text = String::from_utf8(v1.to_bytes()).unwrap().replace("\"schedule\"", "\"x\"");
+        let text = String::from_utf8(v1.to_bytes())
+            .unwrap()
+            .replace("\"schedule\"", "\"x\"");
         assert!(Parsed::from_bytes(text.as_bytes()).is_err());
         // A full v1 statement's content digest is the one an upgraded agent names.
         let v2 = Statement::new_v2(sample_predicate(b"{}"));

@@ -4,6 +4,7 @@
 //! evidence) → queue for the writer, which checks sequence and chain and
 //! stores everything in one transaction → answer after the commit.
 
+use super::compact::Contents;
 use super::writer::WriterHandle;
 use super::{now_ms, App};
 use crate::error::ApiError;
@@ -11,7 +12,7 @@ use crate::store::drift::{DriftEval, DriftInput, DriftSettings, NewAlert};
 use crate::store::{IngestItem, IngestOutcome, Store};
 use ed25519_dalek::VerifyingKey;
 use evident_core::dsse::parse_public_key;
-use evident_core::evidence::{Statement, PAYLOAD_TYPE};
+use evident_core::evidence::{Parsed, Statement, PAYLOAD_TYPE};
 use evident_core::wire::{decode_ingest, AgentStatus, IngestResponse, IngestStatus};
 use evident_core::{evaluate, sha256_digest, Digest, Evidence, PolicySet};
 use serde::Serialize;
@@ -64,6 +65,8 @@ pub struct Ingestor {
     drift: Option<Arc<DriftSettings>>,
     /// Recent signature failures per agent id (Unix ms).
     sig_failures: Mutex<HashMap<String, Vec<i64>>>,
+    /// Contents of v2 runs (to resolve unchanged ones).
+    contents: Contents,
 }
 
 impl Ingestor {
@@ -89,6 +92,7 @@ impl Ingestor {
             time_sensitive,
             drift: None,
             sig_failures: Mutex::new(HashMap::new()),
+            contents: Contents::default(),
         }
     }
 
@@ -232,7 +236,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
     let ing = &app.ingest;
     let store = &*app.store;
     // 1. Parse.
-    let decoded = decode_ingest(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut decoded = decode_ingest(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if decoded.envelope.payload_type != PAYLOAD_TYPE {
         return Err(ApiError::BadRequest(format!(
             "envelope payloadType is `{}`, expected `{PAYLOAD_TYPE}`",
@@ -291,8 +295,13 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
             }
             ApiError::BadSignature(e.to_string())
         })?;
-    let statement =
-        Statement::from_bytes(payload).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let parsed = Parsed::from_bytes(payload).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // 3b. Predicate v2: resolve an unchanged run against its content blob.
+    let resolved = ing.contents.resolve(store, parsed, &decoded.blobs).await?;
+    if let Some((d, b)) = resolved.new_blob {
+        decoded.blobs.entry(d).or_insert(b);
+    }
+    let statement = resolved.statement;
     if statement.predicate.agent.id != agent.id {
         return Err(ApiError::BadRequest(format!(
             "statement names agent `{}` but is signed by the key of agent {}",
@@ -314,6 +323,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, ApiError> 
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // 5. Blob availability.
     let mut refs = statement.blob_digests();
+    refs.extend(resolved.content);
     refs.sort();
     refs.dedup();
     let unknown: Vec<Digest> = refs

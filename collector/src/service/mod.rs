@@ -8,6 +8,7 @@ use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 
 pub mod alerts;
+pub mod compact;
 pub mod enroll;
 pub mod ingest;
 pub mod query;
