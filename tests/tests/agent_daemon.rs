@@ -181,12 +181,19 @@ impl Collector {
             .as_object()
             .map(|m| {
                 m.iter()
-                    .map(|(k, v)| (k.clone(), B64.decode(v.as_str().unwrap_or("")).unwrap_or_default()))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            B64.decode(v.as_str().unwrap_or("")).unwrap_or_default(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        Statement::from_bytes_with(&env.payload, |d| blobs.get(&d.to_string()).map(Vec::as_slice))
-            .unwrap_or_else(|e| panic!("statement: {e}"))
+        Statement::from_bytes_with(&env.payload, |d| {
+            blobs.get(&d.to_string()).map(Vec::as_slice)
+        })
+        .unwrap_or_else(|e| panic!("statement: {e}"))
     }
 
     async fn events(&self, agent: &str) -> Vec<Value> {

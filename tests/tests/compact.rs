@@ -102,7 +102,11 @@ async fn v1_then_v2_unchanged_runs_are_stored_and_verify(backend: Backend) {
     let (_, events) = server
         .get(&format!("/v1/integrity-events?agent={}", agent.id))
         .await;
-    assert_eq!(events["items"].as_array().map(Vec::len), Some(0), "{events}");
+    assert_eq!(
+        events["items"].as_array().map(Vec::len),
+        Some(0),
+        "{events}"
+    );
 
     // Export + verify (the bundle carries the content blob).
     let out = server.dir.path().join("v2.bundle");
@@ -117,7 +121,8 @@ async fn v1_then_v2_unchanged_runs_are_stored_and_verify(backend: Backend) {
         .args(["--trust", &key_id])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&v.stdout).into_owned() + &String::from_utf8_lossy(&v.stderr);
+    let text =
+        String::from_utf8_lossy(&v.stdout).into_owned() + &String::from_utf8_lossy(&v.stderr);
     assert_eq!(v.status.code(), Some(0), "{text}");
 
     // An unchanged run naming a content the collector never saw: 422 naming it.
