@@ -89,7 +89,8 @@ async fn v1_then_v2_unchanged_runs_are_stored_and_verify(backend: Backend) {
     // Unchanged runs: compact, individually signed, chained.
     let mut wire = 0;
     for _ in 0..3 {
-        let env = sign(&mut agent, v2(&agent, &run).to_unchanged_bytes());
+        let payload = v2(&agent, &run).to_unchanged_bytes();
+        let env = sign(&mut agent, payload);
         let (status, text, len) = post_gzip(&server, &env).await;
         assert_eq!(status, 201, "{text}");
         let resp: IngestResponse = serde_json::from_str(&text).unwrap();
