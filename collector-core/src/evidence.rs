@@ -256,7 +256,7 @@ impl Statement {
     /// [`Statement::from_bytes_with`] or [`Parsed::from_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Statement, EvidenceError> {
         match Parsed::from_bytes(bytes)? {
-            Parsed::Full(st) => Ok(st),
+            Parsed::Full(st) => Ok(*st),
             Parsed::Unchanged(u) => Err(EvidenceError::Unresolved(u.content)),
         }
     }
@@ -268,7 +268,7 @@ impl Statement {
         blob: impl Fn(&Digest) -> Option<&'a [u8]>,
     ) -> Result<Statement, EvidenceError> {
         match Parsed::from_bytes(bytes)? {
-            Parsed::Full(st) => Ok(st),
+            Parsed::Full(st) => Ok(*st),
             Parsed::Unchanged(u) => {
                 let bytes = blob(&u.content).ok_or(EvidenceError::Unresolved(u.content))?;
                 let content = Content::from_blob(&u.content, bytes)?;

@@ -178,8 +178,8 @@ impl Unchanged {
 /// A parsed statement payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
-    /// v1 or full v2: complete.
-    Full(Statement),
+    /// v1 or full v2: complete (boxed: it is much larger than the other form).
+    Full(Box<Statement>),
     /// An unchanged v2 run (needs its content blob).
     Unchanged(Unchanged),
 }
@@ -198,21 +198,23 @@ impl Parsed {
         };
         let p = w.predicate;
         match (p.host, p.schedule, p.probes, p.unchanged) {
-            (Some(host), Some(schedule), Some(probes), None) => Ok(Parsed::Full(Statement {
-                type_: w.type_,
-                subject: w.subject,
-                predicate_type: w.predicate_type,
-                predicate: Predicate {
-                    agent: p.agent,
-                    host,
-                    sequence: p.sequence,
-                    previous: p.previous,
-                    gap: p.gap,
-                    collected_at: p.collected_at,
-                    schedule,
-                    probes,
-                },
-            })),
+            (Some(host), Some(schedule), Some(probes), None) => {
+                Ok(Parsed::Full(Box::new(Statement {
+                    type_: w.type_,
+                    subject: w.subject,
+                    predicate_type: w.predicate_type,
+                    predicate: Predicate {
+                        agent: p.agent,
+                        host,
+                        sequence: p.sequence,
+                        previous: p.previous,
+                        gap: p.gap,
+                        collected_at: p.collected_at,
+                        schedule,
+                        probes,
+                    },
+                })))
+            }
             (None, None, None, Some(content)) if v2 => Ok(Parsed::Unchanged(Unchanged {
                 subject: w.subject,
                 agent: p.agent,

@@ -81,7 +81,7 @@ impl Contents {
         sent: &BTreeMap<Digest, Vec<u8>>,
     ) -> Result<Resolved, ApiError> {
         let u = match parsed {
-            Parsed::Full(st) => return Ok(self.full(st)),
+            Parsed::Full(st) => return Ok(self.full(*st)),
             Parsed::Unchanged(u) => u,
         };
         let digest = u.content;

@@ -237,16 +237,8 @@ impl Host {
     /// Updates are installed every `churn_every` runs, staggered by host.
     fn package_state(&self, spec: &Spec, run: u64) -> (u64, i64, DateTime<Utc>) {
         let every = spec.churn_every;
-        let offset = if every == 0 {
-            0
-        } else {
-            self.index as u64 % every
-        };
-        let epoch = if every == 0 {
-            0
-        } else {
-            (run + offset) / every
-        };
+        let offset = (self.index as u64).checked_rem(every).unwrap_or(0);
+        let epoch = (run + offset).checked_div(every).unwrap_or(0);
         let epoch_run = (epoch * every).saturating_sub(offset);
         let last = Host::collected_at(spec, epoch_run) - Days::hours(1);
         let age = (Host::collected_at(spec, run) - last).num_days();
