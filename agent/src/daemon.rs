@@ -35,7 +35,8 @@ use crate::spool::{Item, Next, Spool};
 use crate::state::State;
 use chrono::{DateTime, Utc};
 use evident_core::evidence::{
-    AgentInfo, HostFacts, Predicate, ProbeEntry, ProbeStatus, Schedule, Statement, PAYLOAD_TYPE,
+    AgentInfo, Content, HostFacts, Predicate, ProbeEntry, ProbeStatus, Schedule, Statement,
+    PAYLOAD_TYPE,
 };
 use evident_core::wire::EnrollRequest;
 use evident_core::{sha256_digest, Digest, Signer};
@@ -370,17 +371,29 @@ impl Daemon {
             },
             probes,
         };
-        let statement = Statement::new(predicate);
-        let envelope = self
-            .signer
-            .sign_envelope(PAYLOAD_TYPE, statement.to_bytes())
-            .to_json();
+        // Predicate v2: a run whose content (host facts, schedule, probe
+        // entries) the collector already holds is signed as *unchanged*,
+        // naming the content's digest instead of repeating it.
+        let statement = Statement::new_v2(predicate);
+        let content = Content::of(&statement.predicate).to_bytes();
+        let content_digest = sha256_digest(&content);
+        let unchanged = self.state.known_blobs.contains(&content_digest);
+        let payload = if unchanged {
+            statement.to_unchanged_bytes()
+        } else {
+            statement.to_bytes()
+        };
+        let envelope = self.signer.sign_envelope(PAYLOAD_TYPE, payload).to_json();
         let digest = sha256_digest(&envelope);
-        let blobs: BTreeMap<Digest, Vec<u8>> = self
+        let mut blobs: BTreeMap<Digest, Vec<u8>> = self
             .cache
             .values()
             .filter_map(|c| Some((c.entry.digest?, c.blob.clone()?)))
             .collect();
+        if unchanged {
+            // Sent only if the collector turns out to lack it (422).
+            blobs.insert(content_digest, content);
+        }
         let item = Item {
             sequence,
             created: now.timestamp(),

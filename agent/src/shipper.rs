@@ -13,7 +13,7 @@
 
 use crate::config::Config;
 use crate::spool::Item;
-use evident_core::evidence::{SequenceRange, Statement};
+use evident_core::evidence::{Parsed, SequenceRange};
 use evident_core::wire::{EnrollRequest, EnrollResponse, ErrorBody, IngestRequest, IngestResponse};
 use evident_core::{Digest, Envelope};
 use std::collections::HashSet;
@@ -196,10 +196,13 @@ impl Shipper {
 
     /// Deliver one spooled statement, leaving out blobs in `known`.
     pub async fn send(&self, item: &Item, known: &HashSet<Digest>) -> Result<Sent, SendError> {
-        let statement = Envelope::from_json(&item.envelope)
+        let gap = Envelope::from_json(&item.envelope)
             .ok()
-            .and_then(|env| Statement::from_bytes(&env.payload).ok());
-        let gap = statement.as_ref().and_then(|s| s.predicate.gap);
+            .and_then(|env| Parsed::from_bytes(&env.payload).ok())
+            .and_then(|p| match p {
+                Parsed::Full(s) => s.predicate.gap,
+                Parsed::Unchanged(u) => u.gap,
+            });
         let blobs: Vec<Digest> = item.blobs.keys().copied().collect();
         let mut bytes_sent = 0u64;
         let mut send_all = false;

@@ -940,7 +940,11 @@ fn check_envelope(
             return None;
         }
     };
-    let st = match Statement::from_bytes(payload) {
+    // v1 and full v2 statements as they are; an unchanged v2 run resolves
+    // against its content blob, which must be in the bundle.
+    let st = match Statement::from_bytes_with(payload, |d| {
+        members.get(&blob_path(d)).map(Vec::as_slice)
+    }) {
         Ok(s) => s,
         Err(err) => {
             r.fail("envelope", subject, format!("{}: {err}", e.path));

@@ -6,6 +6,15 @@
 //! content-addressed blob: the exact JSON bytes the agent hashed. Nothing is
 //! ever re-serialised before hashing.
 //!
+//! Two predicate versions are accepted (see `docs/protocol.md`):
+//! - v1 ([`PREDICATE_TYPE`]): every statement lists every probe entry.
+//! - v2 ([`PREDICATE_TYPE_V2`]): a statement is either *full* (the same
+//!   fields as v1) or *unchanged*: instead of host facts, schedule and probe
+//!   entries it carries the digest of their [`Content`], which must equal an
+//!   earlier run's. The content's canonical bytes travel as a blob like any
+//!   probe data, so an unchanged run stays an individually signed, chained
+//!   statement that resolves (and verifies) against that blob alone.
+//!
 //! This is a wire format and therefore an API boundary: changing a field
 //! means a new predicate type version.
 
@@ -14,10 +23,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod v2;
+pub use v2::{Content, ContentEntry, Parsed, Unchanged};
+use v2::{WirePredicate, WireStatement};
+
 /// The in-toto Statement type this crate produces and accepts.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
-/// Evident's predicate type, versioned.
+/// Evident's first predicate type (every statement complete).
 pub const PREDICATE_TYPE: &str = "https://evident.dev/evidence/v1";
+/// Evident's second predicate type: full, or unchanged (content by digest).
+pub const PREDICATE_TYPE_V2: &str = "https://evident.dev/evidence/v2";
 /// The DSSE payload type of a statement.
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
@@ -30,7 +45,7 @@ pub struct Statement {
     pub type_: String,
     /// The host the evidence is about (name `host:<hostname>`, digest of its machine id).
     pub subject: Vec<Subject>,
-    /// Always [`PREDICATE_TYPE`].
+    /// [`PREDICATE_TYPE`] or [`PREDICATE_TYPE_V2`].
     #[serde(rename = "predicateType")]
     pub predicate_type: String,
     /// The evidence itself.
@@ -179,8 +194,14 @@ pub enum EvidenceError {
     Json(#[from] serde_json::Error),
     #[error("statement `_type` is `{0}`, expected `{STATEMENT_TYPE}`")]
     StatementType(String),
-    #[error("predicate type `{0}` is not supported (expected `{PREDICATE_TYPE}`)")]
+    #[error("predicate type `{0}` is not supported (expected `{PREDICATE_TYPE}` or `{PREDICATE_TYPE_V2}`)")]
     PredicateType(String),
+    #[error("statement shape: {0}")]
+    Shape(String),
+    #[error("unchanged run: the content blob {0} it refers to is missing")]
+    Unresolved(Digest),
+    #[error("unchanged run: content blob {digest} is not valid: {reason}")]
+    BadContent { digest: Digest, reason: String },
     #[error("probe `{probe}` refers to blob {digest}, which is missing")]
     MissingBlob { probe: String, digest: Digest },
     #[error("blob for probe `{probe}` does not match its digest {expected} (got {actual})")]
@@ -230,16 +251,67 @@ impl Statement {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Parse and check the statement and predicate types.
+    /// Parse and check a complete statement (v1, or a full v2). An
+    /// unchanged v2 run is [`EvidenceError::Unresolved`]: use
+    /// [`Statement::from_bytes_with`] or [`Parsed::from_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Statement, EvidenceError> {
-        let st: Statement = serde_json::from_slice(bytes)?;
-        if st.type_ != STATEMENT_TYPE {
-            return Err(EvidenceError::StatementType(st.type_));
+        match Parsed::from_bytes(bytes)? {
+            Parsed::Full(st) => Ok(*st),
+            Parsed::Unchanged(u) => Err(EvidenceError::Unresolved(u.content)),
         }
-        if st.predicate_type != PREDICATE_TYPE {
-            return Err(EvidenceError::PredicateType(st.predicate_type));
+    }
+
+    /// Parse any supported statement, resolving an unchanged run through
+    /// `blob` (which must give the content blob it names).
+    pub fn from_bytes_with<'a>(
+        bytes: &[u8],
+        blob: impl Fn(&Digest) -> Option<&'a [u8]>,
+    ) -> Result<Statement, EvidenceError> {
+        match Parsed::from_bytes(bytes)? {
+            Parsed::Full(st) => Ok(*st),
+            Parsed::Unchanged(u) => {
+                let bytes = blob(&u.content).ok_or(EvidenceError::Unresolved(u.content))?;
+                let content = Content::from_blob(&u.content, bytes)?;
+                Ok(u.resolve(&content))
+            }
         }
-        Ok(st)
+    }
+
+    /// A v2 statement (full form) for `predicate`.
+    pub fn new_v2(predicate: Predicate) -> Statement {
+        Statement {
+            predicate_type: PREDICATE_TYPE_V2.to_string(),
+            ..Statement::new(predicate)
+        }
+    }
+
+    /// The digest of this run's [`Content`].
+    pub fn content_digest(&self) -> Digest {
+        Content::of(&self.predicate).digest()
+    }
+
+    /// The JSON bytes to sign for this run as an *unchanged* v2 statement:
+    /// everything but host facts, schedule and probe entries, which are
+    /// replaced by the digest of their [`Content`].
+    pub fn to_unchanged_bytes(&self) -> Vec<u8> {
+        let p = &self.predicate;
+        let wire = WireStatement {
+            type_: STATEMENT_TYPE.to_string(),
+            subject: self.subject.clone(),
+            predicate_type: PREDICATE_TYPE_V2.to_string(),
+            predicate: WirePredicate {
+                agent: p.agent.clone(),
+                host: None,
+                sequence: p.sequence,
+                previous: p.previous,
+                gap: p.gap,
+                collected_at: p.collected_at,
+                schedule: None,
+                probes: None,
+                unchanged: Some(self.content_digest()),
+            },
+        };
+        serde_json::to_vec(&wire).unwrap_or_default()
     }
 
     /// Every blob digest the statement refers to, in probe order.
@@ -417,7 +489,7 @@ pub fn check_blob(probe: &str, expected: &Digest, bytes: &[u8]) -> Result<(), Ev
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_predicate(blob: &[u8]) -> Predicate {

@@ -10,7 +10,8 @@ use evident_core::bundle::{
     self, agent_path, blob_path, envelope_path, results_path, AgentEntry, Index, IndexEntry,
     PolicyFileEntry, PolicyKind, Scope,
 };
-use evident_core::{Digest, Statement};
+use evident_core::evidence::{Content, Parsed};
+use evident_core::Digest;
 use evident_policies::Sources;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -61,6 +62,8 @@ pub async fn gather(
     let mut members: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut index = Index::default();
     let mut blobs: BTreeSet<Digest> = BTreeSet::new();
+    // Contents named by unchanged v2 runs (their probe blobs go in too).
+    let mut contents: BTreeSet<Digest> = BTreeSet::new();
     let mut results: BTreeSet<Digest> = BTreeSet::new();
     let mut after: Option<String> = None;
     let mut matched_hosts = BTreeSet::new();
@@ -102,8 +105,11 @@ pub async fn gather(
                     let sequence = u64::try_from(row.sequence).unwrap_or_default();
                     let path = envelope_path(&a.id, sequence);
                     if let Ok(env) = evident_core::Envelope::from_json(bytes) {
-                        if let Ok(st) = Statement::from_bytes(&env.payload) {
-                            blobs.extend(st.blob_digests());
+                        if let Ok(p) = Parsed::from_bytes(&env.payload) {
+                            if let Parsed::Unchanged(u) = &p {
+                                contents.insert(u.content);
+                            }
+                            blobs.extend(p.direct_blobs());
                         }
                     }
                     results.insert(row.results);
@@ -159,6 +165,7 @@ pub async fn gather(
         }
         members.insert(bundle::attestation_path(&att.digest), att.envelope);
     }
+    blobs.extend(content_blobs(store, &contents).await?);
     let wanted: Vec<Digest> = blobs.into_iter().collect();
     for chunk in wanted.chunks(2000) {
         for (d, data) in store.blobs(chunk).await? {
@@ -241,4 +248,22 @@ pub fn scope(filter: &ExportFilter) -> Scope {
         since: filter.since,
         until: filter.until,
     }
+}
+
+/// The probe blobs the contents of unchanged v2 runs name (a window may
+/// start after the full statement that carried them).
+async fn content_blobs(
+    store: &dyn Store,
+    contents: &BTreeSet<Digest>,
+) -> Result<BTreeSet<Digest>, ReviewError> {
+    let mut out = BTreeSet::new();
+    let wanted: Vec<Digest> = contents.iter().copied().collect();
+    for chunk in wanted.chunks(500) {
+        for (d, data) in store.blobs(chunk).await? {
+            if let Ok(c) = Content::from_blob(&d, &data) {
+                out.extend(c.probes.iter().filter_map(|p| p.digest));
+            }
+        }
+    }
+    Ok(out)
 }

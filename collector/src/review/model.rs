@@ -60,7 +60,12 @@ pub fn histories(members: &Members) -> Vec<HostHistory> {
             let st = members
                 .get(&bundle::envelope_path(&h.agent, *seq))
                 .and_then(|b| Envelope::from_json(b).ok())
-                .and_then(|env| Statement::from_bytes(&env.payload).ok());
+                .and_then(|env| {
+                    Statement::from_bytes_with(&env.payload, |d| {
+                        members.get(&bundle::blob_path(d)).map(Vec::as_slice)
+                    })
+                    .ok()
+                });
             h.interval_seconds = st
                 .map(|s| s.predicate.schedule.interval_seconds)
                 .unwrap_or(86_400);

@@ -6,6 +6,7 @@
 //! checks sequence and chain and stores everything in one transaction →
 //! [`answer`] after the commit.
 
+use super::compact::Contents;
 use super::writer::WriterHandle;
 use super::App;
 use crate::store::drift::{DriftEval, DriftInput, DriftSettings, NewAlert};
@@ -13,7 +14,7 @@ use crate::store::{IngestItem, IngestOutcome, Store};
 use ed25519_dalek::VerifyingKey;
 use evident_core::bundle::RecordedResults;
 use evident_core::dsse::parse_public_key;
-use evident_core::evidence::{Statement, PAYLOAD_TYPE};
+use evident_core::evidence::{Parsed, Statement, PAYLOAD_TYPE};
 use evident_core::policy::{evaluate_with, AttestationInput, EvalKeys};
 use evident_core::wire::DecodedIngest;
 use evident_core::wire::{decode_ingest, AgentStatus, IngestResponse, IngestStatus};
@@ -130,6 +131,8 @@ pub struct Ingestor {
     /// Controls whose coverage requires a signed attestation (empty: none read).
     attested_controls: Vec<String>,
     attestations: AttestationCache,
+    /// Contents of v2 runs (to resolve unchanged ones).
+    contents: Contents,
 }
 
 impl Ingestor {
@@ -146,6 +149,7 @@ impl Ingestor {
             sig_failures: Mutex::new(HashMap::new()),
             attested_controls: policies.attested_controls(),
             attestations: Mutex::new(None),
+            contents: Contents::default(),
         }
     }
 
@@ -293,10 +297,10 @@ impl Ingestor {
 
 /// Ingest one request body: the steps below, in order.
 pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestError> {
-    let decoded = parse(body)?;
+    let mut decoded = parse(body)?;
     let (agent, key_id) = authenticate(app, &decoded).await?;
-    let (statement, sequence) = verify(app, &decoded, &agent, &key_id)?;
-    let refs = check_blobs(app, &decoded, &statement).await?;
+    let (statement, sequence, content) = verify(app, &mut decoded, &agent, &key_id).await?;
+    let refs = check_blobs(app, &decoded, &statement, content).await?;
     let eval = evaluation(app, &decoded, &statement, &refs).await?;
     let envelope_digest = decoded.envelope_digest;
     let outcome = submit(app, decoded, &statement, sequence, &agent, &refs, &eval).await?;
@@ -367,13 +371,15 @@ async fn authenticate(
 }
 
 /// Step 3: strict signature verification (a burst of failures raises an
-/// integrity alert), then the statement: its agent and sequence.
-fn verify(
+/// integrity alert), then the statement (a v2 unchanged run resolved against
+/// its content blob, which joins the request's blobs when new): its agent and
+/// sequence, and the digest of its content blob (v2).
+async fn verify(
     app: &App,
-    decoded: &DecodedIngest,
+    decoded: &mut DecodedIngest,
     agent: &CachedAgent,
     key_id: &str,
-) -> Result<(Statement, i64), IngestError> {
+) -> Result<(Statement, i64, Option<Digest>), IngestError> {
     let ing = &app.ingest;
     let payload = decoded
         .envelope
@@ -389,8 +395,15 @@ fn verify(
             }
             IngestError::BadSignature(e.to_string())
         })?;
-    let statement =
-        Statement::from_bytes(payload).map_err(|e| IngestError::Invalid(e.to_string()))?;
+    let parsed = Parsed::from_bytes(payload).map_err(|e| IngestError::Invalid(e.to_string()))?;
+    let resolved = ing
+        .contents
+        .resolve(&*app.store, parsed, &decoded.blobs)
+        .await?;
+    if let Some((d, b)) = resolved.new_blob {
+        decoded.blobs.entry(d).or_insert(b);
+    }
+    let statement = resolved.statement;
     if statement.predicate.agent.id != agent.id {
         return Err(IngestError::Invalid(format!(
             "statement names agent `{}` but is signed by the key of agent {}",
@@ -406,7 +419,7 @@ fn verify(
     }
     let sequence = i64::try_from(statement.predicate.sequence)
         .map_err(|_| IngestError::Invalid("sequence is too large".into()))?;
-    Ok((statement, sequence))
+    Ok((statement, sequence, resolved.content))
 }
 
 /// Steps 4–5: blobs sent match their digests, and every blob the statement
@@ -415,12 +428,14 @@ async fn check_blobs(
     app: &App,
     decoded: &DecodedIngest,
     statement: &Statement,
+    content: Option<Digest>,
 ) -> Result<Vec<Digest>, IngestError> {
     let ing = &app.ingest;
     decoded
         .check_blobs()
         .map_err(|e| IngestError::Invalid(e.to_string()))?;
     let mut refs = statement.blob_digests();
+    refs.extend(content);
     refs.sort();
     refs.dedup();
     let unknown: Vec<Digest> = refs
@@ -471,11 +486,9 @@ async fn evaluation(
             .map(Vec::as_slice)
     })
     .map_err(|e| IngestError::Invalid(e.to_string()))?;
-    let entry = Arc::new(EvalEntry::new(RecordedResults::from_evaluation(evaluate_with(
-        &app.policies,
-        &evidence,
-        &attestations,
-    ))));
+    let entry = Arc::new(EvalEntry::new(RecordedResults::from_evaluation(
+        evaluate_with(&app.policies, &evidence, &attestations),
+    )));
     if let Ok(mut m) = ing.evals.lock() {
         m.put(key, entry.clone());
     }

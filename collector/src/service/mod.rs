@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 pub mod admin;
 pub mod alerts;
+pub mod compact;
 pub mod enroll;
 pub mod ingest;
 pub mod query;

@@ -7,7 +7,7 @@ use super::App;
 use crate::store::{AgentRecord, IntegrityEvent};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use evident_core::evidence::{Statement, PAYLOAD_TYPE};
+use evident_core::evidence::{Parsed, PAYLOAD_TYPE};
 use evident_core::{Digest, Envelope};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -337,8 +337,9 @@ pub async fn evidence(app: &App, digest: &str) -> Result<EvidenceDoc, QueryError
     let env = Envelope::from_json(&envelope)
         .map_err(|e| QueryError::Unavailable(format!("stored envelope unreadable: {e}")))?;
     let refs = if env.payload_type == PAYLOAD_TYPE {
-        Statement::from_bytes(&env.payload)
-            .map(|s| s.blob_digests())
+        // Probe blobs of a full statement; the content blob of an unchanged v2 run.
+        Parsed::from_bytes(&env.payload)
+            .map(|p| p.direct_blobs())
             .unwrap_or_default()
     } else {
         Vec::new()

@@ -19,6 +19,7 @@ pub use drift::AlertStore;
 
 pub mod drift;
 mod migrate;
+mod packing;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -431,6 +432,9 @@ pub(crate) fn pack_envelope(bytes: &[u8]) -> (i64, Vec<u8>) {
             if let Ok(mut out) = serde_json::to_vec(&(&env.payload_type, sigs)) {
                 out.push(b'\n');
                 out.extend_from_slice(&env.payload);
+                if let Some(z) = packing::compress(&out) {
+                    return (packing::FORM_ZDICT1, z);
+                }
                 return (FORM_COMPACT, out);
             }
         }
@@ -447,6 +451,10 @@ pub(crate) fn unpack_envelope(
     use base64::Engine as _;
     let bytes = match form {
         FORM_RAW => data,
+        packing::FORM_ZDICT1 => {
+            let form1 = packing::decompress(&data).map_err(StoreError::Corrupt)?;
+            return unpack_envelope(FORM_COMPACT, form1, digest);
+        }
         FORM_COMPACT => {
             let nl = data
                 .iter()
@@ -499,7 +507,11 @@ mod tests {
             .to_json();
         let d = evident_core::sha256_digest(&env);
         let (form, data) = pack_envelope(&env);
-        assert_eq!(form, FORM_COMPACT);
+        // Form 1, or form 2 (form 1 compressed) when that is smaller.
+        assert!(
+            form == FORM_COMPACT || form == packing::FORM_ZDICT1,
+            "{form}"
+        );
         assert!(data.len() < env.len());
         assert_eq!(unpack_envelope(form, data, &d).unwrap(), env);
         // Non-canonical spacing is kept as received.

@@ -1,0 +1,115 @@
+//! Predicate v2 at ingest: an *unchanged* run names the digest of its
+//! content (host facts, schedule, probe entries) instead of repeating it.
+//! [`Contents::resolve`] turns the signed payload into the complete
+//! statement the rest of the pipeline evaluates and stores, reading the
+//! content blob from the request, a bounded LRU cache or the store; a full
+//! v2 statement brings its content blob ([`Contents::full`]) so that the
+//! runs after it can be unchanged. v1 statements pass through untouched.
+
+use super::ingest::IngestError;
+use crate::store::Store;
+use evident_core::evidence::{Content, Parsed, Statement, PREDICATE_TYPE_V2};
+use evident_core::{sha256_digest, Digest};
+use hashlink::LruCache;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Contents kept parsed (a content is ~2 KB; 16,384 of them ~40 MB).
+const CONTENT_CACHE: usize = 16_384;
+
+/// A resolved statement and the content blob that goes with it (v2 only).
+pub struct Resolved {
+    /// The complete statement.
+    pub statement: Statement,
+    /// Digest of its content blob (v2 statements: a blob it refers to).
+    pub content: Option<Digest>,
+    /// The content blob of a full v2 statement (to store with it).
+    pub new_blob: Option<(Digest, Vec<u8>)>,
+}
+
+/// Parsed contents by digest, least recently used evicted.
+pub struct Contents {
+    cache: Mutex<LruCache<Digest, Arc<Content>>>,
+}
+
+impl Default for Contents {
+    fn default() -> Self {
+        Contents {
+            cache: Mutex::new(LruCache::new(CONTENT_CACHE)),
+        }
+    }
+}
+
+impl Contents {
+    fn cached(&self, d: &Digest) -> Option<Arc<Content>> {
+        self.cache.lock().ok().and_then(|mut c| c.get(d).cloned())
+    }
+
+    fn keep(&self, d: Digest, c: Arc<Content>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(d, c);
+        }
+    }
+
+    /// A full statement: v2 brings its content blob.
+    fn full(&self, statement: Statement) -> Resolved {
+        if statement.predicate_type != PREDICATE_TYPE_V2 {
+            return Resolved {
+                statement,
+                content: None,
+                new_blob: None,
+            };
+        }
+        let content = Content::of(&statement.predicate);
+        let bytes = content.to_bytes();
+        let digest = sha256_digest(&bytes);
+        self.keep(digest, Arc::new(content));
+        Resolved {
+            statement,
+            content: Some(digest),
+            new_blob: Some((digest, bytes)),
+        }
+    }
+
+    /// Resolve a payload: full statements as they are, unchanged runs
+    /// against their content blob (from `sent`, the cache or `store`;
+    /// absent everywhere: 422 naming it, and the agent sends it).
+    pub async fn resolve(
+        &self,
+        store: &dyn Store,
+        parsed: Parsed,
+        sent: &BTreeMap<Digest, Vec<u8>>,
+    ) -> Result<Resolved, IngestError> {
+        let u = match parsed {
+            Parsed::Full(st) => return Ok(self.full(*st)),
+            Parsed::Unchanged(u) => u,
+        };
+        let digest = u.content;
+        let content = match self.cached(&digest) {
+            Some(c) => c,
+            None => {
+                let stored;
+                let bytes = match sent.get(&digest) {
+                    Some(b) => b,
+                    None => {
+                        stored = store.blobs(&[digest]).await?;
+                        stored
+                            .get(&digest)
+                            .ok_or_else(|| IngestError::MissingBlobs(vec![digest]))?
+                    }
+                };
+                let c = Arc::new(
+                    Content::from_blob(&digest, bytes)
+                        .map_err(|e| IngestError::Invalid(e.to_string()))?,
+                );
+                self.keep(digest, c.clone());
+                c
+            }
+        };
+        Ok(Resolved {
+            statement: u.resolve(&content),
+            content: Some(digest),
+            new_blob: None,
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! `ingest`: the collector under a fleet's load, end to end over HTTPS.
+//!
+//! Starts the real `evident-collector serve`, enrolls the fleet straight
+//! into its store (enrollment is not what is measured), then plays rounds:
+//! in every round each host, in round-robin order, sends its next run as
+//! the real agent does — gzip body, only the blobs the collector lacks
+//! from this host's previous run, and a NEW TLS connection (fresh rustls
+//! config, no session resumption: the agent's worker is a new process per
+//! run) unless `--keep-alive`. A round is signed and compressed before it
+//! is posted (that is the agents' cost), so memory holds one round.
+//! Round 0 (every host's first run, all blobs) is reported separately.
+
+use crate::fleet::{Host, SignedRun, Spec, Template};
+use anyhow::{anyhow, bail, Context as _, Result};
+use evident_collector::store::{self, EnrollOutcome, NewAgent, NewToken, Store};
+use evident_collector::tls;
+use evident_core::dsse::key_id;
+use evident_core::evidence::PAYLOAD_TYPE;
+use evident_core::wire::{AgentStatus, IngestRequest};
+use evident_core::Envelope;
+use evident_e2e::{Backend, Server};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `ingest`.
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    /// sqlite or postgres.
+    #[arg(long, default_value = "sqlite")]
+    backend: String,
+    /// Hosts in the fleet (more than any collector cache: 1000, 10000, 50000).
+    #[arg(long, default_value_t = 1000)]
+    agents: usize,
+    /// Runs per host (round 0, the first run, is reported apart).
+    #[arg(long, default_value_t = 4)]
+    rounds: u64,
+    /// Concurrent agents sending.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Reuse connections (keep-alive) instead of one TLS handshake per run.
+    #[arg(long)]
+    keep_alive: bool,
+    #[command(flatten)]
+    fleet: crate::FleetArgs,
+}
+
+/// Enroll `n` hosts straight into `db` (one token, active agents).
+pub async fn enroll(db: &dyn Store, n: usize) -> Result<Vec<Host>> {
+    let secret = evident_e2e::random_hex(16);
+    let hash = evident_collector::service::secret_hash(&secret);
+    let now = chrono::Utc::now().timestamp_millis();
+    db.create_token(&NewToken {
+        id: format!("bench-{}", evident_e2e::random_hex(4)),
+        hash,
+        created_at: now,
+        expires_at: None,
+        max_uses: None,
+    })
+    .await?;
+    let mut hosts = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut h = Host::new(i);
+        let key = h.signer.verifying_key();
+        let agent = NewAgent {
+            id: format!("agt-{}", evident_e2e::random_hex(8)),
+            key_id: key_id(&key),
+            public_key: key.as_bytes().to_vec(),
+            hostname: h.hostname.clone(),
+            agent_version: "0.1.0-bench".into(),
+            status: AgentStatus::Active,
+            now,
+        };
+        match db.enroll(&hash, &agent).await? {
+            EnrollOutcome::Enrolled(rec) => h.agent_id = rec.id,
+            EnrollOutcome::BadToken => bail!("the bench's enrollment token was refused"),
+        }
+        hosts.push(h);
+    }
+    Ok(hosts)
+}
+
+/// Sign every host's next run on all cores.
+pub fn sign_round<T: Send>(
+    hosts: &mut [Host],
+    t: &Template,
+    spec: &Spec,
+    f: impl Fn(SignedRun) -> T + Sync,
+) -> Vec<T> {
+    crate::par_map(hosts, |h| f(h.next(t, spec)))
+}
+
+/// Gzip like the agent (`flate2`, fast level).
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+fn body(run: SignedRun) -> Vec<u8> {
+    let req = IngestRequest::new(
+        &run.envelope,
+        run.new_blobs.iter().map(|(d, b)| (d, b.as_slice())),
+    );
+    gzip(&serde_json::to_vec(&req).unwrap_or_default())
+}
+
+struct Poster {
+    url: String,
+    ca_pem: Vec<u8>,
+    shared: reqwest::Client,
+    keep_alive: bool,
+}
+
+impl Poster {
+    fn client(&self) -> Result<reqwest::Client> {
+        if self.keep_alive {
+            return Ok(self.shared.clone());
+        }
+        let config = tls::client_config(&self.ca_pem)?;
+        Ok(reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .pool_max_idle_per_host(0)
+            .build()?)
+    }
+
+    /// Post every body with `connections` concurrent senders; (elapsed, latencies in ms).
+    async fn round(
+        self: &Arc<Self>,
+        bodies: Vec<Vec<u8>>,
+        connections: usize,
+    ) -> Result<(Duration, Vec<f32>)> {
+        let bodies = Arc::new(bodies);
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (me, bodies, next) = (self.clone(), bodies.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = bodies.get(i) else { break };
+                    let t = Instant::now();
+                    let r = me
+                        .client()?
+                        .post(format!("{}/v1/evidence", me.url))
+                        .header("content-type", "application/json")
+                        .header("content-encoding", "gzip")
+                        .body(b.clone())
+                        .send()
+                        .await?;
+                    let status = r.status().as_u16();
+                    let text = r.text().await.unwrap_or_default();
+                    if status != 201 && status != 200 {
+                        return Err(anyhow!("status {status}: {text}"));
+                    }
+                    lat.push(t.elapsed().as_secs_f32() * 1000.0);
+                }
+                Ok::<_, anyhow::Error>(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await??);
+        }
+        Ok((start.elapsed(), all))
+    }
+}
+
+/// Strict verifications of one unchanged envelope per second (one core).
+pub fn verify_rate(run: &SignedRun, host: &Host) -> f64 {
+    let Ok(env) = Envelope::from_json(&run.envelope) else {
+        return 0.0;
+    };
+    let key = host.signer.verifying_key();
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(2) {
+        for _ in 0..100 {
+            let _ = env.verify(&key, PAYLOAD_TYPE);
+        }
+        n += 100;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn pct(sorted: &[f32], p: f64) -> f32 {
+    let i = ((sorted.len().max(1) - 1) as f64 * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0.0)
+}
+
+/// Run the `ingest` bench and print its Markdown table.
+pub async fn run(args: IngestArgs) -> Result<()> {
+    let backend = match args.backend.as_str() {
+        "sqlite" => Backend::Sqlite,
+        "postgres" => Backend::Postgres,
+        other => bail!("unknown backend {other}"),
+    };
+    if args.rounds < 2 {
+        bail!("--rounds must be at least 2 (round 0 is every host's first run)");
+    }
+    let t = Template::new(args.fleet.packages);
+    let spec = args.fleet.spec(args.rounds, args.agents);
+    let rate = {
+        let mut h = Host::new(usize::MAX);
+        let _ = h.next(&t, &spec);
+        let r = h.next(&t, &spec);
+        verify_rate(&r, &h)
+    };
+    let server = Server::start(backend, &[])
+        .await
+        .context("PostgreSQL unreachable")?;
+    let db_url = match &server.pg {
+        Some(pg) => pg.url.clone(),
+        None => format!(
+            "sqlite://{}",
+            server.dir.path().join("evident.db").display()
+        ),
+    };
+    let db = store::open(&db_url, 2, Duration::from_secs(30)).await?;
+    let started = Instant::now();
+    let mut hosts = enroll(&*db, args.agents).await?;
+    let enroll_s = started.elapsed().as_secs_f64();
+    let poster = Arc::new(Poster {
+        url: server.url.clone(),
+        ca_pem: std::fs::read(server.dir.path().join("ca.pem"))?,
+        shared: server.client.clone(),
+        keep_alive: args.keep_alive,
+    });
+
+    let first = sign_round(&mut hosts, &t, &spec, body);
+    let first_bytes: usize = first.iter().map(Vec::len).sum();
+    let (t_first, mut lat_first) = poster.round(first, args.connections).await?;
+    lat_first.sort_by(f32::total_cmp);
+
+    let before = db.storage_bytes().await?;
+    let (mut elapsed, mut lat, mut wire, mut n) = (Duration::ZERO, Vec::new(), 0usize, 0usize);
+    let mut changed = 0usize;
+    for _ in 1..args.rounds {
+        let bodies = sign_round(&mut hosts, &t, &spec, |r| {
+            let c = !r.unchanged && !r.new_blobs.is_empty();
+            (body(r), c)
+        });
+        changed += bodies.iter().filter(|(_, c)| *c).count();
+        let bodies: Vec<Vec<u8>> = bodies.into_iter().map(|(b, _)| b).collect();
+        wire += bodies.iter().map(Vec::len).sum::<usize>();
+        n += bodies.len();
+        let (e, l) = poster.round(bodies, args.connections).await?;
+        elapsed += e;
+        lat.extend(l);
+    }
+    let after = db.storage_bytes().await?;
+    db.close().await;
+    lat.sort_by(f32::total_cmp);
+    let tput = n as f64 / elapsed.as_secs_f64();
+    let days = (args.rounds * spec.interval_s) as f64 / 86_400.0;
+
+    println!(
+        "## Fleet ingest benchmark ({}, {} hosts)",
+        args.backend, args.agents
+    );
+    println!();
+    println!("| figure | value |");
+    println!("| --- | --- |");
+    println!(
+        "| machine | {} cores, client and server on the same host |",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!("| raw Ed25519 verify_strict of one envelope (1 core) | {rate:.0} /s |");
+    println!(
+        "| fleet | {} hosts × {} runs, round-robin, every {} s ({days:.1} days of history), updates every {} runs, {} packages per host |",
+        args.agents, args.rounds, spec.interval_s, spec.churn_every, args.fleet.packages
+    );
+    println!(
+        "| connections | {} concurrent agents, {} |",
+        args.connections,
+        if args.keep_alive {
+            "keep-alive"
+        } else {
+            "new TLS connection per run (like the agent)"
+        }
+    );
+    println!(
+        "| first runs (all blobs) | {} in {:.2} s ({:.0} /s, p50 {:.1} ms, p99 {:.1} ms, {:.0} B gzip each) |",
+        args.agents,
+        t_first.as_secs_f64(),
+        args.agents as f64 / t_first.as_secs_f64(),
+        pct(&lat_first, 0.5),
+        pct(&lat_first, 0.99),
+        first_bytes as f64 / args.agents.max(1) as f64
+    );
+    println!(
+        "| later runs, end to end | **{tput:.0} runs/s** ({n} in {:.2} s; {changed} carried a changed blob) |",
+        elapsed.as_secs_f64()
+    );
+    println!("| ratio to raw verify | **{:.3}** |", tput / rate);
+    println!(
+        "| latency p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        pct(&lat, 1.0)
+    );
+    println!(
+        "| request body on the wire (gzip), mean of later runs | {:.0} B |",
+        wire as f64 / n.max(1) as f64
+    );
+    println!(
+        "| database bytes added per later run | **{:.0} B** ({before} → {after}) |",
+        after.saturating_sub(before) as f64 / n.max(1) as f64
+    );
+    println!("| enrollment (straight into the store) | {enroll_s:.1} s |");
+    server.finish().await;
+    Ok(())
+}
