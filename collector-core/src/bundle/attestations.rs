@@ -1,7 +1,7 @@
 //! Checks of attestations against their attesters' keys.
 
-use super::model::*;
-use super::report::*;
+use super::model::{attestation_path, attester_path, blob_path, AttesterEntry};
+use super::report::Report;
 use crate::catalog::Catalog;
 use crate::digest::sha256_digest;
 use crate::dsse::{self, Envelope};

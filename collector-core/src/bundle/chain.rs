@@ -1,8 +1,8 @@
 //! Checks of envelopes, blobs and each host's sequence and hash chain.
 
-use super::manifest::*;
-use super::model::*;
-use super::report::*;
+use super::manifest::Agents;
+use super::model::{blob_path, Index, IndexEntry};
+use super::report::Report;
 use crate::digest::sha256_digest;
 use crate::dsse::Envelope;
 use crate::evidence::{Statement, PAYLOAD_TYPE};
@@ -29,7 +29,7 @@ pub(super) fn check_blob_names(members: &BTreeMap<String, Vec<u8>>, r: &mut Repo
     }
 }
 
-pub(super) fn host_of(agents: &Agents, agent: &str) -> String {
+fn host_of(agents: &Agents, agent: &str) -> String {
     match agents.get(agent) {
         Some((a, _)) => format!("host {} (agent {agent})", a.hostname),
         None => format!("agent {agent}"),
@@ -60,7 +60,7 @@ pub(super) fn check_envelopes(
     out
 }
 
-pub(super) fn check_envelope(
+fn check_envelope(
     members: &BTreeMap<String, Vec<u8>>,
     e: &IndexEntry,
     agents: &Agents,

@@ -1,7 +1,10 @@
 //! Checks of the signed manifest and the agents' enrollment records.
 
-use super::model::*;
-use super::report::*;
+use super::model::{
+    agent_path, AgentEntry, Manifest, COLLECTOR_KEY_PATH, FORMAT, MANIFEST_PATH,
+    MANIFEST_PAYLOAD_TYPE,
+};
+use super::report::Report;
 use crate::digest::sha256_digest;
 use crate::dsse::{self, Envelope};
 use base64::engine::general_purpose::STANDARD as B64;

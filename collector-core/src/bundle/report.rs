@@ -1,7 +1,7 @@
 //! The verification report (findings, counts) and the member reader that
 //! files its problems into it.
 
-use super::model::*;
+use super::model::Scope;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub struct Checked {
     pub results_confirmed: usize,
 }
 
-/// The outcome of [`verify`].
+/// The outcome of [`verify`](super::verify).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// True when there is no failure.

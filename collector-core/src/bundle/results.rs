@@ -1,7 +1,10 @@
 //! Re-evaluation of recorded results with the policy files they cite.
 
-use super::model::*;
-use super::report::*;
+use super::model::{
+    attestation_path, blob_path, results_path, Index, PolicyFileEntry, RecordedResults,
+    POLICY_INDEX_PATH,
+};
+use super::report::{parse_member, Report};
 use crate::catalog::Catalog;
 use crate::digest::{sha256_digest, Digest};
 use crate::dsse::Envelope;
@@ -80,7 +83,7 @@ pub fn load_recorded_set(
 }
 
 /// Which files a recorded result was computed with: its key in the set cache.
-pub(super) fn citation_key(recorded: &RecordedResults) -> Digest {
+fn citation_key(recorded: &RecordedResults) -> Digest {
     #[derive(Serialize)]
     struct Key<'a> {
         policies: Vec<(&'a str, &'a Digest)>,
@@ -227,7 +230,7 @@ pub(super) fn check_results(
 
 /// The attestations a recorded result cites (one per hybrid control it
 /// counted), read from the bundle.
-pub(super) fn cited_attestations(
+fn cited_attestations(
     members: &BTreeMap<String, Vec<u8>>,
     recorded: &RecordedResults,
 ) -> Result<Vec<AttestationInput>, String> {
@@ -256,7 +259,7 @@ pub(super) fn cited_attestations(
         .collect()
 }
 
-pub(super) fn describe_difference(recorded: &RecordedResults, again: &RecordedResults) -> String {
+fn describe_difference(recorded: &RecordedResults, again: &RecordedResults) -> String {
     if recorded.policies != again.policies {
         let cite = |v: &[PolicyRef]| {
             v.iter()

@@ -1,12 +1,12 @@
 //! The `verify` and `verify_pinned` orchestration over all checks.
 
-use super::attestations::*;
-use super::chain::*;
-use super::manifest::*;
-use super::model::*;
-use super::report::*;
-use super::results::*;
-use super::trust::*;
+use super::attestations::check_attestations;
+use super::chain::{check_blob_names, check_chains, check_envelopes, Progress};
+use super::manifest::{check_agents, check_manifest};
+use super::model::{Index, INDEX_PATH, MANIFEST_PATH};
+use super::report::{parse_member, Report};
+use super::results::check_results;
+use super::trust::TrustedKey;
 use crate::dsse::Envelope;
 use std::collections::BTreeMap;
 
