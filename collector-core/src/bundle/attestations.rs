@@ -1,0 +1,111 @@
+//! Checks of attestations against their attesters' keys.
+
+use super::model::{attestation_path, attester_path, blob_path, AttesterEntry};
+use super::report::Report;
+use crate::catalog::Catalog;
+use crate::digest::sha256_digest;
+use crate::dsse::{self, Envelope};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use std::collections::{BTreeMap, HashMap};
+
+/// Verify every attestation of the bundle against its attester's key;
+/// returns the valid ones as report references (current on `today`).
+pub fn check_attestations(
+    members: &BTreeMap<String, Vec<u8>>,
+    today: chrono::NaiveDate,
+    r: &mut Report,
+) -> Vec<crate::attestation::AttestationRef> {
+    let mut keys = HashMap::new();
+    for (path, bytes) in members.range("attesters/".to_string()..) {
+        if !path.starts_with("attesters/") {
+            break;
+        }
+        let parsed = serde_json::from_slice::<AttesterEntry>(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|a| {
+                let k = B64
+                    .decode(a.public_key.as_bytes())
+                    .map_err(|e| e.to_string())
+                    .and_then(|k| dsse::parse_public_key(&k).map_err(|e| e.to_string()))?;
+                if dsse::key_id(&k) != a.key_id || *path != attester_path(&a.key_id) {
+                    return Err("key id does not match the public key or the file name".into());
+                }
+                Ok((a, k))
+            });
+        match parsed {
+            Ok((a, k)) => {
+                keys.insert(a.key_id.clone(), (a, k));
+            }
+            Err(e) => r.fail(
+                "attestation",
+                path,
+                format!("attester record is unusable: {e}"),
+            ),
+        }
+    }
+    let mut out = Vec::new();
+    for (path, bytes) in members.range("attestations/".to_string()..) {
+        if !path.starts_with("attestations/") {
+            break;
+        }
+        let Ok(env) = Envelope::from_json(bytes) else {
+            r.fail("attestation", path, "not a DSSE envelope");
+            continue;
+        };
+        let Some((who, key)) = env.key_ids().find_map(|k| keys.get(k)) else {
+            r.fail(
+                "attestation",
+                path,
+                "signed by a key that is not a registered attester",
+            );
+            continue;
+        };
+        match crate::attestation::verify(bytes, key, Catalog::annex_a()) {
+            Err(e) => r.fail(
+                "attestation",
+                path,
+                format!("attestation by {} does not verify: {e}", who.name),
+            ),
+            Ok(att) => {
+                let d = sha256_digest(bytes);
+                if *path != attestation_path(&d) {
+                    r.fail(
+                        "attestation",
+                        path,
+                        format!("file name does not match its digest {d}"),
+                    );
+                    continue;
+                }
+                for doc in &att.evidence {
+                    if !members.contains_key(&blob_path(&doc.sha256)) {
+                        r.fail(
+                            "attestation",
+                            path,
+                            format!("evidence document {} ({}) is missing", doc.name, doc.sha256),
+                        );
+                    }
+                }
+                out.push(crate::attestation::AttestationRef {
+                    id: d.to_string(),
+                    control: att.control.clone(),
+                    statement: att.statement.clone(),
+                    attester: format!(
+                        "{} ({})",
+                        who.name,
+                        who.key_id.get(..16).unwrap_or_default()
+                    ),
+                    signed_at: att.signed_at,
+                    expires: att.expires,
+                    evidence: att
+                        .evidence
+                        .iter()
+                        .map(|e| (e.name.clone(), e.sha256.to_string()))
+                        .collect(),
+                    current: att.current_on(today),
+                });
+            }
+        }
+    }
+    out
+}

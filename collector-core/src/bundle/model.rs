@@ -1,0 +1,280 @@
+//! The bundle's data model: member paths, the manifest and sealing, the index,
+//! agent/attester/policy records and recorded results.
+
+use crate::digest::{sha256_digest, Digest};
+use crate::dsse;
+use crate::policy::{ControlResult, PolicyRef, RuleResult, SourceRef, Summary};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Format name written in every manifest.
+pub const FORMAT: &str = "evident-bundle/v1";
+/// DSSE payload type of the signed manifest.
+pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.evident.bundle-manifest+json";
+/// The signed manifest member.
+pub const MANIFEST_PATH: &str = "manifest.dsse.json";
+/// The collector's public key member (standard base64 of 32 bytes).
+pub const COLLECTOR_KEY_PATH: &str = "collector.pub";
+/// The statement index member.
+pub const INDEX_PATH: &str = "index.json";
+/// The policy index member.
+pub const POLICY_INDEX_PATH: &str = "policies/index.json";
+
+/// One member listed in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestEntry {
+    /// Path inside the bundle.
+    pub path: String,
+    /// sha256 of its bytes.
+    pub sha256: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What the export covered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    /// Host names or agent ids asked for (empty: every host).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Statements collected at or after this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Statements collected at or before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The bundle manifest (the payload of `manifest.dsse.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// When the bundle was made.
+    pub created_at: DateTime<Utc>,
+    /// Version of the collector that made it.
+    pub generator: String,
+    /// Key id of the collector key that signs the manifest.
+    pub collector_key_id: String,
+    /// What was exported.
+    pub scope: Scope,
+    /// Every member except the manifest and the collector key, sorted by path.
+    pub members: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    /// A manifest listing `members` (path → bytes), sorted by path.
+    pub fn build<'a>(
+        created_at: DateTime<Utc>,
+        generator: &str,
+        collector_key_id: &str,
+        scope: Scope,
+        members: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Manifest {
+        let mut entries: Vec<ManifestEntry> = members
+            .into_iter()
+            .map(|(path, bytes)| ManifestEntry {
+                path: path.to_string(),
+                sha256: sha256_digest(bytes),
+                size: bytes.len() as u64,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Manifest {
+            format: FORMAT.to_string(),
+            created_at,
+            generator: generator.to_string(),
+            collector_key_id: collector_key_id.to_string(),
+            scope,
+            members: entries,
+        }
+    }
+
+    /// Sign with the collector's key: the `manifest.dsse.json` bytes.
+    pub fn sign(&self, signer: &dsse::Signer) -> Vec<u8> {
+        let payload = serde_json::to_vec_pretty(self).unwrap_or_default();
+        signer
+            .sign_envelope(MANIFEST_PAYLOAD_TYPE, payload)
+            .to_json()
+    }
+}
+
+/// Add the signed manifest and the collector key to `members`, listing every
+/// other member (an existing manifest and key are replaced).
+pub fn seal(
+    members: &mut BTreeMap<String, Vec<u8>>,
+    signer: &dsse::Signer,
+    created_at: DateTime<Utc>,
+    generator: &str,
+    scope: Scope,
+) {
+    members.remove(MANIFEST_PATH);
+    members.remove(COLLECTOR_KEY_PATH);
+    let manifest = Manifest::build(
+        created_at,
+        generator,
+        signer.key_id(),
+        scope,
+        members.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+    );
+    let signed = manifest.sign(signer);
+    members.insert(MANIFEST_PATH.to_string(), signed);
+    members.insert(
+        COLLECTOR_KEY_PATH.to_string(),
+        format!("{}\n", B64.encode(signer.verifying_key().as_bytes())).into_bytes(),
+    );
+}
+
+/// An agent's enrollment record (`agents/<id>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentEntry {
+    /// Agent id.
+    pub id: String,
+    /// Hex sha256 of the public key.
+    pub key_id: String,
+    /// Standard base64 of the 32 public key bytes.
+    pub public_key: String,
+    /// Host name given at enrollment.
+    pub hostname: String,
+    /// Agent version given at enrollment.
+    pub agent_version: String,
+    /// `active`, `pending` or `revoked` at export time.
+    pub status: String,
+    /// Enrollment time.
+    pub enrolled_at: DateTime<Utc>,
+}
+
+/// One stored statement (`index.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Agent id.
+    pub agent: String,
+    /// Sequence number.
+    pub sequence: u64,
+    /// sha256 of the exact envelope bytes.
+    pub envelope: Digest,
+    /// Member holding the envelope.
+    pub path: String,
+    /// When it was collected.
+    pub collected_at: DateTime<Utc>,
+    /// When the collector received it.
+    pub received_at: DateTime<Utc>,
+    /// Digest of the results the collector recorded (`results/<hex>.json`).
+    pub results: Digest,
+}
+
+/// The statement index.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    /// Statements by agent, then sequence.
+    pub statements: Vec<IndexEntry>,
+}
+
+/// What kind of file a policy member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyKind {
+    /// A policy file.
+    Policy,
+    /// A waivers file.
+    Waivers,
+}
+
+/// One policy file (`policies/index.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyFileEntry {
+    /// The name the collector loaded it under (recorded in results).
+    pub name: String,
+    /// Member holding its bytes.
+    pub path: String,
+    /// sha256 of the bytes.
+    pub sha256: Digest,
+    /// Policy or waivers.
+    pub kind: PolicyKind,
+}
+
+/// Evaluation results as the collector records them: everything of an
+/// [`crate::Evaluation`] except the per-statement host and time. Same JSON
+/// shape as the collector's stored results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedResults {
+    /// Policies used, with the sha256 of each file.
+    pub policies: Vec<PolicyRef>,
+    /// Waivers file used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waivers: Option<SourceRef>,
+    /// Per-control roll-up.
+    pub controls: Vec<ControlResult>,
+    /// Per-rule results.
+    pub rules: Vec<RuleResult>,
+    /// Waivers that had expired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired_waivers: Vec<String>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl RecordedResults {
+    /// The recorded form of an evaluation.
+    pub fn from_evaluation(e: crate::Evaluation) -> RecordedResults {
+        RecordedResults {
+            policies: e.policies,
+            waivers: e.waivers,
+            controls: e.controls,
+            rules: e.rules,
+            expired_waivers: e.expired_waivers,
+            summary: e.summary,
+        }
+    }
+}
+
+/// A person registered to sign attestations (`attesters/<key id>.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttesterEntry {
+    /// Hex sha256 of the public key.
+    pub key_id: String,
+    /// Name.
+    pub name: String,
+    /// Standard base64 of the 32 public key bytes.
+    pub public_key: String,
+    /// When the collector registered (vouched for) this key; absent in
+    /// bundles made before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_at: Option<DateTime<Utc>>,
+}
+
+/// Member path of an attester record.
+pub fn attester_path(key_id: &str) -> String {
+    format!("attesters/{key_id}.json")
+}
+
+/// Member path of an attestation envelope.
+pub fn attestation_path(d: &Digest) -> String {
+    format!("attestations/{}.json", d.hex())
+}
+
+/// Member path of an envelope.
+pub fn envelope_path(agent: &str, sequence: u64) -> String {
+    format!("envelopes/{agent}/{sequence:020}.json")
+}
+
+/// Member path of a blob.
+pub fn blob_path(d: &Digest) -> String {
+    format!("blobs/{}", d.hex())
+}
+
+/// Member path of a results document.
+pub fn results_path(d: &Digest) -> String {
+    format!("results/{}.json", d.hex())
+}
+
+/// Member path of an agent record.
+pub fn agent_path(id: &str) -> String {
+    format!("agents/{id}.json")
+}

@@ -1,0 +1,130 @@
+//! The verification report (findings, counts) and the member reader that
+//! files its problems into it.
+
+use super::model::Scope;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The bundle does not hold.
+    Failure,
+    /// Worth knowing; the bundle still holds.
+    Warning,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Failure or warning.
+    pub severity: Severity,
+    /// Machine-readable kind: `manifest`, `member`, `agent`, `envelope`,
+    /// `blob`, `gap`, `fork`, `chain`, `policy`, `results`, `attestation`.
+    pub kind: String,
+    /// What it is about (member path, host + sequence range, policy name).
+    pub subject: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Counts of what was checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checked {
+    /// Members whose digest was checked.
+    pub members: usize,
+    /// Agents (hosts).
+    pub hosts: usize,
+    /// Envelopes whose signature verified.
+    pub envelopes: usize,
+    /// Blobs.
+    pub blobs: usize,
+    /// Policy files.
+    pub policies: usize,
+    /// Statements whose results were re-evaluated and matched.
+    pub results_confirmed: usize,
+}
+
+/// The outcome of [`verify`](super::verify).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// True when there is no failure.
+    pub ok: bool,
+    /// Key id that signed the manifest (compare with the collector's published one).
+    pub collector_key_id: Option<String>,
+    /// True when the manifest's signer is the pinned (trusted) collector key;
+    /// false when no key was pinned or it did not match.
+    #[serde(default)]
+    pub pinned: bool,
+    /// When the bundle was made.
+    pub created_at: Option<DateTime<Utc>>,
+    /// What the export covered.
+    pub scope: Option<Scope>,
+    /// What was checked.
+    pub checked: Checked,
+    /// Failures and warnings, in the order found.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub(crate) fn fail(
+        &mut self,
+        kind: &str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.findings.push(Finding {
+            severity: Severity::Failure,
+            kind: kind.to_string(),
+            subject: subject.into(),
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn warn(
+        &mut self,
+        kind: &str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.findings.push(Finding {
+            severity: Severity::Warning,
+            kind: kind.to_string(),
+            subject: subject.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The failures only.
+    pub fn failures(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Failure)
+    }
+}
+
+pub(super) fn parse_member<T: serde::de::DeserializeOwned>(
+    members: &BTreeMap<String, Vec<u8>>,
+    path: &str,
+    r: &mut Report,
+) -> Option<T> {
+    match members.get(path) {
+        None => {
+            r.fail("member", path, "missing from the bundle");
+            None
+        }
+        Some(bytes) => match serde_json::from_slice(bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                r.fail(
+                    "member",
+                    path,
+                    format!("not valid JSON of the expected shape: {e}"),
+                );
+                None
+            }
+        },
+    }
+}

@@ -1,0 +1,298 @@
+//! Re-evaluation of recorded results with the policy files they cite.
+
+use super::model::{
+    attestation_path, blob_path, results_path, Index, PolicyFileEntry, RecordedResults,
+    POLICY_INDEX_PATH,
+};
+use super::report::{parse_member, Report};
+use crate::catalog::Catalog;
+use crate::digest::{sha256_digest, Digest};
+use crate::dsse::Envelope;
+use crate::evidence::{Evidence, Statement};
+use crate::policy::{
+    evaluate_with, AttestationInput, PolicyRef, PolicySet, PolicySource, RuleResult, SourceRef,
+};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Check the bundle's policy files (`policies/index.json`): every listed
+/// file is present and matches its digest. Returns the files by digest.
+pub fn policy_files<'a>(
+    members: &'a BTreeMap<String, Vec<u8>>,
+    r: &mut Report,
+) -> Option<HashMap<Digest, &'a [u8]>> {
+    let files: Vec<PolicyFileEntry> = parse_member(members, POLICY_INDEX_PATH, r)?;
+    let mut out = HashMap::new();
+    for f in &files {
+        let Some(bytes) = members.get(&f.path) else {
+            r.fail(
+                "policy",
+                &f.name,
+                format!("policy file {} is missing", f.path),
+            );
+            continue;
+        };
+        let actual = sha256_digest(bytes);
+        if actual != f.sha256 {
+            r.fail(
+                "policy",
+                &f.name,
+                format!(
+                    "{} does not match its recorded digest {} (found {actual})",
+                    f.path, f.sha256
+                ),
+            );
+            continue;
+        }
+        out.insert(actual, bytes.as_slice());
+    }
+    r.checked.policies = out.len();
+    Some(out)
+}
+
+/// Build the policy set a result was recorded with, from the bundle's files:
+/// the cited policies in their recorded order under their recorded names,
+/// then the cited waivers.
+pub fn load_recorded_set(
+    files: &HashMap<Digest, &[u8]>,
+    policies: &[PolicyRef],
+    waivers: Option<&SourceRef>,
+) -> Result<PolicySet, String> {
+    let mut sources = Vec::with_capacity(policies.len());
+    for p in policies {
+        let bytes = files.get(&p.sha256).ok_or_else(|| {
+            format!(
+                "policy `{}` ({}) {} is not in the bundle",
+                p.id, p.source, p.sha256
+            )
+        })?;
+        sources.push(PolicySource::new(p.source.clone(), bytes.to_vec()));
+    }
+    let set = PolicySet::load(&sources, Catalog::annex_a())
+        .map_err(|e| format!("policies do not load: {e}"))?;
+    match waivers {
+        None => Ok(set),
+        Some(w) => {
+            let bytes = files
+                .get(&w.sha256)
+                .ok_or_else(|| format!("waivers {} {} are not in the bundle", w.name, w.sha256))?;
+            set.with_waivers(&w.name, bytes)
+                .map_err(|e| format!("waivers {} do not load: {e}", w.name))
+        }
+    }
+}
+
+/// Which files a recorded result was computed with: its key in the set cache.
+fn citation_key(recorded: &RecordedResults) -> Digest {
+    #[derive(Serialize)]
+    struct Key<'a> {
+        policies: Vec<(&'a str, &'a Digest)>,
+        waivers: Option<(&'a str, &'a Digest)>,
+    }
+    let k = Key {
+        policies: recorded
+            .policies
+            .iter()
+            .map(|p| (p.source.as_str(), &p.sha256))
+            .collect(),
+        waivers: recorded
+            .waivers
+            .as_ref()
+            .map(|w| (w.name.as_str(), &w.sha256)),
+    };
+    sha256_digest(&serde_json::to_vec(&k).unwrap_or_default())
+}
+
+/// A policy set loaded from the bundle for one combination of cited files.
+struct LoadedSet {
+    set: PolicySet,
+    keys: crate::policy::EvalKeys,
+}
+
+pub(super) fn check_results(
+    members: &BTreeMap<String, Vec<u8>>,
+    index: &Index,
+    statements: &[Option<Statement>],
+    r: &mut Report,
+) {
+    let Some(files) = policy_files(members, r) else {
+        return;
+    };
+    // Parsed recorded results by digest; policy sets by the files they cite
+    // (results recorded before and after a policy change cite different
+    // files, and each is re-evaluated with its own); recomputed results by
+    // (policy set, evidence).
+    let mut recorded_cache: HashMap<Digest, Option<RecordedResults>> = HashMap::new();
+    let mut sets: HashMap<Digest, Result<LoadedSet, String>> = HashMap::new();
+    let mut reported_sets: BTreeSet<Digest> = BTreeSet::new();
+    let mut eval_cache: HashMap<(Digest, Digest, Digest), Result<RecordedResults, String>> =
+        HashMap::new();
+    for (e, st) in index.statements.iter().zip(statements) {
+        let Some(st) = st else { continue };
+        let subject = format!("agent {} sequence {}", e.agent, e.sequence);
+        let recorded = recorded_cache.entry(e.results).or_insert_with(|| {
+            members
+                .get(&results_path(&e.results))
+                .filter(|b| sha256_digest(b) == e.results)
+                .and_then(|b| serde_json::from_slice(b).ok())
+        });
+        let Some(recorded) = recorded.as_ref() else {
+            r.fail(
+                "results",
+                &subject,
+                format!(
+                    "recorded results {} are missing, altered or malformed",
+                    e.results
+                ),
+            );
+            continue;
+        };
+        let mut cited_missing = false;
+        for p in &recorded.policies {
+            if !files.contains_key(&p.sha256) {
+                r.fail(
+                    "policy",
+                    &subject,
+                    format!(
+                        "results were recorded with policy `{}` ({}) {}, which the bundle does not include",
+                        p.id, p.source, p.sha256
+                    ),
+                );
+                cited_missing = true;
+            }
+        }
+        if let Some(w) = &recorded.waivers {
+            if !files.contains_key(&w.sha256) {
+                r.fail(
+                    "policy",
+                    &subject,
+                    format!("results were recorded with waivers {} {}, which the bundle does not include", w.name, w.sha256),
+                );
+                cited_missing = true;
+            }
+        }
+        if cited_missing {
+            continue;
+        }
+        let set_key = citation_key(recorded);
+        let loaded = sets.entry(set_key).or_insert_with(|| {
+            load_recorded_set(&files, &recorded.policies, recorded.waivers.as_ref()).map(|set| {
+                LoadedSet {
+                    keys: crate::policy::EvalKeys::new(&set),
+                    set,
+                }
+            })
+        });
+        let loaded = match loaded {
+            Ok(l) => l,
+            Err(msg) => {
+                // Once per combination of files, naming the first statement.
+                if reported_sets.insert(set_key) {
+                    r.fail("policy", &subject, msg.clone());
+                }
+                continue;
+            }
+        };
+        // Hybrid controls cite the attestation that completed them; re-evaluate
+        // with exactly those (their signatures are checked by check_attestations).
+        let attestations = match cited_attestations(members, recorded) {
+            Ok(a) => a,
+            Err(msg) => {
+                r.fail("attestation", &subject, msg);
+                continue;
+            }
+        };
+        let att_key = sha256_digest(
+            attestations
+                .iter()
+                .flat_map(|a| a.digest.0)
+                .collect::<Vec<u8>>()
+                .as_slice(),
+        );
+        let key = (set_key, loaded.keys.key(st), att_key);
+        let recomputed = eval_cache.entry(key).or_insert_with(|| {
+            let evidence =
+                Evidence::from_statement(st, |d| members.get(&blob_path(d)).map(Vec::as_slice))
+                    .map_err(|err| err.to_string())?;
+            Ok(RecordedResults::from_evaluation(evaluate_with(
+                &loaded.set,
+                &evidence,
+                &attestations,
+            )))
+        });
+        match recomputed {
+            Err(msg) => r.fail("blob", &subject, msg.clone()),
+            Ok(again) if again == recorded => r.checked.results_confirmed += 1,
+            Ok(again) => r.fail("results", &subject, describe_difference(recorded, again)),
+        }
+    }
+}
+
+/// The attestations a recorded result cites (one per hybrid control it
+/// counted), read from the bundle.
+fn cited_attestations(
+    members: &BTreeMap<String, Vec<u8>>,
+    recorded: &RecordedResults,
+) -> Result<Vec<AttestationInput>, String> {
+    let mut digests: Vec<Digest> = recorded
+        .controls
+        .iter()
+        .filter_map(|c| c.attestation)
+        .collect();
+    digests.sort();
+    digests.dedup();
+    digests
+        .into_iter()
+        .map(|d| {
+            let bytes = members.get(&attestation_path(&d)).ok_or_else(|| {
+                format!("results cite attestation {d}, which the bundle does not include")
+            })?;
+            let att = Envelope::from_json(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|env| {
+                    serde_json::from_slice::<crate::attestation::Attestation>(&env.payload)
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| format!("attestation {d} cited by results is unreadable: {e}"))?;
+            Ok(AttestationInput::new(d, &att))
+        })
+        .collect()
+}
+
+fn describe_difference(recorded: &RecordedResults, again: &RecordedResults) -> String {
+    if recorded.policies != again.policies {
+        let cite = |v: &[PolicyRef]| {
+            v.iter()
+                .map(|p| format!("{} {}", p.source, p.sha256))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return format!(
+            "re-evaluation used different policies: recorded [{}], bundle [{}]",
+            cite(&recorded.policies),
+            cite(&again.policies)
+        );
+    }
+    let rec: BTreeMap<&str, &RuleResult> =
+        recorded.rules.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut diffs = Vec::new();
+    for a in &again.rules {
+        match rec.get(a.id.as_str()) {
+            None => diffs.push(format!("rule {} not recorded", a.id)),
+            Some(x) if *x != a => diffs.push(format!(
+                "rule {}: recorded {}, re-evaluated {}",
+                a.id,
+                x.status.as_str(),
+                a.status.as_str()
+            )),
+            Some(_) => {}
+        }
+    }
+    if diffs.is_empty() {
+        diffs.push("control roll-up or summary differs".into());
+    }
+    format!(
+        "recorded results differ from re-evaluation: {}",
+        diffs.join("; ")
+    )
+}
