@@ -3,6 +3,12 @@
 //! every store implements it; the SQL is shared by both backends through
 //! [`impl_drift_store!`]. Transitions, alert changes and outbox rows are
 //! written inside the ingest transaction (see `drift_on_ingest`).
+//!
+//! Why this file is longer than ~700 lines: the `AlertStore` trait and its
+//! record types (~220 lines) sit beside the one macro that implements them
+//! for both backends; the decisions themselves are in `evident_core::drift`,
+//! and what remains here is SQL that must stay together to stay identical
+//! on SQLite and PostgreSQL.
 
 use super::StoreError;
 use async_trait::async_trait;

@@ -3,6 +3,13 @@
 //! passed in: the database type, how a write transaction begins, and the
 //! row lock taken on an agent during ingest (`FOR UPDATE` on PostgreSQL, where
 //! several replicas may write; SQLite has one writer).
+//!
+//! Why this file is longer than ~700 lines: it is the body of one macro,
+//! expanded once per backend, with one `impl` block per storage sub-trait
+//! (`Store`, `TokenStore`, `AgentStore`, `EvidenceStore`, `ReviewStore`).
+//! Each block is short; they share the macro's imports and column lists, and
+//! `macro_rules!` bodies cannot be split across files without exporting every
+//! helper, so the SQL of both backends stays in one place that changes together.
 
 /// Placeholders `$start, …` for `n` values.
 pub(crate) fn placeholders(start: usize, n: usize) -> String {
