@@ -25,7 +25,7 @@
 //! caller verifies signatures. Evaluation stays pure: "now" is the evidence's
 //! `collected_at`.
 
-use super::eval::ControlStatus;
+use super::status::ControlStatus;
 use crate::attestation::Attestation;
 use crate::digest::Digest;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -17,6 +17,7 @@ pub mod coverage;
 mod eval;
 mod key;
 mod load;
+pub mod status;
 pub mod testcase;
 mod validate;
 pub mod waiver;

@@ -6,8 +6,7 @@
 //! v2 statement brings its content blob ([`Contents::full`]) so that the
 //! runs after it can be unchanged. v1 statements pass through untouched.
 
-use super::ingest::IngestError;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use evident_core::evidence::{Content, Parsed, Statement, PREDICATE_TYPE_V2};
 use evident_core::{sha256_digest, Digest};
 use hashlink::LruCache;
@@ -16,6 +15,20 @@ use std::sync::{Arc, Mutex};
 
 /// Contents kept parsed (a content is ~2 KB; 16,384 of them ~40 MB).
 const CONTENT_CACHE: usize = 16_384;
+
+/// Why an unchanged run could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Its content blob was neither sent nor stored (the agent sends it).
+    #[error("content blob {0} is neither in the request nor stored")]
+    Missing(Digest),
+    /// The content blob does not parse or does not match.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A resolved statement and the content blob that goes with it (v2 only).
 pub struct Resolved {
@@ -79,7 +92,7 @@ impl Contents {
         store: &dyn Store,
         parsed: Parsed,
         sent: &BTreeMap<Digest, Vec<u8>>,
-    ) -> Result<Resolved, IngestError> {
+    ) -> Result<Resolved, ResolveError> {
         let u = match parsed {
             Parsed::Full(st) => return Ok(self.full(*st)),
             Parsed::Unchanged(u) => u,
@@ -95,12 +108,12 @@ impl Contents {
                         stored = store.blobs(&[digest]).await?;
                         stored
                             .get(&digest)
-                            .ok_or_else(|| IngestError::MissingBlobs(vec![digest]))?
+                            .ok_or_else(|| ResolveError::Missing(digest))?
                     }
                 };
                 let c = Arc::new(
                     Content::from_blob(&digest, bytes)
-                        .map_err(|e| IngestError::Invalid(e.to_string()))?,
+                        .map_err(|e| ResolveError::Invalid(e.to_string()))?,
                 );
                 self.keep(digest, c.clone());
                 c

@@ -6,7 +6,7 @@
 //! checks sequence and chain and stores everything in one transaction →
 //! [`answer`] after the commit.
 
-use super::compact::Contents;
+use super::compact::{Contents, ResolveError};
 use super::writer::WriterHandle;
 use super::App;
 use crate::store::drift::{DriftEval, DriftInput, DriftSettings, NewAlert};
@@ -48,6 +48,16 @@ pub enum IngestError {
     /// The database failed (HTTP 503).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+impl From<ResolveError> for IngestError {
+    fn from(e: ResolveError) -> Self {
+        match e {
+            ResolveError::Missing(d) => IngestError::MissingBlobs(vec![d]),
+            ResolveError::Invalid(m) => IngestError::Invalid(m),
+            ResolveError::Store(e) => IngestError::Store(e),
+        }
+    }
 }
 
 /// Evaluation results as stored (content-addressed): everything of an

@@ -1,7 +1,7 @@
 //! The `log` sink: one `tracing` warning per notification.
 
+use super::config::SinkCommon;
 use super::{Deliver, SinkKindConfig};
-use crate::alerting::config::SinkCommon;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -9,8 +9,10 @@ pub mod log;
 pub mod slack;
 pub mod webhook;
 
-use super::config::{SinkCommon, SinkConfig};
+pub mod config;
+
 use async_trait::async_trait;
+pub use config::{SinkCommon, SinkConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;

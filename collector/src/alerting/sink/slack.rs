@@ -1,7 +1,7 @@
 //! The `slack` sink: a Slack incoming webhook (`{"text": …}`).
 
+use super::config::SinkCommon;
 use super::{check_url, http_client, post, Deliver, SinkKindConfig};
-use crate::alerting::config::SinkCommon;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -1,8 +1,8 @@
 //! The `webhook` sink: POST of the notification JSON, signed with
 //! HMAC-SHA256 (see [`signing`](crate::alerting::signing)).
 
+use super::config::SinkCommon;
 use super::{check_url, http_client, post, read_secret, Deliver, SinkKindConfig};
-use crate::alerting::config::SinkCommon;
 use crate::alerting::signing::signature;
 use crate::clock::system_ms;
 use async_trait::async_trait;
