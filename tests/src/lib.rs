@@ -605,3 +605,21 @@ pub fn request(envelope: &[u8], run: &Run, with_blobs: bool) -> IngestRequest {
         IngestRequest::new(envelope, std::iter::empty())
     }
 }
+
+/// Strict DSSE verifications of `env` under `key` per second on one core,
+/// measured for two seconds: the "raw verify" the benchmarks compare
+/// end-to-end throughput against.
+pub fn strict_verify_rate(
+    env: &evident_core::dsse::Envelope,
+    key: &ed25519_dalek::VerifyingKey,
+) -> f64 {
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(2) {
+        for _ in 0..100 {
+            let _ = env.verify(key, evident_core::evidence::PAYLOAD_TYPE);
+        }
+        n += 100;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}

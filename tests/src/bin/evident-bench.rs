@@ -12,7 +12,6 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use evident_collector::store;
 use evident_core::dsse::parse_public_key;
-use evident_core::evidence::PAYLOAD_TYPE;
 use evident_core::Envelope;
 use evident_e2e::{collect, fixture_root, request, Agent, Backend, Server};
 use std::sync::Arc;
@@ -40,15 +39,7 @@ fn verify_rate(agent: &Agent, run: &evident_e2e::Run) -> f64 {
         Envelope::from_json(&agent.sign_at(run, 1, None)).unwrap_or_else(|_| std::process::exit(2));
     let key = agent.signer.verifying_key();
     let key = parse_public_key(key.as_bytes()).unwrap_or(key);
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(2) {
-        for _ in 0..100 {
-            let _ = env.verify(&key, PAYLOAD_TYPE);
-        }
-        n += 100;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
+    evident_e2e::strict_verify_rate(&env, &key)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {

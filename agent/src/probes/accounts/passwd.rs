@@ -112,15 +112,22 @@ pub(super) fn is_weak_algorithm(a: &str) -> bool {
     )
 }
 
+/// The `:`-separated fields of a passwd/shadow/group line and its name;
+/// None for a line without a name and for NIS `+`/`-` lines.
+fn entry_fields(line: &str) -> Option<(Vec<&str>, &str)> {
+    let f: Vec<&str> = line.split(':').collect();
+    let name = f.first()?.trim();
+    if name.is_empty() || name.starts_with('+') || name.starts_with('-') {
+        return None;
+    }
+    Some((f, name))
+}
+
 /// Parse `/etc/passwd`. Malformed lines and NIS `+`/`-` lines are skipped.
 pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
     lines(text)
         .filter_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            let name = f.first()?.trim();
-            if name.is_empty() || name.starts_with('+') || name.starts_with('-') {
-                return None;
-            }
+            let (f, name) = entry_fields(line)?;
             Some(PasswdEntry {
                 name: name.to_string(),
                 password: password_state(f.get(1).copied().unwrap_or("")),
@@ -137,11 +144,7 @@ pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
 pub fn parse_shadow(text: &str) -> Vec<ShadowEntry> {
     lines(text)
         .filter_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            let name = f.first()?.trim();
-            if name.is_empty() || name.starts_with('+') || name.starts_with('-') {
-                return None;
-            }
+            let (f, name) = entry_fields(line)?;
             let field = |i: usize| f.get(i).and_then(|s| parse_opt_int(s));
             Some(ShadowEntry {
                 name: name.to_string(),
@@ -156,11 +159,7 @@ pub fn parse_shadow(text: &str) -> Vec<ShadowEntry> {
 pub fn parse_group(text: &str) -> Vec<GroupEntry> {
     lines(text)
         .filter_map(|line| {
-            let f: Vec<&str> = line.split(':').collect();
-            let name = f.first()?.trim();
-            if name.is_empty() || name.starts_with('+') || name.starts_with('-') {
-                return None;
-            }
+            let (f, name) = entry_fields(line)?;
             Some(GroupEntry {
                 name: name.to_string(),
                 gid: f.get(2)?.trim().parse().ok()?,

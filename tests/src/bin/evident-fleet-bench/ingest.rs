@@ -15,7 +15,6 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use evident_collector::store::{self, EnrollOutcome, NewAgent, NewToken, Store};
 use evident_collector::tls;
 use evident_core::dsse::key_id;
-use evident_core::evidence::PAYLOAD_TYPE;
 use evident_core::wire::{AgentStatus, IngestRequest};
 use evident_core::Envelope;
 use evident_e2e::{Backend, Server};
@@ -174,16 +173,7 @@ pub fn verify_rate(run: &SignedRun, host: &Host) -> f64 {
     let Ok(env) = Envelope::from_json(&run.envelope) else {
         return 0.0;
     };
-    let key = host.signer.verifying_key();
-    let start = Instant::now();
-    let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(2) {
-        for _ in 0..100 {
-            let _ = env.verify(&key, PAYLOAD_TYPE);
-        }
-        n += 100;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
+    evident_e2e::strict_verify_rate(&env, &host.signer.verifying_key())
 }
 
 fn pct(sorted: &[f32], p: f64) -> f32 {
