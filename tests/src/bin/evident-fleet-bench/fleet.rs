@@ -199,7 +199,7 @@ impl Host {
             .packages
             .iter()
             .enumerate()
-            .filter(|(i, _)| (*i as u64 * 7 + epoch) % 97 == 0)
+            .filter(|(i, _)| (*i as u64 * 7 + epoch).is_multiple_of(97))
             .map(|(_, n)| n.clone())
             .collect();
         let security: Vec<String> = pending.iter().step_by(3).cloned().collect();
