@@ -362,7 +362,9 @@ async fn silent_agent_gets_one_stale_alert_then_resolution() {
     let tmp = tempfile::tempdir().unwrap();
     let (secret, secret_path) = secret_file(tmp.path());
     let clock = tmp.path().join("clock");
-    let t0: i64 = 1_800_000_000_000;
+    // Near the real time: agents sign with it, and the collector refuses
+    // evidence older than its maximum age or ahead of its clock.
+    let t0: i64 = chrono::Utc::now().timestamp_millis();
     std::fs::write(&clock, t0.to_string()).unwrap();
     let extra = format!(
         "[drift]\nstale_factor = 2.0\nstale_check_ms = 20\noutbox_poll_ms = 20\n\n[[sink]]\nname = \"hook\"\n\
