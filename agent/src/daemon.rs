@@ -23,6 +23,10 @@
 //! `probes.json`, same digest, so the blob is not sent again): every
 //! statement is a complete picture of the host, and per-probe schedules only
 //! decide how fresh each part is.
+//!
+//! Why this file is longer than ~700 lines: the worker's whole job (open,
+//! recover, enroll, collect, spool, deliver) shares one `Daemon` state and
+//! reads in the order it runs.
 
 use crate::collect;
 use crate::config::Config;

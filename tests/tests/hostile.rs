@@ -429,7 +429,7 @@ async fn a_huge_declared_interval_cannot_stretch_the_stale_window() {
     );
     // Cap 60 s × factor 2: stale after 120 s, whatever the agent declared.
     std::fs::write(&clock, (t0 + 121_000).to_string()).unwrap();
-    let a = wait_alert(&server, &agent.id, "stale").await;
+    let a = wait_alert(&server, &agent.id, "host").await;
     assert_eq!(a["kind"], "stale");
     server.finish().await;
 }
@@ -888,7 +888,7 @@ async fn metrics_and_the_api_need_scoped_tokens(backend: Backend) {
             .client
             .post(format!("{}/v1/alerts/1/ack", server.url))
             .bearer_auth(token)
-            .json(&serde_json::json!({"reason": "known"}))
+            .json(&serde_json::json!({"by": "oncall", "reason": "known"}))
             .send()
             .await
             .unwrap();

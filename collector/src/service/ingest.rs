@@ -5,6 +5,10 @@
 //! bounded LRU keyed by [`EvalKeys`]) → [`submit`] to the writer, which
 //! checks sequence and chain and stores everything in one transaction →
 //! [`answer`] after the commit.
+//!
+//! Why this file is longer than ~700 lines: the ingest order reads top to
+//! bottom as one pipeline, its checks (quota, freshness) included, each a
+//! short named step sharing the pipeline's private cached-agent type.
 
 use super::compact::{Contents, ResolveError};
 use super::writer::WriterHandle;
