@@ -303,4 +303,25 @@ mod tests {
         };
         assert!(bad.validate().is_err());
     }
+
+    #[test]
+    fn the_deploy_example_parses_and_limits_are_checked() {
+        let c: Config = toml::from_str(include_str!("../../deploy/collector.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.durability(), Some(crate::store::Durability::Full));
+        assert_eq!(c.limits, crate::limits::LimitsConfig::default());
+        let bad: Config = toml::from_str("sqlite_synchronous = \"off\"").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("sqlite_synchronous"));
+        assert!(toml::from_str::<Config>("[limits]\nmax_skew = 1\n").is_err());
+        let bad: Config = toml::from_str("[limits]\nstatements_per_minute = 0\n").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("statements_per_minute"));
+    }
 }

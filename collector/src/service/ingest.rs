@@ -366,12 +366,16 @@ async fn authenticate(
             agent.id
         ))),
         AgentStatus::Revoked => {
-            ing.raise(
-                app,
-                &agent.id,
-                "integrity:revoked-key",
-                format!("revoked key {key_id} is still sending evidence"),
-            );
+            // Only what the revoked key really signed can alarm: anyone
+            // can name its key id.
+            if decoded.envelope.verify(&agent.key, PAYLOAD_TYPE).is_ok() {
+                ing.raise(
+                    app,
+                    &agent.id,
+                    "integrity:revoked-key",
+                    format!("revoked key {key_id} is still sending evidence"),
+                );
+            }
             Err(IngestError::Refused(format!(
                 "agent {} is revoked",
                 agent.id
