@@ -902,26 +902,11 @@ async fn a_corrupt_spool_file_is_declared_as_a_gap() {
         .state_dir()
         .join("spool")
         .join(format!("{victim:020}.spool"));
-    let path = if path.exists() {
-        path
-    } else {
-        // Whatever the naming, the file of that sequence.
-        std::fs::read_dir(agent.state_dir().join("spool"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                std::fs::read(p)
-                    .ok()
-                    .and_then(|b| evident_agent::spool::decode(&b).ok())
-                    .is_some_and(|i| i.sequence == victim)
-            })
-            .unwrap()
-    };
-    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(path.exists(), "{} missing", path.display());
+    let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
-    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
     col.start();
     agent.start();
     let s = agent
@@ -963,7 +948,7 @@ struct Tmpfs(PathBuf);
 
 impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
+        std::fs::create_dir_all(at).unwrap_or_else(|e| panic!("{e}"));
         let st = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(at)
@@ -1001,7 +986,7 @@ async fn a_full_disk_keeps_the_service_alive_with_backoff() {
     let filler = agent.state_dir().join("filler");
     {
         use std::io::Write as _;
-        let mut f = std::fs::File::create(&filler).unwrap();
+        let mut f = std::fs::File::create(&filler).unwrap_or_else(|e| panic!("{e}"));
         let chunk = vec![0u8; 64 * 1024];
         while f.write_all(&chunk).is_ok() {}
         let _ = f.sync_all();
@@ -1019,12 +1004,12 @@ async fn a_full_disk_keeps_the_service_alive_with_backoff() {
         .args(["status", "--config"])
         .arg(&agent.config)
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("FULL"), "{text}");
     assert_ne!(out.status.code(), Some(0), "status must not read healthy");
     // Room again: it delivers without a restart.
-    std::fs::remove_file(&filler).unwrap();
+    std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
     agent
         .wait_for("deliveries after the disk has room", 60, |s| {
             n(s, "delivered_total") > before
