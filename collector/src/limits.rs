@@ -244,8 +244,11 @@ mod tests {
         assert_eq!(w.add(&"b", 5, 10), 5);
         // A new window starts after 60 s.
         assert_eq!(w.add(&"a", 1, 60_000), 1);
-        // A third key past the cap drops ended windows, then all.
-        assert_eq!(w.add(&"c", 1, 60_001), 1);
-        assert_eq!(w.add(&"a", 1, 60_002), 2);
+        // A third key past the cap drops ended windows (b's), keeping a's.
+        assert_eq!(w.add(&"c", 1, 60_011), 1);
+        assert_eq!(w.add(&"a", 1, 60_012), 2);
+        // With every window live, a new key past the cap clears them all.
+        assert_eq!(w.add(&"d", 1, 60_013), 1);
+        assert_eq!(w.add(&"a", 1, 60_014), 1);
     }
 }
