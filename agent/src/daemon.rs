@@ -23,6 +23,10 @@
 //! `probes.json`, same digest, so the blob is not sent again): every
 //! statement is a complete picture of the host, and per-probe schedules only
 //! decide how fresh each part is.
+//!
+//! Why this file is longer than ~700 lines: the worker's whole job (open,
+//! recover, enroll, collect, spool, deliver) shares one `Daemon` state and
+//! reads in the order it runs.
 
 use crate::collect;
 use crate::config::Config;
@@ -35,8 +39,8 @@ use crate::spool::{Item, Next, Spool};
 use crate::state::State;
 use chrono::{DateTime, Utc};
 use evident_core::evidence::{
-    AgentInfo, Content, HostFacts, Predicate, ProbeEntry, ProbeStatus, Schedule, Statement,
-    PAYLOAD_TYPE,
+    AgentInfo, Content, HostFacts, Predicate, ProbeEntry, ProbeStatus, Schedule, SequenceRange,
+    Statement, PAYLOAD_TYPE,
 };
 use evident_core::wire::EnrollRequest;
 use evident_core::{sha256_digest, Digest, Signer};
@@ -117,6 +121,8 @@ pub enum Outcome {
     EnrollRefused,
     /// Anything else (the worker logged why).
     Failed,
+    /// The state directory's disk is full: retry with backoff, never exit.
+    DiskFull,
 }
 
 impl Outcome {
@@ -130,6 +136,7 @@ impl Outcome {
             Outcome::Stopped => 12,
             Outcome::EnrollRetry => 13,
             Outcome::EnrollRefused => 14,
+            Outcome::DiskFull => 15,
         }
     }
 
@@ -142,6 +149,7 @@ impl Outcome {
             Some(12) => Outcome::Stopped,
             Some(13) => Outcome::EnrollRetry,
             Some(14) => Outcome::EnrollRefused,
+            Some(15) => Outcome::DiskFull,
             _ => Outcome::Failed,
         }
     }
@@ -200,6 +208,13 @@ impl Daemon {
         };
         if !corrupt.is_empty() {
             state.corrupt_total += corrupt.len() as u64;
+            // A quarantined statement is lost: the next one declares it.
+            for c in &corrupt {
+                state.add_lost(SequenceRange {
+                    from: c.sequence,
+                    to: c.sequence,
+                });
+            }
             let seqs: Vec<String> = corrupt.iter().map(|c| c.sequence.to_string()).collect();
             state.error(
                 format!(
@@ -278,6 +293,7 @@ impl Daemon {
             public_key: signer::public_key_b64(&self.signer),
             hostname,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            machine_id: self.machine_id(),
         };
         let resp = self.shipper.enroll(&req).await?;
         if resp.key_id != self.signer.key_id() {
@@ -294,6 +310,16 @@ impl Daemon {
         self.state.enrolled_with = Some(self.config.collector.clone());
         self.save();
         Ok(())
+    }
+
+    /// `/etc/machine-id` when it reads as one (32 hex digits).
+    fn machine_id(&self) -> Option<String> {
+        self.root
+            .read_to_string("/etc/machine-id")
+            .ok()
+            .flatten()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
     fn hostname(&self) -> String {
@@ -454,6 +480,11 @@ impl Daemon {
         if !corrupt.is_empty() {
             self.state.corrupt_total += corrupt.len() as u64;
             for c in &corrupt {
+                // A quarantined statement is lost: the next one declares it.
+                self.state.add_lost(SequenceRange {
+                    from: c.sequence,
+                    to: c.sequence,
+                });
                 self.state.error(
                     format!(
                         "corrupt spool file for sequence {} moved to {}: {}",
@@ -680,6 +711,23 @@ fn load_probe_cache(dir: &Path) -> BTreeMap<String, Cached> {
             )
         })
         .collect()
+}
+
+/// Whether an error (with its causes) is "no space left on device".
+pub fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {
+                return true;
+            }
+        }
+        if err.to_string().contains("No space left on device") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 #[cfg(test)]

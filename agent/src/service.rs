@@ -69,7 +69,15 @@ pub fn worker(
     let rt = runtime()?;
     let outcome = rt.block_on(async move {
         let shutdown = shutdown_signal();
-        let mut daemon = Daemon::open(config, job.recover)?;
+        let mut daemon = match Daemon::open(config, job.recover) {
+            Ok(d) => d,
+            // A full disk is waited out by the supervisor, never fatal.
+            Err(e) if evident_agent::daemon::is_disk_full(&e) => {
+                tracing::error!(error = %e, "the state directory's disk is full; the service retries with backoff");
+                return Ok(evident_agent::daemon::Outcome::DiskFull);
+            }
+            Err(e) => return Err(anyhow::Error::from(e)),
+        };
         Ok::<_, anyhow::Error>(daemon.work(&job, shutdown).await)
     })?;
     Ok(ExitCode::from(outcome.code()))

@@ -50,6 +50,18 @@ pub struct Status {
     pub last_error: Option<String>,
     /// When it happened.
     pub last_error_at: Option<DateTime<Utc>>,
+    /// Bytes free (for unprivileged users) on the state directory's file
+    /// system; None when unknown.
+    pub disk_free_bytes: Option<u64>,
+}
+
+/// Below this, the state directory's disk counts as full (a statement and
+/// its state update need a few hundred KB).
+pub const DISK_FULL_BELOW: u64 = 1024 * 1024;
+
+fn disk_free(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// Read the status of the agent whose state lives in `state_dir`.
@@ -82,13 +94,19 @@ pub fn read(collector: &str, state_dir: &Path) -> Result<Status, StateError> {
         delivery_stopped: state.delivery_stopped,
         last_error: state.last_error,
         last_error_at: state.last_error_at,
+        disk_free_bytes: disk_free(state_dir),
     })
 }
 
 impl Status {
     /// Whether the agent is healthy enough for monitoring (`status` exits 1 otherwise).
     pub fn healthy(&self) -> bool {
-        self.delivery_stopped.is_none() && self.agent_id.is_some()
+        self.delivery_stopped.is_none() && self.agent_id.is_some() && !self.disk_full()
+    }
+
+    /// Whether the state directory's disk is (nearly) full.
+    pub fn disk_full(&self) -> bool {
+        self.disk_free_bytes.is_some_and(|b| b < DISK_FULL_BELOW)
     }
 
     /// A human-readable report.
@@ -164,6 +182,16 @@ impl Status {
                 None => "ok".into(),
             },
         );
+        if let Some(free) = self.disk_free_bytes {
+            line(
+                "disk:",
+                if self.disk_full() {
+                    format!("FULL: {free} bytes free on the state directory's file system; the service waits and retries with backoff")
+                } else {
+                    format!("{free} bytes free")
+                },
+            );
+        }
         if let Some(e) = &self.last_error {
             line("last error:", format!("{} ({})", e, t(&self.last_error_at)));
         }

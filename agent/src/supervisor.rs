@@ -153,6 +153,14 @@ impl Supervisor {
                         "the collector refused enrollment (see the log above)".into(),
                     ))
                 }
+                Outcome::DiskFull => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        retry_in_ms = delay.as_millis() as u64,
+                        "the state directory's disk is full: nothing can be spooled; retrying with backoff"
+                    );
+                    deliver_at = Some(now + delay);
+                }
                 Outcome::Failed => {
                     if recover {
                         return Err(DaemonError::Delivery(
@@ -162,7 +170,7 @@ impl Supervisor {
                     deliver_at = Some(now + backoff.next_delay());
                 }
             }
-            if outcome != Outcome::Failed {
+            if !matches!(outcome, Outcome::Failed | Outcome::DiskFull) {
                 recover = false;
             }
             let now_enrolled = enrolled

@@ -26,6 +26,11 @@ pub struct EnrollRequest {
     pub hostname: String,
     /// The agent's version (informational).
     pub agent_version: String,
+    /// The host's machine id (`/etc/machine-id`), when the agent can read
+    /// it: revocation applies to the host, and a machine id enrolled twice
+    /// is flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
 }
 
 /// Whether an enrolled agent may send evidence.

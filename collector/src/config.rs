@@ -49,6 +49,16 @@ pub struct Config {
     /// Seconds requests in flight get to finish on shutdown.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// SQLite `synchronous`: `full` (an acknowledged commit survives power
+    /// loss; the default) or `normal` (survives a process crash only).
+    #[serde(default = "default_synchronous")]
+    pub sqlite_synchronous: String,
+    /// Hostile clients and broken disks: limits, freshness, quotas (`[limits]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::limits::LimitsConfig::is_default"
+    )]
+    pub limits: crate::limits::LimitsConfig,
     /// Drift, stale-evidence and flapping settings (`[drift]`).
     #[serde(
         default,
@@ -87,6 +97,9 @@ fn default_db_timeout() -> u64 {
 fn default_grace() -> u64 {
     10
 }
+fn default_synchronous() -> String {
+    "full".into()
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -104,6 +117,8 @@ impl Default for Config {
             max_connections: default_connections(),
             database_timeout_ms: default_db_timeout(),
             shutdown_grace_seconds: default_grace(),
+            sqlite_synchronous: default_synchronous(),
+            limits: Default::default(),
             drift: Default::default(),
             sinks: Vec::new(),
         }
@@ -193,9 +208,22 @@ impl Config {
         if self.shutdown_grace_seconds > 3600 {
             return bad("shutdown_grace_seconds must be at most 3600".into());
         }
+        if self.durability().is_none() {
+            return bad("sqlite_synchronous must be `full` or `normal`".into());
+        }
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         crate::alerting::config::validate(&self.drift, &self.sinks)
             .map_err(ConfigError::Invalid)?;
         Ok(())
+    }
+
+    /// `sqlite_synchronous` as a [`Durability`](crate::store::Durability).
+    pub fn durability(&self) -> Option<crate::store::Durability> {
+        match self.sqlite_synchronous.as_str() {
+            "full" => Some(crate::store::Durability::Full),
+            "normal" => Some(crate::store::Durability::Normal),
+            _ => None,
+        }
     }
 
     /// The database URL, defaulting to SQLite under `dir`.
@@ -248,7 +276,13 @@ fn field_doc(key: &str) -> Option<&'static str> {
         "max_connections" => "Database connections.",
         "database_timeout_ms" => "Longest wait for the database before answering 503, in ms.",
         "shutdown_grace_seconds" => "Seconds requests in flight get to finish on shutdown.",
-        key => return crate::alerting::config::field_doc(key),
+        "sqlite_synchronous" => {
+            "SQLite commits: full (survive power loss) or normal (process crash only)."
+        }
+        key => {
+            return crate::limits::field_doc(key)
+                .or_else(|| crate::alerting::config::field_doc(key))
+        }
     })
 }
 
@@ -268,5 +302,26 @@ mod tests {
             ..Config::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn the_deploy_example_parses_and_limits_are_checked() {
+        let c: Config = toml::from_str(include_str!("../../deploy/collector.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.durability(), Some(crate::store::Durability::Full));
+        assert_eq!(c.limits, crate::limits::LimitsConfig::default());
+        let bad: Config = toml::from_str("sqlite_synchronous = \"off\"").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("sqlite_synchronous"));
+        assert!(toml::from_str::<Config>("[limits]\nmax_skew = 1\n").is_err());
+        let bad: Config = toml::from_str("[limits]\nstatements_per_minute = 0\n").unwrap();
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("statements_per_minute"));
     }
 }

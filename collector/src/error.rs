@@ -25,6 +25,12 @@ pub enum ApiError {
     /// Missing or wrong admin token (401).
     #[error("missing or wrong admin token")]
     Unauthorized,
+    /// A valid token whose scope does not allow this (403).
+    #[error("this token's scope ({have}) does not allow this; it needs {need}")]
+    Scope {
+        have: &'static str,
+        need: &'static str,
+    },
     /// Unknown, unapproved or revoked key; bad enrollment token (403).
     #[error("{0}")]
     Forbidden(String),
@@ -37,6 +43,9 @@ pub enum ApiError {
     /// Referenced blobs neither sent nor stored (422).
     #[error("{} blob(s) referenced by the statement are neither in the request nor stored", .0.len())]
     MissingBlobs(Vec<Digest>),
+    /// A rate limit or quota was reached (429); try again later.
+    #[error("{0}")]
+    TooMany(String),
     /// Database unavailable, disk full, shutting down (503): nothing was acknowledged.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -53,11 +62,12 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BadSignature(_) | ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Scope { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MissingBlobs(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -68,11 +78,12 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::BadSignature(_) => "bad_signature",
             ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::Scope { .. } => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::MissingBlobs(_) => "missing_blobs",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::TooMany(_) => "rate_limited",
         }
     }
 }
@@ -88,7 +99,19 @@ impl From<crate::service::admin::AdminError> for ApiError {
         use crate::service::admin::AdminError;
         match e {
             AdminError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            AdminError::Invalid(m) => ApiError::BadRequest(m),
             AdminError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<crate::service::access::AccessError> for ApiError {
+    fn from(e: crate::service::access::AccessError) -> Self {
+        use crate::service::access::AccessError as E;
+        match e {
+            E::Invalid(m) => ApiError::BadRequest(m),
+            E::NotFound(_) => ApiError::NotFound(e.to_string()),
+            E::Store(s) => s.into(),
         }
     }
 }
@@ -103,6 +126,7 @@ impl From<crate::service::ingest::IngestError> for ApiError {
             E::Conflict(m) => ApiError::Conflict(m),
             E::MissingBlobs(d) => ApiError::MissingBlobs(d),
             E::Unavailable(m) => ApiError::Unavailable(m),
+            E::TooMany(m) => ApiError::TooMany(m),
             E::Store(s) => s.into(),
         }
     }
@@ -126,6 +150,7 @@ impl From<crate::service::enroll::EnrollError> for ApiError {
         match e {
             E::Invalid(m) => ApiError::BadRequest(m),
             E::Refused(m) => ApiError::Forbidden(m),
+            E::TooMany(m) => ApiError::TooMany(m),
             E::Store(s) => s.into(),
         }
     }

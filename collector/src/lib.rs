@@ -5,8 +5,10 @@
 pub mod alerting;
 pub mod clock;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod review;
 pub mod server;

@@ -36,6 +36,12 @@ enum Command {
     /// Manage enrolled agents.
     #[command(subcommand)]
     Agents(cli::server::AgentsCommand),
+    /// Scoped API tokens: admin, operator, auditor, metrics.
+    #[command(subcommand, name = "api-token")]
+    ApiToken(cli::db::ApiTokenCommand),
+    /// Check or back up the database.
+    #[command(subcommand)]
+    Db(cli::db::DbCommand),
     /// Drift, stale-evidence and integrity alerts: list, acknowledge, timelines.
     Alerts(cli::alerts::AlertsArgs),
     /// Export a signed evidence bundle (or OSCAL assessment results) for auditors.
@@ -66,6 +72,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::server::serve(args),
         Command::Token(cmd) => cli::server::token(cmd),
         Command::Agents(cmd) => cli::server::agents(cmd),
+        Command::ApiToken(cmd) => cli::db::api_token(cmd),
+        Command::Db(cmd) => cli::db::db(cmd),
         Command::Alerts(args) => cli::alerts::run(args),
         Command::Export(args) => cli::export::run(args),
         Command::Key(cmd) => cli::key::run(cmd),

@@ -10,7 +10,7 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// Outcome labels of `evident_ingest_total`.
-pub const OUTCOMES: [&str; 11] = [
+pub const OUTCOMES: [&str; 12] = [
     "stored",
     "duplicate",
     "too_large",
@@ -22,13 +22,24 @@ pub const OUTCOMES: [&str; 11] = [
     "conflict",
     "missing_blobs",
     "unavailable",
+    "rate_limited",
 ];
 
 /// Counters and a latency histogram.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    outcomes: [AtomicU64; 11],
+    outcomes: [AtomicU64; 12],
     verify_failures: AtomicU64,
+    /// Bad signatures under a known key id (counted, never an alert).
+    pub known_key_bad_signatures: AtomicU64,
+    /// Evidence refused for its time (future or too old) or sequence jump.
+    pub refused_freshness: AtomicU64,
+    /// Requests refused by a per-agent quota.
+    pub quota_refusals: AtomicU64,
+    /// Enrollment attempts refused by the per-address rate limit.
+    pub enroll_throttled: AtomicU64,
+    /// Connections closed at once because the connection cap was reached.
+    pub connections_refused: AtomicU64,
     buckets: [AtomicU64; 12],
     latency_sum_us: AtomicU64,
     latency_count: AtomicU64,
@@ -143,6 +154,37 @@ impl Metrics {
             "evident_commit_batch_items_total {}",
             self.batched_items.load(Relaxed)
         );
+        for (name, help, c) in [
+            (
+                "evident_known_key_bad_signatures_total",
+                "Envelopes naming a known key id whose signature did not verify (no alert: unsigned input cannot alarm).",
+                &self.known_key_bad_signatures,
+            ),
+            (
+                "evident_refused_freshness_total",
+                "Statements refused for their collection time or an absurd sequence jump.",
+                &self.refused_freshness,
+            ),
+            (
+                "evident_quota_refusals_total",
+                "Requests refused (429) by a per-agent quota.",
+                &self.quota_refusals,
+            ),
+            (
+                "evident_enroll_throttled_total",
+                "Enrollment attempts refused (429) by the per-address rate limit.",
+                &self.enroll_throttled,
+            ),
+            (
+                "evident_connections_refused_total",
+                "Connections closed at once because the connection cap was reached.",
+                &self.connections_refused,
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}");
+            let _ = writeln!(s, "# TYPE {name} counter");
+            let _ = writeln!(s, "{name} {}", c.load(Relaxed));
+        }
         let _ = writeln!(s, "# HELP evident_control_hosts Hosts per Annex A control and status (latest evidence of active agents).");
         let _ = writeln!(s, "# TYPE evident_control_hosts gauge");
         for (control, status, n) in controls {

@@ -72,7 +72,12 @@ pub struct Initialised {
     pub listen: String,
     /// Key id (sha256 of the public key) of the collector's bundle-signing key.
     pub signing_key_id: String,
+    /// When the first enrollment token expires (Unix ms).
+    pub token_expires_at: Option<i64>,
 }
+
+/// The first enrollment token (`init`) expires after 24 hours.
+pub const INIT_TOKEN_LIFETIME_MS: i64 = 24 * 3600 * 1000;
 
 /// Create `dir` with a config, a private CA and server certificate, an
 /// admin token, a first enrollment token and the collector's Ed25519 key
@@ -110,14 +115,22 @@ pub async fn init(
     write_private(&dir.join("admin.token"), format!("{admin}\n").as_bytes())?;
 
     let url = config.database_url(dir);
-    let store = store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?;
+    let store = store::guard::open_checked(
+        dir,
+        &url,
+        2,
+        Duration::from_millis(config.database_timeout_ms),
+        config.durability().unwrap_or_default(),
+    )
+    .await?;
     let minted = service::admin::mint_token(
         &*store,
         crate::clock::Clock::from_env().now_ms(),
-        None,
+        Some(INIT_TOKEN_LIFETIME_MS),
         None,
     )
-    .await?;
+    .await
+    .map_err(|e| ConfigError::Invalid(format!("enrollment token: {e}")))?;
     store.close().await;
     write_private(
         &dir.join("enroll.token"),
@@ -131,6 +144,7 @@ pub async fn init(
         database: redact_url(&url),
         listen: config.listen,
         signing_key_id: signer.key_id().to_string(),
+        token_expires_at: minted.expires_at,
     })
 }
 
@@ -182,7 +196,15 @@ pub async fn serve(
     let admin = std::fs::read_to_string(&admin_path).map_err(io(&admin_path))?;
     let url = config.database_url(dir);
     let timeout = Duration::from_millis(config.database_timeout_ms);
-    let store = store::open(&url, config.max_connections, timeout).await?;
+    let store = store::guard::open_checked(
+        dir,
+        &url,
+        config.max_connections,
+        timeout,
+        config.durability().unwrap_or_default(),
+    )
+    .await?;
+    let health = service::health::start_check(store.clone()).await;
     // Keep the exact files before any result is recorded with them: an
     // export carries the files each result cites, even after they change.
     store
@@ -232,6 +254,12 @@ pub async fn serve(
         require_approval: config.require_approval,
         max_body_bytes: config.max_body_bytes,
         clock,
+        health,
+        limits: config.limits.clone(),
+        enroll_attempts: crate::limits::Windows::new(60_000, 100_000),
+        quota_statements: crate::limits::Windows::new(60_000, 200_000),
+        quota_bytes: crate::limits::Windows::new(86_400_000, 200_000),
+        access: Default::default(),
     });
     let router =
         crate::http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -266,6 +294,33 @@ pub async fn serve(
     let tls = !config.plain_http;
     tracing::info!(%addr, tls, "listening");
     on_ready(addr, tls);
+    let header_timeout = Duration::from_millis(config.limits.header_timeout_ms);
+    let cap = crate::conn::effective_cap(config.limits.max_client_connections);
+    tracing::info!(
+        max_client_connections = cap,
+        header_timeout_ms = config.limits.header_timeout_ms,
+        "connection limits"
+    );
+    let on_accept_error = |_: Option<&SocketAddr>, e: &std::io::Error| {
+        // Refusals over the cap are logged by the acceptor; running out of
+        // descriptors (EMFILE) is logged here, at most once a second.
+        if e.raw_os_error().is_some() {
+            static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+            let now_s = crate::clock::system_ms() / 1000;
+            if LAST.swap(now_s, std::sync::atomic::Ordering::Relaxed) != now_s {
+                tracing::error!(error = %e, "accepting connections failed");
+            }
+        }
+    };
+    let mut server = axum_server::from_tcp(listener)
+        .map_err(io(Path::new(&config.listen)))?
+        .handle(handle)
+        .first_request_timeout(header_timeout)
+        .accept_error_handler(on_accept_error);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(header_timeout);
     let served = if tls {
         let cert = std::fs::read(Config::path(dir, &config.tls_cert))
             .map_err(io(&Config::path(dir, &config.tls_cert)))?;
@@ -277,19 +332,24 @@ pub async fn serve(
         // TCP_NODELAY on every accepted socket: small responses are not
         // held back by Nagle's algorithm waiting for the peer's delayed ACK.
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+            .handshake_timeout(header_timeout)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
-        axum_server::from_tcp(listener)
-            .map_err(io(Path::new(&config.listen)))?
-            .acceptor(acceptor)
-            .handle(handle)
+        server
+            .acceptor(crate::conn::CappedAcceptor::new(
+                acceptor,
+                cap,
+                app.metrics.clone(),
+            ))
             .serve(router)
             .await
     } else {
         tracing::warn!("plain HTTP: only run this behind a TLS-terminating proxy");
-        axum_server::from_tcp(listener)
-            .map_err(io(Path::new(&config.listen)))?
-            .acceptor(axum_server::accept::NoDelayAcceptor::new())
-            .handle(handle)
+        server
+            .acceptor(crate::conn::CappedAcceptor::new(
+                axum_server::accept::NoDelayAcceptor::new(),
+                cap,
+                app.metrics.clone(),
+            ))
             .serve(router)
             .await
     };

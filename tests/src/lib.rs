@@ -150,6 +150,22 @@ pub fn collector(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Run `evident-collector ARGS` with `env`, panicking with its output when it fails.
+pub fn collector_env(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(bin("evident-collector"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("running evident-collector: {e}"));
+    assert!(
+        out.status.success(),
+        "evident-collector {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 impl Server {
     /// `init` into a temp dir, apply `config_edits` (TOML lines appended
     /// after removing the same keys), then `serve` on 127.0.0.1:0.
@@ -178,7 +194,7 @@ impl Server {
             args.push("--database");
             args.push(pg.url.as_str());
         }
-        collector(&args);
+        collector_env(&args, env);
         if !config_edits.is_empty() {
             let path = dir.path().join("config.toml");
             let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -222,6 +238,13 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("serve did not start:\n{log}");
+        }
+    }
+
+    /// Start `serve`; Err(its log) when it exits instead of listening.
+    pub fn try_spawn(&mut self) -> Result<(), String> {
         let log =
             std::fs::File::create(&self.stderr_log).unwrap_or_else(|e| panic!("serve log: {e}"));
         let mut child = Command::new(bin("evident-collector"))
@@ -240,13 +263,54 @@ impl Server {
         }
         let Some(addr) = line.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
-            panic!(
-                "serve did not start: {line:?}\n{}",
+            let _ = child.wait();
+            return Err(format!(
+                "{line}{}",
                 std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
-            );
+            ));
         };
         self.url = addr.to_string();
         self.child = Some(child);
+        Ok(())
+    }
+
+    /// SIGKILL the server (a crash) and wait for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Run `evident-collector ARGS --dir DIR [--database URL]`; the raw output.
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(bin("evident-collector"));
+        cmd.args(args).arg("--dir").arg(self.dir.path());
+        if let Some(pg) = &self.pg {
+            cmd.args(["--database", &pg.url]);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap_or_else(|e| panic!("running evident-collector: {e}"))
+    }
+
+    /// `GET path` with `token` (None: no Authorization header); (status, body text).
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut req = self.client.get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
     }
 
     /// Another `serve` process on the same data directory and database
@@ -331,6 +395,7 @@ impl Server {
                 public_key: B64.encode(agent.signer.verifying_key().as_bytes()),
                 hostname: agent.hostname.clone(),
                 agent_version: "0.1.0-test".into(),
+                machine_id: agent.machine_id.clone(),
             })
             .send()
             .await
@@ -534,6 +599,10 @@ pub struct Agent {
     pub previous: Option<Digest>,
     /// Schedule interval written into statements (seconds).
     pub interval_seconds: u64,
+    /// Machine id sent at enrollment (None: not sent).
+    pub machine_id: Option<String>,
+    /// Collection time written into statements (None: now).
+    pub collected_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Agent {
@@ -549,6 +618,8 @@ impl Agent {
             next_sequence: 1,
             previous: None,
             interval_seconds: 900,
+            machine_id: None,
+            collected_at: None,
         }
     }
 
@@ -585,7 +656,7 @@ impl Agent {
             sequence,
             previous,
             gap: None,
-            collected_at: chrono::Utc::now(),
+            collected_at: self.collected_at.unwrap_or_else(chrono::Utc::now),
             schedule: Schedule {
                 cron: "0 */15 * * * *".into(),
                 interval_seconds: self.interval_seconds,

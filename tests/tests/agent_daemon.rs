@@ -879,3 +879,141 @@ fn is_running(pid: u32) -> bool {
         .and_then(|(_, rest)| rest.split_whitespace().next());
     matches!(state, Some(s) if s != "Z" && s != "X")
 }
+
+/// Issue #14: "one flipped byte in an agent spool file: quarantined, but
+/// the lost sequence is never declared". Now the next statement declares
+/// it as a gap and the collector records the gap as declared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_spool_file_is_declared_as_a_gap() {
+    let mut col = Collector::init(false);
+    let mut agent = AgentProc::new(&col.url(), col.dir.path(), "");
+    agent.start();
+    agent
+        .wait_for("two deliveries", 30, |s| n(s, "delivered_total") >= 2)
+        .await;
+    col.stop();
+    agent
+        .wait_for("three spooled statements", 30, |s| n(s, "spool_depth") >= 3)
+        .await;
+    agent.stop();
+    let spooled = agent.check_spool();
+    let victim = *spooled.iter().next().unwrap_or(&0);
+    let path = agent
+        .state_dir()
+        .join("spool")
+        .join(format!("{victim:020}.spool"));
+    assert!(path.exists(), "{} missing", path.display());
+    let mut bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+    col.start();
+    agent.start();
+    let s = agent
+        .wait_for("the gap declared and delivered", 60, |s| {
+            n(s, "corrupt_files") >= 1
+                && s["pending_gap"].is_null()
+                && n(s, "last_delivered_sequence") > victim + 1
+        })
+        .await;
+    agent.stop();
+    let id = agent_id(&s);
+    let stored = col.statements(&id).await;
+    assert!(
+        !stored.iter().any(|(q, _)| *q == victim),
+        "the corrupt statement cannot have been delivered"
+    );
+    let mut declared = Vec::new();
+    for (_, d) in &stored {
+        if let Some(g) = col.statement(d).await.predicate.gap {
+            declared.push((g.from, g.to));
+        }
+    }
+    assert!(
+        declared.iter().any(|(f, t)| *f <= victim && victim <= *t),
+        "sequence {victim} never declared; declared gaps: {declared:?}"
+    );
+    let events = col.events(&id).await;
+    let wanted = format!("sequences {victim} to {victim} missing");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "gap" && e["detail"].as_str().unwrap_or("").contains(&wanted)),
+        "no gap event `{wanted}`: {events:#?}"
+    );
+}
+
+/// A tmpfs mounted for a test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap_or_else(|e| panic!("{e}"));
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap_or_else(|e| panic!("mount: {e}"));
+        assert!(
+            st.success(),
+            "mounting a tmpfs at {} failed: this test needs root (CAP_SYS_ADMIN) to simulate a full disk",
+            at.display()
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Issue #14: "agent restarted while its disk is full: exits and stays
+/// down". Now the service stays up, retries with backoff, `status` says the
+/// disk is full, and it delivers again once there is room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_keeps_the_service_alive_with_backoff() {
+    let col = Collector::init(false);
+    let mut agent = AgentProc::new(&col.url(), col.dir.path(), "");
+    let _fs = Tmpfs::mount(&agent.state_dir(), "4m");
+    agent.start();
+    agent
+        .wait_for("two deliveries", 30, |s| n(s, "delivered_total") >= 2)
+        .await;
+    agent.stop();
+    // Fill the disk.
+    let filler = agent.state_dir().join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap_or_else(|e| panic!("{e}"));
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let before = n(&agent.status(), "delivered_total");
+    agent.start();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let alive = agent
+        .child
+        .as_mut()
+        .map(|c| matches!(c.try_wait(), Ok(None)))
+        .unwrap_or(false);
+    assert!(alive, "the service exited on a full disk:\n{}", agent.log());
+    let out = Command::new(bin("evident-agent"))
+        .args(["status", "--config"])
+        .arg(&agent.config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("FULL"), "{text}");
+    assert_ne!(out.status.code(), Some(0), "status must not read healthy");
+    // Room again: it delivers without a restart.
+    std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
+    agent
+        .wait_for("deliveries after the disk has room", 60, |s| {
+            n(s, "delivered_total") > before
+        })
+        .await;
+    agent.stop();
+}

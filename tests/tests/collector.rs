@@ -152,7 +152,7 @@ async fn enroll_ingest_and_query(backend: Backend) {
     assert_eq!(s, 200);
     assert_eq!(events["items"].as_array().unwrap().len(), 0);
 
-    // Health and metrics (no token needed).
+    // Health (no token) and metrics (the metrics scope; admin has every scope).
     let h = server
         .client
         .get(format!("{}/healthz", server.url))
@@ -163,6 +163,7 @@ async fn enroll_ingest_and_query(backend: Backend) {
     let m = server
         .client
         .get(format!("{}/metrics", server.url))
+        .bearer_auth(&server.admin_token)
         .send()
         .await
         .unwrap()
@@ -247,6 +248,7 @@ async fn bad_signature_is_401_and_nothing_is_stored(backend: Backend) {
     let m = server
         .client
         .get(format!("{}/metrics", server.url))
+        .bearer_auth(&server.admin_token)
         .send()
         .await
         .unwrap()

@@ -362,7 +362,9 @@ async fn silent_agent_gets_one_stale_alert_then_resolution() {
     let tmp = tempfile::tempdir().unwrap();
     let (secret, secret_path) = secret_file(tmp.path());
     let clock = tmp.path().join("clock");
-    let t0: i64 = 1_800_000_000_000;
+    // Near the real time: agents sign with it, and the collector refuses
+    // evidence older than its maximum age or ahead of its clock.
+    let t0: i64 = chrono::Utc::now().timestamp_millis();
     std::fs::write(&clock, t0.to_string()).unwrap();
     let extra = format!(
         "[drift]\nstale_factor = 2.0\nstale_check_ms = 20\noutbox_poll_ms = 20\n\n[[sink]]\nname = \"hook\"\n\
@@ -641,7 +643,7 @@ async fn failing_sink_does_not_slow_ingest_and_delivers_after_recovery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_signature_bursts_and_revoked_keys_raise_integrity_alerts() {
+async fn bad_signatures_open_no_alert_and_revoked_keys_raise_integrity_alerts() {
     let rx = Receiver::start().await;
     let tmp = tempfile::tempdir().unwrap();
     let (secret, secret_path) = secret_file(tmp.path());
@@ -671,25 +673,25 @@ async fn bad_signature_bursts_and_revoked_keys_raise_integrity_alerts() {
         let r = server.post(&request(&bad, &run, false)).await;
         assert_eq!(r.status().as_u16(), 401);
     }
-    let got = rx.wait_for(1, Duration::from_secs(10)).await;
-    assert_eq!(got.len(), 1, "{}", server.log());
-    let n = verify_hmac(&got[0], &secret);
-    assert_eq!(
-        (n["kind"].as_str(), n["subject"].as_str()),
-        (Some("integrity"), Some("integrity:bad-signatures"))
-    );
+    // Unsigned input cannot alarm (issue #14): whoever knows a key id can
+    // send bad signatures. They are counted, not alerted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.all(), 0, "{}", server.log());
     // A revoked key still sending.
     server.cli(&["agents", "revoke", &agent.id]);
     let (env, _) = agent.sign_next(&run);
     let r = server.post(&request(&env, &run, false)).await;
     assert_eq!(r.status().as_u16(), 403);
-    let got = rx.wait_for(2, Duration::from_secs(10)).await;
-    let n = verify_hmac(&got[1], &secret);
-    assert_eq!(n["subject"], "integrity:revoked-key");
+    let got = rx.wait_for(1, Duration::from_secs(10)).await;
+    let n = verify_hmac(&got[0], &secret);
+    assert_eq!(
+        (n["kind"].as_str(), n["subject"].as_str()),
+        (Some("integrity"), Some("integrity:revoked-key"))
+    );
     // Sending again does not open a second alert while the first is open.
     let (env, _) = agent.sign_next(&run);
     server.post(&request(&env, &run, false)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rx.all(), 2);
+    assert_eq!(rx.all(), 1);
     server.finish().await;
 }

@@ -103,14 +103,14 @@ fn print_table(alerts: &[AlertRecord]) {
             state,
             a.kind,
             a.severity,
-            if a.hostname.is_empty() {
+            super::server::terminal_safe(if a.hostname.is_empty() {
                 &a.agent_id
             } else {
                 &a.hostname
-            },
-            a.subject,
+            }),
+            super::server::terminal_safe(&a.subject),
             fmt_ms(Some(a.opened_at)),
-            a.detail
+            super::server::terminal_safe(&a.detail)
         );
     }
     if alerts.iter().any(|a| a.baseline || a.flapping) {

@@ -30,14 +30,22 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Load the directory's config and open its store (a small pool: CLI use),
-/// `--database` overriding the configured URL. Migrations run on open.
+/// `--database` overriding the configured URL. Migrations run on open; a
+/// missing, fresh or different database is refused (`store::guard`).
 pub async fn open_store(d: &DirArg) -> Result<(Config, Arc<dyn Store>)> {
     let config = Config::load(&d.dir)?;
     let url = d
         .database
         .clone()
         .unwrap_or_else(|| config.database_url(&d.dir));
-    let s = store::open(&url, 2, Duration::from_millis(config.database_timeout_ms)).await?;
+    let s = store::guard::open_checked(
+        &d.dir,
+        &url,
+        2,
+        Duration::from_millis(config.database_timeout_ms),
+        config.durability().unwrap_or_default(),
+    )
+    .await?;
     Ok((config, s))
 }
 

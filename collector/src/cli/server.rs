@@ -105,7 +105,10 @@ pub fn init(args: InitArgs) -> Result<ExitCode> {
     println!("  database:         {}", done.database);
     println!("  CA certificate:   {d}/ca.pem   (give this to agents)");
     println!("  admin token:      {d}/admin.token");
-    println!("  enrollment token: {d}/enroll.token");
+    println!(
+        "  enrollment token: {d}/enroll.token (expires {}; make more with `evident-collector token create --expires 24h --uses N`)",
+        super::common::fmt_ms(done.token_expires_at)
+    );
     println!(
         "  bundle signing key: {d}/collector.key (key id {}; auditors check exported bundles against it)",
         done.signing_key_id
@@ -137,6 +140,24 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         },
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// An agent-supplied string as data on a terminal: control characters
+/// (escapes, newlines) and bidirectional overrides shown escaped.
+pub fn terminal_safe(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let unsafe_char = c.is_control()
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c);
+            let shown: Vec<char> = if unsafe_char {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            shown
+        })
+        .collect()
 }
 
 fn parse_duration(s: &str) -> Result<i64> {
@@ -242,7 +263,7 @@ pub fn agents(cmd: AgentsCommand) -> Result<ExitCode> {
                             "{:<22} {:<10} {:<24} {:>8} {:<21} {}",
                             a.id,
                             a.status.as_str(),
-                            a.hostname,
+                            terminal_safe(&a.hostname),
                             a.last_sequence
                                 .map(|s| s.to_string())
                                 .unwrap_or_else(|| "-".into()),

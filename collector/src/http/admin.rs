@@ -1,9 +1,9 @@
-//! Admin API (bearer admin token): enrollment tokens and agents. Handlers
+//! Admin API (scope `admin`): enrollment tokens, agents, scoped API tokens. Handlers
 //! decode and call `service::admin`, which the offline
 //! `evident-collector token …` and `agents …` commands call too.
 
 use crate::error::ApiError;
-use crate::service::{admin, App};
+use crate::service::{access, admin, App};
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -20,6 +20,47 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/admin/agents", get(list_agents))
         .route("/v1/admin/agents/{id}/approve", post(approve))
         .route("/v1/admin/agents/{id}/revoke", post(revoke))
+        .route(
+            "/v1/admin/api-tokens",
+            get(list_api_tokens).post(create_api_token),
+        )
+        .route("/v1/admin/api-tokens/{id}", delete(revoke_api_token))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateApiToken {
+    /// `admin`, `operator`, `auditor` or `metrics`.
+    scope: String,
+    /// What it is for.
+    #[serde(default)]
+    name: String,
+}
+
+async fn create_api_token(
+    State(app): State<Arc<App>>,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let req: CreateApiToken =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let t = access::mint(&*app.store, &req.scope, &req.name, app.clock.now_ms()).await?;
+    Ok(Json(
+        serde_json::json!({"id": t.info.id, "scope": t.info.scope, "token": t.secret}),
+    ))
+}
+
+async fn list_api_tokens(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        serde_json::json!({"items": app.store.list_api_tokens().await?}),
+    ))
+}
+
+async fn revoke_api_token(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    access::revoke(&*app.store, &id).await?;
+    Ok(Json(serde_json::json!({"revoked": id})))
 }
 
 #[derive(Deserialize, Default)]

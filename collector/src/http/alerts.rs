@@ -1,4 +1,4 @@
-//! Alerts and drift timelines (admin bearer token).
+//! Alerts and drift timelines: read with scope `auditor`, acknowledge with `operator`.
 
 use crate::error::ApiError;
 use crate::service::{alerts, App};
@@ -11,14 +11,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Routes.
-pub fn router() -> Router<Arc<App>> {
+/// Reading alerts and timelines (scope `auditor`).
+pub fn read_router() -> Router<Arc<App>> {
     Router::new()
         .route("/v1/alerts", get(list))
         .route("/v1/alerts/{id}", get(one))
-        .route("/v1/alerts/{id}/ack", post(ack))
         .route("/v1/hosts/{id}/transitions", get(host_transitions))
         .route("/v1/controls/{id}/transitions", get(control_transitions))
+}
+
+/// Acknowledging alerts (scope `operator`).
+pub fn ack_router() -> Router<Arc<App>> {
+    Router::new().route("/v1/alerts/{id}/ack", post(ack))
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::service::{enroll, App};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use evident_core::wire::{EnrollRequest, EnrollResponse};
@@ -20,8 +20,12 @@ async fn handle(
     State(app): State<Arc<App>>,
     req: Request,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    let body = super::read_body(req, LIMIT).await?;
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let body = super::read_body(req, LIMIT, app.limits.body_timeout_ms).await?;
     let req: EnrollRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("not an enrollment request: {e}")))?;
-    Ok(Json(enroll::enroll(&app, req).await?))
+    Ok(Json(enroll::enroll(&app, req, peer).await?))
 }

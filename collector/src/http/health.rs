@@ -1,4 +1,6 @@
-//! `GET /healthz` and `GET /metrics`.
+//! `GET /livez` (the process answers), `GET /readyz` and `/healthz` (the
+//! store is healthy: it answers and passed its integrity check) and
+//! `GET /metrics` (scope `metrics`).
 
 use crate::error::ApiError;
 use crate::service::{query, App};
@@ -9,15 +11,30 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 
-/// Routes.
+/// Health routes (no token).
 pub fn router() -> Router<Arc<App>> {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(readyz))
 }
 
-/// 200 only when the database answers; otherwise 503 naming the database error.
-async fn healthz(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+/// `/metrics` (scoped by the caller).
+pub fn metrics_router() -> Router<Arc<App>> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// 200 while the process serves requests.
+async fn livez() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// 200 only when the store passed its start-up integrity check and the
+/// database answers; otherwise 503 naming the problem.
+async fn readyz(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+    if let Some(problem) = app.health.not_ready() {
+        return Err(ApiError::Unavailable(problem));
+    }
     app.store.ping().await?;
     Ok(Json(
         serde_json::json!({"status": "ok", "database": app.store.kind()}),

@@ -17,7 +17,7 @@ pub fn router() -> Router<Arc<App>> {
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let start = Instant::now();
-    let result = match super::read_body(req, app.max_body_bytes).await {
+    let result = match super::read_body(req, app.max_body_bytes, app.limits.body_timeout_ms).await {
         Ok(body) => ingest::ingest(&app, &body)
             .await
             .map_err(crate::error::ApiError::from),

@@ -3,6 +3,7 @@
 //! with its reason and the peer address, never with a secret.
 
 use crate::error::{ApiError, Reason};
+use crate::service::access::{self, Scope};
 use crate::service::App;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
@@ -21,18 +22,29 @@ pub mod health;
 pub mod ingest;
 pub mod query;
 
-/// The whole API.
+/// Largest body of an admin, alerts or query request (tokens, acks).
+pub const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole API. Each area needs a scope (`service::access`): tokens and
+/// agents `admin`; acknowledging alerts `operator`; reading `auditor`;
+/// `/metrics` the `metrics` scope. Health probes need none.
 pub fn router(app: Arc<App>) -> Router {
-    let admin_routes = query::router()
-        .merge(admin::router())
-        .merge(alerts::router())
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_admin));
+    let scoped = |r: Router<Arc<App>>, scope: Scope| {
+        r.route_layer(middleware::from_fn_with_state(
+            (app.clone(), scope),
+            require_scope,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
+    };
     Router::new()
         .merge(health::router())
         .merge(enroll::router())
         .merge(ingest::router())
-        .merge(admin_routes)
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .merge(scoped(health::metrics_router(), Scope::Metrics))
+        .merge(scoped(query::router(), Scope::Auditor))
+        .merge(scoped(alerts::read_router(), Scope::Auditor))
+        .merge(scoped(alerts::ack_router(), Scope::Operator))
+        .merge(scoped(admin::router(), Scope::Admin))
         .layer(middleware::from_fn(log_requests))
         .with_state(app)
 }
@@ -55,15 +67,16 @@ async fn log_requests(req: Request, next: Next) -> Response {
             .get::<Reason>()
             .map(|r| r.0.as_str())
             .unwrap_or("");
-        tracing::warn!(%peer, %method, %path, status = status.as_u16(), micros, reason, "request refused");
+        // Debug formatting escapes what a client sent (newlines, escapes).
+        tracing::warn!(%peer, %method, path = ?path, status = status.as_u16(), micros, reason = ?reason, "request refused");
     } else {
-        tracing::debug!(%peer, %method, %path, status = status.as_u16(), micros, "request");
+        tracing::debug!(%peer, %method, path = ?path, status = status.as_u16(), micros, "request");
     }
     resp
 }
 
-async fn require_admin(
-    State(app): State<Arc<App>>,
+async fn require_scope(
+    State((app, needed)): State<(Arc<App>, Scope)>,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -73,15 +86,33 @@ async fn require_admin(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match presented {
-        Some(t) if app.is_admin(t) => Ok(next.run(req).await),
-        _ => Err(ApiError::Unauthorized),
+    let Some(presented) = presented else {
+        return Err(ApiError::Unauthorized);
+    };
+    match access::scope_of(&app, presented).await? {
+        Some(have) if have.allows(needed) => Ok(next.run(req).await),
+        Some(have) => Err(ApiError::Scope {
+            have: have.as_str(),
+            need: needed.as_str(),
+        }),
+        None => Err(ApiError::Unauthorized),
     }
 }
 
-/// Read a body of at most `limit` bytes: 413 from the Content-Length header
-/// before parsing anything, or as soon as a streamed body exceeds the limit.
-pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+/// Read a body of at most `limit` bytes within `timeout_ms`: 413 from the
+/// Content-Length header before parsing anything, or as soon as a streamed
+/// body exceeds the limit; 400 when it does not arrive in time.
+pub async fn read_body(req: Request, limit: usize, timeout_ms: u64) -> Result<Bytes, ApiError> {
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    match tokio::time::timeout(timeout, read_body_now(req, limit)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::BadRequest(format!(
+            "the request body did not arrive within {timeout_ms} ms"
+        ))),
+    }
+}
+
+async fn read_body_now(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

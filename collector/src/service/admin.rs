@@ -17,10 +17,16 @@ pub enum AdminError {
         /// The id asked for.
         id: String,
     },
+    /// A parameter is out of range (nothing was created).
+    #[error("{0}")]
+    Invalid(String),
     /// The store failed; nothing changed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// The longest lifetime an enrollment token may be given (365 days).
+pub const MAX_TOKEN_LIFETIME_MS: i64 = 365 * 86_400 * 1000;
 
 /// A freshly made enrollment token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +46,21 @@ pub async fn mint_token(
     now: i64,
     lifetime_ms: Option<i64>,
     max_uses: Option<i64>,
-) -> Result<MintedToken, StoreError> {
+) -> Result<MintedToken, AdminError> {
+    if let Some(ms) = lifetime_ms {
+        if !(1000..=MAX_TOKEN_LIFETIME_MS).contains(&ms) {
+            return Err(AdminError::Invalid(format!(
+                "token lifetime must be between 1 second and 365 days (got {ms} ms)"
+            )));
+        }
+    }
+    if let Some(n) = max_uses {
+        if !(1..=1_000_000).contains(&n) {
+            return Err(AdminError::Invalid(format!(
+                "token uses must be between 1 and 1000000 (got {n})"
+            )));
+        }
+    }
     let (id, secret) = new_enroll_token();
     let expires_at = lifetime_ms.map(|ms| now.saturating_add(ms));
     store

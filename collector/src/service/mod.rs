@@ -7,10 +7,12 @@ use evident_core::PolicySet;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 
+pub mod access;
 pub mod admin;
 pub mod alerts;
 pub mod compact;
 pub mod enroll;
+pub mod health;
 pub mod ingest;
 pub mod query;
 pub mod writer;
@@ -35,6 +37,18 @@ pub struct App {
     pub max_body_bytes: usize,
     /// Where "now" comes from.
     pub clock: crate::clock::Clock,
+    /// The store's health (`/readyz`).
+    pub health: Arc<health::Health>,
+    /// `[limits]`: freshness, quotas, rate limits.
+    pub limits: crate::limits::LimitsConfig,
+    /// Enrollment attempts per source address (per minute).
+    pub enroll_attempts: crate::limits::Windows<std::net::IpAddr>,
+    /// Statements per agent (per minute).
+    pub quota_statements: crate::limits::Windows<String>,
+    /// Request bytes per agent (per day).
+    pub quota_bytes: crate::limits::Windows<String>,
+    /// Scoped API tokens recently looked up.
+    pub access: access::AccessCache,
 }
 
 impl App {

@@ -49,6 +49,29 @@ macro_rules! migrations {
                     "/0005_query_indexes.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 10,
+                description: "store identity",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0010_store_identity.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
+                version: 11,
+                description: "host identity",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0011_host_identity.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
+                version: 12,
+                description: "api tokens",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0012_api_tokens.sql")),
+            },
         ]
     };
 }

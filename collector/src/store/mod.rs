@@ -15,9 +15,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use access::{AccessStore, ApiTokenInfo};
 pub use drift::AlertStore;
+pub use guard::{Durability, GuardStore, HostStore};
 
+pub mod access;
 pub mod drift;
+pub mod guard;
 mod migrate;
 mod packing;
 pub mod postgres;
@@ -35,6 +39,12 @@ pub enum StoreError {
     Url(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The data directory and its database do not belong together (see `guard.rs`).
+    #[error("{0}")]
+    Identity(String),
+    /// The operation is not available on this backend.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// An enrollment token as stored (only its hash).
@@ -360,7 +370,17 @@ pub trait ReviewStore: Send + Sync {
 /// supertrait methods are callable on it without importing the sub-traits.
 #[async_trait]
 pub trait Store:
-    TokenStore + AgentStore + EvidenceStore + ReviewStore + AlertStore + Send + Sync + 'static
+    TokenStore
+    + AgentStore
+    + EvidenceStore
+    + ReviewStore
+    + AlertStore
+    + GuardStore
+    + HostStore
+    + AccessStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn kind(&self) -> &'static str;
@@ -375,11 +395,23 @@ pub trait Store:
     async fn close(&self);
 }
 
-/// Open the store a URL names (`sqlite://…` or `postgres://…`) and run migrations.
+/// Open the store a URL names (`sqlite://…` or `postgres://…`) and run
+/// migrations. A data directory's store is opened with
+/// [`guard::open_checked`], which checks its identity first.
 pub async fn open(
     url: &str,
     max_connections: u32,
     timeout: std::time::Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, max_connections, timeout, Durability::Full).await
+}
+
+/// [`open`] with an explicit SQLite durability.
+pub async fn open_with(
+    url: &str,
+    max_connections: u32,
+    timeout: std::time::Duration,
+    durability: Durability,
 ) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
@@ -387,7 +419,7 @@ pub async fn open(
         ))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(
-            sqlite::SqliteStore::open(url, max_connections, timeout).await?,
+            sqlite::SqliteStore::open(url, max_connections, timeout, durability).await?,
         ))
     } else {
         Err(StoreError::Url(url.chars().take(40).collect()))

@@ -71,3 +71,58 @@ crate::store::drift::impl_drift_store!(
     begin = "BEGIN",
     skip_locked = " FOR UPDATE SKIP LOCKED"
 );
+
+#[async_trait::async_trait]
+impl crate::store::GuardStore for PgStore {
+    async fn store_identity(&self) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT id FROM store_identity ORDER BY created_at LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn set_store_identity(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO store_identity (id, created_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// PostgreSQL checks its own pages; here: every table of the schema
+    /// can be read to its end (a damaged heap page fails the scan).
+    async fn integrity_problems(&self, _full: bool, max: u32) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for table in [
+            "agents",
+            "enroll_tokens",
+            "statements",
+            "blobs",
+            "results",
+            "store_identity",
+        ] {
+            if let Err(e) = sqlx::query(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&self.read)
+                .await
+            {
+                out.push(format!("{table}: {e}"));
+            }
+            if out.len() >= max as usize {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn backup_to(&self, _to: &std::path::Path) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(
+            "PostgreSQL: back up with `pg_dump --format=custom --file=evident.dump DATABASE_URL` \
+             and restore with `pg_restore --dbname=NEW_DATABASE_URL evident.dump` (see README)"
+                .into(),
+        ))
+    }
+}
+
+crate::store::access::impl_access_store!(PgStore);
+crate::store::guard::impl_host_store!(PgStore);

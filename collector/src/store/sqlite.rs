@@ -1,5 +1,5 @@
 //! The SQLite store: one file under the data directory, WAL journal,
-//! `synchronous = NORMAL`, one writer connection (the ingest writer batches
+//! `synchronous = FULL` (configurable: `sqlite_synchronous`), one writer connection (the ingest writer batches
 //! many envelopes per transaction) and a pool of readers.
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -26,11 +26,15 @@ impl SqliteStore {
         url: &str,
         max_connections: u32,
         timeout: Duration,
+        durability: crate::store::Durability,
     ) -> Result<SqliteStore, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(match durability {
+                crate::store::Durability::Full => SqliteSynchronous::Full,
+                crate::store::Durability::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(timeout)
             // Statement rows are ~3 KB: with 4 KB pages each would fill a page
             // alone. 32 KB pages (set when the file is created) pack ten.
@@ -84,3 +88,63 @@ crate::store::drift::impl_drift_store!(
     begin = "BEGIN IMMEDIATE",
     skip_locked = ""
 );
+
+#[async_trait::async_trait]
+impl crate::store::GuardStore for SqliteStore {
+    async fn store_identity(&self) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT id FROM store_identity ORDER BY created_at LIMIT 1")
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    async fn set_store_identity(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO store_identity (id, created_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn integrity_problems(&self, full: bool, max: u32) -> Result<Vec<String>, StoreError> {
+        let pragma = if full {
+            "integrity_check"
+        } else {
+            "quick_check"
+        };
+        let rows = match sqlx::query(&format!("PRAGMA {pragma}({})", max.max(1)))
+            .fetch_all(&self.read)
+            .await
+        {
+            Ok(rows) => rows,
+            // A corrupt file can fail the check itself: that is its answer.
+            Err(e) => return Ok(vec![e.to_string()]),
+        };
+        let mut out = Vec::new();
+        for r in rows {
+            let line: String = r.try_get(0)?;
+            if line != "ok" {
+                out.push(line);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn backup_to(&self, to: &std::path::Path) -> Result<(), StoreError> {
+        if to.exists() {
+            return Err(StoreError::Unsupported(format!(
+                "{} exists; a backup never overwrites a file",
+                to.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(to.display().to_string())
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+}
+
+crate::store::access::impl_access_store!(SqliteStore);
+crate::store::guard::impl_host_store!(SqliteStore);

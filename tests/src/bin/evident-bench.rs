@@ -32,6 +32,10 @@ struct Args {
     /// Concurrent HTTPS connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Collector config lines `KEY=VALUE` (repeatable), e.g.
+    /// `sqlite_synchronous="normal"` to compare durability settings.
+    #[arg(long = "config")]
+    config: Vec<String>,
 }
 
 fn verify_rate(agent: &Agent, run: &evident_e2e::Run) -> f64 {
@@ -112,7 +116,12 @@ async fn main() -> Result<()> {
     let probe_agent = Agent::new("probe");
     let rate = verify_rate(&probe_agent, &run);
 
-    let Some(server) = Server::start(backend, &[]).await else {
+    let edits: Vec<(&str, &str)> = args
+        .config
+        .iter()
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let Some(server) = Server::start(backend, &edits).await else {
         bail!("PostgreSQL unreachable");
     };
     let server = Arc::new(server);
@@ -156,7 +165,15 @@ async fn main() -> Result<()> {
     db.close().await;
 
     let rate_unchanged = unchanged as f64 / elapsed.as_secs_f64();
-    println!("## Collector load benchmark ({})", args.backend);
+    println!(
+        "## Collector load benchmark ({}{})",
+        args.backend,
+        if args.config.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", args.config.join(" "))
+        }
+    );
     println!();
     println!("| figure | value |");
     println!("| --- | --- |");

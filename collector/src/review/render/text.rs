@@ -2,26 +2,48 @@
 
 use std::collections::BTreeMap;
 
-/// Escape text for HTML.
+/// Escape text for HTML (element content and quoted attributes).
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
-/// A CSV field.
+/// A CSV field. A field a spreadsheet would run as a formula (it starts
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with
+/// `'` so it stays text (OWASP "CSV injection").
 pub fn csv(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
-/// Text safe inside a Markdown table cell.
+/// Text safe inside a Markdown table cell: `|` escaped, line breaks as
+/// spaces, HTML metacharacters as entities (a `<script>` in a host name
+/// stays text), other control characters (terminal escapes) as `\u{..}`.
 pub fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A time to the minute, UTC.
@@ -71,4 +93,27 @@ pub fn pill(status: &str) -> String {
         color(status),
         esc(status)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_strings_stay_data_in_every_format() {
+        let host = "web<script>alert(1)</script>|x\n\u{1b}[31m";
+        let m = md(host);
+        assert!(
+            !m.contains('<') && !m.contains('\n') && !m.contains('\u{1b}'),
+            "{m}"
+        );
+        assert!(m.contains("\\|"), "{m}");
+        assert_eq!(esc("<a href='x'>"), "&lt;a href=&#39;x&#39;&gt;");
+        assert_eq!(
+            csv("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(csv("-1+2"), "'-1+2");
+        assert_eq!(csv("web-1"), "web-1");
+    }
 }

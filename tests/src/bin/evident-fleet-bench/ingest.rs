@@ -199,9 +199,16 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         let r = h.next(&t, &spec);
         verify_rate(&r, &h)
     };
-    let server = Server::start(backend, &[])
-        .await
-        .context("PostgreSQL unreachable")?;
+    // The modelled history ends about now but may span more than the
+    // collector's default maximum evidence age (30 days).
+    let server = Server::start_with(
+        backend,
+        &[],
+        "[limits]\nmax_evidence_age_seconds = 315360000\n",
+        &[],
+    )
+    .await
+    .context("PostgreSQL unreachable")?;
     let db_url = match &server.pg {
         Some(pg) => pg.url.clone(),
         None => format!(
