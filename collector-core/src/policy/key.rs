@@ -23,7 +23,11 @@ impl PolicySet {
             p.applies_to.iter().chain(
                 p.rules
                     .iter()
-                    .flat_map(|r| std::iter::once(&r.check).chain(r.applies_to.iter())),
+                    .flat_map(|r| {
+                        std::iter::once(&r.check)
+                            .chain(r.applies_to.iter())
+                            .chain(r.known_when.iter())
+                    }),
             )
         })
     }
