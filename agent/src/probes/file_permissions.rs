@@ -306,6 +306,19 @@ pub fn scan_trees(root: &HostRoot, limit: usize) -> TreeScan {
         if seen.contains(&real) {
             continue;
         }
+        // The top itself (`/usr/local/bin` drwxrwxrwx) counts like its entries.
+        if let Ok(Some(top)) = root.metadata(tree) {
+            if top.is_dir && is_world_writable_finding(top.mode) {
+                scan.world_writable_count += 1;
+                if scan.world_writable.len() < TREE_SCAN_REPORTED {
+                    scan.world_writable.push(WritableEntry {
+                        path: (*tree).to_string(),
+                        mode: format!("{:04o}", top.mode & 0o7777),
+                        is_dir: true,
+                    });
+                }
+            }
+        }
         let mut visit = |e: &crate::hostroot::TreeEntry| {
             if !e.is_symlink && is_world_writable_finding(e.mode) {
                 scan.world_writable_count += 1;
@@ -720,6 +733,15 @@ mod tests {
         assert!(small.truncated);
         assert_eq!(small.entries, 3);
         assert_eq!(small.trees, vec!["/etc"]);
+        // The top of a tree counts too.
+        fs::create_dir_all(r.join("usr/local/bin")).unwrap();
+        fs::set_permissions(r.join("usr/local/bin"), fs::Permissions::from_mode(0o777)).unwrap();
+        let scan = scan_trees(&root, TREE_SCAN_LIMIT);
+        assert_eq!(scan.world_writable_count, 5);
+        assert!(scan
+            .world_writable
+            .iter()
+            .any(|w| w.path == "/usr/local/bin" && w.is_dir));
         assert!(is_world_writable_finding(0o100002));
         assert!(!is_world_writable_finding(0o120777));
         assert!(!is_world_writable_finding(0o041777));
