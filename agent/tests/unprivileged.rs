@@ -82,7 +82,9 @@ fn an_unprivileged_scan_has_no_false_failure_and_no_false_pass() {
 
     evidence.probes.insert(
         "accounts".into(),
-        data(accounts::collect_with(&mut Reader::new(&root).denying(DENIED))),
+        data(accounts::collect_with(
+            &mut Reader::new(&root).denying(DENIED),
+        )),
     );
     evidence.probes.insert(
         "logging".into(),
@@ -114,7 +116,11 @@ fn an_unprivileged_scan_has_no_false_failure_and_no_false_pass() {
     ] {
         let priv_status = status(&privileged, id);
         let r = unprivileged.rules.iter().find(|r| r.id == id).unwrap();
-        assert_eq!(r.status, RuleStatus::NoEvidence, "{id} (root: {priv_status:?})");
+        assert_eq!(
+            r.status,
+            RuleStatus::NoEvidence,
+            "{id} (root: {priv_status:?})"
+        );
         let msg = r.message.as_deref().unwrap();
         assert!(msg.contains("run the scan as root"), "{id}: {msg}");
     }
@@ -122,7 +128,10 @@ fn an_unprivileged_scan_has_no_false_failure_and_no_false_pass() {
         status(&privileged, "accounts.no-empty-passwords"),
         RuleStatus::Fail
     );
-    assert_eq!(status(&privileged, "accounts.sudo-nopasswd"), RuleStatus::Fail);
+    assert_eq!(
+        status(&privileged, "accounts.sudo-nopasswd"),
+        RuleStatus::Fail
+    );
     assert_eq!(
         status(&privileged, "logging.auditd-installed"),
         RuleStatus::Pass
@@ -133,5 +142,9 @@ fn an_unprivileged_scan_has_no_false_failure_and_no_false_pass() {
         RuleStatus::Fail
     );
     // And it exits 1 for that finding, not 2: no rule errored.
-    assert!(unprivileged.rule_errors().is_empty(), "{:?}", unprivileged.rule_errors());
+    assert!(
+        unprivileged.rule_errors().is_empty(),
+        "{:?}",
+        unprivileged.rule_errors()
+    );
 }

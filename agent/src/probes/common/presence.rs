@@ -80,16 +80,26 @@ mod tests {
         };
         let status = |s: &'static str| ("/var/lib/dpkg/status", s);
         assert_eq!(
-            ask(&[CONF, status("Package: nftables\nStatus: install ok installed\n")]),
+            ask(&[
+                CONF,
+                status("Package: nftables\nStatus: install ok installed\n")
+            ]),
             (true, "package")
         );
         // Removed, configuration kept: not installed.
         assert_eq!(
-            ask(&[CONF, status("Package: nftables\nStatus: deinstall ok config-files\n")]),
+            ask(&[
+                CONF,
+                status("Package: nftables\nStatus: deinstall ok config-files\n")
+            ]),
             (false, "absent")
         );
         assert_eq!(
-            ask(&[CONF, ("/usr/sbin/nft", "ELF"), ("/var/lib/rpm/rpmdb.sqlite", "x")]),
+            ask(&[
+                CONF,
+                ("/usr/sbin/nft", "ELF"),
+                ("/var/lib/rpm/rpmdb.sqlite", "x")
+            ]),
             (true, "binary")
         );
         assert_eq!(

@@ -179,7 +179,10 @@ fn locate(candidates: &[&str], is_file: &dyn Fn(&str) -> bool) -> (String, bool)
         }
     }
     (
-        candidates.first().map(|c| c.to_string()).unwrap_or_default(),
+        candidates
+            .first()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         false,
     )
 }

@@ -496,10 +496,7 @@ mod tests {
             &[],
         );
         assert_eq!(installed(&pkg), (true.into(), "package".into()));
-        let built = tree(
-            &[CONF, ("/usr/local/sbin/sshd", "ELF"), (STATUS, "")],
-            &[],
-        );
+        let built = tree(&[CONF, ("/usr/local/sbin/sshd", "ELF"), (STATUS, "")], &[]);
         assert_eq!(installed(&built), (true.into(), "binary".into()));
         // No package database to ask (a partial tree): the configuration is judged.
         let conf_only = tree(&[CONF], &[]);

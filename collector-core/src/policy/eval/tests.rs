@@ -392,7 +392,10 @@ check = 'true'
     };
     // Unprivileged scan: shadow unreadable, nothing seen → no-evidence with the hint.
     let ev = evaluate(&set, &accounts(false, &[], true));
-    assert_eq!(status(&ev, "accounts.no-empty-passwords"), RuleStatus::NoEvidence);
+    assert_eq!(
+        status(&ev, "accounts.no-empty-passwords"),
+        RuleStatus::NoEvidence
+    );
     let msg = ev.rules[0].message.as_deref().unwrap();
     assert!(msg.contains("run the scan as root"), "{msg}");
     assert!(msg.contains("known_when"), "{msg}");
@@ -402,7 +405,11 @@ check = 'true'
     assert_eq!(status(&ev, "sudo.gated"), RuleStatus::NoEvidence);
     assert_eq!(control(&ev, "A.8.2"), ControlStatus::NoEvidence);
     assert_eq!(status(&ev, "bad-gate"), RuleStatus::Error);
-    assert!(ev.rules[3].message.as_deref().unwrap().contains("known_when"));
+    assert!(ev.rules[3]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("known_when"));
     assert!(!ev.has_failures());
     // An empty password visible in /etc/passwd is a definite failure even unprivileged.
     let ev = evaluate(&set, &accounts(false, &["guest"], true));

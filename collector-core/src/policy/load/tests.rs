@@ -353,7 +353,13 @@ fn known_when_is_validated_like_check_and_unknown_hint_needs_it() {
         "known_when = 'accounts.shadow_readable'",
     ));
     assert!(
-        matches!(e.kind, PolicyErrorKind::Field { field: "known_when", .. }),
+        matches!(
+            e.kind,
+            PolicyErrorKind::Field {
+                field: "known_when",
+                ..
+            }
+        ),
         "{e}"
     );
     // A hint without a gate explains nothing.
@@ -362,7 +368,13 @@ fn known_when_is_validated_like_check_and_unknown_hint_needs_it() {
         "unknown_hint = \"run as root\"",
     ));
     assert!(
-        matches!(e.kind, PolicyErrorKind::InvalidField { field: "unknown_hint", .. }),
+        matches!(
+            e.kind,
+            PolicyErrorKind::InvalidField {
+                field: "unknown_hint",
+                ..
+            }
+        ),
         "{e}"
     );
     // Valid: both load and are kept.
