@@ -302,6 +302,103 @@ impl HostRoot {
     }
 }
 
+/// One entry met by [`HostRoot::walk_tree`]: its host path and `lstat` data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// Host path (`/etc/cron.d/x`).
+    pub path: String,
+    /// `st_mode` (type and permission bits) of the entry itself, links not followed.
+    pub mode: u32,
+    /// A directory (not a link to one).
+    pub is_dir: bool,
+    /// A symbolic link (never followed).
+    pub is_symlink: bool,
+}
+
+/// What one [`HostRoot::walk_tree`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeWalk {
+    /// Entries visited.
+    pub entries: usize,
+    /// The entry budget ran out before the tree did.
+    pub truncated: bool,
+    /// Directories that exist but could not be listed (with the reason).
+    pub unlisted: Vec<String>,
+}
+
+/// How deep [`HostRoot::walk_tree`] descends below the tree's top.
+const MAX_WALK_DEPTH: usize = 32;
+
+impl HostRoot {
+    /// Visit every entry below `host_path` (the top is resolved inside the
+    /// root; below it symbolic links are reported, never followed, so the
+    /// walk cannot leave the root or loop), in sorted order per directory,
+    /// spending at most `*budget` entries (shared by several walks; the walk
+    /// stops and says `truncated` when it runs out). `Ok(None)` when the top
+    /// does not exist or is not a directory.
+    pub fn walk_tree(
+        &self,
+        host_path: &str,
+        budget: &mut usize,
+        visit: &mut dyn FnMut(&TreeEntry),
+    ) -> Result<Option<TreeWalk>, ReadError> {
+        let top = self.resolve(host_path)?;
+        match fs::metadata(&top) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(ReadError::Io {
+                    path: host_path.to_string(),
+                    source,
+                })
+            }
+        }
+        let mut walk = TreeWalk::default();
+        let mut stack: Vec<(PathBuf, String, usize)> =
+            vec![(top, host_path.trim_end_matches('/').to_string(), 0)];
+        while let Some((dir, host_dir, depth)) = stack.pop() {
+            let listing = match fs::read_dir(&dir) {
+                Ok(l) => l,
+                Err(e) => {
+                    walk.unlisted.push(format!("{host_dir}: {e}"));
+                    continue;
+                }
+            };
+            let mut entries: Vec<(String, fs::Metadata)> = listing
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let meta = e.metadata().ok()?; // lstat: links are not followed
+                    Some((e.file_name().to_string_lossy().into_owned(), meta))
+                })
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut subdirs = Vec::new();
+            for (name, meta) in entries {
+                if *budget == 0 {
+                    walk.truncated = true;
+                    return Ok(Some(walk));
+                }
+                *budget -= 1;
+                walk.entries += 1;
+                let entry = TreeEntry {
+                    path: format!("{host_dir}/{name}"),
+                    mode: meta.mode(),
+                    is_dir: meta.is_dir(),
+                    is_symlink: meta.file_type().is_symlink(),
+                };
+                visit(&entry);
+                if entry.is_dir && depth < MAX_WALK_DEPTH {
+                    subdirs.push((dir.join(&name), entry.path, depth + 1));
+                }
+            }
+            // Depth first, in sorted order.
+            stack.extend(subdirs.into_iter().rev());
+        }
+        Ok(Some(walk))
+    }
+}
+
 fn push_components(out: &mut Vec<std::ffi::OsString>, path: &Path) {
     for c in path.components() {
         match c {

@@ -85,6 +85,36 @@ fn replace(root: &Path, path: &str, from: &str, to: &str) {
     fs::write(p, old.replacen(from, to, 1)).unwrap();
 }
 
+fn chmod(root: &Path, path: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = root.join(path.trim_start_matches('/'));
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mkdir(root: &Path, path: &str, mode: u32) {
+    fs::create_dir_all(root.join(path.trim_start_matches('/'))).unwrap();
+    chmod(root, path, mode);
+}
+
+/// Every ssh rule of the baseline.
+const SSH_RULES: &[&str] = &[
+    "ssh.root-login",
+    "ssh.password-auth",
+    "ssh.empty-passwords",
+    "ssh.max-auth-tries",
+    "ssh.x11-forwarding",
+    "ssh.hostbased-auth",
+    "ssh.ignore-rhosts",
+    "ssh.user-environment",
+    "ssh.login-grace-time",
+    "ssh.idle-timeout",
+    "ssh.log-level",
+    "ssh.weak-ciphers",
+    "ssh.weak-macs",
+    "ssh.weak-kex",
+    "ssh.host-keys",
+];
+
 /// One case: a name, the change, and the rules it must flip.
 struct Case {
     name: &'static str,
@@ -97,6 +127,57 @@ const CIS: &str = "/etc/ssh/sshd_config.d/00-cis.conf";
 
 fn cases() -> Vec<Case> {
     vec![
+        // ------------------------------------------- presence and absence
+        Case {
+            name: "sshd: openssh-server removed by apt, its configuration left behind",
+            change: |r| {
+                replace(
+                    r,
+                    "/var/lib/dpkg/status",
+                    "Package: openssh-server\nStatus: install ok installed",
+                    "Package: openssh-server\nStatus: deinstall ok config-files",
+                )
+            },
+            // Every ssh rule becomes not-applicable (none passes or fails on a leftover file).
+            flips: SSH_RULES,
+        },
+        Case {
+            name: "backup: the restic binary the cron job runs is not installed",
+            change: |r| fs::remove_file(r.join("usr/bin/restic")).unwrap(),
+            flips: &["backup.configured"],
+        },
+        Case {
+            name: "harmless backup: a cron line naming borg, which is not installed",
+            change: |r| {
+                write(
+                    r,
+                    "/etc/cron.d/borg",
+                    "0 3 * * * root borg create /mnt/backup::{now} /srv\n",
+                )
+            },
+            flips: &[],
+        },
+        Case {
+            name: "perm: a world-writable script in /etc/profile.d",
+            change: |r| {
+                write(r, "/etc/profile.d/zz-local.sh", "umask 022\n");
+                chmod(r, "/etc/profile.d/zz-local.sh", 0o666);
+            },
+            flips: &["perm.privileged-trees-not-world-writable"],
+        },
+        Case {
+            name: "perm: /usr/local/bin writable by every user",
+            change: |r| mkdir(r, "/usr/local/bin", 0o777),
+            flips: &["perm.privileged-trees-not-world-writable"],
+        },
+        Case {
+            name: "harmless perm: a shared directory with the sticky bit, a world-writable link",
+            change: |r| {
+                mkdir(r, "/etc/shared", 0o1777);
+                std::os::unix::fs::symlink("/tmp", r.join("etc/tmp-link")).unwrap();
+            },
+            flips: &[],
+        },
         // ---------------------------------------------------------- sshd
         Case {
             name: "sshd: drop-in sorting first enables root login",

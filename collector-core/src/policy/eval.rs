@@ -274,6 +274,23 @@ fn rule_status(
             Ok(true) => {}
         }
     }
+    if let Some(gate) = &rule.known_when {
+        match run_bool(gate, ctx, "known_when") {
+            Ok(false) => {
+                let why = format!(
+                    "the evidence cannot decide this rule (known_when `{}` is false)",
+                    gate.source()
+                );
+                let message = match &rule.unknown_hint {
+                    Some(hint) => format!("{why}: {hint}"),
+                    None => why,
+                };
+                return (RuleStatus::NoEvidence, Some(message));
+            }
+            Err(msg) => return (RuleStatus::Error, Some(msg)),
+            Ok(true) => {}
+        }
+    }
     match run_bool(&rule.check, ctx, "check") {
         Ok(true) => (RuleStatus::Pass, None),
         Ok(false) => (RuleStatus::Fail, Some(explain(&rule.check, data))),

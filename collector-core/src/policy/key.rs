@@ -20,11 +20,11 @@ use serde::Serialize;
 impl PolicySet {
     fn expressions(&self) -> impl Iterator<Item = &Expr> {
         self.policies().iter().flat_map(|p| {
-            p.applies_to.iter().chain(
-                p.rules
-                    .iter()
-                    .flat_map(|r| std::iter::once(&r.check).chain(r.applies_to.iter())),
-            )
+            p.applies_to.iter().chain(p.rules.iter().flat_map(|r| {
+                std::iter::once(&r.check)
+                    .chain(r.applies_to.iter())
+                    .chain(r.known_when.iter())
+            }))
         })
     }
 

@@ -2,6 +2,10 @@
 //!
 //! Every problem is reported with file, line and rule id; loading collects all
 //! problems of all files instead of stopping at the first.
+//!
+//! Why this file is longer than ~700 lines: one loader per declaration
+//! (policy, rule with its gates, control coverage), each naming the line of
+//! every error, reads best beside the raw TOML shapes it checks.
 
 use super::coverage::{AttestationRequirement, ControlCoverage, Coverage, EffectiveCoverage};
 use super::{
@@ -96,6 +100,8 @@ struct RawRule {
     requires: Option<Vec<Spanned<String>>>,
     check: Option<Spanned<String>>,
     applies_to: Option<Spanned<String>>,
+    known_when: Option<Spanned<String>>,
+    unknown_hint: Option<Spanned<String>>,
     rationale: Option<String>,
     remediation: Option<String>,
 }
@@ -407,6 +413,36 @@ fn load_rule(
         .applies_to
         .as_ref()
         .and_then(|s| compile(ctx, env, s, rid, "applies_to"));
+    let known_when = raw
+        .known_when
+        .as_ref()
+        .and_then(|s| compile(ctx, env, s, rid, "known_when"));
+    let unknown_hint = match (&raw.known_when, raw.unknown_hint) {
+        (_, None) => None,
+        (None, Some(h)) => {
+            ctx.err(
+                h.span().start,
+                rid,
+                PolicyErrorKind::InvalidField {
+                    field: "unknown_hint",
+                    message: "needs a `known_when` condition to explain".into(),
+                },
+            );
+            None
+        }
+        (Some(_), Some(h)) if h.get_ref().trim().is_empty() => {
+            ctx.err(
+                h.span().start,
+                rid,
+                PolicyErrorKind::InvalidField {
+                    field: "unknown_hint",
+                    message: "must not be empty".into(),
+                },
+            );
+            None
+        }
+        (Some(_), Some(h)) => Some(h.into_inner()),
+    };
 
     // Every field the expressions read must exist in the probe schema, with a
     // type that can match, in a probe the rule requires.
@@ -418,6 +454,9 @@ fn load_rule(
         }
         if let (Some(expr), Some(src)) = (&applies_to, &raw.applies_to) {
             validate_expr(ctx, expr, src, rid, "applies_to", &requires);
+        }
+        if let (Some(expr), Some(src)) = (&known_when, &raw.known_when) {
+            validate_expr(ctx, expr, src, rid, "known_when", &requires);
         }
     }
 
@@ -432,6 +471,8 @@ fn load_rule(
         requires,
         check: check?,
         applies_to,
+        known_when,
+        unknown_hint,
         rationale: raw.rationale,
         remediation: raw.remediation,
         line: line_of(ctx.text, offset),

@@ -115,6 +115,12 @@ pub struct Rule {
     pub check: Expr,
     /// Optional CEL condition; when false the rule is `not-applicable`.
     pub applies_to: Option<Expr>,
+    /// Optional CEL condition over the evidence; when false the evidence
+    /// cannot decide the rule (e.g. a file the agent had no permission to
+    /// read) and the rule is `no-evidence` with [`Rule::unknown_hint`].
+    pub known_when: Option<Expr>,
+    /// What to do so the rule can be decided (shown with `no-evidence`).
+    pub unknown_hint: Option<String>,
     /// Why the rule matters.
     pub rationale: Option<String>,
     /// How to fix a failure.

@@ -13,7 +13,8 @@ pub enum RuleStatus {
     Fail,
     /// The check could not be evaluated (the message says why).
     Error,
-    /// A required probe is missing or did not succeed.
+    /// A required probe is missing or did not succeed, or the rule's
+    /// `known_when` says the evidence cannot decide it (the message says why).
     NoEvidence,
     /// The policy's or rule's `applies_to` is false for this host.
     NotApplicable,

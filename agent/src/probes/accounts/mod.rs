@@ -39,9 +39,9 @@ pub use sudoers::{
 };
 pub use users::{build_facts, Inputs};
 
-use super::common::reader::read_noting as read_optional;
+use super::common::reader::Reader;
 use super::Outcome;
-use crate::hostroot::{HostRoot, ReadError};
+use crate::hostroot::HostRoot;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -87,6 +87,8 @@ pub struct AccountsFacts {
     pub password_hash_algorithm: String,
     /// Inputs that could not be read.
     pub unreadable_files: Vec<String>,
+    /// Inputs refused for lack of permission (an unprivileged scan).
+    pub permission_denied: Vec<String>,
 }
 
 /// One account.
@@ -140,21 +142,14 @@ const PAM_FILES: &[&str] = &[
     "/etc/pam.d/password-auth",
 ];
 
-/// Read an optional file; errors are recorded in `unreadable` and treated as absent.
 /// Read sudoers and its includes in the order sudo does.
-fn collect_sudo(root: &HostRoot, users: &[PasswdEntry], groups: &[GroupEntry]) -> SudoFacts {
+fn collect_sudo(r: &mut Reader<'_>, users: &[PasswdEntry], groups: &[GroupEntry]) -> SudoFacts {
     let mut files = Vec::new();
-    let mut unreadable = Vec::new();
     let mut seen = BTreeSet::new();
-    let present = root.exists("/etc/sudoers");
-    read_sudoers_file(
-        root,
-        "/etc/sudoers",
-        0,
-        &mut seen,
-        &mut files,
-        &mut unreadable,
-    );
+    let present = r.root.exists("/etc/sudoers");
+    let before = r.unreadable.len();
+    read_sudoers_file(r, "/etc/sudoers", 0, &mut seen, &mut files);
+    let unreadable = r.unreadable.split_off(before);
     let mut facts = analyse_sudo(&files, users, groups);
     facts.present = present;
     facts.unreadable_files = unreadable;
@@ -162,23 +157,17 @@ fn collect_sudo(root: &HostRoot, users: &[PasswdEntry], groups: &[GroupEntry]) -
 }
 
 fn read_sudoers_file(
-    root: &HostRoot,
+    r: &mut Reader<'_>,
     path: &str,
     depth: usize,
     seen: &mut BTreeSet<String>,
     files: &mut Vec<(String, SudoersFile)>,
-    unreadable: &mut Vec<String>,
 ) {
     if depth > 8 || !seen.insert(path.to_string()) {
         return;
     }
-    let text = match root.read_to_string(path) {
-        Ok(Some(t)) => t,
-        Ok(None) => return,
-        Err(e) => {
-            unreadable.push(e.to_string());
-            return;
-        }
+    let Some(text) = r.read(path) else {
+        return;
     };
     let parsed = parse_sudoers(&text);
     let includes = parsed.includes.clone();
@@ -194,56 +183,45 @@ fn read_sudoers_file(
     for inc in includes {
         match inc {
             SudoInclude::File(p) => {
-                read_sudoers_file(root, &absolute(&p), depth + 1, seen, files, unreadable);
+                read_sudoers_file(r, &absolute(&p), depth + 1, seen, files);
             }
             SudoInclude::Dir(d) => {
                 let d = absolute(&d);
-                let names = match root.read_dir(&d) {
-                    Ok(n) => n.unwrap_or_default(),
-                    Err(e) => {
-                        unreadable.push(e.to_string());
-                        continue;
-                    }
-                };
+                let names = r.names(&d);
                 for n in names
                     .iter()
                     .filter(|n| !n.ends_with('~') && !n.contains('.'))
                 {
                     let p = format!("{}/{n}", d.trim_end_matches('/'));
-                    read_sudoers_file(root, &p, depth + 1, seen, files, unreadable);
+                    read_sudoers_file(r, &p, depth + 1, seen, files);
                 }
             }
         }
     }
 }
 
-fn collect_pam(root: &HostRoot, unreadable: &mut Vec<String>) -> PamFacts {
+fn collect_pam(r: &mut Reader<'_>) -> PamFacts {
     let mut stack = Vec::new();
     let mut files = Vec::new();
     for path in PAM_FILES {
-        if let Some(t) = read_optional(root, path, unreadable) {
+        if let Some(t) = r.read(path) {
             stack.extend(parse_pam(&t));
             files.push((*path).to_string());
         }
     }
     let mut conf = PamConfigs::default();
-    if let Some(t) = read_optional(root, "/etc/security/pwquality.conf", unreadable) {
+    if let Some(t) = r.read("/etc/security/pwquality.conf") {
         conf.pwquality = parse_kv_conf(&t);
     }
-    match root.glob("/etc/security/pwquality.conf.d/*.conf") {
-        Ok(paths) => {
-            for p in paths {
-                if let Some(t) = read_optional(root, &p, unreadable) {
-                    conf.pwquality.extend(parse_kv_conf(&t));
-                }
-            }
+    for p in r.glob("/etc/security/pwquality.conf.d/*.conf") {
+        if let Some(t) = r.read(&p) {
+            conf.pwquality.extend(parse_kv_conf(&t));
         }
-        Err(e) => unreadable.push(e.to_string()),
     }
-    if let Some(t) = read_optional(root, "/etc/security/faillock.conf", unreadable) {
+    if let Some(t) = r.read("/etc/security/faillock.conf") {
         conf.faillock = parse_kv_conf(&t);
     }
-    if let Some(t) = read_optional(root, "/etc/security/pwhistory.conf", unreadable) {
+    if let Some(t) = r.read("/etc/security/pwhistory.conf") {
         conf.pwhistory = parse_kv_conf(&t);
     }
     let mut facts = analyse_pam(&stack, &conf);
@@ -252,36 +230,33 @@ fn collect_pam(root: &HostRoot, unreadable: &mut Vec<String>) -> PamFacts {
     facts
 }
 
-fn required(root: &HostRoot, path: &str) -> Result<Option<String>, String> {
-    root.read_to_string(path)
-        .map_err(|e: ReadError| e.to_string())
-}
-
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
-    let passwd = match required(root, "/etc/passwd") {
-        Ok(Some(t)) => parse_passwd(&t),
-        Ok(None) => return Outcome::Unsupported("no /etc/passwd under the root".into()),
-        Err(e) => return Outcome::Error(e),
-    };
-    let group = match required(root, "/etc/group") {
-        Ok(t) => parse_group(&t.unwrap_or_default()),
-        Err(e) => return Outcome::Error(e),
-    };
-    let mut unreadable = Vec::new();
-    let shadow = match root.read_to_string("/etc/shadow") {
-        Ok(Some(t)) => Some(parse_shadow(&t)),
-        Ok(None) => None,
-        Err(e) => {
-            unreadable.push(e.to_string());
-            None
+    collect_with(&mut Reader::new(root))
+}
+
+/// Collect through `r` (tests pass a reader that refuses some paths, as an
+/// unprivileged scan is refused `/etc/shadow` and the sudoers files).
+pub fn collect_with(r: &mut Reader<'_>) -> Outcome {
+    let passwd = match r.read("/etc/passwd") {
+        Some(t) => parse_passwd(&t),
+        None if r.unreadable.is_empty() => {
+            return Outcome::Unsupported("no /etc/passwd under the root".into())
         }
+        None => return Outcome::Error(r.unreadable.join("; ")),
     };
-    let login_defs = read_optional(root, "/etc/login.defs", &mut unreadable)
+    let group = match r.read("/etc/group") {
+        Some(t) => parse_group(&t),
+        None if r.unreadable.is_empty() => Vec::new(),
+        None => return Outcome::Error(r.unreadable.join("; ")),
+    };
+    let shadow = r.read("/etc/shadow").map(|t| parse_shadow(&t));
+    let login_defs = r
+        .read("/etc/login.defs")
         .map(|t| parse_login_defs(&t))
         .unwrap_or_default();
-    let sudo = collect_sudo(root, &passwd, &group);
-    let pam = collect_pam(root, &mut unreadable);
+    let sudo = collect_sudo(r, &passwd, &group);
+    let pam = collect_pam(r);
     let mut facts = build_facts(Inputs {
         passwd,
         shadow,
@@ -290,7 +265,8 @@ pub fn collect(root: &HostRoot) -> Outcome {
         sudo,
         pam,
     });
-    facts.unreadable_files = unreadable;
+    facts.unreadable_files = std::mem::take(&mut r.unreadable);
+    facts.permission_denied = std::mem::take(&mut r.denied);
     Outcome::from_facts(&facts)
 }
 
@@ -549,26 +525,36 @@ mod tests {
         assert!(!facts.shadow_readable);
         assert_eq!(facts.users[0].password, "unknown");
         assert_eq!(facts.users[0].max_days, None);
+    }
 
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let etc = dir.path().join("etc");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(etc.join("passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
-        std::fs::write(etc.join("shadow"), "root:$6$s$h:19000:0:99999:7:::\n").unwrap();
-        std::fs::set_permissions(etc.join("shadow"), std::fs::Permissions::from_mode(0o000))
-            .unwrap();
-        let readable_anyway = std::fs::read(etc.join("shadow")).is_ok(); // running as root
-        let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
+    #[test]
+    fn an_unprivileged_scan_reports_what_it_was_refused() {
+        // The weak fixture has an empty password (guest, in shadow) and NOPASSWD
+        // rules in sudoers.d: refused both, the probe must not report them
+        // absent but say it could not read them.
+        let root = fixture_root("debian12-weak");
+        let mut r = Reader::new(&root).denying(&["/etc/shadow", "/etc/sudoers.d"]);
+        let Outcome::Ok(v) = collect_with(&mut r) else {
             panic!("collect failed");
         };
-        if !readable_anyway {
-            assert_eq!(v["shadow_readable"], false);
-            assert_eq!(v["users"][0]["password"], "unknown");
-            assert_eq!(strings(&v["unreadable_files"]).len(), 1);
-        }
-        assert_eq!(v["sudo"]["present"], false);
-        assert_eq!(v["login_defs"]["pass_max_days"], 99999);
+        assert_eq!(v["shadow_readable"], false);
+        assert_eq!(user(&v, "guest")["password"], "unknown");
+        assert!(strings(&v["empty_password_accounts"]).is_empty());
+        assert_eq!(
+            strings(&v["permission_denied"]),
+            ["/etc/shadow", "/etc/sudoers.d"]
+        );
+        assert!(!strings(&v["sudo"]["unreadable_files"]).is_empty());
+        assert!(strings(&v["sudo"]["unreadable_files"])
+            .iter()
+            .all(|m| m.contains("Permission denied")));
+        // What stays readable is still reported.
+        assert_eq!(strings(&v["uid0_accounts"]), ["root", "toor"]);
+        // Privileged: nothing refused.
+        let v = collect_fixture("debian12-weak");
+        assert_eq!(v["shadow_readable"], true);
+        assert!(strings(&v["permission_denied"]).is_empty());
+        assert!(strings(&v["sudo"]["unreadable_files"]).is_empty());
     }
 
     #[test]

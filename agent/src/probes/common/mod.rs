@@ -2,6 +2,8 @@
 //! probes import these modules, never each other.
 //!
 //! - [`dpkg`] — which packages dpkg says are installed (installed vs. configured).
+//! - [`presence`] — whether a program is installed: dpkg, then its binary,
+//!   then (no package database) its configuration.
 //! - [`reader`] — the one [`Reader`](reader::Reader): reads under a
 //!   [`HostRoot`](crate::hostroot::HostRoot) and records what could not be read.
 //! - [`systemd`] — the one systemd unit reader: unit directories, enabled,
@@ -11,6 +13,7 @@
 //! - `testutil` (tests only) — fixture trees, links, field listings.
 
 pub mod dpkg;
+pub mod presence;
 pub mod reader;
 pub mod sysctl;
 pub mod systemd;

@@ -34,8 +34,10 @@ pub struct FirewallFacts {
 /// nftables facts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NftFacts {
-    /// Config exists.
+    /// Installed (dpkg, the `nft` binary, or with no package database its config).
     pub installed: bool,
+    /// What decided `installed`: package | binary | config | absent.
+    pub installed_by: String,
     /// Unit enabled.
     pub enabled: bool,
     /// Config file.

@@ -5,6 +5,9 @@
 //! - nftables: `/etc/nftables.conf` (Debian/Ubuntu) or `/etc/sysconfig/nftables.conf`
 //!   (RHEL family) and the files it `include`s; base chains such as
 //!   `chain input { type filter hook input priority 0; policy drop; }`;
+//!   installed when dpkg says so (or the `nft` binary exists; with no package
+//!   database, when its configuration exists), never because a configuration
+//!   left by `apt remove` is still there;
 //! - iptables persistent rules: `/etc/iptables/rules.v4` and `rules.v6`
 //!   (Debian `iptables-persistent`), `/etc/sysconfig/iptables` and `ip6tables`
 //!   (RHEL `iptables-services`), in `iptables-save` format (`:INPUT DROP [0:0]`);
@@ -35,6 +38,7 @@ pub use iptables::parse_iptables_save;
 pub use nftables::{nft_hook_policy, parse_nft, NftChain, NftRuleset};
 pub use ufw::parse_ufw;
 
+use super::common::presence::Packages;
 use super::common::reader::Reader;
 use super::common::systemd;
 use super::Outcome;
@@ -44,6 +48,11 @@ use nftables::nft_facts;
 /// The probe's schema: id, version, controls and every field (in core).
 pub use evident_core::schema::probes::firewall::SCHEMA;
 
+/// nftables' configuration files (Debian/Ubuntu, RHEL family).
+const NFT_CONFIGS: &[&str] = &["/etc/nftables.conf", "/etc/sysconfig/nftables.conf"];
+/// Where the `nft` binary is installed.
+const NFT_BINARIES: &[&str] = &["/usr/sbin/nft", "/sbin/nft"];
+
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root, root.is_live()))
@@ -51,6 +60,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
 
 fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
     let mut r = Reader::new(root);
+    let packages = Packages::read(&mut r, &["nftables"]);
     let units = systemd::enabled_units(root);
     let enabled = |names: &[&str]| units.iter().any(|u| names.contains(&u.as_str()));
     let mut f = FirewallFacts::default();
@@ -59,9 +69,14 @@ fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
     f.nftables.input_policy = "unknown".into();
     f.nftables.forward_policy = "unknown".into();
     f.nftables.output_policy = "unknown".into();
-    if let Some((path, text)) = r.first(&["/etc/nftables.conf", "/etc/sysconfig/nftables.conf"]) {
+    if let Some((path, text)) = r.first(NFT_CONFIGS) {
         f.nftables = nft_facts(&mut r, &path, &text);
     }
+    // Installed is what dpkg (or the binary) says, not that a file exists:
+    // `apt remove nftables` leaves /etc/nftables.conf behind.
+    let (installed, by) = packages.presence(&r, "nftables", NFT_BINARIES, NFT_CONFIGS);
+    f.nftables.installed = installed;
+    f.nftables.installed_by = by.to_string();
     f.nftables.enabled = enabled(&["nftables.service"]);
 
     // iptables
@@ -145,7 +160,7 @@ fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
             f.ufw.default_input_policy.clone(),
             f.ufw.default_forward_policy.clone(),
         )
-    } else if f.nftables.installed && f.nftables.enabled {
+    } else if f.nftables.installed && f.nftables.enabled && !f.nftables.config_file.is_empty() {
         (
             "nftables",
             f.nftables.input_policy.clone(),
@@ -256,6 +271,31 @@ pub(crate) mod tests {
         assert_eq!(f.default_input_policy, "unknown");
         assert_eq!(f.nftables.input_policy, "accept");
         assert!(f.nftables.installed && !f.nftables.enabled);
+    }
+
+    #[test]
+    fn nftables_removed_by_apt_is_not_installed_even_with_its_config_and_unit_link() {
+        let dir = debian12_nftables();
+        let status = dir.path().join("var/lib/dpkg");
+        std::fs::create_dir_all(&status).unwrap();
+        std::fs::write(
+            status.join("status"),
+            "Package: nftables\nStatus: deinstall ok config-files\n",
+        )
+        .unwrap();
+        let f = gather(&HostRoot::offline(dir.path()), false);
+        assert!(!f.nftables.installed);
+        assert_eq!(f.nftables.installed_by, "absent");
+        assert_eq!(f.active_firewall, "none");
+        assert!(!f.enabled);
+        std::fs::write(
+            status.join("status"),
+            "Package: nftables\nStatus: install ok installed\n",
+        )
+        .unwrap();
+        let f = gather(&HostRoot::offline(dir.path()), false);
+        assert_eq!(f.nftables.installed_by, "package");
+        assert_eq!(f.active_firewall, "nftables");
     }
 
     #[test]

@@ -238,7 +238,9 @@ pub(super) fn nft_facts(r: &mut Reader<'_>, path: &str, text: &str) -> NftFacts 
         }
     }
     NftFacts {
+        // Decided by the caller from the package database.
         installed: true,
+        installed_by: String::new(),
         enabled: false,
         config_file: path.to_string(),
         included_files: included,

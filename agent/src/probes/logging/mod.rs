@@ -66,6 +66,8 @@ pub struct LoggingFacts {
     pub logrotate: LogrotateFacts,
     /// Files that could not be read.
     pub unreadable: Vec<String>,
+    /// Files and directories refused for lack of permission (an unprivileged scan).
+    pub permission_denied: Vec<String>,
 }
 
 /// Effective journald settings.
@@ -244,8 +246,19 @@ pub fn collect(root: &HostRoot) -> Outcome {
     Outcome::from_facts(&gather(root))
 }
 
+/// Collect through `r` (tests pass a reader that refuses what an
+/// unprivileged scan is refused, such as Debian's 0750 `/etc/audit`).
+pub fn collect_with(r: Reader<'_>) -> Outcome {
+    Outcome::from_facts(&gather_with(r))
+}
+
 fn gather(root: &HostRoot) -> LoggingFacts {
-    let mut r = Reader::new(root);
+    gather_with(Reader::new(root))
+}
+
+/// Collect through `r` (tests refuse paths as an unprivileged scan is refused them).
+fn gather_with(mut r: Reader<'_>) -> LoggingFacts {
+    let root = r.root;
     let mut facts = LoggingFacts::default();
 
     // journald
@@ -383,6 +396,7 @@ fn gather(root: &HostRoot) -> LoggingFacts {
     }
 
     facts.unreadable = r.unreadable;
+    facts.permission_denied = r.denied;
     facts
 }
 

@@ -133,6 +133,27 @@ fn hardened_debian12() {
 }
 
 #[test]
+fn an_unprivileged_scan_says_the_audit_configuration_was_refused() {
+    // Debian ships /etc/audit 0750 root: a non-root scan cannot read it.
+    let dir = debian12_hardened();
+    let root = HostRoot::offline(dir.path());
+    let f = gather_with(Reader::new(&root).denying(&["/etc/audit"]));
+    assert!(!f.auditd.installed);
+    assert_eq!(f.auditd.rules_count, 0);
+    assert_eq!(
+        f.permission_denied,
+        vec![
+            "/etc/audit/auditd.conf",
+            "/etc/audit/rules.d",
+            "/etc/audit/audit.rules"
+        ]
+    );
+    let full = gather(&root);
+    assert!(full.auditd.installed && full.auditd.rules_count > 0);
+    assert!(full.permission_denied.is_empty());
+}
+
+#[test]
 fn rhel9_legacy_forwarding_and_default_retention() {
     let dir = tree(
         &[

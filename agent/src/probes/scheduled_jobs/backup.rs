@@ -115,50 +115,149 @@ pub fn backup_tool(command: &str) -> Option<String> {
     None
 }
 
-/// Assemble the facts and the backup list (pure).
+/// Directories a bare program name is looked up in: cron's and systemd's
+/// `PATH`, widened to the local and system directories.
+pub const PATH_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// Words of `command` that may name the program running the backup `tool`
+/// (`script`: a program whose name contains "backup"), in order. Variable
+/// assignments and `--opt=value` words are skipped.
+pub fn program_candidates<'a>(command: &'a str, tool: &str) -> Vec<&'a str> {
+    command
+        .split(|c: char| c.is_whitespace() || ";|&()`'\"<>{}".contains(c))
+        .filter(|w| !w.is_empty() && !w.contains('=') && !w.starts_with('-'))
+        .filter(|w| {
+            let base = w.rsplit('/').next().unwrap_or(w).to_ascii_lowercase();
+            let stem = base.strip_suffix(".sh").unwrap_or(&base);
+            if tool == "script" {
+                stem.contains("backup")
+            } else {
+                stem == tool
+            }
+        })
+        .collect()
+}
+
+/// The program a command runs: its first word that is not an assignment or
+/// an option (`""` for an empty command).
+pub fn first_program(command: &str) -> &str {
+    command
+        .split_whitespace()
+        .find(|w| !w.contains('='))
+        .unwrap_or("")
+}
+
+/// Where a program word is on the root: an absolute path as written, a bare
+/// name in [`PATH_DIRS`]; `None` when not found (a relative path or a
+/// `$VARIABLE` cannot be resolved offline).
+pub fn resolve_program(word: &str, is_file: &dyn Fn(&str) -> bool) -> Option<String> {
+    if word.starts_with('/') {
+        return is_file(word).then(|| word.to_string());
+    }
+    if word.is_empty() || word.contains('/') || word.contains('$') {
+        return None;
+    }
+    PATH_DIRS
+        .iter()
+        .map(|d| format!("{d}/{word}"))
+        .find(|p| is_file(p))
+}
+
+/// The first candidate that exists on the root, else the first candidate as
+/// written (not found).
+fn locate(candidates: &[&str], is_file: &dyn Fn(&str) -> bool) -> (String, bool) {
+    for c in candidates {
+        if let Some(found) = resolve_program(c, is_file) {
+            return (found, true);
+        }
+    }
+    (
+        candidates
+            .first()
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        false,
+    )
+}
+
+/// Assemble the facts and the backup list (pure apart from `is_file`, which
+/// says whether a host path is a file on the root). `agents` are enabled
+/// backup-agent units with their `ExecStart=` command. A backup counts
+/// (`backup_configured`) only when the program it runs exists on the root:
+/// a line that merely names a backup tool is not evidence.
 pub fn build_facts(
     jobs: Vec<CronJob>,
     user_crontabs: Vec<String>,
     periodic_scripts: Vec<PeriodicScript>,
     timers: Vec<Timer>,
-    agents: Vec<String>,
+    agents: Vec<(String, String)>,
+    is_file: &dyn Fn(&str) -> bool,
 ) -> ScheduledJobsFacts {
     let mut backup_jobs = Vec::new();
     for j in &jobs {
         if j.backup {
+            let tool = backup_tool(&j.command).unwrap_or_else(|| "unknown".into());
+            let (executable, executable_found) =
+                locate(&program_candidates(&j.command, &tool), is_file);
             backup_jobs.push(BackupJob {
                 kind: "cron".into(),
                 name: j.source.clone(),
-                tool: backup_tool(&j.command).unwrap_or_else(|| "unknown".into()),
+                tool,
+                executable,
+                executable_found,
             });
         }
     }
     for p in &periodic_scripts {
         if let Some(tool) = backup_tool(&p.name) {
+            let path = format!("/etc/cron.{}/{}", p.period, p.name);
             backup_jobs.push(BackupJob {
                 kind: "periodic".into(),
-                name: format!("/etc/cron.{}/{}", p.period, p.name),
+                executable_found: is_file(&path),
+                executable: path.clone(),
+                name: path,
                 tool,
             });
         }
     }
     for t in &timers {
         if t.backup {
-            let tool = backup_tool(&t.command)
+            let from_command = backup_tool(&t.command);
+            let tool = from_command
+                .clone()
                 .or_else(|| backup_tool(&t.name))
                 .or_else(|| backup_tool(&t.unit));
+            // The tool named in the command, else (the timer's name says
+            // backup) the program its unit runs.
+            let candidates = match &from_command {
+                Some(tool) => program_candidates(&t.command, tool),
+                None => vec![first_program(&t.command)],
+            };
+            let (executable, executable_found) = locate(&candidates, is_file);
             backup_jobs.push(BackupJob {
                 kind: "timer".into(),
                 name: t.name.clone(),
                 tool: tool.unwrap_or_else(|| "unknown".into()),
+                executable,
+                executable_found,
             });
         }
     }
-    for a in agents {
+    for (unit, command) in agents {
+        let (executable, executable_found) = locate(&[first_program(&command)], is_file);
         backup_jobs.push(BackupJob {
             kind: "agent".into(),
-            tool: systemd::unit_base(&a).to_string(),
-            name: a,
+            tool: systemd::unit_base(&unit).to_string(),
+            name: unit,
+            executable,
+            executable_found,
         });
     }
     ScheduledJobsFacts {
@@ -169,8 +268,9 @@ pub fn build_facts(
         periodic_scripts,
         timer_count: timers.len(),
         timers,
-        backup_configured: !backup_jobs.is_empty(),
+        backup_configured: backup_jobs.iter().any(|b| b.executable_found),
         backup_jobs,
         unreadable: Vec::new(),
+        permission_denied: Vec::new(),
     }
 }

@@ -55,6 +55,10 @@ pub struct BackupJob {
     pub name: String,
     /// Which tool.
     pub tool: String,
+    /// The program it runs: its host path when found on the root, else as written.
+    pub executable: String,
+    /// That program exists on the root.
+    pub executable_found: bool,
 }
 
 /// What the probe reports.
@@ -76,8 +80,10 @@ pub struct ScheduledJobsFacts {
     pub timer_count: usize,
     /// Backups found.
     pub backup_jobs: Vec<BackupJob>,
-    /// `!backup_jobs.is_empty()`.
+    /// Some backup job's program exists on the root.
     pub backup_configured: bool,
     /// Unreadable paths.
     pub unreadable: Vec<String>,
+    /// Paths refused for lack of permission (an unprivileged scan).
+    pub permission_denied: Vec<String>,
 }

@@ -22,6 +22,10 @@
 //! duplicity, rsnapshot, bacula, pg_dump, mysqldump, …), or copies with tar/rsync
 //! to a path mentioning "backup"; enabled backup agents (bacula-fd, bareos-fd,
 //! veeamservice, …) count too. Debian's own `dpkg-db-backup` timer does not.
+//! A backup job *counts* (`backup_configured`) only when the program it runs
+//! exists on the root (an absolute path as written, or a bare name in the
+//! usual `PATH` directories): a cron line naming restic on a host without
+//! restic is not evidence of a backup.
 
 mod backup;
 mod cron;
@@ -29,7 +33,9 @@ mod facts;
 mod redact;
 mod timers;
 
-pub use backup::{backup_tool, build_facts};
+pub use backup::{
+    backup_tool, build_facts, first_program, program_candidates, resolve_program, PATH_DIRS,
+};
 pub use cron::{parse_anacrontab, parse_crontab, parse_periodic};
 pub use facts::{BackupJob, CronJob, PeriodicScript, ScheduledJobsFacts, Timer};
 pub use redact::{redact_command, MAX_COMMAND_CHARS};
@@ -71,15 +77,23 @@ pub fn collect(root: &HostRoot) -> Outcome {
         .filter(|u| u.ends_with(".timer"))
         .map(|u| read_timer(&mut r, u))
         .collect();
-    let agents: Vec<String> = tree
+    let agents: Vec<(String, String)> = tree
         .enabled
         .iter()
         .filter(|u| BACKUP_AGENTS.contains(&systemd::unit_base(u)))
-        .cloned()
+        .map(|u| {
+            let command = systemd::find_unit_file(root, u)
+                .and_then(|p| r.read(&p))
+                .and_then(|t| parse_exec_start(&t).into_iter().next())
+                .unwrap_or_default();
+            (u.clone(), command)
+        })
         .collect();
-    let mut facts = build_facts(jobs, users, periodic, timers, agents);
+    let is_file = |p: &str| r.is_file(p);
+    let mut facts = build_facts(jobs, users, periodic, timers, agents, &is_file);
     facts.cron_present = cron_present;
     facts.unreadable = r.unreadable;
+    facts.permission_denied = r.denied;
     Outcome::from_facts(&facts)
 }
 
@@ -90,6 +104,8 @@ pub fn fuzz_parse(input: &str) {
     let _ = parse_anacrontab(input, "fuzz");
     let _ = redact_command(input);
     let _ = backup_tool(input);
+    let _ = program_candidates(input, "script");
+    let _ = resolve_program(first_program(input), &|_| true);
     let mut t = TimerUnit::default();
     parse_timer_unit(input, &mut t);
     let _ = parse_exec_start(input);
@@ -292,6 +308,17 @@ mod tests {
             "/usr/lib/systemd/system/bareos-fd.service",
             "/etc/systemd/system/multi-user.target.wants/bareos-fd.service",
         );
+        // The programs the jobs run, except mysqldump (not installed).
+        for exe in [
+            "/usr/bin/restic",
+            "/usr/bin/pg_dumpall",
+            "/root/.local/bin/borgmatic",
+            "/usr/sbin/bareos-fd",
+        ] {
+            let p = r.join(exe.trim_start_matches('/'));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, "#!/bin/sh\n").unwrap();
+        }
 
         let Outcome::Ok(v) = collect(&HostRoot::offline(r)) else {
             panic!()
@@ -358,11 +385,68 @@ mod tests {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
         assert_eq!(backups, expect);
+        let found: Vec<(&str, bool)> = v["backup_jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["executable"].as_str().unwrap(),
+                    b["executable_found"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("/usr/bin/restic", true),
+                ("/usr/bin/pg_dumpall", true),
+                ("mysqldump", false),
+                ("/etc/cron.daily/automysqlbackup", true),
+                // `--who="borgmatic"` is not the program; the path is.
+                ("/root/.local/bin/borgmatic", true),
+                ("/usr/sbin/bareos-fd", true),
+            ]
+        );
         assert_eq!(v["backup_configured"], true);
         let text = v.to_string();
         for secret in ["hunter2", "S3cr3tKey", "horse", "s3cret", "TopSecret"] {
             assert!(!text.contains(secret), "{secret} leaked");
         }
+    }
+
+    #[test]
+    fn a_job_naming_a_backup_tool_that_is_not_installed_is_no_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        put(r, "/etc/cron.d/restic", "debian/etc/cron.d/restic");
+        fs::create_dir_all(r.join("etc/cron.daily")).unwrap();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(r)) else {
+            panic!()
+        };
+        assert_eq!(v["backup_jobs"][0]["tool"], "restic");
+        assert_eq!(v["backup_jobs"][0]["executable"], "/usr/bin/restic");
+        assert_eq!(v["backup_jobs"][0]["executable_found"], false);
+        assert_eq!(v["backup_configured"], false);
+        // Installed: found, and the backup counts.
+        fs::create_dir_all(r.join("usr/bin")).unwrap();
+        fs::write(r.join("usr/bin/restic"), "#!/bin/sh\n").unwrap();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(r)) else {
+            panic!()
+        };
+        assert_eq!(v["backup_configured"], true);
+        // Bare names are looked up in PATH; relative paths and variables are not guessed.
+        let is_file = |p: &str| p == "/usr/local/bin/borg";
+        assert_eq!(
+            resolve_program("borg", &is_file).as_deref(),
+            Some("/usr/local/bin/borg")
+        );
+        assert_eq!(resolve_program("./borg", &is_file), None);
+        assert_eq!(resolve_program("$HOME/borg", &is_file), None);
+        assert_eq!(
+            program_candidates("sh -c '/opt/x/db-backup.sh --full'", "script"),
+            vec!["/opt/x/db-backup.sh"]
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ use include::RootSource;
 use keywords::{KEYWORDS, PC, PL, PN, PS, PW};
 use lexer::argv_split;
 
+use super::common::presence::Packages;
+use super::common::reader::Reader;
 use super::Outcome;
 use crate::hostroot::HostRoot;
 use serde::Serialize;
@@ -79,6 +81,10 @@ pub struct MatchBlock {
 /// The probe's data.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SshdFacts {
+    /// Whether an OpenSSH server is on the root (see [`presence`]).
+    pub installed: bool,
+    /// What says so: `package`, `binary`, `config` or `absent`.
+    pub installed_by: String,
     /// Effective global settings keyed by lowercase keyword.
     #[serde(flatten)]
     pub settings: Map<String, Value>,
@@ -158,18 +164,37 @@ pub fn diff_with_sshd_t(settings: &Map<String, Value>, sshd_t: &str) -> Vec<Stri
     diffs
 }
 
+/// Where the sshd binary is installed by the distributions (and by hand).
+const BINARIES: &[&str] = &["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"];
+
+/// Whether an OpenSSH server is on the root, and what says so: dpkg lists
+/// `openssh-server` as installed (`package`); an sshd binary exists
+/// (`binary`, rpm hosts and builds from source); with no package database to
+/// ask, its configuration exists (`config`). Otherwise it is `absent` — also
+/// when only a configuration is left behind by `apt remove`, which dpkg
+/// reports as `config-files`.
+pub fn presence(r: &mut Reader<'_>) -> (bool, &'static str) {
+    Packages::read(r, &["openssh-server"]).presence(r, "openssh-server", BINARIES, &[MAIN_CONFIG])
+}
+
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
+    let mut r = Reader::new(root);
+    let (installed, by) = presence(&mut r);
     let text = match root.read_to_string(MAIN_CONFIG) {
         Ok(Some(t)) => t,
-        Ok(None) => {
-            return Outcome::Unsupported(format!(
-                "openssh-server is not installed ({MAIN_CONFIG} not found)"
+        Ok(None) if installed => {
+            return Outcome::Error(format!(
+                "sshd is installed ({by}) but {MAIN_CONFIG} is missing: sshd refuses to start without it"
             ))
         }
+        // Absent: OpenSSH's defaults, which no rule judges (not applicable).
+        Ok(None) => String::new(),
         Err(e) => return Outcome::Error(format!("cannot read sshd configuration: {e}")),
     };
-    let facts = parse_sshd_config(MAIN_CONFIG, &text, &RootSource(root));
+    let mut facts = parse_sshd_config(MAIN_CONFIG, &text, &RootSource(root));
+    facts.installed = installed;
+    facts.installed_by = by.to_string();
     Outcome::from_facts(&facts)
 }
 
@@ -440,12 +465,61 @@ mod tests {
     }
 
     #[test]
-    fn missing_config_is_unsupported_and_bad_input_never_panics() {
-        let dir = tempfile::tempdir().unwrap();
+    fn presence_asks_dpkg_then_the_binary_then_the_configuration() {
+        use crate::probes::common::testutil::tree;
+        const CONF: (&str, &str) = ("/etc/ssh/sshd_config", "PermitRootLogin yes\n");
+        const STATUS: &str = "/var/lib/dpkg/status";
+        let installed = |r: &tempfile::TempDir| match collect(&HostRoot::offline(r.path())) {
+            Outcome::Ok(v) => (v["installed"].clone(), v["installed_by"].clone()),
+            other => panic!("{other:?}"),
+        };
+        // `apt remove` leaves the configuration: dpkg says config-files → absent.
+        let removed = tree(
+            &[
+                CONF,
+                (
+                    STATUS,
+                    "Package: openssh-server\nStatus: deinstall ok config-files\n",
+                ),
+            ],
+            &[],
+        );
+        assert_eq!(installed(&removed), (false.into(), "absent".into()));
+        let pkg = tree(
+            &[
+                CONF,
+                (
+                    STATUS,
+                    "Package: openssh-server\nStatus: install ok installed\n",
+                ),
+            ],
+            &[],
+        );
+        assert_eq!(installed(&pkg), (true.into(), "package".into()));
+        let built = tree(&[CONF, ("/usr/local/sbin/sshd", "ELF"), (STATUS, "")], &[]);
+        assert_eq!(installed(&built), (true.into(), "binary".into()));
+        // No package database to ask (a partial tree): the configuration is judged.
+        let conf_only = tree(&[CONF], &[]);
+        assert_eq!(installed(&conf_only), (true.into(), "config".into()));
+        // rpm host without the binary: absent even with a configuration left.
+        let rpm = tree(&[CONF, ("/var/lib/rpm/rpmdb.sqlite", "x")], &[]);
+        assert_eq!(installed(&rpm), (false.into(), "absent".into()));
+        // Installed but unconfigured: sshd will not start; no guess.
+        let bare = tree(&[("/usr/sbin/sshd", "ELF")], &[]);
         assert!(matches!(
-            collect(&HostRoot::offline(dir.path())),
-            Outcome::Unsupported(_)
+            collect(&HostRoot::offline(bare.path())),
+            Outcome::Error(m) if m.contains("missing")
         ));
+    }
+
+    #[test]
+    fn absent_sshd_is_not_installed_and_bad_input_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
+            panic!("an absent sshd is a fact, not a failure");
+        };
+        assert_eq!(v["installed"], false);
+        assert_eq!(v["installed_by"], "absent");
         // An include loop hits the depth limit and is reported.
         let ssh = dir.path().join("etc/ssh");
         std::fs::create_dir_all(&ssh).unwrap();

@@ -230,6 +230,9 @@ pub fn parse_sshd_config(main_path: &str, text: &str, includes: &dyn IncludeSour
         })
         .collect();
     SshdFacts {
+        // What the configuration alone says; `collect` asks the root.
+        installed: true,
+        installed_by: "config".into(),
         settings,
         match_blocks,
         files: p.files,

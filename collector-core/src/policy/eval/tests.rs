@@ -321,3 +321,129 @@ fn status_names_round_trip() {
         assert_eq!(ControlStatus::parse(s).unwrap().as_str(), s);
     }
 }
+
+#[test]
+fn known_when_turns_undecidable_evidence_into_no_evidence_with_its_hint() {
+    let text = r#"
+[policy]
+id = "k"
+version = "1"
+title = "Known"
+
+[[rule]]
+id = "accounts.no-empty-passwords"
+title = "No empty passwords"
+controls = ["A.5.17"]
+severity = "high"
+requires = ["accounts"]
+known_when = 'accounts.shadow_readable || size(accounts.empty_password_accounts) > 0'
+unknown_hint = "run the scan as root so /etc/shadow can be read"
+check = 'size(accounts.empty_password_accounts) == 0'
+
+[[rule]]
+id = "accounts.no-extra-uid0"
+title = "Only root has uid 0"
+controls = ["A.5.17"]
+severity = "high"
+requires = ["accounts"]
+check = 'accounts.uid0_accounts.all(n, n == "root")'
+
+[[rule]]
+id = "sudo.gated"
+title = "A rule both gates apply to"
+controls = ["A.8.2"]
+severity = "low"
+requires = ["accounts"]
+applies_to = 'accounts.sudo.present'
+known_when = 'accounts.shadow_readable'
+check = 'true'
+
+[[rule]]
+id = "bad-gate"
+title = "A gate that is not a bool"
+controls = ["A.8.3"]
+severity = "low"
+requires = ["accounts"]
+known_when = '[accounts.shadow_readable].map(x, x)[0] == true ? "x" : "y"'
+check = 'true'
+"#;
+    let set = PolicySet::load(
+        &[PolicySource::new("k.toml", text.as_bytes())],
+        Catalog::annex_a(),
+    )
+    .unwrap();
+    let accounts = |readable: bool, empty: &[&str], sudo: bool| {
+        let mut ev = evidence(json!({}));
+        ev.probes.insert(
+            "accounts".into(),
+            ProbeData {
+                version: 1,
+                status: ProbeStatus::Ok,
+                reason: None,
+                data: Some(json!({
+                    "shadow_readable": readable,
+                    "empty_password_accounts": empty,
+                    "uid0_accounts": ["root"],
+                    "sudo": {"present": sudo},
+                })),
+            },
+        );
+        ev
+    };
+    // Unprivileged scan: shadow unreadable, nothing seen → no-evidence with the hint.
+    let ev = evaluate(&set, &accounts(false, &[], true));
+    assert_eq!(
+        status(&ev, "accounts.no-empty-passwords"),
+        RuleStatus::NoEvidence
+    );
+    let msg = ev.rules[0].message.as_deref().unwrap();
+    assert!(msg.contains("run the scan as root"), "{msg}");
+    assert!(msg.contains("known_when"), "{msg}");
+    // no-evidence never satisfies: with a passing sibling the control is partial.
+    assert_eq!(status(&ev, "accounts.no-extra-uid0"), RuleStatus::Pass);
+    assert_eq!(control(&ev, "A.5.17"), ControlStatus::Partial);
+    assert_eq!(status(&ev, "sudo.gated"), RuleStatus::NoEvidence);
+    assert_eq!(control(&ev, "A.8.2"), ControlStatus::NoEvidence);
+    assert_eq!(status(&ev, "bad-gate"), RuleStatus::Error);
+    assert!(ev.rules[3]
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("known_when"));
+    assert!(!ev.has_failures());
+    // An empty password visible in /etc/passwd is a definite failure even unprivileged.
+    let ev = evaluate(&set, &accounts(false, &["guest"], true));
+    assert_eq!(status(&ev, "accounts.no-empty-passwords"), RuleStatus::Fail);
+    // Readable: the check decides.
+    let ev = evaluate(&set, &accounts(true, &[], true));
+    assert_eq!(status(&ev, "accounts.no-empty-passwords"), RuleStatus::Pass);
+    assert_eq!(control(&ev, "A.5.17"), ControlStatus::Satisfied);
+    assert_eq!(status(&ev, "sudo.gated"), RuleStatus::Pass);
+    // applies_to is asked first: not applicable beats unknown, and a control
+    // whose rules are all not applicable reads not-applicable.
+    let ev = evaluate(&set, &accounts(false, &[], false));
+    assert_eq!(status(&ev, "sudo.gated"), RuleStatus::NotApplicable);
+    assert_eq!(control(&ev, "A.8.2"), ControlStatus::NotApplicable);
+    // The gate's reads count for the evaluation key.
+    let only_host_in_gate = r#"
+[policy]
+id = "h"
+version = "1"
+title = "Host in gate"
+
+[[rule]]
+id = "h.r"
+title = "r"
+controls = ["A.8.9"]
+severity = "low"
+requires = ["kernel"]
+known_when = 'host.hostname != ""'
+check = 'kernel.usb_storage_disabled'
+"#;
+    let set = PolicySet::load(
+        &[PolicySource::new("h.toml", only_host_in_gate.as_bytes())],
+        Catalog::annex_a(),
+    )
+    .unwrap();
+    assert!(set.reads_host());
+}

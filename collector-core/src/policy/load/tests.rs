@@ -333,3 +333,57 @@ fn non_utf8_and_garbage_never_panic() {
     .unwrap_err();
     assert_eq!(errs.0[0].line, 1);
 }
+
+#[test]
+fn known_when_is_validated_like_check_and_unknown_hint_needs_it() {
+    let with_gate = GOOD.replace(
+        "remediation = \"Set PermitRootLogin no.\"",
+        "known_when = 'sshd.instaled'\nunknown_hint = \"install sshd\"",
+    );
+    let e = one_error(&with_gate);
+    assert_eq!(e.line, 14);
+    assert!(
+        matches!(e.kind, PolicyErrorKind::Field { field: "known_when", ref path, .. } if path == "sshd.instaled"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("did you mean"), "{e}");
+    // A probe the gate reads must be required, as for `check`.
+    let e = one_error(&GOOD.replace(
+        "remediation = \"Set PermitRootLogin no.\"",
+        "known_when = 'accounts.shadow_readable'",
+    ));
+    assert!(
+        matches!(
+            e.kind,
+            PolicyErrorKind::Field {
+                field: "known_when",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A hint without a gate explains nothing.
+    let e = one_error(&GOOD.replace(
+        "remediation = \"Set PermitRootLogin no.\"",
+        "unknown_hint = \"run as root\"",
+    ));
+    assert!(
+        matches!(
+            e.kind,
+            PolicyErrorKind::InvalidField {
+                field: "unknown_hint",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Valid: both load and are kept.
+    let set = load(&GOOD.replace(
+        "remediation = \"Set PermitRootLogin no.\"",
+        "known_when = 'sshd.installed'\nunknown_hint = \"install sshd\"",
+    ))
+    .unwrap();
+    let rule = set.rule("ssh.root-login").unwrap();
+    assert_eq!(rule.known_when.as_ref().unwrap().source(), "sshd.installed");
+    assert_eq!(rule.unknown_hint.as_deref(), Some("install sshd"));
+}

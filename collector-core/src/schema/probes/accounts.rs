@@ -84,5 +84,6 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("pam.nullok", Bool, "pam_unix in an auth stack has `nullok` (accounts with an empty password may log in)"),
         FieldSchema::new("password_hash_algorithm", Str, "Algorithm new passwords are hashed with: pam.hash_algorithm, else login_defs.encrypt_method, else empty"),
         FieldSchema::new("unreadable_files", List(&Str), "Optional inputs that exist but could not be read (path: reason)"),
+        FieldSchema::new("permission_denied", List(&Str), "Inputs that exist but were refused for lack of permission (an unprivileged scan): the facts drawn from them are unknown, not absent (`/etc/shadow` → password states `unknown`; a sudoers file → `sudo.unreadable_files`)"),
     ],
 };

@@ -6,8 +6,8 @@ use super::super::{FieldSchema, FieldType::*, ProbeSchema};
 pub static SCHEMA: ProbeSchema = ProbeSchema {
     id: "file-permissions",
     version: 1,
-    description: "Mode and owner of sensitive files (passwd, shadow, sshd_config, host keys, sudoers, cron, grub.cfg, /var/log) against CIS-like maxima",
-    controls: &["A.8.3", "A.8.9"],
+    description: "Mode and owner of sensitive files (passwd, shadow, sshd_config, host keys, sudoers, cron, grub.cfg, /var/log) against CIS-like maxima, and a bounded scan of the privileged trees for world-writable entries",
+    controls: &["A.8.3", "A.8.9", "A.8.19"],
     fields: &[
         FieldSchema::new("files", List(&Object), "One entry per checked path (missing ones included)"),
         FieldSchema::new("files[].path", Str, "Host path"),
@@ -34,5 +34,16 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("checked_count", Int, "Number of existing checked paths"),
         FieldSchema::new("violation_count", Int, "Number of entries in violations"),
         FieldSchema::new("unreadable", List(&Str), "Paths whose metadata could not be read"),
+        FieldSchema::new("tree_scan", Object, "World-writable entries under the trees that hold what root runs and how the system is configured, found without following links"),
+        FieldSchema::new("tree_scan.trees", List(&Str), "Trees scanned, of /etc, /usr/bin, /usr/sbin, /usr/local/bin, /usr/local/sbin, /usr/lib/systemd/system, /usr/local/lib/systemd/system, /bin, /sbin, /lib/systemd/system, /var/spool/cron (existing ones; a tree that links to another is scanned once)"),
+        FieldSchema::new("tree_scan.entries", Int, "Entries visited"),
+        FieldSchema::new("tree_scan.limit", Int, "Most entries the scan visits (all trees together)"),
+        FieldSchema::new("tree_scan.truncated", Bool, "The limit was reached before the trees were done: the lists below may be incomplete"),
+        FieldSchema::new("tree_scan.unlisted", List(&Str), "Directories that could not be listed, with the reason (e.g. an unprivileged scan); their contents are unknown. First 100"),
+        FieldSchema::new("tree_scan.world_writable", List(&Object), "Regular files others may write, and directories others may write without the sticky bit, in scan order (first 100)"),
+        FieldSchema::new("tree_scan.world_writable[].path", Str, "Host path"),
+        FieldSchema::new("tree_scan.world_writable[].mode", Str, "Permission bits, octal"),
+        FieldSchema::new("tree_scan.world_writable[].is_dir", Bool, "It is a directory"),
+        FieldSchema::new("tree_scan.world_writable_count", Int, "How many world-writable entries were found in all"),
     ],
 };

@@ -61,5 +61,6 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("logrotate.entries[].retention_days", Int, "estimate: rotate × period in days (capped by maxage)"),
         FieldSchema::new("logrotate.entries[].file", Str, "file the block is in"),
         FieldSchema::new("unreadable", List(&Str), "files that exist but could not be read, with the reason"),
+        FieldSchema::new("permission_denied", List(&Str), "files and directories refused for lack of permission (an unprivileged scan; Debian keeps /etc/audit 0750): what they hold is unknown, not absent"),
     ],
 };

@@ -107,11 +107,30 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
             Str,
             "Backup tool recognised (`script` for a custom *backup* script)",
         ),
-        FieldSchema::new("backup_configured", Bool, "backup_jobs is not empty"),
+        FieldSchema::new(
+            "backup_jobs[].executable",
+            Str,
+            "The program the job runs: its host path when found on the root (an absolute path as written, or a bare name in /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin, /bin), else as written",
+        ),
+        FieldSchema::new(
+            "backup_jobs[].executable_found",
+            Bool,
+            "That program exists on the root",
+        ),
+        FieldSchema::new(
+            "backup_configured",
+            Bool,
+            "Some entry of backup_jobs runs a program that exists on the root (a line naming a tool that is not installed does not count)",
+        ),
         FieldSchema::new(
             "unreadable",
             List(&Str),
             "Paths that exist but could not be read (e.g. a spool without permission)",
+        ),
+        FieldSchema::new(
+            "permission_denied",
+            List(&Str),
+            "Paths refused for lack of permission (an unprivileged scan: Debian's /var/spool/cron/crontabs is 1730 root:crontab); the jobs they hold are unknown",
         ),
     ],
 };

@@ -9,6 +9,8 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
     description: "Effective global sshd settings as `sshd -T` computes them (Include, first value wins, OpenSSH 9.2 defaults), Match blocks apart",
     controls: &["A.8.2", "A.8.5", "A.8.15", "A.8.21", "A.8.24"],
     fields: &[
+        FieldSchema::new("installed", Bool, "An OpenSSH server is on the root: dpkg lists openssh-server as installed, an sshd binary exists, or (no package database to ask) /etc/ssh/sshd_config exists. When false the ssh rules are not applicable and the settings are only what a left-over configuration (or OpenSSH's defaults) says"),
+        FieldSchema::new("installed_by", Str, "What decided `installed`: package | binary | config | absent"),
         FieldSchema::new("port", List(&Int), "Port lines (accumulate); default [22]"),
         FieldSchema::new("addressfamily", Str, "any | inet | inet6"),
         FieldSchema::new("listenaddress", List(&Str), "Listening address:port pairs as sshd -T prints them (`0.0.0.0:22`, `[::]:22`); host names are not resolved"),

@@ -19,10 +19,27 @@
 //! | /boot/grub/grub.cfg (Debian), /boot/grub2/grub.cfg (RHEL) | grub | 0600 root:root |
 //! | /var/log | log_dir | 0775 root:root, root:syslog or root:adm |
 //!
+//! Beyond that fixed list, `tree_scan` walks the trees that hold what root
+//! runs and how the system is configured ([`PRIVILEGED_TREES`]: `/etc` with
+//! cron, sudoers.d, sshd_config.d, systemd, profile.d, sysctl.d, modprobe.d
+//! and PAM; the program directories; the systemd unit directories; the cron
+//! spool) without following links, for regular files anyone may write and
+//! directories anyone may write without the sticky bit. It is bounded
+//! ([`TREE_SCAN_LIMIT`] entries in all, [`TREE_SCAN_REPORTED`] paths
+//! reported) and says when it stopped early (`truncated`) or could not list
+//! a directory (`unlisted`), so a partial scan is never read as a clean one.
+//!
 //! A file is `compliant` when it has no permission bit (setuid/setgid/sticky
 //! included) beyond the maximum, is owned by uid 0, and its group is one of the
 //! allowed ones. A missing file is reported with `exists: false` and counts as
 //! compliant (there is nothing to protect).
+
+mod tree_scan;
+
+pub use tree_scan::{
+    is_world_writable_finding, scan_trees, TreeScan, WritableEntry, PRIVILEGED_TREES,
+    TREE_SCAN_LIMIT, TREE_SCAN_REPORTED,
+};
 
 use super::Outcome;
 use crate::hostroot::{FileMeta, HostRoot};
@@ -229,6 +246,8 @@ pub struct FilePermissionsFacts {
     pub violation_count: usize,
     /// Metadata not readable.
     pub unreadable: Vec<String>,
+    /// World-writable entries under the privileged trees.
+    pub tree_scan: TreeScan,
 }
 
 /// `id → name` from `/etc/passwd` or `/etc/group` text (`name:x:id:…`).
@@ -376,6 +395,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
     };
     let mut facts = evaluate(&entries, &text("/etc/passwd"), &text("/etc/group"));
     facts.unreadable = unreadable;
+    facts.tree_scan = scan_trees(root, TREE_SCAN_LIMIT);
     Outcome::from_facts(&facts)
 }
 
@@ -393,10 +413,10 @@ mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
-    const DEB_PASSWD: &str = include_str!("../../tests/fixtures/file-permissions/debian-passwd");
-    const DEB_GROUP: &str = include_str!("../../tests/fixtures/file-permissions/debian-group");
-    const RHEL_PASSWD: &str = include_str!("../../tests/fixtures/file-permissions/rhel-passwd");
-    const RHEL_GROUP: &str = include_str!("../../tests/fixtures/file-permissions/rhel-group");
+    const DEB_PASSWD: &str = include_str!("../../../tests/fixtures/file-permissions/debian-passwd");
+    const DEB_GROUP: &str = include_str!("../../../tests/fixtures/file-permissions/debian-group");
+    const RHEL_PASSWD: &str = include_str!("../../../tests/fixtures/file-permissions/rhel-passwd");
+    const RHEL_GROUP: &str = include_str!("../../../tests/fixtures/file-permissions/rhel-group");
 
     fn meta(mode: u32, uid: u32, gid: u32, is_dir: bool) -> Option<FileMeta> {
         Some(FileMeta {
