@@ -58,6 +58,12 @@ pub struct Config {
     /// Where alerts are delivered (`[[sink]]`, one table per sink).
     #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<crate::alerting::config::SinkConfig>,
+    /// How long evidence and events are kept in full (`[retention]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::service::retention::RetentionConfig::is_default"
+    )]
+    pub retention: crate::service::retention::RetentionConfig,
 }
 
 fn default_listen() -> String {
@@ -106,6 +112,7 @@ impl Default for Config {
             shutdown_grace_seconds: default_grace(),
             drift: Default::default(),
             sinks: Vec::new(),
+            retention: Default::default(),
         }
     }
 }
@@ -195,6 +202,7 @@ impl Config {
         }
         crate::alerting::config::validate(&self.drift, &self.sinks)
             .map_err(ConfigError::Invalid)?;
+        self.retention.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -248,7 +256,10 @@ fn field_doc(key: &str) -> Option<&'static str> {
         "max_connections" => "Database connections.",
         "database_timeout_ms" => "Longest wait for the database before answering 503, in ms.",
         "shutdown_grace_seconds" => "Seconds requests in flight get to finish on shutdown.",
-        key => return crate::alerting::config::field_doc(key),
+        key => {
+            return crate::alerting::config::field_doc(key)
+                .or_else(|| crate::service::retention::field_doc(key))
+        }
     })
 }
 

@@ -13,6 +13,7 @@ pub mod compact;
 pub mod enroll;
 pub mod ingest;
 pub mod query;
+pub mod retention;
 pub mod writer;
 
 /// Everything a request needs.

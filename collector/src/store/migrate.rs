@@ -49,6 +49,11 @@ macro_rules! migrations {
                     "/0005_query_indexes.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 6,
+                description: "retention",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0006_retention.sql")),
+            },
         ]
     };
 }

@@ -16,11 +16,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use drift::AlertStore;
+pub use retention::RetentionStore;
 
 pub mod drift;
 mod migrate;
 mod packing;
 pub mod postgres;
+pub mod retention;
 mod sql;
 pub mod sqlite;
 
@@ -360,7 +362,15 @@ pub trait ReviewStore: Send + Sync {
 /// supertrait methods are callable on it without importing the sub-traits.
 #[async_trait]
 pub trait Store:
-    TokenStore + AgentStore + EvidenceStore + ReviewStore + AlertStore + Send + Sync + 'static
+    TokenStore
+    + AgentStore
+    + EvidenceStore
+    + ReviewStore
+    + AlertStore
+    + RetentionStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn kind(&self) -> &'static str;

@@ -71,3 +71,4 @@ crate::store::drift::impl_drift_store!(
     begin = "BEGIN",
     skip_locked = " FOR UPDATE SKIP LOCKED"
 );
+crate::store::retention::impl_retention_store!(PgStore, Postgres, begin = "BEGIN");

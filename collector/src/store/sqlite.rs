@@ -84,3 +84,4 @@ crate::store::drift::impl_drift_store!(
     begin = "BEGIN IMMEDIATE",
     skip_locked = ""
 );
+crate::store::retention::impl_retention_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
