@@ -109,6 +109,7 @@ macro_rules! on_both {
 on_both!(
     a_pass_prunes_unchanged_runs_to_linked_stubs,
     open_alerts_keep_what_they_cite,
+    fleet_counts_follow_ingest_and_agent_status,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -396,4 +397,75 @@ async fn open_alerts_keep_what_they_cite(store: &dyn Store) {
         transitions_before
     );
     assert_eq!(sequences(store, "r2").await, vec![1, 2, 3]);
+}
+
+async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
+    use evident_collector::store::drift::{DriftEval, DriftInput, DriftSettings};
+    let settings = Arc::new(DriftSettings {
+        sinks: vec![],
+        flap_window_ms: 1,
+        flap_threshold: 100,
+    });
+    let post = |agent: &'static str, seq: i64, control: &'static str, previous| {
+        let mut it = signed(agent, seq, D0 + seq * HOUR, "a", control, previous);
+        it.drift = Some(Arc::new(DriftInput {
+            eval: Arc::new(DriftEval {
+                statuses: [
+                    ("control:A.8.5".to_string(), control.to_string()),
+                    ("rule:r".to_string(), "pass".to_string()),
+                ]
+                .into(),
+                severities: Default::default(),
+            }),
+            interval_seconds: 3600,
+            settings: settings.clone(),
+        }));
+        it
+    };
+    let counts = |v: Vec<(String, String, i64)>| -> Vec<(String, i64)> {
+        v.into_iter()
+            .map(|(subject, status, n)| (format!("{subject}={status}"), n))
+            .collect()
+    };
+    enrolled(store, "f1", 3).await;
+    enrolled(store, "f2", 4).await;
+    assert!(store.fleet_status().await.unwrap().is_empty());
+    let a1 = post("f1", 1, "satisfied", None);
+    let b1 = post("f2", 1, "satisfied", None);
+    store.ingest_batch(&[a1.clone(), b1]).await.unwrap();
+    assert_eq!(
+        counts(store.fleet_status().await.unwrap()),
+        vec![("control:A.8.5=satisfied".to_string(), 2)]
+    );
+    // f1 changes: its count moves; rules are not counted.
+    let a2 = post("f1", 2, "not-satisfied", Some(a1.envelope_digest));
+    store.ingest_batch(&[a2]).await.unwrap();
+    assert_eq!(
+        counts(store.fleet_status().await.unwrap()),
+        vec![
+            ("control:A.8.5=not-satisfied".to_string(), 1),
+            ("control:A.8.5=satisfied".to_string(), 1)
+        ]
+    );
+    // A revoked agent leaves the counts; approved again, it is back.
+    assert!(store
+        .set_agent_status("f2", AgentStatus::Revoked)
+        .await
+        .unwrap());
+    assert_eq!(
+        counts(store.fleet_status().await.unwrap()),
+        vec![("control:A.8.5=not-satisfied".to_string(), 1)]
+    );
+    assert!(store
+        .set_agent_status("f2", AgentStatus::Active)
+        .await
+        .unwrap());
+    assert_eq!(store.fleet_status().await.unwrap().len(), 2);
+    assert!(!store
+        .set_agent_status("nobody", AgentStatus::Active)
+        .await
+        .unwrap());
+    let st = store.drift_statuses("f1").await.unwrap().unwrap();
+    assert_eq!(st["control:A.8.5"], "not-satisfied");
+    assert_eq!(store.drift_statuses("nobody").await.unwrap(), None);
 }

@@ -54,6 +54,11 @@ macro_rules! migrations {
                 description: "retention",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0006_retention.sql")),
             },
+            $crate::store::migrate::Migration {
+                version: 7,
+                description: "fleet status",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0007_fleet_status.sql")),
+            },
         ]
     };
 }
