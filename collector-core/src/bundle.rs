@@ -38,6 +38,7 @@ mod attestations;
 mod chain;
 mod manifest;
 mod model;
+pub mod pruned;
 mod report;
 mod results;
 mod verify;

@@ -234,6 +234,9 @@ pub fn history_needed(
 /// the window), which marks it flapping instead; a flapping alert whose
 /// subject is good and has calmed down is resolved ("stopped flapping").
 pub fn decide(ctx: &DriftContext<'_>) -> Decision {
+    if ctx.prev.is_none() {
+        return baseline_summary(ctx);
+    }
     let changes = diff(ctx.prev, ctx.next);
     let times = |subject: &str| -> Vec<i64> {
         let mut t = ctx.history.get(subject).cloned().unwrap_or_default();
@@ -323,9 +326,92 @@ pub fn decide(ctx: &DriftContext<'_>) -> Decision {
             notify: !a.baseline,
         });
     }
+    // The first statement's summary resolves once nothing fails any more.
+    if let Some(b) = open_for(BASELINE_SUBJECT) {
+        let failing = ctx.next.iter().any(|(s, st)| health(s, st) == Health::Bad);
+        if !failing {
+            alerts.push(AlertOp::Resolve {
+                id: b.id,
+                kind: "drift",
+                subject: BASELINE_SUBJECT.into(),
+                severity: b.severity.clone(),
+                detail: "nothing fails any more".into(),
+                notify: false,
+            });
+        }
+    }
     Decision {
         transitions: changes,
         alerts,
+    }
+}
+
+/// Subject of the one alert a host's first statement opens.
+pub const BASELINE_SUBJECT: &str = "baseline";
+
+/// Failing subjects named in the baseline alert's detail (the rest counted).
+const BASELINE_LISTED: usize = 20;
+
+fn severity_rank(s: &str) -> u8 {
+    match s {
+        "critical" => 3,
+        "high" => 2,
+        "medium" => 1,
+        _ => 0,
+    }
+}
+
+/// A host's first statement: the state found, not a change. One baseline
+/// alert summarising what fails (no notification, the highest severity of
+/// the failing subjects) and no per-subject rows, so a first statement
+/// writes a bounded number of rows however many rules fail.
+fn baseline_summary(ctx: &DriftContext<'_>) -> Decision {
+    let failing: Vec<(&String, &String)> = ctx
+        .next
+        .iter()
+        .filter(|(s, st)| health(s, st) == Health::Bad)
+        .collect();
+    if failing.is_empty() {
+        return Decision::default();
+    }
+    let severity = failing
+        .iter()
+        .map(|(s, _)| {
+            ctx.severities
+                .get(*s)
+                .map(String::as_str)
+                .unwrap_or("medium")
+        })
+        .max_by_key(|s| severity_rank(s))
+        .unwrap_or("medium")
+        .to_string();
+    let listed: Vec<String> = failing
+        .iter()
+        .take(BASELINE_LISTED)
+        .map(|(s, st)| format!("{s} ({st})"))
+        .collect();
+    let more = failing.len().saturating_sub(BASELINE_LISTED);
+    let detail = format!(
+        "first statement: {} of {} subjects not compliant: {}{}",
+        failing.len(),
+        ctx.next.len(),
+        listed.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    Decision {
+        transitions: Vec::new(),
+        alerts: vec![AlertOp::Open(AlertToOpen {
+            kind: "drift",
+            subject: BASELINE_SUBJECT.into(),
+            severity,
+            baseline: true,
+            detail,
+            notify: false,
+        })],
     }
 }
 
@@ -413,242 +499,4 @@ pub fn backoff_ms(attempt: u32, initial_ms: u64, max_ms: u64) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> StatusMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn first_statement_opens_baseline_alerts_for_failures_only() {
-        let next = map(&[
-            ("rule:a", "fail"),
-            ("rule:b", "pass"),
-            ("control:A.8.5", "partial"),
-            ("control:A.5.1", "not-automated"),
-        ]);
-        let c = diff(None, &next);
-        assert_eq!(c.len(), 2);
-        assert!(c
-            .iter()
-            .all(|c| c.action == Action::Open { baseline: true } && c.from.is_none()));
-    }
-
-    #[test]
-    fn pass_to_fail_opens_and_back_resolves() {
-        let a = map(&[("rule:a", "pass"), ("control:A.8.5", "satisfied")]);
-        let b = map(&[("rule:a", "fail"), ("control:A.8.5", "not-satisfied")]);
-        let c = diff(Some(&a), &b);
-        assert_eq!(c.len(), 2);
-        assert!(c
-            .iter()
-            .all(|c| c.action == Action::Open { baseline: false }));
-        let c = diff(Some(&b), &a);
-        assert!(c.iter().all(|c| c.action == Action::Resolve));
-        assert_eq!(c[0].from.as_deref(), Some("not-satisfied"));
-        assert!(diff(Some(&a), &a).is_empty());
-    }
-
-    #[test]
-    fn unknown_statuses_leave_alerts_alone() {
-        let a = map(&[("rule:a", "fail")]);
-        let b = map(&[("rule:a", "error")]);
-        assert_eq!(diff(Some(&a), &b)[0].action, Action::None);
-        // error → fail opens (it was not known to fail).
-        assert_eq!(
-            diff(Some(&b), &a)[0].action,
-            Action::Open { baseline: false }
-        );
-        // A waiver resolves.
-        let w = map(&[("rule:a", "waived")]);
-        assert_eq!(diff(Some(&a), &w)[0].action, Action::Resolve);
-        // A control leaving satisfied for partial opens.
-        let s = map(&[("control:x", "satisfied")]);
-        let p = map(&[("control:x", "partial")]);
-        assert_eq!(
-            diff(Some(&s), &p)[0].action,
-            Action::Open { baseline: false }
-        );
-    }
-
-    #[test]
-    fn new_subject_failing_is_baseline() {
-        let a = map(&[("rule:a", "pass")]);
-        let b = map(&[("rule:a", "pass"), ("rule:new", "fail")]);
-        let c = diff(Some(&a), &b);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].action, Action::Open { baseline: true });
-    }
-
-    #[test]
-    fn flapping_counts_transitions_in_the_window() {
-        let t = [1_000, 2_000, 3_000, 9_000];
-        assert!(is_flapping(&t, 9_000, 10_000, 3));
-        assert!(!is_flapping(&t, 9_000, 7_000, 3));
-        assert!(!is_flapping(&t, 9_000, 10_000, 4));
-    }
-
-    #[test]
-    fn stale_window_is_interval_times_factor() {
-        assert_eq!(stale_after(1_000, 60, 2.0), 121_000);
-        assert!(!is_stale(121_000, 1_000, 60, 2.0));
-        assert!(is_stale(121_001, 1_000, 60, 2.0));
-        // A factor below 1 is treated as 1.
-        assert_eq!(stale_after(0, 10, 0.5), 10_000);
-        assert_eq!(stale_after(i64::MAX - 5, 10, 2.0), i64::MAX);
-    }
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff_ms(1, 100, 1000), 100);
-        assert_eq!(backoff_ms(2, 100, 1000), 200);
-        assert_eq!(backoff_ms(4, 100, 1000), 800);
-        assert_eq!(backoff_ms(5, 100, 1000), 1000);
-        assert_eq!(backoff_ms(99, 100, 1000), 1000);
-    }
-
-    fn alert(id: i64, subject: &str, baseline: bool, flapping: bool) -> OpenAlert {
-        OpenAlert {
-            id,
-            subject: subject.into(),
-            severity: "high".into(),
-            baseline,
-            flapping,
-        }
-    }
-
-    fn ctx<'a>(
-        prev: Option<&'a StatusMap>,
-        next: &'a StatusMap,
-        open: &'a [OpenAlert],
-        history: &'a BTreeMap<String, Vec<i64>>,
-        sev: &'a BTreeMap<String, String>,
-    ) -> DriftContext<'a> {
-        DriftContext {
-            prev,
-            next,
-            severities: sev,
-            open,
-            history,
-            now: 10_000,
-            flap_window_ms: 5_000,
-            flap_threshold: 2,
-        }
-    }
-
-    #[test]
-    fn decide_opens_baseline_silently_and_drift_with_notification() {
-        let sev = BTreeMap::from([("rule:a".to_string(), "critical".to_string())]);
-        let none = BTreeMap::new();
-        let next = map(&[("rule:a", "fail"), ("rule:b", "pass")]);
-        let d = decide(&ctx(None, &next, &[], &none, &sev));
-        assert_eq!(d.transitions.len(), 1);
-        assert_eq!(
-            d.alerts,
-            vec![AlertOp::Open(AlertToOpen {
-                kind: "drift",
-                subject: "rule:a".into(),
-                severity: "critical".into(),
-                baseline: true,
-                detail: "rule:a: (first statement) → fail".into(),
-                notify: false,
-            })]
-        );
-        let prev = map(&[("rule:a", "pass"), ("rule:b", "pass")]);
-        let next = map(&[("rule:a", "pass"), ("rule:b", "fail")]);
-        let d = decide(&ctx(Some(&prev), &next, &[], &none, &sev));
-        let AlertOp::Open(o) = &d.alerts[0] else {
-            panic!("{:?}", d.alerts)
-        };
-        assert_eq!((o.notify, o.severity.as_str()), (true, "medium"));
-        assert_eq!(o.detail, "rule:b: pass → fail");
-        // Already open: nothing to open.
-        let open = [alert(7, "rule:b", false, false)];
-        assert!(decide(&ctx(Some(&prev), &next, &open, &none, &sev))
-            .alerts
-            .is_empty());
-    }
-
-    #[test]
-    fn decide_resolves_or_marks_flapping() {
-        let sev = BTreeMap::new();
-        let prev = map(&[("rule:a", "fail")]);
-        let next = map(&[("rule:a", "pass")]);
-        let open = [alert(3, "rule:a", true, false)];
-        assert_eq!(history_needed(Some(&prev), &next, &open), vec!["rule:a"]);
-        let calm = BTreeMap::new();
-        let d = decide(&ctx(Some(&prev), &next, &open, &calm, &sev));
-        assert_eq!(
-            d.alerts,
-            vec![AlertOp::Resolve {
-                id: 3,
-                kind: "drift",
-                subject: "rule:a".into(),
-                severity: "medium".into(),
-                detail: "rule:a: fail → pass".into(),
-                notify: false,
-            }]
-        );
-        // Two earlier transitions in the window plus this one: flapping.
-        let busy = BTreeMap::from([("rule:a".to_string(), vec![6_000, 8_000])]);
-        let d = decide(&ctx(Some(&prev), &next, &open, &busy, &sev));
-        assert_eq!(d.alerts, vec![AlertOp::MarkFlapping { id: 3 }]);
-        // No open alert: nothing to resolve.
-        assert!(decide(&ctx(Some(&prev), &next, &[], &calm, &sev))
-            .alerts
-            .is_empty());
-    }
-
-    #[test]
-    fn flapping_alerts_resolve_once_calm_and_good() {
-        let sev = BTreeMap::new();
-        let same = map(&[("rule:a", "pass")]);
-        let open = [alert(4, "rule:a", false, true)];
-        assert_eq!(history_needed(Some(&same), &same, &open), vec!["rule:a"]);
-        let calm = BTreeMap::new();
-        let d = decide(&ctx(Some(&same), &same, &open, &calm, &sev));
-        assert!(d.transitions.is_empty());
-        assert_eq!(
-            d.alerts,
-            vec![AlertOp::Resolve {
-                id: 4,
-                kind: "drift",
-                subject: "rule:a".into(),
-                severity: "high".into(),
-                detail: "stopped flapping".into(),
-                notify: true,
-            }]
-        );
-        let busy = BTreeMap::from([("rule:a".to_string(), vec![6_000, 7_000, 8_000])]);
-        assert!(decide(&ctx(Some(&same), &same, &open, &busy, &sev))
-            .alerts
-            .is_empty());
-        let failing = map(&[("rule:a", "fail")]);
-        assert!(history_needed(Some(&failing), &failing, &open).is_empty());
-        assert!(decide(&ctx(Some(&failing), &failing, &open, &calm, &sev))
-            .alerts
-            .is_empty());
-    }
-
-    #[test]
-    fn arrival_and_integrity_alerts() {
-        let ops = on_arrival(&[alert(9, "host", false, false)]);
-        assert!(
-            matches!(&ops[..], [AlertOp::Resolve { id: 9, kind: "stale", notify: true, detail, .. }] if detail == "evidence arrived again")
-        );
-        let gap = integrity_alert("gap", 12);
-        assert_eq!(
-            (
-                gap.subject.as_str(),
-                gap.severity.as_str(),
-                gap.detail.as_str()
-            ),
-            ("integrity:gap", "medium", "gap at sequence 12")
-        );
-        assert_eq!(integrity_alert("chain", 3).severity, "high");
-    }
-}
+mod tests;

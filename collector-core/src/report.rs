@@ -204,6 +204,22 @@ pub struct Provenance {
     /// The sample of hosts per control, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
+    /// What retention pruned from the period covered, and under which policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<PrunedSummary>,
+}
+
+/// Statements retention reduced to chain stubs within a report's period:
+/// unchanged runs past the retention window, whose hash chain still links
+/// the kept statements.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrunedSummary {
+    /// Statements pruned.
+    pub statements: usize,
+    /// Hosts they were pruned from.
+    pub hosts: usize,
+    /// The retention policies applied (run id, date, policy in words).
+    pub policies: Vec<String>,
 }
 
 /// A signed evidence statement a result rests on.

@@ -68,6 +68,12 @@ pub struct Config {
     /// Where alerts are delivered (`[[sink]]`, one table per sink).
     #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<crate::alerting::config::SinkConfig>,
+    /// How long evidence and events are kept in full (`[retention]`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::service::retention::RetentionConfig::is_default"
+    )]
+    pub retention: crate::service::retention::RetentionConfig,
 }
 
 fn default_listen() -> String {
@@ -121,6 +127,7 @@ impl Default for Config {
             limits: Default::default(),
             drift: Default::default(),
             sinks: Vec::new(),
+            retention: Default::default(),
         }
     }
 }
@@ -214,6 +221,7 @@ impl Config {
         self.limits.validate().map_err(ConfigError::Invalid)?;
         crate::alerting::config::validate(&self.drift, &self.sinks)
             .map_err(ConfigError::Invalid)?;
+        self.retention.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -282,6 +290,7 @@ fn field_doc(key: &str) -> Option<&'static str> {
         key => {
             return crate::limits::field_doc(key)
                 .or_else(|| crate::alerting::config::field_doc(key))
+                .or_else(|| crate::service::retention::field_doc(key))
         }
     })
 }

@@ -49,6 +49,9 @@ enum Command {
     /// The collector's bundle-signing key (`key show` prints it for auditors).
     #[command(subcommand)]
     Key(cli::key::KeyCommand),
+    /// Retention now: prune unchanged runs past the configured window to
+    /// chain stubs, and old events (`--dry-run`: only say what).
+    Prune(cli::prune::PruneArgs),
     /// Verify an evidence bundle offline: signatures, digests, chains, re-evaluation.
     Verify(cli::verify::VerifyArgs),
     /// Review report per control and per host (Markdown, HTML, JSON, CSV).
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Export(args) => cli::export::run(args),
         Command::Key(cmd) => cli::key::run(cmd),
         Command::Verify(args) => cli::verify::run(&args),
+        Command::Prune(args) => cli::prune::run(&args),
         Command::Report(args) => cli::report::run_report(&args),
         Command::Soa(args) => cli::report::run_soa(&args),
         Command::Attest(args) => cli::attest::run(&args),

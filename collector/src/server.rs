@@ -241,6 +241,15 @@ pub async fn serve(
             }
         })
     };
+    // Retention in the background, in small batches (issue 10).
+    let retention_task = config.retention.enabled.then(|| {
+        service::retention::spawn(
+            store.clone(),
+            config.retention.clone(),
+            clock.clone(),
+            stop_rx.clone(),
+        )
+    });
     let (writer, writer_task) =
         service::writer::spawn(store.clone(), metrics.clone(), config.max_batch, stop_rx);
     let app = Arc::new(App {
@@ -356,6 +365,9 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), writer_task).await;
     stats_task.abort();
+    if let Some(t) = retention_task {
+        t.abort();
+    }
     for t in alert_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }

@@ -642,8 +642,38 @@ impl Agent {
         (env, d)
     }
 
+    /// Like [`Agent::sign_next`], collected at `at` instead of now.
+    pub fn sign_next_at(
+        &mut self,
+        run: &Run,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> (Vec<u8>, Digest) {
+        let env = self.sign_collected(run, self.next_sequence, self.previous, at);
+        let d = sha256_digest(&env);
+        self.next_sequence += 1;
+        self.previous = Some(d);
+        (env, d)
+    }
+
     /// Sign a statement with an explicit sequence and previous digest.
     pub fn sign_at(&self, run: &Run, sequence: u64, previous: Option<Digest>) -> Vec<u8> {
+        self.sign_collected(
+            run,
+            sequence,
+            previous,
+            self.collected_at.unwrap_or_else(chrono::Utc::now),
+        )
+    }
+
+    /// Sign a statement with an explicit sequence, previous digest and
+    /// collection time.
+    pub fn sign_collected(
+        &self,
+        run: &Run,
+        sequence: u64,
+        previous: Option<Digest>,
+        collected_at: chrono::DateTime<chrono::Utc>,
+    ) -> Vec<u8> {
         let predicate = Predicate {
             agent: AgentInfo {
                 id: self.id.clone(),
@@ -656,7 +686,7 @@ impl Agent {
             sequence,
             previous,
             gap: None,
-            collected_at: self.collected_at.unwrap_or_else(chrono::Utc::now),
+            collected_at,
             schedule: Schedule {
                 cron: "0 */15 * * * *".into(),
                 interval_seconds: self.interval_seconds,

@@ -2,6 +2,7 @@
 
 use super::manifest::Agents;
 use super::model::{blob_path, Index, IndexEntry};
+use super::pruned::{Bridge, Pruned, PrunedTally};
 use super::report::Report;
 use crate::digest::sha256_digest;
 use crate::dsse::Envelope;
@@ -162,6 +163,7 @@ pub(super) fn check_chains(
     index: &Index,
     statements: &[Option<Statement>],
     agents: &Agents,
+    pruned: &Pruned,
     r: &mut Report,
 ) {
     type Chain<'a> = Vec<(u64, &'a IndexEntry, Option<&'a Statement>)>;
@@ -175,10 +177,26 @@ pub(super) fn check_chains(
     for (agent, mut list) in by_agent {
         list.sort_by_key(|(s, _, _)| *s);
         let host = host_of(agents, agent);
+        let mut tally = PrunedTally::default();
         for pair in list.windows(2) {
             let [(s0, e0, _), (s1, e1, st1)] = pair else {
                 continue;
             };
+            // Statements pruned by retention: their chain stubs must link.
+            if *s1 > s0 + 1 {
+                let end = st1.map(|st| st.predicate.previous);
+                match pruned.bridge(agent, s0 + 1, s1 - 1, e0.envelope, end) {
+                    Bridge::Linked => {
+                        tally.add(pruned, agent, s0 + 1, s1 - 1);
+                        continue;
+                    }
+                    Bridge::Broken(why) => {
+                        r.fail("chain", format!("{host} sequences {s0}..={s1}"), why);
+                        continue;
+                    }
+                    Bridge::None => {}
+                }
+            }
             if s1 == s0 {
                 r.fail(
                     "fork",
@@ -224,5 +242,6 @@ pub(super) fn check_chains(
                 }
             }
         }
+        tally.report(pruned, &host, r);
     }
 }

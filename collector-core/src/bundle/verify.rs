@@ -100,7 +100,8 @@ pub fn verify(members: &BTreeMap<String, Vec<u8>>, progress: Progress<'_>) -> Re
     let index: Index = parse_member(members, INDEX_PATH, &mut r).unwrap_or_default();
     check_blob_names(members, &mut r);
     let statements = check_envelopes(members, &index, &agents, &mut r, progress);
-    check_chains(&index, &statements, &agents, &mut r);
+    let pruned = super::pruned::read_pruned(members, &mut r);
+    check_chains(&index, &statements, &agents, &pruned, &mut r);
     check_results(members, &index, &statements, &mut r);
     let today = manifest.created_at.date_naive();
     let atts = check_attestations(members, today, &mut r);

@@ -9,6 +9,7 @@ pub mod export;
 pub mod key;
 pub mod policy;
 pub mod progress;
+pub mod prune;
 pub mod report;
 pub mod server;
 pub mod source;

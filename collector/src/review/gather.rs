@@ -6,6 +6,7 @@ use super::error::ReviewError;
 use crate::store::Store;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use evident_core::bundle::pruned::{stubs_path, ChainStubEntry, PrunedRun, PRUNED_RUNS_PATH};
 use evident_core::bundle::{
     self, agent_path, blob_path, envelope_path, results_path, AgentEntry, Index, IndexEntry,
     PolicyFileEntry, PolicyKind, Scope,
@@ -67,6 +68,8 @@ pub async fn gather(
     let mut results: BTreeSet<Digest> = BTreeSet::new();
     let mut after: Option<String> = None;
     let mut matched_hosts = BTreeSet::new();
+    // Retention runs cited by the exported chain stubs.
+    let mut runs: BTreeSet<i64> = BTreeSet::new();
     loop {
         let page = store.list_agents(after.as_deref(), 500).await?;
         for a in &page {
@@ -130,6 +133,7 @@ pub async fn gather(
                     break;
                 }
             }
+            pruned_stubs(store, &a.id, filter, &mut members, &mut runs).await?;
         }
         if page.len() < 500 {
             break;
@@ -142,6 +146,25 @@ pub async fn gather(
                 "no enrolled host or agent `{h}`"
             )));
         }
+    }
+    if !runs.is_empty() {
+        let ids: Vec<i64> = runs.into_iter().collect();
+        let list: Vec<PrunedRun> = store
+            .prune_runs(&ids)
+            .await?
+            .into_iter()
+            .map(|r| PrunedRun {
+                id: r.id,
+                at: ms_time(r.started_at),
+                keep_days: r.keep_days,
+                cutoff: ms_time(r.cutoff),
+                policy: r.policy,
+            })
+            .collect();
+        members.insert(
+            PRUNED_RUNS_PATH.to_string(),
+            serde_json::to_vec_pretty(&list).unwrap_or_default(),
+        );
     }
     for a in store.attesters().await? {
         let entry = bundle::AttesterEntry {
@@ -239,6 +262,52 @@ pub async fn gather(
         members,
         missing_policies,
     })
+}
+
+/// The chain stubs of statements retention pruned from `agent`'s history
+/// within the export's period (`pruned/stubs/<agent>.json`), noting the
+/// runs they cite.
+async fn pruned_stubs(
+    store: &dyn Store,
+    agent: &str,
+    filter: &ExportFilter,
+    members: &mut BTreeMap<String, Vec<u8>>,
+    runs: &mut BTreeSet<i64>,
+) -> Result<(), ReviewError> {
+    let mut stubs: Vec<ChainStubEntry> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .chain_stubs(
+                agent,
+                after,
+                filter.since.map(|t| t.timestamp_millis()),
+                filter.until.map(|t| t.timestamp_millis()),
+                5000,
+            )
+            .await?;
+        for s in &page {
+            runs.insert(s.prune_run);
+            stubs.push(ChainStubEntry {
+                sequence: u64::try_from(s.sequence).unwrap_or_default(),
+                envelope: s.digest,
+                previous: s.previous,
+                collected_at: ms_time(s.collected_at),
+                run: s.prune_run,
+            });
+        }
+        after = page.last().map(|s| s.sequence);
+        if page.len() < 5000 {
+            break;
+        }
+    }
+    if !stubs.is_empty() {
+        members.insert(
+            stubs_path(agent),
+            serde_json::to_vec(&stubs).unwrap_or_default(),
+        );
+    }
+    Ok(())
 }
 
 /// Build the scope recorded in the manifest.

@@ -164,7 +164,9 @@ fn provenance(members: &Members, histories: &[HostHistory], opts: &ReportOptions
                 .collect(),
         }
     });
+    let pruned = pruned_summary(members, &idx);
     Provenance {
+        pruned,
         collector_key_id: opts.collector_key_id.clone(),
         policies: policies.into_values().collect(),
         statements: idx.statements.len(),
@@ -175,6 +177,51 @@ fn provenance(members: &Members, histories: &[HostHistory], opts: &ReportOptions
         control_hosts,
         sample,
     }
+}
+
+/// What retention pruned among the hosts of the index, up to its last
+/// statement (the stubs a bundle carries), with the policies applied.
+fn pruned_summary(members: &Members, idx: &Index) -> Option<report::PrunedSummary> {
+    use evident_core::bundle::pruned::{read_pruned, PrunedRun};
+    let pruned = read_pruned(members, &mut bundle::Report::default());
+    let last = idx.statements.iter().map(|e| e.collected_at).max()?;
+    let agents: std::collections::BTreeSet<&str> =
+        idx.statements.iter().map(|e| e.agent.as_str()).collect();
+    let (mut statements, mut hosts) = (0, 0);
+    let mut runs = std::collections::BTreeSet::new();
+    for (agent, stubs) in &pruned.stubs {
+        if !agents.contains(agent.as_str()) {
+            continue;
+        }
+        let before = statements;
+        for s in stubs.values().filter(|s| s.collected_at <= last) {
+            statements += 1;
+            runs.insert(s.run);
+        }
+        if statements > before {
+            hosts += 1;
+        }
+    }
+    if statements == 0 {
+        return None;
+    }
+    let policies = runs
+        .iter()
+        .filter_map(|id| pruned.runs.get(id))
+        .map(|r: &PrunedRun| {
+            format!(
+                "retention run {} on {}: {}",
+                r.id,
+                r.at.format("%Y-%m-%d"),
+                r.policy
+            )
+        })
+        .collect();
+    Some(report::PrunedSummary {
+        statements,
+        hosts,
+        policies,
+    })
 }
 
 /// Keep in the index only the statements of `hosts` (host name or agent id;

@@ -15,6 +15,7 @@ pub mod enroll;
 pub mod health;
 pub mod ingest;
 pub mod query;
+pub mod retention;
 pub mod writer;
 
 /// Everything a request needs.

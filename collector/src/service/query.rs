@@ -218,34 +218,70 @@ pub struct ControlCounts {
 
 /// `GET /v1/controls`: per control, how many hosts are in each status
 /// (latest evidence of active agents; controls no rule covers are left out).
+/// The counts come from the table ingest maintains (`fleet_status`), not a
+/// recount; only stale hosts (open `stale` alerts) are read one by one, to
+/// report their passing statuses as `stale`.
 pub async fn controls(app: &App) -> Result<Vec<ControlCounts>, QueryError> {
-    let latest = app.store.latest_results().await?;
-    let stale = stale_agents(app, None).await?;
-    let mut per_digest: HashMap<(Digest, bool), u64> = HashMap::new();
-    for (agent, d) in latest {
-        *per_digest.entry((d, stale.contains(&agent))).or_default() += 1;
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (subject, status, hosts) in app.store.fleet_status().await? {
+        let Some(id) = subject.strip_prefix("control:") else {
+            continue;
+        };
+        if status == "not-automated" {
+            continue;
+        }
+        *counts
+            .entry(id.to_string())
+            .or_default()
+            .entry(status)
+            .or_default() += u64::try_from(hosts).unwrap_or(0);
     }
-    let mut out: BTreeMap<String, ControlCounts> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for ((digest, is_stale), hosts) in per_digest {
-        let r = app.query.results(app, &digest).await?;
-        for c in r.controls.iter().filter(|c| !c.rules.is_empty()) {
-            let entry = out.entry(c.id.clone()).or_insert_with(|| {
-                order.push(c.id.clone());
-                ControlCounts {
-                    id: c.id.clone(),
-                    title: c.title.clone(),
-                    hosts: BTreeMap::new(),
+    for agent in stale_agents(app, None).await? {
+        let active = app
+            .store
+            .agent(&agent)
+            .await?
+            .is_some_and(|a| a.status == evident_core::wire::AgentStatus::Active);
+        if !active {
+            continue;
+        }
+        let Some(statuses) = app.store.drift_statuses(&agent).await? else {
+            continue;
+        };
+        for (subject, status) in statuses {
+            let Some(id) = subject.strip_prefix("control:") else {
+                continue;
+            };
+            let shown = if_stale(true, &status);
+            if shown == status {
+                continue;
+            }
+            if let Some(per) = counts.get_mut(id) {
+                if let Some(n) = per.get_mut(&status).filter(|n| **n > 0) {
+                    *n -= 1;
+                    *per.entry(shown).or_default() += 1;
                 }
-            });
-            *entry
-                .hosts
-                .entry(if_stale(is_stale, c.status.as_str()))
-                .or_default() += hosts;
+            }
         }
     }
     let catalog = evident_core::Catalog::annex_a();
-    let mut items: Vec<ControlCounts> = out.into_values().collect();
+    let mut items: Vec<ControlCounts> = counts
+        .into_iter()
+        .map(|(id, mut hosts)| {
+            hosts.retain(|_, n| *n > 0);
+            ControlCounts {
+                title: catalog
+                    .controls()
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.title.clone())
+                    .unwrap_or_default(),
+                id,
+                hosts,
+            }
+        })
+        .filter(|c| !c.hosts.is_empty())
+        .collect();
     items.sort_by_key(|c| {
         catalog
             .controls()

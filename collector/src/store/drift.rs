@@ -200,6 +200,11 @@ pub trait AlertStore: Send + Sync {
     async fn outbox_retry(&self, id: i64, at: i64, error: &str) -> Result<(), StoreError>;
     /// Notifications not delivered yet.
     async fn outbox_pending(&self) -> Result<i64, StoreError>;
+    /// Fleet counts: (control subject, status, active hosts whose latest
+    /// evaluation has it), maintained at ingest (no recount).
+    async fn fleet_status(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+    /// The statuses of an agent's latest evaluation.
+    async fn drift_statuses(&self, agent_id: &str) -> Result<Option<StatusMap>, StoreError>;
 }
 
 /// The JSON body of a notification.
@@ -536,6 +541,7 @@ macro_rules! impl_drift_store {
                 .await?;
             }
             drift_apply(tx, sinks, agent, &decision.alerts, now, &mut host).await?;
+            fleet_apply(tx, prev_map.as_ref(), Some(&d.eval.statuses)).await?;
             let statuses = serde_json::to_string(&d.eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
                 "INSERT INTO drift_state (agent_id, results, statuses, interval_seconds, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -549,6 +555,39 @@ macro_rules! impl_drift_store {
             .bind(now)
             .execute(&mut **tx)
             .await?;
+            Ok(())
+        }
+
+        /// Move an active host's control statuses in `fleet_status` from
+        /// `prev` to `next` (None: the host leaves or joins the counts).
+        async fn fleet_apply(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            prev: Option<&evident_core::drift::StatusMap>,
+            next: Option<&evident_core::drift::StatusMap>,
+        ) -> Result<(), StoreError> {
+            let mut delta: std::collections::BTreeMap<(&str, &str), i64> =
+                std::collections::BTreeMap::new();
+            for (m, sign) in [(prev, -1), (next, 1)] {
+                for (k, v) in m.into_iter().flat_map(|m| m.iter()) {
+                    if k.starts_with("control:") {
+                        *delta.entry((k.as_str(), v.as_str())).or_default() += sign;
+                    }
+                }
+            }
+            for ((subject, status), n) in delta {
+                if n == 0 {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO fleet_status (subject, status, hosts) VALUES ($1, $2, $3) \
+                     ON CONFLICT (subject, status) DO UPDATE SET hosts = fleet_status.hosts + excluded.hosts",
+                )
+                .bind(subject)
+                .bind(status)
+                .bind(n)
+                .execute(&mut **tx)
+                .await?;
+            }
             Ok(())
         }
 
@@ -787,6 +826,36 @@ macro_rules! impl_drift_store {
                     .fetch_one(&self.read)
                     .await?;
                 Ok(r.try_get(0)?)
+            }
+
+            async fn fleet_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT subject, status, hosts FROM fleet_status WHERE hosts > 0 ORDER BY subject, status",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                    .collect()
+            }
+
+            async fn drift_statuses(
+                &self,
+                agent_id: &str,
+            ) -> Result<Option<evident_core::drift::StatusMap>, StoreError> {
+                let row = sqlx::query("SELECT statuses FROM drift_state WHERE agent_id = $1")
+                    .bind(agent_id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => {
+                        let text: String = r.try_get(0)?;
+                        serde_json::from_str(&text)
+                            .map(Some)
+                            .map_err(|e| StoreError::Corrupt(format!("drift state: {e}")))
+                    }
+                }
             }
         }
     };

@@ -50,6 +50,16 @@ macro_rules! migrations {
                 )),
             },
             $crate::store::migrate::Migration {
+                version: 6,
+                description: "retention",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0006_retention.sql")),
+            },
+            $crate::store::migrate::Migration {
+                version: 7,
+                description: "fleet status",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0007_fleet_status.sql")),
+            },
+            $crate::store::migrate::Migration {
                 version: 10,
                 description: "store identity",
                 sql: include_str!(concat!(

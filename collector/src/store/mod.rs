@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub use access::{AccessStore, ApiTokenInfo};
 pub use drift::AlertStore;
 pub use guard::{Durability, GuardStore, HostStore};
+pub use retention::RetentionStore;
 
 pub mod access;
 pub mod drift;
@@ -25,6 +26,7 @@ pub mod guard;
 mod migrate;
 mod packing;
 pub mod postgres;
+pub mod retention;
 mod sql;
 pub mod sqlite;
 
@@ -378,6 +380,7 @@ pub trait Store:
     + GuardStore
     + HostStore
     + AccessStore
+    + RetentionStore
     + Send
     + Sync
     + 'static

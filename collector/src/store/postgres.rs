@@ -126,3 +126,4 @@ impl crate::store::GuardStore for PgStore {
 
 crate::store::access::impl_access_store!(PgStore);
 crate::store::guard::impl_host_store!(PgStore);
+crate::store::retention::impl_retention_store!(PgStore, Postgres, begin = "BEGIN");

@@ -443,12 +443,41 @@ macro_rules! impl_store {
                 id: &str,
                 status: AgentStatus,
             ) -> Result<bool, StoreError> {
-                let r = sqlx::query("UPDATE agents SET status = $2 WHERE id = $1")
+                let mut tx = self.write.begin_with($begin).await?;
+                let before = sqlx::query(concat!("SELECT status FROM agents WHERE id = $1", $lock))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(before) = before else {
+                    return Ok(false);
+                };
+                let was_active = before.try_get::<String, _>(0)? == AgentStatus::Active.as_str();
+                sqlx::query("UPDATE agents SET status = $2 WHERE id = $1")
                     .bind(id)
                     .bind(status.as_str())
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(r.rows_affected() > 0)
+                // An agent entering or leaving `active` joins or leaves the
+                // fleet counts with its latest statuses.
+                let now_active = status == AgentStatus::Active;
+                if was_active != now_active {
+                    let row = sqlx::query("SELECT statuses FROM drift_state WHERE agent_id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(r) = row {
+                        let text: String = r.try_get(0)?;
+                        let map: evident_core::drift::StatusMap = serde_json::from_str(&text)
+                            .map_err(|e| StoreError::Corrupt(format!("drift state: {e}")))?;
+                        if now_active {
+                            fleet_apply(&mut tx, None, Some(&map)).await?;
+                        } else {
+                            fleet_apply(&mut tx, Some(&map), None).await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(true)
             }
         }
 

@@ -55,7 +55,17 @@ pub fn provenance(r: &Report) -> String {
             digest(&pol.sha256.to_string())
         );
     }
-    b.push_str("</td></tr></table></div>");
+    b.push_str("</td></tr>");
+    if let Some(x) = &p.pruned {
+        let _ = write!(
+            b,
+            "<tr><th>pruned by retention</th><td>{} unchanged statements on {} hosts, kept as chain stubs that link the signed statements; {}</td></tr>",
+            x.statements,
+            x.hosts,
+            esc(&x.policies.join("; "))
+        );
+    }
+    b.push_str("</table></div>");
     b
 }
 

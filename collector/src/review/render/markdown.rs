@@ -154,6 +154,15 @@ fn provenance(o: &mut String, r: &Report) {
             s.per_control, s.seed
         );
     }
+    if let Some(x) = &p.pruned {
+        let _ = writeln!(
+            o,
+            "- pruned by retention: {} unchanged statement(s) on {} host(s), kept as chain stubs that link the statements above; {}",
+            x.statements,
+            x.hosts,
+            md(&x.policies.join("; "))
+        );
+    }
     let _ = writeln!(o);
 }
 
