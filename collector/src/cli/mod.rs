@@ -5,6 +5,7 @@ pub mod attest;
 pub mod catalog;
 pub mod common;
 pub mod export;
+pub mod framework;
 pub mod key;
 pub mod policy;
 pub mod progress;
