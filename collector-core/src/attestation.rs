@@ -66,7 +66,8 @@ pub struct Attestation {
     /// Always [`ATTESTATION_TYPE`].
     #[serde(rename = "_type")]
     pub type_: String,
-    /// Annex A control id.
+    /// Annex A control id, or an ISMS documented-information item
+    /// (`framework::isms::CHECKLIST`, e.g. `9.2`).
     pub control: String,
     /// What the person states.
     pub statement: String,
@@ -90,8 +91,10 @@ pub enum AttestationError {
     Json(String),
     #[error("attestation type `{0}` is not supported")]
     Type(String),
-    #[error("unknown Annex A control `{0}`")]
+    #[error("unknown Annex A control or ISMS documented-information item `{0}`")]
     UnknownControl(String),
+    #[error("an attestation of ISMS documented information ({0}) must reference the document (--evidence FILE)")]
+    NoDocument(String),
     #[error("attestation names key {named} but is signed by {signer}")]
     KeyMismatch { named: String, signer: String },
     #[error("the statement is empty")]
@@ -111,10 +114,14 @@ impl Attestation {
                 self.type_.chars().take(80).collect(),
             ));
         }
-        if catalog.get(&self.control).is_none() {
+        let isms_item = crate::framework::isms::item(&self.control).is_some();
+        if catalog.get(&self.control).is_none() && !isms_item {
             return Err(AttestationError::UnknownControl(
                 self.control.chars().take(40).collect(),
             ));
+        }
+        if isms_item && self.evidence.is_empty() {
+            return Err(AttestationError::NoDocument(self.control.clone()));
         }
         if self.statement.trim().is_empty() {
             return Err(AttestationError::Empty);
@@ -223,5 +230,22 @@ mod tests {
         let mut att = sample(&s);
         att.expires = "2026-01-01".parse().unwrap();
         assert!(att.validate(Catalog::annex_a()).is_err());
+        // ISMS documented information: a checklist item, with its document.
+        let mut att = sample(&s);
+        att.control = "9.2".into();
+        assert_eq!(
+            verify(&att.sign(&s), &s.verifying_key(), Catalog::annex_a()).unwrap(),
+            att
+        );
+        att.evidence.clear();
+        assert!(matches!(
+            att.validate(Catalog::annex_a()),
+            Err(AttestationError::NoDocument(_))
+        ));
+        att.control = "9.9".into();
+        assert!(matches!(
+            att.validate(Catalog::annex_a()),
+            Err(AttestationError::UnknownControl(_))
+        ));
     }
 }

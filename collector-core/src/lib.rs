@@ -16,6 +16,7 @@ pub mod digest;
 pub mod drift;
 pub mod dsse;
 pub mod evidence;
+pub mod framework;
 pub mod policy;
 pub mod report;
 pub mod schema;

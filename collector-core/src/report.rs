@@ -592,6 +592,10 @@ pub struct SoaRow {
     pub status: String,
     /// Evidence: rules with host counts, waivers, attestations.
     pub evidence: Vec<String>,
+    /// Cross-references: framework id → its requirements mapped to this
+    /// control (filled by the caller from the loaded frameworks).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cross_references: BTreeMap<String, Vec<String>>,
 }
 
 /// Build the Statement of Applicability from the report and `soa.toml`.
@@ -652,6 +656,7 @@ pub fn soa(report: &Report, file: &SoaFile) -> Vec<SoaRow> {
                 implementation: implementation.into(),
                 status: c.status.clone(),
                 evidence,
+                cross_references: BTreeMap::new(),
             }
         })
         .collect()

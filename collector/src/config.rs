@@ -37,6 +37,14 @@ pub struct Config {
     /// Policy files or directories to evaluate; empty means the bundled policies.
     #[serde(default)]
     pub policy_paths: Vec<PathBuf>,
+    /// Framework mapping files or directories (`*.toml`, `*.csv`) that
+    /// `report --framework`, `soa` and `isms` load besides the embedded NIST
+    /// mappings (like `--mappings DIR`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mapping_paths: Vec<PathBuf>,
+    /// The user's ISO/IEC 27002 attribute values (like `--attributes FILE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<PathBuf>,
     /// Most envelopes committed in one database transaction (group commit).
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
@@ -119,6 +127,8 @@ impl Default for Config {
             max_body_bytes: default_max_body(),
             require_approval: false,
             policy_paths: Vec::new(),
+            mapping_paths: Vec::new(),
+            attributes: None,
             max_batch: default_max_batch(),
             max_connections: default_connections(),
             database_timeout_ms: default_db_timeout(),
@@ -280,6 +290,8 @@ fn field_doc(key: &str) -> Option<&'static str> {
         "max_body_bytes" => "Largest request body in bytes (413 above it).",
         "require_approval" => "New agents wait for `evident-collector agents approve`.",
         "policy_paths" => "Policy files or directories; empty: the bundled policies.",
+        "mapping_paths" => "Framework mapping files or directories (*.toml, *.csv).",
+        "attributes" => "ISO/IEC 27002 attribute values file (TOML).",
         "max_batch" => "Most envelopes committed per database transaction.",
         "max_connections" => "Database connections.",
         "database_timeout_ms" => "Longest wait for the database before answering 503, in ms.",

@@ -18,7 +18,9 @@ use std::process::ExitCode;
 pub struct AttestArgs {
     #[command(flatten)]
     pub dir: DirArg,
-    /// Annex A control, e.g. A.6.3.
+    /// Annex A control (e.g. A.6.3), or an ISMS documented-information
+    /// item by clause (e.g. 9.2; the list: `evident-collector isms`), which
+    /// needs --evidence.
     #[arg(long)]
     pub control: String,
     /// What you attest, in a sentence.

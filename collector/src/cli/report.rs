@@ -2,6 +2,7 @@
 //! report (per control and per host) and the Statement of Applicability, as
 //! Markdown, self-contained HTML, JSON or CSV.
 
+use super::framework::{self as fw, FrameworkArgs};
 use super::source::{self, SourceArgs};
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
@@ -42,6 +43,21 @@ pub struct ReportArgs {
     /// Only these hosts (host name or agent id; repeatable).
     #[arg(long = "host")]
     pub hosts: Vec<String>,
+    /// Report on this framework instead (`nist-csf-2.0`, `nist-sp800-53r5`,
+    /// or the id of a loaded mapping): each requirement's derived status
+    /// and the gaps.
+    #[arg(long, value_name = "ID")]
+    pub framework: Option<String>,
+    #[command(flatten)]
+    pub frameworks: FrameworkArgs,
+    /// Only controls carrying this ISO/IEC 27002 attribute value, e.g.
+    /// `#Detective` (repeatable: all of them; needs --attributes).
+    #[arg(long = "attribute", value_name = "VALUE")]
+    pub attribute: Vec<String>,
+    /// Controls grouped by the values of this attribute type instead
+    /// (control_type, properties, concepts, capabilities, domains).
+    #[arg(long, value_name = "TYPE", conflicts_with = "framework")]
+    pub group_by: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     pub format: Format,
@@ -60,6 +76,8 @@ pub struct SoaArgs {
     /// with --bundle, only this file).
     #[arg(long)]
     pub soa: Option<PathBuf>,
+    #[command(flatten)]
+    pub frameworks: FrameworkArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Markdown)]
     pub format: Format,
@@ -68,7 +86,8 @@ pub struct SoaArgs {
     pub output: Option<PathBuf>,
 }
 
-fn emit(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
+/// Write `bytes` to `output` (or standard output).
+pub fn emit(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
     match output {
         Some(p) => std::fs::write(p, bytes).with_context(|| format!("writing {}", p.display())),
         None => {
@@ -85,7 +104,41 @@ pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
         Ok(l) => l,
         Err(e) => return source::exit_code(e),
     };
-    let r = loaded.report(&args.source);
+    let mut r = loaded.report(&args.source);
+    let attrs = args.frameworks.attributes(&loaded, &args.source)?;
+    if !args.attribute.is_empty() || args.group_by.is_some() {
+        let Some(a) = &attrs else {
+            anyhow::bail!(
+                "--attribute and --group-by need --attributes FILE (or `attributes` in the config)"
+            );
+        };
+        let values = review::framework::attribute_values(&args.attribute)?;
+        review::framework::filter_report(&mut r, a, &values);
+        if let Some(ty) = &args.group_by {
+            let g = review::framework::group_report(&r, a, ty)?;
+            emit(
+                &args.output,
+                &render::framework::groups(&g, ty, args.format.into()),
+            )?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    if let Some(id) = &args.framework {
+        let set = args.frameworks.frameworks(&loaded, &args.source)?;
+        let Some(f) = set.get(id) else {
+            anyhow::bail!(
+                "unknown framework `{id}` (loaded: {})",
+                set.ids().join(", ")
+            );
+        };
+        let rows = fw::checklist(&loaded);
+        let out = evident_core::framework::derive(f, &r, &rows);
+        emit(
+            &args.output,
+            &render::framework::framework(&out, args.format.into()),
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     emit(&args.output, &render::report(&r, args.format.into()))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -102,7 +155,15 @@ pub fn run_soa(args: &SoaArgs) -> Result<ExitCode> {
         None => args.soa.clone(),
     };
     let file = review::soa::load(path.as_deref())?;
-    let rows = report::soa(&r, &file);
-    emit(&args.output, &render::soa(&rows, &r, args.format.into()))?;
+    let mut rows = report::soa(&r, &file);
+    let set = args.frameworks.frameworks(&loaded, &args.source)?;
+    review::framework::annotate_soa(&mut rows, &set);
+    let isms = fw::checklist(&loaded);
+    let out = render::framework::soa_with_isms(
+        render::soa(&rows, &r, args.format.into()),
+        &isms,
+        args.format.into(),
+    );
+    emit(&args.output, &out)?;
     Ok(ExitCode::SUCCESS)
 }

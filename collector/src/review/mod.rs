@@ -9,6 +9,7 @@
 
 pub mod bundle_file;
 pub mod error;
+pub mod framework;
 pub mod gather;
 pub mod key;
 pub mod model;

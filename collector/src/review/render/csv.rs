@@ -38,12 +38,12 @@ pub fn report(r: &Report) -> String {
 /// The SoA as CSV (one row per control).
 pub fn soa(rows: &[SoaRow]) -> String {
     let mut out = String::from(
-        "control,title,theme,applicable,justification,implementation,status,evidence\n",
+        "control,title,theme,applicable,justification,implementation,status,evidence,cross_references\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             csv(&r.id),
             csv(&r.title),
             r.theme.as_str(),
@@ -51,7 +51,8 @@ pub fn soa(rows: &[SoaRow]) -> String {
             csv(&r.justification),
             csv(&r.implementation),
             csv(&r.status),
-            csv(&r.evidence.join("; "))
+            csv(&r.evidence.join("; ")),
+            csv(&super::framework::cross_cell(&r.cross_references))
         );
     }
     out

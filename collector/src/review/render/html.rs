@@ -43,7 +43,7 @@ table.wrap td:nth-child(5) { max-width: 24rem; }
 }
 "#;
 
-fn page(title: &str, body: &str) -> String {
+pub(super) fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
         esc(title)
@@ -325,17 +325,18 @@ pub fn soa(rows: &[SoaRow], r: &Report) -> String {
         bars(&items, rows.len()),
         themes(r)
     );
-    b.push_str("<h2>Controls</h2><table><thead><tr><th>control</th><th>title</th><th>applicable</th><th>justification</th><th>implementation</th><th>evidence</th></tr></thead><tbody>");
+    b.push_str("<h2>Controls</h2><table><thead><tr><th>control</th><th>title</th><th>applicable</th><th>justification</th><th>implementation</th><th>evidence</th><th>cross-references</th></tr></thead><tbody>");
     for x in rows {
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"small\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
             esc(&x.id),
             esc(&x.title),
             if x.applicable { "yes" } else { "<b>no</b>" },
             esc(&x.justification),
             pill(&x.implementation),
-            x.evidence.iter().map(|e| esc(e)).collect::<Vec<_>>().join("<br>")
+            x.evidence.iter().map(|e| esc(e)).collect::<Vec<_>>().join("<br>"),
+            esc(&super::framework::cross_cell(&x.cross_references))
         );
     }
     b.push_str("</tbody></table>");

@@ -108,17 +108,18 @@ pub fn soa(rows: &[SoaRow], r: &Report) -> String {
         fmt_time(r.generated_at),
         r.hosts.len()
     );
-    let _ = writeln!(o, "| control | title | applicable | justification | implementation | evidence |\n| --- | --- | --- | --- | --- | --- |");
+    let _ = writeln!(o, "| control | title | applicable | justification | implementation | evidence | cross-references |\n| --- | --- | --- | --- | --- | --- | --- |");
     for x in rows {
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             x.id,
             md(&x.title),
             if x.applicable { "yes" } else { "no" },
             md(&x.justification),
             x.implementation,
-            md(&x.evidence.join("; "))
+            md(&x.evidence.join("; ")),
+            md(&super::framework::cross_cell(&x.cross_references))
         );
     }
     o

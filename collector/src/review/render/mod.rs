@@ -3,6 +3,7 @@
 //! OSCAL is rendered from the bundle members (it cites every statement).
 
 mod csv;
+pub mod framework;
 mod html;
 mod html_audit;
 mod json;

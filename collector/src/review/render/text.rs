@@ -74,7 +74,10 @@ pub fn hosts_cell(h: &BTreeMap<String, usize>) -> String {
 /// The colour of a status in the HTML charts and pills.
 pub fn color(status: &str) -> &'static str {
     match status {
-        "satisfied" | "implemented" => "#2e7d32",
+        "satisfied" | "implemented" | "present" => "#2e7d32",
+        "supported" => "#7cb342",
+        "expired" => "#d84315",
+        "missing" => "#6d4c41",
         "attested" => "#558b2f",
         "waived" => "#8e24aa",
         "partial" | "partially implemented" => "#f9a825",
