@@ -98,9 +98,15 @@ pub async fn enroll(
         .store
         .host_matches(&req.hostname, machine_id.as_deref())
         .await?;
+    // The same host: the same machine id when both are known (many hosts
+    // share a name like `ubuntu`), else the same host name.
+    let same_host = |m: &crate::store::guard::HostMatch| match (&m.machine_id, &machine_id) {
+        (Some(a), Some(b)) => a == b,
+        _ => m.hostname == req.hostname,
+    };
     let revoked_host = matches
         .iter()
-        .find(|m| m.status == AgentStatus::Revoked.as_str() && m.key_id != key_id);
+        .find(|m| m.status == AgentStatus::Revoked.as_str() && m.key_id != key_id && same_host(m));
     let same_machine: Vec<&str> = matches
         .iter()
         .filter(|m| {
