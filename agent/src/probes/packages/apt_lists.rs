@@ -94,7 +94,7 @@ pub(super) fn stream_list(
     let file = std::fs::File::open(&real).map_err(|e| format!("{path}: {e}"))?;
     let mut reader = file.take(512 * 1024 * 1024);
     let security = is_security_list(path.rsplit('/').next().unwrap_or(path));
-    let mut scan = ListScanner::new(inv);
+    let scan = ListScanner::new(inv);
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
     let mut chunk = vec![0u8; CHUNK];
     loop {
