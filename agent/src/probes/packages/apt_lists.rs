@@ -6,7 +6,7 @@ use super::version::compare_versions;
 use crate::hostroot::HostRoot;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 /// Newest candidates seen in apt lists for installed packages.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -76,7 +76,14 @@ pub fn pending_updates(inv: &DpkgInventory, c: &Candidates) -> (Vec<String>, Vec
 
 // ---------------------------------------------------------------- logs, configs
 
-/// Stream an apt list through the stanza reader without loading it whole.
+/// Bytes read from an apt list at a time (the list itself is ~48 MB on
+/// Debian 12 and is never held whole: peak memory stays bounded).
+const CHUNK: usize = 256 * 1024;
+
+/// Stream an apt list without loading it whole. A list has tens of thousands
+/// of paragraphs and a host installs a few hundred packages, so each
+/// paragraph is found with `memchr::memmem` and only those naming an
+/// installed package are parsed (through the same [`StanzaReader`]).
 pub(super) fn stream_list(
     root: &HostRoot,
     path: &str,
@@ -85,30 +92,143 @@ pub(super) fn stream_list(
 ) -> Result<(), String> {
     let real = root.resolve(path).map_err(|e| e.to_string())?;
     let file = std::fs::File::open(&real).map_err(|e| format!("{path}: {e}"))?;
-    let mut reader = BufReader::new(file.take(512 * 1024 * 1024));
+    let mut reader = file.take(512 * 1024 * 1024);
     let security = is_security_list(path.rsplit('/').next().unwrap_or(path));
-    let mut sr = StanzaReader::default();
-    let mut buf = Vec::with_capacity(256);
+    let scan = ListScanner::new(inv);
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+    let mut chunk = vec![0u8; CHUNK];
     loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("{path}: {e}"))?;
+        let n = match reader.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("{path}: {e}")),
+        };
         if n == 0 {
             break;
         }
-        // Only a few ASCII fields matter; skip lines that cannot hold them.
-        let first = buf.first().copied().unwrap_or(b'\n');
-        if !matches!(first, b'P' | b'A' | b'V' | b'\n' | b'\r') {
-            continue;
-        }
-        let line = String::from_utf8_lossy(&buf);
-        if let Some(s) = sr.feed(&line) {
-            c.add(s, security, inv);
-        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        // Everything up to the last paragraph break is complete.
+        let done = match scan.last_break(&buf) {
+            Some(end) => end,
+            None => continue,
+        };
+        scan.paragraphs(buf.get(..done).unwrap_or_default(), &mut |st| {
+            c.add(st, security, inv)
+        });
+        buf.drain(..done);
     }
-    if let Some(s) = sr.finish() {
-        c.add(s, security, inv);
-    }
+    scan.paragraphs(&buf, &mut |st| c.add(st, security, inv));
     Ok(())
+}
+
+/// Finds the paragraphs of an apt list that name an installed package.
+struct ListScanner {
+    names: std::collections::HashSet<Vec<u8>>,
+    blank: memchr::memmem::Finder<'static>,
+    package: memchr::memmem::Finder<'static>,
+}
+
+impl ListScanner {
+    fn new(inv: &DpkgInventory) -> ListScanner {
+        ListScanner {
+            names: inv
+                .installed
+                .keys()
+                .map(|(n, _)| n.as_bytes().to_vec())
+                .collect(),
+            blank: memchr::memmem::Finder::new(b"\n\n"),
+            package: memchr::memmem::Finder::new(b"Package:"),
+        }
+    }
+
+    /// The end (exclusive) of the last complete paragraph in `buf`.
+    fn last_break(&self, buf: &[u8]) -> Option<usize> {
+        memchr::memmem::rfind(buf, b"\n\n").map(|i| i + 2)
+    }
+
+    /// Call `out` with every paragraph of `text` that names an installed
+    /// package. A paragraph naming none is skipped without being parsed;
+    /// any other goes line by line through the [`StanzaReader`] (which also
+    /// splits paragraphs separated by whitespace-only lines).
+    fn paragraphs(&self, text: &[u8], out: &mut dyn FnMut(Stanza)) {
+        let mut start = 0;
+        while start < text.len() {
+            let rest = text.get(start..).unwrap_or_default();
+            let end = self.blank.find(rest).map_or(rest.len(), |i| i + 2);
+            let para = rest.get(..end).unwrap_or_default();
+            start += end;
+            if self.names_installed(para) {
+                let mut sr = StanzaReader::default();
+                for line in para.split(|&b| b == b'\n') {
+                    if let Some(s) = sr.feed(&String::from_utf8_lossy(line)) {
+                        out(s);
+                    }
+                }
+                if let Some(s) = sr.finish() {
+                    out(s);
+                }
+            }
+        }
+    }
+
+    /// Whether some `Package:` field at a line start in `para` names an installed package.
+    fn names_installed(&self, para: &[u8]) -> bool {
+        self.package.find_iter(para).any(|i| {
+            let at_line_start = i == 0 || para.get(i - 1) == Some(&b'\n');
+            let value = para.get(i + "Package:".len()..).unwrap_or_default();
+            let line_end = memchr::memchr(b'\n', value).unwrap_or(value.len());
+            let name = value.get(..line_end).unwrap_or_default().trim_ascii();
+            at_line_start && self.names.contains(name)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probes::common::testutil::tree;
+
+    #[test]
+    fn streamed_lists_agree_with_the_full_parse() {
+        let mut inv = DpkgInventory::default();
+        for (n, a, v) in [
+            ("bash", "amd64", "5.2.15-2"),
+            ("tzdata", "all", "2024a-0+deb12u1"),
+            ("libc6", "amd64", "2.36-9"),
+        ] {
+            inv.installed
+                .insert((n.to_string(), a.to_string()), v.to_string());
+        }
+        // Installed and not, multi-line fields, a whitespace-only separator,
+        // a `Package:` inside a description, no final newline.
+        let mut list = String::new();
+        for i in 0..3000 {
+            list.push_str(&format!(
+                "Package: pkg{i}\nArchitecture: amd64\nVersion: 1.{i}\nDescription: x\n Package: bash\n\n"
+            ));
+        }
+        list.push_str(
+            "Package: bash\nVersion: 5.2.15-3\nArchitecture: amd64\nDescription: shell\n more\n\n",
+        );
+        list.push_str("Package: tzdata\nArchitecture: all\nVersion: 2024b-0+deb12u1\n \nPackage: libc6\nArchitecture: amd64\nVersion: 2.36-9+deb12u4\n\n");
+        list.push_str("Package: pkg-last\nArchitecture: amd64\nVersion: 9");
+        let dir = tree(&[("/var/lib/apt/lists/x_security_Packages", &list)], &[]);
+        let root = HostRoot::offline(dir.path());
+        let mut streamed = Candidates::default();
+        stream_list(
+            &root,
+            "/var/lib/apt/lists/x_security_Packages",
+            &mut streamed,
+            &inv,
+        )
+        .unwrap();
+        let mut full = Candidates::default();
+        add_packages_list(&mut full, "x_security_Packages", &list, &inv);
+        assert_eq!(streamed, full);
+        assert_eq!(streamed.security.len(), 3);
+        assert_eq!(
+            streamed.any[&("libc6".to_string(), "amd64".to_string())],
+            "2.36-9+deb12u4"
+        );
+    }
 }
