@@ -113,8 +113,17 @@ async fn retention_then_export_and_verify(backend: Backend) {
         );
     }
     server.stop();
-    // Past the 400-day window.
+    // 401 days later only day 0 is past the 400-day window: of its five
+    // statements, 2-4 would go (1 is the first, 5 changed).
     std::fs::write(&clock, (T0 + 401 * DAY).to_string()).unwrap();
+    let (code, out) = cli_at(&server, &clock, &["prune", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("would prune 3 of 5 statements considered"),
+        "{out}"
+    );
+    // A day later both days are past it.
+    std::fs::write(&clock, (T0 + 402 * DAY).to_string()).unwrap();
     let (code, out) = cli_at(&server, &clock, &["prune", "--dry-run"]);
     assert_eq!(code, 0, "{out}");
     assert!(

@@ -786,6 +786,37 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn attestations_for(
+                &self,
+                controls: &[String],
+                expires_from: &str,
+            ) -> Result<Vec<$crate::store::NewAttestation>, StoreError> {
+                let mut out = Vec::new();
+                for chunk in controls.chunks(500) {
+                    let sql = format!(
+                        "SELECT digest, control, attester_key_id, expires, created_at, envelope \
+                         FROM attestations WHERE control IN ({}) AND expires >= $1 ORDER BY created_at, digest",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&sql).bind(expires_from);
+                    for c in chunk {
+                        q = q.bind(c);
+                    }
+                    for r in q.fetch_all(&self.read).await? {
+                        out.push($crate::store::NewAttestation {
+                            digest: digest_from(&r.try_get::<Vec<u8>, _>(0)?)?,
+                            control: r.try_get(1)?,
+                            attester_key_id: r.try_get(2)?,
+                            expires: r.try_get(3)?,
+                            created_at: r.try_get(4)?,
+                            envelope: r.try_get(5)?,
+                        });
+                    }
+                }
+                out.sort_by(|a, b| (a.created_at, a.digest).cmp(&(b.created_at, b.digest)));
+                Ok(out)
+            }
+
             async fn attestations(&self) -> Result<Vec<$crate::store::NewAttestation>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT digest, control, attester_key_id, expires, created_at, envelope \
