@@ -329,6 +329,24 @@ async fn a_pass_prunes_unchanged_runs_to_linked_stubs(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!((again.considered, again.pruned), (0, 0));
+    // A pruned statement sent again is a duplicate, another envelope at
+    // its sequence a conflict: pruning frees no sequence.
+    let again = store
+        .ingest_batch(std::slice::from_ref(&items[1]))
+        .await
+        .unwrap();
+    assert_eq!(again[0], IngestOutcome::Duplicate);
+    let other = signed("r1", 2, D0 + 2 * HOUR, "z", "x", items[0].previous);
+    let out = store
+        .ingest_batch(std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        IngestOutcome::Conflict {
+            existing: items[1].envelope_digest
+        }
+    );
     // Kept statements still read back exactly.
     let (row, bytes) = store
         .statement(&items[3].envelope_digest)
