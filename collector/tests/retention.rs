@@ -110,6 +110,7 @@ on_both!(
     a_pass_prunes_unchanged_runs_to_linked_stubs,
     open_alerts_keep_what_they_cite,
     fleet_counts_follow_ingest_and_agent_status,
+    ingest_reads_only_current_attestations_of_its_controls,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -328,6 +329,24 @@ async fn a_pass_prunes_unchanged_runs_to_linked_stubs(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!((again.considered, again.pruned), (0, 0));
+    // A pruned statement sent again is a duplicate, another envelope at
+    // its sequence a conflict: pruning frees no sequence.
+    let again = store
+        .ingest_batch(std::slice::from_ref(&items[1]))
+        .await
+        .unwrap();
+    assert_eq!(again[0], IngestOutcome::Duplicate);
+    let other = signed("r1", 2, D0 + 2 * HOUR, "z", "x", items[0].previous);
+    let out = store
+        .ingest_batch(std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        IngestOutcome::Conflict {
+            existing: items[1].envelope_digest
+        }
+    );
     // Kept statements still read back exactly.
     let (row, bytes) = store
         .statement(&items[3].envelope_digest)
@@ -468,4 +487,40 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
     let st = store.drift_statuses("f1").await.unwrap().unwrap();
     assert_eq!(st["control:A.8.5"], "not-satisfied");
     assert_eq!(store.drift_statuses("nobody").await.unwrap(), None);
+}
+
+async fn ingest_reads_only_current_attestations_of_its_controls(store: &dyn Store) {
+    use evident_collector::store::NewAttestation;
+    let att = |control: &str, expires: &str, at: i64| NewAttestation {
+        digest: sha256_digest(format!("{control}{expires}").as_bytes()),
+        control: control.into(),
+        attester_key_id: "k".into(),
+        expires: expires.into(),
+        created_at: at,
+        envelope: format!("{control} until {expires}").into_bytes(),
+    };
+    for a in [
+        att("A.5.1", "2026-01-10", 3),
+        att("A.5.1", "2025-01-01", 1),
+        att("A.6.3", "2026-05-01", 2),
+        att("A.5.2", "2027-01-01", 4),
+    ] {
+        store.add_attestation(&a, &[]).await.unwrap();
+    }
+    let got = store
+        .attestations_for(&["A.5.1".into(), "A.5.2".into()], "2025-06-01")
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|a| (a.control.as_str(), a.expires.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("A.5.1", "2026-01-10"), ("A.5.2", "2027-01-01")]
+    );
+    assert!(store
+        .attestations_for(&[], "2025-06-01")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.attestations().await.unwrap().len(), 4);
 }

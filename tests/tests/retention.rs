@@ -113,8 +113,17 @@ async fn retention_then_export_and_verify(backend: Backend) {
         );
     }
     server.stop();
-    // Past the 400-day window.
+    // 401 days later only day 0 is past the 400-day window: of its five
+    // statements, 2-4 would go (1 is the first, 5 changed).
     std::fs::write(&clock, (T0 + 401 * DAY).to_string()).unwrap();
+    let (code, out) = cli_at(&server, &clock, &["prune", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("would prune 3 of 5 statements considered"),
+        "{out}"
+    );
+    // A day later both days are past it.
+    std::fs::write(&clock, (T0 + 402 * DAY).to_string()).unwrap();
     let (code, out) = cli_at(&server, &clock, &["prune", "--dry-run"]);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -129,7 +138,13 @@ async fn retention_then_export_and_verify(backend: Backend) {
     let (code, out) = cli_at(
         &server,
         &clock,
-        &["export", "-o", &before.display().to_string()],
+        &[
+            "export",
+            "--since",
+            "2023-11-01",
+            "-o",
+            &before.display().to_string(),
+        ],
     );
     assert_eq!(code, 0, "{out}");
     assert_eq!(envelopes(&before), 8, "a dry run changes nothing");
@@ -149,7 +164,13 @@ async fn retention_then_export_and_verify(backend: Backend) {
     let (code, out) = cli_at(
         &server,
         &clock,
-        &["export", "-o", &after.display().to_string()],
+        &[
+            "export",
+            "--since",
+            "2023-11-01",
+            "-o",
+            &after.display().to_string(),
+        ],
     );
     assert_eq!(code, 0, "{out}");
     assert_eq!(envelopes(&after), 4, "1, 5, 6 and 8 are kept");
@@ -164,13 +185,25 @@ async fn retention_then_export_and_verify(backend: Backend) {
     assert!(out.contains("keep every statement for 400 days"), "{out}");
 
     // The report says what was pruned and under which policy.
-    let (code, md) = cli_at(&server, &clock, &["report"]);
+    let (code, md) = cli_at(&server, &clock, &["report", "--since", "2023-11-01"]);
     assert_eq!(code, 0, "{md}");
     assert!(
         md.contains("pruned by retention: 4 unchanged statement(s) on 1 host(s)"),
         "{md}"
     );
     assert!(md.contains("keep every statement for 400 days"), "{md}");
+    // By default the period is the retention window: nothing of 2023 in it.
+    let (code, md) = cli_at(&server, &clock, &["report", "--format", "json"]);
+    assert_eq!(code, 0, "{md}");
+    assert!(md.contains("\"statements\": 0"), "{md}");
+    let window = server.dir.path().join("window.bundle");
+    let (code, out) = cli_at(
+        &server,
+        &clock,
+        &["export", "-o", &window.display().to_string()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(envelopes(&window), 0, "older than the window");
 
     // A stub whose digest was changed no longer links: verify fails, even
     // with a manifest re-signed by the collector's own key.

@@ -23,7 +23,7 @@ CREATE TABLE chain_stubs (
     collected_at BIGINT NOT NULL,
     prune_run BIGINT NOT NULL,
     PRIMARY KEY (agent_id, sequence)
-);
+) WITHOUT ROWID;
 -- How far each host's history has been considered, and what the last
 -- considered statement held (to tell whether the next one changed anything).
 CREATE TABLE retention_marks (
@@ -32,7 +32,7 @@ CREATE TABLE retention_marks (
     prev_collected_at BIGINT NOT NULL,
     prev_results BLOB NOT NULL,
     prev_content BLOB
-);
+) WITHOUT ROWID;
 CREATE INDEX transitions_at ON transitions (at);
 CREATE INDEX integrity_events_at ON integrity_events (at);
 CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE delivered_at IS NOT NULL;

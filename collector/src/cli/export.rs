@@ -26,7 +26,9 @@ pub struct ExportArgs {
     /// Only these hosts (host name or agent id; repeatable).
     #[arg(long = "host")]
     pub hosts: Vec<String>,
-    /// Only statements collected at or after this time (RFC 3339 or YYYY-MM-DD).
+    /// Only statements collected at or after this time (RFC 3339 or
+    /// YYYY-MM-DD). Default: the start of the retention window
+    /// (`[retention] keep_days` before now).
     #[arg(long)]
     pub since: Option<String>,
     /// Only statements collected at or before this time (RFC 3339 or YYYY-MM-DD, inclusive).
@@ -56,6 +58,15 @@ pub(crate) fn filter(
         since: since.map(|s| parse_time(s, false)).transpose()?,
         until: until.map(|s| parse_time(s, true)).transpose()?,
     })
+}
+
+/// The start of the retention window: the default period of `export`,
+/// `report`, `soa` and OSCAL from the database.
+pub(crate) fn retention_start(
+    config: &evident_collector::config::Config,
+) -> chrono::DateTime<chrono::Utc> {
+    let now = evident_collector::clock::Clock::from_env().now_ms();
+    chrono::DateTime::from_timestamp_millis(config.retention.cutoff(now)).unwrap_or_default()
 }
 
 /// `export --format oscal --bundle FILE --trust KEY`: OSCAL from a verified bundle.
@@ -99,10 +110,13 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         return oscal_from_bundle(&args, file);
     }
     let started = Instant::now();
-    let filter = filter(&args.hosts, args.since.as_deref(), args.until.as_deref())?;
+    let mut filter = filter(&args.hosts, args.since.as_deref(), args.until.as_deref())?;
     let rt = runtime()?;
     let gathered = rt.block_on(async {
         let (config, store) = open_store(&args.dir).await?;
+        if filter.since.is_none() {
+            filter.since = Some(retention_start(&config));
+        }
         let current = config.policy_sources(&args.dir.dir)?;
         let bar = super::progress::progress_bar(0, "reading");
         let gathered = review::gather(&*store, &current, &filter, |n| bar.inc(n)).await;

@@ -31,6 +31,14 @@ pub struct SourceArgs {
     /// database, the bundle's creation time for a bundle.
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
+    /// From the database: only evidence collected at or after this time
+    /// (RFC 3339 or YYYY-MM-DD; default: the start of the retention window).
+    #[arg(long, conflicts_with = "bundle")]
+    pub since: Option<String>,
+    /// From the database: only evidence collected at or before this time
+    /// (RFC 3339 or YYYY-MM-DD, inclusive).
+    #[arg(long, conflicts_with = "bundle")]
+    pub until: Option<String>,
     /// Sample this many hosts per control (reproducible; the seed is printed).
     #[arg(long, value_name = "N")]
     pub sample: Option<usize>,
@@ -88,10 +96,13 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
             }
         }
         None => {
-            let f = filter(hosts, None, None)?;
+            let mut f = filter(hosts, src.since.as_deref(), src.until.as_deref())?;
             let rt = runtime()?;
             let (config, members) = rt.block_on(async {
                 let (config, store) = open_store(&src.dir).await?;
+                if f.since.is_none() {
+                    f.since = Some(super::export::retention_start(&config));
+                }
                 let current = config.policy_sources(&src.dir.dir)?;
                 let members = review::gather(&*store, &current, &f, |_| {}).await?.members;
                 store.close().await;

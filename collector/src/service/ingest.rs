@@ -127,6 +127,10 @@ const EVAL_CACHE_CAP: NonZeroUsize = match NonZeroUsize::new(8192) {
     Some(n) => n,
     None => NonZeroUsize::MIN,
 };
+/// Attestations that expired more than this many days ago are not read at
+/// ingest (longer than the agent spool's default 30-day age limit).
+const ATTESTATION_MARGIN_DAYS: i64 = 31;
+
 /// How long the attestations read for hybrid controls are reused before the
 /// database is asked again (a new attestation counts within this time).
 const ATTESTATION_TTL: Duration = Duration::from_secs(10);
@@ -178,6 +182,7 @@ impl Ingestor {
     async fn attestations(
         &self,
         store: &dyn Store,
+        now_ms: i64,
     ) -> Result<Arc<Vec<AttestationInput>>, IngestError> {
         if self.attested_controls.is_empty() {
             return Ok(Arc::new(Vec::new()));
@@ -190,10 +195,19 @@ impl Ingestor {
             }
         }
         let mut list = Vec::new();
-        for a in store.attestations().await? {
-            if !self.attested_controls.contains(&a.control) {
-                continue;
-            }
+        // Only those not expired before the oldest evidence ingest still
+        // takes in practice (the agent's spool keeps 30 days by default),
+        // through the per-control index: bounded by what is current.
+        let from = chrono::DateTime::from_timestamp_millis(now_ms)
+            .unwrap_or_default()
+            .checked_sub_signed(chrono::Duration::days(ATTESTATION_MARGIN_DAYS))
+            .unwrap_or_default()
+            .date_naive()
+            .to_string();
+        for a in store
+            .attestations_for(&self.attested_controls, &from)
+            .await?
+        {
             let parsed = evident_core::Envelope::from_json(&a.envelope)
                 .ok()
                 .and_then(|env| {
@@ -586,7 +600,7 @@ async fn evaluation(
     refs: &[Digest],
 ) -> Result<Arc<EvalEntry>, IngestError> {
     let ing = &app.ingest;
-    let attestations = ing.attestations(&*app.store).await?;
+    let attestations = ing.attestations(&*app.store, app.clock.now_ms()).await?;
     let key = ing.keys.key_with(statement, &attestations);
     if let Some(e) = ing.evals.lock().ok().and_then(|mut m| m.get(&key).cloned()) {
         return Ok(e);

@@ -365,6 +365,14 @@ pub trait ReviewStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Every stored attestation, oldest first.
     async fn attestations(&self) -> Result<Vec<NewAttestation>, StoreError>;
+    /// The stored attestations for `controls` that expire on or after
+    /// `expires_from` (YYYY-MM-DD), oldest first: what ingest needs, read
+    /// through the per-control index instead of every attestation.
+    async fn attestations_for(
+        &self,
+        controls: &[String],
+        expires_from: &str,
+    ) -> Result<Vec<NewAttestation>, StoreError>;
 }
 
 /// Every storage operation the collector needs: the stores by data plus

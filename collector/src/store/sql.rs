@@ -100,11 +100,21 @@ macro_rules! impl_store {
             tx: &mut sqlx::Transaction<'static, $db>,
             item: &IngestItem,
         ) -> Result<IngestOutcome, StoreError> {
+            // One round trip: the agent (locked) and whether the envelope or
+            // its sequence is already stored (or was, before retention
+            // pruned it to a chain stub).
             let agent = sqlx::query(concat!(
-                "SELECT status, last_sequence, last_digest FROM agents WHERE id = $1",
+                "SELECT status, last_sequence, last_digest, \
+                 COALESCE((SELECT s.digest FROM statements s WHERE s.digest = $2), \
+                 (SELECT c.digest FROM chain_stubs c WHERE c.agent_id = $1 AND c.sequence = $3 AND c.digest = $2)), \
+                 COALESCE((SELECT s.digest FROM statements s WHERE s.agent_id = $1 AND s.sequence = $3), \
+                 (SELECT c.digest FROM chain_stubs c WHERE c.agent_id = $1 AND c.sequence = $3)) \
+                 FROM agents WHERE id = $1",
                 $lock
             ))
             .bind(&item.agent_id)
+            .bind(item.envelope_digest.0.as_slice())
+            .bind(item.sequence)
             .fetch_optional(&mut **tx)
             .await?;
             let Some(agent) = agent else {
@@ -116,24 +126,11 @@ macro_rules! impl_store {
             }
             let last_sequence: Option<i64> = agent.try_get(1)?;
             let last_digest: Option<Vec<u8>> = agent.try_get(2)?;
-
-            let existing = sqlx::query(
-                "SELECT digest, agent_id, sequence FROM statements \
-                 WHERE digest = $1 OR (agent_id = $2 AND sequence = $3)",
-            )
-            .bind(item.envelope_digest.0.as_slice())
-            .bind(&item.agent_id)
-            .bind(item.sequence)
-            .fetch_all(&mut **tx)
-            .await?;
-            for row in &existing {
-                let d = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
-                if d == item.envelope_digest {
-                    return Ok(IngestOutcome::Duplicate);
-                }
+            if agent.try_get::<Option<Vec<u8>>, _>(3)?.is_some() {
+                return Ok(IngestOutcome::Duplicate);
             }
-            if let Some(row) = existing.first() {
-                let existing = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
+            if let Some(existing) = agent.try_get::<Option<Vec<u8>>, _>(4)? {
+                let existing = digest_from(&existing)?;
                 insert_event(
                     tx,
                     &item.agent_id,
@@ -210,12 +207,20 @@ macro_rules! impl_store {
                 }
             }
 
-            for (digest, data) in &item.blobs {
-                sqlx::query("INSERT INTO blobs (digest, data) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(digest.0.as_slice())
-                    .bind(data.as_slice())
-                    .execute(&mut **tx)
-                    .await?;
+            // New blobs in one statement per 200 (not one round trip each).
+            for chunk in item.blobs.chunks(200) {
+                let values = (0..chunk.len())
+                    .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let sql = format!(
+                    "INSERT INTO blobs (digest, data) VALUES {values} ON CONFLICT DO NOTHING"
+                );
+                let mut q = sqlx::query(&sql);
+                for (digest, data) in chunk {
+                    q = q.bind(digest.0.as_slice()).bind(data.as_slice());
+                }
+                q.execute(&mut **tx).await?;
             }
             if let Some(results) = &item.results {
                 sqlx::query(
@@ -784,6 +789,37 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn attestations_for(
+                &self,
+                controls: &[String],
+                expires_from: &str,
+            ) -> Result<Vec<$crate::store::NewAttestation>, StoreError> {
+                let mut out = Vec::new();
+                for chunk in controls.chunks(500) {
+                    let sql = format!(
+                        "SELECT digest, control, attester_key_id, expires, created_at, envelope \
+                         FROM attestations WHERE control IN ({}) AND expires >= $1 ORDER BY created_at, digest",
+                        placeholders(2, chunk.len())
+                    );
+                    let mut q = sqlx::query(&sql).bind(expires_from);
+                    for c in chunk {
+                        q = q.bind(c);
+                    }
+                    for r in q.fetch_all(&self.read).await? {
+                        out.push($crate::store::NewAttestation {
+                            digest: digest_from(&r.try_get::<Vec<u8>, _>(0)?)?,
+                            control: r.try_get(1)?,
+                            attester_key_id: r.try_get(2)?,
+                            expires: r.try_get(3)?,
+                            created_at: r.try_get(4)?,
+                            envelope: r.try_get(5)?,
+                        });
+                    }
+                }
+                out.sort_by(|a, b| (a.created_at, a.digest).cmp(&(b.created_at, b.digest)));
+                Ok(out)
             }
 
             async fn attestations(&self) -> Result<Vec<$crate::store::NewAttestation>, StoreError> {
