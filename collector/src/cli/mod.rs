@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod common;
 pub mod export;
 pub mod framework;
+pub mod isms;
 pub mod key;
 pub mod policy;
 pub mod progress;

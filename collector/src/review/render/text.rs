@@ -75,3 +75,11 @@ pub fn pill(status: &str) -> String {
         esc(status)
     )
 }
+
+/// The cross-reference cell of a SoA row.
+pub fn cross_cell(x: &BTreeMap<String, Vec<String>>) -> String {
+    x.iter()
+        .map(|(f, ids)| format!("{f}: {}", ids.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
