@@ -67,7 +67,7 @@ pub struct Attestation {
     #[serde(rename = "_type")]
     pub type_: String,
     /// Annex A control id, or an ISMS documented-information item
-    /// (`framework::isms::CHECKLIST`, e.g. `9.2`).
+    /// (`framework::checklist::CHECKLIST`, e.g. `9.2`).
     pub control: String,
     /// What the person states.
     pub statement: String,
@@ -114,7 +114,7 @@ impl Attestation {
                 self.type_.chars().take(80).collect(),
             ));
         }
-        let isms_item = crate::framework::isms::item(&self.control).is_some();
+        let isms_item = crate::framework::checklist::item(&self.control).is_some();
         if catalog.get(&self.control).is_none() && !isms_item {
             return Err(AttestationError::UnknownControl(
                 self.control.chars().take(40).collect(),

@@ -5,21 +5,24 @@
 //! checklist (clauses 4–10) and the optional ISO/IEC 27002 attribute
 //! overlay. Pure: callers hand in file bytes, the report and `now`.
 //!
-//! Imports run one way: `model` ← `load` (TOML) and `csv` ← `isms` ←
-//! `derive`; `attributes` stands alone.
+//! Imports run one way: `model` ← `load` (TOML), `csv` ← `set`;
+//! `checklist` ← `isms` ← `derive`; `attributes` needs only `model`.
 
 pub mod attributes;
+pub mod checklist;
 mod csv;
 pub mod derive;
 pub mod isms;
 mod load;
 pub mod model;
+mod set;
 
 pub use derive::{derive, FrameworkReport, RequirementRow, DERIVATION_RULE};
 pub use model::{
-    embedded_sources, Framework, FrameworkSet, MappingError, MappingErrorKind, MappingErrors,
-    MappingFileRef, MappingSource, Pair, Relationship, Requirement,
+    embedded_sources, Framework, MappingError, MappingErrorKind, MappingErrors, MappingFileRef,
+    MappingSource, Pair, Relationship, Requirement,
 };
+pub use set::FrameworkSet;
 
 #[cfg(test)]
 mod tests;

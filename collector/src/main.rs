@@ -59,7 +59,7 @@ enum Command {
     /// Statement of Applicability: all 93 controls, applicability and implementation.
     Soa(cli::report::SoaArgs),
     /// ISMS documented information (clauses 4-10): present, expired, missing.
-    Isms(cli::framework::IsmsArgs),
+    Isms(cli::isms::IsmsArgs),
     /// Sign and store a manual attestation for a control no probe can see.
     Attest(cli::attest::AttestArgs),
     /// Manage the people who sign attestations.
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         Command::Prune(args) => cli::prune::run(&args),
         Command::Report(args) => cli::report::run_report(&args),
         Command::Soa(args) => cli::report::run_soa(&args),
-        Command::Isms(args) => cli::framework::run_isms(&args),
+        Command::Isms(args) => cli::isms::run_isms(&args),
         Command::Attest(args) => cli::attest::run(&args),
         Command::Attester(cmd) => cli::attest::attester(cmd),
     };

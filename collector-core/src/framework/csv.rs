@@ -280,7 +280,7 @@ pub(crate) fn parse(
             }],
             requirements,
         },
-        refines: refines.map(|(r, l)| (r, l)),
+        refines,
         lines,
     })
 }

@@ -423,11 +423,7 @@ fn attribute_files_are_validated() {
     );
     let dup = attributes_text(
         None,
-        &attributes_text(None, "")
-            .split("\n\n")
-            .next()
-            .unwrap()
-            .to_string(),
+        attributes_text(None, "").split("\n\n").next().unwrap(),
     );
     let e = Attributes::parse("a.toml", &dup, Catalog::annex_a()).unwrap_err();
     assert!(

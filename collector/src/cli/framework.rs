@@ -1,18 +1,16 @@
 //! What `report`, `soa` and `isms` share about frameworks: `--mappings`
 //! (besides the embedded NIST mappings and the config's `mapping_paths`),
-//! `--attributes` (or the config's `attributes`), and the `isms` command.
+//! `--attributes` (or the config's `attributes`), and the ISMS checklist.
 
-use super::report::{emit, Format};
-use super::source::{self, Loaded, SourceArgs};
+use super::source::{Loaded, SourceArgs};
 use anyhow::Result;
 use clap::Args;
 use evident_collector::config::Config;
-use evident_collector::review::{framework, model, render};
+use evident_collector::review::{framework, model};
 use evident_core::framework::attributes::Attributes;
 use evident_core::framework::isms::{self, IsmsRow};
 use evident_core::framework::FrameworkSet;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Framework arguments.
 #[derive(Args, Debug, Clone, Default)]
@@ -67,32 +65,4 @@ impl FrameworkArgs {
 pub fn checklist(loaded: &Loaded) -> Vec<IsmsRow> {
     let atts = model::attestations(&loaded.members, loaded.now);
     isms::checklist(&atts, loaded.now)
-}
-
-/// `isms`.
-#[derive(Args, Debug)]
-pub struct IsmsArgs {
-    #[command(flatten)]
-    pub source: SourceArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Markdown)]
-    pub format: Format,
-    /// Output file (default: standard output).
-    #[arg(short = 'o', long = "output")]
-    pub output: Option<PathBuf>,
-}
-
-/// `isms`: which required documents exist, who attested them, which are
-/// missing or expired.
-pub fn run_isms(args: &IsmsArgs) -> Result<ExitCode> {
-    let loaded = match source::load(&args.source, &[]) {
-        Ok(l) => l,
-        Err(e) => return source::exit_code(e),
-    };
-    let rows = checklist(&loaded);
-    emit(
-        &args.output,
-        &render::framework::isms(&rows, loaded.now, args.format.into()),
-    )?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ pub mod common;
 pub mod db;
 pub mod export;
 pub mod framework;
+pub mod isms;
 pub mod key;
 pub mod policy;
 pub mod progress;

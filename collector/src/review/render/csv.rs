@@ -52,7 +52,7 @@ pub fn soa(rows: &[SoaRow]) -> String {
             csv(&r.implementation),
             csv(&r.status),
             csv(&r.evidence.join("; ")),
-            csv(&super::framework::cross_cell(&r.cross_references))
+            csv(&super::text::cross_cell(&r.cross_references))
         );
     }
     out

@@ -9,16 +9,7 @@ use super::Format;
 use crate::review::framework::AttributeGroup;
 use evident_core::framework::isms::IsmsRow;
 use evident_core::framework::FrameworkReport;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-/// The cross-reference cell of a SoA row.
-pub fn cross_cell(x: &BTreeMap<String, Vec<String>>) -> String {
-    x.iter()
-        .map(|(f, ids)| format!("{f}: {}", ids.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// The framework report in `format`.
 pub fn framework(r: &FrameworkReport, format: Format) -> Vec<u8> {

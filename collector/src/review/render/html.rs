@@ -336,7 +336,7 @@ pub fn soa(rows: &[SoaRow], r: &Report) -> String {
             esc(&x.justification),
             pill(&x.implementation),
             x.evidence.iter().map(|e| esc(e)).collect::<Vec<_>>().join("<br>"),
-            esc(&super::framework::cross_cell(&x.cross_references))
+            esc(&super::text::cross_cell(&x.cross_references))
         );
     }
     b.push_str("</tbody></table>");

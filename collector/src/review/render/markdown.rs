@@ -119,7 +119,7 @@ pub fn soa(rows: &[SoaRow], r: &Report) -> String {
             md(&x.justification),
             x.implementation,
             md(&x.evidence.join("; ")),
-            md(&super::framework::cross_cell(&x.cross_references))
+            md(&super::text::cross_cell(&x.cross_references))
         );
     }
     o

@@ -98,6 +98,14 @@ pub fn pill(status: &str) -> String {
     )
 }
 
+/// The cross-reference cell of a SoA row.
+pub fn cross_cell(x: &BTreeMap<String, Vec<String>>) -> String {
+    x.iter()
+        .map(|(f, ids)| format!("{f}: {}", ids.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
