@@ -2,6 +2,10 @@
 //! the built binaries, running `evident-collector init` + `serve` on
 //! 127.0.0.1, fresh PostgreSQL databases, and agents that sign statements
 //! made from real probe output.
+//!
+//! Why this file is longer than ~700 lines: it is the one harness every
+//! e2e test and bench shares (server, PostgreSQL, signing agent); splitting
+//! it would make each test import from several places for one setup.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
