@@ -62,3 +62,21 @@ fn the_probe_cache_keeps_only_entries_whose_blob_matches() {
     std::fs::write(dir.path().join(PROBE_CACHE_FILE), b"{not json").unwrap();
     assert!(load_probe_cache(dir.path()).is_empty());
 }
+
+#[test]
+fn a_full_disk_is_recognised_through_the_error_chain() {
+    let full = DaemonError::StateDir {
+        path: "/var/lib/evident-agent".into(),
+        source: std::io::Error::from_raw_os_error(28),
+    };
+    assert!(is_disk_full(&full));
+    let denied = DaemonError::StateDir {
+        path: "/var/lib/evident-agent".into(),
+        source: std::io::Error::from_raw_os_error(13),
+    };
+    assert!(!is_disk_full(&denied));
+    assert_eq!(
+        Outcome::from_code(Some(Outcome::DiskFull.code().into())),
+        Outcome::DiskFull
+    );
+}
