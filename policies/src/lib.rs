@@ -55,7 +55,7 @@ pub struct Discovered {
 }
 
 /// Walk files and directories (recursively, sorted, skipping hidden entries
-/// and `catalog`/`fixtures` directories) and read every policy file.
+/// and `catalog`/`frameworks`/`fixtures` directories) and read every policy file.
 pub fn discover(paths: &[PathBuf]) -> Result<Discovered, LoadError> {
     let mut found = Discovered::default();
     for path in paths {
@@ -79,7 +79,11 @@ fn walk(path: &Path, explicit: bool, found: &mut Discovered) -> Result<(), LoadE
         .unwrap_or_default();
     if meta.is_dir() {
         if !explicit
-            && (name.starts_with('.') || name == "catalog" || name == "fixtures" || name == "src")
+            && (name.starts_with('.')
+                || name == "catalog"
+                || name == "frameworks"
+                || name == "fixtures"
+                || name == "src")
         {
             return Ok(());
         }
@@ -224,6 +228,21 @@ fn run_test_file(set: &PolicySet, path: &Path) -> Result<Vec<CaseOutcome>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `policy check policies/` reads the policies, not the catalog or the
+    /// framework mappings beside them.
+    #[test]
+    fn the_policies_directory_yields_only_policies() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        assert!(dir.join("frameworks/nist-csf-2.0.toml").is_file());
+        let found = discover(&[dir]).unwrap();
+        let names: Vec<&str> = found.policies.iter().map(|p| p.name.as_str()).collect();
+        assert!(!names.is_empty());
+        assert!(
+            names.iter().all(|n| n.ends_with("linux-baseline.toml")),
+            "{names:?}"
+        );
+    }
 
     #[test]
     fn bundled_policies_load() {

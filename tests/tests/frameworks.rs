@@ -165,6 +165,18 @@ async fn one_evidence_base_every_framework(backend: Backend) {
         "{md}"
     );
     assert!(md.contains("| PR.AA-03 | subcategory |"), "{md}");
+    // For the record (issue #17 acceptance): both renderings on disk.
+    if let Ok(out) = std::env::var("EVIDENT_FRAMEWORKS_OUT") {
+        let hard_md = server.cli(&[
+            "report",
+            "--framework",
+            "nist-csf-2.0",
+            "--host",
+            "hardened-1",
+        ]);
+        std::fs::write(format!("{out}/csf-weak.md"), &md).unwrap();
+        std::fs::write(format!("{out}/csf-hardened.md"), hard_md).unwrap();
+    }
     let csv = server.cli(&[
         "report",
         "--framework",

@@ -52,7 +52,8 @@ pub struct ReportArgs {
     pub frameworks: FrameworkArgs,
     /// Only controls carrying this ISO/IEC 27002 attribute value, e.g.
     /// `#Detective` (repeatable: all of them; needs --attributes).
-    #[arg(long = "attribute", value_name = "VALUE")]
+    /// (Not with --framework: a requirement is derived from all its controls.)
+    #[arg(long = "attribute", value_name = "VALUE", conflicts_with = "framework")]
     pub attribute: Vec<String>,
     /// Controls grouped by the values of this attribute type instead
     /// (control_type, properties, concepts, capabilities, domains).
