@@ -558,6 +558,44 @@ async fn reports_soa_attestations_and_oscal(backend: Backend) {
     });
     assert_fails(&f, &[&format!("[attestation] {att}")]);
 
+    // Revoking the attester: its next attestation is refused; the bundle
+    // records the revocation, and the attestation signed before it still
+    // verifies.
+    let fingerprint = evident_collector::review::read_bundle(&file)
+        .unwrap()
+        .keys()
+        .find_map(|k| {
+            k.strip_prefix("attesters/")
+                .and_then(|k| k.strip_suffix(".json"))
+                .map(String::from)
+        })
+        .unwrap();
+    let out = server.cli(&["attester", "revoke", &fingerprint]);
+    assert!(out.contains("revoked"), "{out}");
+    assert!(server.cli(&["attester", "list"]).contains("(revoked "));
+    let mut again: Vec<&str> = attest.to_vec();
+    again.extend(["--dir", &dd]);
+    if let Some(pg) = &server.pg {
+        again.extend(["--database", &pg.url]);
+    }
+    let (code, out) = cli_out(&again);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("was revoked"), "{out}");
+    let revoked = export(&server, &[]);
+    let members = evident_collector::review::read_bundle(&revoked).unwrap();
+    let entry: bundle::AttesterEntry =
+        serde_json::from_slice(&members[&bundle::attester_path(&fingerprint)]).unwrap();
+    assert!(entry.revoked_at.is_some(), "{entry:?}");
+    assert_eq!(verify(&revoked, &[]).0, 0);
+    // An insider backdating the revocation before the signature: verify fails.
+    let backdated = rewrite(&server, &revoked, true, |m| {
+        let path = bundle::attester_path(&fingerprint);
+        let mut e: bundle::AttesterEntry = serde_json::from_slice(&m[&path]).unwrap();
+        e.revoked_at = Some("2000-01-01T00:00:00Z".parse().unwrap());
+        m.insert(path, serde_json::to_vec(&e).unwrap());
+    });
+    assert_fails(&backdated, &["was revoked at 2000-01-01"]);
+
     // OSCAL: deterministic and valid against the official schema.
     let o1 = dir.join("a.oscal.json");
     let o2 = dir.join("b.oscal.json");

@@ -79,6 +79,20 @@ pub(super) fn check_attestations_with(
                 format!("attestation by {} does not verify: {e}", who.name),
             ),
             Ok(att) => {
+                if let Some(revoked) = who.revoked_at.filter(|t| att.signed_at >= *t) {
+                    r.fail(
+                        "attestation",
+                        path,
+                        format!(
+                            "attestation by {} signed at {} after the attester key {} was revoked at {}",
+                            who.name,
+                            att.signed_at.to_rfc3339(),
+                            who.key_id,
+                            revoked.to_rfc3339()
+                        ),
+                    );
+                    continue;
+                }
                 let d = sha256_digest(bytes);
                 if *path != attestation_path(&d) {
                     r.fail(

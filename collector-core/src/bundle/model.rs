@@ -248,6 +248,10 @@ pub struct AttesterEntry {
     /// bundles made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<DateTime<Utc>>,
+    /// When the collector revoked this key: an attestation it signed at or
+    /// after this time does not count and fails verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// Member path of an attester record.

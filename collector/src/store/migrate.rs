@@ -49,6 +49,15 @@ macro_rules! migrations {
                     "/0005_query_indexes.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 20,
+                description: "attester revocation",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0020_attester_revocation.sql"
+                )),
+            },
         ]
     };
 }
