@@ -103,32 +103,45 @@ pub fn histories(members: &Members) -> Vec<HostHistory> {
                 .filter(|m| !m.is_empty());
         }
         match machine {
-            Some(m) => machines.entry(m).or_default().push(h),
+            Some(m) => machines
+                .entry(format!("{m}\n{}", h.hostname))
+                .or_default()
+                .push(h),
             None => hosts.push(h),
         }
     }
-    hosts.extend(machines.into_values().filter_map(merge_enrollments));
+    hosts.extend(machines.into_values().flat_map(merge_enrollments));
     hosts.sort_by(|a, b| a.agent.cmp(&b.agent));
     hosts
 }
 
-/// One host from the histories of one machine's enrollments: statements in
-/// time order, named by the latest enrollment, its keys oldest first.
-fn merge_enrollments(mut enrollments: Vec<HostHistory>) -> Option<HostHistory> {
-    enrollments.sort_by(|a, b| {
-        let last = |h: &HostHistory| h.statements.last().map(|s| s.0);
-        last(a).cmp(&last(b)).then(a.agent.cmp(&b.agent))
-    });
-    let mut latest = enrollments.pop()?;
+/// Hosts from the histories of the agents that share a machine id and a
+/// host name: an enrollment that starts after the previous one's last
+/// statement continues the same host (a new key); enrollments that report
+/// at the same time (cloned machines) stay separate hosts.
+fn merge_enrollments(mut enrollments: Vec<HostHistory>) -> Vec<HostHistory> {
+    let first = |h: &HostHistory| h.statements.iter().map(|s| s.0).min();
+    let last = |h: &HostHistory| h.statements.iter().map(|s| s.0).max();
+    enrollments.sort_by(|a, b| first(a).cmp(&first(b)).then(a.agent.cmp(&b.agent)));
+    let mut out: Vec<HostHistory> = Vec::new();
     for h in enrollments {
-        latest.statements.extend(h.statements);
-        latest.keys.extend(h.keys);
+        match out.last_mut() {
+            Some(prev) if last(prev) < first(&h) => {
+                // The later enrollment names the host; keys oldest first.
+                let mut keys = std::mem::take(&mut prev.keys);
+                keys.extend(h.keys.iter().cloned());
+                let mut statements = std::mem::take(&mut prev.statements);
+                statements.extend(h.statements.iter().cloned());
+                *prev = HostHistory {
+                    keys,
+                    statements,
+                    ..h
+                };
+            }
+            _ => out.push(h),
+        }
     }
-    latest.statements.sort_by_key(|(t, _, _)| *t);
-    latest
-        .keys
-        .sort_by(|a, b| a.first_seen.cmp(&b.first_seen).then(a.agent.cmp(&b.agent)));
-    Some(latest)
+    out
 }
 
 /// The attestations of `members` that verify, current on `now`'s date.
