@@ -45,11 +45,12 @@ mod verify;
 
 pub use attestations::check_attestations;
 pub use chain::Progress;
+pub use manifest::{digests_of, Digests};
 pub use model::*;
 pub use report::{Checked, Finding, Report, Severity};
 pub use results::{load_recorded_set, policy_files};
 pub use trust::TrustedKey;
-pub use verify::{verify, verify_pinned, Pins};
+pub use verify::{verify, verify_pinned, Pins, Verifier};
 
 /// Names the tests (`use super::*`) take from this module.
 #[cfg(test)]

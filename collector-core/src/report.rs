@@ -2,6 +2,7 @@
 //! each host's recorded results, the manual attestations and `now` (passed
 //! in, never read from a clock).
 
+mod compare;
 mod remediation;
 
 pub use crate::attestation::AttestationRef;
@@ -10,6 +11,7 @@ use crate::catalog::{Catalog, Theme};
 use crate::policy::waiver::WaiverRef;
 use crate::policy::{ControlStatus, RuleStatus, Severity};
 use chrono::{DateTime, NaiveDate, Utc};
+pub use compare::{compare, Comparison, ControlChange, HostChange, RuleChange, Side};
 pub use remediation::{time_to_remediate, RemediationRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,8 +26,28 @@ pub struct HostHistory {
     pub hostname: String,
     /// Longest expected time between two runs (from the latest statement).
     pub interval_seconds: u64,
-    /// (collected at, sequence, results), ascending by sequence.
+    /// (collected at, sequence, results), ascending by sequence (by time
+    /// when the host's history spans several keys).
     pub statements: Vec<(DateTime<Utc>, u64, Arc<RecordedResults>)>,
+    /// The keys the host signed with (one per enrollment of the same
+    /// machine id), oldest first; empty when not known.
+    pub keys: Vec<KeyUse>,
+}
+
+/// One key a host signed evidence with: the same machine enrolled again
+/// (new key, new agent id) is one host with several keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    /// Agent id of that enrollment.
+    pub agent: String,
+    /// Key id (hex sha256 of the public key).
+    pub key_id: String,
+    /// Collection time of its first statement.
+    pub first_seen: DateTime<Utc>,
+    /// Collection time of its last statement.
+    pub last_seen: DateTime<Utc>,
+    /// Statements signed with it.
+    pub statements: usize,
 }
 
 /// A failing (or erroring) rule on a host.
@@ -85,6 +107,10 @@ pub struct HostRow {
     pub failing_rules: Vec<FailingRule>,
     /// Waived rules.
     pub waived_rules: Vec<WaivedRule>,
+    /// The keys it signed with, oldest first (several when the same
+    /// machine id was enrolled again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyUse>,
 }
 
 /// A (host, rule) that fails a control.
@@ -333,6 +359,7 @@ pub fn build(
             controls: BTreeMap::new(),
             failing_rules: Vec::new(),
             waived_rules: Vec::new(),
+            keys: h.keys.clone(),
         };
         for r in &latest.rules {
             *row.rules.entry(r.status.as_str().to_string()).or_default() += 1;

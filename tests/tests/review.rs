@@ -558,6 +558,44 @@ async fn reports_soa_attestations_and_oscal(backend: Backend) {
     });
     assert_fails(&f, &[&format!("[attestation] {att}")]);
 
+    // Revoking the attester: its next attestation is refused; the bundle
+    // records the revocation, and the attestation signed before it still
+    // verifies.
+    let fingerprint = evident_collector::review::read_bundle(&file)
+        .unwrap()
+        .keys()
+        .find_map(|k| {
+            k.strip_prefix("attesters/")
+                .and_then(|k| k.strip_suffix(".json"))
+                .map(String::from)
+        })
+        .unwrap();
+    let out = server.cli(&["attester", "revoke", &fingerprint]);
+    assert!(out.contains("revoked"), "{out}");
+    assert!(server.cli(&["attester", "list"]).contains("(revoked "));
+    let mut again: Vec<&str> = attest.to_vec();
+    again.extend(["--dir", &dd]);
+    if let Some(pg) = &server.pg {
+        again.extend(["--database", &pg.url]);
+    }
+    let (code, out) = cli_out(&again);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("was revoked"), "{out}");
+    let revoked = export(&server, &[]);
+    let members = evident_collector::review::read_bundle(&revoked).unwrap();
+    let entry: bundle::AttesterEntry =
+        serde_json::from_slice(&members[&bundle::attester_path(&fingerprint)]).unwrap();
+    assert!(entry.revoked_at.is_some(), "{entry:?}");
+    assert_eq!(verify(&revoked, &[]).0, 0);
+    // An insider backdating the revocation before the signature: verify fails.
+    let backdated = rewrite(&server, &revoked, true, |m| {
+        let path = bundle::attester_path(&fingerprint);
+        let mut e: bundle::AttesterEntry = serde_json::from_slice(&m[&path]).unwrap();
+        e.revoked_at = Some("2000-01-01T00:00:00Z".parse().unwrap());
+        m.insert(path, serde_json::to_vec(&e).unwrap());
+    });
+    assert_fails(&backdated, &["was revoked at 2000-01-01"]);
+
     // OSCAL: deterministic and valid against the official schema.
     let o1 = dir.join("a.oscal.json");
     let o2 = dir.join("b.oscal.json");
@@ -860,6 +898,208 @@ async fn pinned_signer_and_reports_from_the_bundle(backend: Backend) {
     server.finish().await;
 }
 
+/// `verify` streams the file (two walks, one member at a time): its report
+/// is the one the in-memory verification gives, for an intact bundle, for
+/// one written in another member order, and for tampered ones.
+async fn streaming_verify_matches_in_memory(backend: Backend) {
+    let Some((server, a, _b)) = populated(backend, 4).await else {
+        return;
+    };
+    let file = export(&server, &[]);
+    let key_id = evident_collector::review::collector_signer(server.dir.path())
+        .unwrap()
+        .key_id()
+        .to_string();
+    let pins = bundle::Pins {
+        collector: Some(evident_core::bundle::trust::parse_trust(&key_id).unwrap()),
+        attesters: vec![],
+    };
+    let both = |f: &Path| {
+        let streamed = evident_collector::review::verify_file(f, &pins, &mut |_, _| {}).unwrap();
+        let members = evident_collector::review::read_bundle(f).unwrap();
+        let in_memory = bundle::verify_pinned(&members, &pins, &mut |_, _| {});
+        assert_eq!(streamed, in_memory, "{}", f.display());
+        streamed
+    };
+    let r = both(&file);
+    assert!(r.ok && r.pinned, "{:?}", r.findings);
+    assert_eq!(r.checked.envelopes, 8);
+    assert_eq!(r.checked.results_confirmed, 8);
+    // Members in reverse order (index and manifest first, envelopes last).
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    let reversed = file.with_file_name("reversed.bundle");
+    evident_collector::review::bundle_file::write_bundle_in_order(
+        &reversed,
+        members
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.as_str(), v.as_slice())),
+    )
+    .unwrap();
+    let r = both(&reversed);
+    assert!(r.ok && r.pinned, "{:?}", r.findings);
+    assert_eq!(r.checked.results_confirmed, 8);
+    // Tampered (resealed by an insider): a missing envelope, an altered
+    // result, a blob removed.
+    let path = bundle::envelope_path(&a.id, 2);
+    let gap = rewrite(&server, &file, true, |m| {
+        m.remove(&path);
+    });
+    let r = both(&gap);
+    assert!(!r.ok);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.kind == "envelope" && f.message.contains("is missing")),
+        "{:?}",
+        r.findings
+    );
+    let altered = rewrite(&server, &file, true, |m| {
+        let p = m
+            .keys()
+            .find(|k| k.starts_with("results/"))
+            .unwrap()
+            .clone();
+        m.get_mut(&p).unwrap().push(b' ');
+    });
+    assert!(!both(&altered).ok);
+    let no_blob = rewrite(&server, &file, true, |m| {
+        let p = m.keys().find(|k| k.starts_with("blobs/")).unwrap().clone();
+        m.remove(&p);
+    });
+    let r = both(&no_blob);
+    assert!(
+        r.findings.iter().any(|f| f.kind == "blob"),
+        "{:?}",
+        r.findings
+    );
+    server.finish().await;
+}
+
+/// `report --compare` from the database and from the bundle, and one
+/// machine enrolled twice (same machine id, new key) reported as one host.
+async fn compare_dates_and_a_machine_enrolled_twice(backend: Backend) {
+    let Some(server) = Server::start(backend, &[]).await else {
+        return;
+    };
+    let root = fixture_root("web-1");
+    let run = collect(root.path());
+    let mut first = Agent::new("web-1");
+    first.enroll(&server).await;
+    post_next(&server, &mut first, &run, true).await;
+    post_next(&server, &mut first, &run, false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let t1 = chrono::Utc::now().to_rfc3339();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The same machine (same machine id) enrolled again with a new key; its
+    // sshd now accepts root logins.
+    std::fs::write(
+        root.path().join("etc/ssh/sshd_config"),
+        "PermitRootLogin yes\nPasswordAuthentication no\nX11Forwarding no\n",
+    )
+    .unwrap();
+    let run2 = collect(root.path());
+    let mut second = Agent::new("web-1");
+    second.enroll(&server).await;
+    post_next(&server, &mut second, &run2, true).await;
+    post_next(&server, &mut second, &run2, false).await;
+    let file = export(&server, &[]);
+    let (code, json) = verify(&file, &["--format", "json"]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let t2 = v["created_at"].as_str().unwrap().to_string();
+    let key_id = evident_collector::review::collector_signer(server.dir.path())
+        .unwrap()
+        .key_id()
+        .to_string();
+    let f = file.to_string_lossy().into_owned();
+    let bundle_args = ["--bundle", f.as_str(), "--trust", key_id.as_str()];
+    for fmt in ["json", "markdown", "html"] {
+        let db = server.cli(&["report", "--format", fmt, "--compare", &t1, &t2]);
+        let mut args = vec!["report", "--format", fmt, "--compare", &t1, &t2];
+        args.extend_from_slice(&bundle_args);
+        assert_eq!(db, server.cli(&args), "report --compare --format {fmt}");
+        if fmt == "markdown" {
+            assert!(
+                db.contains("### ssh.root-login") && db.contains("Newly failing"),
+                "{db}"
+            );
+        }
+        // One host, its key history in every format.
+        let db = server.cli(&["report", "--format", fmt, "--as-of", &t2]);
+        let mut args = vec!["report", "--format", fmt, "--as-of", &t2];
+        args.extend_from_slice(&bundle_args);
+        assert_eq!(db, server.cli(&args), "report --format {fmt}");
+        if fmt != "json" {
+            assert!(db.contains("enrolled more than once"), "{db}");
+            assert!(db.contains(&first.id) && db.contains(&second.id), "{db}");
+        }
+    }
+    let c: serde_json::Value =
+        serde_json::from_str(&server.cli(&["report", "--format", "json", "--compare", &t1, &t2]))
+            .unwrap();
+    let rule = c["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "ssh.root-login")
+        .unwrap_or_else(|| panic!("{c}"));
+    let host = &rule["newly_failing"][0];
+    assert_eq!(host["hostname"], "web-1", "{c}");
+    assert_eq!(host["before"]["status"], "pass", "{c}");
+    assert_eq!(host["after"]["status"], "fail", "{c}");
+    assert_eq!(host["after"]["sequence"], 2, "{c}");
+    assert!(
+        c["hosts_added"].as_array().unwrap().is_empty(),
+        "one host, not a new one: {c}"
+    );
+    let a85 = c["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "A.8.5")
+        .unwrap();
+    assert_eq!(a85["newly_failing"], 1, "{c}");
+    let r: serde_json::Value =
+        serde_json::from_str(&server.cli(&["report", "--format", "json", "--as-of", &t2])).unwrap();
+    let hosts = r["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 1, "{r}");
+    let keys = hosts[0]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{r}");
+    assert_eq!(keys[0]["key_id"], first.signer.key_id(), "{r}");
+    assert_eq!(keys[1]["key_id"], second.signer.key_id(), "{r}");
+    assert_eq!(keys[0]["statements"], 2, "{r}");
+    assert_eq!(hosts[0]["statements"], 4, "{r}");
+    // CSV has no comparison form; dates outside the evidence are refused.
+    let (code, out) = cli_out(&[
+        "report",
+        "--format",
+        "csv",
+        "--compare",
+        &t1,
+        &t2,
+        "--bundle",
+        &f,
+        "--trust",
+        &key_id,
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("not csv"), "{out}");
+    let (code, out) = cli_out(&[
+        "report",
+        "--compare",
+        "2000-01-01",
+        &t2,
+        "--bundle",
+        &f,
+        "--trust",
+        &key_id,
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("before the first evidence"), "{out}");
+    server.finish().await;
+}
+
 mod sqlite {
     use evident_e2e::Backend::Sqlite;
 
@@ -899,6 +1139,14 @@ mod sqlite {
     async fn pinned_signer_and_reports_from_the_bundle() {
         super::pinned_signer_and_reports_from_the_bundle(Sqlite).await;
     }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streaming_verify_matches_in_memory() {
+        super::streaming_verify_matches_in_memory(Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compare_dates_and_a_machine_enrolled_twice() {
+        super::compare_dates_and_a_machine_enrolled_twice(Sqlite).await;
+    }
 }
 
 mod postgres {
@@ -919,5 +1167,13 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn results_before_and_after_a_policy_change_verify() {
         super::results_before_and_after_a_policy_change_verify(Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streaming_verify_matches_in_memory() {
+        super::streaming_verify_matches_in_memory(Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compare_dates_and_a_machine_enrolled_twice() {
+        super::compare_dates_and_a_machine_enrolled_twice(Postgres).await;
     }
 }

@@ -1,6 +1,6 @@
 //! Checks of attestations against their attesters' keys.
 
-use super::model::{attestation_path, attester_path, blob_path, AttesterEntry};
+use super::model::{attestation_path, attester_path, AttesterEntry, BlobSource};
 use super::report::Report;
 use crate::catalog::Catalog;
 use crate::digest::sha256_digest;
@@ -13,6 +13,17 @@ use std::collections::{BTreeMap, HashMap};
 /// returns the valid ones as report references (current on `today`).
 pub fn check_attestations(
     members: &BTreeMap<String, Vec<u8>>,
+    today: chrono::NaiveDate,
+    r: &mut Report,
+) -> Vec<crate::attestation::AttestationRef> {
+    check_attestations_with(members, members, today, r)
+}
+
+/// [`check_attestations`] reading attesters and attestations from `members`
+/// and the evidence documents' presence from `blobs`.
+pub(super) fn check_attestations_with(
+    members: &BTreeMap<String, Vec<u8>>,
+    blobs: &dyn BlobSource,
     today: chrono::NaiveDate,
     r: &mut Report,
 ) -> Vec<crate::attestation::AttestationRef> {
@@ -68,6 +79,20 @@ pub fn check_attestations(
                 format!("attestation by {} does not verify: {e}", who.name),
             ),
             Ok(att) => {
+                if let Some(revoked) = who.revoked_at.filter(|t| att.signed_at >= *t) {
+                    r.fail(
+                        "attestation",
+                        path,
+                        format!(
+                            "attestation by {} signed at {} after the attester key {} was revoked at {}",
+                            who.name,
+                            att.signed_at.to_rfc3339(),
+                            who.key_id,
+                            revoked.to_rfc3339()
+                        ),
+                    );
+                    continue;
+                }
                 let d = sha256_digest(bytes);
                 if *path != attestation_path(&d) {
                     r.fail(
@@ -78,7 +103,7 @@ pub fn check_attestations(
                     continue;
                 }
                 for doc in &att.evidence {
-                    if !members.contains_key(&blob_path(&doc.sha256)) {
+                    if !blobs.has_blob(&doc.sha256) {
                         r.fail(
                             "attestation",
                             path,

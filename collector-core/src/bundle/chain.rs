@@ -1,23 +1,22 @@
 //! Checks of envelopes, blobs and each host's sequence and hash chain.
 
-use super::manifest::Agents;
-use super::model::{blob_path, Index, IndexEntry};
+use super::manifest::{Agents, Digests};
+use super::model::{BlobSource, Index, IndexEntry};
 use super::pruned::{Bridge, Pruned, PrunedTally};
 use super::report::Report;
-use crate::digest::sha256_digest;
+use crate::digest::Digest;
 use crate::dsse::Envelope;
-use crate::evidence::{Statement, PAYLOAD_TYPE};
+use crate::evidence::{Content, EvidenceError, Parsed, SequenceRange, Statement, PAYLOAD_TYPE};
 use std::collections::{BTreeMap, HashMap};
 
 /// Progress callback: (statements done, statements total).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-pub(super) fn check_blob_names(members: &BTreeMap<String, Vec<u8>>, r: &mut Report) {
-    for (path, bytes) in members.range("blobs/".to_string()..) {
+pub(super) fn check_blob_names(digests: &Digests, r: &mut Report) {
+    for (path, (actual, _)) in digests.range("blobs/".to_string()..) {
         let Some(name) = path.strip_prefix("blobs/") else {
             break;
         };
-        let actual = sha256_digest(bytes);
         if actual.hex() != name {
             r.fail(
                 "blob",
@@ -30,54 +29,50 @@ pub(super) fn check_blob_names(members: &BTreeMap<String, Vec<u8>>, r: &mut Repo
     }
 }
 
-fn host_of(agents: &Agents, agent: &str) -> String {
+pub(super) fn host_of(agents: &Agents, agent: &str) -> String {
     match agents.get(agent) {
         Some((a, _)) => format!("host {} (agent {agent})", a.hostname),
         None => format!("agent {agent}"),
     }
 }
 
-pub(super) fn check_envelopes(
-    members: &BTreeMap<String, Vec<u8>>,
-    index: &Index,
-    agents: &Agents,
-    r: &mut Report,
-    progress: Progress<'_>,
-) -> Vec<Option<Statement>> {
-    let total = index.statements.len() as u64;
-    let mut out = Vec::with_capacity(index.statements.len());
-    let mut key_owner: HashMap<String, String> = HashMap::new();
-    for (id, (a, _)) in agents {
-        key_owner.insert(a.key_id.clone(), id.clone());
-    }
-    for (i, e) in index.statements.iter().enumerate() {
-        if i % 256 == 0 {
-            progress(i as u64, total);
-        }
-        let subject = format!("{} sequence {}", host_of(agents, &e.agent), e.sequence);
-        out.push(check_envelope(members, e, agents, &key_owner, &subject, r));
-    }
-    progress(total, total);
-    out
+/// The agents' key ids → agent id (to name who really signed an envelope).
+pub(super) fn key_owners(agents: &Agents) -> HashMap<String, String> {
+    agents
+        .iter()
+        .map(|(id, (a, _))| (a.key_id.clone(), id.clone()))
+        .collect()
 }
 
-fn check_envelope(
-    members: &BTreeMap<String, Vec<u8>>,
+/// What the chain check keeps of a statement once it is checked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Link {
+    pub previous: Option<Digest>,
+    pub gap: Option<SequenceRange>,
+}
+
+impl Link {
+    pub(super) fn of(st: &Statement) -> Link {
+        Link {
+            previous: st.predicate.previous,
+            gap: st.predicate.gap,
+        }
+    }
+}
+
+/// Check one envelope (`bytes`, whose sha256 is `actual`) filed as `e`:
+/// digest, strict signature by its agent's key, statement, blobs named.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn check_envelope(
+    bytes: &[u8],
+    actual: Digest,
     e: &IndexEntry,
     agents: &Agents,
     key_owner: &HashMap<String, String>,
     subject: &str,
+    blobs: &dyn BlobSource,
     r: &mut Report,
 ) -> Option<Statement> {
-    let Some(bytes) = members.get(&e.path) else {
-        r.fail(
-            "envelope",
-            subject,
-            format!("envelope {} ({}) is missing", e.path, e.envelope),
-        );
-        return None;
-    };
-    let actual = sha256_digest(bytes);
     if actual != e.envelope {
         r.fail(
             "envelope",
@@ -124,9 +119,15 @@ fn check_envelope(
     };
     // v1 and full v2 statements as they are; an unchanged v2 run resolves
     // against its content blob, which must be in the bundle.
-    let st = match Statement::from_bytes_with(payload, |d| {
-        members.get(&blob_path(d)).map(Vec::as_slice)
-    }) {
+    let resolved = match Parsed::from_bytes(payload) {
+        Ok(Parsed::Full(st)) => Ok(*st),
+        Ok(Parsed::Unchanged(u)) => match blobs.blob(&u.content) {
+            None => Err(EvidenceError::Unresolved(u.content)),
+            Some(b) => Content::from_blob(&u.content, &b).map(|c| u.resolve(&c)),
+        },
+        Err(err) => Err(err),
+    };
+    let st = match resolved {
         Ok(s) => s,
         Err(err) => {
             r.fail("envelope", subject, format!("{}: {err}", e.path));
@@ -146,7 +147,7 @@ fn check_envelope(
     }
     for p in &st.predicate.probes {
         if let Some(d) = p.digest {
-            if !members.contains_key(&blob_path(&d)) {
+            if !blobs.has_blob(&d) {
                 r.fail(
                     "blob",
                     subject,
@@ -161,12 +162,12 @@ fn check_envelope(
 
 pub(super) fn check_chains(
     index: &Index,
-    statements: &[Option<Statement>],
+    statements: &[Option<Link>],
     agents: &Agents,
     pruned: &Pruned,
     r: &mut Report,
 ) {
-    type Chain<'a> = Vec<(u64, &'a IndexEntry, Option<&'a Statement>)>;
+    type Chain<'a> = Vec<(u64, &'a IndexEntry, Option<&'a Link>)>;
     let mut by_agent: BTreeMap<&str, Chain<'_>> = BTreeMap::new();
     for (e, st) in index.statements.iter().zip(statements) {
         by_agent
@@ -209,7 +210,7 @@ pub(super) fn check_chains(
             } else if *s1 > s0 + 1 {
                 let (from, to) = (s0 + 1, s1 - 1);
                 let declared = st1
-                    .and_then(|st| st.predicate.gap)
+                    .and_then(|st| st.gap)
                     .is_some_and(|g| g.from <= from && g.to >= to);
                 let subject = format!("{host} sequences {from}..={to}");
                 if declared {
@@ -226,14 +227,13 @@ pub(super) fn check_chains(
                     );
                 }
             } else if let Some(st1) = st1 {
-                if st1.predicate.previous != Some(e0.envelope) {
+                if st1.previous != Some(e0.envelope) {
                     r.fail(
                         "chain",
                         format!("{host} sequences {s0}..={s1}"),
                         format!(
                             "sequence {s1} names previous {} but sequence {s0} is {}",
-                            st1.predicate
-                                .previous
+                            st1.previous
                                 .map(|d| d.to_string())
                                 .unwrap_or_else(|| "(none)".into()),
                             e0.envelope

@@ -5,14 +5,28 @@ use super::model::{
     MANIFEST_PAYLOAD_TYPE,
 };
 use super::report::Report;
-use crate::digest::sha256_digest;
+use crate::digest::{sha256_digest, Digest};
 use crate::dsse::{self, Envelope};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Every member's sha256 and size, by path.
+pub type Digests = BTreeMap<String, (Digest, u64)>;
+
+/// The digests of members held in memory.
+pub fn digests_of(members: &BTreeMap<String, Vec<u8>>) -> Digests {
+    members
+        .iter()
+        .map(|(p, b)| (p.clone(), (sha256_digest(b), b.len() as u64)))
+        .collect()
+}
+
+/// Check the signed manifest (read from `members`, which must hold at least
+/// the manifest and the collector key) against every member's digest.
 pub(super) fn check_manifest(
     members: &BTreeMap<String, Vec<u8>>,
+    digests: &Digests,
     r: &mut Report,
 ) -> Option<Manifest> {
     let Some(key_b64) = members.get(COLLECTOR_KEY_PATH) else {
@@ -98,15 +112,14 @@ pub(super) fn check_manifest(
             r.fail("member", &m.path, "listed twice in the manifest");
             continue;
         }
-        match members.get(&m.path) {
+        match digests.get(&m.path) {
             None => r.fail(
                 "member",
                 &m.path,
                 "listed in the manifest but missing from the bundle",
             ),
-            Some(bytes) => {
-                let actual = sha256_digest(bytes);
-                if actual != m.sha256 || bytes.len() as u64 != m.size {
+            Some((actual, size)) => {
+                if *actual != m.sha256 || *size != m.size {
                     r.fail(
                         "member",
                         &m.path,
@@ -114,7 +127,7 @@ pub(super) fn check_manifest(
                             "content does not match the manifest (manifest {} {} bytes, found {actual} {} bytes)",
                             m.sha256,
                             m.size,
-                            bytes.len()
+                            size
                         ),
                     );
                 } else {
@@ -123,7 +136,7 @@ pub(super) fn check_manifest(
             }
         }
     }
-    for path in members.keys() {
+    for path in digests.keys() {
         if path != MANIFEST_PATH && path != COLLECTOR_KEY_PATH && !listed.contains(path.as_str()) {
             r.fail(
                 "member",

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Format name written in every manifest.
@@ -247,6 +248,10 @@ pub struct AttesterEntry {
     /// bundles made before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<DateTime<Utc>>,
+    /// When the collector revoked this key: an attestation it signed at or
+    /// after this time does not count and fails verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// Member path of an attester record.
@@ -277,4 +282,23 @@ pub fn results_path(d: &Digest) -> String {
 /// Member path of an agent record.
 pub fn agent_path(id: &str) -> String {
     format!("agents/{id}.json")
+}
+
+/// Where verification reads a bundle's blobs (`blobs/<hex>`) from: the
+/// members in memory, or wherever a streaming reader put them.
+pub trait BlobSource {
+    /// The bytes of the member `blobs/<hex of d>`, if the bundle has it.
+    fn blob(&self, d: &Digest) -> Option<Cow<'_, [u8]>>;
+    /// Whether the bundle has the member `blobs/<hex of d>`.
+    fn has_blob(&self, d: &Digest) -> bool;
+}
+
+impl BlobSource for BTreeMap<String, Vec<u8>> {
+    fn blob(&self, d: &Digest) -> Option<Cow<'_, [u8]>> {
+        self.get(&blob_path(d)).map(|b| Cow::Borrowed(b.as_slice()))
+    }
+
+    fn has_blob(&self, d: &Digest) -> bool {
+        self.contains_key(&blob_path(d))
+    }
 }

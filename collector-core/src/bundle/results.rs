@@ -1,7 +1,7 @@
 //! Re-evaluation of recorded results with the policy files they cite.
 
 use super::model::{
-    attestation_path, blob_path, results_path, Index, PolicyFileEntry, RecordedResults,
+    attestation_path, results_path, BlobSource, IndexEntry, PolicyFileEntry, RecordedResults,
     POLICY_INDEX_PATH,
 };
 use super::report::{parse_member, Report};
@@ -13,6 +13,7 @@ use crate::policy::{
     evaluate_with, AttestationInput, PolicyRef, PolicySet, PolicySource, RuleResult, SourceRef,
 };
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Check the bundle's policy files (`policies/index.json`): every listed
@@ -109,28 +110,47 @@ struct LoadedSet {
     keys: crate::policy::EvalKeys,
 }
 
-pub(super) fn check_results(
-    members: &BTreeMap<String, Vec<u8>>,
-    index: &Index,
-    statements: &[Option<Statement>],
-    r: &mut Report,
-) {
-    let Some(files) = policy_files(members, r) else {
-        return;
-    };
-    // Parsed recorded results by digest; policy sets by the files they cite
-    // (results recorded before and after a policy change cite different
-    // files, and each is re-evaluated with its own); recomputed results by
-    // (policy set, evidence).
-    let mut recorded_cache: HashMap<Digest, Option<RecordedResults>> = HashMap::new();
-    let mut sets: HashMap<Digest, Result<LoadedSet, String>> = HashMap::new();
-    let mut reported_sets: BTreeSet<Digest> = BTreeSet::new();
-    let mut eval_cache: HashMap<(Digest, Digest, Digest), Result<RecordedResults, String>> =
-        HashMap::new();
-    for (e, st) in index.statements.iter().zip(statements) {
-        let Some(st) = st else { continue };
+/// Re-evaluates statements one at a time against the results recorded for
+/// them, caching what statements share: parsed results by digest, policy
+/// sets by the files they cite (results recorded before and after a policy
+/// change cite different files, and each is re-evaluated with its own),
+/// recomputed results by (policy set, evaluation key, attestations).
+pub(super) struct ResultsChecker<'a> {
+    files: HashMap<Digest, &'a [u8]>,
+    recorded_cache: HashMap<Digest, Option<RecordedResults>>,
+    sets: HashMap<Digest, Result<LoadedSet, String>>,
+    reported_sets: BTreeSet<Digest>,
+    eval_cache: HashMap<(Digest, Digest, Digest), Result<RecordedResults, String>>,
+}
+
+impl<'a> ResultsChecker<'a> {
+    /// Check the bundle's policy files; `None` (reported) when the policy
+    /// index is missing or malformed, and then no result is re-evaluated.
+    pub(super) fn new(
+        members: &'a BTreeMap<String, Vec<u8>>,
+        r: &mut Report,
+    ) -> Option<ResultsChecker<'a>> {
+        let files = policy_files(members, r)?;
+        Some(ResultsChecker {
+            files,
+            recorded_cache: HashMap::new(),
+            sets: HashMap::new(),
+            reported_sets: BTreeSet::new(),
+            eval_cache: HashMap::new(),
+        })
+    }
+
+    /// Re-evaluate `st` (filed as `e`) and compare with its recorded results.
+    pub(super) fn check(
+        &mut self,
+        members: &BTreeMap<String, Vec<u8>>,
+        blobs: &dyn BlobSource,
+        e: &IndexEntry,
+        st: &Statement,
+        r: &mut Report,
+    ) {
         let subject = format!("agent {} sequence {}", e.agent, e.sequence);
-        let recorded = recorded_cache.entry(e.results).or_insert_with(|| {
+        let recorded = self.recorded_cache.entry(e.results).or_insert_with(|| {
             members
                 .get(&results_path(&e.results))
                 .filter(|b| sha256_digest(b) == e.results)
@@ -145,8 +165,9 @@ pub(super) fn check_results(
                     e.results
                 ),
             );
-            continue;
+            return;
         };
+        let files = &self.files;
         let mut cited_missing = false;
         for p in &recorded.policies {
             if !files.contains_key(&p.sha256) {
@@ -172,11 +193,11 @@ pub(super) fn check_results(
             }
         }
         if cited_missing {
-            continue;
+            return;
         }
         let set_key = citation_key(recorded);
-        let loaded = sets.entry(set_key).or_insert_with(|| {
-            load_recorded_set(&files, &recorded.policies, recorded.waivers.as_ref()).map(|set| {
+        let loaded = self.sets.entry(set_key).or_insert_with(|| {
+            load_recorded_set(files, &recorded.policies, recorded.waivers.as_ref()).map(|set| {
                 LoadedSet {
                     keys: crate::policy::EvalKeys::new(&set),
                     set,
@@ -187,10 +208,10 @@ pub(super) fn check_results(
             Ok(l) => l,
             Err(msg) => {
                 // Once per combination of files, naming the first statement.
-                if reported_sets.insert(set_key) {
+                if self.reported_sets.insert(set_key) {
                     r.fail("policy", &subject, msg.clone());
                 }
-                continue;
+                return;
             }
         };
         // Hybrid controls cite the attestation that completed them; re-evaluate
@@ -199,7 +220,7 @@ pub(super) fn check_results(
             Ok(a) => a,
             Err(msg) => {
                 r.fail("attestation", &subject, msg);
-                continue;
+                return;
             }
         };
         let att_key = sha256_digest(
@@ -210,10 +231,17 @@ pub(super) fn check_results(
                 .as_slice(),
         );
         let key = (set_key, loaded.keys.key(st), att_key);
-        let recomputed = eval_cache.entry(key).or_insert_with(|| {
-            let evidence =
-                Evidence::from_statement(st, |d| members.get(&blob_path(d)).map(Vec::as_slice))
-                    .map_err(|err| err.to_string())?;
+        let recomputed = self.eval_cache.entry(key).or_insert_with(|| {
+            // Only a statement no earlier one shares its key reads blobs.
+            let fetched: HashMap<Digest, Cow<'_, [u8]>> = st
+                .predicate
+                .probes
+                .iter()
+                .filter_map(|p| p.digest)
+                .filter_map(|d| blobs.blob(&d).map(|b| (d, b)))
+                .collect();
+            let evidence = Evidence::from_statement(st, |d| fetched.get(d).map(|b| b.as_ref()))
+                .map_err(|err| err.to_string())?;
             Ok(RecordedResults::from_evaluation(evaluate_with(
                 &loaded.set,
                 &evidence,

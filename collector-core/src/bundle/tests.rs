@@ -423,6 +423,7 @@ fn hybrid_bundle(with_attestation: bool) -> BTreeMap<String, Vec<u8>> {
                 name: "ciso@example.com".into(),
                 public_key: B64.encode(person.verifying_key().as_bytes()),
                 registered_at: None,
+                revoked_at: None,
             })
             .unwrap(),
         );
@@ -459,4 +460,33 @@ fn results_citing_an_attestation_the_bundle_lacks_fail() {
     let text = failure_text(&r);
     assert!(text.contains("which the bundle does not include"), "{text}");
     assert_eq!(r.checked.results_confirmed, 0);
+}
+
+#[test]
+fn an_attestation_signed_after_its_attester_was_revoked_fails() {
+    let mut members = hybrid_bundle(true);
+    let path = members
+        .keys()
+        .find(|k| k.starts_with("attesters/"))
+        .unwrap()
+        .clone();
+    let set_revoked = |members: &mut BTreeMap<String, Vec<u8>>, at: &str| {
+        let mut entry: AttesterEntry = serde_json::from_slice(&members[&path]).unwrap();
+        entry.revoked_at = Some(at.parse().unwrap());
+        members.insert(path.clone(), serde_json::to_vec(&entry).unwrap());
+        reseal(members);
+    };
+    // Revoked after it signed (2026-10-01): the attestation still counts.
+    set_revoked(&mut members, "2026-10-02T00:00:00Z");
+    let r = run(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    // Revoked before it signed: refused, naming the attester and both times.
+    set_revoked(&mut members, "2026-09-30T00:00:00Z");
+    let r = run(&members);
+    assert!(!r.ok);
+    let text = failure_text(&r);
+    assert!(
+        text.contains("after the attester key") && text.contains("was revoked at 2026-09-30"),
+        "{text}"
+    );
 }

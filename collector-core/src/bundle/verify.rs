@@ -1,14 +1,18 @@
 //! The `verify` and `verify_pinned` orchestration over all checks.
 
-use super::attestations::check_attestations;
-use super::chain::{check_blob_names, check_chains, check_envelopes, Progress};
-use super::manifest::{check_agents, check_manifest};
-use super::model::{Index, INDEX_PATH, MANIFEST_PATH};
+use super::attestations::check_attestations_with;
+use super::chain::{
+    check_blob_names, check_chains, check_envelope, host_of, key_owners, Link, Progress,
+};
+use super::manifest::{check_agents, check_manifest, digests_of, Agents, Digests};
+use super::model::{BlobSource, Index, INDEX_PATH, MANIFEST_PATH};
 use super::report::{parse_member, Report};
-use super::results::check_results;
+use super::results::ResultsChecker;
 use super::trust::TrustedKey;
+use crate::digest::sha256_digest;
 use crate::dsse::Envelope;
-use std::collections::BTreeMap;
+use chrono::NaiveDate;
+use std::collections::{BTreeMap, HashMap};
 
 /// The keys an auditor pins for [`verify_pinned`].
 #[derive(Debug, Clone, Default)]
@@ -30,7 +34,12 @@ pub fn verify_pinned(
     pins: &Pins,
     progress: Progress<'_>,
 ) -> Report {
-    let mut r = verify(members, progress);
+    let r = verify(members, progress);
+    pin(r, members, pins)
+}
+
+/// Hold a finished report to `pins` (attestations read from `members`).
+fn pin(mut r: Report, members: &BTreeMap<String, Vec<u8>>, pins: &Pins) -> Report {
     let signer = r.collector_key_id.clone();
     match (&pins.collector, signer) {
         (_, None) => {}
@@ -87,35 +96,206 @@ pub fn verify_pinned(
 
 /// Verify a whole bundle held in memory. `members` maps path → bytes.
 pub fn verify(members: &BTreeMap<String, Vec<u8>>, progress: Progress<'_>) -> Report {
-    let mut r = Report::default();
-    let Some(manifest) = check_manifest(members, &mut r) else {
-        r.ok = false;
-        return r;
-    };
-    r.collector_key_id = Some(manifest.collector_key_id.clone());
-    r.created_at = Some(manifest.created_at);
-    r.scope = Some(manifest.scope.clone());
-
-    let agents = check_agents(members, &mut r);
-    let index: Index = parse_member(members, INDEX_PATH, &mut r).unwrap_or_default();
-    check_blob_names(members, &mut r);
-    let statements = check_envelopes(members, &index, &agents, &mut r, progress);
-    let pruned = super::pruned::read_pruned(members, &mut r);
-    check_chains(&index, &statements, &agents, &pruned, &mut r);
-    check_results(members, &index, &statements, &mut r);
-    let today = manifest.created_at.date_naive();
-    let atts = check_attestations(members, today, &mut r);
-    for a in atts.iter().filter(|a| !a.current) {
-        r.warn(
-            "attestation",
-            &a.id,
-            format!(
-                "attestation for {} by {} expired on {}",
-                a.control, a.attester, a.expires
-            ),
-        );
+    let digests = digests_of(members);
+    let mut v = Verifier::start(members, &digests, members);
+    let total = v.statements();
+    let mut done = 0u64;
+    for (path, bytes) in members {
+        if v.wants(path) {
+            if done % 256 == 0 {
+                progress(done, total);
+            }
+            v.envelope(path, bytes);
+            done += 1;
+        }
     }
-    let ok = r.failures().next().is_none();
-    r.ok = ok;
-    r
+    progress(total, total);
+    v.finish()
+}
+
+/// Verification of a bundle whose envelopes arrive one at a time, so that
+/// a reader never holds more than one envelope: [`Verifier::start`] with
+/// every member's digest, the members other than envelopes and blobs
+/// (manifest, collector key, index, agents, attesters, attestations,
+/// policies, results) and where to read blobs; then
+/// [`Verifier::envelope`] for each member [`Verifier::wants`], in any
+/// order; then [`Verifier::finish`] or [`Verifier::finish_pinned`].
+/// Of each statement only what the chain check needs is kept.
+pub struct Verifier<'a> {
+    members: &'a BTreeMap<String, Vec<u8>>,
+    digests: &'a Digests,
+    blobs: &'a dyn BlobSource,
+    r: Report,
+    /// Findings of re-evaluation, reported after the chain's.
+    later: Report,
+    state: Option<State<'a>>,
+}
+
+/// What a verifier holds once the manifest has verified.
+struct State<'a> {
+    today: NaiveDate,
+    agents: Agents,
+    key_owner: HashMap<String, String>,
+    index: Index,
+    /// Member path → positions in the index filed under it.
+    by_path: HashMap<String, Vec<usize>>,
+    /// Per index position: checked (with its chain link when it verified).
+    links: Vec<Option<Option<Link>>>,
+    results: Option<ResultsChecker<'a>>,
+}
+
+impl<'a> Verifier<'a> {
+    /// Check the manifest against `digests` (every member of the bundle),
+    /// the agents, the blob names and the policy files; `members` holds the
+    /// bytes of every member except (possibly) envelopes and blobs.
+    pub fn start(
+        members: &'a BTreeMap<String, Vec<u8>>,
+        digests: &'a Digests,
+        blobs: &'a dyn BlobSource,
+    ) -> Verifier<'a> {
+        let mut r = Report::default();
+        let mut later = Report::default();
+        let state = check_manifest(members, digests, &mut r).map(|manifest| {
+            r.collector_key_id = Some(manifest.collector_key_id.clone());
+            r.created_at = Some(manifest.created_at);
+            r.scope = Some(manifest.scope.clone());
+            let agents = check_agents(members, &mut r);
+            let index: Index = parse_member(members, INDEX_PATH, &mut r).unwrap_or_default();
+            check_blob_names(digests, &mut r);
+            let mut by_path: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, e) in index.statements.iter().enumerate() {
+                by_path.entry(e.path.clone()).or_default().push(i);
+            }
+            State {
+                today: manifest.created_at.date_naive(),
+                key_owner: key_owners(&agents),
+                agents,
+                links: vec![None; index.statements.len()],
+                index,
+                by_path,
+                results: ResultsChecker::new(members, &mut later),
+            }
+        });
+        Verifier {
+            members,
+            digests,
+            blobs,
+            r,
+            later,
+            state,
+        }
+    }
+
+    /// How many statements the index lists.
+    pub fn statements(&self) -> u64 {
+        self.state
+            .as_ref()
+            .map_or(0, |s| s.index.statements.len() as u64)
+    }
+
+    /// Whether the member at `path` is an envelope the index files.
+    pub fn wants(&self, path: &str) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.by_path.contains_key(path))
+    }
+
+    /// Check the envelope member at `path`: digest, signature, statement,
+    /// its blobs, and re-evaluation against its recorded results.
+    pub fn envelope(&mut self, path: &str, bytes: &[u8]) {
+        let Verifier {
+            members,
+            digests,
+            blobs,
+            r,
+            later,
+            state,
+        } = self;
+        let Some(s) = state.as_mut() else {
+            return;
+        };
+        let Some(positions) = s.by_path.get(path) else {
+            return;
+        };
+        let actual = match digests.get(path) {
+            Some((d, size)) if *size == bytes.len() as u64 => *d,
+            _ => sha256_digest(bytes),
+        };
+        for &i in positions {
+            let (Some(e), Some(slot)) = (s.index.statements.get(i), s.links.get_mut(i)) else {
+                continue;
+            };
+            if slot.is_some() {
+                continue;
+            }
+            let subject = format!("{} sequence {}", host_of(&s.agents, &e.agent), e.sequence);
+            let st = check_envelope(
+                bytes,
+                actual,
+                e,
+                &s.agents,
+                &s.key_owner,
+                &subject,
+                *blobs,
+                r,
+            );
+            *slot = Some(st.as_ref().map(Link::of));
+            if let (Some(st), Some(rc)) = (st, s.results.as_mut()) {
+                rc.check(members, *blobs, e, &st, later);
+            }
+        }
+    }
+
+    /// The report: envelopes the index lists but no call delivered are
+    /// missing; then chains, re-evaluation and attestations.
+    pub fn finish(self) -> Report {
+        let Verifier {
+            members,
+            blobs,
+            mut r,
+            later,
+            state,
+            ..
+        } = self;
+        let Some(s) = state else {
+            r.ok = false;
+            return r;
+        };
+        for (e, slot) in s.index.statements.iter().zip(&s.links) {
+            if slot.is_none() {
+                let subject = format!("{} sequence {}", host_of(&s.agents, &e.agent), e.sequence);
+                r.fail(
+                    "envelope",
+                    subject,
+                    format!("envelope {} ({}) is missing", e.path, e.envelope),
+                );
+            }
+        }
+        let links: Vec<Option<Link>> = s.links.iter().map(|l| l.flatten()).collect();
+        let pruned = super::pruned::read_pruned(members, &mut r);
+        check_chains(&s.index, &links, &s.agents, &pruned, &mut r);
+        r.findings.extend(later.findings);
+        r.checked.policies = later.checked.policies;
+        r.checked.results_confirmed = later.checked.results_confirmed;
+        let atts = check_attestations_with(members, blobs, s.today, &mut r);
+        for a in atts.iter().filter(|a| !a.current) {
+            r.warn(
+                "attestation",
+                &a.id,
+                format!(
+                    "attestation for {} by {} expired on {}",
+                    a.control, a.attester, a.expires
+                ),
+            );
+        }
+        let ok = r.failures().next().is_none();
+        r.ok = ok;
+        r
+    }
+
+    /// [`Verifier::finish`], then hold the signer to `pins` (see [`verify_pinned`]).
+    pub fn finish_pinned(self, pins: &Pins) -> Report {
+        let members = self.members;
+        pin(self.finish(), members, pins)
+    }
 }

@@ -119,6 +119,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, (h, s))| (at(h), i as u64 + 1, results(&s)))
                 .collect(),
+            keys: vec![],
         };
         let hosts = vec![
             host(

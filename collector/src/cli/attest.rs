@@ -57,6 +57,14 @@ pub enum AttesterCommand {
         #[arg(long = "public-key")]
         public_key: String,
     },
+    /// Revoke an attester key (its fingerprint): attestations signed with it
+    /// from now on are refused, and bundles record the revocation.
+    Revoke {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The fingerprint (key id) `attester list` shows.
+        key_id: String,
+    },
     /// List registered attesters.
     List {
         #[command(flatten)]
@@ -111,6 +119,16 @@ pub fn run(args: &AttestArgs) -> Result<ExitCode> {
                 B64.encode(signer.verifying_key().as_bytes())
             );
         };
+        if let Some(t) = who.revoked_at {
+            store.close().await;
+            bail!(
+                "attester key {} was revoked at {}: it can no longer sign attestations",
+                who.key_id,
+                chrono::DateTime::from_timestamp_millis(t)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            );
+        }
         let att = Attestation {
             type_: ATTESTATION_TYPE.into(),
             control: args.control.clone(),
@@ -189,6 +207,7 @@ pub fn attester(cmd: AttesterCommand) -> Result<ExitCode> {
                         name: name.clone(),
                         public_key: bytes,
                         registered_at: chrono::Utc::now().timestamp_millis(),
+                        revoked_at: None,
                     })
                     .await?;
                 store.close().await;
@@ -199,13 +218,39 @@ pub fn attester(cmd: AttesterCommand) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        AttesterCommand::Revoke { dir, key_id } => {
+            let rt = runtime()?;
+            rt.block_on(async {
+                let (_, store) = open_store(&dir).await?;
+                let now = chrono::Utc::now().timestamp_millis();
+                let found = store.revoke_attester(key_id.trim(), now).await?;
+                store.close().await;
+                if !found {
+                    bail!("no registered attester with fingerprint {key_id}");
+                }
+                println!(
+                    "attester {key_id} revoked: attestations it signs from now on are refused and fail verify"
+                );
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         AttesterCommand::List { dir } => {
             let rt = runtime()?;
             rt.block_on(async {
                 let (_, store) = open_store(&dir).await?;
                 println!("{:<64} name", "fingerprint");
                 for a in store.attesters().await? {
-                    println!("{:<64} {}", a.key_id, a.name);
+                    match a.revoked_at {
+                        None => println!("{:<64} {}", a.key_id, a.name),
+                        Some(t) => println!(
+                            "{:<64} {} (revoked {})",
+                            a.key_id,
+                            a.name,
+                            chrono::DateTime::from_timestamp_millis(t)
+                                .map(|t| t.to_rfc3339())
+                                .unwrap_or_default()
+                        ),
+                    }
                 }
                 store.close().await;
                 Ok(ExitCode::SUCCESS)

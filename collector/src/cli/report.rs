@@ -65,6 +65,11 @@ pub struct ReportArgs {
     /// Output file (default: standard output).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    /// What changed between two dates (RFC 3339 or YYYY-MM-DD, end of day):
+    /// per control and per rule, hosts newly failing, fixed and still
+    /// failing, with the statement each side rests on.
+    #[arg(long, num_args = 2, value_names = ["DATE1", "DATE2"], conflicts_with = "as_of")]
+    pub compare: Option<Vec<String>>,
 }
 
 /// `soa`.
@@ -105,6 +110,9 @@ pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
         Ok(l) => l,
         Err(e) => return source::exit_code(e),
     };
+    if let Some(dates) = &args.compare {
+        return run_compare(args, loaded, dates);
+    }
     let mut r = loaded.report(&args.source);
     let attrs = args.frameworks.attributes(&loaded, &args.source)?;
     if !args.attribute.is_empty() || args.group_by.is_some() {
@@ -141,6 +149,54 @@ pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     emit(&args.output, &render::report(&r, args.format.into()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `report --compare DATE1 DATE2`: the report as of each date, compared.
+fn run_compare(
+    args: &ReportArgs,
+    mut loaded: source::Loaded,
+    dates: &[String],
+) -> Result<ExitCode> {
+    let mut times = dates
+        .iter()
+        .map(|d| super::common::parse_time(d, true))
+        .collect::<Result<Vec<_>>>()?;
+    times.sort();
+    let (Some(&from), Some(&to)) = (times.first(), times.last()) else {
+        anyhow::bail!("--compare needs two dates");
+    };
+    let range = review::model::time_range(&loaded.members);
+    for t in [from, to] {
+        if t > loaded.now {
+            anyhow::bail!(
+                "--compare {} is after the end of the evidence ({})",
+                t.to_rfc3339(),
+                loaded.now.to_rfc3339()
+            );
+        }
+        if let Some((first, _)) = range {
+            if t < first {
+                anyhow::bail!(
+                    "--compare {} is before the first evidence ({})",
+                    t.to_rfc3339(),
+                    first.to_rfc3339()
+                );
+            }
+        }
+    }
+    // The later date first: restricting the index to a time only drops
+    // statements, so the earlier restriction applies to the same members.
+    let mut report_at = |t| -> Result<report::Report> {
+        review::model::restrict(&mut loaded.members, &[], Some(t)).map_err(anyhow::Error::msg)?;
+        loaded.now = t;
+        Ok(loaded.report(&args.source))
+    };
+    let after = report_at(to)?;
+    let before = report_at(from)?;
+    let c = report::compare(&before, &after);
+    let bytes = render::comparison(&c, args.format.into()).map_err(anyhow::Error::msg)?;
+    emit(&args.output, &bytes)?;
     Ok(ExitCode::SUCCESS)
 }
 

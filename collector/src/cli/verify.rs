@@ -5,7 +5,7 @@ use super::progress::progress_bar;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use evident_collector::review;
-use evident_core::bundle::{self, Finding, Pins, Report, Severity};
+use evident_core::bundle::{Finding, Pins, Report, Severity};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,16 +66,14 @@ pub struct VerifyArgs {
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let pins = args.trust.pins()?;
-    let report = match review::read_bundle(&args.file) {
-        Ok(members) => {
-            let bar = progress_bar(0, "verifying");
-            let report = bundle::verify_pinned(&members, &pins, &mut |done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            });
-            bar.finish_and_clear();
-            report
-        }
+    let bar = progress_bar(0, "verifying");
+    let verified = review::verify_file(&args.file, &pins, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let report = match verified {
+        Ok(report) => report,
         Err(e) => Report {
             ok: false,
             findings: vec![Finding {

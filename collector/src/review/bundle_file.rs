@@ -7,8 +7,21 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 
-/// Write members as tar + zstd (with content checksum), atomically.
+/// Write members as tar + zstd (with content checksum), atomically, in
+/// path order.
 pub fn write_bundle(path: &Path, members: &BTreeMap<String, Vec<u8>>) -> Result<u64, ReviewError> {
+    write_bundle_in_order(
+        path,
+        members.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+    )
+}
+
+/// Write members in the order given (`verify` accepts any order; `export`
+/// writes path order).
+pub fn write_bundle_in_order<'a>(
+    path: &Path,
+    members: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<u64, ReviewError> {
     let tmp = path.with_extension("partial");
     let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
     let mut enc = zstd::Encoder::new(std::io::BufWriter::new(file), 6).map_err(io(&tmp))?;
@@ -21,8 +34,7 @@ pub fn write_bundle(path: &Path, members: &BTreeMap<String, Vec<u8>>) -> Result<
         h.set_mode(0o644);
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, name, data.as_slice())
-            .map_err(io(&tmp))?;
+        tar.append_data(&mut h, name, data).map_err(io(&tmp))?;
     }
     let enc = tar.into_inner().map_err(io(&tmp))?;
     let mut w = enc.finish().map_err(io(&tmp))?;
@@ -57,70 +69,175 @@ const MAX_MEMBER: u64 = 1 << 30;
 /// stream, checksum, tar headers), a duplicate or unsafe path, or a member
 /// that is not a regular file is an error naming what is wrong.
 pub fn read_bundle(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, ReviewError> {
-    let file = std::fs::read(path).map_err(io(path))?;
-    let corrupt = |what: String| {
-        ReviewError::Invalid(format!(
-            "{}: the bundle file is damaged or not an Evident bundle ({what})",
-            path.display()
-        ))
-    };
-    let split = file
-        .len()
-        .checked_sub(TRAILER_LEN)
-        .ok_or_else(|| corrupt("too short".into()))?;
-    let (body, trailer) = file.split_at(split);
-    if trailer.get(..4) != Some(&TRAILER_MAGIC.to_le_bytes()[..])
-        || trailer.get(4..8) != Some(&32u32.to_le_bytes()[..])
-    {
-        return Err(corrupt("the file digest trailer is missing".into()));
-    }
-    let actual = evident_core::sha256_digest(body);
-    if trailer.get(8..) != Some(&actual.0[..]) {
-        return Err(corrupt(format!(
-            "file digest mismatch: the file was changed after export (content is {actual})"
-        )));
-    }
-    let dec = zstd::Decoder::new(body).map_err(|e| corrupt(format!("zstd: {e}")))?;
-    let mut archive = tar::Archive::new(dec);
+    check_seal(path)?;
     let mut members = BTreeMap::new();
+    walk(path, &mut |name, entry, size| {
+        let data = read_member(path, &name, entry, size)?;
+        if members.insert(name.clone(), data).is_some() {
+            return Err(corrupt(path, format!("member {name} appears twice")));
+        }
+        Ok(())
+    })?;
+    Ok(members)
+}
+
+/// The error for a damaged file.
+pub(crate) fn corrupt(path: &Path, what: String) -> ReviewError {
+    ReviewError::Invalid(format!(
+        "{}: the bundle file is damaged or not an Evident bundle ({what})",
+        path.display()
+    ))
+}
+
+/// The file's length without its trailer and the sha256 the trailer seals.
+fn trailer(path: &Path) -> Result<(u64, [u8; 32]), ReviewError> {
+    use std::io::{Seek as _, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(io(path))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    let body = len
+        .checked_sub(TRAILER_LEN as u64)
+        .ok_or_else(|| corrupt(path, "too short".into()))?;
+    let mut t = [0u8; TRAILER_LEN];
+    file.seek(SeekFrom::Start(body)).map_err(io(path))?;
+    file.read_exact(&mut t).map_err(io(path))?;
+    if t.get(..4) != Some(&TRAILER_MAGIC.to_le_bytes()[..])
+        || t.get(4..8) != Some(&32u32.to_le_bytes()[..])
+    {
+        return Err(corrupt(path, "the file digest trailer is missing".into()));
+    }
+    let mut sealed = [0u8; 32];
+    sealed.copy_from_slice(t.get(8..).unwrap_or(&[0u8; 32]));
+    Ok((body, sealed))
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// Hash the file (streaming, nothing decompressed) and compare with its
+/// trailer: a changed byte is refused before any member is read.
+pub fn check_seal(path: &Path) -> Result<(), ReviewError> {
+    let (body, sealed) = trailer(path)?;
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let mut h = Hashing {
+        inner: std::io::BufReader::with_capacity(1 << 16, file).take(body),
+        hasher: <sha2::Sha256 as sha2::Digest>::new(),
+    };
+    std::io::copy(&mut h, &mut std::io::sink()).map_err(io(path))?;
+    compare_seal(path, h, &sealed)
+}
+
+fn compare_seal<R>(path: &Path, h: Hashing<R>, sealed: &[u8; 32]) -> Result<(), ReviewError> {
+    let actual: [u8; 32] = sha2::Digest::finalize(h.hasher).into();
+    if actual != *sealed {
+        return Err(corrupt(
+            path,
+            format!(
+                "file digest mismatch: the file was changed after export (content is {})",
+                evident_core::Digest(actual)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A visitor of members: name, the member's reader (read it with
+/// [`read_member`] or leave it: an unread member is skipped), its size.
+pub(crate) type Visit<'v> =
+    dyn FnMut(String, &mut dyn std::io::Read, u64) -> Result<(), ReviewError> + 'v;
+
+/// Walk the bundle file's members in file order, one at a time (memory:
+/// one member). Every member name is checked (regular file, safe path,
+/// size cap); the zstd checksum and the file's sealed sha256 are checked
+/// over exactly the bytes walked, so a file changed since an earlier walk
+/// fails this one.
+pub(crate) fn walk(path: &Path, visit: &mut Visit<'_>) -> Result<(), ReviewError> {
+    let (body, sealed) = trailer(path)?;
+    let file = std::fs::File::open(path).map_err(io(path))?;
+    let mut h = Hashing {
+        inner: std::io::BufReader::with_capacity(1 << 16, file).take(body),
+        hasher: <sha2::Sha256 as sha2::Digest>::new(),
+    };
+    let walked = walk_members(path, &mut h, visit);
+    // Hash what the decoder left unread, so the seal covers the whole body;
+    // a damaged file is reported as such rather than by its first symptom.
+    std::io::copy(&mut h, &mut std::io::sink()).map_err(io(path))?;
+    compare_seal(path, h, &sealed)?;
+    walked
+}
+
+fn walk_members(
+    path: &Path,
+    body: &mut dyn std::io::Read,
+    visit: &mut Visit<'_>,
+) -> Result<(), ReviewError> {
+    let dec = zstd::Decoder::new(body).map_err(|e| corrupt(path, format!("zstd: {e}")))?;
+    let mut archive = tar::Archive::new(dec);
     let entries = archive
         .entries()
-        .map_err(|e| corrupt(format!("tar: {e}")))?;
+        .map_err(|e| corrupt(path, format!("tar: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| corrupt(format!("tar: {e}")))?;
+        let mut entry = entry.map_err(|e| corrupt(path, format!("tar: {e}")))?;
         let name = entry
             .path()
-            .map_err(|e| corrupt(format!("tar member name: {e}")))?
+            .map_err(|e| corrupt(path, format!("tar member name: {e}")))?
             .to_string_lossy()
             .into_owned();
         if entry.header().entry_type() != tar::EntryType::Regular {
-            return Err(corrupt(format!("member {name} is not a regular file")));
+            return Err(corrupt(
+                path,
+                format!("member {name} is not a regular file"),
+            ));
         }
         if name.starts_with('/') || name.split('/').any(|c| c == ".." || c.is_empty()) {
-            return Err(corrupt(format!("unsafe member name {name}")));
+            return Err(corrupt(path, format!("unsafe member name {name}")));
         }
         let size = entry
             .header()
             .size()
-            .map_err(|e| corrupt(format!("tar: {e}")))?;
+            .map_err(|e| corrupt(path, format!("tar: {e}")))?;
         if size > MAX_MEMBER {
-            return Err(corrupt(format!("member {name} is {size} bytes")));
+            return Err(corrupt(path, format!("member {name} is {size} bytes")));
         }
-        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| corrupt(format!("member {name}: {e}")))?;
-        if members.insert(name.clone(), data).is_some() {
-            return Err(corrupt(format!("member {name} appears twice")));
-        }
+        visit(name, &mut entry, size)?;
     }
     // Drain to the end so the zstd checksum is checked.
     let mut rest = archive.into_inner();
-    let mut sink = Vec::new();
-    rest.read_to_end(&mut sink)
-        .map_err(|e| corrupt(format!("zstd: {e}")))?;
-    if sink.iter().any(|b| *b != 0) {
-        return Err(corrupt("data after the end of the archive".into()));
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = rest
+            .read(&mut buf)
+            .map_err(|e| corrupt(path, format!("zstd: {e}")))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if buf.get(..n).unwrap_or_default().iter().any(|b| *b != 0) {
+            return Err(corrupt(path, "data after the end of the archive".into()));
+        }
     }
-    Ok(members)
+}
+
+/// Read one member of `size` bytes (checked against what is there).
+pub(crate) fn read_member(
+    path: &Path,
+    name: &str,
+    entry: &mut dyn std::io::Read,
+    size: u64,
+) -> Result<Vec<u8>, ReviewError> {
+    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    entry
+        .read_to_end(&mut data)
+        .map_err(|e| corrupt(path, format!("member {name}: {e}")))?;
+    Ok(data)
 }

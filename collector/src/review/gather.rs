@@ -172,6 +172,7 @@ pub async fn gather(
             name: a.name.clone(),
             public_key: B64.encode(&a.public_key),
             registered_at: Some(ms_time(a.registered_at)),
+            revoked_at: a.revoked_at.map(ms_time),
         };
         members.insert(
             bundle::attester_path(&a.key_id),

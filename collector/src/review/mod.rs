@@ -16,6 +16,7 @@ pub mod model;
 pub mod policy_files;
 pub mod render;
 pub mod soa;
+pub mod stream;
 pub mod trust;
 
 pub use bundle_file::{read_bundle, write_bundle};
@@ -24,3 +25,4 @@ pub use gather::{gather, scope, ExportFilter, Gathered};
 pub use key::{collector_signer, COLLECTOR_KEY_FILE};
 pub use model::Members;
 pub use policy_files::policy_records;
+pub use stream::verify_file;

@@ -6,7 +6,7 @@
 use evident_core::bundle::{self, Index, RecordedResults};
 use evident_core::policy::ControlStatus;
 use evident_core::report::{
-    self, AttestationRef, EvidenceRef, HostHistory, Provenance, Report, Sample,
+    self, AttestationRef, EvidenceRef, HostHistory, KeyUse, Provenance, Report, Sample,
 };
 use evident_core::{Catalog, Envelope, Statement};
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +23,9 @@ pub fn index(members: &Members) -> Index {
         .unwrap_or_default()
 }
 
-/// Per-host histories from a bundle's members.
+/// Per-host histories from a bundle's members. Agents whose latest
+/// statements name the same machine id (the machine enrolled again, with a
+/// new key) are one host with a key history.
 pub fn histories(members: &Members) -> Vec<HostHistory> {
     let index = index(members);
     let mut results: HashMap<evident_core::Digest, Option<Arc<RecordedResults>>> = HashMap::new();
@@ -40,22 +42,48 @@ pub fn histories(members: &Members) -> Vec<HostHistory> {
             .clone();
         let Some(r) = r else { continue };
         let h = out.entry(e.agent.clone()).or_insert_with(|| {
-            let hostname = members
+            let record = members
                 .get(&bundle::agent_path(&e.agent))
-                .and_then(|b| serde_json::from_slice::<bundle::AgentEntry>(b).ok())
-                .map(|a| a.hostname)
-                .unwrap_or_else(|| e.agent.clone());
+                .and_then(|b| serde_json::from_slice::<bundle::AgentEntry>(b).ok());
             HostHistory {
                 agent: e.agent.clone(),
-                hostname,
+                hostname: record
+                    .as_ref()
+                    .map(|a| a.hostname.clone())
+                    .unwrap_or_else(|| e.agent.clone()),
                 interval_seconds: 0,
                 statements: Vec::new(),
+                keys: vec![KeyUse {
+                    agent: e.agent.clone(),
+                    key_id: record.map(|a| a.key_id).unwrap_or_default(),
+                    first_seen: e.collected_at,
+                    last_seen: e.collected_at,
+                    statements: 0,
+                }],
             }
         });
         h.statements.push((e.collected_at, e.sequence, r));
     }
-    for h in out.values_mut() {
+    let mut machines: BTreeMap<String, Vec<HostHistory>> = BTreeMap::new();
+    let mut hosts = Vec::new();
+    for mut h in out.into_values() {
         h.statements.sort_by_key(|(_, s, _)| *s);
+        for k in &mut h.keys {
+            k.statements = h.statements.len();
+            k.first_seen = h
+                .statements
+                .iter()
+                .map(|s| s.0)
+                .min()
+                .unwrap_or(k.first_seen);
+            k.last_seen = h
+                .statements
+                .iter()
+                .map(|s| s.0)
+                .max()
+                .unwrap_or(k.last_seen);
+        }
+        let mut machine = None;
         if let Some((_, seq, _)) = h.statements.last() {
             let st = members
                 .get(&bundle::envelope_path(&h.agent, *seq))
@@ -67,11 +95,53 @@ pub fn histories(members: &Members) -> Vec<HostHistory> {
                     .ok()
                 });
             h.interval_seconds = st
+                .as_ref()
                 .map(|s| s.predicate.schedule.interval_seconds)
                 .unwrap_or(86_400);
+            machine = st
+                .and_then(|s| s.predicate.host.machine_id)
+                .filter(|m| !m.is_empty());
+        }
+        match machine {
+            Some(m) => machines
+                .entry(format!("{m}\n{}", h.hostname))
+                .or_default()
+                .push(h),
+            None => hosts.push(h),
         }
     }
-    out.into_values().collect()
+    hosts.extend(machines.into_values().flat_map(merge_enrollments));
+    hosts.sort_by(|a, b| a.agent.cmp(&b.agent));
+    hosts
+}
+
+/// Hosts from the histories of the agents that share a machine id and a
+/// host name: an enrollment that starts after the previous one's last
+/// statement continues the same host (a new key); enrollments that report
+/// at the same time (cloned machines) stay separate hosts.
+fn merge_enrollments(mut enrollments: Vec<HostHistory>) -> Vec<HostHistory> {
+    let first = |h: &HostHistory| h.statements.iter().map(|s| s.0).min();
+    let last = |h: &HostHistory| h.statements.iter().map(|s| s.0).max();
+    enrollments.sort_by(|a, b| first(a).cmp(&first(b)).then(a.agent.cmp(&b.agent)));
+    let mut out: Vec<HostHistory> = Vec::new();
+    for h in enrollments {
+        match out.last_mut() {
+            Some(prev) if last(prev) < first(&h) => {
+                // The later enrollment names the host; keys oldest first.
+                let mut keys = std::mem::take(&mut prev.keys);
+                keys.extend(h.keys.iter().cloned());
+                let mut statements = std::mem::take(&mut prev.statements);
+                statements.extend(h.statements.iter().cloned());
+                *prev = HostHistory {
+                    keys,
+                    statements,
+                    ..h
+                };
+            }
+            _ => out.push(h),
+        }
+    }
+    out
 }
 
 /// The attestations of `members` that verify, current on `now`'s date.

@@ -82,6 +82,15 @@ macro_rules! migrations {
                 description: "api tokens",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0012_api_tokens.sql")),
             },
+            $crate::store::migrate::Migration {
+                version: 20,
+                description: "attester revocation",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0020_attester_revocation.sql"
+                )),
+            },
         ]
     };
 }

@@ -246,6 +246,9 @@ pub struct AttesterRecord {
     pub public_key: Vec<u8>,
     /// Unix ms.
     pub registered_at: i64,
+    /// Unix ms of the revocation: attestations signed at or after it are
+    /// refused (`attest`) and fail `verify`.
+    pub revoked_at: Option<i64>,
 }
 
 /// A stored attestation.
@@ -357,6 +360,9 @@ pub trait ReviewStore: Send + Sync {
     async fn add_attester(&self, attester: &AttesterRecord) -> Result<(), StoreError>;
     /// Registered attesters, by key id.
     async fn attesters(&self) -> Result<Vec<AttesterRecord>, StoreError>;
+    /// Revoke an attester key at `at` (Unix ms); false when no such key.
+    /// A key already revoked keeps its first revocation time.
+    async fn revoke_attester(&self, key_id: &str, at: i64) -> Result<bool, StoreError>;
     /// Store a verified attestation (idempotent) and its documents as blobs.
     async fn add_attestation(
         &self,

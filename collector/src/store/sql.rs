@@ -746,7 +746,7 @@ macro_rules! impl_store {
 
             async fn attesters(&self) -> Result<Vec<$crate::store::AttesterRecord>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT key_id, name, public_key, registered_at FROM attesters ORDER BY key_id",
+                    "SELECT key_id, name, public_key, registered_at, revoked_at FROM attesters ORDER BY key_id",
                 )
                 .fetch_all(&self.read)
                 .await?;
@@ -757,9 +757,26 @@ macro_rules! impl_store {
                             name: r.try_get(1)?,
                             public_key: r.try_get(2)?,
                             registered_at: r.try_get(3)?,
+                            revoked_at: r.try_get(4)?,
                         })
                     })
                     .collect()
+            }
+
+            async fn revoke_attester(&self, key_id: &str, at: i64) -> Result<bool, StoreError> {
+                let found = sqlx::query("SELECT 1 FROM attesters WHERE key_id = $1")
+                    .bind(key_id)
+                    .fetch_optional(&self.write)
+                    .await?
+                    .is_some();
+                sqlx::query(
+                    "UPDATE attesters SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(key_id)
+                .bind(at)
+                .execute(&self.write)
+                .await?;
+                Ok(found)
             }
 
             async fn add_attestation(

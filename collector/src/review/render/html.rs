@@ -27,6 +27,8 @@ tr { break-inside: avoid; }
 svg text { font: 11px system-ui, sans-serif; fill: var(--ink); }
 .prov { margin-bottom: 1rem; }
 table.kv th { width: 11rem; background: none; }
+summary { cursor: pointer; margin: 2rem 0 .6rem; }
+summary h2 { border: 0; }
 code { font: 11.5px ui-monospace, SFMono-Regular, Menlo, monospace; }
 .sev-critical, .sev-high { color: #c62828; font-weight: 600; }
 .sev-medium { color: #ef6c00; }
@@ -42,6 +44,9 @@ table.wrap td:nth-child(5) { max-width: 24rem; }
   @page { size: A4 landscape; margin: 12mm; }
 }
 "#;
+
+/// Up to this many hosts, the hosts table is shown unfolded.
+const HOSTS_OPEN: usize = 25;
 
 pub(super) fn page(title: &str, body: &str) -> String {
     format!(
@@ -210,7 +215,17 @@ pub fn report(r: &Report) -> String {
         themes(r),
         drift(r)
     );
-    b.push_str("<h2>Hosts</h2><table><thead><tr><th>host</th><th>last evidence</th><th>age</th><th>pass</th><th>fail</th><th>waived</th><th>failing rules</th></tr></thead><tbody>");
+    // Failing rules first: with a large fleet the hosts table would push
+    // them far down, so it is folded (open for small fleets).
+    b.push_str(&html_audit::failing_rules(r));
+    let _ =
+        write!(
+        b,
+        "<details{}><summary><h2 style=\"display:inline\">Hosts ({})</h2></summary><table><thead>",
+        if r.hosts.len() <= HOSTS_OPEN { " open" } else { "" },
+        r.hosts.len()
+    );
+    b.push_str("<tr><th>host</th><th>last evidence</th><th>age</th><th>pass</th><th>fail</th><th>waived</th><th>failing rules</th></tr></thead><tbody>");
     for h in &r.hosts {
         let n = |k: &str| h.rules.get(k).copied().unwrap_or(0);
         let mut worst: Vec<_> = h.failing_rules.iter().map(|f| f.severity).collect();
@@ -218,16 +233,21 @@ pub fn report(r: &Report) -> String {
         let failing = match worst.first() {
             None => vec!["none".to_string()],
             Some(top) => vec![format!(
-                "{} <span class=\"small\">(worst: {}; table below)</span>",
+                "{} <span class=\"small\">(worst: {}; see failing rules above)</span>",
                 h.failing_rules.len(),
                 top.as_str()
             )],
         };
         let _ = write!(
             b,
-            "<tr><td>{}<div class=\"small\">{}</div></td><td>{}<div class=\"small\">seq {}</div></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}<div class=\"small\">{}{}</div></td><td>{}<div class=\"small\">seq {}</div></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&h.hostname),
             esc(&h.agent),
+            if h.keys.len() > 1 {
+                format!(" · {} keys (enrolled again)", h.keys.len())
+            } else {
+                String::new()
+            },
             h.last_collected.format("%Y-%m-%d %H:%M"),
             h.last_sequence,
             if h.fresh { "" } else { "stale" },
@@ -238,8 +258,8 @@ pub fn report(r: &Report) -> String {
             failing.join(", ")
         );
     }
-    b.push_str("</tbody></table>");
-    b.push_str(&html_audit::failing_rules(r));
+    b.push_str("</tbody></table></details>");
+    b.push_str(&html_audit::key_history(r));
     let automated = r
         .controls
         .iter()
@@ -261,11 +281,22 @@ pub fn report(r: &Report) -> String {
             .map(|w| format!("waiver until {} ({})", w.expires, esc(&w.approver)))
             .collect();
         notes.extend(c.attestations.iter().map(|a| {
+            let docs: Vec<String> = a
+                .evidence
+                .iter()
+                .map(|(name, d)| format!("{} {}", esc(name), html_audit::digest(d)))
+                .collect();
             format!(
-                "attested by {} until {}{}",
+                "attested by {} until {}{} · attestation {}{}",
                 esc(&a.attester),
                 a.expires,
-                if a.current { "" } else { " <b>(expired)</b>" }
+                if a.current { "" } else { " <b>(expired)</b>" },
+                html_audit::digest(&a.id),
+                if docs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" · documents: {}", docs.join(", "))
+                }
             )
         }));
         let _ = write!(
@@ -294,6 +325,7 @@ pub fn report(r: &Report) -> String {
         manual.join("")
     );
     b.push_str(&html_audit::remediation(r));
+    b.push_str(&html_audit::control_evidence(r));
     b.push_str(&html_audit::evidence(r));
     b.push_str(&html_audit::sample(r));
     page("Evident review report", &b)

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// A digest shortened for display, the full value in the tooltip.
-fn digest(d: &str) -> String {
+pub fn digest(d: &str) -> String {
     let hex = d.trim_start_matches("sha256:");
     format!(
         "<code title=\"{}\">{}…</code>",
@@ -118,6 +118,82 @@ pub fn failing_rules(r: &Report) -> String {
             esc(message),
             esc(f.remediation.as_deref().unwrap_or("")),
             sev = f.severity.as_str(),
+        );
+    }
+    b.push_str("</tbody></table>");
+    b
+}
+
+/// Hosts whose machine id was enrolled more than once: their key history.
+pub fn key_history(r: &Report) -> String {
+    let reenrolled: Vec<_> = r.hosts.iter().filter(|h| h.keys.len() > 1).collect();
+    if reenrolled.is_empty() {
+        return String::new();
+    }
+    let mut b = format!("<h2>Hosts enrolled more than once ({})</h2><p class=\"small\">The same machine id signed with several keys (one per enrollment): one host, its key history oldest first.</p><table><thead><tr><th>host</th><th>agent</th><th>key id</th><th>first seen</th><th>last seen</th><th>statements</th></tr></thead><tbody>", reenrolled.len());
+    for h in reenrolled {
+        for k in &h.keys {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td class=\"small\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&h.hostname),
+                esc(&k.agent),
+                digest(&k.key_id),
+                fmt_time(k.first_seen),
+                fmt_time(k.last_seen),
+                k.statements
+            );
+        }
+    }
+    b.push_str("</tbody></table>");
+    b
+}
+
+/// Hosts shown per control in the evidence-per-control table (the rest
+/// are counted; `--sample` draws a reproducible subset instead).
+const EVIDENCE_PER_CONTROL: usize = 5;
+
+/// Per automated control, the statements its result rests on: each host's
+/// latest statement (sequence, collected at, envelope digest) — the
+/// sampled hosts when a sample was drawn, else the first few.
+pub fn control_evidence(r: &Report) -> String {
+    let p = &r.provenance;
+    if p.control_hosts.is_empty() {
+        return String::new();
+    }
+    let by_agent: BTreeMap<&str, &evident_core::report::EvidenceRef> =
+        p.evidence.iter().map(|e| (e.agent.as_str(), e)).collect();
+    let mut b = String::from("<h2>Evidence per control</h2><p class=\"small\">The signed statement each control's result rests on, per host (its latest in the period).</p><table class=\"wrap\"><thead><tr><th>control</th><th>hosts</th><th>statements (host · sequence · collected · envelope sha256)</th></tr></thead><tbody>");
+    for (control, agents) in &p.control_hosts {
+        let shown: Vec<&String> = match p.sample.as_ref().and_then(|s| s.controls.get(control)) {
+            Some(picked) => picked.iter().collect(),
+            None => agents.iter().take(EVIDENCE_PER_CONTROL).collect(),
+        };
+        let rows: Vec<String> = shown
+            .iter()
+            .filter_map(|a| by_agent.get(a.as_str()))
+            .map(|e| {
+                format!(
+                    "{} · {} · {} · {}",
+                    esc(&e.hostname),
+                    e.sequence,
+                    fmt_time(e.collected_at),
+                    digest(&e.envelope.to_string())
+                )
+            })
+            .collect();
+        let more = agents.len().saturating_sub(rows.len());
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"small\">{}{}</td></tr>",
+            esc(control),
+            agents.len(),
+            rows.join("<br>"),
+            if more > 0 {
+                format!("<br>… {more} more (all in the Evidence table below)")
+            } else {
+                String::new()
+            }
         );
     }
     b.push_str("</tbody></table>");

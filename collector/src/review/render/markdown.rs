@@ -53,6 +53,24 @@ pub fn report(r: &Report) -> String {
             md(&failing.join(", "))
         );
     }
+    let reenrolled: Vec<_> = r.hosts.iter().filter(|h| h.keys.len() > 1).collect();
+    if !reenrolled.is_empty() {
+        let _ = writeln!(o, "\n## Hosts enrolled more than once\n\nThe same machine id signed with several keys (one per enrollment): one host, its key history oldest first.\n\n| host | agent | key id | first seen | last seen | statements |\n| --- | --- | --- | --- | --- | ---: |");
+        for h in reenrolled {
+            for k in &h.keys {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | `{}` | {} | {} | {} |",
+                    md(&h.hostname),
+                    k.agent,
+                    k.key_id,
+                    fmt_time(k.first_seen),
+                    fmt_time(k.last_seen),
+                    k.statements
+                );
+            }
+        }
+    }
     let _ = writeln!(o, "\n## Controls\n\n| control | title | status | hosts | failing | waivers | attestations |\n| --- | --- | --- | --- | --- | --- | --- |");
     for c in &r.controls {
         let failing: Vec<String> = c

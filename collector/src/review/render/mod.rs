@@ -2,6 +2,7 @@
 //! module per output format; each takes the core models and returns bytes.
 //! OSCAL is rendered from the bundle members (it cites every statement).
 
+mod compare;
 mod csv;
 pub mod framework;
 mod html;
@@ -11,7 +12,7 @@ mod markdown;
 pub mod oscal;
 mod text;
 
-use evident_core::report::{Report, SoaRow};
+use evident_core::report::{Comparison, Report, SoaRow};
 
 /// Output format of `report` and `soa`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,5 +44,16 @@ pub fn soa(rows: &[SoaRow], r: &Report, format: Format) -> Vec<u8> {
         Format::Csv => csv::soa(rows).into_bytes(),
         Format::Markdown => markdown::soa(rows, r).into_bytes(),
         Format::Html => html::soa(rows, r).into_bytes(),
+    }
+}
+
+/// Render a comparison of two dates (`report --compare`); CSV has no form
+/// for it.
+pub fn comparison(c: &Comparison, format: Format) -> Result<Vec<u8>, String> {
+    match format {
+        Format::Json => Ok(compare::json(c)),
+        Format::Markdown => Ok(compare::markdown(c).into_bytes()),
+        Format::Html => Ok(compare::html(c).into_bytes()),
+        Format::Csv => Err("--compare renders as markdown, html or json, not csv".into()),
     }
 }

@@ -1,0 +1,96 @@
+//! `verify` without holding the bundle: two walks over the file, one member
+//! at a time. The first hashes every member, keeps the small ones (manifest,
+//! keys, index, agents, attesters, attestations, policies, results) and puts
+//! the blobs in an unlinked temporary file; the second hands each envelope
+//! to [`evident_core::bundle::Verifier`], which keeps of a statement only
+//! its chain link. Memory: the small members, one digest per member and
+//! one link per statement, not the envelopes or the blobs.
+
+use super::bundle_file::{check_seal, corrupt, read_member, walk};
+use super::error::{io, ReviewError};
+use evident_core::bundle::{self, blob_path, BlobSource, Digests, Pins, Verifier};
+use evident_core::{sha256_digest, Digest};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+
+/// Blobs written to an unlinked temporary file, read back by offset.
+struct SpilledBlobs {
+    file: std::fs::File,
+    /// Member path → (offset, length).
+    at: HashMap<String, (u64, usize)>,
+}
+
+impl BlobSource for SpilledBlobs {
+    fn blob(&self, d: &Digest) -> Option<Cow<'_, [u8]>> {
+        let (offset, len) = self.at.get(&blob_path(d))?;
+        let mut buf = vec![0u8; *len];
+        // A read error of our own temporary file reads as a missing blob,
+        // which fails the bundle: never a false pass.
+        self.file.read_exact_at(&mut buf, *offset).ok()?;
+        Some(Cow::Owned(buf))
+    }
+
+    fn has_blob(&self, d: &Digest) -> bool {
+        self.at.contains_key(&blob_path(d))
+    }
+}
+
+/// Verify the bundle file at `path` against `pins`, streaming: the same
+/// report [`bundle::verify_pinned`] gives for the members in memory. A file
+/// that is not a readable, intact bundle is an error.
+pub fn verify_file(
+    path: &Path,
+    pins: &Pins,
+    progress: bundle::Progress<'_>,
+) -> Result<bundle::Report, ReviewError> {
+    check_seal(path)?;
+    let tmp_dir = std::env::temp_dir();
+    let spill = tempfile::tempfile().map_err(io(&tmp_dir))?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 16, spill);
+    let mut at = HashMap::new();
+    let mut offset = 0u64;
+    let mut kept: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut digests = Digests::new();
+    walk(path, &mut |name, entry, size| {
+        let data = read_member(path, &name, entry, size)?;
+        let len = data.len() as u64;
+        if digests
+            .insert(name.clone(), (sha256_digest(&data), len))
+            .is_some()
+        {
+            return Err(corrupt(path, format!("member {name} appears twice")));
+        }
+        if name.starts_with("blobs/") {
+            writer.write_all(&data).map_err(io(&tmp_dir))?;
+            at.insert(name, (offset, data.len()));
+            offset += len;
+        } else if !name.starts_with("envelopes/") {
+            kept.insert(name, data);
+        }
+        Ok(())
+    })?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| io(&tmp_dir)(e.into_error()))?;
+    let blobs = SpilledBlobs { file, at };
+    let mut v = Verifier::start(&kept, &digests, &blobs);
+    let total = v.statements();
+    let mut done = 0u64;
+    walk(path, &mut |name, entry, size| {
+        if !v.wants(&name) {
+            return Ok(());
+        }
+        if done % 256 == 0 {
+            progress(done, total);
+        }
+        let data = read_member(path, &name, entry, size)?;
+        v.envelope(&name, &data);
+        done += 1;
+        Ok(())
+    })?;
+    progress(total, total);
+    Ok(v.finish_pinned(pins))
+}
