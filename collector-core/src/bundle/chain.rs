@@ -185,7 +185,7 @@ pub(super) fn check_chains(
             };
             // Statements pruned by retention: their chain stubs must link.
             if *s1 > s0 + 1 {
-                let end = st1.map(|st| st.predicate.previous);
+                let end = st1.map(|st| st.previous);
                 match pruned.bridge(agent, s0 + 1, s1 - 1, e0.envelope, end) {
                     Bridge::Linked => {
                         tally.add(pruned, agent, s0 + 1, s1 - 1);

@@ -102,7 +102,7 @@ pub fn verify(members: &BTreeMap<String, Vec<u8>>, progress: Progress<'_>) -> Re
     let mut done = 0u64;
     for (path, bytes) in members {
         if v.wants(path) {
-            if done % 256 == 0 {
+            if done.is_multiple_of(256) {
                 progress(done, total);
             }
             v.envelope(path, bytes);

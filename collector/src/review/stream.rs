@@ -83,7 +83,7 @@ pub fn verify_file(
         if !v.wants(&name) {
             return Ok(());
         }
-        if done % 256 == 0 {
+        if done.is_multiple_of(256) {
             progress(done, total);
         }
         let data = read_member(path, &name, entry, size)?;
