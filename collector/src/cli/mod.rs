@@ -14,5 +14,6 @@ pub mod progress;
 pub mod prune;
 pub mod report;
 pub mod server;
+pub mod shell;
 pub mod source;
 pub mod verify;
