@@ -37,6 +37,9 @@ enum Command {
     Install(InstallArgs),
     /// Remove the systemd service (keeps the key and configuration unless --purge).
     Uninstall(UninstallArgs),
+    /// Validate the configuration file (`config check`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(evident_agent::shell::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand into --dir.
@@ -44,6 +47,17 @@ enum Command {
     /// One job of the service, started by `run` (not for direct use).
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration: prints `ok` (exit 0) or the error with
+    /// file, line and field (exit 2).
+    Check {
+        /// Configuration file (TOML).
+        #[arg(long, default_value = evident_agent::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -185,6 +199,19 @@ fn main() -> ExitCode {
         }
         Command::Install(args) => service::install(args.root, args.config, args.enroll_token),
         Command::Uninstall(args) => service::uninstall(&args.root, args.purge),
+        Command::Config(ConfigCommand::Check { config }) => {
+            match evident_agent::config::Config::load(&config) {
+                Ok(_) => {
+                    println!("ok");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    // The error names the file (and line for TOML errors).
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Completions(args) => evident_agent::shell::completions(&args, Cli::command()),
         Command::Man(args) => evident_agent::shell::man(&args, Cli::command()),
         Command::Worker(args) => service::worker(

@@ -71,7 +71,14 @@ fn bash_completions_name_the_subcommands() {
     let (code, out, err) = run(&["completions", "bash"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("complete -F"), "not a bash completion script");
-    for sub in ["scan", "collect", "status", "install", "completions"] {
+    for sub in [
+        "scan",
+        "collect",
+        "status",
+        "install",
+        "config",
+        "completions",
+    ] {
         assert!(out.contains(sub), "subcommand {sub} missing");
     }
     let (code, _, err) = run(&["completions", "tcsh"]);
@@ -106,4 +113,46 @@ fn man_dir_writes_one_valid_page_per_subcommand() {
         let text = render_roff(&roff);
         assert!(text.contains("SYNOPSIS"), "{page}: {text}");
     }
+}
+
+#[test]
+fn config_check_says_ok_or_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("ca.pem"), "").unwrap();
+    let good = d.join("agent.toml");
+    std::fs::write(
+        &good,
+        "collector = \"https://c.example:8443\"\nca_file = \"ca.pem\"\nstate_dir = \"state\"\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["config", "check", "--config", good.to_str().unwrap()]);
+    assert_eq!((code, out.trim()), (0, "ok"), "{err}");
+
+    let bad = d.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "collector = \"https://c.example:8443\"\nca_file = \"ca.pem\"\n[spool]\nmax_byts = 3\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("max_byts"), "{err}");
+    assert_eq!(err.matches("unknown field").count(), 1, "said once: {err}");
+
+    // A value that parses but is refused: the file and the reason.
+    let missing = d.join("missing-ca.toml");
+    std::fs::write(
+        &missing,
+        "collector = \"https://c.example:8443\"\nca_file = \"nope.pem\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["config", "check", "--config", missing.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("missing-ca.toml") && err.contains("nope.pem"),
+        "{err}"
+    );
 }

@@ -65,6 +65,9 @@ enum Command {
     /// Manage the people who sign attestations.
     #[command(subcommand)]
     Attester(cli::attest::AttesterCommand),
+    /// Validate the configuration file (`config check`).
+    #[command(subcommand)]
+    Config(cli::config::ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cli::shell::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand into --dir.
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Isms(args) => cli::isms::run_isms(&args),
         Command::Attest(args) => cli::attest::run(&args),
         Command::Attester(cmd) => cli::attest::attester(cmd),
+        Command::Config(cmd) => cli::config::run(cmd),
         Command::Completions(args) => cli::shell::completions(&args, Cli::command()),
         Command::Man(args) => cli::shell::man(&args, Cli::command()),
     };

@@ -77,6 +77,7 @@ fn bash_completions_name_the_subcommands() {
         "token",
         "export",
         "verify",
+        "config",
         "completions",
     ] {
         assert!(out.contains(sub), "subcommand {sub} missing");
@@ -116,4 +117,37 @@ fn man_dir_writes_one_valid_page_per_subcommand() {
         let text = render_roff(&roff);
         assert!(text.contains("SYNOPSIS"), "{page}: {text}");
     }
+}
+
+#[test]
+fn config_check_says_ok_or_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("config.toml"), "listen = \"127.0.0.1:8443\"\n").unwrap();
+    let (code, out, err) = run(&["config", "check", "--dir", d.to_str().unwrap()]);
+    assert_eq!((code, out.trim()), (0, "ok"), "{err}");
+
+    // Unknown field: the TOML error names file, line and field.
+    let typo = d.join("typo.toml");
+    std::fs::write(&typo, "listen = \"127.0.0.1:8443\"\nmax_bach = 5\n").unwrap();
+    let (code, out, err) = run(&["config", "check", "--config", typo.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("typo.toml"), "{err}");
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("unknown field `max_bach`"), "{err}");
+
+    // A refused value: file:line: field and reason.
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, "listen = \"127.0.0.1:8443\"\n\nmax_batch = 0\n").unwrap();
+    let (code, _, err) = run(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("bad.toml:3: max_batch must be between 1 and 10000"),
+        "{err}"
+    );
+
+    // No file at all is an error, not silently the defaults.
+    let (code, _, err) = run(&["config", "check", "--dir", d.join("none").to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no such file"), "{err}");
 }

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod attest;
 pub mod catalog;
 pub mod common;
+pub mod config;
 pub mod db;
 pub mod export;
 pub mod framework;
