@@ -14,6 +14,7 @@ pub mod probes;
 pub mod report;
 pub mod scan;
 pub mod schedule;
+pub mod shell;
 pub mod shipper;
 pub mod signer;
 pub mod spool;

@@ -2,7 +2,7 @@
 //! maps outcomes to exit codes: 0 ok, 1 a rule fails, 2 error.
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use evident_agent::hostroot::HostRoot;
 use evident_agent::probes::REGISTRY;
 use evident_agent::{collect, report, scan};
@@ -13,7 +13,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "evident-agent",
-    version,
+    version = env!("EVIDENT_LONG_VERSION"),
     about = "Evident agent: probes this host for ISO/IEC 27001:2022 Annex A evidence"
 )]
 struct Cli {
@@ -37,9 +37,27 @@ enum Command {
     Install(InstallArgs),
     /// Remove the systemd service (keeps the key and configuration unless --purge).
     Uninstall(UninstallArgs),
+    /// Validate the configuration file (`config check`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(evident_agent::shell::CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand into --dir.
+    Man(evident_agent::shell::ManArgs),
     /// One job of the service, started by `run` (not for direct use).
     #[command(hide = true)]
     Worker(WorkerArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration: prints `ok` (exit 0) or the error with
+    /// file, line and field (exit 2).
+    Check {
+        /// Configuration file (TOML).
+        #[arg(long, default_value = evident_agent::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -181,6 +199,21 @@ fn main() -> ExitCode {
         }
         Command::Install(args) => service::install(args.root, args.config, args.enroll_token),
         Command::Uninstall(args) => service::uninstall(&args.root, args.purge),
+        Command::Config(ConfigCommand::Check { config }) => {
+            match evident_agent::config::Config::load(&config) {
+                Ok(_) => {
+                    println!("ok");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    // The error names the file (and line for TOML errors).
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Completions(args) => evident_agent::shell::completions(&args, Cli::command()),
+        Command::Man(args) => evident_agent::shell::man(&args, Cli::command()),
         Command::Worker(args) => service::worker(
             &args.config,
             args.parent,

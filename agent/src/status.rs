@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Everything `status` reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
     /// The collector the agent delivers to.
     pub collector: String,
@@ -104,6 +104,37 @@ impl Status {
         self.delivery_stopped.is_none() && self.agent_id.is_some() && !self.disk_full()
     }
 
+    /// The error that makes delivery currently failing: the last error when
+    /// it is about delivery or enrollment and no delivery succeeded since.
+    pub fn delivery_failure(&self) -> Option<&str> {
+        let e = self.last_error.as_deref()?;
+        let about_delivery = e.starts_with("delivery") || e.starts_with("enrollment");
+        let since_success = match (self.last_error_at, self.last_delivery) {
+            (Some(err), Some(ok)) => err >= ok,
+            (_, None) => true,
+            (None, Some(_)) => false,
+        };
+        (about_delivery && since_success).then_some(e)
+    }
+
+    /// The `delivery:` line: `ok` only when nothing says otherwise.
+    pub fn delivery_summary(&self) -> String {
+        if let Some(m) = &self.delivery_stopped {
+            return format!("STOPPED: {m}");
+        }
+        if let Some(e) = self.delivery_failure() {
+            return format!("FAILING (retrying): {e}");
+        }
+        if self.last_delivery.is_none() {
+            return if self.spool_depth > 0 {
+                "pending: nothing delivered yet".into()
+            } else {
+                "nothing to deliver yet".into()
+            };
+        }
+        "ok".into()
+    }
+
     /// Whether the state directory's disk is (nearly) full.
     pub fn disk_full(&self) -> bool {
         self.disk_free_bytes.is_some_and(|b| b < DISK_FULL_BELOW)
@@ -175,13 +206,7 @@ impl Status {
                 .collect();
             line("dropped:", r.join(", "));
         }
-        line(
-            "delivery:",
-            match &self.delivery_stopped {
-                Some(m) => format!("STOPPED: {m}"),
-                None => "ok".into(),
-            },
-        );
+        line("delivery:", self.delivery_summary());
         if let Some(free) = self.disk_free_bytes {
             line(
                 "disk:",
@@ -196,5 +221,89 @@ impl Status {
             line("last error:", format!("{} ({})", e, t(&self.last_error_at)));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    fn delivery_line(s: &Status) -> String {
+        s.render()
+            .lines()
+            .find(|l| l.starts_with("delivery:"))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn delivery_is_not_ok_beside_a_newer_delivery_error() {
+        let mut s = Status {
+            agent_id: Some("a1".into()),
+            last_delivery: at("2026-01-01T10:00:00Z"),
+            last_error: Some("delivery of sequence 7: connection refused".into()),
+            last_error_at: at("2026-01-01T11:00:00Z"),
+            spool_depth: 3,
+            ..Status::default()
+        };
+        let line = delivery_line(&s);
+        assert!(line.contains("FAILING"), "{line}");
+        assert!(line.contains("connection refused"), "{line}");
+        assert!(!line.ends_with(" ok"), "{line}");
+
+        // A later success makes the old error history, not the state.
+        s.last_delivery = at("2026-01-01T12:00:00Z");
+        assert!(delivery_line(&s).ends_with(" ok"), "{}", delivery_line(&s));
+
+        // An error about collection says nothing about delivery.
+        s.last_error = Some("collection: probe timed out".into());
+        s.last_error_at = at("2026-01-01T13:00:00Z");
+        assert!(delivery_line(&s).ends_with(" ok"), "{}", delivery_line(&s));
+
+        // Enrollment failing before any delivery is a delivery failure.
+        let never = Status {
+            last_error: Some("enrollment: connection refused".into()),
+            last_error_at: at("2026-01-01T11:00:00Z"),
+            spool_depth: 1,
+            ..Status::default()
+        };
+        assert!(
+            delivery_line(&never).contains("FAILING"),
+            "{}",
+            delivery_line(&never)
+        );
+
+        // Stopped wins over everything.
+        s.delivery_stopped = Some("collector refused the agent key (403)".into());
+        assert!(
+            delivery_line(&s).contains("STOPPED"),
+            "{}",
+            delivery_line(&s)
+        );
+    }
+
+    #[test]
+    fn nothing_delivered_yet_is_not_called_ok() {
+        let pending = Status {
+            spool_depth: 2,
+            ..Status::default()
+        };
+        assert!(
+            delivery_line(&pending).contains("pending"),
+            "{}",
+            delivery_line(&pending)
+        );
+        let empty = Status::default();
+        assert!(
+            !delivery_line(&empty).ends_with(" ok"),
+            "{}",
+            delivery_line(&empty)
+        );
     }
 }

@@ -179,8 +179,12 @@ impl Config {
 
     /// Read and validate `DIR/config.toml`; a missing file means defaults.
     pub fn load(dir: &Path) -> Result<Config, ConfigError> {
-        let path = dir.join(Self::FILE);
-        let config = match std::fs::read_to_string(&path) {
+        Self::load_file(&dir.join(Self::FILE))
+    }
+
+    /// Read and validate one config file; a missing file means defaults.
+    pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+        let config = match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Toml {
                 path: path.display().to_string(),
                 source,

@@ -2,7 +2,7 @@
 //! module under `cli/`; this file only parses arguments and maps results to
 //! exit codes (0 ok, 1 findings or failed tests, 2 error).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod cli;
@@ -10,7 +10,7 @@ mod cli;
 #[derive(Parser)]
 #[command(
     name = "evident-collector",
-    version,
+    version = env!("EVIDENT_LONG_VERSION"),
     about = "Evident collector: verifies, stores and evaluates signed evidence; policy tooling"
 )]
 struct Cli {
@@ -65,6 +65,13 @@ enum Command {
     /// Manage the people who sign attestations.
     #[command(subcommand)]
     Attester(cli::attest::AttesterCommand),
+    /// Validate the configuration file (`config check`).
+    #[command(subcommand)]
+    Config(cli::config::ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cli::shell::CompletionsArgs),
+    /// Print the man page (roff), or write one page per subcommand into --dir.
+    Man(cli::shell::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +96,9 @@ fn main() -> ExitCode {
         Command::Isms(args) => cli::isms::run_isms(&args),
         Command::Attest(args) => cli::attest::run(&args),
         Command::Attester(cmd) => cli::attest::attester(cmd),
+        Command::Config(cmd) => cli::config::run(cmd),
+        Command::Completions(args) => cli::shell::completions(&args, Cli::command()),
+        Command::Man(args) => cli::shell::man(&args, Cli::command()),
     };
     match result {
         Ok(code) => code,

@@ -56,6 +56,9 @@ pub enum TokenCommand {
     List {
         #[command(flatten)]
         dir: DirArg,
+        /// Output format (`json`: an array, stable field names, RFC 3339 times).
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Revoke an enrollment token by id.
     Revoke {
@@ -66,6 +69,22 @@ pub enum TokenCommand {
     },
 }
 
+/// Output of `token list` and `agents list`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    /// Aligned columns; agent-supplied strings shown escaped.
+    Table,
+    /// A JSON array of objects (times RFC 3339 UTC or null).
+    Json,
+}
+
+/// Unix ms as RFC 3339 UTC, or JSON null.
+fn json_time(ms: Option<i64>) -> serde_json::Value {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
 /// `agents …`.
 #[derive(Subcommand, Debug)]
 pub enum AgentsCommand {
@@ -73,6 +92,9 @@ pub enum AgentsCommand {
     List {
         #[command(flatten)]
         dir: DirArg,
+        /// Output format (`json`: an array, stable field names, RFC 3339 times).
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Approve a pending agent.
     Approve {
@@ -202,13 +224,17 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
                 );
                 println!("{}", t.secret);
             }
-            TokenCommand::List { dir } => {
+            TokenCommand::List { dir, format } => {
                 let (_, store) = open_store(&dir).await?;
-                println!(
-                    "{:<18} {:<21} {:<21} {:>6} {:>8} state",
-                    "id", "created", "expires", "uses", "max"
-                );
+                let json = format == ListFormat::Json;
+                if !json {
+                    println!(
+                        "{:<18} {:<21} {:<21} {:>6} {:>8} state",
+                        "id", "created", "expires", "uses", "max"
+                    );
+                }
                 let now = Clock::from_env().now_ms();
+                let mut rows = Vec::new();
                 for t in store.list_tokens().await? {
                     let state = if t.revoked {
                         "revoked"
@@ -219,6 +245,18 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
                     } else {
                         "valid"
                     };
+                    if json {
+                        rows.push(serde_json::json!({
+                            "id": t.id,
+                            "created_at": json_time(Some(t.created_at)),
+                            "expires_at": json_time(t.expires_at),
+                            "uses": t.uses,
+                            "max_uses": t.max_uses,
+                            "revoked": t.revoked,
+                            "state": state,
+                        }));
+                        continue;
+                    }
                     println!(
                         "{:<18} {:<21} {:<21} {:>6} {:>8} {state}",
                         t.id,
@@ -231,6 +269,9 @@ pub fn token(cmd: TokenCommand) -> Result<ExitCode> {
                     );
                 }
                 store.close().await;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                }
             }
             TokenCommand::Revoke { dir, id } => {
                 let (_, store) = open_store(&dir).await?;
@@ -249,16 +290,38 @@ pub fn agents(cmd: AgentsCommand) -> Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async {
         let (dir, id, status) = match cmd {
-            AgentsCommand::List { dir } => {
+            AgentsCommand::List { dir, format } => {
                 let (_, store) = open_store(&dir).await?;
-                println!(
-                    "{:<22} {:<10} {:<24} {:>8} {:<21} key",
-                    "id", "status", "hostname", "seq", "last seen"
-                );
+                let json = format == ListFormat::Json;
+                if json {
+                    // Streamed one page at a time: memory stays bounded.
+                    print!("[");
+                } else {
+                    println!(
+                        "{:<22} {:<10} {:<24} {:>8} {:<21} key",
+                        "id", "status", "hostname", "seq", "last seen"
+                    );
+                }
+                let mut first = true;
                 let mut after: Option<String> = None;
                 loop {
                     let page = store.list_agents(after.as_deref(), 500).await?;
                     for a in &page {
+                        if json {
+                            let row = serde_json::json!({
+                                "id": a.id,
+                                "status": a.status.as_str(),
+                                "hostname": a.hostname,
+                                "agent_version": a.agent_version,
+                                "key_id": a.key_id,
+                                "enrolled_at": json_time(Some(a.enrolled_at)),
+                                "last_seen": json_time(a.last_seen),
+                                "last_sequence": a.last_sequence,
+                            });
+                            print!("{}\n  {row}", if first { "" } else { "," });
+                            first = false;
+                            continue;
+                        }
                         println!(
                             "{:<22} {:<10} {:<24} {:>8} {:<21} {}",
                             a.id,
@@ -277,6 +340,9 @@ pub fn agents(cmd: AgentsCommand) -> Result<ExitCode> {
                     after = page.last().map(|a| a.id.clone());
                 }
                 store.close().await;
+                if json {
+                    println!("{}]", if first { "" } else { "\n" });
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             AgentsCommand::Approve { dir, id } => (dir, id, AgentStatus::Active),
