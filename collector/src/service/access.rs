@@ -8,7 +8,6 @@
 
 use super::{random_hex, secret_hash, App};
 use crate::store::{ApiTokenInfo, Store, StoreError};
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -126,10 +125,20 @@ pub async fn revoke(store: &dyn Store, id: &str) -> Result<(), AccessError> {
     }
 }
 
-/// Scopes looked up recently, by token hash.
-#[derive(Debug, Default)]
+/// Scopes looked up recently, by token hash (bounded LRU: a flood of
+/// distinct tokens evicts the oldest, never empties the cache).
+#[derive(Debug)]
 pub struct AccessCache {
-    found: Mutex<HashMap<[u8; 32], (Scope, Instant)>>,
+    found: Mutex<lru::LruCache<[u8; 32], (Scope, Instant)>>,
+}
+
+impl Default for AccessCache {
+    fn default() -> AccessCache {
+        let cap = std::num::NonZeroUsize::new(CACHE_CAP).unwrap_or(std::num::NonZeroUsize::MIN);
+        AccessCache {
+            found: Mutex::new(lru::LruCache::new(cap)),
+        }
+    }
 }
 
 /// The scope of a presented bearer token (None: unknown or revoked).
@@ -141,7 +150,7 @@ pub async fn scope_of(app: &App, presented: &str) -> Result<Option<Scope>, Store
         return Ok(None);
     }
     let hash = secret_hash(presented);
-    if let Ok(m) = app.access.found.lock() {
+    if let Ok(mut m) = app.access.found.lock() {
         if let Some((s, at)) = m.get(&hash) {
             if at.elapsed() < CACHE_TTL {
                 return Ok(Some(*s));
@@ -155,10 +164,7 @@ pub async fn scope_of(app: &App, presented: &str) -> Result<Option<Scope>, Store
         .as_deref()
         .and_then(Scope::parse);
     if let (Some(s), Ok(mut m)) = (scope, app.access.found.lock()) {
-        if m.len() >= CACHE_CAP {
-            m.clear();
-        }
-        m.insert(hash, (s, Instant::now()));
+        m.put(hash, (s, Instant::now()));
     }
     Ok(scope)
 }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use evident_core::evidence::{Parsed, PAYLOAD_TYPE};
 use evident_core::{Digest, Envelope};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Why a query could not be answered; `crate::error` maps each to its HTTP status and body.
@@ -39,10 +39,21 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
-/// Parsed-results cache.
-#[derive(Default)]
+/// Parsed results kept, least recently used evicted first.
+const PARSED_CAP: usize = 4096;
+
+/// Parsed-results cache (bounded LRU: evicts, never clears wholesale).
 pub struct Query {
-    parsed: Mutex<HashMap<Digest, Arc<StoredResults>>>,
+    parsed: Mutex<lru::LruCache<Digest, Arc<StoredResults>>>,
+}
+
+impl Default for Query {
+    fn default() -> Query {
+        let cap = std::num::NonZeroUsize::new(PARSED_CAP).unwrap_or(std::num::NonZeroUsize::MIN);
+        Query {
+            parsed: Mutex::new(lru::LruCache::new(cap)),
+        }
+    }
 }
 
 /// Most items one page may hold.
@@ -59,7 +70,12 @@ impl Query {
         app: &App,
         digest: &Digest,
     ) -> Result<Arc<StoredResults>, QueryError> {
-        if let Some(r) = self.parsed.lock().ok().and_then(|m| m.get(digest).cloned()) {
+        if let Some(r) = self
+            .parsed
+            .lock()
+            .ok()
+            .and_then(|mut m| m.get(digest).cloned())
+        {
             return Ok(r);
         }
         let bytes = app
@@ -72,10 +88,7 @@ impl Query {
         })?;
         let parsed = Arc::new(parsed);
         if let Ok(mut m) = self.parsed.lock() {
-            if m.len() > 4096 {
-                m.clear();
-            }
-            m.insert(*digest, parsed.clone());
+            m.put(*digest, parsed.clone());
         }
         Ok(parsed)
     }
