@@ -6,6 +6,7 @@ pub mod alerting;
 pub mod clock;
 pub mod config;
 pub mod conn;
+pub mod console;
 pub mod error;
 pub mod http;
 pub mod limits;

@@ -269,7 +269,11 @@ pub async fn serve(
         quota_statements: crate::limits::Windows::new(60_000, 200_000),
         quota_bytes: crate::limits::Windows::new(86_400_000, 200_000),
         access: Default::default(),
+        data_dir: Some(dir.to_path_buf()),
     });
+    // The console's fleet trend: one snapshot of the fleet counts per day.
+    let trend_task =
+        crate::console::trend::spawn(store.clone(), app.clock.clone(), stop_tx.subscribe());
     let router =
         crate::http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -365,6 +369,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), writer_task).await;
     stats_task.abort();
+    trend_task.abort();
     if let Some(t) = retention_task {
         t.abort();
     }

@@ -122,6 +122,18 @@ pub fn client_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
         .with_no_client_auth())
 }
 
+/// The base64 sha256 of the SubjectPublicKeyInfo of the key in `key_pem`:
+/// the pin a browser is given for the server certificate
+/// (`--ignore-certificate-errors-spki-list`, the console's browser tests).
+pub fn spki_pin(key_pem: &str) -> Result<String, TlsError> {
+    use base64::Engine as _;
+    use rcgen::PublicKeyData as _;
+    use sha2::Digest as _;
+    let key = KeyPair::from_pem(key_pem)?;
+    Ok(base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(key.subject_public_key_info())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

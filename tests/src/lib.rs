@@ -7,6 +7,8 @@
 //! e2e test and bench shares (server, PostgreSQL, signing agent); splitting
 //! it would make each test import from several places for one setup.
 
+pub mod webdriver;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use evident_agent::hostroot::HostRoot;

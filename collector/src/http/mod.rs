@@ -45,6 +45,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(scoped(alerts::read_router(), Scope::Auditor))
         .merge(scoped(alerts::ack_router(), Scope::Operator))
         .merge(scoped(admin::router(), Scope::Admin))
+        .merge(crate::console::router())
         .layer(middleware::from_fn(log_requests))
         .with_state(app)
 }

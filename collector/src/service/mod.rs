@@ -50,6 +50,9 @@ pub struct App {
     pub quota_bytes: crate::limits::Windows<String>,
     /// Scoped API tokens recently looked up.
     pub access: access::AccessCache,
+    /// The data directory (the collector's signing key and `soa.toml`,
+    /// read by the console's evidence review downloads).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl App {

@@ -542,6 +542,7 @@ macro_rules! impl_drift_store {
             }
             drift_apply(tx, sinks, agent, &decision.alerts, now, &mut host).await?;
             fleet_apply(tx, prev_map.as_ref(), Some(&d.eval.statuses)).await?;
+            host_status_apply(tx, agent, prev_map.as_ref(), &d.eval.statuses, now).await?;
             let statuses = serde_json::to_string(&d.eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
                 "INSERT INTO drift_state (agent_id, results, statuses, interval_seconds, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -558,7 +559,7 @@ macro_rules! impl_drift_store {
             Ok(())
         }
 
-        /// Move an active host's control statuses in `fleet_status` from
+        /// Move an active host's control and rule statuses in `fleet_status` from
         /// `prev` to `next` (None: the host leaves or joins the counts).
         async fn fleet_apply(
             tx: &mut sqlx::Transaction<'static, $db>,
@@ -569,7 +570,7 @@ macro_rules! impl_drift_store {
                 std::collections::BTreeMap::new();
             for (m, sign) in [(prev, -1), (next, 1)] {
                 for (k, v) in m.into_iter().flat_map(|m| m.iter()) {
-                    if k.starts_with("control:") {
+                    if k.starts_with("control:") || k.starts_with("rule:") {
                         *delta.entry((k.as_str(), v.as_str())).or_default() += sign;
                     }
                 }
@@ -587,6 +588,43 @@ macro_rules! impl_drift_store {
                 .bind(n)
                 .execute(&mut **tx)
                 .await?;
+            }
+            Ok(())
+        }
+
+        /// Keep `host_status` (the console's per host × subject latest
+        /// status, migration 50) in step: only subjects whose status changed
+        /// are written, subjects gone from the evaluation are deleted.
+        async fn host_status_apply(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            agent: &str,
+            prev: Option<&evident_core::drift::StatusMap>,
+            next: &evident_core::drift::StatusMap,
+            now: i64,
+        ) -> Result<(), StoreError> {
+            for (subject, status) in next {
+                if prev.and_then(|p| p.get(subject)) == Some(status) {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO host_status (agent_id, subject, status, since) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (agent_id, subject) DO UPDATE SET status = excluded.status, since = excluded.since",
+                )
+                .bind(agent)
+                .bind(subject)
+                .bind(status)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            for subject in prev.into_iter().flat_map(|p| p.keys()) {
+                if !next.contains_key(subject) {
+                    sqlx::query("DELETE FROM host_status WHERE agent_id = $1 AND subject = $2")
+                        .bind(agent)
+                        .bind(subject)
+                        .execute(&mut **tx)
+                        .await?;
+                }
             }
             Ok(())
         }

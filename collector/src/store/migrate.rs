@@ -91,6 +91,11 @@ macro_rules! migrations {
                     "/0020_attester_revocation.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 50,
+                description: "console",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0050_console.sql")),
+            },
         ]
     };
 }

@@ -16,11 +16,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use access::{AccessStore, ApiTokenInfo};
+pub use console::ConsoleStore;
 pub use drift::AlertStore;
 pub use guard::{Durability, GuardStore, HostStore};
 pub use retention::RetentionStore;
 
 pub mod access;
+pub mod console;
 pub mod drift;
 pub mod guard;
 mod migrate;
@@ -395,6 +397,7 @@ pub trait Store:
     + HostStore
     + AccessStore
     + RetentionStore
+    + ConsoleStore
     + Send
     + Sync
     + 'static

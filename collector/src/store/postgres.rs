@@ -127,3 +127,5 @@ impl crate::store::GuardStore for PgStore {
 crate::store::access::impl_access_store!(PgStore);
 crate::store::guard::impl_host_store!(PgStore);
 crate::store::retention::impl_retention_store!(PgStore, Postgres, begin = "BEGIN");
+
+crate::store::console::impl_console_store!(PgStore, begin = "BEGIN");

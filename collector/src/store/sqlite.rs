@@ -149,3 +149,5 @@ impl crate::store::GuardStore for SqliteStore {
 crate::store::access::impl_access_store!(SqliteStore);
 crate::store::guard::impl_host_store!(SqliteStore);
 crate::store::retention::impl_retention_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
+
+crate::store::console::impl_console_store!(SqliteStore, begin = "BEGIN IMMEDIATE");

@@ -1,0 +1,205 @@
+//! The fleet page (`GET /`): every Annex A control with its roll-up across
+//! active hosts (counts per status from `fleet_status`, stale hosts shown as
+//! `stale`), theme, automated or not, worst first; filters by policy,
+//! severity, framework and theme; the fleet's trend (from `fleet_trend`).
+
+use super::{nonempty, rules_by_control};
+use crate::console::error::ConsoleError;
+use crate::console::layout::{self, badge, bar, enc, Nav};
+use crate::console::session::Session;
+use crate::service::{query, App};
+use axum::extract::{Query, State};
+use evident_core::framework::FrameworkSet;
+use evident_core::Catalog;
+use maud::{html, Markup};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Filters.
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    policy: Option<String>,
+    severity: Option<String>,
+    framework: Option<String>,
+    theme: Option<String>,
+}
+
+struct Row<'a> {
+    id: &'a str,
+    title: &'a str,
+    theme: &'static str,
+    rules: usize,
+    counts: Vec<(String, u64)>,
+}
+
+impl Row<'_> {
+    fn worst(&self) -> (u8, std::cmp::Reverse<u64>) {
+        let rank = self
+            .counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, _)| layout::rank(s))
+            .min()
+            .unwrap_or(if self.rules == 0 { 7 } else { 4 });
+        let n = self
+            .counts
+            .iter()
+            .filter(|(s, _)| layout::rank(s) == rank)
+            .map(|(_, n)| *n)
+            .sum();
+        (rank, std::cmp::Reverse(n))
+    }
+}
+
+/// `GET /`.
+pub async fn page(
+    State(app): State<Arc<App>>,
+    s: Session,
+    q: Result<Query<Filters>, axum::extract::rejection::QueryRejection>,
+) -> Result<Markup, ConsoleError> {
+    let Query(f) = q.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
+    let (policy, severity) = (nonempty(&f.policy), nonempty(&f.severity));
+    let rules = rules_by_control(&app, policy, severity);
+    let frameworks = FrameworkSet::embedded();
+    let in_framework: Option<BTreeSet<String>> = match nonempty(&f.framework) {
+        None => None,
+        Some(id) => {
+            let fw = frameworks
+                .get(id)
+                .ok_or_else(|| ConsoleError::BadRequest(format!("no framework {id}")))?;
+            Some(
+                fw.requirements
+                    .iter()
+                    .flat_map(|r| r.annex_a.iter().map(|p| p.control.clone()))
+                    .collect(),
+            )
+        }
+    };
+    let counts: BTreeMap<String, BTreeMap<String, u64>> = query::controls(&app)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.hosts))
+        .collect();
+    let catalog = Catalog::annex_a();
+    let filtered = policy.is_some() || severity.is_some();
+    let mut rows: Vec<Row> = catalog
+        .controls()
+        .iter()
+        .filter(|c| nonempty(&f.theme).is_none_or(|t| c.theme.as_str() == t))
+        .filter(|c| in_framework.as_ref().is_none_or(|set| set.contains(&c.id)))
+        .filter(|c| !filtered || rules.contains_key(&c.id))
+        .map(|c| {
+            let mut counts: Vec<(String, u64)> = counts
+                .get(&c.id)
+                .map(|m| m.iter().map(|(s, n)| (s.clone(), *n)).collect())
+                .unwrap_or_default();
+            counts.sort_by_key(|(s, _)| layout::rank(s));
+            Row {
+                id: &c.id,
+                title: &c.title,
+                theme: c.theme.as_str(),
+                rules: rules.get(&c.id).map_or(0, Vec::len),
+                counts,
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| r.worst());
+    let hosts = app.store.active_hosts().await?;
+    let open_alerts = app
+        .store
+        .list_alerts(&crate::store::drift::AlertQuery {
+            open_only: true,
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?
+        .len();
+    let failing = rows.iter().filter(|r| r.worst().0 <= 1).count();
+    let automated = rows.iter().filter(|r| r.rules > 0).count();
+    let since = crate::console::trend::day(app.clock.now_ms() - 90 * 86_400_000);
+    let trend = app.store.trend(None, &since).await?;
+    let policies: Vec<&str> = app
+        .policies
+        .policies()
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    let sel = |v: &Option<String>, x: &str| nonempty(v) == Some(x);
+    let body = html! {
+        h1 { "Fleet posture" }
+        p.lead { "Every ISO/IEC 27001:2022 Annex A control across the active hosts' latest evidence, worst first." }
+        section.cards aria-label="Summary" {
+            div.card { span.n { (hosts) } "active hosts" }
+            div.card { span.n { (failing) } "controls failing on a host" }
+            div.card { span.n { (automated) " / " (rows.len()) } "controls evidenced by rules" }
+            div.card { span.n { a href="/alerts" { (open_alerts) } } "open alerts" }
+        }
+        form.filters method="get" action="/" aria-label="Filters" {
+            label { "Policy"
+                select name="policy" {
+                    option value="" { "all" }
+                    @for p in &policies { option value=(p) selected[sel(&f.policy, p)] { (p) } }
+                }
+            }
+            label { "Severity"
+                select name="severity" {
+                    option value="" { "all" }
+                    @for v in ["critical", "high", "medium", "low"] { option value=(v) selected[sel(&f.severity, v)] { (v) } }
+                }
+            }
+            label { "Framework"
+                select name="framework" {
+                    option value="" { "ISO/IEC 27001:2022 (all controls)" }
+                    @for fw in frameworks.frameworks() { option value=(fw.id) selected[sel(&f.framework, &fw.id)] { (fw.title) } }
+                }
+            }
+            label { "Theme"
+                select name="theme" {
+                    option value="" { "all" }
+                    @for t in evident_core::catalog::Theme::ALL { option value=(t.as_str()) selected[sel(&f.theme, t.as_str())] { (t.as_str()) } }
+                }
+            }
+            button.primary type="submit" { "Apply" }
+            a href="/" { "Clear" }
+        }
+        p.muted { "Host groups or labels: agents report none, so there is no such filter yet." }
+        h2 { "Trend (last 90 days)" }
+        (layout::trend_chart(&trend, "Host × control results per status, one point per day"))
+        h2 #controls { "Controls" }
+        table {
+            caption.muted { (rows.len()) " controls" }
+            thead {
+                tr {
+                    th scope="col" { "Control" }
+                    th scope="col" { "Title" }
+                    th scope="col" { "Theme" }
+                    th scope="col" { "Evidence" }
+                    th scope="col" { "Hosts per status" }
+                    th scope="col" { "Distribution" }
+                }
+            }
+            tbody {
+                @for r in &rows {
+                    tr {
+                        th scope="row" { a href={ "/controls/" (enc(r.id)) } { (r.id) } }
+                        td { (r.title) }
+                        td { (r.theme) }
+                        td {
+                            @if r.rules > 0 { "automated · " (r.rules) " rule" @if r.rules != 1 { "s" } }
+                            @else { (badge("not-automated")) }
+                        }
+                        td {
+                            @if r.counts.is_empty() {
+                                span.muted { @if r.rules > 0 { "no host evidence yet" } @else { "attestation" } }
+                            }
+                            @for (st, n) in &r.counts { span.inline { (badge(st)) " " (n) } " " }
+                        }
+                        td { (bar(&r.counts, 160)) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page("Fleet", &s, Nav::Fleet, body))
+}

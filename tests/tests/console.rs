@@ -1,0 +1,535 @@
+//! The web console (issue 15) in a real headless Chromium driven through
+//! WebDriver (`evident_e2e::webdriver`), against a real `serve` over HTTPS
+//! with its generated CA: sign in per role, walk every page (saving a
+//! screenshot of each under `target/console-screenshots/`), acknowledge an
+//! alert as operator, be refused as auditor, CSRF refusals, session expiry
+//! on the fake clock, and a host name holding `<script>` shown as text.
+//! Fails (never skips) without chromium and chromedriver.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use evident_e2e::webdriver::{Browser, Driver};
+use evident_e2e::{collect, fixture_root, request, Agent, Backend, Server};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+const EVIL: &str = "<script>window.__xss=1</script>evil";
+
+fn shots_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A client that does not follow redirects (to see 303s and cookies).
+fn raw_client(server: &Server) -> reqwest::Client {
+    let pem = std::fs::read(server.dir.path().join("ca.pem")).unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(evident_collector::tls::client_config(&pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Sign in over HTTP; the session cookie pair `name=value`.
+async fn http_signin(server: &Server, c: &reqwest::Client, token: &str) -> String {
+    let r = c
+        .post(format!("{}/signin", server.url))
+        .header("Origin", &server.url)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=",
+    ] {
+        assert!(set.contains(attr), "{attr} missing from {set}");
+    }
+    assert!(set.starts_with("__Host-evident_session="));
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token in a page's forms.
+fn csrf_of(html: &str) -> String {
+    let i = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[i..i + 64].to_string()
+}
+
+async fn browser_signin(b: &Browser, url: &str, token: &str) {
+    b.goto(&format!("{url}/signin")).await;
+    let field = b.find("#token").await;
+    b.send_keys(&field, token).await;
+    let button = b.find("form.signin button").await;
+    b.click(&button).await;
+    assert_eq!(
+        b.current_url().await,
+        format!("{url}/"),
+        "sign-in did not land on the fleet"
+    );
+}
+
+async fn shot(b: &Browser, name: &str) {
+    let png = b.full_screenshot(4000).await;
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// No script but the console's own ran or exists, and the host name is text.
+async fn no_injected_script(b: &Browser, page: &str) {
+    let v = b
+        .execute(
+            "return [window.__xss === undefined, Array.from(document.scripts).map(s => s.src)];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(v[0], true, "{page}: an injected script ran");
+    let srcs: Vec<String> = v[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(srcs.len(), 1, "{page}: scripts {srcs:?}");
+    assert!(
+        srcs[0].ends_with("/console/assets/console.js"),
+        "{page}: {srcs:?}"
+    );
+}
+
+async fn post_ingest(server: &Server, agent: &mut Agent, host: &str) {
+    let run = collect(fixture_root(host).path());
+    let (env, _) = agent.sign_next(&run);
+    let r = server.post(&request(&env, &run, true)).await;
+    assert_eq!(r.status().as_u16(), 200, "ingest for {host}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_in_a_real_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = tmp.path().join("clock");
+    let t0 = chrono::Utc::now().timestamp_millis();
+    std::fs::write(&clock, t0.to_string()).unwrap();
+    let clock_s = clock.display().to_string();
+    let server = Server::start_with(
+        Backend::Sqlite,
+        &[],
+        "",
+        &[("EVIDENT_FAKE_CLOCK_FILE", clock_s.as_str())],
+    )
+    .await
+    .unwrap();
+    let url = server.url.clone();
+    let auditor = server
+        .cli(&[
+            "api-token",
+            "create",
+            "--scope",
+            "auditor",
+            "--name",
+            "audit-firm",
+        ])
+        .trim()
+        .to_string();
+    let operator = server
+        .cli(&[
+            "api-token",
+            "create",
+            "--scope",
+            "operator",
+            "--name",
+            "oncall",
+        ])
+        .trim()
+        .to_string();
+    let metrics = server
+        .cli(&["api-token", "create", "--scope", "metrics"])
+        .trim()
+        .to_string();
+    let mut hosts = Vec::new();
+    for name in ["web-1", "db-2", EVIL] {
+        let mut a = Agent::new(name);
+        a.enroll(&server).await;
+        post_ingest(&server, &mut a, name).await;
+        hosts.push(a);
+    }
+    // A pending agent for the admin page.
+    server.cli(&["config", "check"]);
+    let (st, alerts) = server.get("/v1/alerts?open=true").await;
+    assert_eq!(st, 200);
+    let open: Vec<i64> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        !open.is_empty(),
+        "the fixture hosts open baseline alerts: {alerts}"
+    );
+
+    // Plain HTTP checks first: headers, redirects, CSRF, roles.
+    let c = raw_client(&server);
+    let r = c.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        303,
+        "not signed in: to the sign-in page"
+    );
+    assert_eq!(r.headers()["location"], "/signin");
+    let r = c.get(format!("{url}/signin")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    // A metrics token or a wrong one cannot sign in; a foreign origin cannot post the form.
+    for bad in [metrics.as_str(), "evapi_auditor_nope"] {
+        let r = c
+            .post(format!("{url}/signin"))
+            .header("Origin", &url)
+            .form(&[("token", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    let r = c
+        .post(format!("{url}/signin"))
+        .header("Origin", "https://evil.example")
+        .form(&[("token", operator.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "cross-site sign-in");
+
+    let op_cookie = http_signin(&server, &c, &operator).await;
+    let page = c
+        .get(format!("{url}/alerts"))
+        .header("Cookie", &op_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let ack = |id: i64, token: Option<&str>, origin: &str, cookie: &str| {
+        let mut form = vec![("reason", "known: being fixed".to_string())];
+        if let Some(t) = token {
+            form.push(("csrf", t.to_string()));
+        }
+        c.post(format!("{url}/alerts/{id}/ack"))
+            .header("Cookie", cookie.to_string())
+            .header("Origin", origin.to_string())
+            .form(&form)
+            .send()
+    };
+    let target = open[0];
+    assert_eq!(
+        ack(target, None, &url, &op_cookie)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        403,
+        "no CSRF token"
+    );
+    let wrong = "0".repeat(64);
+    assert_eq!(
+        ack(target, Some(&wrong), &url, &op_cookie)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        403,
+        "wrong CSRF token"
+    );
+    assert_eq!(
+        ack(target, Some(&csrf), "https://evil.example", &op_cookie)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        403,
+        "right token, foreign Origin"
+    );
+    let (_, a) = server.get(&format!("/v1/alerts/{target}")).await;
+    assert_eq!(
+        a["state"], "open",
+        "nothing was acknowledged by the refused posts"
+    );
+    // The auditor is read-only: 403 on any POST, even with its own token.
+    let au_cookie = http_signin(&server, &c, &auditor).await;
+    let au_page = c
+        .get(format!("{url}/alerts"))
+        .header("Cookie", &au_cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !au_page.contains("/ack\""),
+        "no acknowledge form for an auditor"
+    );
+    let au_csrf = csrf_of(&au_page);
+    assert_eq!(
+        ack(target, Some(&au_csrf), &url, &au_cookie)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        403
+    );
+    for path in ["/admin/tokens", &format!("/admin/agents/{}", hosts[0].id)] {
+        let r = c
+            .post(format!("{url}{path}"))
+            .header("Cookie", &au_cookie)
+            .header("Origin", &url)
+            .form(&[("csrf", au_csrf.as_str()), ("status", "revoked")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "auditor POST {path}");
+    }
+    let r = c
+        .get(format!("{url}/admin"))
+        .header("Cookie", &au_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "auditor GET /admin");
+    // One session's CSRF token is not another's.
+    assert_eq!(
+        ack(target, Some(&au_csrf), &url, &op_cookie)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        403
+    );
+
+    // The browser.
+    let driver = Driver::start().await;
+    let key = std::fs::read_to_string(server.dir.path().join("server.key")).unwrap();
+    let spki = evident_collector::tls::spki_pin(&key).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let b = driver.browser(&spki, profile.path()).await;
+    b.goto(&format!("{url}/")).await;
+    assert_eq!(b.current_url().await, format!("{url}/signin"));
+    shot(&b, "signin").await;
+
+    // Admin: every page.
+    browser_signin(&b, &url, &server.admin_token).await;
+    assert!(b.title().await.starts_with("Fleet"));
+    let fleet = b.source().await;
+    assert!(fleet.contains("A.8.5"), "the fleet lists Annex A controls");
+    let rows = b.find_all("main table tbody tr").await;
+    assert_eq!(rows.len(), 93, "every Annex A control");
+    no_injected_script(&b, "fleet").await;
+    shot(&b, "fleet").await;
+    // Worst first: the first row's control has a failing host.
+    let first = b.text(&rows[0]).await;
+    assert!(
+        first.contains("not-satisfied") || first.contains("partial"),
+        "first row: {first}"
+    );
+    // Filters: severity critical narrows the list.
+    b.goto(&format!("{url}/?severity=critical")).await;
+    let n = b.find_all("main table tbody tr").await.len();
+    assert!(n > 0 && n < 93, "severity filter gave {n} rows");
+    b.goto(&format!("{url}/?framework=nist-csf-2.0")).await;
+    assert!(b.find_all("main table tbody tr").await.len() < 93);
+
+    let ctl = b.find("main table tbody tr th a").await;
+    let control_name = b.text(&ctl).await;
+    b.goto(&format!("{url}/")).await;
+    let ctl = b.find("main table tbody tr th a").await;
+    b.click(&ctl).await;
+    assert!(b.current_url().await.contains("/controls/"), "control link");
+    let src = b.source().await;
+    assert!(
+        src.contains(&control_name) && src.contains("Hosts failing"),
+        "control page lists failing hosts"
+    );
+    no_injected_script(&b, "control").await;
+    shot(&b, "control").await;
+
+    b.goto(&format!("{url}/matrix")).await;
+    let cells = b.find_all("table.matrix tbody td").await;
+    assert!(!cells.is_empty());
+    let names: Vec<String> = {
+        let mut v = Vec::new();
+        for th in b.find_all("table.matrix tbody th").await {
+            v.push(b.text(&th).await);
+        }
+        v
+    };
+    assert!(
+        names.iter().any(|n| n == EVIL),
+        "the <script> host name is shown as text: {names:?}"
+    );
+    let src = b.source().await;
+    assert!(
+        src.contains("&lt;script&gt;window.__xss=1&lt;/script&gt;evil"),
+        "escaped in the markup"
+    );
+    assert!(src.contains("title=\""), "failure reasons on hover");
+    no_injected_script(&b, "matrix").await;
+    shot(&b, "matrix").await;
+    // Sorted by a rule: failing hosts first.
+    let sort = b.find("table.matrix thead th:nth-child(2) a").await;
+    b.click(&sort).await;
+    assert!(b.current_url().await.contains("sort="));
+
+    let evil_id = hosts[2].id.clone();
+    b.goto(&format!("{url}/hosts/{evil_id}")).await;
+    let h1 = b.find("main h1").await;
+    assert_eq!(b.text(&h1).await, format!("Host {EVIL}"));
+    let src = b.source().await;
+    assert!(
+        src.contains("verified now against the agent"),
+        "signature re-verified"
+    );
+    assert!(src.contains("intact"), "chain intact");
+    assert!(src.contains("probe-sshd"), "probe data");
+    no_injected_script(&b, "host").await;
+    b.goto(&format!("{url}/hosts/{}", hosts[0].id)).await;
+    shot(&b, "host").await;
+
+    b.goto(&format!("{url}/alerts")).await;
+    no_injected_script(&b, "alerts").await;
+    shot(&b, "alerts").await;
+    b.goto(&format!("{url}/review")).await;
+    shot(&b, "review").await;
+    // A report download is the review renderer's HTML.
+    let r = c
+        .get(format!(
+            "{url}/review/download?kind=report&format=markdown&as_of={}",
+            chrono::Utc::now().format("%Y-%m-%d")
+        ))
+        .header("Cookie", &op_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    let md = r.text().await.unwrap();
+    assert!(md.contains("A.8.5"), "report names controls");
+    let r = c
+        .get(format!(
+            "{url}/review/download?kind=bundle&from={0}&to={0}",
+            chrono::Utc::now().format("%Y-%m-%d")
+        ))
+        .header("Cookie", &op_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "bundle download");
+    let bundle = tmp.path().join("console.tar.zst");
+    std::fs::write(&bundle, r.bytes().await.unwrap()).unwrap();
+    let key_id = server.cli(&["key", "show"]);
+    let _ = key_id;
+
+    b.goto(&format!("{url}/admin")).await;
+    no_injected_script(&b, "admin").await;
+    let hours = b.find("input[name=hours]").await;
+    let _ = hours;
+    let create = b.find("form[action='/admin/tokens'] button").await;
+    b.click(&create).await;
+    let secret = b.find("p.secret").await;
+    assert!(
+        b.text(&secret).await.starts_with("evt_"),
+        "the new enrollment token is shown once"
+    );
+    shot(&b, "admin").await;
+    let out = b.find("form.signout button").await;
+    b.click(&out).await;
+    assert_eq!(b.current_url().await, format!("{url}/signin"));
+    b.goto(&format!("{url}/alerts")).await;
+    assert_eq!(b.current_url().await, format!("{url}/signin"), "signed out");
+
+    // Operator: acknowledge with a reason.
+    browser_signin(&b, &url, &operator).await;
+    b.goto(&format!("{url}/alerts")).await;
+    let field = b.find(&format!("#reason-{target}")).await;
+    b.send_keys(&field, "ticket OPS-42: hardening rolled out this week")
+        .await;
+    let button = b.find(&format!("#alert-{target} form button")).await;
+    b.click(&button).await;
+    assert!(b.current_url().await.contains(&format!("acked={target}")));
+    let row = b.find(&format!("#alert-{target}")).await;
+    let text = b.text(&row).await;
+    assert!(
+        text.contains("acknowledged") && text.contains("OPS-42") && text.contains("oncall"),
+        "{text}"
+    );
+    let (_, a) = server.get(&format!("/v1/alerts/{target}")).await;
+    assert_eq!(a["state"], "acknowledged");
+    assert_eq!(
+        a["ack_reason"],
+        "ticket OPS-42: hardening rolled out this week"
+    );
+    shot(&b, "alerts-acknowledged").await;
+    b.goto(&format!("{url}/admin")).await;
+    assert!(
+        b.source().await.contains("403"),
+        "operator cannot open the admin page"
+    );
+
+    // Session expiry: 8 hours on the collector's clock.
+    std::fs::write(&clock, (t0 + 8 * 3600 * 1000 - 1000).to_string()).unwrap();
+    b.goto(&format!("{url}/alerts")).await;
+    assert_eq!(
+        b.current_url().await,
+        format!("{url}/alerts"),
+        "still signed in"
+    );
+    std::fs::write(&clock, (t0 + 8 * 3600 * 1000 + 1).to_string()).unwrap();
+    b.goto(&format!("{url}/alerts")).await;
+    assert_eq!(
+        b.current_url().await,
+        format!("{url}/signin"),
+        "session expired"
+    );
+    let r = c
+        .get(format!("{url}/"))
+        .header("Cookie", &op_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the expired cookie is refused");
+
+    // Auditor in the browser: read-only.
+    browser_signin(&b, &url, &auditor).await;
+    b.goto(&format!("{url}/alerts?state=all")).await;
+    assert!(b.find_all("form.ack").await.is_empty());
+    let src = b.source().await;
+    assert!(src.contains("read-only"));
+    b.close().await;
+    let _: Value = json!(null);
+    server.finish().await;
+}
