@@ -37,5 +37,5 @@ for pkg in evident-collector evident-agent; do
   cargo deb -p "$pkg" --no-build --profile "$profile" --output target/debian/
   deb=$(ls target/debian/"${pkg}"_*.deb)
   echo "lintian $deb"
-  lintian --fail-on error,warning --no-tag-display-limit "$deb"
+  lintian --fail-on error,warning --tag-display-limit 0 "$deb"
 done
