@@ -44,6 +44,12 @@ pub struct Config {
     /// The file system the probes read (`/`, or a mounted host root such as `/host`).
     #[serde(default = "default_root")]
     pub root: PathBuf,
+    /// `root` is the running host's `/`, mounted into a container that
+    /// shares the host's process and network namespaces (Kubernetes
+    /// `hostPID` + `hostNetwork`): `root/proc`, `root/sys` and `root/run`
+    /// are read as the live system (see `HostRoot::host_mode`).
+    #[serde(default)]
+    pub host_mode: bool,
     /// When probes run.
     #[serde(default)]
     pub schedule: ScheduleConfig,
@@ -224,6 +230,16 @@ impl Config {
         }
         fix(&mut self.state_dir);
         fix(&mut self.root);
+    }
+
+    /// The file system the probes read: `root`, live when it is `/` or in
+    /// `host_mode`.
+    pub fn host_root(&self) -> crate::hostroot::HostRoot {
+        if self.host_mode {
+            crate::hostroot::HostRoot::host_mode(&self.root)
+        } else {
+            crate::hostroot::HostRoot::new(&self.root)
+        }
     }
 
     /// Check every field; `path` only labels the errors.

@@ -242,7 +242,7 @@ impl Daemon {
         let interval_seconds =
             default_cron.longest_gap_seconds(Utc::now()) + config.schedule.jitter_seconds;
         let shipper = Shipper::new(&config)?;
-        let root = HostRoot::new(&config.root);
+        let root = config.host_root();
         let cache = load_probe_cache(&dir);
         Ok(Daemon {
             config,

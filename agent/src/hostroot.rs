@@ -61,6 +61,7 @@ pub struct FileMeta {
 pub struct HostRoot {
     root: PathBuf,
     live: bool,
+    host_mode: bool,
 }
 
 impl HostRoot {
@@ -71,7 +72,27 @@ impl HostRoot {
         let live = fs::canonicalize(&root)
             .map(|p| p == Path::new("/"))
             .unwrap_or(false);
-        HostRoot { root, live }
+        HostRoot {
+            root,
+            live,
+            host_mode: false,
+        }
+    }
+
+    /// The running host's `/` mounted at `path` inside a container that
+    /// shares the host's process and network namespaces (Kubernetes
+    /// `hostPID` and `hostNetwork`, like node_exporter's `--path.rootfs`):
+    /// files are read under `path`, and `path/proc`, `path/sys` and
+    /// `path/run` are the *live* system's, so runtime facts (sysctls,
+    /// sockets, time sync, SELinux/AppArmor state) are collected as on the
+    /// host itself. Per-process views use the host's init (`/proc/1`), not
+    /// the agent's own mount namespace.
+    pub fn host_mode(path: impl AsRef<Path>) -> HostRoot {
+        HostRoot {
+            root: path.as_ref().to_path_buf(),
+            live: true,
+            host_mode: true,
+        }
     }
 
     /// A root that is never treated as live, for tests over fixture trees.
@@ -79,12 +100,30 @@ impl HostRoot {
         HostRoot {
             root: path.as_ref().to_path_buf(),
             live: false,
+            host_mode: false,
         }
     }
 
     /// Whether facts only a running system has (`/proc`, sockets, clock sync) may be read.
     pub fn is_live(&self) -> bool {
         self.live
+    }
+
+    /// Whether this is [`HostRoot::host_mode`].
+    pub fn is_host_mode(&self) -> bool {
+        self.host_mode
+    }
+
+    /// The `/proc` directory of the process whose view of mounts is the
+    /// host's: `/proc/self` on the host itself, `/proc/1` (the host's init,
+    /// seen through `hostPID`) in host mode, where the agent's own mount
+    /// namespace is the container's.
+    pub fn proc_self(&self) -> &'static str {
+        if self.host_mode {
+            "/proc/1"
+        } else {
+            "/proc/self"
+        }
     }
 
     /// The root prefix.

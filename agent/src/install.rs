@@ -10,6 +10,9 @@
 //! - `etc/evident/agent.toml`: `--config FILE`, or the documented example
 //!   when no configuration is there yet (an existing one is kept);
 //! - `etc/evident/enroll.token` (mode 0600): `--enroll-token FILE`;
+//! - `etc/evident/ca.pem` (mode 0644): `--ca FILE`, the collector's CA
+//!   certificate (`ca.pem` in the collector's data directory), checked to be
+//!   PEM certificates;
 //! - `var/lib/evident-agent/` (mode 0700): the state directory.
 //!
 //! On the live root with systemd running it then runs `systemctl
@@ -33,6 +36,8 @@ pub const UNIT_PATH: &str = "etc/systemd/system/evident-agent.service";
 pub const CONFIG_PATH: &str = "etc/evident/agent.toml";
 /// Where the enrollment token goes.
 pub const TOKEN_PATH: &str = "etc/evident/enroll.token";
+/// Where the collector's CA certificate goes.
+pub const CA_PATH: &str = "etc/evident/ca.pem";
 /// The state directory.
 pub const STATE_PATH: &str = "var/lib/evident-agent";
 
@@ -48,6 +53,28 @@ pub enum InstallError {
     Config(#[from] crate::config::ConfigError),
     #[error("`{command}` failed: {message}")]
     Systemctl { command: String, message: String },
+    #[error("{path}: {message}")]
+    BadCa { path: String, message: String },
+}
+
+/// Refuse a CA file that holds no PEM certificate (or a broken one).
+fn check_ca(path: &Path, text: &[u8]) -> Result<(), InstallError> {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut certs = 0;
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(text) {
+        cert.map_err(|e| InstallError::BadCa {
+            path: path.display().to_string(),
+            message: format!("not a PEM certificate: {e}"),
+        })?;
+        certs += 1;
+    }
+    if certs == 0 {
+        return Err(InstallError::BadCa {
+            path: path.display().to_string(),
+            message: "no PEM certificate in it (expected the collector's ca.pem)".into(),
+        });
+    }
+    Ok(())
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
@@ -66,6 +93,8 @@ pub struct InstallOptions {
     pub config: Option<PathBuf>,
     /// An enrollment token file to install.
     pub enroll_token: Option<PathBuf>,
+    /// The collector's CA certificate (PEM) to install.
+    pub ca: Option<PathBuf>,
     /// The binary to install (normally the running executable).
     pub binary: PathBuf,
 }
@@ -118,6 +147,14 @@ pub fn install(opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
             source: Box::new(source),
         })?;
     }
+    let ca_text = match &opts.ca {
+        Some(src) => {
+            let text = std::fs::read(src).map_err(io(src))?;
+            check_ca(src, &text)?;
+            Some(text)
+        }
+        None => None,
+    };
     for dir in ["usr/local/bin", "etc/systemd/system"] {
         let d = root.join(dir);
         ensure_dir(&d, 0o755).map_err(io(&d))?;
@@ -165,6 +202,11 @@ pub fn install(opts: &InstallOptions) -> Result<Vec<String>, InstallError> {
         write_atomic(&token, &text, 0o600).map_err(io(&token))?;
         done.push(format!("installed {}", token.display()));
     }
+    if let Some(text) = &ca_text {
+        let ca = root.join(CA_PATH);
+        write_atomic(&ca, text, 0o644).map_err(io(&ca))?;
+        done.push(format!("installed {}", ca.display()));
+    }
     let state = root.join(STATE_PATH);
     ensure_dir(&state, 0o700).map_err(io(&state))?;
     done.push(format!("state directory {}", state.display()));
@@ -189,7 +231,7 @@ pub fn uninstall(root: &Path, purge: bool) -> Result<Vec<String>, InstallError> 
     }
     let mut remove = vec![UNIT_PATH, BIN_PATH];
     if purge {
-        remove.extend([CONFIG_PATH, TOKEN_PATH]);
+        remove.extend([CONFIG_PATH, TOKEN_PATH, CA_PATH]);
     }
     for rel in remove {
         let p = root.join(rel);
@@ -240,6 +282,7 @@ mod tests {
             root: root.clone(),
             config: None,
             enroll_token: Some(token),
+            ca: None,
             binary: bin,
         };
         install(&opts).unwrap();
@@ -266,5 +309,41 @@ mod tests {
         uninstall(&root, true).unwrap();
         assert!(!root.join(STATE_PATH).exists());
         assert!(!root.join(CONFIG_PATH).exists());
+    }
+
+    #[test]
+    fn install_takes_the_collector_ca_and_refuses_a_file_that_is_not_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let bin = dir.path().join("bin");
+        std::fs::write(&bin, b"\x7fELF fake").unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca_cert = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, ca_cert.pem()).unwrap();
+        let token = dir.path().join("enroll.token");
+        std::fs::write(&token, "t\n").unwrap();
+        let mut opts = InstallOptions {
+            root: root.clone(),
+            config: None,
+            enroll_token: None,
+            ca: Some(token),
+            binary: bin,
+        };
+        // The enrollment token given as the CA: refused, nothing installed.
+        let err = install(&opts).unwrap_err().to_string();
+        assert!(err.contains("no PEM certificate"), "{err}");
+        assert!(!root.join(BIN_PATH).exists());
+        opts.ca = Some(ca);
+        install(&opts).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join(CA_PATH)).unwrap(),
+            ca_cert.pem()
+        );
+        uninstall(&root, true).unwrap();
+        assert!(!root.join(CA_PATH).exists());
     }
 }

@@ -108,6 +108,10 @@ struct InstallArgs {
     /// Enrollment token file to install as /etc/evident/enroll.token.
     #[arg(long)]
     enroll_token: Option<PathBuf>,
+    /// The collector's CA certificate (`ca.pem` from its data directory) to
+    /// install as /etc/evident/ca.pem.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// Install under this directory instead of / (packaging, tests); the
     /// service is then not enabled.
     #[arg(long, default_value = "/")]
@@ -137,6 +141,12 @@ struct ScanArgs {
     /// Audit the file system under this directory (a mounted image or container root).
     #[arg(long, default_value = "/")]
     root: PathBuf,
+    /// Audit the running host whose `/` is mounted here, from a container
+    /// sharing its PID and network namespaces: files from DIR, and DIR/proc,
+    /// DIR/sys, DIR/run read as the live system (like node_exporter's
+    /// --path.rootfs).
+    #[arg(long, value_name = "DIR", conflicts_with = "root")]
+    host_root: Option<PathBuf>,
     /// Policy files or directories to evaluate instead of the bundled policies.
     #[arg(long = "policy")]
     policies: Vec<PathBuf>,
@@ -162,6 +172,9 @@ struct CollectArgs {
     /// Read the file system under this directory.
     #[arg(long, default_value = "/")]
     root: PathBuf,
+    /// Read the running host whose `/` is mounted here (as `scan --host-root`).
+    #[arg(long, value_name = "DIR", conflicts_with = "root")]
+    host_root: Option<PathBuf>,
     /// Only these probes (repeatable).
     #[arg(long = "probe")]
     probes: Vec<String>,
@@ -197,7 +210,9 @@ fn main() -> ExitCode {
         Command::Status(args) => {
             service::status(&args.config, matches!(args.format, DataFormat::Json))
         }
-        Command::Install(args) => service::install(args.root, args.config, args.enroll_token),
+        Command::Install(args) => {
+            service::install(args.root, args.config, args.enroll_token, args.ca)
+        }
         Command::Uninstall(args) => service::uninstall(&args.root, args.purge),
         Command::Config(ConfigCommand::Check { config }) => {
             match evident_agent::config::Config::load(&config) {
@@ -233,13 +248,21 @@ fn main() -> ExitCode {
 
 mod service;
 
-fn check_root(root: &PathBuf) -> anyhow::Result<HostRoot> {
+fn check_root(root: &PathBuf, host_root: Option<&PathBuf>) -> anyhow::Result<HostRoot> {
+    if let Some(host) = host_root {
+        anyhow::ensure!(
+            host.is_dir(),
+            "--host-root {}: not a directory",
+            host.display()
+        );
+        return Ok(HostRoot::host_mode(host));
+    }
     anyhow::ensure!(root.is_dir(), "--root {}: not a directory", root.display());
     Ok(HostRoot::new(root))
 }
 
 fn run_scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
-    let root = check_root(&args.root)?;
+    let root = check_root(&args.root, args.host_root.as_ref())?;
     let set = evident_policies::load(&args.policies, args.waivers.as_deref())?;
     let (_, evaluation) = scan::scan(&set, &root, chrono::Utc::now())?;
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
@@ -271,7 +294,7 @@ fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
 }
 
 fn run_collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
-    let root = check_root(&args.root)?;
+    let root = check_root(&args.root, args.host_root.as_ref())?;
     let collected = collect::collect(&root, &args.probes)?;
     let text = match args.format {
         DataFormat::Json => serde_json::to_string_pretty(&collected)? + "\n",

@@ -138,12 +138,14 @@ pub fn install(
     root: PathBuf,
     config: Option<PathBuf>,
     enroll_token: Option<PathBuf>,
+    ca: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let binary = std::env::current_exe().context("locating the running binary")?;
     let opts = evident_agent::install::InstallOptions {
         root,
         config,
         enroll_token,
+        ca,
         binary,
     };
     for line in evident_agent::install::install(&opts)? {

@@ -157,6 +157,10 @@ pub enum ConfigError {
     },
     #[error("config: {0}")]
     Invalid(String),
+    /// The directory has no `config.toml`: `init` never ran there. Nothing
+    /// is created in it (no database, no signing key).
+    #[error("not an Evident data directory: {dir} (run `evident-collector init --dir {dir}`)")]
+    NotInitialised { dir: String },
 }
 
 impl Config {
@@ -177,9 +181,28 @@ impl Config {
     /// The file name inside the data directory.
     pub const FILE: &'static str = "config.toml";
 
-    /// Read and validate `DIR/config.toml`; a missing file means defaults.
+    /// The default data directory (`--dir`, `EVIDENT_DIR`): the same in
+    /// the systemd unit, the container image, Kubernetes and the README.
+    pub const DEFAULT_DIR: &'static str = "/var/lib/evident";
+
+    /// Read and validate `DIR/config.toml`. A directory without one is
+    /// refused ([`ConfigError::NotInitialised`]): `init` never ran there.
     pub fn load(dir: &Path) -> Result<Config, ConfigError> {
+        Self::require_initialised(dir)?;
         Self::load_file(&dir.join(Self::FILE))
+    }
+
+    /// Refuse a directory that `init` did not make (no `config.toml`), so
+    /// that no command creates a database or a signing key in a wrong or
+    /// mistyped directory.
+    pub fn require_initialised(dir: &Path) -> Result<(), ConfigError> {
+        if dir.join(Self::FILE).is_file() {
+            Ok(())
+        } else {
+            Err(ConfigError::NotInitialised {
+                dir: dir.display().to_string(),
+            })
+        }
     }
 
     /// Read and validate one config file; a missing file means defaults.

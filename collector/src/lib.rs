@@ -3,6 +3,7 @@
 //! PostgreSQL, and `init`. The binary in `main.rs` is a thin CLI over it.
 
 pub mod alerting;
+pub mod certs;
 pub mod clock;
 pub mod config;
 pub mod conn;

@@ -28,6 +28,9 @@ enum Command {
     /// Create a data directory: config, private CA and server certificate,
     /// admin token and a first enrollment token.
     Init(cli::server::InitArgs),
+    /// The server certificate: `cert reissue` for other names, same CA.
+    #[command(subcommand)]
+    Cert(cli::server::CertCommand),
     /// Run the HTTPS service: enrollment, evidence ingest, query API, metrics.
     Serve(cli::server::ServeArgs),
     /// Manage enrollment tokens.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => cli::policy::run(cmd),
         Command::Catalog(args) => cli::catalog::run(&args),
         Command::Init(args) => cli::server::init(args),
+        Command::Cert(cmd) => cli::server::cert(cmd),
         Command::Serve(args) => cli::server::serve(args),
         Command::Token(cmd) => cli::server::token(cmd),
         Command::Agents(cmd) => cli::server::agents(cmd),

@@ -48,17 +48,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
 
 /// Write a file readable only by its owner.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ServerError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io(path))?;
-    f.write_all(contents).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    crate::certs::write_private(path, contents).map_err(io(path))
 }
 
 /// What `init` made.
@@ -70,6 +60,10 @@ pub struct Initialised {
     pub database: String,
     /// The listen address in the config.
     pub listen: String,
+    /// The URL agents use (a name the server certificate carries).
+    pub agent_url: String,
+    /// Every name the server certificate is valid for.
+    pub names: Vec<String>,
     /// Key id (sha256 of the public key) of the collector's bundle-signing key.
     pub signing_key_id: String,
     /// When the first enrollment token expires (Unix ms).
@@ -79,16 +73,25 @@ pub struct Initialised {
 /// The first enrollment token (`init`) expires after 24 hours.
 pub const INIT_TOKEN_LIFETIME_MS: i64 = 24 * 3600 * 1000;
 
+/// What `init` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct InitOptions {
+    /// `--san`: names for the server certificate (none: the host's names).
+    pub sans: Vec<String>,
+    /// The host's names, fully qualified first ([`crate::certs::this_host_names`]).
+    pub host_names: Vec<String>,
+    /// `--database`.
+    pub database: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+}
+
 /// Create `dir` with a config, a private CA and server certificate, an
-/// admin token, a first enrollment token and the collector's Ed25519 key
-/// that signs exported evidence bundles (its fingerprint can be handed to
-/// auditors before any bundle exists).
-pub async fn init(
-    dir: &Path,
-    sans: &[String],
-    database: Option<String>,
-    listen: Option<String>,
-) -> Result<Initialised, ServerError> {
+/// admin token, a first enrollment token, the agent configuration
+/// (`agent.toml`) and the collector's Ed25519 key that signs exported
+/// evidence bundles (its fingerprint can be handed to auditors before any
+/// bundle exists).
+pub async fn init(dir: &Path, opts: InitOptions) -> Result<Initialised, ServerError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let cfg_path = dir.join(Config::FILE);
     if cfg_path.exists() {
@@ -97,20 +100,24 @@ pub async fn init(
         ));
     }
     let mut config = Config::default();
-    if let Some(db) = database {
+    if let Some(db) = opts.database {
         config.database = db;
     }
-    if let Some(l) = listen {
+    if let Some(l) = opts.listen {
         config.listen = l;
     }
     config.validate()?;
 
-    let g = tls::generate(sans)?;
+    let sans = crate::certs::server_sans(&opts.sans, &opts.host_names, &config.listen);
+    let agent_url = crate::certs::agent_url(&opts.sans, &opts.host_names, &config.listen);
+    let g = tls::generate(&sans)?;
     std::fs::write(dir.join("ca.pem"), &g.ca_pem).map_err(io(&dir.join("ca.pem")))?;
     write_private(&dir.join("ca.key"), g.ca_key_pem.as_bytes())?;
     std::fs::write(dir.join("server.pem"), &g.server_chain_pem)
         .map_err(io(&dir.join("server.pem")))?;
     write_private(&dir.join("server.key"), g.server_key_pem.as_bytes())?;
+    let agent_path = dir.join("agent.toml");
+    std::fs::write(&agent_path, crate::certs::agent_toml(&agent_url)).map_err(io(&agent_path))?;
     let admin = format!("evadm_{}", service::random_hex(32));
     write_private(&dir.join("admin.token"), format!("{admin}\n").as_bytes())?;
 
@@ -143,6 +150,8 @@ pub async fn init(
         dir: dir.to_path_buf(),
         database: redact_url(&url),
         listen: config.listen,
+        agent_url,
+        names: tls::server_names(&sans),
         signing_key_id: signer.key_id().to_string(),
         token_expires_at: minted.expires_at,
     })
@@ -160,6 +169,59 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Why a PostgreSQL URL leaves the connection open to eavesdropping or
+/// impersonation: `sslmode` other than `verify-full` (`prefer`, sqlx's
+/// default, falls back to plaintext silently; `require` and `verify-ca`
+/// accept any host name) towards a host that is not this machine. None for
+/// SQLite, Unix sockets, loopback and `verify-full`.
+pub fn postgres_tls_warning(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?;
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, q),
+        None => (rest, ""),
+    };
+    let hostport = authority
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default();
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        hostport.split(':').next().unwrap_or_default()
+    };
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    };
+    let local = host.is_empty()
+        || host == "localhost"
+        || host.starts_with('%')
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || param("host").is_some_and(|h| h.starts_with('/') || h.starts_with("%2F"));
+    let mode = param("sslmode").unwrap_or("prefer");
+    if local || mode == "verify-full" {
+        return None;
+    }
+    Some(format!(
+        "PostgreSQL at {host} with sslmode={mode}: {}; use sslmode=verify-full&sslrootcert=CA.pem",
+        match mode {
+            "verify-ca" => "the server's certificate is checked, but not that it is for this host",
+            "require" => "encrypted, but any server certificate is accepted",
+            _ => "the connection may be unencrypted",
+        }
+    ))
 }
 
 /// Command-line overrides of the config for `serve`.
@@ -214,6 +276,9 @@ pub async fn serve(
         ))
         .await?;
     tracing::info!(database = %redact_url(&url), kind = store.kind(), policies = policies.policies().len(), "store ready");
+    if let Some(warning) = postgres_tls_warning(&url) {
+        tracing::warn!("{warning}");
+    }
 
     let alerting = Arc::new(
         crate::alerting::Alerting::new(dir, &config.drift, &config.sinks)
@@ -401,5 +466,29 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_postgres_without_verify_full_is_warned_about() {
+        let warn = |u: &str| postgres_tls_warning(u);
+        assert!(warn("postgres://u:p@db.example:5432/evident")
+            .is_some_and(|w| w.contains("may be unencrypted")));
+        assert!(warn("postgres://db.example/e?sslmode=require")
+            .is_some_and(|w| w.contains("any server certificate")));
+        assert!(warn("postgresql://db.example/e?sslmode=verify-ca&sslrootcert=/c").is_some());
+        assert!(warn("postgres://db.example/e?sslmode=verify-full&sslrootcert=/c").is_none());
+        assert!(warn("postgres://u@127.0.0.1:5432/test").is_none());
+        assert!(warn("postgres://u@localhost/test").is_none());
+        assert!(warn("postgres://u@[::1]:5432/test").is_none());
+        assert!(warn("postgres:///evident?host=/var/run/postgresql").is_none());
+        assert!(warn("sqlite:///var/lib/evident/evident.db").is_none());
+        assert!(
+            warn("postgres://u@[2001:db8::1]:5432/e").is_some_and(|w| w.contains("2001:db8::1"))
+        );
     }
 }

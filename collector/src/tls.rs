@@ -3,7 +3,7 @@
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -33,9 +33,9 @@ pub struct Generated {
     pub server_key_pem: String,
 }
 
-/// A fresh CA and a server certificate valid for localhost, 127.0.0.1, ::1 and `sans`.
-pub fn generate(sans: &[String]) -> Result<Generated, TlsError> {
-    let ca_key = KeyPair::generate()?;
+/// The private CA's certificate parameters. Deterministic apart from the
+/// key, so that [`reissue`] can rebuild the issuer from `ca.key` alone.
+fn ca_params() -> Result<CertificateParams, TlsError> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "Evident collector private CA");
@@ -48,19 +48,32 @@ pub fn generate(sans: &[String]) -> Result<Generated, TlsError> {
     ];
     ca_params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     ca_params.not_after = rcgen::date_time_ymd(2045, 1, 1);
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, &ca_key);
+    Ok(ca_params)
+}
 
+/// The names a server certificate is made for: localhost, 127.0.0.1, ::1,
+/// then `sans` in order, without repeats.
+pub fn server_names(sans: &[String]) -> Vec<String> {
     let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ];
     for s in sans {
-        if !names.contains(s) {
-            names.push(s.clone());
+        let s = s.trim();
+        if !s.is_empty() && !names.iter().any(|n| n == s) {
+            names.push(s.to_string());
         }
     }
+    names
+}
+
+/// A server certificate (leaf, then the CA) for `names`, signed by `issuer`.
+fn server_cert(
+    names: Vec<String>,
+    issuer: &Issuer<'_, KeyPair>,
+    ca_pem: &str,
+) -> Result<(String, String), TlsError> {
     let server_key = KeyPair::generate()?;
     let mut params = CertificateParams::new(names)?;
     let mut dn = DistinguishedName::new();
@@ -71,13 +84,56 @@ pub fn generate(sans: &[String]) -> Result<Generated, TlsError> {
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2044, 1, 1);
-    let server_cert = params.signed_by(&server_key, &issuer)?;
+    let cert = params.signed_by(&server_key, issuer)?;
+    Ok((
+        format!("{}{}", cert.pem(), ca_pem),
+        server_key.serialize_pem(),
+    ))
+}
+
+/// A fresh CA and a server certificate valid for localhost, 127.0.0.1, ::1 and `sans`.
+pub fn generate(sans: &[String]) -> Result<Generated, TlsError> {
+    let ca_key = KeyPair::generate()?;
+    let ca_params = ca_params()?;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let ca_pem = ca_cert.pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let (server_chain_pem, server_key_pem) = server_cert(server_names(sans), &issuer, &ca_pem)?;
     Ok(Generated {
-        ca_pem: ca_cert.pem(),
-        ca_key_pem: ca_key.serialize_pem(),
-        server_chain_pem: format!("{}{}", server_cert.pem(), ca_cert.pem()),
-        server_key_pem: server_key.serialize_pem(),
+        ca_key_pem: issuer.key().serialize_pem(),
+        ca_pem,
+        server_chain_pem,
+        server_key_pem,
     })
+}
+
+/// A new server certificate from the existing CA (`ca.pem`, `ca.key`) for
+/// localhost, 127.0.0.1, ::1 and `sans`: agents that trust the CA keep
+/// trusting the collector. Returns the chain PEM and the new key PEM.
+pub fn reissue(
+    ca_pem: &str,
+    ca_key_pem: &str,
+    sans: &[String],
+) -> Result<(String, String), TlsError> {
+    let ca_key = KeyPair::from_pem(ca_key_pem)?;
+    let issuer = Issuer::new(ca_params()?, ca_key);
+    // Make sure the key is the CA's: its public key must be the one in ca.pem.
+    let ca_der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(|e| TlsError::Pem {
+        what: "CA certificate",
+        message: e.to_string(),
+    })?;
+    let public = issuer.key().subject_public_key_info();
+    if !ca_der
+        .as_ref()
+        .windows(public.len())
+        .any(|w| w == public.as_slice())
+    {
+        return Err(TlsError::Pem {
+            what: "CA key",
+            message: "ca.key does not belong to the certificate in ca.pem".into(),
+        });
+    }
+    server_cert(server_names(sans), &issuer, ca_pem)
 }
 
 /// The process-wide rustls provider: `ring`.

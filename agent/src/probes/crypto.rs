@@ -455,7 +455,7 @@ pub fn collect(root: &HostRoot) -> Outcome {
     let live = root.is_live();
 
     let (root_device, root_encrypted, basis, dm_crypt, fips) = if live {
-        let mounts = read(root, "/proc/self/mounts")
+        let mounts = read(root, &format!("{}/mounts", root.proc_self()))
             .as_deref()
             .map(parse_fstab)
             .unwrap_or_default();

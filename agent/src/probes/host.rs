@@ -460,7 +460,7 @@ fn add_runtime(root: &HostRoot, facts: &mut HostFacts) {
         facts.cpu_count = Some(cpu.count);
         facts.cpu_model = cpu.model;
     }
-    let mounts = read(root, "/proc/self/mounts")
+    let mounts = read(root, &format!("{}/mounts", root.proc_self()))
         .as_deref()
         .map(parse_mounts)
         .unwrap_or_default();

@@ -13,8 +13,9 @@ use std::time::Duration;
 /// Where the collector keeps its config, certificates, tokens and SQLite database.
 #[derive(Args, Debug, Clone)]
 pub struct DirArg {
-    /// Data directory.
-    #[arg(long, default_value = "evident-data", env = "EVIDENT_DIR")]
+    /// Data directory (made by `init`; every other command refuses a
+    /// directory `init` did not make).
+    #[arg(long, default_value = Config::DEFAULT_DIR, env = "EVIDENT_DIR")]
     pub dir: PathBuf,
     /// Database URL (overrides the config): sqlite://… or postgres://…
     #[arg(long, env = "EVIDENT_DATABASE_URL")]
@@ -30,8 +31,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Load the directory's config and open its store (a small pool: CLI use),
-/// `--database` overriding the configured URL. Migrations run on open; a
-/// missing, fresh or different database is refused (`store::guard`).
+/// `--database` overriding the configured URL. A directory `init` did not
+/// make is refused before anything is opened or created in it; migrations
+/// run on open; a missing, fresh or different database is refused
+/// (`store::guard`).
 pub async fn open_store(d: &DirArg) -> Result<(Config, Arc<dyn Store>)> {
     let config = Config::load(&d.dir)?;
     let url = d

@@ -14,7 +14,7 @@ pub enum ConfigCommand {
     /// file, line and field (exit 2).
     Check {
         /// Data directory whose config.toml to check.
-        #[arg(long, default_value = "evident-data", env = "EVIDENT_DIR")]
+        #[arg(long, default_value = Config::DEFAULT_DIR, env = "EVIDENT_DIR")]
         dir: PathBuf,
         /// Check this file instead of DIR/config.toml.
         #[arg(long)]
@@ -25,6 +25,12 @@ pub enum ConfigCommand {
 /// Run `config …`.
 pub fn run(cmd: ConfigCommand) -> Result<ExitCode> {
     let ConfigCommand::Check { dir, config } = cmd;
+    if config.is_none() {
+        if let Err(e) = Config::require_initialised(&dir) {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let path = config.unwrap_or_else(|| dir.join(Config::FILE));
     if !path.is_file() {
         eprintln!("error: {}: no such file", path.display());

@@ -23,12 +23,12 @@ pub enum KeyCommand {
 pub fn run(cmd: KeyCommand) -> Result<ExitCode> {
     match cmd {
         KeyCommand::Show { dir } => {
+            evident_collector::config::Config::require_initialised(&dir.dir)?;
             let path = dir.dir.join(review::COLLECTOR_KEY_FILE);
             if !path.is_file() {
                 anyhow::bail!(
-                    "{} does not exist: is {} a collector data directory (`evident-collector init`)?",
-                    path.display(),
-                    dir.dir.display()
+                    "{} does not exist: the data directory has no bundle-signing key",
+                    path.display()
                 );
             }
             let signer = review::collector_signer(&dir.dir)?;

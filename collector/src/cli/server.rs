@@ -3,8 +3,10 @@
 use super::common::{fmt_ms, open_store, runtime};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
+use evident_collector::certs;
 use evident_collector::clock::Clock;
-use evident_collector::server::{self, ServeOverrides};
+use evident_collector::config::Config;
+use evident_collector::server::{self, InitOptions, ServeOverrides};
 use evident_collector::service::admin;
 use evident_core::wire::AgentStatus;
 use std::io::Write as _;
@@ -17,12 +19,34 @@ pub use super::common::DirArg;
 pub struct InitArgs {
     #[command(flatten)]
     pub dir: DirArg,
-    /// Extra names or IP addresses for the server certificate (repeatable).
-    #[arg(long = "san")]
+    /// A DNS name or IP address agents reach the collector by (repeatable).
+    /// Default: this host's fully qualified name. localhost, 127.0.0.1, ::1
+    /// and a specific --listen address are always added; the first --san is
+    /// the URL written to DIR/agent.toml.
+    #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
-    /// Listen address written to the config.
-    #[arg(long)]
+    /// Listen address written to the config (`0.0.0.0:8443`: every interface).
+    #[arg(long, env = "EVIDENT_LISTEN")]
     pub listen: Option<String>,
+    /// Do nothing (exit 0) when DIR is initialised already: for systemd's
+    /// ExecStartPre and container entrypoints.
+    #[arg(long)]
+    pub if_missing: bool,
+}
+
+/// `cert …`.
+#[derive(Subcommand, Debug)]
+pub enum CertCommand {
+    /// Issue a new server certificate from the existing CA (agents keep
+    /// trusting it); restart `serve` to use it.
+    Reissue {
+        #[command(flatten)]
+        dir: DirArg,
+        /// A DNS name or IP address for the certificate (repeatable; default:
+        /// this host's fully qualified name).
+        #[arg(long = "san", value_name = "NAME")]
+        sans: Vec<String>,
+    },
 }
 
 /// `serve`.
@@ -30,8 +54,9 @@ pub struct InitArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub dir: DirArg,
-    /// Address and port to listen on (port 0: any free port; the bound address is printed).
-    #[arg(long)]
+    /// Address and port to listen on, instead of the config's (port 0: any
+    /// free port; the bound address is printed).
+    #[arg(long, env = "EVIDENT_LISTEN")]
     pub listen: Option<String>,
     /// Serve plain HTTP: only behind a TLS-terminating proxy.
     #[arg(long)]
@@ -114,18 +139,32 @@ pub enum AgentsCommand {
 
 /// `init`.
 pub fn init(args: InitArgs) -> Result<ExitCode> {
+    if args.if_missing && args.dir.dir.join(Config::FILE).is_file() {
+        println!(
+            "{} is initialised already; nothing done",
+            args.dir.dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let rt = runtime()?;
     let done = rt.block_on(server::init(
         &args.dir.dir,
-        &args.sans,
-        args.dir.database.clone(),
-        args.listen.clone(),
+        InitOptions {
+            sans: args.sans.clone(),
+            host_names: certs::this_host_names(),
+            database: args.dir.database.clone(),
+            listen: args.listen.clone(),
+        },
     ))?;
     let d = done.dir.display();
     println!("Initialised {d}");
     println!("  config:           {d}/config.toml");
     println!("  database:         {}", done.database);
     println!("  CA certificate:   {d}/ca.pem   (give this to agents)");
+    println!(
+        "  server certificate: {d}/server.pem for {} (more names: `evident-collector cert reissue --san NAME`)",
+        done.names.join(", ")
+    );
     println!("  admin token:      {d}/admin.token");
     println!(
         "  enrollment token: {d}/enroll.token (expires {}; make more with `evident-collector token create --expires 24h --uses N`)",
@@ -135,13 +174,28 @@ pub fn init(args: InitArgs) -> Result<ExitCode> {
         "  bundle signing key: {d}/collector.key (key id {}; auditors check exported bundles against it)",
         done.signing_key_id
     );
+    println!(
+        "  agent config:     {d}/agent.toml (collector = \"{}\")",
+        done.agent_url
+    );
     println!();
     println!("Start the collector:");
     println!("  evident-collector serve --dir {d}");
-    println!("Point an agent at it: copy {d}/ca.pem and {d}/enroll.token to the host as");
-    println!("/etc/evident/ca.pem and /etc/evident/enroll.token, set in /etc/evident/agent.toml");
-    println!("  collector = \"https://{}\"", done.listen);
-    println!("then run `evident-agent install` (the agent enrolls on its first run).");
+    println!("Point an agent at it: copy {d}/agent.toml, {d}/ca.pem and {d}/enroll.token to the");
+    println!("host and run `evident-agent install --config agent.toml --ca ca.pem --enroll-token enroll.token`");
+    println!("(the agent enrolls on its first run).");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cert …`.
+pub fn cert(cmd: CertCommand) -> Result<ExitCode> {
+    let CertCommand::Reissue { dir, sans } = cmd;
+    let done = certs::reissue(&dir.dir, &sans, &certs::this_host_names())?;
+    println!(
+        "{}: new server certificate for {} (same CA: agents keep trusting it); restart `serve` to use it",
+        done.cert.display(),
+        done.names.join(", ")
+    );
     Ok(ExitCode::SUCCESS)
 }
 
