@@ -91,6 +91,15 @@ macro_rules! migrations {
                     "/0020_attester_revocation.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 80,
+                description: "alert statements",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0080_alert_statements.sql"
+                )),
+            },
         ]
     };
 }
