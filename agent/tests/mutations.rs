@@ -96,6 +96,68 @@ fn mkdir(root: &Path, path: &str, mode: u32) {
     chmod(root, path, mode);
 }
 
+/// Add `package` to dpkg's status database with `status`.
+fn dpkg_entry(root: &Path, package: &str, status: &str) {
+    append(
+        root,
+        "/var/lib/dpkg/status",
+        &format!("\nPackage: {package}\nStatus: {status}\nVersion: 1.0-1\nArchitecture: all\n"),
+    );
+}
+
+/// Enable `unit` at boot the way `systemctl enable` does (a link in
+/// multi-user.target.wants), with its unit file.
+fn enable_unit(root: &Path, unit: &str) {
+    write(
+        root,
+        &format!("/usr/lib/systemd/system/{unit}"),
+        "[Service]\nExecStart=/bin/true\n",
+    );
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink(format!("/usr/lib/systemd/system/{unit}"), wants.join(unit))
+        .unwrap();
+}
+
+/// ufw configured to drop incoming traffic and enabled at boot; dpkg says `status`.
+fn ufw(root: &Path, status: &str) {
+    dpkg_entry(root, "ufw", status);
+    write(root, "/etc/ufw/ufw.conf", "ENABLED=yes\nLOGLEVEL=low\n");
+    write(
+        root,
+        "/etc/default/ufw",
+        "DEFAULT_INPUT_POLICY=\"DROP\"\nDEFAULT_FORWARD_POLICY=\"DROP\"\nDEFAULT_OUTPUT_POLICY=\"ACCEPT\"\n",
+    );
+    enable_unit(root, "ufw.service");
+}
+
+/// firewalld with the `drop` zone as default, enabled at boot; dpkg says `status`.
+fn firewalld(root: &Path, status: &str) {
+    dpkg_entry(root, "firewalld", status);
+    write(root, "/etc/firewalld/firewalld.conf", "DefaultZone=drop\n");
+    write(
+        root,
+        "/etc/firewalld/zones/drop.xml",
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<zone target=\"DROP\">\n  <short>Drop</short>\n</zone>\n",
+    );
+    enable_unit(root, "firewalld.service");
+}
+
+/// auditd keeping its logs, acting on a full disk, with one rule; dpkg says `status`.
+fn auditd(root: &Path, status: &str) {
+    dpkg_entry(root, "auditd", status);
+    write(
+        root,
+        "/etc/audit/auditd.conf",
+        "max_log_file = 8\nnum_logs = 5\nmax_log_file_action = keep_logs\nspace_left_action = email\nadmin_space_left_action = single\ndisk_full_action = suspend\n",
+    );
+    write(
+        root,
+        "/etc/audit/rules.d/50-time.rules",
+        "-a always,exit -F arch=b64 -S adjtimex -S settimeofday -k time-change\n",
+    );
+}
+
 /// Every ssh rule of the baseline.
 const SSH_RULES: &[&str] = &[
     "ssh.root-login",
@@ -140,6 +202,40 @@ fn cases() -> Vec<Case> {
             },
             // Every ssh rule becomes not-applicable (none passes or fails on a leftover file).
             flips: SSH_RULES,
+        },
+        Case {
+            name: "firewall: ufw installed, enabled at boot, dropping incoming traffic",
+            change: |r| ufw(r, "install ok installed"),
+            flips: &["firewall.enabled", "firewall.default-deny-input"],
+        },
+        Case {
+            name: "harmless firewall: ufw removed by apt, its enabled configuration and unit link left behind",
+            change: |r| ufw(r, "deinstall ok config-files"),
+            flips: &[],
+        },
+        Case {
+            name: "firewall: firewalld installed and enabled, default zone drop",
+            change: |r| firewalld(r, "install ok installed"),
+            flips: &["firewall.enabled", "firewall.default-deny-input"],
+        },
+        Case {
+            name: "harmless firewall: firewalld removed by apt, firewalld.conf, zone and unit link left behind",
+            change: |r| firewalld(r, "deinstall ok config-files"),
+            flips: &[],
+        },
+        Case {
+            name: "logging: auditd installed with rules, keeping its logs and acting on a full disk",
+            change: |r| auditd(r, "install ok installed"),
+            flips: &[
+                "logging.auditd-installed",
+                "logging.audit-logs-kept",
+                "logging.audit-disk-full",
+            ],
+        },
+        Case {
+            name: "harmless logging: auditd removed by apt, auditd.conf and its rules left behind",
+            change: |r| auditd(r, "deinstall ok config-files"),
+            flips: &[],
         },
         Case {
             name: "backup: the restic binary the cron job runs is not installed",

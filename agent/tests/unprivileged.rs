@@ -148,3 +148,104 @@ fn an_unprivileged_scan_has_no_false_failure_and_no_false_pass() {
         unprivileged.rule_errors()
     );
 }
+
+/// A probe outcome as the evidence carries it (a failed probe is `error`
+/// with its reason).
+fn probe_data(outcome: Outcome) -> ProbeData {
+    match outcome {
+        Outcome::Error(reason) => ProbeData {
+            version: 1,
+            status: ProbeStatus::Error,
+            reason: Some(reason),
+            data: None,
+        },
+        other => data(other),
+    }
+}
+
+/// The hardened Debian 12 sshd plus ufw enabled at boot, dropping incoming
+/// traffic.
+fn sshd_and_ufw_host(dir: &Path) {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    copy_tree(&fx.join("sshd/debian12-hardened"), dir);
+    fs::create_dir_all(dir.join("etc/ufw")).unwrap();
+    fs::create_dir_all(dir.join("etc/default")).unwrap();
+    fs::write(dir.join("etc/ufw/ufw.conf"), "ENABLED=yes\n").unwrap();
+    fs::copy(
+        fx.join("firewall/ubuntu/user.rules"),
+        dir.join("etc/ufw/user.rules"),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("etc/default/ufw"),
+        "DEFAULT_INPUT_POLICY=\"DROP\"\nDEFAULT_FORWARD_POLICY=\"DROP\"\n",
+    )
+    .unwrap();
+    let wants = dir.join("etc/systemd/system/multi-user.target.wants");
+    fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink("/lib/systemd/system/ufw.service", wants.join("ufw.service"))
+        .unwrap();
+}
+
+/// CIS hardening makes `sshd_config` (or a drop-in directory) 0600/0700, and
+/// ufw keeps its user rules 0640: an unprivileged scan cannot see sshd's
+/// effective settings or the firewall's rules, so every sshd and firewall
+/// rule reads `no-evidence` with the "run the scan as root" hint, where a
+/// scan as root decides them.
+#[test]
+fn refused_sshd_and_firewall_configuration_is_no_evidence_not_a_verdict() {
+    use evident_agent::probes::{firewall, sshd};
+    let dir = tempfile::tempdir().unwrap();
+    sshd_and_ufw_host(dir.path());
+    let root = HostRoot::offline(dir.path());
+    let set = evident_policies::bundled_set().unwrap();
+    let now = chrono::Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let (evidence, privileged) = evident_agent::scan::scan(&set, &root, now).unwrap();
+    let status = |ev: &evident_core::policy::Evaluation, id: &str| {
+        ev.rules.iter().find(|r| r.id == id).unwrap().status
+    };
+    // As root, the hardened sshd and the ufw default-deny pass.
+    for id in [
+        "ssh.root-login",
+        "ssh.password-auth",
+        "firewall.enabled",
+        "firewall.default-deny-input",
+    ] {
+        assert_eq!(status(&privileged, id), RuleStatus::Pass, "{id}");
+    }
+    for denied in [
+        &["/etc/ssh/sshd_config", "/etc/ufw/user.rules"][..],
+        &["/etc/ssh/sshd_config.d", "/etc/ufw"][..],
+    ] {
+        let mut ev = evidence.clone();
+        ev.probes.insert(
+            "sshd".into(),
+            probe_data(sshd::collect_with(&mut Reader::new(&root).denying(denied))),
+        );
+        ev.probes.insert(
+            "firewall".into(),
+            probe_data(firewall::collect_with(Reader::new(&root).denying(denied))),
+        );
+        let unprivileged = evaluate(&set, &ev);
+        for r in &unprivileged.rules {
+            let before = status(&privileged, &r.id);
+            match r.status {
+                RuleStatus::Fail => assert_eq!(before, RuleStatus::Fail, "false failure: {}", r.id),
+                RuleStatus::Pass => assert_eq!(before, RuleStatus::Pass, "false pass: {}", r.id),
+                _ => {}
+            }
+        }
+        let mut undecided = 0;
+        for r in unprivileged
+            .rules
+            .iter()
+            .filter(|r| r.id.starts_with("ssh.") || r.id.starts_with("firewall."))
+        {
+            assert_eq!(r.status, RuleStatus::NoEvidence, "{} ({denied:?})", r.id);
+            let msg = r.message.as_deref().unwrap();
+            assert!(msg.contains("run the scan as root"), "{}: {msg}", r.id);
+            undecided += 1;
+        }
+        assert!(undecided >= 10, "{undecided}");
+    }
+}

@@ -26,12 +26,17 @@
 //! Every problem becomes a [`Finding`] naming what is wrong; the bundle holds
 //! only when there are no failures.
 //!
+//! 6. the alerts of the period (`alerts.json`, when present): every
+//!    statement an alert cites is an envelope or a chain stub of the bundle.
+//!
 //! Layout (each submodule depends only on those listed before it):
 //! `model` (member paths and records), `report` (findings), `manifest`
 //! (manifest and agent checks), `chain` (envelopes, blobs, chains),
-//! `results` (re-evaluation), `attestations`, `verify` (orchestration);
+//! `results` (re-evaluation), `attestations`, `pruned`, `alerts`, `verify`
+//! (orchestration);
 //! [`trust`] holds the pinned keys.
 
+pub mod alerts;
 pub mod trust;
 
 mod attestations;
@@ -47,10 +52,10 @@ pub use attestations::check_attestations;
 pub use chain::Progress;
 pub use manifest::{digests_of, Digests};
 pub use model::*;
-pub use report::{Checked, Finding, Report, Severity};
+pub use report::{AttesterSummary, Checked, Finding, Report, Severity};
 pub use results::{load_recorded_set, policy_files};
 pub use trust::TrustedKey;
-pub use verify::{verify, verify_pinned, Pins, Verifier};
+pub use verify::{verify, verify_pinned, CheckedEnvelope, EnvelopeChecker, Pins, Verifier};
 
 /// Names the tests (`use super::*`) take from this module.
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! each host's recorded results, the manual attestations and `now` (passed
 //! in, never read from a clock).
 
+mod alerts;
 mod compare;
 mod remediation;
 
@@ -10,6 +11,7 @@ use crate::bundle::RecordedResults;
 use crate::catalog::{Catalog, Theme};
 use crate::policy::waiver::WaiverRef;
 use crate::policy::{ControlStatus, RuleStatus, Severity};
+pub use alerts::{alerts_section, AlertRow, AlertsSection};
 use chrono::{DateTime, NaiveDate, Utc};
 pub use compare::{compare, Comparison, ControlChange, HostChange, RuleChange, Side};
 pub use remediation::{time_to_remediate, RemediationRow};
@@ -197,6 +199,9 @@ pub struct Report {
     /// Time to remediate per rule that failed, from the transitions.
     #[serde(default)]
     pub remediation: Vec<RemediationRow>,
+    /// The alerts of the period (absent for evidence without alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<AlertsSection>,
 }
 
 /// Where the report's claims come from: the signing collector, the
@@ -504,6 +509,7 @@ pub fn build(
         drift: drift(hosts),
         provenance: Provenance::default(),
         remediation: time_to_remediate(hosts),
+        alerts: None,
     }
 }
 

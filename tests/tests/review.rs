@@ -1100,6 +1100,180 @@ async fn compare_dates_and_a_machine_enrolled_twice(backend: Backend) {
     server.finish().await;
 }
 
+/// The alerts of the period travel in the bundle (`alerts.json`, covered by
+/// the signed manifest): opened, acknowledged with the reason, resolved,
+/// each citing the statements that opened and resolved it; `verify` holds
+/// the cited statements to the bundle; the reports show them, the same from
+/// the database and from the bundle; a bundle without the member (made
+/// before alerts were exported) still verifies.
+async fn alerts_in_the_bundle_and_the_report(backend: Backend) {
+    let Some(server) = Server::start(backend, &[]).await else {
+        return;
+    };
+    let root = fixture_root("web-1");
+    let good = collect(root.path());
+    let sshd = root.path().join("etc/ssh/sshd_config");
+    let original = std::fs::read_to_string(&sshd).unwrap();
+    std::fs::write(
+        &sshd,
+        "PermitRootLogin yes\nPasswordAuthentication no\nX11Forwarding no\n",
+    )
+    .unwrap();
+    let bad = collect(root.path());
+    std::fs::write(&sshd, original).unwrap();
+    let mut agent = Agent::new("web-1");
+    agent.enroll(&server).await;
+    post_next(&server, &mut agent, &good, true).await; // 1: baseline
+    post_next(&server, &mut agent, &good, false).await; // 2
+    post_next(&server, &mut agent, &bad, true).await; // 3: root login opens a drift alert
+    let list: serde_json::Value =
+        serde_json::from_str(&server.cli(&["alerts", "--format", "json"])).unwrap();
+    let drift = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["subject"] == "rule:ssh.root-login")
+        .unwrap_or_else(|| panic!("{list}"))
+        .clone();
+    let id = drift["id"].as_i64().unwrap().to_string();
+    server.cli(&[
+        "alerts",
+        "ack",
+        &id,
+        "--reason",
+        "CHG-42 <planned>",
+        "--by",
+        "ops",
+    ]);
+    post_next(&server, &mut agent, &good, false).await; // 4: fixed, resolves it
+
+    let file = export(&server, &[]);
+    let (code, json) = verify(&file, &["--format", "json"]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    let checked = v["checked"]["alerts"].as_u64().unwrap();
+    assert!(checked >= 2, "{v}");
+    let (code, out) = verify(&file, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("{checked} alerts")), "{out}");
+    let as_of = v["created_at"].as_str().unwrap().to_string();
+
+    // The member: acknowledged with its reason, opened by sequence 3 and
+    // resolved by sequence 4, with their envelope digests.
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    let alerts: Vec<bundle::alerts::AlertEntry> =
+        serde_json::from_slice(&members[bundle::alerts::ALERTS_PATH]).unwrap();
+    let a = alerts
+        .iter()
+        .find(|a| a.subject == "rule:ssh.root-login")
+        .unwrap();
+    let idx = index(&members);
+    let digest_of = |seq: u64| {
+        idx.statements
+            .iter()
+            .find(|e| e.sequence == seq)
+            .unwrap()
+            .envelope
+    };
+    assert_eq!(a.opened_by.unwrap().sequence, 3);
+    assert_eq!(a.opened_by.unwrap().envelope, digest_of(3));
+    assert_eq!(a.resolved_by.unwrap().sequence, 4);
+    assert_eq!(a.resolved_by.unwrap().envelope, digest_of(4));
+    let ack = a.acknowledged.as_ref().unwrap();
+    assert_eq!(
+        (ack.by.as_str(), ack.reason.as_str()),
+        ("ops", "CHG-42 <planned>")
+    );
+
+    // Reports: the same bytes from the database and from the bundle.
+    let key_id = evident_collector::review::collector_signer(server.dir.path())
+        .unwrap()
+        .key_id()
+        .to_string();
+    let f = file.to_string_lossy().into_owned();
+    for fmt in ["json", "markdown", "html", "csv"] {
+        let db = server.cli(&["report", "--format", fmt, "--as-of", &as_of]);
+        let from_bundle = server.cli(&[
+            "report", "--format", fmt, "--as-of", &as_of, "--bundle", &f, "--trust", &key_id,
+        ]);
+        assert_eq!(db, from_bundle, "report --format {fmt}");
+    }
+    let r: serde_json::Value = serde_json::from_str(&server.cli(&[
+        "report", "--format", "json", "--as-of", &as_of, "--bundle", &f, "--trust", &key_id,
+    ]))
+    .unwrap();
+    let section = &r["alerts"];
+    assert!(section["resolved"].as_u64().unwrap() >= 1, "{section}");
+    let row = section["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["subject"] == "rule:ssh.root-login")
+        .unwrap();
+    assert_eq!(row["state"], "resolved", "{row}");
+    assert_eq!(row["acknowledged"]["reason"], "CHG-42 <planned>", "{row}");
+    assert_eq!(row["resolved_by"]["sequence"], 4, "{row}");
+    assert!(row["resolve_seconds"].as_i64().unwrap() >= 0, "{row}");
+    let md = server.cli(&["report", "--as-of", &as_of]);
+    assert!(
+        md.contains("## Alerts") && md.contains("CHG-42 &lt;planned&gt;"),
+        "{md}"
+    );
+    let html = server.cli(&["report", "--format", "html", "--as-of", &as_of]);
+    assert!(
+        html.contains("open at the end of the period)</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("CHG-42 &lt;planned&gt;"), "{html}");
+
+    // An insider re-signing the bundle cannot cite a statement it lacks,
+    // nor swap a cited digest.
+    let cite = |edit: fn(&mut bundle::alerts::AlertEntry)| {
+        rewrite(&server, &file, true, |m| {
+            let mut list: Vec<bundle::alerts::AlertEntry> =
+                serde_json::from_slice(&m[bundle::alerts::ALERTS_PATH]).unwrap();
+            for a in list
+                .iter_mut()
+                .filter(|a| a.subject == "rule:ssh.root-login")
+            {
+                edit(a);
+            }
+            m.insert(
+                bundle::alerts::ALERTS_PATH.into(),
+                serde_json::to_vec(&list).unwrap(),
+            );
+        })
+    };
+    let missing = cite(|a| a.resolved_by.as_mut().unwrap().sequence = 99);
+    assert_fails(
+        &missing,
+        &[
+            "[alerts]",
+            "sequence 99",
+            "neither an envelope nor a chain stub",
+        ],
+    );
+    let swapped = cite(|a| {
+        let other = a.resolved_by.unwrap().envelope;
+        a.opened_by.as_mut().unwrap().envelope = other;
+    });
+    assert_fails(&swapped, &["[alerts]", "opened by sequence 3 cited as"]);
+    // A bundle made before alerts were exported verifies, and its report
+    // has no alerts section.
+    let old = rewrite(&server, &file, true, |m| {
+        m.remove(bundle::alerts::ALERTS_PATH);
+    });
+    let (code, out) = verify(&old, &[]);
+    assert_eq!(code, 0, "{out}");
+    let o = old.to_string_lossy().into_owned();
+    let md = server.cli(&["report", "--bundle", &o, "--trust", &key_id]);
+    assert!(
+        md.contains("# Evident review report") && !md.contains("## Alerts"),
+        "{md}"
+    );
+    server.finish().await;
+}
+
 mod sqlite {
     use evident_e2e::Backend::Sqlite;
 
@@ -1147,6 +1321,10 @@ mod sqlite {
     async fn compare_dates_and_a_machine_enrolled_twice() {
         super::compare_dates_and_a_machine_enrolled_twice(Sqlite).await;
     }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alerts_in_the_bundle_and_the_report() {
+        super::alerts_in_the_bundle_and_the_report(Sqlite).await;
+    }
 }
 
 mod postgres {
@@ -1175,5 +1353,9 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn compare_dates_and_a_machine_enrolled_twice() {
         super::compare_dates_and_a_machine_enrolled_twice(Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alerts_in_the_bundle_and_the_report() {
+        super::alerts_in_the_bundle_and_the_report(Postgres).await;
     }
 }

@@ -1,7 +1,7 @@
 //! Checks of attestations against their attesters' keys.
 
 use super::model::{attestation_path, attester_path, AttesterEntry, BlobSource};
-use super::report::Report;
+use super::report::{AttesterSummary, Report};
 use crate::catalog::Catalog;
 use crate::digest::sha256_digest;
 use crate::dsse::{self, Envelope};
@@ -46,6 +46,15 @@ pub(super) fn check_attestations_with(
             });
         match parsed {
             Ok((a, k)) => {
+                if !r.attesters.iter().any(|s| s.key_id == a.key_id) {
+                    r.attesters.push(AttesterSummary {
+                        key_id: a.key_id.clone(),
+                        name: a.name.clone(),
+                        added_at: a.registered_at,
+                        revoked_at: a.revoked_at,
+                        pinned: false,
+                    });
+                }
                 keys.insert(a.key_id.clone(), (a, k));
             }
             Err(e) => r.fail(

@@ -286,7 +286,7 @@ pub fn agent_path(id: &str) -> String {
 
 /// Where verification reads a bundle's blobs (`blobs/<hex>`) from: the
 /// members in memory, or wherever a streaming reader put them.
-pub trait BlobSource {
+pub trait BlobSource: Sync {
     /// The bytes of the member `blobs/<hex of d>`, if the bundle has it.
     fn blob(&self, d: &Digest) -> Option<Cow<'_, [u8]>>;
     /// Whether the bundle has the member `blobs/<hex of d>`.

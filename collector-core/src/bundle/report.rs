@@ -45,6 +45,9 @@ pub struct Checked {
     pub policies: usize,
     /// Statements whose results were re-evaluated and matched.
     pub results_confirmed: usize,
+    /// Alerts of the period whose cited statements were found.
+    #[serde(default)]
+    pub alerts: usize,
 }
 
 /// The outcome of [`verify`](super::verify).
@@ -66,6 +69,27 @@ pub struct Report {
     pub checked: Checked,
     /// Failures and warnings, in the order found.
     pub findings: Vec<Finding>,
+    /// The attester keys the collector vouched for (`attesters/*.json`),
+    /// with when each was added and revoked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attesters: Vec<AttesterSummary>,
+}
+
+/// An attester key the bundle carries, as `verify` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttesterSummary {
+    /// Hex sha256 of the public key.
+    pub key_id: String,
+    /// The attester's name.
+    pub name: String,
+    /// When the collector registered the key (absent in older bundles).
+    pub added_at: Option<DateTime<Utc>>,
+    /// When the collector revoked it: attestations signed from then on do
+    /// not count.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Whether the auditor pinned this key (`--trust-attester`).
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 impl Report {

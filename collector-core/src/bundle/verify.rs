@@ -1,5 +1,6 @@
 //! The `verify` and `verify_pinned` orchestration over all checks.
 
+use super::alerts::check_alerts;
 use super::attestations::check_attestations_with;
 use super::chain::{
     check_blob_names, check_chains, check_envelope, host_of, key_owners, Link, Progress,
@@ -11,6 +12,7 @@ use super::results::ResultsChecker;
 use super::trust::TrustedKey;
 use crate::digest::sha256_digest;
 use crate::dsse::Envelope;
+use crate::evidence::Statement;
 use chrono::NaiveDate;
 use std::collections::{BTreeMap, HashMap};
 
@@ -61,6 +63,24 @@ fn pin(mut r: Report, members: &BTreeMap<String, Vec<u8>>, pins: &Pins) -> Repor
         ),
     }
     if !pins.attesters.is_empty() {
+        for a in &mut r.attesters {
+            a.pinned = pins.attesters.iter().any(|t| t.matches(&a.key_id));
+        }
+        let revoked: Vec<(String, String)> = r
+            .attesters
+            .iter()
+            .filter(|a| a.pinned)
+            .filter_map(|a| Some((a.key_id.clone(), a.revoked_at?.to_rfc3339())))
+            .collect();
+        for (key_id, at) in revoked {
+            r.warn(
+                "trust",
+                format!("attesters/{key_id}.json"),
+                format!(
+                    "the trusted attester key {key_id} was revoked by the collector at {at}: its attestations signed from then on do not count"
+                ),
+            );
+        }
         for (path, bytes) in members.range("attestations/".to_string()..) {
             if !path.starts_with("attestations/") {
                 break;
@@ -129,6 +149,62 @@ pub struct Verifier<'a> {
     /// Findings of re-evaluation, reported after the chain's.
     later: Report,
     state: Option<State<'a>>,
+}
+
+/// The checks of one envelope that need only shared access to a
+/// [`Verifier`] (see [`Verifier::checker`]); `Sync`, so several threads can
+/// check envelopes at once.
+pub struct EnvelopeChecker<'v> {
+    digests: &'v Digests,
+    blobs: &'v dyn BlobSource,
+    agents: &'v Agents,
+    key_owner: &'v HashMap<String, String>,
+    index: &'v Index,
+    by_path: &'v HashMap<String, Vec<usize>>,
+}
+
+/// One envelope checked by [`EnvelopeChecker::check`], for
+/// [`Verifier::apply`]: per index position filed under its path, the
+/// findings and the statement when it verified.
+pub struct CheckedEnvelope {
+    positions: Vec<(usize, Report, Option<Statement>)>,
+}
+
+impl EnvelopeChecker<'_> {
+    /// Check the envelope member at `path` (`bytes`): digest, strict
+    /// signature by its agent's key, statement, blobs named. Nothing is
+    /// recorded until [`Verifier::apply`].
+    pub fn check(&self, path: &str, bytes: &[u8]) -> CheckedEnvelope {
+        let Some(positions) = self.by_path.get(path) else {
+            return CheckedEnvelope {
+                positions: Vec::new(),
+            };
+        };
+        let actual = match self.digests.get(path) {
+            Some((d, size)) if *size == bytes.len() as u64 => *d,
+            _ => sha256_digest(bytes),
+        };
+        let positions = positions
+            .iter()
+            .filter_map(|&i| {
+                let e = self.index.statements.get(i)?;
+                let subject = format!("{} sequence {}", host_of(self.agents, &e.agent), e.sequence);
+                let mut r = Report::default();
+                let st = check_envelope(
+                    bytes,
+                    actual,
+                    e,
+                    self.agents,
+                    self.key_owner,
+                    &subject,
+                    self.blobs,
+                    &mut r,
+                );
+                Some((i, r, st))
+            })
+            .collect();
+        CheckedEnvelope { positions }
+    }
 }
 
 /// What a verifier holds once the manifest has verified.
@@ -203,42 +279,54 @@ impl<'a> Verifier<'a> {
     /// Check the envelope member at `path`: digest, signature, statement,
     /// its blobs, and re-evaluation against its recorded results.
     pub fn envelope(&mut self, path: &str, bytes: &[u8]) {
+        let checked = self.checker().map(|c| c.check(path, bytes));
+        if let Some(p) = checked {
+            self.apply(p);
+        }
+    }
+
+    /// The part of [`Verifier::envelope`] that reads nothing it changes
+    /// (digest, strict signature, statement, blobs named): a reader may run
+    /// [`EnvelopeChecker::check`] on several threads at once and hand the
+    /// results to [`Verifier::apply`] in the order the envelopes came, which
+    /// gives the report [`Verifier::envelope`] gives. `None` when the
+    /// manifest did not verify (then nothing is wanted).
+    pub fn checker(&self) -> Option<EnvelopeChecker<'_>> {
+        let s = self.state.as_ref()?;
+        Some(EnvelopeChecker {
+            digests: self.digests,
+            blobs: self.blobs,
+            agents: &s.agents,
+            key_owner: &s.key_owner,
+            index: &s.index,
+            by_path: &s.by_path,
+        })
+    }
+
+    /// Record an envelope checked by [`EnvelopeChecker::check`]: its
+    /// findings and chain link, then re-evaluation against its recorded
+    /// results.
+    pub fn apply(&mut self, checked: CheckedEnvelope) {
         let Verifier {
             members,
-            digests,
             blobs,
             r,
             later,
             state,
+            ..
         } = self;
         let Some(s) = state.as_mut() else {
             return;
         };
-        let Some(positions) = s.by_path.get(path) else {
-            return;
-        };
-        let actual = match digests.get(path) {
-            Some((d, size)) if *size == bytes.len() as u64 => *d,
-            _ => sha256_digest(bytes),
-        };
-        for &i in positions {
+        for (i, found, st) in checked.positions {
             let (Some(e), Some(slot)) = (s.index.statements.get(i), s.links.get_mut(i)) else {
                 continue;
             };
             if slot.is_some() {
                 continue;
             }
-            let subject = format!("{} sequence {}", host_of(&s.agents, &e.agent), e.sequence);
-            let st = check_envelope(
-                bytes,
-                actual,
-                e,
-                &s.agents,
-                &s.key_owner,
-                &subject,
-                *blobs,
-                r,
-            );
+            r.findings.extend(found.findings);
+            r.checked.envelopes += found.checked.envelopes;
             *slot = Some(st.as_ref().map(Link::of));
             if let (Some(st), Some(rc)) = (st, s.results.as_mut()) {
                 rc.check(members, *blobs, e, &st, later);
@@ -274,6 +362,8 @@ impl<'a> Verifier<'a> {
         let links: Vec<Option<Link>> = s.links.iter().map(|l| l.flatten()).collect();
         let pruned = super::pruned::read_pruned(members, &mut r);
         check_chains(&s.index, &links, &s.agents, &pruned, &mut r);
+        let enrolled = s.agents.keys().map(String::as_str).collect();
+        r.checked.alerts = check_alerts(members, &s.index, &pruned, &enrolled, &mut r);
         r.findings.extend(later.findings);
         r.checked.policies = later.checked.policies;
         r.checked.results_confirmed = later.checked.results_confirmed;

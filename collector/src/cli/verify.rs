@@ -117,6 +117,34 @@ fn print_table(r: &Report, took: std::time::Duration) {
         c.results_confirmed,
         took.as_secs_f64()
     );
+    if !r.attesters.is_empty() {
+        println!("attester keys the collector vouched for:");
+        let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or_else(
+                || "(not recorded)".to_string(),
+                |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            )
+        };
+        for a in &r.attesters {
+            let revoked = match a.revoked_at {
+                Some(t) => format!(", revoked {}", day(Some(t))),
+                None => String::new(),
+            };
+            let pinned = if a.pinned { " [trusted]" } else { "" };
+            println!(
+                "  {} {}: added {}{revoked}{pinned}",
+                a.key_id,
+                a.name,
+                day(a.added_at)
+            );
+        }
+    }
+    if c.alerts > 0 && !r.findings.iter().any(|f| f.kind == "alerts") {
+        println!(
+            "{} alerts of the period; every statement they cite is in the bundle",
+            c.alerts
+        );
+    }
     for f in &r.findings {
         let tag = match f.severity {
             Severity::Failure => "FAIL",

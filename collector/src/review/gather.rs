@@ -1,11 +1,13 @@
 //! Gathering a bundle's members from the store: enrolled agents, their
 //! statements (paged by host and sequence), blobs, results, attestations
-//! and the policy files the exported results cite.
+//! the policy files the exported results cite, and the alerts of the
+//! period with the statements they rest on.
 
 use super::error::ReviewError;
 use crate::store::Store;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use evident_core::bundle::alerts::{Acknowledgement, AlertEntry, StatementRef, ALERTS_PATH};
 use evident_core::bundle::pruned::{stubs_path, ChainStubEntry, PrunedRun, PRUNED_RUNS_PATH};
 use evident_core::bundle::{
     self, agent_path, blob_path, envelope_path, results_path, AgentEntry, Index, IndexEntry,
@@ -14,7 +16,7 @@ use evident_core::bundle::{
 use evident_core::evidence::{Content, Parsed};
 use evident_core::Digest;
 use evident_policies::Sources;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The files a recorded result cites (the rest of the results is not read).
 #[derive(serde::Deserialize)]
@@ -70,6 +72,8 @@ pub async fn gather(
     let mut matched_hosts = BTreeSet::new();
     // Retention runs cited by the exported chain stubs.
     let mut runs: BTreeSet<i64> = BTreeSet::new();
+    // The alerts of the period, with the statements they rest on.
+    let mut alerts: Vec<AlertEntry> = Vec::new();
     loop {
         let page = store.list_agents(after.as_deref(), 500).await?;
         for a in &page {
@@ -133,7 +137,16 @@ pub async fn gather(
                     break;
                 }
             }
-            pruned_stubs(store, &a.id, filter, &mut members, &mut runs).await?;
+            let stubs = pruned_stubs(store, &a.id, filter, &mut members, &mut runs).await?;
+            let exported: HashMap<u64, Digest> = index
+                .statements
+                .iter()
+                .rev()
+                .take_while(|e| e.agent == a.id)
+                .map(|e| (e.sequence, e.envelope))
+                .chain(stubs)
+                .collect();
+            alerts.extend(period_alerts(store, &a.id, filter, &exported).await?);
         }
         if page.len() < 500 {
             break;
@@ -147,6 +160,11 @@ pub async fn gather(
             )));
         }
     }
+    alerts.sort_by_key(|a| a.id);
+    members.insert(
+        ALERTS_PATH.to_string(),
+        serde_json::to_vec_pretty(&alerts).unwrap_or_default(),
+    );
     if !runs.is_empty() {
         let ids: Vec<i64> = runs.into_iter().collect();
         let list: Vec<PrunedRun> = store
@@ -274,7 +292,7 @@ async fn pruned_stubs(
     filter: &ExportFilter,
     members: &mut BTreeMap<String, Vec<u8>>,
     runs: &mut BTreeSet<i64>,
-) -> Result<(), ReviewError> {
+) -> Result<Vec<(u64, Digest)>, ReviewError> {
     let mut stubs: Vec<ChainStubEntry> = Vec::new();
     let mut after = None;
     loop {
@@ -302,13 +320,66 @@ async fn pruned_stubs(
             break;
         }
     }
+    let out = stubs.iter().map(|s| (s.sequence, s.envelope)).collect();
     if !stubs.is_empty() {
         members.insert(
             stubs_path(agent),
             serde_json::to_vec(&stubs).unwrap_or_default(),
         );
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The alerts of `agent` open at some time within the export's period; a
+/// statement that opened or resolved one is cited when the export holds it
+/// (`exported`: sequence → envelope digest, kept or pruned).
+async fn period_alerts(
+    store: &dyn Store,
+    agent: &str,
+    filter: &ExportFilter,
+    exported: &HashMap<u64, Digest>,
+) -> Result<Vec<AlertEntry>, ReviewError> {
+    let cite = |seq: Option<i64>| {
+        let sequence = u64::try_from(seq?).ok()?;
+        let envelope = *exported.get(&sequence)?;
+        Some(StatementRef { sequence, envelope })
+    };
+    let rows = store
+        .period_alerts(
+            agent,
+            filter.since.map(|t| t.timestamp_millis()),
+            filter.until.map(|t| t.timestamp_millis()),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|p| {
+            let a = p.record;
+            let acknowledged = match (a.ack_by, a.ack_reason, a.ack_at) {
+                (Some(by), reason, Some(at)) => Some(Acknowledgement {
+                    by,
+                    reason: reason.unwrap_or_default(),
+                    at: ms_time(at),
+                }),
+                _ => None,
+            };
+            AlertEntry {
+                id: a.id,
+                agent: a.agent_id,
+                kind: a.kind,
+                subject: a.subject,
+                severity: a.severity,
+                baseline: a.baseline,
+                flapping: a.flapping,
+                detail: a.detail,
+                opened_at: ms_time(a.opened_at),
+                opened_by: cite(p.opened_sequence),
+                acknowledged,
+                resolved_at: a.resolved_at.map(ms_time),
+                resolved_by: a.resolved_at.and(cite(p.resolved_sequence)),
+            }
+        })
+        .collect())
 }
 
 /// Build the scope recorded in the manifest.

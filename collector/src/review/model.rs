@@ -177,7 +177,24 @@ pub fn build_report(
     let histories = histories(members);
     let mut r = report::build(Catalog::annex_a(), &histories, &attestations, now);
     r.provenance = provenance(members, &histories, opts);
+    r.alerts = alerts(members, &histories, r.provenance.first_collected, now);
     r
+}
+
+/// The alerts section of the hosts reported (`None`: the evidence carries
+/// no alerts member, as bundles made before alerts were exported).
+fn alerts(
+    members: &Members,
+    histories: &[HostHistory],
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<report::AlertsSection> {
+    let entries = bundle::alerts::read_alerts(members, &mut bundle::Report::default())?;
+    let hostnames: BTreeMap<String, String> = histories
+        .iter()
+        .flat_map(|h| h.keys.iter().map(|k| (k.agent.clone(), h.hostname.clone())))
+        .collect();
+    Some(report::alerts_section(&entries, &hostnames, from, now))
 }
 
 fn provenance(members: &Members, histories: &[HostHistory], opts: &ReportOptions) -> Provenance {

@@ -3,12 +3,15 @@
 //! keys, index, agents, attesters, attestations, policies, results) and puts
 //! the blobs in an unlinked temporary file; the second hands each envelope
 //! to [`evident_core::bundle::Verifier`], which keeps of a statement only
-//! its chain link. Memory: the small members, one digest per member and
+//! its chain link. The second walk reads on one thread while the others
+//! check signatures (in batches, recorded in file order). Memory: the small members, one digest per member and
 //! one link per statement, not the envelopes or the blobs.
 
 use super::bundle_file::{check_seal, corrupt, read_member, walk};
 use super::error::{io, ReviewError};
-use evident_core::bundle::{self, blob_path, BlobSource, Digests, Pins, Verifier};
+use evident_core::bundle::{
+    self, blob_path, BlobSource, CheckedEnvelope, Digests, EnvelopeChecker, Pins, Verifier,
+};
 use evident_core::{sha256_digest, Digest};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -79,18 +82,91 @@ pub fn verify_file(
     let mut v = Verifier::start(&kept, &digests, &blobs);
     let total = v.statements();
     let mut done = 0u64;
-    walk(path, &mut |name, entry, size| {
-        if !v.wants(&name) {
-            return Ok(());
-        }
-        if done.is_multiple_of(256) {
+    // The second walk: one thread decompresses and reads members in
+    // batches (at most two batches queued), the others check a batch's
+    // envelopes in parallel; results are recorded in file order, so the
+    // report is the one a single thread gives.
+    std::thread::scope(|scope| -> Result<(), ReviewError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            walk(path, &mut |name, entry, size| {
+                let data = read_member(path, &name, entry, size)?;
+                batch.push((name, data));
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    tx.send(full)
+                        .map_err(|_| corrupt(path, "verification stopped".into()))?;
+                }
+                Ok(())
+            })?;
+            if !batch.is_empty() {
+                tx.send(batch)
+                    .map_err(|_| corrupt(path, "verification stopped".into()))?;
+            }
+            Ok(())
+        });
+        for batch in rx {
+            let wanted: Vec<&(String, Vec<u8>)> =
+                batch.iter().filter(|(name, _)| v.wants(name)).collect();
+            if wanted.is_empty() {
+                continue;
+            }
             progress(done, total);
+            let checked = match v.checker() {
+                Some(c) => check_all(&c, &wanted),
+                None => Vec::new(),
+            };
+            for c in checked {
+                v.apply(c);
+            }
+            done += wanted.len() as u64;
         }
-        let data = read_member(path, &name, entry, size)?;
-        v.envelope(&name, &data);
-        done += 1;
-        Ok(())
+        match reader.join() {
+            Ok(walked) => walked,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     })?;
     progress(total, total);
     Ok(v.finish_pinned(pins))
+}
+
+/// Members read by the second walk, handed over in batches.
+type Batch = Vec<(String, Vec<u8>)>;
+
+/// Members per batch: enough to keep the checking threads busy, few
+/// enough that two queued batches stay small (envelopes are a few KB).
+const BATCH: usize = 512;
+
+/// Check `items` (path, bytes) on up to as many threads as there are cores
+/// (at most 4), returning the results in the order of `items`.
+fn check_all(c: &EnvelopeChecker<'_>, items: &[&(String, Vec<u8>)]) -> Vec<CheckedEnvelope> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(4);
+    let check = |chunk: &[&(String, Vec<u8>)]| -> Vec<CheckedEnvelope> {
+        chunk
+            .iter()
+            .map(|(name, data)| c.check(name, data))
+            .collect()
+    };
+    if threads < 2 || items.len() < 2 {
+        return check(items);
+    }
+    let per = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut chunks = items.chunks(per);
+        let first = chunks.next().unwrap_or_default();
+        let others: Vec<_> = chunks
+            .map(|chunk| scope.spawn(move || check(chunk)))
+            .collect();
+        let mut out = check(first);
+        for h in others {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
 }

@@ -153,11 +153,33 @@ pub struct NewAlert {
     pub now: i64,
 }
 
+/// An alert of an export's period, with the statements that opened and
+/// resolved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodAlert {
+    /// The alert as it stands.
+    pub record: AlertRecord,
+    /// Sequence of the statement whose evaluation opened it.
+    pub opened_sequence: Option<i64>,
+    /// Sequence of the statement whose evaluation resolved it.
+    pub resolved_sequence: Option<i64>,
+}
+
 /// Drift and alerting storage.
 #[async_trait]
 pub trait AlertStore: Send + Sync {
     /// Alerts, newest first.
     async fn list_alerts(&self, q: &AlertQuery) -> Result<Vec<AlertRecord>, StoreError>;
+
+    /// The alerts of `agent_id` open at some time within `since..=until`
+    /// (Unix ms; None: unbounded): opened by `until` and not resolved
+    /// before `since`, oldest first.
+    async fn period_alerts(
+        &self,
+        agent_id: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Vec<PeriodAlert>, StoreError>;
     /// One alert.
     async fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError>;
     /// Acknowledge an open alert; false when unknown or not open.
@@ -233,7 +255,7 @@ pub struct Notification<'a> {
 macro_rules! impl_drift_store {
     ($ty:ty, $db:ty, begin = $begin:literal, skip_locked = $skip:literal) => {
         use $crate::store::drift::{
-            AlertQuery, AlertRecord, AlertStore, NewAlert, Notification, OutboxRow,
+            AlertQuery, AlertRecord, AlertStore, NewAlert, Notification, OutboxRow, PeriodAlert,
             TransitionRow,
         };
 
@@ -332,10 +354,11 @@ macro_rules! impl_drift_store {
             baseline: bool,
             detail: &str,
             now: i64,
+            sequence: Option<i64>,
         ) -> Result<Option<i64>, StoreError> {
             let row = sqlx::query(
-                "INSERT INTO alerts (agent_id, kind, subject, severity, state, baseline, detail, opened_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $7) \
+                "INSERT INTO alerts (agent_id, kind, subject, severity, state, baseline, detail, opened_at, updated_at, opened_sequence) \
+                 VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $7, $8) \
                  ON CONFLICT (agent_id, kind, subject) WHERE state <> 'resolved' DO NOTHING RETURNING id",
             )
             .bind(agent_id)
@@ -345,6 +368,7 @@ macro_rules! impl_drift_store {
             .bind(i64::from(baseline))
             .bind(detail)
             .bind(now)
+            .bind(sequence)
             .fetch_optional(&mut **tx)
             .await?;
             Ok(row.map(|r| r.try_get(0)).transpose()?)
@@ -354,12 +378,14 @@ macro_rules! impl_drift_store {
             tx: &mut sqlx::Transaction<'static, $db>,
             id: i64,
             now: i64,
+            sequence: Option<i64>,
         ) -> Result<(), StoreError> {
             sqlx::query(
-                "UPDATE alerts SET state = 'resolved', resolved_at = $2, updated_at = $2 WHERE id = $1",
+                "UPDATE alerts SET state = 'resolved', resolved_at = $2, updated_at = $2, resolved_sequence = $3 WHERE id = $1",
             )
             .bind(id)
             .bind(now)
+            .bind(sequence)
             .execute(&mut **tx)
             .await?;
             Ok(())
@@ -410,13 +436,16 @@ macro_rules! impl_drift_store {
         }
 
         /// Apply alert operations decided by `evident_core::drift`, queueing
-        /// notifications for the configured sinks.
+        /// notifications for the configured sinks; `sequence` is the
+        /// statement whose evaluation decided them (None: no statement).
+        #[allow(clippy::too_many_arguments)]
         async fn drift_apply(
             tx: &mut sqlx::Transaction<'static, $db>,
             sinks: &[String],
             agent: &str,
             ops: &[evident_core::drift::AlertOp],
             now: i64,
+            sequence: Option<i64>,
             host: &mut Option<String>,
         ) -> Result<(), StoreError> {
             use evident_core::drift::AlertOp;
@@ -431,14 +460,14 @@ macro_rules! impl_drift_store {
                         continue;
                     }
                     AlertOp::Open(a) => {
-                        let id = drift_open(tx, agent, a.kind, &a.subject, &a.severity, a.baseline, &a.detail, now).await?;
+                        let id = drift_open(tx, agent, a.kind, &a.subject, &a.severity, a.baseline, &a.detail, now, sequence).await?;
                         match id {
                             Some(id) if a.notify => (id, "opened", a.kind, &a.subject, &a.severity, &a.detail),
                             _ => continue,
                         }
                     }
                     AlertOp::Resolve { id, kind, subject, severity, detail, notify } => {
-                        drift_resolve(tx, *id, now).await?;
+                        drift_resolve(tx, *id, now, sequence).await?;
                         if !notify {
                             continue;
                         }
@@ -475,13 +504,13 @@ macro_rules! impl_drift_store {
             let mut host: Option<String> = None;
             if newest {
                 let stale = drift_open_alerts(tx, agent, "stale").await?;
-                drift_apply(tx, sinks, agent, &on_arrival(&stale), now, &mut host).await?;
+                drift_apply(tx, sinks, agent, &on_arrival(&stale), now, Some(item.sequence), &mut host).await?;
             }
             let integrity: Vec<_> = events
                 .iter()
                 .map(|e| evident_core::drift::AlertOp::Open(integrity_alert(e, item.sequence)))
                 .collect();
-            drift_apply(tx, sinks, agent, &integrity, now, &mut host).await?;
+            drift_apply(tx, sinks, agent, &integrity, now, Some(item.sequence), &mut host).await?;
             if !newest {
                 return Ok(());
             }
@@ -540,7 +569,7 @@ macro_rules! impl_drift_store {
                 .execute(&mut **tx)
                 .await?;
             }
-            drift_apply(tx, sinks, agent, &decision.alerts, now, &mut host).await?;
+            drift_apply(tx, sinks, agent, &decision.alerts, now, Some(item.sequence), &mut host).await?;
             fleet_apply(tx, prev_map.as_ref(), Some(&d.eval.statuses)).await?;
             host_status_apply(tx, agent, prev_map.as_ref(), &d.eval.statuses, now).await?;
             let statuses = serde_json::to_string(&d.eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -637,7 +666,7 @@ macro_rules! impl_drift_store {
             if let Some(d) = &item.drift {
                 let mut host = None;
                 let op = evident_core::drift::AlertOp::Open(evident_core::drift::integrity_alert("conflict", item.sequence));
-                drift_apply(tx, &d.settings.sinks, &item.agent_id, &[op], item.received_at, &mut host).await?;
+                drift_apply(tx, &d.settings.sinks, &item.agent_id, &[op], item.received_at, None, &mut host).await?;
             }
             Ok(())
         }
@@ -679,6 +708,35 @@ macro_rules! impl_drift_store {
                 }
                 let rows = query.fetch_all(&self.read).await?;
                 rows.iter().map(alert_from_row).collect()
+            }
+
+            async fn period_alerts(
+                &self,
+                agent_id: &str,
+                since: Option<i64>,
+                until: Option<i64>,
+            ) -> Result<Vec<PeriodAlert>, StoreError> {
+                let sql = format!(
+                    "SELECT {ALERT_COLS}, a.opened_sequence, a.resolved_sequence FROM alerts a \
+                     LEFT JOIN agents g ON g.id = a.agent_id \
+                     WHERE a.agent_id = $1 AND a.opened_at <= $3 AND (a.resolved_at IS NULL OR a.resolved_at >= $2) \
+                     ORDER BY a.id"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(agent_id)
+                    .bind(since.unwrap_or(i64::MIN))
+                    .bind(until.unwrap_or(i64::MAX))
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(PeriodAlert {
+                            record: alert_from_row(r)?,
+                            opened_sequence: r.try_get(16)?,
+                            resolved_sequence: r.try_get(17)?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn alert(&self, id: i64) -> Result<Option<AlertRecord>, StoreError> {
@@ -752,7 +810,7 @@ macro_rules! impl_drift_store {
                 sinks: &[String],
             ) -> Result<Option<i64>, StoreError> {
                 let mut tx = self.write.begin_with($begin).await?;
-                let id = drift_open(&mut tx, &a.agent_id, &a.kind, &a.subject, &a.severity, false, &a.detail, a.now).await?;
+                let id = drift_open(&mut tx, &a.agent_id, &a.kind, &a.subject, &a.severity, false, &a.detail, a.now, None).await?;
                 if let Some(id) = id {
                     let h = drift_hostname(&mut tx, &a.agent_id).await?;
                     drift_enqueue(&mut tx, sinks, id, "opened", &a.kind, &a.agent_id, &h, &a.subject, &a.severity, &a.detail, a.now).await?;

@@ -96,6 +96,15 @@ macro_rules! migrations {
                 description: "console",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0050_console.sql")),
             },
+            $crate::store::migrate::Migration {
+                version: 80,
+                description: "alert statements",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0080_alert_statements.sql"
+                )),
+            },
         ]
     };
 }

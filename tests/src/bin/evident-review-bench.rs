@@ -10,6 +10,7 @@
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
+use evident_collector::store::drift::{DriftEval, DriftInput, DriftSettings};
 use evident_collector::store::{self, IngestItem, IngestOutcome, NewAgent, NewToken};
 use evident_core::bundle::RecordedResults;
 use evident_core::{evaluate, sha256_digest, Evidence, Statement};
@@ -61,10 +62,17 @@ fn main() -> Result<()> {
         // As `serve` does before evaluating: keep the policy files.
         st.keep_policy_files(&evident_collector::review::policy_records(&sources, 0))
             .await?;
+        let settings = Arc::new(DriftSettings {
+            sinks: Vec::new(),
+            flap_window_ms: 6 * 3_600_000,
+            flap_threshold: 4,
+        });
         let root = fixture_root("bench-host");
         let run = collect(root.path());
-        let results_cache =
-            std::collections::HashMap::<String, (evident_core::Digest, Arc<Vec<u8>>)>::new();
+        let results_cache = std::collections::HashMap::<
+            String,
+            (evident_core::Digest, Arc<Vec<u8>>, Arc<DriftEval>),
+        >::new();
         let mut results_cache = results_cache;
         for h in 0..args.hosts {
             let mut agent = Agent::new(&format!("host-{h:04}"));
@@ -93,7 +101,7 @@ fn main() -> Result<()> {
                     agent.hostname,
                     statement.predicate.collected_at.date_naive()
                 );
-                let (rd, rbytes) = match results_cache.get(&day) {
+                let (rd, rbytes, eval) = match results_cache.get(&day) {
                     Some(r) => r.clone(),
                     None => {
                         let ev = Evidence::from_statement(&statement, |d| {
@@ -101,7 +109,13 @@ fn main() -> Result<()> {
                         })?;
                         let rec = RecordedResults::from_evaluation(evaluate(&policies, &ev));
                         let bytes = serde_json::to_vec(&rec)?;
-                        let r = (sha256_digest(&bytes), Arc::new(bytes));
+                        let (statuses, severities) =
+                            evident_core::drift::statuses(&rec.rules, &rec.controls);
+                        let eval = Arc::new(DriftEval {
+                            statuses,
+                            severities,
+                        });
+                        let r = (sha256_digest(&bytes), Arc::new(bytes), eval);
                         results_cache.insert(day, r.clone());
                         r
                     }
@@ -126,7 +140,13 @@ fn main() -> Result<()> {
                     },
                     results_digest: rd,
                     results: Some(rbytes),
-                    drift: None,
+                    // As ingest does: a host's first statement opens its
+                    // baseline alert, so the bundle carries the fleet's alerts.
+                    drift: Some(Arc::new(DriftInput {
+                        eval,
+                        interval_seconds: 86_400,
+                        settings: settings.clone(),
+                    })),
                 });
             }
             for o in st.ingest_batch(&items).await? {

@@ -34,6 +34,12 @@ impl Packages {
         }
     }
 
+    /// What dpkg says about `package` (one of the names read): `None` when
+    /// the root has no dpkg database.
+    pub fn dpkg_installed(&self, package: &str) -> Option<bool> {
+        self.dpkg.as_ref().map(|p| p.contains(package))
+    }
+
     /// Whether some package database exists on the root.
     pub fn known(&self) -> bool {
         self.dpkg.is_some() || self.rpmdb

@@ -16,6 +16,9 @@
 //! - firewalld: `/etc/firewalld/firewalld.conf` (`DefaultZone=`) and the zone file
 //!   `/etc/firewalld/zones/<zone>.xml`, else `/usr/lib/firewalld/zones/<zone>.xml`
 //!   (its `target`, services and ports);
+//! - ufw and firewalld are installed, like nftables, when dpkg says so (or
+//!   their binary exists; with no package database, when their configuration
+//!   exists);
 //! - enablement at boot: unit links in `/etc/systemd/system/*.wants/`
 //!   (`nftables.service`, `netfilter-persistent.service`, `iptables.service`,
 //!   `ufw.service`, `firewalld.service`), masked units excluded;
@@ -50,17 +53,47 @@ pub use evident_core::schema::probes::firewall::SCHEMA;
 
 /// nftables' configuration files (Debian/Ubuntu, RHEL family).
 const NFT_CONFIGS: &[&str] = &["/etc/nftables.conf", "/etc/sysconfig/nftables.conf"];
+/// Where the ufw and firewalld programs are installed, and the files that
+/// stand for them on a root without a package database.
+const UFW_BINARIES: &[&str] = &["/usr/sbin/ufw"];
+const UFW_CONFIGS: &[&str] = &["/etc/ufw/ufw.conf"];
+const FIREWALLD_BINARIES: &[&str] = &["/usr/sbin/firewalld"];
+const FIREWALLD_CONFIGS: &[&str] = &["/etc/firewalld/firewalld.conf", "/usr/lib/firewalld"];
+
 /// Where the `nft` binary is installed.
 const NFT_BINARIES: &[&str] = &["/usr/sbin/nft", "/sbin/nft"];
 
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
-    Outcome::from_facts(&gather(root, root.is_live()))
+    collect_with(Reader::new(root))
 }
 
+/// Collect through `r` (tests simulate an unprivileged scan with
+/// [`Reader::denying`]). A firewall file or directory refused for lack of
+/// permission (`/etc/ufw/user.rules` is 0640, `/etc/firewalld` 0750, saved
+/// iptables rules 0600) leaves the firewall in charge and its policy
+/// unknown: the probe then fails with a "run the scan as root" reason, so
+/// the firewall rules read `no-evidence`, never a failure.
+pub fn collect_with(r: Reader<'_>) -> Outcome {
+    let root = r.root;
+    let (facts, denied) = gather_with(root, root.is_live(), r);
+    if !denied.is_empty() {
+        return Outcome::Error(format!(
+            "run the scan as root: {} could not be read (permission denied), so the firewall in charge and its policy are unknown",
+            denied.join(", ")
+        ));
+    }
+    Outcome::from_facts(&facts)
+}
+
+#[cfg(test)]
 fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
-    let mut r = Reader::new(root);
-    let packages = Packages::read(&mut r, &["nftables"]);
+    gather_with(root, live, Reader::new(root)).0
+}
+
+/// The facts, and what was refused for lack of permission.
+fn gather_with(root: &HostRoot, live: bool, mut r: Reader<'_>) -> (FirewallFacts, Vec<String>) {
+    let packages = Packages::read(&mut r, &["nftables", "ufw", "firewalld"]);
     let units = systemd::enabled_units(root);
     let enabled = |names: &[&str]| units.iter().any(|u| names.contains(&u.as_str()));
     let mut f = FirewallFacts::default();
@@ -117,11 +150,16 @@ fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
         let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
         f.ufw = parse_ufw(&conf, &defaults, &refs);
     }
+    // Installed is what dpkg (or the binary) says: `apt remove ufw` leaves
+    // ufw.conf (ENABLED=yes) behind, and a removed ufw filters nothing.
+    f.ufw.installed = packages.presence(&r, "ufw", UFW_BINARIES, UFW_CONFIGS).0;
     f.ufw.service_enabled = enabled(&["ufw.service"]);
 
     // firewalld
     let conf = r.read("/etc/firewalld/firewalld.conf");
-    f.firewalld.installed = conf.is_some() || root.exists("/usr/lib/firewalld");
+    f.firewalld.installed = packages
+        .presence(&r, "firewalld", FIREWALLD_BINARIES, FIREWALLD_CONFIGS)
+        .0;
     if f.firewalld.installed {
         let zone = conf
             .as_deref()
@@ -196,7 +234,7 @@ fn gather(root: &HostRoot, live: bool) -> FirewallFacts {
         }
     }
     f.unreadable = r.unreadable;
-    f
+    (f, r.denied)
 }
 
 /// Feed `input` to every parser (for cargo-fuzz); must never panic.

@@ -14,7 +14,9 @@
 //! - systemd-journal-upload: `/etc/systemd/journal-upload.conf` `URL=`;
 //! - auditd: `/etc/audit/auditd.conf` and the rules in `/etc/audit/rules.d/*.rules`
 //!   and `/etc/audit/audit.rules` (identical rules counted once, since augenrules
-//!   compiles the former into the latter);
+//!   compiles the former into the latter); installed when dpkg says so (or the
+//!   `auditd` binary exists; with no package database, when auditd.conf
+//!   exists), never because a configuration left by `apt remove` is there;
 //! - logrotate: `/etc/logrotate.conf` and `/etc/logrotate.d/*`.
 //!
 //! Everything comes from configuration files, so the probe works the same under
@@ -35,7 +37,7 @@ pub use logrotate::{logrotate_facts, parse_logrotate, LogrotateFile};
 pub use rsyslog::{parse_rsyslog, rsyslog_legacy_tls};
 pub use syslog_ng::parse_syslog_ng;
 
-use super::common::dpkg;
+use super::common::presence::Packages;
 use super::common::reader::Reader;
 use super::Outcome;
 use crate::hostroot::HostRoot;
@@ -290,9 +292,9 @@ fn gather_with(mut r: Reader<'_>) -> LoggingFacts {
     // Installed means dpkg says so when the root has a dpkg database (a
     // removed package leaves its configuration behind); elsewhere the main
     // configuration file stands for the package.
-    let dpkg = dpkg::installed_packages(&mut r);
-    let installed = |package: &str, config: &str| match &dpkg {
-        Some(set) => set.contains(package),
+    let packages = Packages::read(&mut r, &["rsyslog", "syslog-ng-core", "auditd"]);
+    let installed = |package: &str, config: &str| match packages.dpkg_installed(package) {
+        Some(yes) => yes,
         None => root.exists(config),
     };
 
@@ -361,6 +363,17 @@ fn gather_with(mut r: Reader<'_>) -> LoggingFacts {
     facts.auditd.syscalls = rules.syscalls.into_iter().collect();
     facts.auditd.keys = rules.keys.into_iter().collect();
     facts.auditd.immutable = rules.enable_flag == Some(2);
+    // Installed is what dpkg or rpm says (`apt remove auditd` leaves
+    // auditd.conf and the rules behind); the configuration stands for the
+    // package only on a root without a package database.
+    facts.auditd.installed = packages
+        .presence(
+            &r,
+            "auditd",
+            &["/usr/sbin/auditd", "/sbin/auditd"],
+            &["/etc/audit/auditd.conf"],
+        )
+        .0;
 
     // logrotate
     if let Some(t) = r.read("/etc/logrotate.conf") {

@@ -78,12 +78,13 @@ pub fn pending_updates(inv: &DpkgInventory, c: &Candidates) -> (Vec<String>, Vec
 
 /// Bytes read from an apt list at a time (the list itself is ~48 MB on
 /// Debian 12 and is never held whole: peak memory stays bounded).
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 1024 * 1024;
 
 /// Stream an apt list without loading it whole. A list has tens of thousands
 /// of paragraphs and a host installs a few hundred packages, so each
-/// paragraph is found with `memchr::memmem` and only those naming an
-/// installed package are parsed (through the same [`StanzaReader`]).
+/// `Package:` field is found with `memchr::memmem` and only the paragraphs
+/// naming an installed package are parsed (through the same
+/// [`StanzaReader`]).
 pub(super) fn stream_list(
     root: &HostRoot,
     path: &str,
@@ -95,10 +96,17 @@ pub(super) fn stream_list(
     let mut reader = file.take(512 * 1024 * 1024);
     let security = is_security_list(path.rsplit('/').next().unwrap_or(path));
     let scan = ListScanner::new(inv);
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-    let mut chunk = vec![0u8; CHUNK];
+    // `buf[..len]` holds what is read and not yet scanned: at most one
+    // incomplete paragraph plus one chunk (a paragraph longer than the
+    // buffer doubles it).
+    let mut buf: Vec<u8> = vec![0; CHUNK * 2];
+    let mut len = 0;
     loop {
-        let n = match reader.read(&mut chunk) {
+        if buf.len() - len < CHUNK {
+            buf.resize(buf.len() * 2, 0);
+        }
+        // Read straight into the buffer: no second copy.
+        let n = match reader.read(buf.get_mut(len..).unwrap_or_default()) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("{path}: {e}")),
@@ -106,18 +114,23 @@ pub(super) fn stream_list(
         if n == 0 {
             break;
         }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        // Everything up to the last paragraph break is complete.
-        let done = match scan.last_break(&buf) {
-            Some(end) => end,
-            None => continue,
+        // Everything up to the last paragraph break is complete (a break
+        // may straddle the previous read's end).
+        let from = len.saturating_sub(1);
+        len += n;
+        let Some(end) = scan.last_break(buf.get(from..len).unwrap_or_default()) else {
+            continue;
         };
+        let done = from + end;
         scan.paragraphs(buf.get(..done).unwrap_or_default(), &mut |st| {
             c.add(st, security, inv)
         });
-        buf.drain(..done);
+        buf.copy_within(done..len, 0);
+        len -= done;
     }
-    scan.paragraphs(&buf, &mut |st| c.add(st, security, inv));
+    scan.paragraphs(buf.get(..len).unwrap_or_default(), &mut |st| {
+        c.add(st, security, inv)
+    });
     Ok(())
 }
 
@@ -125,6 +138,7 @@ pub(super) fn stream_list(
 struct ListScanner {
     names: std::collections::HashSet<Vec<u8>>,
     blank: memchr::memmem::Finder<'static>,
+    blank_rev: memchr::memmem::FinderRev<'static>,
     package: memchr::memmem::Finder<'static>,
 }
 
@@ -137,6 +151,7 @@ impl ListScanner {
                 .map(|(n, _)| n.as_bytes().to_vec())
                 .collect(),
             blank: memchr::memmem::Finder::new(b"\n\n"),
+            blank_rev: memchr::memmem::FinderRev::new(b"\n\n"),
             package: memchr::memmem::Finder::new(b"Package:"),
         }
     }
@@ -147,39 +162,48 @@ impl ListScanner {
     }
 
     /// Call `out` with every paragraph of `text` that names an installed
-    /// package. A paragraph naming none is skipped without being parsed;
-    /// any other goes line by line through the [`StanzaReader`] (which also
-    /// splits paragraphs separated by whitespace-only lines).
+    /// package. One pass of `memmem` over the text finds each `Package:`
+    /// at a line start; a name not installed costs nothing more, and only
+    /// the paragraph around an installed one (bounded by blank lines) goes
+    /// line by line through the [`StanzaReader`] (which also splits
+    /// paragraphs separated by whitespace-only lines).
     fn paragraphs(&self, text: &[u8], out: &mut dyn FnMut(Stanza)) {
-        let mut start = 0;
-        while start < text.len() {
-            let rest = text.get(start..).unwrap_or_default();
-            let end = self.blank.find(rest).map_or(rest.len(), |i| i + 2);
-            let para = rest.get(..end).unwrap_or_default();
-            start += end;
-            if self.names_installed(para) {
-                let mut sr = StanzaReader::default();
-                for line in para.split(|&b| b == b'\n') {
-                    if let Some(s) = sr.feed(&String::from_utf8_lossy(line)) {
-                        out(s);
-                    }
-                }
-                if let Some(s) = sr.finish() {
+        const FIELD: usize = "Package:".len();
+        let mut pos = 0;
+        while let Some(i) = self.package.find(text.get(pos..).unwrap_or_default()) {
+            let at = pos + i;
+            let value = text.get(at + FIELD..).unwrap_or_default();
+            let line_end = memchr::memchr(b'\n', value).unwrap_or(value.len());
+            pos = at + FIELD + line_end;
+            let at_line_start = at == 0 || text.get(at - 1) == Some(&b'\n');
+            let name = value.get(..line_end).unwrap_or_default().trim_ascii();
+            if !at_line_start || !self.names.contains(name) {
+                continue;
+            }
+            let start = self
+                .blank_rev
+                .rfind(text.get(..at).unwrap_or_default())
+                .map_or(0, |j| j + 2);
+            let end = self
+                .blank
+                .find(text.get(at..).unwrap_or_default())
+                .map_or(text.len(), |j| at + j + 2);
+            let mut sr = StanzaReader::default();
+            for line in text
+                .get(start..end)
+                .unwrap_or_default()
+                .split(|&b| b == b'\n')
+            {
+                if let Some(s) = sr.feed(&String::from_utf8_lossy(line)) {
                     out(s);
                 }
             }
+            if let Some(s) = sr.finish() {
+                out(s);
+            }
+            // A paragraph is parsed once, however many names it holds.
+            pos = pos.max(end);
         }
-    }
-
-    /// Whether some `Package:` field at a line start in `para` names an installed package.
-    fn names_installed(&self, para: &[u8]) -> bool {
-        self.package.find_iter(para).any(|i| {
-            let at_line_start = i == 0 || para.get(i - 1) == Some(&b'\n');
-            let value = para.get(i + "Package:".len()..).unwrap_or_default();
-            let line_end = memchr::memchr(b'\n', value).unwrap_or(value.len());
-            let name = value.get(..line_end).unwrap_or_default().trim_ascii();
-            at_line_start && self.names.contains(name)
-        })
     }
 }
 
@@ -202,7 +226,7 @@ mod tests {
         // Installed and not, multi-line fields, a whitespace-only separator,
         // a `Package:` inside a description, no final newline.
         let mut list = String::new();
-        for i in 0..3000 {
+        for i in 0..30000 {
             list.push_str(&format!(
                 "Package: pkg{i}\nArchitecture: amd64\nVersion: 1.{i}\nDescription: x\n Package: bash\n\n"
             ));

@@ -2,6 +2,8 @@
 
 use super::MAX_FILES;
 use crate::hostroot::HostRoot;
+use crate::probes::common::reader::Reader;
+use std::cell::RefCell;
 
 /// Where the parser gets included files from.
 pub trait IncludeSource {
@@ -45,18 +47,41 @@ pub(super) fn glob_opts() -> glob::MatchOptions {
     }
 }
 
-/// Include source reading through a [`HostRoot`].
-pub(super) struct RootSource<'a>(pub(super) &'a HostRoot);
+/// Include source reading through the probe's [`Reader`], so that a file
+/// or directory refused for lack of permission (an unprivileged scan, or
+/// [`Reader::denying`] in tests) is recorded in `denied`.
+pub(super) struct ReaderSource<'r, 'a>(pub(super) RefCell<&'r mut Reader<'a>>);
 
-impl IncludeSource for RootSource<'_> {
+impl IncludeSource for ReaderSource<'_, '_> {
     fn glob(&self, pattern: &str) -> Result<Vec<String>, String> {
-        root_glob(self.0, pattern)
+        let mut r = self.0.borrow_mut();
+        // The directory part before the first wildcard.
+        let literal = pattern
+            .split_once(['*', '?', '['])
+            .map_or(pattern, |(head, _)| head);
+        let dir = match literal.rsplit_once('/') {
+            Some(("", _)) | None => "/",
+            Some((d, _)) => d,
+        };
+        if r.is_denied(dir) {
+            r.names(dir);
+            return Err(format!("{dir}: Permission denied (os error 13)"));
+        }
+        root_glob(r.root, pattern).inspect_err(|_| {
+            // Records a refusal of the directory, if that is what failed.
+            r.names(dir);
+        })
     }
     fn read(&self, path: &str) -> Result<String, String> {
-        match self.0.read_to_string(path) {
-            Ok(Some(s)) => Ok(s),
-            Ok(None) => Err(format!("{path}: not found")),
-            Err(e) => Err(e.to_string()),
+        let mut r = self.0.borrow_mut();
+        let before = r.unreadable.len();
+        match r.read(path) {
+            Some(t) => Ok(t),
+            None => Err(r
+                .unreadable
+                .get(before)
+                .cloned()
+                .unwrap_or_else(|| format!("{path}: not found"))),
         }
     }
 }

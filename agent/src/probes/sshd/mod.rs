@@ -43,9 +43,10 @@ pub use keywords::Print;
 pub use lexer::convtime;
 pub use parser::parse_sshd_config;
 
-use include::RootSource;
+use include::ReaderSource;
 use keywords::{KEYWORDS, PC, PL, PN, PS, PW};
 use lexer::argv_split;
+use std::cell::RefCell;
 
 use super::common::presence::Packages;
 use super::common::reader::Reader;
@@ -179,23 +180,47 @@ pub fn presence(r: &mut Reader<'_>) -> (bool, &'static str) {
 
 /// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
-    let mut r = Reader::new(root);
-    let (installed, by) = presence(&mut r);
-    let text = match root.read_to_string(MAIN_CONFIG) {
-        Ok(Some(t)) => t,
-        Ok(None) if installed => {
-            return Outcome::Error(format!(
-                "sshd is installed ({by}) but {MAIN_CONFIG} is missing: sshd refuses to start without it"
-            ))
-        }
-        // Absent: OpenSSH's defaults, which no rule judges (not applicable).
-        Ok(None) => String::new(),
-        Err(e) => return Outcome::Error(format!("cannot read sshd configuration: {e}")),
+    collect_with(&mut Reader::new(root))
+}
+
+/// Collect through `r` (tests simulate an unprivileged scan with
+/// [`Reader::denying`]). A configuration file or directory refused for lack
+/// of permission (CIS hardening makes `sshd_config` 0600) leaves sshd's
+/// effective settings unknown: the probe then fails with a "run the scan as
+/// root" reason, so every sshd rule reads `no-evidence`, never a pass or a
+/// failure judged on OpenSSH's defaults.
+pub fn collect_with(r: &mut Reader<'_>) -> Outcome {
+    let (installed, by) = presence(r);
+    let before = r.unreadable.len();
+    let text = match r.read(MAIN_CONFIG) {
+        Some(t) => t,
+        None if r.is_denied(MAIN_CONFIG) => return denied(r),
+        None => match r.unreadable.get(before) {
+            Some(e) => return Outcome::Error(format!("cannot read sshd configuration: {e}")),
+            None if installed => {
+                return Outcome::Error(format!(
+                    "sshd is installed ({by}) but {MAIN_CONFIG} is missing: sshd refuses to start without it"
+                ))
+            }
+            // Absent: OpenSSH's defaults, which no rule judges (not applicable).
+            None => String::new(),
+        },
     };
-    let mut facts = parse_sshd_config(MAIN_CONFIG, &text, &RootSource(root));
+    let mut facts = parse_sshd_config(MAIN_CONFIG, &text, &ReaderSource(RefCell::new(&mut *r)));
+    if !r.denied.is_empty() {
+        return denied(r);
+    }
     facts.installed = installed;
     facts.installed_by = by.to_string();
     Outcome::from_facts(&facts)
+}
+
+/// The probe's failure when part of the configuration was refused.
+fn denied(r: &Reader<'_>) -> Outcome {
+    Outcome::Error(format!(
+        "run the scan as root: {} could not be read (permission denied), so sshd's effective settings are unknown",
+        r.denied.join(", ")
+    ))
 }
 
 /// Fuzz entry point: parse arbitrary text as a configuration (no includes).

@@ -34,7 +34,7 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("remote_targets[].tls", Bool, "the transport is encrypted"),
         FieldSchema::new("remote_targets[].file", Str, "file the destination is defined in"),
         FieldSchema::new("auditd", Object, "auditd configuration (auditd.conf) and loaded rule files"),
-        FieldSchema::new("auditd.installed", Bool, "/etc/audit/auditd.conf exists"),
+        FieldSchema::new("auditd.installed", Bool, "dpkg says auditd is installed (else its binary exists; with no package database, /etc/audit/auditd.conf)"),
         FieldSchema::new("auditd.max_log_file", Int, "max_log_file (MB); 0 when unset"),
         FieldSchema::new("auditd.num_logs", Int, "num_logs; 0 when unset"),
         FieldSchema::new("auditd.max_log_file_action", Str, "max_log_file_action, lower case (rotate | keep_logs | ignore | syslog | suspend); \"\" when unset"),

@@ -218,6 +218,7 @@ pub fn report(r: &Report) -> String {
     // Failing rules first: with a large fleet the hosts table would push
     // them far down, so it is folded (open for small fleets).
     b.push_str(&html_audit::failing_rules(r));
+    b.push_str(&super::alerts::html(r));
     let _ =
         write!(
         b,

@@ -2,6 +2,7 @@
 //! module per output format; each takes the core models and returns bytes.
 //! OSCAL is rendered from the bundle members (it cites every statement).
 
+mod alerts;
 mod compare;
 mod csv;
 pub mod framework;
@@ -57,3 +58,6 @@ pub fn comparison(c: &Comparison, format: Format) -> Result<Vec<u8>, String> {
         Format::Csv => Err("--compare renders as markdown, html or json, not csv".into()),
     }
 }
+
+#[cfg(test)]
+mod tests;
