@@ -216,3 +216,47 @@ fn run_refuses_a_bad_configuration_before_starting() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("not enrolled"));
 }
+
+/// `systemd-analyze security --offline=true` of a unit in deploy/: its
+/// overall exposure (0 best, 10 worst).
+fn exposure(analyze: &Path, unit: &str) -> f64 {
+    let out = Command::new(analyze)
+        .args(["security", "--offline=true", "--no-pager", unit])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| {
+            panic!(
+                "systemd-analyze security {unit}: no exposure line\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    line.rsplit(':')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unparsable exposure line `{line}`"))
+}
+
+#[test]
+fn unit_exposure_scores_do_not_get_worse() {
+    let Some(analyze) = systemd_analyze() else {
+        return;
+    };
+    // The scores the units had when issue #16 was filed (node_exporter
+    // ships 4.6, osquery and wazuh-agent 9.6).
+    for (unit, best) in [
+        ("evident-agent.service", 2.4),
+        ("evident-collector.service", 1.2),
+    ] {
+        let score = exposure(&analyze, unit);
+        assert!(
+            score <= best,
+            "{unit}: exposure {score} is worse than {best}"
+        );
+    }
+}
