@@ -9,6 +9,7 @@ pub mod conn;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod review;
 pub mod server;

@@ -215,11 +215,17 @@ pub async fn serve(
         .await?;
     tracing::info!(database = %redact_url(&url), kind = store.kind(), policies = policies.policies().len(), "store ready");
 
-    let alerting = Arc::new(
-        crate::alerting::Alerting::new(dir, &config.drift, &config.sinks)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-    );
     let metrics = Arc::new(Metrics::default());
+    let alerting = Arc::new(
+        crate::alerting::Alerting::new(
+            dir,
+            &config.drift,
+            &config.sinks,
+            metrics.clone(),
+            config.public_url.clone(),
+        )
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let clock = crate::clock::Clock::from_env();
     let alert_tasks = alerting

@@ -91,6 +91,15 @@ macro_rules! migrations {
                     "/0020_attester_revocation.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 60,
+                description: "outbox failed",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0060_outbox_failed.sql"
+                )),
+            },
         ]
     };
 }
