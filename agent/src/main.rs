@@ -17,6 +17,10 @@ use std::process::ExitCode;
     about = "Evident agent: probes this host for ISO/IEC 27001:2022 Annex A evidence"
 )]
 struct Cli {
+    /// Log format of the service on stderr: text (default) or json (one
+    /// object per line: timestamp, level, target, message and fields).
+    #[arg(long, global = true, env = "EVIDENT_LOG_FORMAT", value_enum)]
+    log_format: Option<service::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -202,6 +206,11 @@ enum ProbesFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.log_format == Some(service::LogFormat::Json) {
+        // Single-threaded still: the service's workers inherit the choice.
+        std::env::set_var("EVIDENT_LOG_FORMAT", "json");
+    }
+    service::set_log_format(cli.log_format.unwrap_or_default());
     let result = match cli.command {
         Command::Scan(args) => run_scan(&args),
         Command::Collect(args) => run_collect(&args),
@@ -240,10 +249,27 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The one place an error is shown, with its causes, each once.
+            eprintln!("error: {}", error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }
+}
+
+/// `outer: cause: root cause`, skipping a cause whose text the line already
+/// holds (wrappers that repeat their source).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let msg = c.to_string();
+        if !msg.is_empty() && !line.contains(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+        }
+        cur = c.source();
+    }
+    line
 }
 
 mod service;

@@ -9,20 +9,45 @@ use evident_agent::supervisor::Supervisor;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `--log-format` / `EVIDENT_LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line with stable fields: `timestamp` (RFC 3339
+    /// UTC), `level`, `target`, `message` and the event's fields.
+    Json,
+}
+
+static LOG_FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
+
+/// Remember the format (before any logging is set up). Workers get it
+/// through `EVIDENT_LOG_FORMAT`, which they inherit.
+pub fn set_log_format(f: LogFormat) {
+    let _ = LOG_FORMAT.set(f);
+}
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false);
-    // Under systemd the journal stamps every line itself.
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
-    } else {
-        builder.init();
-    }
+        .with_ansi(false);
+    let _ = match LOG_FORMAT.get().copied().unwrap_or_default() {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        // Under systemd the journal stamps every line itself.
+        LogFormat::Text if std::env::var_os("JOURNAL_STREAM").is_some() => {
+            builder.with_target(false).without_time().try_init()
+        }
+        LogFormat::Text => builder.with_target(false).try_init(),
+    };
 }
 
 /// `run [--config FILE] [--once]`: the supervisor, or one in-process run.

@@ -6,7 +6,7 @@
 //! [`RuleStatus`](crate::policy::RuleStatus) and
 //! [`ControlStatus`](crate::policy::ControlStatus).
 
-use crate::policy::{ControlResult, RuleResult, Severity};
+use crate::policy::{ControlResult, RuleResult, RuleStatus, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -444,7 +444,9 @@ pub fn integrity_alert(event: &str, sequence: i64) -> AlertToOpen {
 }
 
 /// The statuses and severities of an evaluation: `rule:ID` → status and
-/// `control:ID` → status; a control's severity is the highest of its rules'.
+/// `control:ID` → status. A control's severity is the highest of its
+/// FAILING rules' (`low` when none fails): a passing high-severity rule
+/// mapped to the same control does not raise a control alert's severity.
 pub fn statuses(
     rules: &[RuleResult],
     controls: &[ControlResult],
@@ -455,6 +457,9 @@ pub fn statuses(
     for r in rules {
         st.insert(format!("rule:{}", r.id), r.status.as_str().to_string());
         sev.insert(format!("rule:{}", r.id), r.severity.as_str().to_string());
+        if r.status != RuleStatus::Fail {
+            continue;
+        }
         for c in &r.controls {
             let e = control_sev.entry(c.as_str()).or_insert(r.severity);
             if r.severity > *e {
@@ -471,6 +476,39 @@ pub fn statuses(
         sev.insert(format!("control:{}", c.id), s.as_str().to_string());
     }
     (st, sev)
+}
+
+/// How to fix one failing rule, as a notification carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remediation {
+    /// Rule id.
+    pub rule: String,
+    /// Rule title.
+    pub title: String,
+    /// The rule's `remediation` text (empty when the rule has none).
+    pub text: String,
+}
+
+/// The remediation of each failing subject: `rule:ID` → that rule, and
+/// `control:ID` → every failing rule mapped to the control (in rule
+/// order). Only subjects with a failing rule appear, so the map is bounded
+/// by what fails.
+pub fn remediations(rules: &[RuleResult]) -> BTreeMap<String, Vec<Remediation>> {
+    let mut out: BTreeMap<String, Vec<Remediation>> = BTreeMap::new();
+    for r in rules.iter().filter(|r| r.status == RuleStatus::Fail) {
+        let fix = Remediation {
+            rule: r.id.clone(),
+            title: r.title.clone(),
+            text: r.remediation.clone().unwrap_or_default(),
+        };
+        for c in &r.controls {
+            out.entry(format!("control:{c}"))
+                .or_default()
+                .push(fix.clone());
+        }
+        out.insert(format!("rule:{}", r.id), vec![fix]);
+    }
+    out
 }
 
 /// Flapping: more than `threshold` transitions of one subject at or after

@@ -73,6 +73,13 @@ pub struct Config {
         skip_serializing_if = "crate::alerting::config::DriftConfig::is_default"
     )]
     pub drift: crate::alerting::config::DriftConfig,
+    /// The collector's public base URL (e.g. `https://collector.example:8443`):
+    /// alert notifications link back to `PUBLIC_URL/alerts/ID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Log output (`[log]`).
+    #[serde(default, skip_serializing_if = "crate::logging::LogConfig::is_default")]
+    pub log: crate::logging::LogConfig,
     /// Where alerts are delivered (`[[sink]]`, one table per sink).
     #[serde(default, rename = "sink", skip_serializing_if = "Vec::is_empty")]
     pub sinks: Vec<crate::alerting::config::SinkConfig>,
@@ -136,6 +143,8 @@ impl Default for Config {
             sqlite_synchronous: default_synchronous(),
             limits: Default::default(),
             drift: Default::default(),
+            public_url: None,
+            log: Default::default(),
             sinks: Vec::new(),
             retention: Default::default(),
         }
@@ -255,6 +264,15 @@ impl Config {
         if self.durability().is_none() {
             return bad("sqlite_synchronous must be `full` or `normal`".into());
         }
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("https://") || u.starts_with("http://"))
+                || u.contains(char::is_whitespace)
+            {
+                return bad(format!(
+                    "public_url `{u}` must be an http:// or https:// URL"
+                ));
+            }
+        }
         self.limits.validate().map_err(ConfigError::Invalid)?;
         crate::alerting::config::validate(&self.drift, &self.sinks)
             .map_err(ConfigError::Invalid)?;
@@ -323,6 +341,8 @@ fn field_doc(key: &str) -> Option<&'static str> {
         "max_connections" => "Database connections.",
         "database_timeout_ms" => "Longest wait for the database before answering 503, in ms.",
         "shutdown_grace_seconds" => "Seconds requests in flight get to finish on shutdown.",
+        "public_url" => "Public base URL; alert notifications link to PUBLIC_URL/alerts/ID.",
+        "format" => "Log format: text or json (--log-format / EVIDENT_LOG_FORMAT win).",
         "sqlite_synchronous" => {
             "SQLite commits: full (survive power loss) or normal (process crash only)."
         }

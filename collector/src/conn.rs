@@ -69,13 +69,11 @@ where
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             // Over the cap: closing now frees the descriptor at once.
             drop(stream);
-            self.metrics
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
+            self.metrics.connections_refused.inc();
             let now_s = crate::clock::system_ms() / 1000;
             if self.last_log_s.swap(now_s, Ordering::Relaxed) != now_s {
                 tracing::warn!(
-                    refused_total = self.metrics.connections_refused.load(Ordering::Relaxed),
+                    refused_total = self.metrics.connections_refused.get(),
                     "connection cap reached: closing new connections until slots free up"
                 );
             }

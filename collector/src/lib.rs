@@ -11,6 +11,7 @@ pub mod console;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod logging;
 pub mod metrics;
 pub mod review;
 pub mod server;

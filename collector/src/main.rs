@@ -14,6 +14,10 @@ mod cli;
     about = "Evident collector: verifies, stores and evaluates signed evidence; policy tooling"
 )]
 struct Cli {
+    /// Log format on stderr: text or json (default: `[log] format` in the
+    /// data directory's config.toml for `serve`, else text).
+    #[arg(long, global = true, env = "EVIDENT_LOG_FORMAT", value_enum)]
+    log_format: Option<evident_collector::logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,7 +83,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let format = cli.log_format.unwrap_or_else(|| match &cli.command {
+        // The service's own config may ask for JSON; a config that does not
+        // load is reported by `serve` itself (once), so text here.
+        Command::Serve(args) => evident_collector::config::Config::load(&args.dir.dir)
+            .map(|c| c.log.format)
+            .unwrap_or_default(),
+        _ => Default::default(),
+    });
+    evident_collector::logging::init(format);
     let result = match cli.command {
         Command::Policy(cmd) => cli::policy::run(cmd),
         Command::Catalog(args) => cli::catalog::run(&args),
@@ -107,20 +119,13 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The one place an error is shown, with its cause chain, each
+            // cause once.
+            eprintln!(
+                "error: {}",
+                evident_collector::logging::error_chain(e.as_ref())
+            );
             ExitCode::from(2)
         }
     }
-}
-
-/// Structured logs on stderr; `RUST_LOG` filters (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
 }

@@ -280,11 +280,17 @@ pub async fn serve(
         tracing::warn!("{warning}");
     }
 
-    let alerting = Arc::new(
-        crate::alerting::Alerting::new(dir, &config.drift, &config.sinks)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-    );
     let metrics = Arc::new(Metrics::default());
+    let alerting = Arc::new(
+        crate::alerting::Alerting::new(
+            dir,
+            &config.drift,
+            &config.sinks,
+            metrics.clone(),
+            config.public_url.clone(),
+        )
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let clock = crate::clock::Clock::from_env();
     let alert_tasks = alerting

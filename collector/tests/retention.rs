@@ -372,6 +372,7 @@ async fn open_alerts_keep_what_they_cite(store: &dyn Store) {
             eval: Arc::new(DriftEval {
                 statuses: [("rule:r".to_string(), status.to_string())].into(),
                 severities: [("rule:r".to_string(), "high".to_string())].into(),
+                remediation: Default::default(),
             }),
             interval_seconds: 3600,
             settings: settings.clone(),
@@ -435,6 +436,7 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
                 ]
                 .into(),
                 severities: Default::default(),
+                remediation: Default::default(),
             }),
             interval_seconds: 3600,
             settings: settings.clone(),

@@ -486,6 +486,7 @@ fn drift_item(
                 .iter()
                 .map(|(k, _)| (k.to_string(), "high".to_string()))
                 .collect(),
+            remediation: Default::default(),
         }),
         interval_seconds: 60,
         settings: settings.clone(),

@@ -280,6 +280,19 @@ impl Server {
         Ok(())
     }
 
+    /// What `serve` wrote to stderr (its log) so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// The environment of the next [`Server::try_spawn`].
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
     /// SIGKILL the server (a crash) and wait for it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

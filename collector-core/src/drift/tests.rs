@@ -297,3 +297,93 @@ fn a_first_statement_writes_one_summary_however_many_rules_fail() {
         d.alerts
     );
 }
+
+fn rule(id: &str, controls: &[&str], severity: Severity, status: RuleStatus) -> RuleResult {
+    RuleResult {
+        id: id.into(),
+        policy: "p".into(),
+        title: format!("title of {id}"),
+        controls: controls.iter().map(|c| c.to_string()).collect(),
+        severity,
+        status,
+        underlying: None,
+        message: None,
+        remediation: Some(format!("fix {id}")),
+        waiver: None,
+    }
+}
+
+#[test]
+fn a_control_alert_takes_the_severity_of_its_failing_rules_only() {
+    let rules = [
+        // A passing critical rule on the same control must not count.
+        rule(
+            "root-login",
+            &["A.8.5"],
+            Severity::Critical,
+            RuleStatus::Pass,
+        ),
+        rule("pw-len", &["A.8.5"], Severity::Low, RuleStatus::Fail),
+        rule(
+            "mfa",
+            &["A.8.5", "A.5.17"],
+            Severity::Medium,
+            RuleStatus::Fail,
+        ),
+        rule("ntp", &["A.8.17"], Severity::High, RuleStatus::Pass),
+        rule("logs", &["A.8.15"], Severity::High, RuleStatus::NoEvidence),
+    ];
+    let (_, sev) = statuses(&rules, &[]);
+    // No ControlResult given: controls get no entry at all.
+    assert!(!sev.contains_key("control:A.8.5"));
+    let controls: Vec<ControlResult> = ["A.8.5", "A.5.17", "A.8.17", "A.8.15"]
+        .iter()
+        .map(|id| ControlResult {
+            id: id.to_string(),
+            title: String::new(),
+            theme: crate::catalog::Theme::Technological,
+            status: crate::policy::ControlStatus::NotSatisfied,
+            underlying: None,
+            rules: Vec::new(),
+            waiver: None,
+            coverage: None,
+            attestation: None,
+            note: None,
+        })
+        .collect();
+    let (_, sev) = statuses(&rules, &controls);
+    assert_eq!(sev["control:A.8.5"], "medium");
+    assert_eq!(sev["control:A.5.17"], "medium");
+    // Nothing fails: the lowest severity, not the passing rule's high.
+    assert_eq!(sev["control:A.8.17"], "low");
+    assert_eq!(sev["control:A.8.15"], "low");
+    // Rules keep their own severity.
+    assert_eq!(sev["rule:root-login"], "critical");
+}
+
+#[test]
+fn remediation_lists_the_failing_rules_of_each_subject() {
+    let rules = [
+        rule(
+            "root-login",
+            &["A.8.5"],
+            Severity::Critical,
+            RuleStatus::Pass,
+        ),
+        rule("pw-len", &["A.8.5"], Severity::Low, RuleStatus::Fail),
+        rule(
+            "mfa",
+            &["A.8.5", "A.5.17"],
+            Severity::Medium,
+            RuleStatus::Fail,
+        ),
+    ];
+    let m = remediations(&rules);
+    let names = |k: &str| m[k].iter().map(|r| r.rule.as_str()).collect::<Vec<_>>();
+    assert_eq!(names("control:A.8.5"), ["pw-len", "mfa"]);
+    assert_eq!(names("control:A.5.17"), ["mfa"]);
+    assert_eq!(m["rule:mfa"][0].text, "fix mfa");
+    assert_eq!(m["rule:mfa"][0].title, "title of mfa");
+    assert!(!m.contains_key("rule:root-login"));
+    assert_eq!(m.len(), 4);
+}

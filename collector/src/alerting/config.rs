@@ -113,6 +113,14 @@ pub fn validate(drift: &DriftConfig, sinks: &[SinkConfig]) -> Result<(), String>
         if s.retry_initial_ms == 0 || s.retry_max_ms < s.retry_initial_ms {
             return Err(format!("{who}: need 0 < retry_initial_ms <= retry_max_ms"));
         }
+        if !(1..=1000).contains(&s.max_attempts) {
+            return Err(format!("{who}: max_attempts must be between 1 and 1000"));
+        }
+        if !(1..=30 * 86_400).contains(&s.max_age_seconds) {
+            return Err(format!(
+                "{who}: max_age_seconds must be between 1 and 2592000"
+            ));
+        }
     }
     Ok(())
 }
@@ -210,6 +218,8 @@ type = "log"
             timeout_ms: 1,
             retry_initial_ms: 1,
             retry_max_ms: 1,
+            max_attempts: 1,
+            max_age_seconds: 1,
         };
         let t = toml::Table::try_from(&full).unwrap();
         let mut keys: Vec<&str> = t.keys().map(String::as_str).collect();

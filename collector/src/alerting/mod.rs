@@ -1,18 +1,21 @@
 //! Drift alerting at run time. Detection happens in the ingest transaction
 //! (`evident_core::drift` decides, `store::drift` executes); here: the
-//! sinks (`sink/`, one file per kind behind [`sink::Deliver`]), webhook
-//! signing (`signing.rs`), the outbox dispatcher (`dispatch.rs`) and the
+//! sinks (`sink/`, one file per kind behind [`sink::Deliver`]), the body
+//! they deliver (`payload.rs`), webhook signing (`signing.rs`), the outbox
+//! dispatcher with its bounded retries (`dispatch.rs`) and the
 //! stale-evidence loop (`stale.rs`). Delivery never runs on the ingest
 //! path, so a slow or failing sink cannot slow ingest. The clock is
 //! `crate::clock`.
 
 pub mod config;
 mod dispatch;
+pub mod payload;
 pub mod signing;
 pub mod sink;
 mod stale;
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::store::drift::DriftSettings;
 use crate::store::Store;
 use config::{DriftConfig, SinkConfig};
@@ -33,19 +36,27 @@ pub struct Alerting {
     pub drift: DriftConfig,
     /// What ingest hands the store.
     pub settings: Arc<DriftSettings>,
+    /// Delivery counters (`evident_alert_deliveries_total`).
+    pub metrics: Arc<Metrics>,
+    /// The collector's public base URL, for links in notifications.
+    pub public_url: Option<String>,
 }
 
 impl Alerting {
-    /// Set up sinks from the config (reading secrets relative to `dir`).
+    /// Set up sinks from the config (reading secrets relative to `dir`);
+    /// their delivery series are registered in `metrics` at 0.
     pub fn new(
         dir: &Path,
         drift: &DriftConfig,
         sinks: &[SinkConfig],
+        metrics: Arc<Metrics>,
+        public_url: Option<String>,
     ) -> Result<Alerting, SinkError> {
         let sinks = sinks
             .iter()
             .map(|s| Sink::new(dir, s))
             .collect::<Result<Vec<_>, _>>()?;
+        metrics.register_sinks(sinks.iter().map(|s| s.config.common.name.as_str()));
         Ok(Alerting {
             settings: Arc::new(DriftSettings {
                 sinks: sinks.iter().map(|s| s.config.common.name.clone()).collect(),
@@ -56,6 +67,8 @@ impl Alerting {
             }),
             sinks,
             drift: drift.clone(),
+            metrics,
+            public_url,
         })
     }
 
@@ -66,13 +79,18 @@ impl Alerting {
         clock: Clock,
         stop: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        let stale = tokio::spawn(stale::run(self.clone(), store.clone(), clock, stop.clone()));
+        let stale = tokio::spawn(stale::run(
+            self.clone(),
+            store.clone(),
+            clock.clone(),
+            stop.clone(),
+        ));
         let dispatch = {
             let (me, mut stop) = (self, stop);
             tokio::spawn(async move {
                 let idle = Duration::from_millis(me.drift.outbox_poll_ms);
                 loop {
-                    let worked = me.dispatch_once(&*store).await;
+                    let worked = me.dispatch_once(&*store, &clock).await;
                     if worked {
                         if *stop.borrow() {
                             break;

@@ -39,7 +39,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// Only this kind: drift, stale, integrity.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(evident_collector::store::drift::ALERT_KINDS))]
     pub kind: Option<String>,
     /// Most alerts shown.
     #[arg(long, default_value_t = 200)]

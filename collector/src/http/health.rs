@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::service::{query, App};
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -42,10 +42,22 @@ async fn readyz(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiErr
 }
 
 /// A scrape fails (503) when the database does: counts of zero would hide it.
-async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
-    let controls = query::control_host_counts(&app).await?;
+async fn metrics(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let snapshot = query::metrics_snapshot(&app).await?;
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(crate::metrics::wants_openmetrics);
+    let content_type = if openmetrics {
+        crate::metrics::OPENMETRICS_CONTENT_TYPE
+    } else {
+        crate::metrics::TEXT_CONTENT_TYPE
+    };
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(&controls),
+        [(header::CONTENT_TYPE, content_type)],
+        app.metrics.render(&snapshot, openmetrics),
     ))
 }

@@ -69,7 +69,13 @@ async fn log_requests(req: Request, next: Next) -> Response {
             .map(|r| r.0.as_str())
             .unwrap_or("");
         // Debug formatting escapes what a client sent (newlines, escapes).
-        tracing::warn!(%peer, %method, path = ?path, status = status.as_u16(), micros, reason = ?reason, "request refused");
+        // A client's mistake is not the service's problem: 4xx at INFO;
+        // a 5xx is ours: ERROR.
+        if status.is_server_error() {
+            tracing::error!(%peer, %method, path = ?path, status = status.as_u16(), micros, reason = ?reason, "request failed");
+        } else {
+            tracing::info!(%peer, %method, path = ?path, status = status.as_u16(), micros, reason = ?reason, "request refused");
+        }
     } else {
         tracing::debug!(%peer, %method, path = ?path, status = status.as_u16(), micros, "request");
     }

@@ -37,6 +37,14 @@ fn limit(l: Option<i64>) -> i64 {
 
 /// `GET /v1/alerts`.
 pub async fn list(app: &App, mut q: AlertQuery, l: Option<i64>) -> Result<AlertPage, AlertsError> {
+    if let Some(k) = q.kind.as_deref() {
+        if !crate::store::drift::ALERT_KINDS.contains(&k) {
+            return Err(AlertsError::Invalid(format!(
+                "unknown alert kind `{k}` (valid: {})",
+                crate::store::drift::ALERT_KINDS.join(", ")
+            )));
+        }
+    }
     q.limit = limit(l);
     let alerts = app.store.list_alerts(&q).await?;
     let next = (alerts.len() as i64 == q.limit)

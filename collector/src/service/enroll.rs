@@ -47,9 +47,7 @@ pub async fn enroll(
     if let Some(ip) = peer {
         let n = app.enroll_attempts.add(&ip, 1, app.clock.now_ms());
         if n > u64::from(app.limits.enroll_attempts_per_minute) {
-            app.metrics
-                .enroll_throttled
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            app.metrics.enroll_throttled.inc();
             if n == u64::from(app.limits.enroll_attempts_per_minute) + 1 {
                 tracing::warn!(peer = %ip, limit = app.limits.enroll_attempts_per_minute, "enrollment attempts throttled for this address");
             }

@@ -89,6 +89,7 @@ impl EvalEntry {
             drift: Arc::new(DriftEval {
                 statuses,
                 severities,
+                remediation: evident_core::drift::remediations(&results.rules),
             }),
             digest: sha256_digest(&bytes),
             bytes: Arc::new(bytes),
@@ -416,7 +417,7 @@ async fn verify(
         .map_err(|e| {
             app.metrics
                 .known_key_bad_signatures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                .inc();
             if ing.signature_failed(&agent.id, app.clock.now_ms()) {
                 tracing::warn!(agent_id = %agent.id, %key_id, error = %e, "bad signature under a known key id (counted; logged once a minute per key; no alert)");
             }
@@ -480,9 +481,7 @@ fn quota(app: &App, agent: &CachedAgent, body_len: usize) -> Result<(), IngestEr
     let Some((first, subject, what)) = over else {
         return Ok(());
     };
-    app.metrics
-        .quota_refusals
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    app.metrics.quota_refusals.inc();
     if first {
         tracing::warn!(agent_id = %agent.id, subject, "agent over its quota: {what}");
         app.ingest.raise(
@@ -519,9 +518,7 @@ fn fresh(
         .unwrap_or(i64::MAX)
         .saturating_mul(1000);
     let refuse = |m: String| {
-        app.metrics
-            .refused_freshness
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        app.metrics.refused_freshness.inc();
         tracing::warn!(agent_id = %agent.id, sequence, "statement refused: {m}");
         Err(IngestError::Invalid(m))
     };

@@ -425,6 +425,36 @@ pub async fn integrity_events(
     Ok(Page { items, next })
 }
 
+/// What `/metrics` reads from the database: fleet counts from
+/// `fleet_status` (no recount), open alerts and the outbox.
+pub async fn metrics_snapshot(app: &App) -> Result<crate::metrics::Snapshot, QueryError> {
+    let controls = control_host_counts(app).await?;
+    let g = app.store.alert_gauges().await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let now = app.clock.now_ms();
+    Ok(crate::metrics::Snapshot {
+        controls,
+        control_ids: evident_core::Catalog::annex_a()
+            .controls()
+            .iter()
+            .map(|c| c.id.clone())
+            .collect(),
+        stale_hosts: g
+            .open
+            .iter()
+            .filter(|(kind, _, _)| kind == "stale")
+            .map(|(_, _, c)| n(*c))
+            .sum(),
+        open_alerts: g.open.into_iter().map(|(k, s, c)| (k, s, n(c))).collect(),
+        outbox_depth: n(g.outbox_depth),
+        outbox_oldest_age_seconds: g
+            .outbox_oldest
+            .map(|t| (now.saturating_sub(t)).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0),
+        outbox_failed: n(g.outbox_failed),
+    })
+}
+
 /// Per (control, status) host counts for `/metrics`.
 pub async fn control_host_counts(app: &App) -> Result<Vec<(String, String, u64)>, QueryError> {
     Ok(controls(app)

@@ -24,6 +24,9 @@ pub struct DriftEval {
     pub statuses: StatusMap,
     /// Subject → severity.
     pub severities: BTreeMap<String, String>,
+    /// Failing subject → how to fix its failing rules (see
+    /// `evident_core::drift::remediations`).
+    pub remediation: BTreeMap<String, Vec<evident_core::drift::Remediation>>,
 }
 
 /// Settings the store needs to open alerts.
@@ -85,6 +88,11 @@ pub struct AlertRecord {
     pub ack_at: Option<i64>,
 }
 
+/// Every alert kind: `drift` (status changes, the baseline summary,
+/// flapping), `stale` (silent hosts) and `integrity` (chain, sequence and
+/// signature events).
+pub const ALERT_KINDS: [&str; 3] = ["drift", "stale", "integrity"];
+
 /// Which alerts to list.
 #[derive(Debug, Clone, Default)]
 pub struct AlertQuery {
@@ -134,6 +142,8 @@ pub struct OutboxRow {
     pub payload: String,
     /// Attempts so far, including this one.
     pub attempts: i64,
+    /// When it was queued, Unix ms.
+    pub created_at: i64,
 }
 
 /// An alert to raise outside ingest (stale hosts, refused keys).
@@ -220,8 +230,16 @@ pub trait AlertStore: Send + Sync {
     async fn outbox_delivered(&self, id: i64, now: i64) -> Result<(), StoreError>;
     /// Schedule another attempt.
     async fn outbox_retry(&self, id: i64, at: i64, error: &str) -> Result<(), StoreError>;
+    /// Put a claimed notification back untried (an earlier one of its
+    /// sink failed): due at `at`, the claim's attempt not counted.
+    async fn outbox_release(&self, id: i64, at: i64) -> Result<(), StoreError>;
+    /// Give up on a notification: it counts as finished (`delivered_at`)
+    /// and failed (`failed_at`), with the last error.
+    async fn outbox_failed(&self, id: i64, now: i64, error: &str) -> Result<(), StoreError>;
     /// Notifications not delivered yet.
     async fn outbox_pending(&self) -> Result<i64, StoreError>;
+    /// What `/metrics` shows of alerts and the outbox.
+    async fn alert_gauges(&self) -> Result<AlertGauges, StoreError>;
     /// Fleet counts: (control subject, status, active hosts whose latest
     /// evaluation has it), maintained at ingest (no recount).
     async fn fleet_status(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
@@ -229,7 +247,21 @@ pub trait AlertStore: Send + Sync {
     async fn drift_statuses(&self, agent_id: &str) -> Result<Option<StatusMap>, StoreError>;
 }
 
-/// The JSON body of a notification.
+/// Alert and outbox gauges for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertGauges {
+    /// Not resolved alerts: (kind, severity, count).
+    pub open: Vec<(String, String, i64)>,
+    /// Notifications waiting for delivery.
+    pub outbox_depth: i64,
+    /// `created_at` (Unix ms) of the oldest waiting notification.
+    pub outbox_oldest: Option<i64>,
+    /// Notifications given up on.
+    pub outbox_failed: i64,
+}
+
+/// The JSON a notification is stored as in the outbox (sinks render
+/// their own bodies from it; see `alerting::payload`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Notification<'a> {
     /// Alert id.
@@ -250,12 +282,15 @@ pub struct Notification<'a> {
     pub detail: &'a str,
     /// Unix ms.
     pub at: i64,
+    /// How to fix the failing rules behind the alert (empty when none).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub remediation: &'a [evident_core::drift::Remediation],
 }
 
 macro_rules! impl_drift_store {
     ($ty:ty, $db:ty, begin = $begin:literal, skip_locked = $skip:literal) => {
         use $crate::store::drift::{
-            AlertQuery, AlertRecord, AlertStore, NewAlert, Notification, OutboxRow, PeriodAlert,
+            AlertGauges, AlertQuery, AlertRecord, AlertStore, NewAlert, Notification, OutboxRow, PeriodAlert,
             TransitionRow,
         };
 
@@ -311,6 +346,7 @@ macro_rules! impl_drift_store {
             subject: &str,
             severity: &str,
             detail: &str,
+            remediation: &[evident_core::drift::Remediation],
             now: i64,
         ) -> Result<(), StoreError> {
             if sinks.is_empty() {
@@ -326,6 +362,7 @@ macro_rules! impl_drift_store {
                 severity,
                 detail,
                 at: now,
+                remediation,
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             for sink in sinks {
@@ -447,6 +484,7 @@ macro_rules! impl_drift_store {
             now: i64,
             sequence: Option<i64>,
             host: &mut Option<String>,
+            remediation: Option<&std::collections::BTreeMap<String, Vec<evident_core::drift::Remediation>>>,
         ) -> Result<(), StoreError> {
             use evident_core::drift::AlertOp;
             for op in ops {
@@ -479,7 +517,12 @@ macro_rules! impl_drift_store {
                     None => drift_hostname(tx, agent).await?,
                 };
                 *host = Some(h.clone());
-                drift_enqueue(tx, sinks, id, event, kind, agent, &h, subject, severity, detail, now).await?;
+                // Remediation only for an alert opened on a failing subject.
+                let fix = match (event, remediation.and_then(|m| m.get(subject.as_str()))) {
+                    ("opened", Some(f)) => f.as_slice(),
+                    _ => &[],
+                };
+                drift_enqueue(tx, sinks, id, event, kind, agent, &h, subject, severity, detail, fix, now).await?;
             }
             Ok(())
         }
@@ -504,13 +547,13 @@ macro_rules! impl_drift_store {
             let mut host: Option<String> = None;
             if newest {
                 let stale = drift_open_alerts(tx, agent, "stale").await?;
-                drift_apply(tx, sinks, agent, &on_arrival(&stale), now, Some(item.sequence), &mut host).await?;
+                drift_apply(tx, sinks, agent, &on_arrival(&stale), now, Some(item.sequence), &mut host, None).await?;
             }
             let integrity: Vec<_> = events
                 .iter()
                 .map(|e| evident_core::drift::AlertOp::Open(integrity_alert(e, item.sequence)))
                 .collect();
-            drift_apply(tx, sinks, agent, &integrity, now, Some(item.sequence), &mut host).await?;
+            drift_apply(tx, sinks, agent, &integrity, now, Some(item.sequence), &mut host, None).await?;
             if !newest {
                 return Ok(());
             }
@@ -569,7 +612,7 @@ macro_rules! impl_drift_store {
                 .execute(&mut **tx)
                 .await?;
             }
-            drift_apply(tx, sinks, agent, &decision.alerts, now, Some(item.sequence), &mut host).await?;
+            drift_apply(tx, sinks, agent, &decision.alerts, now, Some(item.sequence), &mut host, Some(&d.eval.remediation)).await?;
             fleet_apply(tx, prev_map.as_ref(), Some(&d.eval.statuses)).await?;
             host_status_apply(tx, agent, prev_map.as_ref(), &d.eval.statuses, now).await?;
             let statuses = serde_json::to_string(&d.eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -666,7 +709,7 @@ macro_rules! impl_drift_store {
             if let Some(d) = &item.drift {
                 let mut host = None;
                 let op = evident_core::drift::AlertOp::Open(evident_core::drift::integrity_alert("conflict", item.sequence));
-                drift_apply(tx, &d.settings.sinks, &item.agent_id, &[op], item.received_at, None, &mut host).await?;
+                drift_apply(tx, &d.settings.sinks, &item.agent_id, &[op], item.received_at, None, &mut host, None).await?;
             }
             Ok(())
         }
@@ -813,7 +856,7 @@ macro_rules! impl_drift_store {
                 let id = drift_open(&mut tx, &a.agent_id, &a.kind, &a.subject, &a.severity, false, &a.detail, a.now, None).await?;
                 if let Some(id) = id {
                     let h = drift_hostname(&mut tx, &a.agent_id).await?;
-                    drift_enqueue(&mut tx, sinks, id, "opened", &a.kind, &a.agent_id, &h, &a.subject, &a.severity, &a.detail, a.now).await?;
+                    drift_enqueue(&mut tx, sinks, id, "opened", &a.kind, &a.agent_id, &h, &a.subject, &a.severity, &a.detail, &[], a.now).await?;
                 }
                 tx.commit().await?;
                 Ok(id)
@@ -872,7 +915,7 @@ macro_rules! impl_drift_store {
                      (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND locked_until <= $1 \
                      ORDER BY id LIMIT $3",
                     $skip,
-                    ") RETURNING id, alert_id, event, sink, payload, attempts"
+                    ") RETURNING id, alert_id, event, sink, payload, attempts, created_at"
                 ))
                 .bind(now)
                 .bind(now.saturating_add(lease_ms))
@@ -889,6 +932,7 @@ macro_rules! impl_drift_store {
                             sink: r.try_get(3)?,
                             payload: r.try_get(4)?,
                             attempts: r.try_get(5)?,
+                            created_at: r.try_get(6)?,
                         })
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
@@ -915,6 +959,53 @@ macro_rules! impl_drift_store {
                 .execute(&self.write)
                 .await?;
                 Ok(())
+            }
+
+            async fn outbox_release(&self, id: i64, at: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $2, locked_until = 0, attempts = attempts - 1 WHERE id = $1 AND attempts > 0",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn outbox_failed(&self, id: i64, now: i64, error: &str) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE outbox SET delivered_at = $2, failed_at = $2, locked_until = 0, last_error = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(error.chars().take(500).collect::<String>())
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn alert_gauges(&self) -> Result<AlertGauges, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT kind, severity, COUNT(*) FROM alerts WHERE state <> 'resolved' GROUP BY kind, severity ORDER BY kind, severity",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                let open = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let depth = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL")
+                    .fetch_one(&self.read)
+                    .await?;
+                let failed = sqlx::query("SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(AlertGauges {
+                    open,
+                    outbox_depth: depth.try_get(0)?,
+                    outbox_oldest: depth.try_get(1)?,
+                    outbox_failed: failed.try_get(0)?,
+                })
             }
 
             async fn outbox_pending(&self) -> Result<i64, StoreError> {

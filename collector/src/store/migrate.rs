@@ -97,6 +97,15 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../../migrations/", $dir, "/0050_console.sql")),
             },
             $crate::store::migrate::Migration {
+                version: 60,
+                description: "outbox failed",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0060_outbox_failed.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
                 version: 80,
                 description: "alert statements",
                 sql: include_str!(concat!(

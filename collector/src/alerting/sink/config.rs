@@ -43,16 +43,23 @@ pub struct SinkCommon {
     /// Per-attempt timeout, in ms.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
-    /// First retry delay, in ms (doubles per attempt).
+    /// First retry delay, in ms (doubles per attempt, with jitter).
     #[serde(default = "default_retry_initial")]
     pub retry_initial_ms: u64,
     /// Longest retry delay, in ms.
     #[serde(default = "default_retry_max")]
     pub retry_max_ms: u64,
+    /// Attempts before a notification is given up on (marked failed).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Age (since it was queued), in seconds, after which a notification
+    /// is given up on instead of retried.
+    #[serde(default = "default_max_age")]
+    pub max_age_seconds: u64,
 }
 
 /// The keys [`SinkCommon`] takes (a test keeps this in step with the struct).
-pub(crate) const COMMON_KEYS: [&str; 9] = [
+pub(crate) const COMMON_KEYS: [&str; 11] = [
     "name",
     "severities",
     "kinds",
@@ -62,6 +69,8 @@ pub(crate) const COMMON_KEYS: [&str; 9] = [
     "timeout_ms",
     "retry_initial_ms",
     "retry_max_ms",
+    "max_attempts",
+    "max_age_seconds",
 ];
 
 impl<'de> Deserialize<'de> for SinkConfig {
@@ -99,4 +108,10 @@ fn default_retry_initial() -> u64 {
 }
 fn default_retry_max() -> u64 {
     300_000
+}
+fn default_max_attempts() -> u32 {
+    12
+}
+fn default_max_age() -> u64 {
+    86_400
 }

@@ -1,7 +1,7 @@
 //! The `log` sink: one `tracing` warning per notification.
 
 use super::config::SinkCommon;
-use super::{Deliver, SinkKindConfig};
+use super::{Deliver, Delivery, DeliveryError, SinkKindConfig};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -31,8 +31,8 @@ pub struct LogSink {
 
 #[async_trait]
 impl Deliver for LogSink {
-    async fn deliver(&self, payload: &str, _n: &serde_json::Value) -> Result<(), String> {
-        tracing::warn!(sink = %self.name, alert = %payload, "alert");
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<(), DeliveryError> {
+        tracing::warn!(sink = %self.name, delivery = d.id, alert = %d.text, "alert");
         Ok(())
     }
 }

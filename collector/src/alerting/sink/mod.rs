@@ -17,11 +17,47 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
+/// One notification to deliver (rendered by `alerting::payload`).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The delivery id, the same on every retry (`webhook-id`).
+    pub id: &'a str,
+    /// The body as JSON.
+    pub body: &'a serde_json::Value,
+    /// The body serialised: the exact bytes a webhook signs and sends.
+    pub text: &'a str,
+}
+
+/// Why a delivery did not succeed, and whether to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// Worth retrying (network error, timeout, 5xx, 408, 429); `after_ms`
+    /// is the receiver's `Retry-After`, when it sent one.
+    Retry {
+        /// What happened.
+        reason: String,
+        /// `Retry-After`, in ms.
+        after_ms: Option<u64>,
+    },
+    /// Final: the receiver refused it (a 4xx other than 408 and 429), or
+    /// it cannot be sent at all.
+    Final(String),
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryError::Retry { reason, .. } => f.write_str(reason),
+            DeliveryError::Final(reason) => write!(f, "{reason} (final, not retried)"),
+        }
+    }
+}
+
 /// Delivers one notification somewhere.
 #[async_trait]
 pub trait Deliver: Send + Sync {
-    /// Deliver `payload` (the notification JSON; `n` is it parsed).
-    async fn deliver(&self, payload: &str, n: &serde_json::Value) -> Result<(), String>;
+    /// Deliver one notification.
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<(), DeliveryError>;
 }
 
 /// A sink kind's own configuration: checked before the server starts,
@@ -121,12 +157,11 @@ impl Sink {
     }
 
     /// Deliver one notification (nothing when the filter refuses it).
-    pub async fn deliver(&self, payload: &str) -> Result<(), String> {
-        let n: serde_json::Value = serde_json::from_str(payload).map_err(|e| e.to_string())?;
-        if !self.wants(&n) {
+    pub async fn deliver(&self, d: &Delivery<'_>) -> Result<(), DeliveryError> {
+        if !self.wants(d.body) {
             return Ok(());
         }
-        self.kind.deliver(payload, &n).await
+        self.kind.deliver(d).await
     }
 }
 
@@ -169,14 +204,51 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// Send a request; Ok on a 2xx answer.
-pub(crate) async fn post(req: reqwest::RequestBuilder) -> Result<(), String> {
-    let resp = req.send().await.map_err(|e| e.to_string())?;
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("HTTP {}", resp.status().as_u16()))
+/// Send a request; Ok on a 2xx answer. A 4xx is final except 408 and 429;
+/// network errors, timeouts and 5xx are retried, after the answer's
+/// `Retry-After` when it has one.
+pub(crate) async fn post(req: reqwest::RequestBuilder) -> Result<(), DeliveryError> {
+    let resp = req.send().await.map_err(|e| DeliveryError::Retry {
+        reason: error_chain(&e),
+        after_ms: None,
+    })?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
     }
+    let reason = format!("HTTP {}", status.as_u16());
+    if status.is_client_error() && !matches!(status.as_u16(), 408 | 429) {
+        return Err(DeliveryError::Final(reason));
+    }
+    let after_ms = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after_ms(v, chrono::Utc::now()));
+    Err(DeliveryError::Retry { reason, after_ms })
+}
+
+/// An error with its sources (reqwest's own message says little).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// `Retry-After`: delay seconds or an HTTP date, as ms from `now`.
+pub(crate) fn retry_after_ms(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(secs.saturating_mul(1000));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let ms = at.timestamp_millis().saturating_sub(now.timestamp_millis());
+    Some(u64::try_from(ms).unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -190,6 +262,7 @@ mod tests {
         )
         .unwrap();
         let sink = Sink::new(Path::new("."), &cfg).unwrap();
+        assert_eq!(sink.config.common.max_attempts, 12);
         let n = serde_json::json!({"severity":"high","kind":"drift","subject":"control:A.8.5","hostname":"web-1","agent_id":"x"});
         assert!(sink.wants(&n));
         let mut m = n.clone();
@@ -201,5 +274,23 @@ mod tests {
         let mut m = n;
         m["hostname"] = "db-1".into();
         assert!(!sink.wants(&m));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(retry_after_ms("120", now), Some(120_000));
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(60_000)
+        );
+        // A date in the past: now.
+        assert_eq!(
+            retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(retry_after_ms("soon", now), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The `slack` sink: a Slack incoming webhook (`{"text": …}`).
 
 use super::config::SinkCommon;
-use super::{check_url, http_client, post, Deliver, SinkKindConfig};
+use super::{check_url, http_client, post, Deliver, Delivery, DeliveryError, SinkKindConfig};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -40,12 +40,12 @@ pub struct SlackSink {
 
 #[async_trait]
 impl Deliver for SlackSink {
-    async fn deliver(&self, _payload: &str, n: &serde_json::Value) -> Result<(), String> {
+    async fn deliver(&self, d: &Delivery<'_>) -> Result<(), DeliveryError> {
         post(
             self.client
                 .post(&self.url)
                 .header("content-type", "application/json")
-                .body(slack_body(n)),
+                .body(slack_body(d.body)),
         )
         .await
     }
@@ -54,7 +54,7 @@ impl Deliver for SlackSink {
 /// The Slack incoming-webhook body (`{"text": …}`) for a notification.
 pub fn slack_body(n: &serde_json::Value) -> String {
     let s = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("");
-    let text = format!(
+    let mut text = format!(
         "[{}] {} {} alert on {}: {} ({})",
         s("severity"),
         s("kind"),
@@ -63,6 +63,11 @@ pub fn slack_body(n: &serde_json::Value) -> String {
         s("subject"),
         s("detail")
     );
+    let url = s("url");
+    if !url.is_empty() {
+        text.push(' ');
+        text.push_str(url);
+    }
     serde_json::json!({ "text": text }).to_string()
 }
 
@@ -82,6 +87,13 @@ mod tests {
             body["text"],
             "[high] drift opened alert on web-1: rule:ssh.root-login (pass -> fail)"
         );
+        let mut linked = n.clone();
+        linked["url"] = "https://c.example/alerts/4".into();
+        let body: serde_json::Value = serde_json::from_str(&slack_body(&linked)).unwrap();
+        assert!(body["text"]
+            .as_str()
+            .unwrap()
+            .ends_with(") https://c.example/alerts/4"));
         // Missing fields never panic.
         assert!(slack_body(&serde_json::json!(null)).contains("alert on"));
     }

@@ -95,6 +95,7 @@ fn evaluate_run(ctx: &Ctx, host: &Host, run: &SignedRun) -> Result<Eval> {
         drift: Arc::new(DriftEval {
             statuses,
             severities,
+            remediation: Default::default(),
         }),
     })
 }
@@ -163,10 +164,15 @@ pub async fn run(args: PopulateArgs) -> Result<()> {
         chrono::Utc::now().timestamp_millis(),
     ))
     .await?;
-    let drift =
-        evident_collector::alerting::Alerting::new(&args.dir, &config.drift, &config.sinks)?
-            .settings
-            .clone();
+    let drift = evident_collector::alerting::Alerting::new(
+        &args.dir,
+        &config.drift,
+        &config.sinks,
+        std::sync::Arc::new(evident_collector::metrics::Metrics::default()),
+        config.public_url.clone(),
+    )?
+    .settings
+    .clone();
     let runs = (args.statements / args.hosts.max(1) as u64).max(1);
     let t = Template::new(args.fleet.packages);
     let spec = args.fleet.spec(runs, args.hosts);
