@@ -91,6 +91,15 @@ macro_rules! migrations {
                     "/0020_attester_revocation.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 30,
+                description: "statement days",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0030_statement_days.sql"
+                )),
+            },
         ]
     };
 }
