@@ -3,6 +3,7 @@
 //! in, never read from a clock).
 
 mod alerts;
+mod builder;
 mod compare;
 mod remediation;
 
@@ -12,6 +13,7 @@ use crate::catalog::{Catalog, Theme};
 use crate::policy::waiver::WaiverRef;
 use crate::policy::{ControlStatus, RuleStatus, Severity};
 pub use alerts::{alerts_section, AlertRow, AlertsSection};
+pub use builder::ReportBuilder;
 use chrono::{DateTime, NaiveDate, Utc};
 pub use compare::{compare, Comparison, ControlChange, HostChange, RuleChange, Side};
 pub use remediation::{time_to_remediate, RemediationRow};
@@ -332,232 +334,19 @@ pub fn fleet_status(statuses: &[ControlStatus]) -> ControlStatus {
     }
 }
 
-/// Build the report.
+/// Build the report (all hosts at once; [`ReportBuilder`] takes them one
+/// at a time).
 pub fn build(
     catalog: &Catalog,
     hosts: &[HostHistory],
     attestations: &[AttestationRef],
     now: DateTime<Utc>,
 ) -> Report {
-    let mut host_rows = Vec::new();
-    // control id → per-host statuses, failures, waivers, oldest evidence.
-    let mut per_control: BTreeMap<&str, Vec<ControlStatus>> = BTreeMap::new();
-    let mut failures: BTreeMap<String, Vec<ControlFailure>> = BTreeMap::new();
-    let mut waivers: BTreeMap<String, Vec<WaiverRef>> = BTreeMap::new();
-    let mut rules_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut oldest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut b = ReportBuilder::new(catalog, now);
     for h in hosts {
-        let Some((at, seq, latest)) = h.statements.last() else {
-            continue;
-        };
-        let age = (now - *at).num_seconds();
-        let interval = i64::try_from(h.interval_seconds).unwrap_or(i64::MAX);
-        let mut row = HostRow {
-            agent: h.agent.clone(),
-            hostname: h.hostname.clone(),
-            statements: h.statements.len(),
-            last_sequence: *seq,
-            last_collected: *at,
-            age_seconds: age,
-            fresh: age <= interval.saturating_mul(2),
-            rules: BTreeMap::new(),
-            controls: BTreeMap::new(),
-            failing_rules: Vec::new(),
-            waived_rules: Vec::new(),
-            keys: h.keys.clone(),
-        };
-        for r in &latest.rules {
-            *row.rules.entry(r.status.as_str().to_string()).or_default() += 1;
-            for c in &r.controls {
-                rules_of.entry(c.clone()).or_default().insert(r.id.clone());
-            }
-            match r.status {
-                RuleStatus::Fail | RuleStatus::Error | RuleStatus::NoEvidence => {
-                    row.failing_rules.push(FailingRule {
-                        id: r.id.clone(),
-                        title: r.title.clone(),
-                        severity: r.severity,
-                        status: r.status,
-                        controls: r.controls.clone(),
-                        message: r.message.clone(),
-                        remediation: r.remediation.clone(),
-                    });
-                    for c in &r.controls {
-                        failures.entry(c.clone()).or_default().push(ControlFailure {
-                            host: h.hostname.clone(),
-                            rule: r.id.clone(),
-                            status: r.status,
-                        });
-                    }
-                }
-                RuleStatus::Waived => {
-                    if let Some(w) = &r.waiver {
-                        row.waived_rules.push(WaivedRule {
-                            id: r.id.clone(),
-                            underlying: r.underlying,
-                            waiver: w.clone(),
-                        });
-                        for c in &r.controls {
-                            let list = waivers.entry(c.clone()).or_default();
-                            if !list.contains(w) {
-                                list.push(w.clone());
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        row.failing_rules
-            .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
-        for c in &latest.controls {
-            *row.controls
-                .entry(c.status.as_str().to_string())
-                .or_default() += 1;
-            if let Some(cat) = catalog.get(&c.id) {
-                per_control
-                    .entry(cat.id.as_str())
-                    .or_default()
-                    .push(c.status);
-            }
-            if let Some(w) = &c.waiver {
-                let list = waivers.entry(c.id.clone()).or_default();
-                if !list.contains(w) {
-                    list.push(w.clone());
-                }
-            }
-            if !matches!(c.status, ControlStatus::NotAutomated) {
-                let e = oldest.entry(c.id.clone()).or_insert(*at);
-                if *at < *e {
-                    *e = *at;
-                }
-            }
-        }
-        host_rows.push(row);
+        b.add_host(h);
     }
-    host_rows.sort_by(|a, b| a.hostname.cmp(&b.hostname).then(a.agent.cmp(&b.agent)));
-
-    let mut controls = Vec::new();
-    let mut status_counts: BTreeMap<String, usize> = BTreeMap::new();
-    for c in catalog.controls() {
-        let statuses = per_control.get(c.id.as_str()).cloned().unwrap_or_default();
-        let mut hosts_by: BTreeMap<String, usize> = BTreeMap::new();
-        for s in &statuses {
-            *hosts_by.entry(s.as_str().to_string()).or_default() += 1;
-        }
-        let atts: Vec<AttestationRef> = attestations
-            .iter()
-            .filter(|a| a.control == c.id)
-            .cloned()
-            .collect();
-        let fleet = fleet_status(&statuses);
-        let status = if matches!(
-            fleet,
-            ControlStatus::NotAutomated | ControlStatus::NoEvidence
-        ) && atts.iter().any(|a| a.current)
-        {
-            ATTESTED.to_string()
-        } else {
-            fleet.as_str().to_string()
-        };
-        *status_counts.entry(status.clone()).or_default() += 1;
-        controls.push(ControlRow {
-            id: c.id.clone(),
-            title: c.title.clone(),
-            theme: c.theme,
-            status,
-            hosts: hosts_by,
-            rules: rules_of
-                .get(&c.id)
-                .map(|s| s.iter().cloned().collect())
-                .unwrap_or_default(),
-            failures: failures.remove(&c.id).unwrap_or_default(),
-            waivers: waivers.remove(&c.id).unwrap_or_default(),
-            attestations: atts,
-            oldest_evidence: oldest.get(&c.id).copied(),
-        });
-    }
-    let themes = Theme::ALL
-        .iter()
-        .map(|t| {
-            let in_theme: Vec<&ControlRow> = controls.iter().filter(|c| c.theme == *t).collect();
-            ThemeRow {
-                theme: *t,
-                controls: in_theme.len(),
-                covered: in_theme
-                    .iter()
-                    .filter(|c| {
-                        !matches!(
-                            c.status.as_str(),
-                            "not-automated" | "no-evidence" | "not-applicable"
-                        )
-                    })
-                    .count(),
-                satisfied: in_theme
-                    .iter()
-                    .filter(|c| matches!(c.status.as_str(), "satisfied" | "waived" | ATTESTED))
-                    .count(),
-            }
-        })
-        .collect();
-    Report {
-        generated_at: now,
-        hosts: host_rows,
-        controls,
-        themes,
-        status_counts,
-        drift: drift(hosts),
-        provenance: Provenance::default(),
-        remediation: time_to_remediate(hosts),
-        alerts: None,
-    }
-}
-
-fn drift(hosts: &[HostHistory]) -> Vec<DriftPoint> {
-    let days: BTreeSet<NaiveDate> = hosts
-        .iter()
-        .flat_map(|h| h.statements.iter().map(|(t, _, _)| t.date_naive()))
-        .collect();
-    let days: Vec<NaiveDate> = days.into_iter().rev().take(60).rev().collect();
-    let mut out = Vec::new();
-    let mut cursor = vec![0usize; hosts.len()];
-    for day in days {
-        let mut p = DriftPoint {
-            day,
-            satisfied: 0,
-            failing: 0,
-            failing_rules: 0,
-        };
-        for (h, cur) in hosts.iter().zip(cursor.iter_mut()) {
-            while h
-                .statements
-                .get(*cur + 1)
-                .is_some_and(|(t, _, _)| t.date_naive() <= day)
-            {
-                *cur += 1;
-            }
-            let Some((t, _, r)) = h.statements.get(*cur) else {
-                continue;
-            };
-            if t.date_naive() > day {
-                continue;
-            }
-            for c in &r.controls {
-                match c.status {
-                    ControlStatus::Satisfied | ControlStatus::Waived => p.satisfied += 1,
-                    ControlStatus::NotSatisfied | ControlStatus::Partial => p.failing += 1,
-                    _ => {}
-                }
-            }
-            p.failing_rules += r
-                .rules
-                .iter()
-                .filter(|r| r.status == RuleStatus::Fail)
-                .count();
-        }
-        out.push(p);
-    }
-    out
+    b.finish(attestations)
 }
 
 /// `soa.toml`: controls excluded from the ISMS scope, each with a reason.

@@ -111,6 +111,7 @@ on_both!(
     open_alerts_keep_what_they_cite,
     fleet_counts_follow_ingest_and_agent_status,
     ingest_reads_only_current_attestations_of_its_controls,
+    period_queries_return_exactly_the_period_with_a_clock_set_back,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -525,4 +526,98 @@ async fn ingest_reads_only_current_attestations_of_its_controls(store: &dyn Stor
         .unwrap()
         .is_empty());
     assert_eq!(store.attestations().await.unwrap().len(), 4);
+}
+
+/// Period queries (`export`/`report --since/--until`) go through the time
+/// index `statement_days`: exactly the statements collected within the
+/// period, also when a host's clock went back across a day boundary, and
+/// after retention pruned some of them.
+async fn period_queries_return_exactly_the_period_with_a_clock_set_back(store: &dyn Store) {
+    enrolled(store, "p1", 31).await;
+    enrolled(store, "p2", 32).await;
+    // p1: hourly over 5 days, except that sequences 50–52 carry times of
+    // the day before (a clock set back); p2: one run a day.
+    let mut times = Vec::new();
+    let mut previous = None;
+    let mut items = Vec::new();
+    for seq in 1..=120i64 {
+        let mut at = D0 + (seq - 1) * HOUR;
+        if (50..=52).contains(&seq) {
+            at -= DAY;
+        }
+        times.push((seq, at));
+        let it = signed("p1", seq, at, "same", "r", previous);
+        previous = Some(it.envelope_digest);
+        items.push(it);
+    }
+    store.ingest_batch(&items).await.unwrap();
+    let mut previous = None;
+    for seq in 1..=5i64 {
+        let it = signed("p2", seq, D0 + (seq - 1) * DAY, "same", "r", previous);
+        previous = Some(it.envelope_digest);
+        store.ingest_batch(&[it]).await.unwrap();
+    }
+    let read = |since: Option<i64>, until: Option<i64>| async move {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = store
+                .statement_rows("p1", after, since, until, 7)
+                .await
+                .unwrap();
+            out.extend(rows.iter().map(|r| r.sequence));
+            after = rows.last().map(|r| r.sequence);
+            if rows.len() < 7 {
+                return out;
+            }
+        }
+    };
+    let expect = |since: i64, until: i64| -> Vec<i64> {
+        times
+            .iter()
+            .filter(|(_, at)| *at >= since && *at <= until)
+            .map(|(s, _)| *s)
+            .collect()
+    };
+    for (since, until) in [
+        (D0, D0 + 5 * DAY),
+        (D0 + DAY, D0 + DAY + 3 * HOUR),
+        (D0 + DAY + 2 * HOUR, D0 + 2 * DAY - 1),
+        (D0 + 3 * DAY, D0 + 3 * DAY + 30 * HOUR),
+        (D0 - 10 * DAY, D0 - 1),
+        (D0 + 4 * DAY + 23 * HOUR + 1, D0 + 9 * DAY),
+    ] {
+        let got = read(Some(since), Some(until)).await;
+        assert_eq!(got, expect(since, until), "period {since}..={until}");
+        let span = store
+            .statement_span("p1", Some(since), Some(until))
+            .await
+            .unwrap();
+        let want = expect(since, until);
+        assert_eq!(
+            span.map(|s| s.statements),
+            (!want.is_empty()).then_some(want.len() as u64)
+        );
+        let last = store
+            .last_statement("p1", Some(since), Some(until))
+            .await
+            .unwrap();
+        assert_eq!(last.map(|(r, _)| r.sequence), want.last().copied());
+    }
+    // The clock set back: sequences 50–52 belong to the earlier day.
+    let day1 = read(Some(D0 + DAY), Some(D0 + 2 * DAY - 1)).await;
+    assert!(day1.contains(&50) && day1.contains(&52) && !day1.contains(&49));
+    // Unbounded: everything; the other agent's rows never mix in.
+    assert_eq!(read(None, None).await.len(), 120);
+    let envelopes = store
+        .export_statements("p2", None, Some(D0 + DAY), Some(D0 + 3 * DAY), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        envelopes
+            .iter()
+            .map(|(r, _)| r.sequence)
+            .collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
 }

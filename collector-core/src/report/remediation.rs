@@ -31,11 +31,32 @@ pub struct RemediationRow {
 
 /// Per rule that ever failed, in rule id order.
 pub fn time_to_remediate(hosts: &[HostHistory]) -> Vec<RemediationRow> {
-    let mut fixed: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    let mut open: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
+    let mut acc = RemediationAcc::default();
     for h in hosts {
+        acc.add(h);
+    }
+    acc.finish()
+}
+
+/// Remediation times accumulated one host at a time: per rule, the
+/// remediated durations and the start of each still-open failure.
+#[derive(Debug, Default)]
+pub(crate) struct RemediationAcc {
+    fixed: BTreeMap<String, Vec<i64>>,
+    open: BTreeMap<String, Vec<DateTime<Utc>>>,
+}
+
+impl RemediationAcc {
+    /// Walk one host's history.
+    pub(crate) fn add(&mut self, h: &HostHistory) {
         let mut failing_since: HashMap<&str, DateTime<Utc>> = HashMap::new();
+        let mut previous: Option<&std::sync::Arc<crate::bundle::RecordedResults>> = None;
         for (at, _, results) in &h.statements {
+            // The same results as the run before change nothing.
+            if previous.is_some_and(|p| std::sync::Arc::ptr_eq(p, results)) {
+                continue;
+            }
+            previous = Some(results);
             for r in &results.rules {
                 match r.status {
                     RuleStatus::Fail | RuleStatus::Error => {
@@ -43,8 +64,8 @@ pub fn time_to_remediate(hosts: &[HostHistory]) -> Vec<RemediationRow> {
                     }
                     RuleStatus::Pass => {
                         if let Some(start) = failing_since.remove(r.id.as_str()) {
-                            fixed
-                                .entry(r.id.as_str())
+                            self.fixed
+                                .entry(r.id.clone())
                                 .or_default()
                                 .push((*at - start).num_seconds());
                         }
@@ -56,28 +77,32 @@ pub fn time_to_remediate(hosts: &[HostHistory]) -> Vec<RemediationRow> {
             }
         }
         for (rule, since) in failing_since {
-            open.entry(rule).or_default().push(since);
+            self.open.entry(rule.to_string()).or_default().push(since);
         }
     }
-    let mut rules: Vec<&str> = fixed.keys().chain(open.keys()).copied().collect();
-    rules.sort_unstable();
-    rules.dedup();
-    rules
-        .into_iter()
-        .map(|rule| {
-            let mut times = fixed.get(rule).cloned().unwrap_or_default();
-            times.sort_unstable();
-            let still = open.get(rule);
-            RemediationRow {
-                rule: rule.to_string(),
-                remediated: times.len(),
-                median_seconds: times.get(times.len() / 2).copied(),
-                max_seconds: times.last().copied(),
-                open: still.map(Vec::len).unwrap_or(0),
-                open_since: still.and_then(|s| s.iter().min().copied()),
-            }
-        })
-        .collect()
+
+    /// Per rule that ever failed, in rule id order.
+    pub(crate) fn finish(self) -> Vec<RemediationRow> {
+        let mut rules: Vec<&String> = self.fixed.keys().chain(self.open.keys()).collect();
+        rules.sort_unstable();
+        rules.dedup();
+        rules
+            .into_iter()
+            .map(|rule| {
+                let mut times = self.fixed.get(rule).cloned().unwrap_or_default();
+                times.sort_unstable();
+                let still = self.open.get(rule);
+                RemediationRow {
+                    rule: rule.clone(),
+                    remediated: times.len(),
+                    median_seconds: times.get(times.len() / 2).copied(),
+                    max_seconds: times.last().copied(),
+                    open: still.map(Vec::len).unwrap_or(0),
+                    open_since: still.and_then(|s| s.iter().min().copied()),
+                }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ fn oscal_from_bundle(args: &ExportArgs, file: &std::path::Path) -> Result<ExitCo
         bail!("--host, --since and --until select from the database; a bundle is rendered whole");
     }
     let pins = args.trust.pins()?;
-    match review::trust::open_verified(file, &pins, &mut |_, _| {}) {
+    match review::trust::open_for_report(file, &pins, &mut |_, _| {}, &[]) {
         Ok((members, _)) => {
             let doc = review::render::oscal::document(&members, chrono::Utc::now());
             std::fs::write(&args.output, doc)
@@ -104,6 +104,14 @@ fn oscal_from_bundle(args: &ExportArgs, file: &std::path::Path) -> Result<ExitCo
     }
 }
 
+fn warn_missing(missing: &[String]) {
+    for m in missing {
+        eprintln!(
+            "warning: exported results cite policy file {m}, which this collector no longer has; verify will report the statements concerned"
+        );
+    }
+}
+
 /// `export`.
 pub fn run(args: ExportArgs) -> Result<ExitCode> {
     if let Some(file) = &args.bundle {
@@ -112,27 +120,20 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let mut filter = filter(&args.hosts, args.since.as_deref(), args.until.as_deref())?;
     let rt = runtime()?;
-    let gathered = rt.block_on(async {
-        let (config, store) = open_store(&args.dir).await?;
-        if filter.since.is_none() {
-            filter.since = Some(retention_start(&config));
-        }
-        let current = config.policy_sources(&args.dir.dir)?;
-        let bar = super::progress::progress_bar(0, "reading");
-        let gathered = review::gather(&*store, &current, &filter, |n| bar.inc(n)).await;
-        bar.finish_and_clear();
-        store.close().await;
-        Ok::<_, anyhow::Error>(gathered?)
-    })?;
-    for m in &gathered.missing_policies {
-        eprintln!(
-            "warning: exported results cite policy file {m}, which this collector no longer has; verify will report the statements concerned"
-        );
+    let (config, store) = rt.block_on(open_store(&args.dir))?;
+    if filter.since.is_none() {
+        filter.since = Some(retention_start(&config));
     }
-    let members = gathered.members;
+    let current = config.policy_sources(&args.dir.dir)?;
+    let bar = super::progress::progress_bar(0, "reading");
     match args.format {
         ExportFormat::Oscal => {
-            let doc = review::render::oscal::document(&members, chrono::Utc::now());
+            let gathered = rt.block_on(review::gather(&*store, &current, &filter, |n| bar.inc(n)));
+            bar.finish_and_clear();
+            rt.block_on(store.close());
+            let gathered = gathered?;
+            warn_missing(&gathered.missing_policies);
+            let doc = review::render::oscal::document(&gathered.members, chrono::Utc::now());
             std::fs::write(&args.output, doc)
                 .with_context(|| format!("writing {}", args.output.display()))?;
             eprintln!(
@@ -142,24 +143,27 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
         }
         ExportFormat::Bundle => {
             let signer = review::collector_signer(&args.dir.dir)?;
-            let mut members = members;
-            evident_core::bundle::seal(
-                &mut members,
+            let exported = rt.block_on(review::export::export_bundle(
+                &*store,
+                &current,
+                &filter,
+                &args.output,
                 &signer,
                 chrono::Utc::now(),
                 concat!("evident-collector ", env!("CARGO_PKG_VERSION")),
-                review::scope(&filter),
-            );
-            let size = review::write_bundle(&args.output, &members)?;
-            let envelopes = members
-                .keys()
-                .filter(|k| k.starts_with("envelopes/"))
-                .count();
-            let hosts = members.keys().filter(|k| k.starts_with("agents/")).count();
+                |n| bar.inc(n),
+            ));
+            bar.finish_and_clear();
+            rt.block_on(store.close());
+            let e = exported?;
+            warn_missing(&e.missing_policies);
             eprintln!(
-                "wrote {} ({} members: {envelopes} envelopes from {hosts} hosts, {size} bytes) in {:.1}s",
+                "wrote {} ({} members: {} envelopes from {} hosts, {} bytes) in {:.1}s",
                 args.output.display(),
-                members.len(),
+                e.members,
+                e.envelopes,
+                e.hosts,
+                e.size,
                 started.elapsed().as_secs_f64()
             );
             eprintln!("manifest signed by collector key {}", signer.key_id());

@@ -27,7 +27,7 @@ pub struct IsmsArgs {
 /// `isms`: which required documents exist, who attested them, which are
 /// missing or expired.
 pub fn run_isms(args: &IsmsArgs) -> Result<ExitCode> {
-    let loaded = match source::load(&args.source, &[]) {
+    let loaded = match source::load(&args.source, &[], &[]) {
         Ok(l) => l,
         Err(e) => return source::exit_code(e),
     };

@@ -106,14 +106,21 @@ pub fn emit(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
 
 /// `report`.
 pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
-    let loaded = match source::load(&args.source, &args.hosts) {
+    let cuts = match &args.compare {
+        Some(dates) => dates
+            .iter()
+            .map(|d| super::common::parse_time(d, true))
+            .collect::<Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
+    let loaded = match source::load(&args.source, &args.hosts, &cuts) {
         Ok(l) => l,
         Err(e) => return source::exit_code(e),
     };
     if let Some(dates) = &args.compare {
         return run_compare(args, loaded, dates);
     }
-    let mut r = loaded.report(&args.source);
+    let mut r = loaded.report(&args.source)?;
     let attrs = args.frameworks.attributes(&loaded, &args.source)?;
     if !args.attribute.is_empty() || args.group_by.is_some() {
         let Some(a) = &attrs else {
@@ -166,7 +173,7 @@ fn run_compare(
     let (Some(&from), Some(&to)) = (times.first(), times.last()) else {
         anyhow::bail!("--compare needs two dates");
     };
-    let range = review::model::time_range(&loaded.members);
+    let range = loaded.range;
     for t in [from, to] {
         if t > loaded.now {
             anyhow::bail!(
@@ -188,9 +195,8 @@ fn run_compare(
     // The later date first: restricting the index to a time only drops
     // statements, so the earlier restriction applies to the same members.
     let mut report_at = |t| -> Result<report::Report> {
-        review::model::restrict(&mut loaded.members, &[], Some(t)).map_err(anyhow::Error::msg)?;
-        loaded.now = t;
-        Ok(loaded.report(&args.source))
+        loaded.restrict_to(t)?;
+        loaded.report(&args.source)
     };
     let after = report_at(to)?;
     let before = report_at(from)?;
@@ -202,11 +208,11 @@ fn run_compare(
 
 /// `soa`.
 pub fn run_soa(args: &SoaArgs) -> Result<ExitCode> {
-    let loaded = match source::load(&args.source, &[]) {
+    let loaded = match source::load(&args.source, &[], &[]) {
         Ok(l) => l,
         Err(e) => return source::exit_code(e),
     };
-    let r = loaded.report(&args.source);
+    let r = loaded.report(&args.source)?;
     let path = match &loaded.config {
         Some(config) => review::soa::locate(args.soa.as_deref(), &args.source.dir.dir, config),
         None => args.soa.clone(),

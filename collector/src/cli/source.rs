@@ -50,7 +50,9 @@ pub struct SourceArgs {
 
 /// What was read.
 pub struct Loaded {
-    /// Members, restricted to the hosts and time asked for.
+    /// From a bundle: its members, restricted to the hosts and time asked
+    /// for. From the database: the attesters and attestations only (the
+    /// report reads the statements host by host, see [`Loaded::report`]).
     pub members: Members,
     /// The time the report is as of.
     pub now: DateTime<Utc>,
@@ -58,10 +60,16 @@ pub struct Loaded {
     pub config: Option<Config>,
     /// Key id of the collector key that signs (signed) the bundles.
     pub collector_key_id: Option<String>,
+    /// Collection times of the first and last statement read (before
+    /// `--as-of`).
+    pub range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// From the database: where and what to report on.
+    db: Option<(super::common::DirArg, review::period::Period)>,
 }
 
-/// Read the members from the database or the verified bundle.
-pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
+/// Read the members from the database or the verified bundle. `cuts`: the
+/// other times a report will be restricted to (`--compare`).
+pub fn load(src: &SourceArgs, hosts: &[String], cuts: &[DateTime<Utc>]) -> Result<Loaded> {
     let as_of = src
         .as_of
         .as_deref()
@@ -71,10 +79,16 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
         Some(file) => {
             let pins = src.trust.pins()?;
             let bar = progress_bar(0, "verifying");
-            let opened = review::trust::open_verified(file, &pins, &mut |d, t| {
-                bar.set_length(t);
-                bar.set_position(d);
-            });
+            let cuts: Vec<DateTime<Utc>> = cuts.iter().copied().chain(as_of).collect();
+            let opened = review::trust::open_for_report(
+                file,
+                &pins,
+                &mut |d, t| {
+                    bar.set_length(t);
+                    bar.set_position(d);
+                },
+                &cuts,
+            );
             bar.finish_and_clear();
             match opened {
                 Ok((members, report)) => {
@@ -96,17 +110,23 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
             }
         }
         None => {
-            let mut f = filter(hosts, src.since.as_deref(), src.until.as_deref())?;
+            let f = filter(hosts, src.since.as_deref(), src.until.as_deref())?;
             let rt = runtime()?;
-            let (config, members) = rt.block_on(async {
+            let (config, period, members, range) = rt.block_on(async {
                 let (config, store) = open_store(&src.dir).await?;
-                if f.since.is_none() {
-                    f.since = Some(super::export::retention_start(&config));
-                }
-                let current = config.policy_sources(&src.dir.dir)?;
-                let members = review::gather(&*store, &current, &f, |_| {}).await?.members;
+                let period = review::period::Period {
+                    hosts: f.hosts.clone(),
+                    since: Some(
+                        f.since
+                            .unwrap_or_else(|| super::export::retention_start(&config))
+                            .timestamp_millis(),
+                    ),
+                    until: f.until.map(|t| t.timestamp_millis()),
+                };
+                let range = review::period::time_range(&*store, &period).await?;
+                let members = review::gather::gather_attestations(&*store).await?;
                 store.close().await;
-                Ok::<_, anyhow::Error>((config, members))
+                Ok::<_, anyhow::Error>((config, period, members, range))
             })?;
             let key = src.dir.dir.join(review::COLLECTOR_KEY_FILE);
             let key_id = if key.is_file() {
@@ -114,27 +134,25 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
             } else {
                 None
             };
-            (members, Utc::now(), Some(config), key_id)
+            let range = range.map(|(a, b)| (ms_time(a), ms_time(b)));
+            let mut loaded = Loaded {
+                members,
+                now: Utc::now(),
+                config: Some(config),
+                collector_key_id: key_id,
+                range,
+                db: Some((src.dir.clone(), period)),
+            };
+            if let Some(t) = as_of {
+                check_as_of(t, loaded.now, range)?;
+                loaded.restrict_to(t)?;
+            }
+            return Ok(loaded);
         }
     };
+    let range = model::time_range(&members);
     if let Some(t) = as_of {
-        let range = model::time_range(&members);
-        if t > end {
-            bail!(
-                "--as-of {} is after the end of the evidence ({})",
-                t.to_rfc3339(),
-                end.to_rfc3339()
-            );
-        }
-        if let Some((first, _)) = range {
-            if t < first {
-                bail!(
-                    "--as-of {} is before the first evidence ({})",
-                    t.to_rfc3339(),
-                    first.to_rfc3339()
-                );
-            }
-        }
+        check_as_of(t, end, range)?;
     }
     model::restrict(&mut members, hosts, as_of).map_err(anyhow::Error::msg)?;
     Ok(Loaded {
@@ -142,21 +160,76 @@ pub fn load(src: &SourceArgs, hosts: &[String]) -> Result<Loaded> {
         now: as_of.unwrap_or(end),
         config,
         collector_key_id,
+        range,
+        db: None,
     })
 }
 
+fn ms_time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// `--as-of` must fall within the evidence.
+fn check_as_of(
+    t: DateTime<Utc>,
+    end: DateTime<Utc>,
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<()> {
+    if t > end {
+        bail!(
+            "--as-of {} is after the end of the evidence ({})",
+            t.to_rfc3339(),
+            end.to_rfc3339()
+        );
+    }
+    if let Some((first, _)) = range {
+        if t < first {
+            bail!(
+                "--as-of {} is before the first evidence ({})",
+                t.to_rfc3339(),
+                first.to_rfc3339()
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Loaded {
-    /// The report over what was loaded.
-    pub fn report(&self, src: &SourceArgs) -> evident_core::report::Report {
-        model::build_report(
-            &self.members,
-            self.now,
-            &model::ReportOptions {
-                collector_key_id: self.collector_key_id.clone(),
-                sample: src.sample,
-                seed: src.seed,
-            },
-        )
+    /// Only the evidence collected at or before `t`: the fleet as it
+    /// stood then (and the report is as of `t`).
+    pub fn restrict_to(&mut self, t: DateTime<Utc>) -> Result<()> {
+        match &mut self.db {
+            Some((_, period)) => {
+                let t = t.timestamp_millis();
+                period.until = Some(period.until.map_or(t, |u| u.min(t)));
+            }
+            None => model::restrict(&mut self.members, &[], Some(t)).map_err(anyhow::Error::msg)?,
+        }
+        self.now = t;
+        Ok(())
+    }
+
+    /// The report over what was loaded: from a bundle's members, or from
+    /// the database host by host (memory bounded whatever the period).
+    pub fn report(&self, src: &SourceArgs) -> Result<evident_core::report::Report> {
+        let opts = model::ReportOptions {
+            collector_key_id: self.collector_key_id.clone(),
+            sample: src.sample,
+            seed: src.seed,
+        };
+        let Some((dir, period)) = &self.db else {
+            return Ok(model::build_report(&self.members, self.now, &opts));
+        };
+        let mut attestations = model::attestations(&self.members, self.now);
+        attestations.retain(|a| a.signed_at <= self.now);
+        let rt = runtime()?;
+        rt.block_on(async {
+            let (_, store) = open_store(dir).await?;
+            let r =
+                review::period::build_report(&*store, period, &attestations, self.now, &opts).await;
+            store.close().await;
+            Ok(r?)
+        })
     }
 }
 

@@ -22,39 +22,149 @@ pub fn write_bundle_in_order<'a>(
     path: &Path,
     members: impl IntoIterator<Item = (&'a str, &'a [u8])>,
 ) -> Result<u64, ReviewError> {
-    let tmp = path.with_extension("partial");
-    let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    let mut enc = zstd::Encoder::new(std::io::BufWriter::new(file), 6).map_err(io(&tmp))?;
-    enc.include_checksum(true).map_err(io(&tmp))?;
-    let mut tar = tar::Builder::new(enc);
-    tar.mode(tar::HeaderMode::Deterministic);
+    let mut w = BundleWriter::create(path)?;
     for (name, data) in members {
+        w.append(name, data)?;
+    }
+    w.finish()
+}
+
+/// A bundle file written member by member (memory: the manifest entries of
+/// what was written, not the members), then sealed and renamed into place.
+pub struct BundleWriter {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    tar: tar::Builder<zstd::Encoder<'static, std::io::BufWriter<std::fs::File>>>,
+    entries: Vec<evident_core::bundle::ManifestEntry>,
+}
+
+impl BundleWriter {
+    /// Start writing `path` (at `path.partial` until finished).
+    pub fn create(path: &Path) -> Result<BundleWriter, ReviewError> {
+        let tmp = path.with_extension("partial");
+        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut enc = zstd::Encoder::new(std::io::BufWriter::new(file), 6).map_err(io(&tmp))?;
+        enc.include_checksum(true).map_err(io(&tmp))?;
+        let mut tar = tar::Builder::new(enc);
+        tar.mode(tar::HeaderMode::Deterministic);
+        Ok(BundleWriter {
+            path: path.to_path_buf(),
+            tmp,
+            tar,
+            entries: Vec::new(),
+        })
+    }
+
+    fn header(size: u64) -> tar::Header {
         let mut h = tar::Header::new_ustar();
-        h.set_size(data.len() as u64);
+        h.set_size(size);
         h.set_mode(0o644);
         h.set_mtime(0);
         h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, name, data).map_err(io(&tmp))?;
+        h
     }
-    let enc = tar.into_inner().map_err(io(&tmp))?;
-    let mut w = enc.finish().map_err(io(&tmp))?;
-    w.flush().map_err(io(&tmp))?;
-    let mut file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-    file.sync_all().map_err(io(&tmp))?;
-    // Seal the file itself: a zstd skippable frame holding the sha256 of
-    // every byte before it, so a change to any byte (even one the zstd
-    // decoder would tolerate, such as the window descriptor) is detected.
-    let written = std::fs::read(&tmp).map_err(io(&tmp))?;
-    let digest = evident_core::sha256_digest(&written);
-    let mut trailer = Vec::with_capacity(TRAILER_LEN);
-    trailer.extend_from_slice(&TRAILER_MAGIC.to_le_bytes());
-    trailer.extend_from_slice(&32u32.to_le_bytes());
-    trailer.extend_from_slice(&digest.0);
-    file.write_all(&trailer).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    let size = file.metadata().map_err(io(&tmp))?.len();
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    Ok(size)
+
+    /// Append one member.
+    pub fn append(&mut self, name: &str, data: &[u8]) -> Result<(), ReviewError> {
+        let mut h = Self::header(data.len() as u64);
+        self.tar
+            .append_data(&mut h, name, data)
+            .map_err(io(&self.tmp))?;
+        self.entries.push(evident_core::bundle::ManifestEntry {
+            path: name.to_string(),
+            sha256: evident_core::sha256_digest(data),
+            size: data.len() as u64,
+        });
+        Ok(())
+    }
+
+    /// Append one member read from `file` (from its start), `size` bytes
+    /// whose sha256 is `digest`.
+    pub fn append_file(
+        &mut self,
+        name: &str,
+        file: &mut std::fs::File,
+        size: u64,
+        digest: evident_core::Digest,
+    ) -> Result<(), ReviewError> {
+        use std::io::Seek as _;
+        file.seek(std::io::SeekFrom::Start(0))
+            .map_err(io(&self.tmp))?;
+        let mut h = Self::header(size);
+        self.tar
+            .append_data(
+                &mut h,
+                name,
+                std::io::BufReader::new((&mut *file).take(size)),
+            )
+            .map_err(io(&self.tmp))?;
+        self.entries.push(evident_core::bundle::ManifestEntry {
+            path: name.to_string(),
+            sha256: digest,
+            size,
+        });
+        Ok(())
+    }
+
+    /// The manifest entries of the members written so far (taken: later
+    /// members start a new list).
+    pub fn take_entries(&mut self) -> Vec<evident_core::bundle::ManifestEntry> {
+        std::mem::take(&mut self.entries)
+    }
+
+    /// Members listed since the last [`Self::take_entries`].
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing was listed since the last [`Self::take_entries`].
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Give up: remove the partial file.
+    pub fn abandon(self) {
+        let BundleWriter { tmp, tar, .. } = self;
+        drop(tar);
+        let _ = std::fs::remove_file(&tmp);
+    }
+
+    /// Close the archive, seal the file (see [`write_bundle`]) and move it
+    /// into place; its size.
+    pub fn finish(self) -> Result<u64, ReviewError> {
+        let BundleWriter { path, tmp, tar, .. } = self;
+        let enc = tar.into_inner().map_err(io(&tmp))?;
+        let mut w = enc.finish().map_err(io(&tmp))?;
+        w.flush().map_err(io(&tmp))?;
+        let mut file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+        file.sync_all().map_err(io(&tmp))?;
+        // Seal the file itself: a zstd skippable frame holding the sha256 of
+        // every byte before it, so a change to any byte (even one the zstd
+        // decoder would tolerate, such as the window descriptor) is detected.
+        let digest = {
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            let mut r = std::fs::File::open(&tmp).map_err(io(&tmp))?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = r.read(&mut buf).map_err(io(&tmp))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            h.finalize()
+        };
+        let mut trailer = Vec::with_capacity(TRAILER_LEN);
+        trailer.extend_from_slice(&TRAILER_MAGIC.to_le_bytes());
+        trailer.extend_from_slice(&32u32.to_le_bytes());
+        trailer.extend_from_slice(&digest);
+        file.write_all(&trailer).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        let size = file.metadata().map_err(io(&tmp))?.len();
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(size)
+    }
 }
 
 /// Magic of the zstd skippable frame that carries the file digest.

@@ -4,6 +4,7 @@
 //! period with the statements they rest on.
 
 use super::error::ReviewError;
+use super::model::Members;
 use crate::store::Store;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -60,10 +61,64 @@ pub async fn gather(
     store: &dyn Store,
     current: &Sources,
     filter: &ExportFilter,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<Gathered, ReviewError> {
-    let mut members: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut index = Index::default();
+    let mut sink = MembersSink::default();
+    let missing_policies = gather_into(store, current, filter, &mut sink, progress).await?;
+    Ok(Gathered {
+        members: sink.members,
+        missing_policies,
+    })
+}
+
+/// Where gathered members go: a map in memory, or a bundle file written
+/// as they come ([`super::export::BundleSink`]).
+pub trait Sink: Send {
+    /// One member.
+    fn put(&mut self, path: String, bytes: Vec<u8>) -> Result<(), ReviewError>;
+    /// One entry of the statement index (`index.json`), in index order.
+    fn index_entry(&mut self, entry: &IndexEntry) -> Result<(), ReviewError>;
+    /// The index is complete: write it.
+    fn finish_index(&mut self) -> Result<(), ReviewError>;
+}
+
+/// Members gathered into memory.
+#[derive(Debug, Default)]
+pub struct MembersSink {
+    /// Path → exact bytes.
+    pub members: Members,
+    index: Index,
+}
+
+impl Sink for MembersSink {
+    fn put(&mut self, path: String, bytes: Vec<u8>) -> Result<(), ReviewError> {
+        self.members.insert(path, bytes);
+        Ok(())
+    }
+
+    fn index_entry(&mut self, entry: &IndexEntry) -> Result<(), ReviewError> {
+        self.index.statements.push(entry.clone());
+        Ok(())
+    }
+
+    fn finish_index(&mut self) -> Result<(), ReviewError> {
+        self.members.insert(
+            bundle::INDEX_PATH.to_string(),
+            serde_json::to_vec(&self.index).unwrap_or_default(),
+        );
+        Ok(())
+    }
+}
+
+/// Gather the members of a bundle from the store into `sink`, as
+/// [`gather`]; the policy files cited that could not be included.
+pub async fn gather_into(
+    store: &dyn Store,
+    current: &Sources,
+    filter: &ExportFilter,
+    sink: &mut dyn Sink,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<String>, ReviewError> {
     let mut blobs: BTreeSet<Digest> = BTreeSet::new();
     // Contents named by unchanged v2 runs (their probe blobs go in too).
     let mut contents: BTreeSet<Digest> = BTreeSet::new();
@@ -93,11 +148,14 @@ pub async fn gather(
                 status: a.status.as_str().to_string(),
                 enrolled_at: ms_time(a.enrolled_at),
             };
-            members.insert(
+            sink.put(
                 agent_path(&a.id),
                 serde_json::to_vec_pretty(&record).unwrap_or_default(),
-            );
+            )?;
             let mut after_seq = None;
+            // This host's exported statements (sequence → envelope), which
+            // its alerts may cite.
+            let mut exported: HashMap<u64, Digest> = HashMap::new();
             loop {
                 let rows = store
                     .export_statements(
@@ -108,10 +166,12 @@ pub async fn gather(
                         1000,
                     )
                     .await?;
-                for (row, bytes) in &rows {
+                let page_len = rows.len();
+                after_seq = rows.last().map(|(r, _)| r.sequence);
+                for (row, bytes) in rows {
                     let sequence = u64::try_from(row.sequence).unwrap_or_default();
                     let path = envelope_path(&a.id, sequence);
-                    if let Ok(env) = evident_core::Envelope::from_json(bytes) {
+                    if let Ok(env) = evident_core::Envelope::from_json(&bytes) {
                         if let Ok(p) = Parsed::from_bytes(&env.payload) {
                             if let Parsed::Unchanged(u) = &p {
                                 contents.insert(u.content);
@@ -120,7 +180,8 @@ pub async fn gather(
                         }
                     }
                     results.insert(row.results);
-                    index.statements.push(IndexEntry {
+                    exported.insert(sequence, row.digest);
+                    sink.index_entry(&IndexEntry {
                         agent: a.id.clone(),
                         sequence,
                         envelope: row.digest,
@@ -128,24 +189,16 @@ pub async fn gather(
                         collected_at: ms_time(row.collected_at),
                         received_at: ms_time(row.received_at),
                         results: row.results,
-                    });
-                    members.insert(path, bytes.clone());
+                    })?;
+                    sink.put(path, bytes)?;
                     progress(1);
                 }
-                after_seq = rows.last().map(|(r, _)| r.sequence);
-                if rows.len() < 1000 {
+                if page_len < 1000 {
                     break;
                 }
             }
-            let stubs = pruned_stubs(store, &a.id, filter, &mut members, &mut runs).await?;
-            let exported: HashMap<u64, Digest> = index
-                .statements
-                .iter()
-                .rev()
-                .take_while(|e| e.agent == a.id)
-                .map(|e| (e.sequence, e.envelope))
-                .chain(stubs)
-                .collect();
+            let stubs = pruned_stubs(store, &a.id, filter, sink, &mut runs).await?;
+            exported.extend(stubs);
             alerts.extend(period_alerts(store, &a.id, filter, &exported).await?);
         }
         if page.len() < 500 {
@@ -161,10 +214,10 @@ pub async fn gather(
         }
     }
     alerts.sort_by_key(|a| a.id);
-    members.insert(
+    sink.put(
         ALERTS_PATH.to_string(),
         serde_json::to_vec_pretty(&alerts).unwrap_or_default(),
-    );
+    )?;
     if !runs.is_empty() {
         let ids: Vec<i64> = runs.into_iter().collect();
         let list: Vec<PrunedRun> = store
@@ -179,39 +232,17 @@ pub async fn gather(
                 policy: r.policy,
             })
             .collect();
-        members.insert(
+        sink.put(
             PRUNED_RUNS_PATH.to_string(),
             serde_json::to_vec_pretty(&list).unwrap_or_default(),
-        );
+        )?;
     }
-    for a in store.attesters().await? {
-        let entry = bundle::AttesterEntry {
-            key_id: a.key_id.clone(),
-            name: a.name.clone(),
-            public_key: B64.encode(&a.public_key),
-            registered_at: Some(ms_time(a.registered_at)),
-            revoked_at: a.revoked_at.map(ms_time),
-        };
-        members.insert(
-            bundle::attester_path(&a.key_id),
-            serde_json::to_vec_pretty(&entry).unwrap_or_default(),
-        );
-    }
-    for att in store.attestations().await? {
-        if let Ok(env) = evident_core::Envelope::from_json(&att.envelope) {
-            if let Ok(parsed) =
-                serde_json::from_slice::<evident_core::attestation::Attestation>(&env.payload)
-            {
-                blobs.extend(parsed.evidence.iter().map(|d| d.sha256));
-            }
-        }
-        members.insert(bundle::attestation_path(&att.digest), att.envelope);
-    }
+    attestation_members(store, sink, &mut blobs).await?;
     blobs.extend(content_blobs(store, &contents).await?);
     let wanted: Vec<Digest> = blobs.into_iter().collect();
     for chunk in wanted.chunks(2000) {
         for (d, data) in store.blobs(chunk).await? {
-            members.insert(blob_path(&d), data);
+            sink.put(blob_path(&d), data)?;
         }
     }
     // Policy files cited by the exported results: digest → (name, kind).
@@ -230,7 +261,7 @@ pub async fn gather(
                         .or_insert((w.name, PolicyKind::Waivers));
                 }
             }
-            members.insert(results_path(&d), data);
+            sink.put(results_path(&d), data)?;
         }
     }
     let wanted: Vec<Digest> = cited.keys().copied().collect();
@@ -267,20 +298,63 @@ pub async fn gather(
             sha256: digest,
             kind,
         });
-        members.insert(path, bytes);
+        sink.put(path, bytes)?;
     }
-    members.insert(
+    sink.put(
         bundle::POLICY_INDEX_PATH.to_string(),
         serde_json::to_vec_pretty(&files).unwrap_or_default(),
-    );
-    members.insert(
-        bundle::INDEX_PATH.to_string(),
-        serde_json::to_vec(&index).unwrap_or_default(),
-    );
-    Ok(Gathered {
-        members,
-        missing_policies,
-    })
+    )?;
+    sink.finish_index()?;
+    Ok(missing_policies)
+}
+
+/// The attesters and attestations (and, into `blobs`, the documents the
+/// attestations cite).
+async fn attestation_members(
+    store: &dyn Store,
+    sink: &mut dyn Sink,
+    blobs: &mut BTreeSet<Digest>,
+) -> Result<(), ReviewError> {
+    for a in store.attesters().await? {
+        let entry = bundle::AttesterEntry {
+            key_id: a.key_id.clone(),
+            name: a.name.clone(),
+            public_key: B64.encode(&a.public_key),
+            registered_at: Some(ms_time(a.registered_at)),
+            revoked_at: a.revoked_at.map(ms_time),
+        };
+        sink.put(
+            bundle::attester_path(&a.key_id),
+            serde_json::to_vec_pretty(&entry).unwrap_or_default(),
+        )?;
+    }
+    for att in store.attestations().await? {
+        if let Ok(env) = evident_core::Envelope::from_json(&att.envelope) {
+            if let Ok(parsed) =
+                serde_json::from_slice::<evident_core::attestation::Attestation>(&env.payload)
+            {
+                blobs.extend(parsed.evidence.iter().map(|d| d.sha256));
+            }
+        }
+        sink.put(bundle::attestation_path(&att.digest), att.envelope)?;
+    }
+    Ok(())
+}
+
+/// What a report from the database reads besides statements: attesters,
+/// attestations and the documents they cite.
+pub async fn gather_attestations(store: &dyn Store) -> Result<Members, ReviewError> {
+    let mut sink = MembersSink::default();
+    let mut blobs = BTreeSet::new();
+    attestation_members(store, &mut sink, &mut blobs).await?;
+    let mut members = sink.members;
+    let wanted: Vec<Digest> = blobs.into_iter().collect();
+    for chunk in wanted.chunks(2000) {
+        for (d, data) in store.blobs(chunk).await? {
+            members.insert(blob_path(&d), data);
+        }
+    }
+    Ok(members)
 }
 
 /// The chain stubs of statements retention pruned from `agent`'s history
@@ -290,7 +364,7 @@ async fn pruned_stubs(
     store: &dyn Store,
     agent: &str,
     filter: &ExportFilter,
-    members: &mut BTreeMap<String, Vec<u8>>,
+    sink: &mut dyn Sink,
     runs: &mut BTreeSet<i64>,
 ) -> Result<Vec<(u64, Digest)>, ReviewError> {
     let mut stubs: Vec<ChainStubEntry> = Vec::new();
@@ -322,10 +396,10 @@ async fn pruned_stubs(
     }
     let out = stubs.iter().map(|s| (s.sequence, s.envelope)).collect();
     if !stubs.is_empty() {
-        members.insert(
+        sink.put(
             stubs_path(agent),
             serde_json::to_vec(&stubs).unwrap_or_default(),
-        );
+        )?;
     }
     Ok(out)
 }

@@ -4,15 +4,19 @@
 //! and the renderers (one module per format).
 //!
 //! Dependencies point one way: `render` → `model` → `evident_core`;
+//! `period` (reports from the database, host by host) → `model`, `error`;
+//! `export` (a bundle written as it is gathered) → `gather`, `bundle_file`;
 //! `gather`, `bundle_file`, `key`, `soa` → `error`. Nothing here imports
 //! `server`, `http` or `cli`.
 
 pub mod bundle_file;
 pub mod error;
+pub mod export;
 pub mod framework;
 pub mod gather;
 pub mod key;
 pub mod model;
+pub mod period;
 pub mod policy_files;
 pub mod render;
 pub mod soa;

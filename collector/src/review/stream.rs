@@ -9,12 +9,13 @@
 
 use super::bundle_file::{check_seal, corrupt, read_member, walk};
 use super::error::{io, ReviewError};
+use super::model::Members;
 use evident_core::bundle::{
     self, blob_path, BlobSource, CheckedEnvelope, Digests, EnvelopeChecker, Pins, Verifier,
 };
 use evident_core::{sha256_digest, Digest};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
@@ -49,6 +50,77 @@ pub fn verify_file(
     pins: &Pins,
     progress: bundle::Progress<'_>,
 ) -> Result<bundle::Report, ReviewError> {
+    Ok(verify_keeping(path, pins, progress, None)?.0)
+}
+
+/// Verify as [`verify_file`] and keep what the reports read (as members):
+/// every member but the envelopes and blobs, the envelope of each agent's
+/// last statement (overall and at or before each time of `cuts`: the
+/// `--as-of` and `--compare` dates), and the blobs those envelopes and the
+/// attestations name. Memory: the small members, not the statements.
+pub fn verify_for_report(
+    path: &Path,
+    pins: &Pins,
+    progress: bundle::Progress<'_>,
+    cuts: &[chrono::DateTime<chrono::Utc>],
+) -> Result<(bundle::Report, Members), ReviewError> {
+    verify_keeping(path, pins, progress, Some(cuts))
+}
+
+/// The envelope paths of each agent's last statement, overall and at or
+/// before each of `cuts`.
+fn last_envelopes(kept: &Members, cuts: &[chrono::DateTime<chrono::Utc>]) -> BTreeSet<String> {
+    let index = super::model::index(kept);
+    // (agent, cut or None) → (sequence, path)
+    let mut last: HashMap<(&str, Option<usize>), (u64, &str)> = HashMap::new();
+    for e in &index.statements {
+        let keys = std::iter::once(None).chain(
+            (0..cuts.len())
+                .filter(|i| e.collected_at <= cuts[*i])
+                .map(Some),
+        );
+        for k in keys {
+            let slot = last
+                .entry((e.agent.as_str(), k))
+                .or_insert((e.sequence, &e.path));
+            if e.sequence >= slot.0 {
+                *slot = (e.sequence, &e.path);
+            }
+        }
+    }
+    last.into_values().map(|(_, p)| p.to_string()).collect()
+}
+
+/// The blobs the kept envelopes (content of unchanged runs) and the
+/// attestations (documents) name.
+fn report_blobs(kept: &Members) -> BTreeSet<Digest> {
+    let mut out = BTreeSet::new();
+    for (path, bytes) in kept {
+        if path.starts_with("envelopes/") {
+            if let Ok(env) = evident_core::Envelope::from_json(bytes) {
+                if let Ok(p) = evident_core::evidence::Parsed::from_bytes(&env.payload) {
+                    out.extend(p.direct_blobs());
+                }
+            }
+        } else if path.starts_with("attestations/") {
+            if let Ok(env) = evident_core::Envelope::from_json(bytes) {
+                if let Ok(a) =
+                    serde_json::from_slice::<evident_core::attestation::Attestation>(&env.payload)
+                {
+                    out.extend(a.evidence.iter().map(|d| d.sha256));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn verify_keeping(
+    path: &Path,
+    pins: &Pins,
+    progress: bundle::Progress<'_>,
+    keep: Option<&[chrono::DateTime<chrono::Utc>]>,
+) -> Result<(bundle::Report, Members), ReviewError> {
     check_seal(path)?;
     let tmp_dir = std::env::temp_dir();
     let spill = tempfile::tempfile().map_err(io(&tmp_dir))?;
@@ -81,6 +153,10 @@ pub fn verify_file(
     let blobs = SpilledBlobs { file, at };
     let mut v = Verifier::start(&kept, &digests, &blobs);
     let total = v.statements();
+    let keep_envelopes = keep
+        .map(|cuts| last_envelopes(&kept, cuts))
+        .unwrap_or_default();
+    let mut envelopes: Members = BTreeMap::new();
     let mut done = 0u64;
     // The second walk: one thread decompresses and reads members in
     // batches (at most two batches queued), the others check a batch's
@@ -121,6 +197,11 @@ pub fn verify_file(
                 v.apply(c);
             }
             done += wanted.len() as u64;
+            for (name, data) in wanted {
+                if keep_envelopes.contains(name) {
+                    envelopes.insert(name.clone(), data.clone());
+                }
+            }
         }
         match reader.join() {
             Ok(walked) => walked,
@@ -128,7 +209,17 @@ pub fn verify_file(
         }
     })?;
     progress(total, total);
-    Ok(v.finish_pinned(pins))
+    let report = v.finish_pinned(pins);
+    if keep.is_none() {
+        return Ok((report, BTreeMap::new()));
+    }
+    kept.extend(envelopes);
+    for d in report_blobs(&kept) {
+        if let Some(b) = blobs.blob(&d) {
+            kept.insert(blob_path(&d), b.into_owned());
+        }
+    }
+    Ok((report, kept))
 }
 
 /// Members read by the second walk, handed over in batches.

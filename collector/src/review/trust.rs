@@ -48,6 +48,26 @@ pub fn open_verified(
 ) -> Result<(Members, bundle::Report), OpenError> {
     let members = read_bundle(path)?;
     let report = bundle::verify_pinned(&members, pins, progress);
+    checked(members, report)
+}
+
+/// [`open_verified`] streaming, keeping only what reports read (see
+/// [`super::stream::verify_for_report`]): the statements' envelopes and
+/// blobs are checked, not held.
+pub fn open_for_report(
+    path: &Path,
+    pins: &Pins,
+    progress: bundle::Progress<'_>,
+    cuts: &[chrono::DateTime<chrono::Utc>],
+) -> Result<(Members, bundle::Report), OpenError> {
+    let (report, members) = super::stream::verify_for_report(path, pins, progress, cuts)?;
+    checked(members, report)
+}
+
+fn checked(
+    members: Members,
+    report: bundle::Report,
+) -> Result<(Members, bundle::Report), OpenError> {
     if !report.ok || !report.pinned {
         let mut failures: Vec<String> = report
             .failures()

@@ -92,6 +92,15 @@ macro_rules! migrations {
                 )),
             },
             $crate::store::migrate::Migration {
+                version: 30,
+                description: "statement days",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0030_statement_days.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
                 version: 50,
                 description: "console",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0050_console.sql")),

@@ -200,6 +200,28 @@ pub struct StatementRow {
     pub results: Digest,
 }
 
+/// An agent's statements within a period, counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatementSpan {
+    /// How many.
+    pub statements: u64,
+    /// Earliest collection time, unix ms.
+    pub first_collected: i64,
+    /// Latest collection time, unix ms.
+    pub last_collected: i64,
+}
+
+/// The condition of a period query on `statements` (binds: `$1` agent,
+/// `$2` sequence above, `$3`/`$4` collected within): the time index
+/// `statement_days` (migration 30) turns the period into a sequence range
+/// on the primary key, so a short period reads only its own rows.
+pub(crate) const PERIOD_WHERE: &str = "agent_id = $1 AND sequence > $2 \
+     AND collected_at >= $3 AND collected_at <= $4 \
+     AND sequence >= (SELECT COALESCE(MIN(first_sequence), 9223372036854775807) FROM statement_days \
+         WHERE agent_id = $1 AND day >= $3 / 86400000 AND day <= $4 / 86400000) \
+     AND sequence <= (SELECT COALESCE(MAX(last_sequence), -9223372036854775807) FROM statement_days \
+         WHERE agent_id = $1 AND day >= $3 / 86400000 AND day <= $4 / 86400000)";
+
 /// An integrity or evidence-gap event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IntegrityEvent {
@@ -358,6 +380,31 @@ pub trait ReviewStore: Send + Sync {
         until: Option<i64>,
         limit: i64,
     ) -> Result<Vec<(StatementRow, Vec<u8>)>, StoreError>;
+    /// An agent's statement rows (no envelope), as [`Self::export_statements`].
+    async fn statement_rows(
+        &self,
+        agent_id: &str,
+        after: Option<i64>,
+        since: Option<i64>,
+        until: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<StatementRow>, StoreError>;
+    /// An agent's statement with the highest sequence collected within
+    /// `since..=until`, with its exact envelope bytes.
+    async fn last_statement(
+        &self,
+        agent_id: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Option<(StatementRow, Vec<u8>)>, StoreError>;
+    /// How many statements an agent collected within `since..=until`, and
+    /// the first and last collection times (None: none).
+    async fn statement_span(
+        &self,
+        agent_id: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Option<StatementSpan>, StoreError>;
     /// Register (or rename) a person who signs manual attestations.
     async fn add_attester(&self, attester: &AttesterRecord) -> Result<(), StoreError>;
     /// Registered attesters, by key id.

@@ -702,11 +702,11 @@ macro_rules! impl_store {
                 until: Option<i64>,
                 limit: i64,
             ) -> Result<Vec<(StatementRow, Vec<u8>)>, StoreError> {
-                let rows = sqlx::query(
+                let rows = sqlx::query(&format!(
                     "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
-                     FROM statements WHERE agent_id = $1 AND sequence > $2 AND collected_at >= $3 AND collected_at <= $4 \
-                     ORDER BY sequence LIMIT $5",
-                )
+                     FROM statements WHERE {} ORDER BY sequence LIMIT $5",
+                    $crate::store::PERIOD_WHERE
+                ))
                 .bind(agent_id)
                 .bind(after.unwrap_or(i64::MIN))
                 .bind(since.unwrap_or(i64::MIN))
@@ -725,6 +725,89 @@ macro_rules! impl_store {
                         Ok((st, bytes))
                     })
                     .collect()
+            }
+
+            async fn statement_rows(
+                &self,
+                agent_id: &str,
+                after: Option<i64>,
+                since: Option<i64>,
+                until: Option<i64>,
+                limit: i64,
+            ) -> Result<Vec<StatementRow>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results \
+                     FROM statements WHERE {} ORDER BY sequence LIMIT $5",
+                    $crate::store::PERIOD_WHERE
+                ))
+                .bind(agent_id)
+                .bind(after.unwrap_or(i64::MIN))
+                .bind(since.unwrap_or(i64::MIN))
+                .bind(until.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(statement_from_row).collect()
+            }
+
+            async fn last_statement(
+                &self,
+                agent_id: &str,
+                since: Option<i64>,
+                until: Option<i64>,
+            ) -> Result<Option<(StatementRow, Vec<u8>)>, StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
+                     FROM statements WHERE {} ORDER BY sequence DESC LIMIT $5",
+                    $crate::store::PERIOD_WHERE
+                ))
+                .bind(agent_id)
+                .bind(i64::MIN)
+                .bind(since.unwrap_or(i64::MIN))
+                .bind(until.unwrap_or(i64::MAX))
+                .bind(1i64)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|row| {
+                    let st = statement_from_row(&row)?;
+                    let bytes = $crate::store::unpack_envelope(
+                        row.try_get(6)?,
+                        row.try_get(7)?,
+                        &st.digest,
+                    )?;
+                    Ok((st, bytes))
+                })
+                .transpose()
+            }
+
+            async fn statement_span(
+                &self,
+                agent_id: &str,
+                since: Option<i64>,
+                until: Option<i64>,
+            ) -> Result<Option<$crate::store::StatementSpan>, StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT COUNT(*), MIN(collected_at), MAX(collected_at) FROM statements \
+                     WHERE {}",
+                    $crate::store::PERIOD_WHERE
+                ))
+                .bind(agent_id)
+                .bind(i64::MIN)
+                .bind(since.unwrap_or(i64::MIN))
+                .bind(until.unwrap_or(i64::MAX))
+                .fetch_one(&self.read)
+                .await?;
+                let count: i64 = row.try_get(0)?;
+                let first: Option<i64> = row.try_get(1)?;
+                let last: Option<i64> = row.try_get(2)?;
+                Ok(match (first, last) {
+                    (Some(first), Some(last)) if count > 0 => Some($crate::store::StatementSpan {
+                        statements: u64::try_from(count).unwrap_or_default(),
+                        first_collected: first,
+                        last_collected: last,
+                    }),
+                    _ => None,
+                })
             }
 
             async fn add_attester(

@@ -114,6 +114,7 @@ fn main() -> Result<()> {
                         let eval = Arc::new(DriftEval {
                             statuses,
                             severities,
+                            remediation: Default::default(),
                         });
                         let r = (sha256_digest(&bytes), Arc::new(bytes), eval);
                         results_cache.insert(day, r.clone());
