@@ -20,6 +20,7 @@ pub mod framework;
 pub mod policy;
 pub mod report;
 pub mod schema;
+pub mod vuln;
 pub mod wire;
 
 pub use catalog::{Catalog, Control, Theme};

@@ -161,6 +161,8 @@ pub fn evaluate_with(
     evidence: &Evidence,
     attestations: &[AttestationInput],
 ) -> Evaluation {
+    let patched = with_cve_waivers(set, evidence);
+    let evidence = patched.as_ref().unwrap_or(evidence);
     let (ctx, data) = context(set, evidence);
     let today = evidence.collected_at.date_naive();
     let mut rules = Vec::new();
@@ -238,6 +240,35 @@ pub fn evaluate_with(
         expired_waivers: expired,
         summary,
     }
+}
+
+/// Evidence whose `vulns` data has the set's current CVE waivers for this
+/// host applied (`None`: nothing to change, use the evidence as is).
+fn with_cve_waivers(set: &PolicySet, evidence: &Evidence) -> Option<Evidence> {
+    use super::waiver::WaiverTarget;
+    if !set
+        .waivers
+        .iter()
+        .any(|w| matches!(w.target, WaiverTarget::Cve(_)))
+    {
+        return None;
+    }
+    let vulns = evidence.probes.get("vulns")?;
+    vulns.data.as_ref()?;
+    let mut patched = evidence.clone();
+    if let Some(data) = patched
+        .probes
+        .get_mut("vulns")
+        .and_then(|p| p.data.as_mut())
+    {
+        crate::vuln::probe::apply_cve_waivers(
+            data,
+            &set.waivers,
+            &evidence.host.hostname,
+            evidence.collected_at.date_naive(),
+        );
+    }
+    Some(patched)
 }
 
 fn rule_status(

@@ -7,6 +7,13 @@
 //! justification = "Legacy jump host, replaced in Q1"
 //! approver = "ciso@example.com"
 //! expires = 2027-03-31              # applies through that day (UTC)
+//!
+//! [[waiver]]
+//! cve = "CVE-2024-1086"             # a CVE: removed from `vulns.open` on these hosts
+//! hosts = ["build-*"]               # (the VEX-like "not affected here" case)
+//! justification = "nf_tables is not loaded (module blacklisted)"
+//! approver = "ciso@example.com"
+//! expires = 2027-03-31
 //! ```
 //!
 //! A waived result is reported as `waived` with the underlying status kept.
@@ -26,6 +33,8 @@ pub enum WaiverTarget {
     Rule(String),
     /// One Annex A control by id.
     Control(String),
+    /// One CVE (or feed advisory id) in the `vulns` data.
+    Cve(String),
 }
 
 /// A validated waiver.
@@ -99,6 +108,7 @@ struct RawFile {
 struct RawWaiver {
     rule: Option<String>,
     control: Option<String>,
+    cve: Option<String>,
     #[serde(default)]
     hosts: Vec<String>,
     justification: Option<String>,
@@ -135,14 +145,33 @@ impl PolicySet {
             let line = line_of(text, w.span().start);
             let w = w.into_inner();
             let before = errors.len();
-            let target = match (w.rule, w.control) {
-                (Some(r), None) => {
+            let target = match (w.rule, w.control, w.cve) {
+                (None, None, Some(c)) => {
+                    let valid = !c.is_empty()
+                        && c.len() <= 64
+                        && c.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.')
+                        });
+                    if !valid {
+                        errors.push(err(
+                            line,
+                            PolicyErrorKind::InvalidField {
+                                field: "cve",
+                                message: format!(
+                                    "`{c}` is not a CVE or advisory id (e.g. CVE-2024-1086)"
+                                ),
+                            },
+                        ));
+                    }
+                    WaiverTarget::Cve(c)
+                }
+                (Some(r), None, None) => {
                     if self.rule(&r).is_none() {
                         errors.push(err(line, PolicyErrorKind::UnknownRule(r.clone())));
                     }
                     WaiverTarget::Rule(r)
                 }
-                (None, Some(c)) => {
+                (None, Some(c), None) => {
                     if self.catalog.get(&c).is_none() {
                         errors.push(err(line, PolicyErrorKind::UnknownControl(c.clone())));
                     }
@@ -153,7 +182,8 @@ impl PolicySet {
                         line,
                         PolicyErrorKind::InvalidField {
                             field: "rule",
-                            message: "a waiver names exactly one of `rule` or `control`".into(),
+                            message: "a waiver names exactly one of `rule`, `control` or `cve`"
+                                .into(),
                         },
                     ));
                     continue;

@@ -164,20 +164,23 @@ pub fn variable(probe_id: &str) -> String {
     probe_id.replace('-', "_")
 }
 
-/// A probe by id (`file-permissions`).
-pub fn probe(id: &str) -> Option<&'static ProbeSchema> {
-    PROBES.iter().copied().find(|p| p.id == id)
+/// Every probe and every derived data set (`vulns`) policies may read.
+fn readable() -> impl Iterator<Item = &'static ProbeSchema> {
+    PROBES.iter().chain(probes::DERIVED).copied()
 }
 
-/// A probe by id or by CEL variable (`file_permissions`).
+/// A probe (or derived data set, `vulns`) by id (`file-permissions`).
+pub fn probe(id: &str) -> Option<&'static ProbeSchema> {
+    readable().find(|p| p.id == id)
+}
+
+/// A probe (or derived data set) by id or by CEL variable (`file_permissions`).
 pub fn probe_by_name(name: &str) -> Result<&'static ProbeSchema, SchemaError> {
-    PROBES
-        .iter()
-        .copied()
+    readable()
         .find(|p| p.id == name || variable(p.id) == name)
         .ok_or_else(|| SchemaError::UnknownProbe {
             name: name.to_string(),
-            suggestion: closest(name, PROBES.iter().map(|p| p.id)),
+            suggestion: closest(name, readable().map(|p| p.id)),
         })
 }
 

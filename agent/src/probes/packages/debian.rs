@@ -44,6 +44,7 @@ pub fn apply_dpkg(facts: &mut PackagesFacts, inv: &DpkgInventory, cand: Option<&
     facts.installed_names = names.into_iter().cloned().collect();
     facts.installed_count = facts.installed_names.len();
     facts.partially_installed = inv.partial.iter().cloned().collect();
+    facts.inventory = super::inventory::dpkg_inventory(inv);
     if let Some(c) = cand {
         let (all, sec) = pending_updates(inv, c);
         facts.pending_updates = all.len();

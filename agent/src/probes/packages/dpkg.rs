@@ -19,6 +19,8 @@ pub struct Stanza {
     pub version: String,
     /// Status (dpkg status only).
     pub status: String,
+    /// Source (`name` or `name (version)`; empty when the source is the binary).
+    pub source: String,
 }
 
 impl StanzaReader {
@@ -38,6 +40,7 @@ impl StanzaReader {
                 "Architecture" => self.cur.architecture = v.to_string(),
                 "Version" => self.cur.version = v.to_string(),
                 "Status" => self.cur.status = v.to_string(),
+                "Source" => self.cur.source = v.to_string(),
                 _ => {}
             }
         }
@@ -65,6 +68,8 @@ pub struct DpkgInventory {
     pub installed: BTreeMap<(String, String), String>,
     /// Names in a broken state.
     pub partial: BTreeSet<String>,
+    /// (name, arch) → the `Source:` field of installed packages that have one.
+    pub sources: BTreeMap<(String, String), String>,
 }
 
 /// Parse `/var/lib/dpkg/status`.
@@ -74,6 +79,10 @@ pub fn parse_dpkg_status(text: &str) -> DpkgInventory {
         let state = s.status.split_whitespace().nth(2).unwrap_or("");
         match state {
             "installed" | "triggers-pending" | "triggers-awaited" => {
+                if !s.source.is_empty() {
+                    inv.sources
+                        .insert((s.package.clone(), s.architecture.clone()), s.source);
+                }
                 inv.installed.insert((s.package, s.architecture), s.version);
             }
             "half-installed" | "unpacked" | "half-configured" => {

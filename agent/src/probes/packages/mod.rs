@@ -47,6 +47,7 @@ mod auto_updates;
 mod debian;
 mod dpkg;
 mod history;
+mod inventory;
 mod rpm;
 mod rpm_header;
 mod times;
@@ -57,6 +58,10 @@ pub use auto_updates::{apt_unattended_enabled, parse_apt_conf, parse_dnf_automat
 pub use debian::apply_dpkg;
 pub use dpkg::{parse_dpkg_status, parse_stanzas, DpkgInventory, Stanza};
 pub use history::{parse_apt_history, parse_dnf_rpm_log};
+pub use inventory::{
+    dpkg_inventory, dpkg_source, installed_kernels, parse_os_release, rpm_inventory_package,
+    source_rpm_name, InventoryPackage,
+};
 pub use rpm::apply_rpm_inventory;
 pub use rpm_header::{parse_rpm_header, RpmHeaderError, RpmPackage};
 pub use times::{apply_times, UpdateTimes};
@@ -131,6 +136,18 @@ pub struct PackagesFacts {
     pub auto_updates_installed: bool,
     /// Auto updates on.
     pub unattended_upgrades_enabled: bool,
+    /// os-release `ID`.
+    pub os_id: String,
+    /// os-release `VERSION_ID`.
+    pub os_version_id: String,
+    /// os-release `VERSION_CODENAME`.
+    pub os_codename: String,
+    /// Installed packages with versions and source packages.
+    pub inventory: Vec<InventoryPackage>,
+    /// Running kernel release (live roots only).
+    pub kernel_running: Option<String>,
+    /// Installed kernel releases.
+    pub kernel_installed: Vec<String>,
 }
 
 // ---------------------------------------------------------------- versions
@@ -158,6 +175,7 @@ pub fn collect_at(root: &HostRoot, now: DateTime<Utc>) -> Outcome {
             collect_rpm(root, &mut facts)
         }
     };
+    inventory::collect_os(root, &mut facts);
     apply_times(&mut facts, &times, now);
     Outcome::from_facts(&facts)
 }
@@ -171,6 +189,9 @@ pub fn fuzz_parse(input: &str) {
         let _ = apt_sources::referenced(input, &[s]);
     }
     let inv = parse_dpkg_status(input);
+    let _ = installed_kernels("dpkg", &dpkg_inventory(&inv));
+    let _ = parse_os_release(input);
+    let _ = source_rpm_name(input);
     let mut c = Candidates::default();
     add_packages_list(&mut c, "fuzz_security_Packages", input, &inv);
     let _ = pending_updates(&inv, &c);
@@ -335,6 +356,79 @@ mod tests {
             strings(&v["reboot_required_packages"]),
             ["libc6", "linux-image-6.1.0-28-amd64"]
         );
+    }
+
+    /// The inventory carries source packages and the OS release, and matched
+    /// against the tracker fixture (`tests/fixtures/vuln/`) gives the CVEs
+    /// the fixture's old packages have: per source version, with the fix.
+    #[test]
+    fn weak_debian12_inventory_matches_the_tracker_fixture() {
+        use evident_core::vuln::{feed::parse_debian_tracker, match_host, Inventory};
+        let v = run("debian12-weak");
+        assert_eq!(
+            (v["os_id"].as_str(), v["os_codename"].as_str()),
+            (Some("debian"), Some("bookworm"))
+        );
+        assert_eq!(v["kernel_running"], Value::Null); // offline root
+        let inv = Inventory::from_probe(&v).unwrap();
+        let find = |n: &str| inv.inventory.iter().find(|p| p.name == n).unwrap().clone();
+        let bash = find("bash");
+        assert_eq!(
+            (
+                bash.version.as_str(),
+                bash.source.as_str(),
+                bash.source_version.as_str()
+            ),
+            ("5.2.15-2+b8", "bash", "5.2.15-2")
+        );
+        let telnetd = find("telnetd");
+        assert_eq!(
+            (telnetd.source.as_str(), telnetd.source_version.as_str()),
+            ("inetutils", "2:2.4-2+deb12u3")
+        );
+        let libssl = find("libssl3");
+        assert_eq!(
+            (libssl.source.as_str(), libssl.source_version.as_str()),
+            ("openssl", "3.0.19-1~deb12u2")
+        );
+        assert_eq!(find("openssl").source, "openssl"); // no Source: field
+        let tracker = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/vuln/debian-tracker.json"
+        ))
+        .unwrap();
+        let ix = parse_debian_tracker(tracker.as_slice(), "debian-tracker.json").unwrap();
+        let m = match_host(&inv, &ix);
+        let got: Vec<String> = m
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {}",
+                    f.source,
+                    f.installed,
+                    f.cve,
+                    f.fixed_version.as_deref().unwrap_or("-")
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "glibc 2.36-9+deb12u14 CVE-2010-4756 -",
+                "inetutils 2:2.4-2+deb12u3 CVE-2026-24061 2:2.4-2+deb12u4",
+                "netkit-rsh 0.17-24 CVE-2019-7282 -",
+                "openssh 1:9.2p1-2+deb12u10 CVE-2008-3234 -",
+                "openssh 1:9.2p1-2+deb12u10 CVE-2025-99999 1:9.2p1-2+deb12u11",
+                "openssh 1:9.2p1-2+deb12u9 CVE-2008-3234 -",
+                "openssh 1:9.2p1-2+deb12u9 CVE-2025-99999 1:9.2p1-2+deb12u11",
+                "openssl 3.0.19-1~deb12u2 CVE-2010-0928 -",
+                "systemd 252.38-1~deb12u1 CVE-2013-4392 -",
+                "systemd 252.38-1~deb12u1 CVE-2023-7008 -",
+            ]
+        );
+        assert!(m.unknown_versions.is_empty(), "{:?}", m.unknown_versions);
+        assert!(!m.kernel_checked);
     }
 
     /// The real rpm database written by rpm 4.18 (8 packages, one of them

@@ -66,9 +66,13 @@ pub fn apply_rpm_inventory(
     let mut names = BTreeSet::new();
     let mut newest = None;
     let mut bad = 0;
+    let mut inventory = Vec::new();
     for b in blobs {
         match parse_rpm_header(b) {
             Ok(p) => {
+                if p.name != "gpg-pubkey" {
+                    inventory.push(super::inventory::rpm_inventory_package(&p));
+                }
                 if let Some(t) = p.install_time.and_then(|s| DateTime::from_timestamp(s, 0)) {
                     newest = newest.max(Some(t));
                 }
@@ -79,6 +83,8 @@ pub fn apply_rpm_inventory(
     }
     facts.installed_count = names.len();
     facts.installed_names = names.into_iter().collect();
+    inventory.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
+    facts.inventory = inventory;
     facts.inventory_collected = true;
     (newest, bad)
 }

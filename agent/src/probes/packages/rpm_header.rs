@@ -16,6 +16,9 @@ pub struct RpmPackage {
     pub arch: Option<String>,
     /// `INSTALLTIME` (tag 1008), Unix seconds.
     pub install_time: Option<i64>,
+    /// `SOURCERPM` (tag 1044, `openssh-8.7p1-38.el9.src.rpm`); absent for
+    /// `gpg-pubkey` pseudo-packages.
+    pub source_rpm: Option<String>,
 }
 
 /// Why an rpm header blob could not be read.
@@ -33,6 +36,7 @@ pub(super) const RPMTAG_RELEASE: u32 = 1002;
 pub(super) const RPMTAG_EPOCH: u32 = 1003;
 pub(super) const RPMTAG_INSTALLTIME: u32 = 1008;
 pub(super) const RPMTAG_ARCH: u32 = 1022;
+pub(super) const RPMTAG_SOURCERPM: u32 = 1044;
 pub(super) const RPM_INT32_TYPE: u32 = 4;
 pub(super) const RPM_STRING_TYPE: u32 = 6;
 pub(super) const RPM_I18NSTRING_TYPE: u32 = 9;
@@ -65,6 +69,7 @@ pub fn parse_rpm_header(blob: &[u8]) -> Result<RpmPackage, RpmHeaderError> {
     let mut arch = None;
     let mut epoch = None;
     let mut install_time = None;
+    let mut source_rpm = None;
     for i in 0..il {
         let at = 8 + i * 16;
         let (Some(tag), Some(ty), Some(offset), Some(count)) = (
@@ -102,6 +107,7 @@ pub fn parse_rpm_header(blob: &[u8]) -> Result<RpmPackage, RpmHeaderError> {
             RPMTAG_ARCH => arch = Some(string()?),
             RPMTAG_EPOCH => epoch = Some(int32()?),
             RPMTAG_INSTALLTIME => install_time = Some(i64::from(int32()?)),
+            RPMTAG_SOURCERPM => source_rpm = Some(string()?),
             _ => {}
         }
     }
@@ -112,5 +118,6 @@ pub fn parse_rpm_header(blob: &[u8]) -> Result<RpmPackage, RpmHeaderError> {
         release: release.ok_or(RpmHeaderError::Missing("RELEASE"))?,
         arch,
         install_time,
+        source_rpm,
     })
 }

@@ -17,6 +17,7 @@ pub mod scheduled_jobs;
 pub mod services;
 pub mod sshd;
 pub mod time;
+pub mod vulns;
 
 /// Every probe, in the order the agent runs and reports them. Adding a probe:
 /// its file here plus one line below (and its folder plus one registry line in
@@ -38,3 +39,8 @@ pub static PROBES: &[&ProbeSchema] = &[
     &services::SCHEMA,
     &scheduled_jobs::SCHEMA,
 ];
+
+/// Data the collector derives and binds to CEL like a probe's, but that no
+/// agent collects (so not part of the wire contract of [`PROBES`]): `vulns`,
+/// the match of the packages inventory against a vulnerability feed.
+pub static DERIVED: &[&ProbeSchema] = &[&vulns::SCHEMA];

@@ -5,7 +5,7 @@ use super::super::{FieldSchema, FieldType::*, ProbeSchema};
 /// The `packages` probe.
 pub static SCHEMA: ProbeSchema = ProbeSchema {
     id: "packages",
-    version: 2,
+    version: 3,
     description: "Installed packages (dpkg/rpm), pending and security updates, last update, reboot required, unattended upgrades",
     controls: &["A.8.8", "A.8.19"],
     fields: &[
@@ -36,5 +36,16 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("auto_updates_tool", Str, "`unattended-upgrades`, `dnf-automatic` or empty when none is installed"),
         FieldSchema::new("auto_updates_installed", Bool, "Whether that tool is installed"),
         FieldSchema::new("unattended_upgrades_enabled", Bool, "Automatic installation of updates is on: unattended-upgrades with APT::Periodic::Unattended-Upgrade > 0, or dnf-automatic with apply_updates and its timer enabled"),
+        FieldSchema::new("os_id", Str, "os-release `ID` (`debian`, `ubuntu`, `almalinux`; empty without an os-release file): with the next two, the release vulnerability feeds are matched for"),
+        FieldSchema::new("os_version_id", Str, "os-release `VERSION_ID` (`12`, `22.04`, `9.4`)"),
+        FieldSchema::new("os_codename", Str, "os-release `VERSION_CODENAME` (`bookworm`; empty on rpm systems)"),
+        FieldSchema::new("inventory", List(&Object), "Installed packages, sorted by name and architecture (the input of vulnerability matching)"),
+        FieldSchema::new("inventory[].name", Str, "Binary package name"),
+        FieldSchema::new("inventory[].version", Str, "Installed version (dpkg `Version`; rpm `[epoch:]version-release`)"),
+        FieldSchema::new("inventory[].arch", Str, "Architecture (`amd64`, `all`, `x86_64`, `noarch`)"),
+        FieldSchema::new("inventory[].source", Str, "Source package (dpkg `Source:`, rpm `SOURCERPM` name; the binary's name when absent)"),
+        FieldSchema::new("inventory[].source_version", Str, "Source package version (dpkg `Source: name (version)`, else the binary's version; rpm: the binary's EVR)"),
+        FieldSchema::new("kernel_running", Nullable(&Str), "Running kernel release (`/proc/sys/kernel/osrelease`; null for an offline --root)"),
+        FieldSchema::new("kernel_installed", List(&Str), "Installed kernel releases, sorted (dpkg `linux-image-<release>`, rpm `kernel-core` as `version-release.arch`)"),
     ],
 };
