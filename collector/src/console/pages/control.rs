@@ -66,6 +66,10 @@ pub async fn page(
         .filter(|w| match &w.target {
             WaiverTarget::Control(c) => *c == control.id,
             WaiverTarget::Rule(r) => rules.iter().any(|(_, x)| x.id == *r),
+            // A CVE waiver counts where a rule of this control reads `vulns`.
+            WaiverTarget::Cve(_) => rules
+                .iter()
+                .any(|(_, x)| x.requires.iter().any(|p| p == "vulns")),
         })
         .collect();
     let attestations = app
@@ -137,7 +141,7 @@ pub async fn page(
             table {
                 thead { tr { th scope="col" { "Covers" } th scope="col" { "Hosts" } th scope="col" { "Justification" } th scope="col" { "Approver" } th scope="col" { "Expires" } } }
                 tbody { @for w in &waivers { tr {
-                    th scope="row" { @match &w.target { WaiverTarget::Rule(r) => { "rule " code { (r) } }, WaiverTarget::Control(c) => { "control " (c) } } }
+                    th scope="row" { @match &w.target { WaiverTarget::Rule(r) => { "rule " code { (r) } }, WaiverTarget::Cve(c) => { "CVE " code { (c) } }, WaiverTarget::Control(c) => { "control " (c) } } }
                     td { (w.hosts.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", ")) }
                     td { (w.justification) } td { (w.approver) } td { (w.expires.to_string()) }
                 } } }
