@@ -4,7 +4,9 @@
 //! `datetime`, UTC in the text; the served script adds the viewer's local
 //! time) and number formatting.
 
-use super::session::Session;
+use super::auth::Session;
+use super::shell::head;
+pub use super::shell::{bare, see_other};
 use crate::service::access::Scope;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
@@ -30,7 +32,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -57,19 +59,6 @@ pub enum Nav {
     Admin,
     /// A host page (reached from the others).
     Host,
-}
-
-fn head(title: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            title { (title) " — Evident" }
-            link rel="stylesheet" href="/console/assets/console.css";
-            link rel="stylesheet" media="print" href="/console/assets/print.css";
-            script src="/console/assets/console.js" defer {}
-        }
-    }
 }
 
 /// A full page for a signed-in user.
@@ -114,20 +103,6 @@ pub fn page(title: &str, s: &Session, nav: Nav, body: Markup) -> Markup {
                 main id="main" tabindex="-1" {
                     (body)
                 }
-            }
-        }
-    }
-}
-
-/// A page without navigation (sign-in, errors).
-pub fn bare(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            (head(title))
-            body {
-                header.top { span.brand { "Evident" } }
-                main id="main" { (body) }
             }
         }
     }
@@ -208,16 +183,6 @@ pub fn time_opt(ms: Option<i64>) -> Markup {
         Some(ms) => time(ms),
         None => html! { span.muted { "never" } },
     }
-}
-
-/// A 303 redirect.
-pub fn see_other(to: &str) -> Response {
-    use axum::response::IntoResponse as _;
-    (
-        axum::http::StatusCode::SEE_OTHER,
-        [(header::LOCATION, to.to_string())],
-    )
-        .into_response()
 }
 
 /// Percent-encode a path segment or query value.

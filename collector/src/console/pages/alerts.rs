@@ -4,15 +4,14 @@
 //! (`POST /alerts/{id}/ack`, CSRF-checked; auditors get 403).
 
 use super::nonempty;
+use crate::console::auth::Session;
 use crate::console::csrf;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, enc, time, Nav};
-use crate::console::session::Session;
 use crate::service::access::Scope;
 use crate::service::{alerts, App};
 use crate::store::drift::AlertQuery;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Form;
 use maud::{html, Markup};
@@ -130,7 +129,7 @@ pub struct Ack {
 pub async fn ack(
     State(app): State<Arc<App>>,
     s: Session,
-    headers: HeaderMap,
+    origins: csrf::Origins,
     Path(id): Path<i64>,
     form: Result<Form<Ack>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ConsoleError> {
@@ -139,7 +138,7 @@ pub async fn ack(
         csrf: String::new(),
         reason: String::new(),
     });
-    csrf::check(&s, &headers, &form.csrf)?;
+    csrf::check(&s.csrf, &origins, &form.csrf)?;
     alerts::ack(&app, id, &s.actor, form.reason.trim()).await?;
     Ok(layout::see_other(&format!(
         "/alerts?state=acknowledged&acked={id}"

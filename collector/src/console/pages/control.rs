@@ -3,9 +3,9 @@
 //! statement each result rests on, its coverage declaration, waivers,
 //! attestations, trend and transitions.
 
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, bar, enc, time, Nav};
-use crate::console::session::Session;
 use crate::service::{query, App};
 use axum::extract::{Path, State};
 use evident_core::policy::waiver::WaiverTarget;

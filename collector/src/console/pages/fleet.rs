@@ -4,9 +4,9 @@
 //! severity, framework and theme; the fleet's trend (from `fleet_trend`).
 
 use super::{nonempty, rules_by_control};
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, bar, enc, Nav};
-use crate::console::session::Session;
 use crate::service::{query, App};
 use axum::extract::{Query, State};
 use evident_core::framework::FrameworkSet;

@@ -5,9 +5,9 @@
 //! host's key history (agents enrolled with the same host name or machine
 //! id). Reads the latest statement and its blobs only.
 
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, enc, time, time_opt, Nav};
-use crate::console::session::Session;
 use crate::service::{query, App};
 use axum::extract::{Path, State};
 use evident_core::evidence::{Parsed, Statement, PAYLOAD_TYPE};

@@ -6,9 +6,9 @@
 //! host page's rule row.
 
 use super::nonempty;
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, enc, Nav};
-use crate::console::session::Session;
 use crate::service::App;
 use axum::extract::{Query, State};
 use maud::{html, Markup};
