@@ -345,7 +345,7 @@ async fn console_in_a_real_browser() {
     assert!(b.title().await.starts_with("Fleet"));
     let fleet = b.source().await;
     assert!(fleet.contains("A.8.5"), "the fleet lists Annex A controls");
-    let rows = b.find_all("main table tbody tr").await;
+    let rows = b.find_all("table.controls tbody tr").await;
     assert_eq!(rows.len(), 93, "every Annex A control");
     no_injected_script(&b, "fleet").await;
     shot(&b, "fleet").await;
@@ -357,10 +357,10 @@ async fn console_in_a_real_browser() {
     );
     // Filters: severity critical narrows the list.
     b.goto(&format!("{url}/?severity=critical")).await;
-    let n = b.find_all("main table tbody tr").await.len();
+    let n = b.find_all("table.controls tbody tr").await.len();
     assert!(n > 0 && n < 93, "severity filter gave {n} rows");
     b.goto(&format!("{url}/?framework=nist-csf-2.0")).await;
-    assert!(b.find_all("main table tbody tr").await.len() < 93);
+    assert!(b.find_all("table.controls tbody tr").await.len() < 93);
 
     let ctl = b.find("main table tbody tr th a").await;
     let control_name = b.text(&ctl).await;

@@ -85,7 +85,11 @@ pub async fn page(
                             td { a href={ "/hosts/" (enc(&a.agent_id)) } { (if a.hostname.is_empty() { &a.agent_id } else { &a.hostname }) } }
                             td { (a.kind) br; code { (a.subject) } }
                             td { (a.severity) }
-                            td { (a.detail) }
+                            td {
+                                @if a.detail.chars().count() > 200 {
+                                    details { summary { (a.detail.chars().take(160).collect::<String>()) "…" } (a.detail) }
+                                } @else { (a.detail) }
+                            }
                             td {
                                 ol.timeline {
                                     li { "opened " (time(a.opened_at)) }

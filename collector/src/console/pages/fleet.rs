@@ -118,7 +118,20 @@ pub async fn page(
     let failing = rows.iter().filter(|r| r.worst().0 <= 1).count();
     let automated = rows.iter().filter(|r| r.rules > 0).count();
     let since = crate::console::trend::day(app.clock.now_ms() - 90 * 86_400_000);
-    let trend = app.store.trend(None, &since).await?;
+    let mut trend = app.store.trend(None, &since).await?;
+    // Today's point is the live counts (the stored one is up to 5 minutes old).
+    let today = crate::console::trend::day(app.clock.now_ms());
+    trend.retain(|p| p.day != today);
+    for (status, n) in counts.values().flat_map(|m| m.iter()) {
+        match trend.iter_mut().find(|p| p.day == today && p.status == *status) {
+            Some(p) => p.hosts += i64::try_from(*n).unwrap_or(0),
+            None => trend.push(crate::store::console::TrendPoint {
+                day: today.clone(),
+                status: status.clone(),
+                hosts: i64::try_from(*n).unwrap_or(0),
+            }),
+        }
+    }
     let policies: Vec<&str> = app
         .policies
         .policies()
@@ -167,7 +180,7 @@ pub async fn page(
         h2 { "Trend (last 90 days)" }
         (layout::trend_chart(&trend, "Host × control results per status, one point per day"))
         h2 #controls { "Controls" }
-        table {
+        table.controls {
             caption.muted { (rows.len()) " controls" }
             thead {
                 tr {
