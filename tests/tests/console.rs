@@ -534,3 +534,104 @@ async fn console_in_a_real_browser() {
     let _: Value = json!(null);
     server.finish().await;
 }
+
+/// The console's SQL on both backends (no browser): every page answers,
+/// `host_status` follows a change of status, the matrix and "hosts failing"
+/// read it, and an acknowledgement goes through.
+async fn pages_answer(backend: Backend) {
+    let server = Server::start(backend, &[]).await.unwrap();
+    let url = server.url.clone();
+    let mut agents = Vec::new();
+    for name in ["pg-web-1", "pg-db-2"] {
+        let mut a = Agent::new(name);
+        a.enroll(&server).await;
+        post_ingest(&server, &mut a, name).await;
+        agents.push(a);
+    }
+    // A change on one host: its sshd now permits root login.
+    let root = fixture_root("pg-web-1");
+    std::fs::write(
+        root.path().join("etc/ssh/sshd_config"),
+        "PermitRootLogin yes\nPasswordAuthentication no\nX11Forwarding no\n",
+    )
+    .unwrap();
+    let run = collect(root.path());
+    let (env, _) = agents[0].sign_next(&run);
+    assert_eq!(
+        server
+            .post(&request(&env, &run, true))
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+
+    let c = raw_client(&server);
+    let cookie = http_signin(&server, &c, &server.admin_token).await;
+    let get = |path: String| {
+        let c = c.clone();
+        let cookie = cookie.clone();
+        let url = url.clone();
+        async move {
+            let r = c
+                .get(format!("{url}{path}"))
+                .header("Cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            let st = r.status().as_u16();
+            (st, r.text().await.unwrap())
+        }
+    };
+    for path in [
+        "/",
+        "/?policy=linux-baseline&severity=high",
+        "/matrix",
+        "/alerts",
+        "/alerts?state=all",
+        "/review",
+        "/admin",
+    ] {
+        let (st, body) = get(path.to_string()).await;
+        assert_eq!(st, 200, "{path}: {body}");
+    }
+    let (st, control) = get("/controls/A.8.5".into()).await;
+    assert_eq!(st, 200);
+    let i = control.find("ssh.root-login").unwrap();
+    let section = &control[i..];
+    let end = section.find("</section>").unwrap();
+    assert!(
+        section[..end].contains("pg-web-1"),
+        "the host failing ssh.root-login is listed"
+    );
+    assert!(
+        !section[..end].contains("pg-db-2"),
+        "the passing host is not"
+    );
+    let (_, matrix) = get("/matrix?policy=linux-baseline&sort=ssh.root-login".into()).await;
+    let web = matrix.find(">pg-web-1<").unwrap();
+    let db = matrix.find(">pg-db-2<").unwrap();
+    assert!(web < db, "sorted by ssh.root-login: the failing host first");
+    let (st, host) = get(format!("/hosts/{}", agents[0].id)).await;
+    assert_eq!(st, 200);
+    assert!(
+        host.contains("PermitRootLogin") || host.contains("permitrootlogin"),
+        "probe data shown"
+    );
+    assert!(host.contains("ssh.root-login"));
+    let (st, _) = get("/controls/A.99".into()).await;
+    assert_eq!(st, 404);
+    let (st, _) = get("/hosts/agt_nope".into()).await;
+    assert_eq!(st, 404);
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_pages_answer_on_sqlite() {
+    pages_answer(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_pages_answer_on_postgres() {
+    pages_answer(Backend::Postgres).await;
+}
