@@ -82,10 +82,25 @@ async fn browser_signin(b: &Browser, url: &str, token: &str) {
     }
 }
 
+/// Wait (up to 5 s) for the browser to be at `want`; its URL then.
+async fn wait_url(b: &Browser, want: &str) -> String {
+    for _ in 0..50 {
+        let now = b.current_url().await;
+        if now == want {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.current_url().await
+}
+
 async fn shot(b: &Browser, name: &str) {
     let png = b.full_screenshot(4000).await;
     assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+    // What a viewer sees first (docs/img/console-*.png are copies of these).
+    let top = b.screenshot().await;
+    std::fs::write(shots_dir().join(format!("{name}-top.png")), top).unwrap();
 }
 
 /// No script but the console's own ran or exists, and the host name is text.
@@ -469,7 +484,10 @@ async fn console_in_a_real_browser() {
     shot(&b, "admin").await;
     let out = b.find("form.signout button").await;
     b.click(&out).await;
-    assert_eq!(b.current_url().await, format!("{url}/signin"));
+    assert_eq!(
+        wait_url(&b, &format!("{url}/signin")).await,
+        format!("{url}/signin")
+    );
     b.goto(&format!("{url}/alerts")).await;
     assert_eq!(b.current_url().await, format!("{url}/signin"), "signed out");
 
