@@ -248,8 +248,10 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
         .unwrap_or(0)
         .max(1);
     let (w, h, pad) = (640.0f64, 160.0f64, 24.0f64);
+    // Room on the right for each line label (symbol, status, last value).
+    let w_plot = w - 160.0;
     let step = if days.len() > 1 {
-        (w - 2.0 * pad) / (days.len() as f64 - 1.0)
+        (w_plot - 2.0 * pad) / (days.len() as f64 - 1.0)
     } else {
         0.0
     };
@@ -262,7 +264,7 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
             } @else {
                 svg width="640" height="160" viewBox="0 0 640 160" role="img" aria-label=(caption) {
                     title { (caption) }
-                    line.axis x1=(pad) y1=(h - pad) x2=(w - pad) y2=(h - pad) {}
+                    line.axis x1=(pad) y1=(h - pad) x2=(w_plot - pad) y2=(h - pad) {}
                     @for s in &statuses {
                         @let pts = days.iter().enumerate().map(|(i, d)| {
                             let v = series.get(s).and_then(|m| m.get(d)).copied().unwrap_or(0);
@@ -270,6 +272,10 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
                             format!("{:.1},{:.1}", pad + step * i as f64, y)
                         }).collect::<Vec<_>>().join(" ");
                         polyline class=(format!("line line-{}", class(s).trim_start_matches("st st-"))) points=(pts) {}
+                        @let last = series.get(s).and_then(|m| m.get(days[days.len() - 1])).copied().unwrap_or(0);
+                        text.axis-label x=(format!("{:.1}", pad + step * (days.len() as f64 - 1.0) + 8.0)) y=(format!("{:.1}", h - pad - (last as f64) * (h - 2.0 * pad) / (max as f64) + 4.0)) {
+                            (symbol(s)) " " (s) " " (last)
+                        }
                         @if days.len() == 1 {
                             @let v = series.get(s).and_then(|m| m.get(days[0])).copied().unwrap_or(0);
                             circle class=(format!("dot line-{}", class(s).trim_start_matches("st st-"))) cx=(pad) cy=(format!("{:.1}", h - pad - (v as f64) * (h - 2.0 * pad) / (max as f64))) r="4" {}
@@ -277,9 +283,14 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
                     }
                     text x=(pad) y="14" class="axis-label" { (max) }
                     text x=(pad) y=(h - 6.0) class="axis-label" { (days[0]) }
-                    text x=(w - pad) y=(h - 6.0) class="axis-label end" { (days[days.len() - 1]) }
+                    text x=(w_plot - pad) y=(h - 6.0) class="axis-label end" { (days[days.len() - 1]) }
                 }
-                figcaption { (caption) }
+                figcaption {
+                    (caption) ". Lines: "
+                    @for st in &statuses {
+                        span.inline { svg width="18" height="6" aria-hidden="true" { line class=(format!("line line-{}", class(st).trim_start_matches("st st-"))) x1="0" y1="3" x2="18" y2="3" {} } (badge(st)) } " "
+                    }
+                }
                 details {
                     summary { "Trend as a table" }
                     table {

@@ -77,11 +77,15 @@ pub async fn page(
     // Today's point is the live counts (the stored one is up to 5 minutes old).
     let today = crate::console::trend::day(app.clock.now_ms());
     trend.retain(|p| p.day != today);
-    trend.extend(control_counts.iter().map(|(status, n)| crate::store::console::TrendPoint {
-        day: today.clone(),
-        status: status.clone(),
-        hosts: i64::try_from(*n).unwrap_or(0),
-    }));
+    trend.extend(
+        control_counts
+            .iter()
+            .map(|(status, n)| crate::store::console::TrendPoint {
+                day: today.clone(),
+                status: status.clone(),
+                hosts: i64::try_from(*n).unwrap_or(0),
+            }),
+    );
     let transitions = app.store.transitions(None, Some(&subject), 50).await?;
     let coverage = app.policies.coverage(&control.id);
     let body = html! {

@@ -123,7 +123,10 @@ pub async fn page(
     let today = crate::console::trend::day(app.clock.now_ms());
     trend.retain(|p| p.day != today);
     for (status, n) in counts.values().flat_map(|m| m.iter()) {
-        match trend.iter_mut().find(|p| p.day == today && p.status == *status) {
+        match trend
+            .iter_mut()
+            .find(|p| p.day == today && p.status == *status)
+        {
             Some(p) => p.hosts += i64::try_from(*n).unwrap_or(0),
             None => trend.push(crate::store::console::TrendPoint {
                 day: today.clone(),
@@ -176,9 +179,8 @@ pub async fn page(
             button.primary type="submit" { "Apply" }
             a href="/" { "Clear" }
         }
-        p.muted { "Host groups or labels: agents report none, so there is no such filter yet." }
-        h2 { "Trend (last 90 days)" }
-        (layout::trend_chart(&trend, "Host × control results per status, one point per day"))
+        p.muted { "Host groups or labels: agents report none, so there is no such filter yet. "
+            a href="#trend" { "Trend over time ↓" } }
         h2 #controls { "Controls" }
         table.controls {
             caption.muted { (rows.len()) " controls" }
@@ -213,6 +215,8 @@ pub async fn page(
                 }
             }
         }
+        h2 #trend { "Trend (last 90 days)" }
+        (layout::trend_chart(&trend, "Host × control results per status, one point per day"))
     };
     Ok(layout::page("Fleet", &s, Nav::Fleet, body))
 }
