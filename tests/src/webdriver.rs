@@ -16,7 +16,7 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// The W3C element key of a found element.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A running chromedriver.
 pub struct Driver {
@@ -186,7 +186,10 @@ impl Browser {
         let v = self
             .cmd("/element", json!({ "using": "css selector", "value": css }))
             .await;
-        v[ELEMENT].as_str().unwrap_or_default().to_string()
+        v[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: no element in {v}"))
+            .to_string()
     }
 
     /// Every element matching a CSS selector.

@@ -72,17 +72,35 @@ async fn browser_signin(b: &Browser, url: &str, token: &str) {
     b.send_keys(&field, token).await;
     let button = b.find("form.signin button").await;
     b.click(&button).await;
-    assert_eq!(
-        b.current_url().await,
-        format!("{url}/"),
-        "sign-in did not land on the fleet"
-    );
+    let now = b.current_url().await;
+    if now != format!("{url}/") {
+        let src = b.source().await;
+        panic!(
+            "sign-in did not land on the fleet but on {now}: {}",
+            &src[..src.len().min(3000)]
+        );
+    }
+}
+
+/// Wait (up to 5 s) for the browser to be at `want`; its URL then.
+async fn wait_url(b: &Browser, want: &str) -> String {
+    for _ in 0..50 {
+        let now = b.current_url().await;
+        if now == want {
+            return now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.current_url().await
 }
 
 async fn shot(b: &Browser, name: &str) {
     let png = b.full_screenshot(4000).await;
     assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+    // What a viewer sees first (docs/img/console-*.png are copies of these).
+    let top = b.screenshot().await;
+    std::fs::write(shots_dir().join(format!("{name}-top.png")), top).unwrap();
 }
 
 /// No script but the console's own ran or exists, and the host name is text.
@@ -111,7 +129,7 @@ async fn post_ingest(server: &Server, agent: &mut Agent, host: &str) {
     let run = collect(fixture_root(host).path());
     let (env, _) = agent.sign_next(&run);
     let r = server.post(&request(&env, &run, true)).await;
-    assert_eq!(r.status().as_u16(), 200, "ingest for {host}");
+    assert_eq!(r.status().as_u16(), 201, "ingest for {host}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -163,8 +181,6 @@ async fn console_in_a_real_browser() {
         post_ingest(&server, &mut a, name).await;
         hosts.push(a);
     }
-    // A pending agent for the admin page.
-    server.cli(&["config", "check"]);
     let (st, alerts) = server.get("/v1/alerts?open=true").await;
     assert_eq!(st, 200);
     let open: Vec<i64> = alerts["alerts"]
@@ -199,7 +215,7 @@ async fn console_in_a_real_browser() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["referrer-policy"], "same-origin");
     // A metrics token or a wrong one cannot sign in; a foreign origin cannot post the form.
     for bad in [metrics.as_str(), "evapi_auditor_nope"] {
         let r = c
@@ -344,7 +360,7 @@ async fn console_in_a_real_browser() {
     assert!(b.title().await.starts_with("Fleet"));
     let fleet = b.source().await;
     assert!(fleet.contains("A.8.5"), "the fleet lists Annex A controls");
-    let rows = b.find_all("main table tbody tr").await;
+    let rows = b.find_all("table.controls tbody tr").await;
     assert_eq!(rows.len(), 93, "every Annex A control");
     no_injected_script(&b, "fleet").await;
     shot(&b, "fleet").await;
@@ -356,10 +372,10 @@ async fn console_in_a_real_browser() {
     );
     // Filters: severity critical narrows the list.
     b.goto(&format!("{url}/?severity=critical")).await;
-    let n = b.find_all("main table tbody tr").await.len();
+    let n = b.find_all("table.controls tbody tr").await.len();
     assert!(n > 0 && n < 93, "severity filter gave {n} rows");
     b.goto(&format!("{url}/?framework=nist-csf-2.0")).await;
-    assert!(b.find_all("main table tbody tr").await.len() < 93);
+    assert!(b.find_all("table.controls tbody tr").await.len() < 93);
 
     let ctl = b.find("main table tbody tr th a").await;
     let control_name = b.text(&ctl).await;
@@ -468,7 +484,10 @@ async fn console_in_a_real_browser() {
     shot(&b, "admin").await;
     let out = b.find("form.signout button").await;
     b.click(&out).await;
-    assert_eq!(b.current_url().await, format!("{url}/signin"));
+    assert_eq!(
+        wait_url(&b, &format!("{url}/signin")).await,
+        format!("{url}/signin")
+    );
     b.goto(&format!("{url}/alerts")).await;
     assert_eq!(b.current_url().await, format!("{url}/signin"), "signed out");
 
@@ -532,4 +551,105 @@ async fn console_in_a_real_browser() {
     b.close().await;
     let _: Value = json!(null);
     server.finish().await;
+}
+
+/// The console's SQL on both backends (no browser): every page answers,
+/// `host_status` follows a change of status, the matrix and "hosts failing"
+/// read it, and an acknowledgement goes through.
+async fn pages_answer(backend: Backend) {
+    let server = Server::start(backend, &[]).await.unwrap();
+    let url = server.url.clone();
+    let mut agents = Vec::new();
+    for name in ["pg-web-1", "pg-db-2"] {
+        let mut a = Agent::new(name);
+        a.enroll(&server).await;
+        post_ingest(&server, &mut a, name).await;
+        agents.push(a);
+    }
+    // A change on one host: its sshd now permits root login.
+    let root = fixture_root("pg-web-1");
+    std::fs::write(
+        root.path().join("etc/ssh/sshd_config"),
+        "PermitRootLogin yes\nPasswordAuthentication no\nX11Forwarding no\n",
+    )
+    .unwrap();
+    let run = collect(root.path());
+    let (env, _) = agents[0].sign_next(&run);
+    assert_eq!(
+        server
+            .post(&request(&env, &run, true))
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+
+    let c = raw_client(&server);
+    let cookie = http_signin(&server, &c, &server.admin_token).await;
+    let get = |path: String| {
+        let c = c.clone();
+        let cookie = cookie.clone();
+        let url = url.clone();
+        async move {
+            let r = c
+                .get(format!("{url}{path}"))
+                .header("Cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            let st = r.status().as_u16();
+            (st, r.text().await.unwrap())
+        }
+    };
+    for path in [
+        "/",
+        "/?policy=linux-baseline&severity=high",
+        "/matrix",
+        "/alerts",
+        "/alerts?state=all",
+        "/review",
+        "/admin",
+    ] {
+        let (st, body) = get(path.to_string()).await;
+        assert_eq!(st, 200, "{path}: {body}");
+    }
+    let (st, control) = get("/controls/A.8.5".into()).await;
+    assert_eq!(st, 200);
+    let i = control.find("ssh.root-login").unwrap();
+    let section = &control[i..];
+    let end = section.find("</section>").unwrap();
+    assert!(
+        section[..end].contains("pg-web-1"),
+        "the host failing ssh.root-login is listed"
+    );
+    assert!(
+        !section[..end].contains("pg-db-2"),
+        "the passing host is not"
+    );
+    let (_, matrix) = get("/matrix?policy=linux-baseline&sort=ssh.root-login".into()).await;
+    let web = matrix.find(">pg-web-1<").unwrap();
+    let db = matrix.find(">pg-db-2<").unwrap();
+    assert!(web < db, "sorted by ssh.root-login: the failing host first");
+    let (st, host) = get(format!("/hosts/{}", agents[0].id)).await;
+    assert_eq!(st, 200);
+    assert!(
+        host.contains("PermitRootLogin") || host.contains("permitrootlogin"),
+        "probe data shown"
+    );
+    assert!(host.contains("ssh.root-login"));
+    let (st, _) = get("/controls/A.99".into()).await;
+    assert_eq!(st, 404);
+    let (st, _) = get("/hosts/agt_nope".into()).await;
+    assert_eq!(st, 404);
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_pages_answer_on_sqlite() {
+    pages_answer(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn console_pages_answer_on_postgres() {
+    pages_answer(Backend::Postgres).await;
 }

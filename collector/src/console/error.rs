@@ -2,7 +2,7 @@
 //! redirect to the sign-in page). The service errors map here, as they
 //! map to `ApiError` for the JSON API.
 
-use super::layout;
+use super::shell;
 use crate::service::{admin::AdminError, alerts::AlertsError, query::QueryError};
 use crate::store::StoreError;
 use axum::http::{header, StatusCode};
@@ -90,7 +90,7 @@ impl IntoResponse for ConsoleError {
             }
         };
         let title = status.canonical_reason().unwrap_or("Error");
-        let body = layout::bare(
+        let body = shell::bare(
             title,
             maud::html! {
                 h1 { (status.as_u16()) " " (title) }

@@ -4,7 +4,9 @@
 //! `datetime`, UTC in the text; the served script adds the viewer's local
 //! time) and number formatting.
 
-use super::session::Session;
+use super::auth::Session;
+use super::shell::head;
+pub use super::shell::{bare, see_other};
 use crate::service::access::Scope;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};
@@ -30,7 +32,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -57,19 +59,6 @@ pub enum Nav {
     Admin,
     /// A host page (reached from the others).
     Host,
-}
-
-fn head(title: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            title { (title) " — Evident" }
-            link rel="stylesheet" href="/console/assets/console.css";
-            link rel="stylesheet" media="print" href="/console/assets/print.css";
-            script src="/console/assets/console.js" defer {}
-        }
-    }
 }
 
 /// A full page for a signed-in user.
@@ -114,20 +103,6 @@ pub fn page(title: &str, s: &Session, nav: Nav, body: Markup) -> Markup {
                 main id="main" tabindex="-1" {
                     (body)
                 }
-            }
-        }
-    }
-}
-
-/// A page without navigation (sign-in, errors).
-pub fn bare(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            (head(title))
-            body {
-                header.top { span.brand { "Evident" } }
-                main id="main" { (body) }
             }
         }
     }
@@ -210,16 +185,6 @@ pub fn time_opt(ms: Option<i64>) -> Markup {
     }
 }
 
-/// A 303 redirect.
-pub fn see_other(to: &str) -> Response {
-    use axum::response::IntoResponse as _;
-    (
-        axum::http::StatusCode::SEE_OTHER,
-        [(header::LOCATION, to.to_string())],
-    )
-        .into_response()
-}
-
 /// Percent-encode a path segment or query value.
 pub fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -283,8 +248,10 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
         .unwrap_or(0)
         .max(1);
     let (w, h, pad) = (640.0f64, 160.0f64, 24.0f64);
+    // Room on the right for each line label (symbol, status, last value).
+    let w_plot = w - 160.0;
     let step = if days.len() > 1 {
-        (w - 2.0 * pad) / (days.len() as f64 - 1.0)
+        (w_plot - 2.0 * pad) / (days.len() as f64 - 1.0)
     } else {
         0.0
     };
@@ -297,7 +264,7 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
             } @else {
                 svg width="640" height="160" viewBox="0 0 640 160" role="img" aria-label=(caption) {
                     title { (caption) }
-                    line.axis x1=(pad) y1=(h - pad) x2=(w - pad) y2=(h - pad) {}
+                    line.axis x1=(pad) y1=(h - pad) x2=(w_plot - pad) y2=(h - pad) {}
                     @for s in &statuses {
                         @let pts = days.iter().enumerate().map(|(i, d)| {
                             let v = series.get(s).and_then(|m| m.get(d)).copied().unwrap_or(0);
@@ -305,6 +272,10 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
                             format!("{:.1},{:.1}", pad + step * i as f64, y)
                         }).collect::<Vec<_>>().join(" ");
                         polyline class=(format!("line line-{}", class(s).trim_start_matches("st st-"))) points=(pts) {}
+                        @let last = series.get(s).and_then(|m| m.get(days[days.len() - 1])).copied().unwrap_or(0);
+                        text.axis-label x=(format!("{:.1}", pad + step * (days.len() as f64 - 1.0) + 8.0)) y=(format!("{:.1}", h - pad - (last as f64) * (h - 2.0 * pad) / (max as f64) + 4.0)) {
+                            (symbol(s)) " " (s) " " (last)
+                        }
                         @if days.len() == 1 {
                             @let v = series.get(s).and_then(|m| m.get(days[0])).copied().unwrap_or(0);
                             circle class=(format!("dot line-{}", class(s).trim_start_matches("st st-"))) cx=(pad) cy=(format!("{:.1}", h - pad - (v as f64) * (h - 2.0 * pad) / (max as f64))) r="4" {}
@@ -312,9 +283,14 @@ pub fn trend_chart(points: &[crate::store::console::TrendPoint], caption: &str) 
                     }
                     text x=(pad) y="14" class="axis-label" { (max) }
                     text x=(pad) y=(h - 6.0) class="axis-label" { (days[0]) }
-                    text x=(w - pad) y=(h - 6.0) class="axis-label end" { (days[days.len() - 1]) }
+                    text x=(w_plot - pad) y=(h - 6.0) class="axis-label end" { (days[days.len() - 1]) }
                 }
-                figcaption { (caption) }
+                figcaption {
+                    (caption) ". Lines: "
+                    @for st in &statuses {
+                        span.inline { svg width="18" height="6" aria-hidden="true" { line class=(format!("line line-{}", class(st).trim_start_matches("st st-"))) x1="0" y1="3" x2="18" y2="3" {} } (badge(st)) } " "
+                    }
+                }
                 details {
                     summary { "Trend as a table" }
                     table {

@@ -23,11 +23,13 @@ use axum::Router;
 use std::sync::Arc;
 
 mod assets;
+mod auth;
 mod csrf;
 mod error;
 mod layout;
 mod pages;
 pub mod session;
+mod shell;
 pub mod trend;
 
 pub use error::ConsoleError;

@@ -6,91 +6,21 @@
 //! expiry ([`SESSION_TTL_MS`], measured on the collector's clock). Sign-out
 //! deletes the row. The token itself is never stored in the browser.
 
+use super::auth::{Session, SESSION_TTL_MS};
 use super::error::ConsoleError;
 use super::layout;
 use crate::service::access::{self, Scope};
 use crate::service::{random_hex, secret_hash, App};
 use crate::store::console::SessionRecord;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use maud::html;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The session cookie's name (`__Host-`: Secure, Path=/, no Domain).
-pub const COOKIE: &str = "__Host-evident_session";
-
-/// How long a session lasts after sign-in (8 hours).
-pub const SESSION_TTL_MS: i64 = 8 * 3600 * 1000;
-
-/// A signed-in user.
-#[derive(Debug, Clone)]
-pub struct Session {
-    /// Role.
-    pub scope: Scope,
-    /// Who (token id and name, or "admin token").
-    pub actor: String,
-    /// The synchronizer token of this session's forms.
-    pub csrf: String,
-    id_hash: [u8; 32],
-}
-
-impl Session {
-    /// Refuse (403) unless the role allows `needed`.
-    pub fn require(&self, needed: Scope) -> Result<(), ConsoleError> {
-        if self.scope.allows(needed) {
-            Ok(())
-        } else {
-            Err(ConsoleError::Forbidden(format!(
-                "the {} role cannot do this; it needs {}",
-                self.scope.as_str(),
-                needed.as_str()
-            )))
-        }
-    }
-}
-
-/// The session id the request's cookie carries.
-fn cookie_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.trim().to_string())
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-impl FromRequestParts<Arc<App>> for Session {
-    type Rejection = ConsoleError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &Arc<App>,
-    ) -> Result<Self, Self::Rejection> {
-        let id = cookie_id(&parts.headers).ok_or(ConsoleError::SignIn)?;
-        let id_hash = secret_hash(&id);
-        let rec = app
-            .store
-            .session(&id_hash, app.clock.now_ms())
-            .await?
-            .ok_or(ConsoleError::SignIn)?;
-        let scope = Scope::parse(&rec.scope)
-            .filter(|s| *s != Scope::Metrics)
-            .ok_or(ConsoleError::SignIn)?;
-        Ok(Session {
-            scope,
-            actor: rec.actor,
-            csrf: rec.csrf,
-            id_hash,
-        })
-    }
-}
+pub use super::auth::COOKIE;
 
 fn signin_form(message: Option<&str>) -> maud::Markup {
     layout::bare(
@@ -107,7 +37,7 @@ fn signin_form(message: Option<&str>) -> maud::Markup {
             }
             p.muted {
                 "Create one on the collector host with "
-                code { "evident-collector token api create --scope auditor --name NAME" }
+                code { "evident-collector api-token create --scope auditor --name NAME" }
                 ". The token is exchanged for a session of 8 hours; it is not kept in the browser."
             }
         },
@@ -129,10 +59,10 @@ pub struct SignIn {
 /// `POST /signin`: check the token, start a session, go to the fleet.
 pub async fn signin(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
+    origins: super::csrf::Origins,
     form: Result<Form<SignIn>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ConsoleError> {
-    super::csrf::same_origin(&headers)?;
+    origins.same_origin()?;
     let Ok(Form(form)) = form else {
         return Ok((
             StatusCode::BAD_REQUEST,
@@ -195,11 +125,11 @@ pub struct CsrfOnly {
 pub async fn signout(
     State(app): State<Arc<App>>,
     s: Session,
-    headers: HeaderMap,
+    origins: super::csrf::Origins,
     form: Result<Form<CsrfOnly>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ConsoleError> {
     let token = form.map(|f| f.0.csrf).unwrap_or_default();
-    super::csrf::check(&s, &headers, &token)?;
+    super::csrf::check(&s.csrf, &origins, &token)?;
     app.store.delete_session(&s.id_hash).await?;
     let mut resp = layout::see_other("/signin");
     resp.headers_mut().insert(
@@ -209,26 +139,4 @@ pub async fn signout(
         ),
     );
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_well_formed_session_cookie_is_read() {
-        let mut h = HeaderMap::new();
-        let id = "a".repeat(64);
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("x=1; {COOKIE}={id}; y=2")).unwrap(),
-        );
-        assert_eq!(cookie_id(&h).as_deref(), Some(id.as_str()));
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("{COOKIE}=<script>")).unwrap(),
-        );
-        assert_eq!(cookie_id(&h), None);
-        assert_eq!(cookie_id(&HeaderMap::new()), None);
-    }
 }

@@ -3,14 +3,13 @@
 //! (`POST /admin/tokens`; its secret is shown once). Every POST is
 //! CSRF-checked; other roles get 403.
 
+use crate::console::auth::Session;
 use crate::console::csrf;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, enc, time, time_opt, Nav};
-use crate::console::session::Session;
 use crate::service::access::Scope;
 use crate::service::{admin, App};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use evident_core::wire::AgentStatus;
@@ -99,7 +98,7 @@ async fn render(
                 } } }
             }
             h2 { "API tokens" }
-            p.muted { "Created and revoked on the collector host (" code { "evident-collector token api" } ")." }
+            p.muted { "Created and revoked on the collector host (" code { "evident-collector api-token" } ")." }
             table {
                 thead { tr { th scope="col" { "Id" } th scope="col" { "Role" } th scope="col" { "Name" } th scope="col" { "Created" } th scope="col" { "State" } } }
                 tbody { @for t in &api_tokens { tr {
@@ -135,13 +134,13 @@ pub struct StatusForm {
 pub async fn agent_status(
     State(app): State<Arc<App>>,
     s: Session,
-    headers: HeaderMap,
+    origins: csrf::Origins,
     Path(id): Path<String>,
     form: Result<Form<StatusForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ConsoleError> {
     s.require(Scope::Admin)?;
     let form = form.map(|f| f.0).unwrap_or_default();
-    csrf::check(&s, &headers, &form.csrf)?;
+    csrf::check(&s.csrf, &origins, &form.csrf)?;
     let status = match form.status.as_str() {
         "active" => AgentStatus::Active,
         "revoked" => AgentStatus::Revoked,
@@ -172,12 +171,12 @@ pub struct TokenForm {
 pub async fn create_token(
     State(app): State<Arc<App>>,
     s: Session,
-    headers: HeaderMap,
+    origins: csrf::Origins,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ConsoleError> {
     s.require(Scope::Admin)?;
     let form = form.map(|f| f.0).unwrap_or_default();
-    csrf::check(&s, &headers, &form.csrf)?;
+    csrf::check(&s.csrf, &origins, &form.csrf)?;
     let num = |v: &str, what: &str| -> Result<Option<i64>, ConsoleError> {
         let v = v.trim();
         if v.is_empty() {

@@ -4,15 +4,14 @@
 //! (`POST /alerts/{id}/ack`, CSRF-checked; auditors get 403).
 
 use super::nonempty;
+use crate::console::auth::Session;
 use crate::console::csrf;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, enc, time, Nav};
-use crate::console::session::Session;
 use crate::service::access::Scope;
 use crate::service::{alerts, App};
 use crate::store::drift::AlertQuery;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Form;
 use maud::{html, Markup};
@@ -86,7 +85,11 @@ pub async fn page(
                             td { a href={ "/hosts/" (enc(&a.agent_id)) } { (if a.hostname.is_empty() { &a.agent_id } else { &a.hostname }) } }
                             td { (a.kind) br; code { (a.subject) } }
                             td { (a.severity) }
-                            td { (a.detail) }
+                            td {
+                                @if a.detail.chars().count() > 200 {
+                                    details { summary { (a.detail.chars().take(160).collect::<String>()) "…" } (a.detail) }
+                                } @else { (a.detail) }
+                            }
                             td {
                                 ol.timeline {
                                     li { "opened " (time(a.opened_at)) }
@@ -130,7 +133,7 @@ pub struct Ack {
 pub async fn ack(
     State(app): State<Arc<App>>,
     s: Session,
-    headers: HeaderMap,
+    origins: csrf::Origins,
     Path(id): Path<i64>,
     form: Result<Form<Ack>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ConsoleError> {
@@ -139,7 +142,7 @@ pub async fn ack(
         csrf: String::new(),
         reason: String::new(),
     });
-    csrf::check(&s, &headers, &form.csrf)?;
+    csrf::check(&s.csrf, &origins, &form.csrf)?;
     alerts::ack(&app, id, &s.actor, form.reason.trim()).await?;
     Ok(layout::see_other(&format!(
         "/alerts?state=acknowledged&acked={id}"

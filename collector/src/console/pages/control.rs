@@ -3,9 +3,9 @@
 //! statement each result rests on, its coverage declaration, waivers,
 //! attestations, trend and transitions.
 
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, bar, enc, time, Nav};
-use crate::console::session::Session;
 use crate::service::{query, App};
 use axum::extract::{Path, State};
 use evident_core::policy::waiver::WaiverTarget;
@@ -77,7 +77,19 @@ pub async fn page(
         .attestations_for(std::slice::from_ref(&control.id), "0000-01-01")
         .await?;
     let since = crate::console::trend::day(app.clock.now_ms() - 90 * 86_400_000);
-    let trend = app.store.trend(Some(&subject), &since).await?;
+    let mut trend = app.store.trend(Some(&subject), &since).await?;
+    // Today's point is the live counts (the stored one is up to 5 minutes old).
+    let today = crate::console::trend::day(app.clock.now_ms());
+    trend.retain(|p| p.day != today);
+    trend.extend(
+        control_counts
+            .iter()
+            .map(|(status, n)| crate::store::console::TrendPoint {
+                day: today.clone(),
+                status: status.clone(),
+                hosts: i64::try_from(*n).unwrap_or(0),
+            }),
+    );
     let transitions = app.store.transitions(None, Some(&subject), 50).await?;
     let coverage = app.policies.coverage(&control.id);
     let body = html! {

@@ -4,9 +4,9 @@
 //! severity, framework and theme; the fleet's trend (from `fleet_trend`).
 
 use super::{nonempty, rules_by_control};
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, bar, enc, Nav};
-use crate::console::session::Session;
 use crate::service::{query, App};
 use axum::extract::{Query, State};
 use evident_core::framework::FrameworkSet;
@@ -118,7 +118,23 @@ pub async fn page(
     let failing = rows.iter().filter(|r| r.worst().0 <= 1).count();
     let automated = rows.iter().filter(|r| r.rules > 0).count();
     let since = crate::console::trend::day(app.clock.now_ms() - 90 * 86_400_000);
-    let trend = app.store.trend(None, &since).await?;
+    let mut trend = app.store.trend(None, &since).await?;
+    // Today's point is the live counts (the stored one is up to 5 minutes old).
+    let today = crate::console::trend::day(app.clock.now_ms());
+    trend.retain(|p| p.day != today);
+    for (status, n) in counts.values().flat_map(|m| m.iter()) {
+        match trend
+            .iter_mut()
+            .find(|p| p.day == today && p.status == *status)
+        {
+            Some(p) => p.hosts += i64::try_from(*n).unwrap_or(0),
+            None => trend.push(crate::store::console::TrendPoint {
+                day: today.clone(),
+                status: status.clone(),
+                hosts: i64::try_from(*n).unwrap_or(0),
+            }),
+        }
+    }
     let policies: Vec<&str> = app
         .policies
         .policies()
@@ -163,11 +179,10 @@ pub async fn page(
             button.primary type="submit" { "Apply" }
             a href="/" { "Clear" }
         }
-        p.muted { "Host groups or labels: agents report none, so there is no such filter yet." }
-        h2 { "Trend (last 90 days)" }
-        (layout::trend_chart(&trend, "Host × control results per status, one point per day"))
+        p.muted { "Host groups or labels: agents report none, so there is no such filter yet. "
+            a href="#trend" { "Trend over time ↓" } }
         h2 #controls { "Controls" }
-        table {
+        table.controls {
             caption.muted { (rows.len()) " controls" }
             thead {
                 tr {
@@ -200,6 +215,8 @@ pub async fn page(
                 }
             }
         }
+        h2 #trend { "Trend (last 90 days)" }
+        (layout::trend_chart(&trend, "Host × control results per status, one point per day"))
     };
     Ok(layout::page("Fleet", &s, Nav::Fleet, body))
 }

@@ -5,9 +5,9 @@
 //! host's key history (agents enrolled with the same host name or machine
 //! id). Reads the latest statement and its blobs only.
 
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, enc, time, time_opt, Nav};
-use crate::console::session::Session;
 use crate::service::{query, App};
 use axum::extract::{Path, State};
 use evident_core::evidence::{Parsed, Statement, PAYLOAD_TYPE};
@@ -106,7 +106,9 @@ pub async fn page(
     s: Session,
     Path(id): Path<String>,
 ) -> Result<Markup, ConsoleError> {
-    let detail = query::host(&app, &id).await?;
+    let mut detail = query::host(&app, &id).await?;
+    // Worst first, then rule order.
+    detail.rules.sort_by_key(|r| layout::rank(&r.status));
     let host = &detail.host;
     let latest = match &host.last_digest {
         Some(d) => latest(&app, d, &host.public_key).await?,
@@ -197,7 +199,7 @@ pub async fn page(
                             td { (badge(&r.status)) }
                             td { (r.severity) }
                             td { @for c in &r.controls { a href={ "/controls/" (enc(c)) } { (c) } " " } }
-                            td { @if let Some(m) = &r.message { (m) } }
+                            td.reason { @if let Some(m) = &r.message { (m) } }
                         }
                     }
                 }

@@ -6,9 +6,9 @@
 //! host page's rule row.
 
 use super::nonempty;
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, enc, Nav};
-use crate::console::session::Session;
 use crate::service::App;
 use axum::extract::{Query, State};
 use maud::{html, Markup};
@@ -145,7 +145,7 @@ pub async fn page(
                             @if sort_rule.is_none() { span aria-hidden="true" { @if desc { " ▼" } @else { " ▲" } } }
                         }
                         @for r in &policy.rules {
-                            th scope="col" aria-sort=[(sort_rule.as_deref() == Some(r.id.as_str())).then_some("other")] {
+                            th.rule scope="col" aria-sort=[(sort_rule.as_deref() == Some(r.id.as_str())).then_some("other")] {
                                 a href=(link(&r.id, "asc", 1)) title={ (r.title) " — sort failing hosts first" } { (r.id) }
                             }
                         }

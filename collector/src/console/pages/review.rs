@@ -8,9 +8,9 @@
 //! so its cost grows with the fleet and the period, unlike the pages.
 
 use super::nonempty;
+use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, time, Nav};
-use crate::console::session::Session;
 use crate::review::{self, model, render};
 use crate::service::App;
 use axum::extract::{Query, State};
