@@ -91,6 +91,15 @@ macro_rules! migrations {
                     "/0020_attester_revocation.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 40,
+                description: "vulnerability feed snapshots",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0040_vuln_snapshots.sql"
+                )),
+            },
         ]
     };
 }

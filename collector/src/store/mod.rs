@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use access::{AccessStore, ApiTokenInfo};
+pub use vuln::{SnapshotInfo, VulnStore};
 pub use drift::AlertStore;
 pub use guard::{Durability, GuardStore, HostStore};
 pub use retention::RetentionStore;
@@ -29,6 +30,7 @@ pub mod postgres;
 pub mod retention;
 mod sql;
 pub mod sqlite;
+pub mod vuln;
 
 /// Why the store could not do something. Every variant means "not stored".
 #[derive(Debug, thiserror::Error)]
@@ -395,6 +397,7 @@ pub trait Store:
     + HostStore
     + AccessStore
     + RetentionStore
+    + VulnStore
     + Send
     + Sync
     + 'static
