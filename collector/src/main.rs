@@ -75,6 +75,9 @@ enum Command {
     /// Validate the configuration file (`config check`).
     #[command(subcommand)]
     Config(cli::config::ConfigCommand),
+    /// Vulnerability feed snapshots: import (offline), fetch, list.
+    #[command(subcommand)]
+    Feed(cli::feed::FeedCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cli::shell::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand into --dir.
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         Command::Attest(args) => cli::attest::run(&args),
         Command::Attester(cmd) => cli::attest::attester(cmd),
         Command::Config(cmd) => cli::config::run(cmd),
+        Command::Feed(cmd) => cli::feed::run(cmd),
         Command::Completions(args) => cli::shell::completions(&args, Cli::command()),
         Command::Man(args) => cli::shell::man(&args, Cli::command()),
     };

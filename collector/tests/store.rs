@@ -104,6 +104,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    vuln_snapshots_by_digest_newest_in_force,
     enrollment_tokens_and_idempotence,
     ingest_dedup_conflict_gap_and_chain,
     refused_agents_store_nothing,
@@ -716,4 +717,88 @@ async fn stale_flapping_and_integrity_alerts(store: &dyn Store) {
     );
     // stale opened + resolved, gap, conflict: four more events per sink.
     assert_eq!(store.outbox_pending().await.unwrap(), 14);
+}
+
+/// Feed snapshots (issue #18): the tracker fixture, an OSV directory and the
+/// same records as an `all.zip` are read by the real loaders and stored by
+/// digest; the newest import is in force, older ones are kept; a truncated
+/// feed is refused before the store is touched.
+async fn vuln_snapshots_by_digest_newest_in_force(store: &dyn Store) {
+    use evident_collector::service::vuln::{load_snapshot, read_feed, store_snapshot};
+    use evident_core::vuln::index::{FeedFormat, Release};
+    use std::io::Write as _;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/vuln");
+    assert!(load_snapshot(store, None).await.unwrap().is_none());
+
+    let tracker = read_feed(
+        &fixtures.join("debian-tracker.json"),
+        FeedFormat::DebianTracker,
+    )
+    .unwrap();
+    let bytes = std::fs::read(fixtures.join("debian-tracker.json")).unwrap();
+    assert_eq!(tracker.digest, sha256_digest(&bytes).to_string());
+    let t = store_snapshot(store, &tracker, "tracker.json", 1_000)
+        .await
+        .unwrap();
+    assert_eq!((t.entries, t.cves), (22, 15));
+
+    let osv_dir = read_feed(&fixtures.join("osv"), FeedFormat::Osv).unwrap();
+    let stats = osv_dir.osv.clone().unwrap();
+    assert_eq!((stats.records, stats.skipped_affected), (4, 1));
+    let bw12 = Release::new("debian", "12");
+    assert_eq!(
+        osv_dir.index.releases[&bw12].packages["openssh"][0]
+            .fixed
+            .as_deref(),
+        Some("1:9.2p1-2+deb12u3")
+    );
+
+    // The same records zipped (deflate), as osv.dev publishes all.zip.
+    let tmp = tempfile::tempdir().unwrap();
+    let zip_path = tmp.path().join("all.zip");
+    let mut zw = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut names: Vec<_> = std::fs::read_dir(fixtures.join("osv"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for p in &names {
+        zw.start_file(p.file_name().unwrap().to_string_lossy(), opts)
+            .unwrap();
+        zw.write_all(&std::fs::read(p).unwrap()).unwrap();
+    }
+    zw.finish().unwrap();
+    let osv_zip = read_feed(&zip_path, FeedFormat::Osv).unwrap();
+    assert_eq!(osv_zip.index, osv_dir.index);
+    let z = store_snapshot(store, &osv_zip, "all.zip", 2_000)
+        .await
+        .unwrap();
+
+    // A truncated zip and a truncated tracker are refused.
+    let data = std::fs::read(&zip_path).unwrap();
+    std::fs::write(tmp.path().join("bad.zip"), &data[..data.len() / 2]).unwrap();
+    assert!(read_feed(&tmp.path().join("bad.zip"), FeedFormat::Osv).is_err());
+    std::fs::write(tmp.path().join("bad.json"), &bytes[..bytes.len() - 10]).unwrap();
+    let e = read_feed(&tmp.path().join("bad.json"), FeedFormat::DebianTracker).unwrap_err();
+    assert!(e.to_string().contains("truncated at line"), "{e}");
+
+    let (info, index) = load_snapshot(store, None).await.unwrap().unwrap();
+    assert_eq!(info.digest, z.digest);
+    assert_eq!(index, osv_zip.index);
+    let (old, old_index) = load_snapshot(store, Some(&t.digest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.format, "debian-tracker");
+    assert_eq!(old_index, tracker.index);
+    // Importing the first again makes it the one in force; nothing is duplicated.
+    store_snapshot(store, &tracker, "tracker.json", 3_000)
+        .await
+        .unwrap();
+    let all = store.vuln_snapshots().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].digest, t.digest);
+    assert_eq!(all[0].imported_at, 3_000);
 }

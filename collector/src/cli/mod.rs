@@ -7,6 +7,7 @@ pub mod common;
 pub mod config;
 pub mod db;
 pub mod export;
+pub mod feed;
 pub mod framework;
 pub mod isms;
 pub mod key;

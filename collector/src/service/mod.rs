@@ -16,6 +16,7 @@ pub mod health;
 pub mod ingest;
 pub mod query;
 pub mod retention;
+pub mod vuln;
 pub mod writer;
 
 /// Everything a request needs.

@@ -101,6 +101,15 @@ macro_rules! migrations {
                 )),
             },
             $crate::store::migrate::Migration {
+                version: 40,
+                description: "vulnerability feed snapshots",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0040_vuln_snapshots.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
                 version: 50,
                 description: "console",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0050_console.sql")),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 pub use access::{AccessStore, ApiTokenInfo};
 pub use console::ConsoleStore;
+pub use vuln::{SnapshotInfo, VulnStore};
 pub use drift::AlertStore;
 pub use guard::{Durability, GuardStore, HostStore};
 pub use retention::RetentionStore;
@@ -31,6 +32,7 @@ pub mod postgres;
 pub mod retention;
 mod sql;
 pub mod sqlite;
+pub mod vuln;
 
 /// Why the store could not do something. Every variant means "not stored".
 #[derive(Debug, thiserror::Error)]
@@ -445,6 +447,7 @@ pub trait Store:
     + AccessStore
     + RetentionStore
     + ConsoleStore
+    + VulnStore
     + Send
     + Sync
     + 'static
