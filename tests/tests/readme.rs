@@ -143,7 +143,7 @@ fn readme_markers_are_well_formed_and_counted() {
         skip: None,
     });
     assert!(
-        s.contains("evident-collector serve    > serve.log 2>&1 &"),
+        s.contains("\nevident-collector serve > serve.log 2>&1 &\n"),
         "{s}"
     );
     assert!(s.contains("\nevident-collector alerts\n"), "{s}");
