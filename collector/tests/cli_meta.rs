@@ -149,5 +149,13 @@ fn config_check_says_ok_or_names_file_line_and_field() {
     // No file at all is an error, not silently the defaults.
     let (code, _, err) = run(&["config", "check", "--dir", d.join("none").to_str().unwrap()]);
     assert_eq!(code, 2);
+    assert!(err.contains("not an Evident data directory"), "{err}");
+    let (code, _, err) = run(&[
+        "config",
+        "check",
+        "--config",
+        d.join("none.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
     assert!(err.contains("no such file"), "{err}");
 }

@@ -97,7 +97,7 @@ fn script(block: &Block) -> String {
     let mut s = String::from("set -euo pipefail\n");
     for line in block.text.lines() {
         if line.trim_start().starts_with("evident-collector serve") {
-            let command = line.split(" #").next().unwrap_or(line);
+            let command = line.split(" #").next().unwrap_or(line).trim_end();
             s.push_str(&format!(
                 "{command} > serve.log 2>&1 &\necho $! >> serve.pids\n\
                  for _ in $(seq 1 200); do grep -q 'listening on' serve.log && break; sleep 0.1; done\n\
@@ -143,7 +143,7 @@ fn readme_markers_are_well_formed_and_counted() {
         skip: None,
     });
     assert!(
-        s.contains("evident-collector serve    > serve.log 2>&1 &"),
+        s.contains("\nevident-collector serve > serve.log 2>&1 &\n"),
         "{s}"
     );
     assert!(s.contains("\nevident-collector alerts\n"), "{s}");
