@@ -405,7 +405,9 @@ async fn silent_agent_gets_one_stale_alert_then_resolution() {
         (n["event"].as_str(), n["kind"].as_str()),
         (Some("opened"), Some("stale"))
     );
-    assert_eq!(n["at"], t0 + 120_001);
+    // RFC 3339 with milliseconds since issue #16 (was Unix ms).
+    let at = chrono::DateTime::parse_from_rfc3339(n["at"].as_str().unwrap()).unwrap();
+    assert_eq!(at.timestamp_millis(), t0 + 120_001);
     assert_eq!(n["hostname"], "db-1");
     let out = server.cli(&["alerts", "--open", "--format", "json"]);
     let open: Value = serde_json::from_str(&out).unwrap();
