@@ -340,7 +340,8 @@ fn run_bool(expr: &Expr, ctx: &cel::Context<'_, '_>, field: &str) -> Result<bool
     }
 }
 
-/// Build the CEL context once per evidence: `host`, `collected_at` and one
+/// Build the CEL context once per evidence: `host`, `collected_at`,
+/// `collected_day` and one
 /// variable per probe that some rule reads.
 fn context<'a>(
     set: &PolicySet,
@@ -370,6 +371,15 @@ fn context<'a>(
         "collected_at",
         Value::Timestamp(evidence.collected_at.fixed_offset()),
     );
+    // The start (00:00 UTC) of the collection day: ages computed against it
+    // change once a day, so results can be shared for the day.
+    let day = evidence
+        .collected_at
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(evidence.collected_at);
+    ctx.add_variable_from_value("collected_day", Value::Timestamp(day.fixed_offset()));
     for probe in &set.used_probes {
         if probe == "host" {
             continue;

@@ -3,8 +3,9 @@
 //!
 //! Results under one [`PolicySet`] depend on the probe entries (their data
 //! by digest, status and reason); on the collection time only through the
-//! waivers current on its day, or exactly when an expression reads
-//! `collected_at`; on the host facts only when an expression reads `host`,
+//! waivers current on its day, on the day when an expression reads
+//! `collected_day`, or exactly when an expression reads `collected_at`; on
+//! the host facts only when an expression reads `host`,
 //! and otherwise on the host only through the waivers whose host globs
 //! match its name. An unchanged host therefore keeps one key from day to
 //! day (until a waiver expires), and hosts sending the same data share one
@@ -39,6 +40,12 @@ impl PolicySet {
         self.reads_variable("collected_at")
     }
 
+    /// Whether any expression reads `collected_day` (results then depend
+    /// on the collection day).
+    pub fn reads_collected_day(&self) -> bool {
+        self.reads_variable("collected_day")
+    }
+
     /// Whether any expression reads `host`.
     pub fn reads_host(&self) -> bool {
         self.reads_variable("host")
@@ -50,6 +57,7 @@ impl PolicySet {
 #[derive(Debug, Clone)]
 pub struct EvalKeys {
     exact_time: bool,
+    day: bool,
     host: bool,
     /// The set's waivers (host globs and expiry).
     waivers: Vec<Waiver>,
@@ -68,7 +76,8 @@ struct Key<'a> {
     /// The exact time, when read.
     at: Option<String>,
     /// The attestations evaluation was given (digests), and the collection
-    /// day when there are any (whether one is current depends on the day).
+    /// day when there are any (whether one is current depends on the day)
+    /// or when an expression reads `collected_day`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     attestations: Vec<&'a Digest>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +89,7 @@ impl EvalKeys {
     pub fn new(set: &PolicySet) -> EvalKeys {
         EvalKeys {
             exact_time: set.reads_collected_at(),
+            day: set.reads_collected_day(),
             host: set.reads_host(),
             waivers: set.waivers().to_vec(),
         }
@@ -127,7 +137,8 @@ impl EvalKeys {
                 .collect(),
             at: self.exact_time.then(|| p.collected_at.to_rfc3339()),
             attestations: attestations.iter().map(|a| &a.digest).collect(),
-            day: (!attestations.is_empty()).then(|| p.collected_at.date_naive().to_string()),
+            day: (self.day || !attestations.is_empty())
+                .then(|| p.collected_at.date_naive().to_string()),
         };
         sha256_digest(&serde_json::to_vec(&key).unwrap_or_default())
     }
@@ -239,6 +250,35 @@ check = 'sshd.permitrootlogin == "no"'
             k.key(&statement("web-1", "2026-11-20T10:00:00Z", b"{}", 5)),
             k.key(&statement("web-1", "2026-11-20T10:00:01Z", b"{}", 5))
         );
+    }
+
+    #[test]
+    fn reading_the_collection_day_keys_on_the_day_only() {
+        let s = set(
+            Some("collected_day - timestamp(\"2026-11-01T00:00:00Z\") < duration(\"480h\")"),
+            "",
+        );
+        assert!(s.reads_collected_day() && !s.reads_collected_at());
+        let k = EvalKeys::new(&s);
+        assert!(!k.exact_time());
+        let at = |t: &str| k.key(&statement("web-1", t, b"{}", 5));
+        assert_eq!(at("2026-11-20T00:00:00Z"), at("2026-11-20T23:59:59Z"));
+        assert_ne!(at("2026-11-20T23:59:59Z"), at("2026-11-21T00:00:00Z"));
+        // And the result does follow the day: 19 days after the 1st holds,
+        // 20 days does not.
+        let eval = |t: &str| {
+            let st = statement("web-1", t, b"{}", 5);
+            let ev = crate::Evidence::from_statement(&st, |_| Some(b"{}".as_slice())).unwrap();
+            crate::evaluate(&s, &ev)
+                .rules
+                .into_iter()
+                .find(|r| r.id == "x")
+                .unwrap()
+                .status
+        };
+        use crate::policy::RuleStatus;
+        assert_eq!(eval("2026-11-20T23:59:59Z"), RuleStatus::Pass);
+        assert_eq!(eval("2026-11-21T00:00:00Z"), RuleStatus::Fail);
     }
 
     #[test]

@@ -272,7 +272,7 @@ impl Walker<'_> {
         if let Some(t) = scope.get(name) {
             return t.clone();
         }
-        if name == "collected_at" {
+        if name == "collected_at" || name == "collected_day" {
             return Ty::Value(Kind::Timestamp);
         }
         match schema::probe_by_name(name) {

@@ -193,8 +193,8 @@ impl<'c> ReportBuilder<'c> {
             };
             last = Some((Arc::clone(r), c));
             let d: &mut Counts = drift.entry(start).or_insert([0; 3]);
-            for i in 0..3 {
-                d[i] += c[i] - prev[i];
+            for ((d, c), p) in d.iter_mut().zip(c).zip(prev) {
+                *d += c - p;
             }
             prev = c;
         };
@@ -205,8 +205,7 @@ impl<'c> ReportBuilder<'c> {
             step(day0, first, &mut self.drift);
         }
         let mut pm: Option<NaiveDate> = None;
-        for i in 1..s.len() {
-            let (t, _, r) = &s[i];
+        for (i, (t, _, r)) in s.iter().enumerate().skip(1) {
             let cur = pm.map_or(t.date_naive(), |p| p.max(t.date_naive()));
             pm = Some(cur);
             let next = s.get(i + 1).map(|(t, _, _)| cur.max(t.date_naive()));
@@ -316,8 +315,8 @@ fn drift_points(changes: &BTreeMap<NaiveDate, Counts>) -> Vec<DriftPoint> {
     let mut sum: Counts = [0; 3];
     let mut out = Vec::new();
     for (day, d) in changes {
-        for i in 0..3 {
-            sum[i] += d[i];
+        for (s, d) in sum.iter_mut().zip(d) {
+            *s += d;
         }
         if keep_from.is_none_or(|k| *day >= k) {
             out.push(DriftPoint {

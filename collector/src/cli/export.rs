@@ -148,9 +148,11 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
                 &current,
                 &filter,
                 &args.output,
-                &signer,
-                chrono::Utc::now(),
-                concat!("evident-collector ", env!("CARGO_PKG_VERSION")),
+                &review::export::Seal {
+                    signer: &signer,
+                    created_at: chrono::Utc::now(),
+                    generator: concat!("evident-collector ", env!("CARGO_PKG_VERSION")),
+                },
                 |n| bar.inc(n),
             ));
             bar.finish_and_clear();

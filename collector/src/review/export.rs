@@ -75,6 +75,17 @@ impl Sink for BundleSink {
     }
 }
 
+/// Who seals the bundle, when, with what.
+#[derive(Clone, Copy)]
+pub struct Seal<'a> {
+    /// The collector's signing key.
+    pub signer: &'a Signer,
+    /// The manifest's creation time.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The generator named in the manifest.
+    pub generator: &'a str,
+}
+
 /// What [`export_bundle`] wrote.
 #[derive(Debug, Clone)]
 pub struct Exported {
@@ -99,11 +110,14 @@ pub async fn export_bundle(
     current: &Sources,
     filter: &ExportFilter,
     path: &Path,
-    signer: &Signer,
-    created_at: chrono::DateTime<chrono::Utc>,
-    generator: &str,
+    seal: &Seal<'_>,
     progress: impl FnMut(u64),
 ) -> Result<Exported, ReviewError> {
+    let Seal {
+        signer,
+        created_at,
+        generator,
+    } = *seal;
     let mut sink = BundleSink::new(BundleWriter::create(path)?)?;
     let gathered = gather_into(store, current, filter, &mut sink, progress).await;
     let BundleSink { mut writer, .. } = sink;

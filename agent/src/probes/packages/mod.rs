@@ -38,8 +38,10 @@
 //! (`/etc/dnf/automatic.conf` `apply_updates`, its timers enabled under
 //! `/etc/systemd/system/timers.target.wants`).
 //!
-//! Ages are computed against a `now` argument in the pure functions; only
-//! [`collect`] reads the clock.
+//! Times are reported as RFC 3339 timestamps, never as ages: an age would
+//! change the probe's output every day on an unchanged host (a new blob per
+//! host per day). Policies compute ages against the statement's collection
+//! day (`collected_day` in CEL). The probe never reads the clock.
 
 mod apt_lists;
 mod apt_sources;
@@ -72,7 +74,6 @@ pub use version::compare_versions;
 
 use super::Outcome;
 use crate::hostroot::HostRoot;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -116,14 +117,10 @@ pub struct PackagesFacts {
     pub pending_security_update_names: Vec<String>,
     /// Last upgrade.
     pub last_update: Option<String>,
-    /// Its age.
-    pub last_update_age_days: Option<i64>,
     /// Its source.
     pub last_update_source: String,
     /// Last list refresh.
     pub lists_refreshed: Option<String>,
-    /// Its age.
-    pub lists_refreshed_age_days: Option<i64>,
     /// Reboot flag readable.
     pub reboot_required_collected: bool,
     /// Reboot pending.
@@ -152,13 +149,8 @@ pub struct PackagesFacts {
 
 // ---------------------------------------------------------------- versions
 
-/// Collect under `root` with the clock as `now`.
+/// Collect under `root`.
 pub fn collect(root: &HostRoot) -> Outcome {
-    collect_at(root, Utc::now())
-}
-
-/// Collect under `root`, computing ages against `now`.
-pub fn collect_at(root: &HostRoot, now: DateTime<Utc>) -> Outcome {
     let mut facts = PackagesFacts::default();
     let times = match root.read_to_string("/var/lib/dpkg/status") {
         Ok(Some(status)) => collect_dpkg(root, &status, &mut facts),
@@ -176,7 +168,7 @@ pub fn collect_at(root: &HostRoot, now: DateTime<Utc>) -> Outcome {
         }
     };
     inventory::collect_os(root, &mut facts);
-    apply_times(&mut facts, &times, now);
+    apply_times(&mut facts, &times);
     Outcome::from_facts(&facts)
 }
 
@@ -226,12 +218,6 @@ mod tests {
         }
     }
 
-    fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-15T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
     fn fixture(name: &str) -> HostRoot {
         HostRoot::offline(format!(
             "{}/tests/fixtures/packages/{name}",
@@ -240,7 +226,7 @@ mod tests {
     }
 
     fn run(name: &str) -> Value {
-        match collect_at(&fixture(name), now()) {
+        match collect(&fixture(name)) {
             Outcome::Ok(v) => v,
             other => panic!("{name}: {other:?}"),
         }
@@ -273,7 +259,7 @@ mod tests {
         assert_eq!(v["pending_updates"], 0, "{:?}", v["pending_update_names"]);
         assert_eq!(v["pending_security_updates"], 0);
         assert_eq!(v["last_update"], "2026-01-12T06:25:20Z");
-        assert_eq!(v["last_update_age_days"], 2);
+        assert!(v.get("last_update_age_days").is_none());
         assert_eq!(v["last_update_source"], "apt-history");
         assert_eq!(v["auto_updates_tool"], "unattended-upgrades");
         assert_eq!(v["unattended_upgrades_enabled"], true);
@@ -293,7 +279,7 @@ mod tests {
             "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n",
         )
         .unwrap();
-        let Outcome::Ok(v) = collect_at(&HostRoot::offline(dir.path()), now()) else {
+        let Outcome::Ok(v) = collect(&HostRoot::offline(dir.path())) else {
             panic!()
         };
         assert_eq!(v["security_source_configured"], false);
@@ -304,7 +290,7 @@ mod tests {
             serde_json::json!(["/var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages"])
         );
         // the fixture as shipped (security source configured) counts it
-        let Outcome::Ok(v) = collect_at(&HostRoot::offline(&fx), now()) else {
+        let Outcome::Ok(v) = collect(&HostRoot::offline(&fx)) else {
             panic!()
         };
         assert_eq!(v["security_source_configured"], true);
@@ -347,7 +333,6 @@ mod tests {
         assert!(!pending.contains(&"zlib1g"));
         assert_eq!(v["pending_updates"], pending.len());
         assert_eq!(v["last_update"], "2025-06-24T14:36:25Z");
-        assert_eq!(v["last_update_age_days"], 204);
         assert_eq!(v["auto_updates_installed"], false);
         assert_eq!(v["unattended_upgrades_enabled"], false);
         assert_eq!(v["reboot_required_collected"], true);
@@ -534,7 +519,7 @@ mod tests {
         };
         set("var/log/dpkg.log", 1_767_225_600); // 2026-01-01
         set("var/lib/apt/periodic/update-success-stamp", 1_767_312_000); // 2026-01-02
-        let Outcome::Ok(v) = collect_at(&HostRoot::offline(r), now()) else {
+        let Outcome::Ok(v) = collect(&HostRoot::offline(r)) else {
             panic!()
         };
         assert_eq!(v["installed_names"], serde_json::json!(["bash"]));
@@ -542,10 +527,9 @@ mod tests {
         assert!(v["updates_note"].as_str().unwrap().contains("compressed"));
         assert_eq!(v["last_update"], "2026-01-01T00:00:00Z");
         assert_eq!(v["last_update_source"], "dpkg-log");
-        assert_eq!(v["last_update_age_days"], 14);
-        assert_eq!(v["lists_refreshed_age_days"], 13);
+        assert_eq!(v["lists_refreshed"], "2026-01-02T00:00:00Z");
         set("var/lib/apt/periodic/upgrade-stamp", 1_767_398_400); // 2026-01-03
-        let Outcome::Ok(v) = collect_at(&HostRoot::offline(r), now()) else {
+        let Outcome::Ok(v) = collect(&HostRoot::offline(r)) else {
             panic!()
         };
         assert_eq!(v["last_update_source"], "apt-upgrade-stamp");
@@ -555,7 +539,7 @@ mod tests {
     fn empty_root_is_unsupported_and_garbage_does_not_panic() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            collect_at(&HostRoot::offline(dir.path()), now()),
+            collect(&HostRoot::offline(dir.path())),
             Outcome::Unsupported(_)
         ));
         for input in [

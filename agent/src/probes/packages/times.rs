@@ -1,4 +1,4 @@
-//! Update times as facts (RFC 3339, age in days, mtime fallbacks).
+//! Update times as facts (RFC 3339, mtime fallbacks).
 
 use super::PackagesFacts;
 use crate::hostroot::HostRoot;
@@ -6,10 +6,6 @@ use chrono::{DateTime, Utc};
 
 pub(super) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-pub(super) fn age_days(t: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
-    (now - t).num_days().max(0)
 }
 
 pub(super) fn from_mtime(secs: i64) -> Option<DateTime<Utc>> {
@@ -29,8 +25,8 @@ pub struct UpdateTimes {
     pub lists_refreshed: Option<DateTime<Utc>>,
 }
 
-/// Fill the time fields of `facts` relative to `now`.
-pub fn apply_times(facts: &mut PackagesFacts, times: &UpdateTimes, now: DateTime<Utc>) {
+/// Fill the time fields of `facts`.
+pub fn apply_times(facts: &mut PackagesFacts, times: &UpdateTimes) {
     let chosen = times
         .upgrades
         .iter()
@@ -39,12 +35,10 @@ pub fn apply_times(facts: &mut PackagesFacts, times: &UpdateTimes, now: DateTime
         .or(times.fallback);
     if let Some((t, src)) = chosen {
         facts.last_update = Some(rfc3339(t));
-        facts.last_update_age_days = Some(age_days(t, now));
         facts.last_update_source = src.to_string();
     }
     if let Some(t) = times.lists_refreshed {
         facts.lists_refreshed = Some(rfc3339(t));
-        facts.lists_refreshed_age_days = Some(age_days(t, now));
     }
 }
 

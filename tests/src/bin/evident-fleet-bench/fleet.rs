@@ -4,8 +4,9 @@
 //! days), chained per host like the real agent (sequence + previous digest).
 //!
 //! Churn follows the real probes: the `packages` blob changes when a host
-//! installs updates (every `churn_every` runs, staggered across hosts) and
-//! once a day anyway, because it carries `last_update_age_days`. Every
+//! installs updates (every `churn_every` runs, staggered across hosts); it
+//! reports the update times as timestamps (no ages), so it does not change
+//! from one day to the next on its own. Every
 //! other probe's output comes from real probe code over a fixture root and
 //! does not change between runs.
 
@@ -131,8 +132,8 @@ pub struct Host {
     pub previous: Option<Digest>,
     host_blob: Digest,
     facts: HostFacts,
-    /// (epoch, age in days) of the last packages blob, and its digest.
-    packages: Option<((u64, i64), Digest)>,
+    /// Update epoch of the last packages blob, and its digest.
+    packages: Option<(u64, Digest)>,
     /// Content digest of the previous run (v2).
     content: Option<Digest>,
 }
@@ -183,14 +184,7 @@ impl Host {
         serde_json::to_vec(&data).unwrap_or_default()
     }
 
-    fn packages_blob(
-        &self,
-        t: &Template,
-        spec: &Spec,
-        epoch: u64,
-        age_days: i64,
-        last: DateTime<Utc>,
-    ) -> Vec<u8> {
+    fn packages_blob(&self, t: &Template, spec: &Spec, epoch: u64, last: DateTime<Utc>) -> Vec<u8> {
         let image = self.index % spec.images.max(1);
         let mut names = t.packages.clone();
         names.push(format!("app-image-{image}"));
@@ -215,10 +209,8 @@ impl Host {
             pending_security_updates: security.len(),
             pending_security_update_names: security,
             last_update: Some(last.to_rfc3339()),
-            last_update_age_days: Some(age_days),
             last_update_source: "apt-history".into(),
             lists_refreshed: Some(last.to_rfc3339()),
-            lists_refreshed_age_days: Some(age_days),
             reboot_required_collected: true,
             auto_updates_tool: "unattended-upgrades".into(),
             auto_updates_installed: true,
@@ -233,23 +225,22 @@ impl Host {
         spec.start + Days::seconds(i64::try_from(run * spec.interval_s).unwrap_or(i64::MAX))
     }
 
-    /// (update epoch, age in days of the last update, its time) at `run`.
-    /// Updates are installed every `churn_every` runs, staggered by host.
-    fn package_state(&self, spec: &Spec, run: u64) -> (u64, i64, DateTime<Utc>) {
+    /// (update epoch, time of the last update) at `run`. Updates are
+    /// installed every `churn_every` runs, staggered by host.
+    fn package_state(&self, spec: &Spec, run: u64) -> (u64, DateTime<Utc>) {
         let every = spec.churn_every;
         let offset = (self.index as u64).checked_rem(every).unwrap_or(0);
         let epoch = (run + offset).checked_div(every).unwrap_or(0);
         let epoch_run = (epoch * every).saturating_sub(offset);
         let last = Host::collected_at(spec, epoch_run) - Days::hours(1);
-        let age = (Host::collected_at(spec, run) - last).num_days();
-        (epoch, age, last)
+        (epoch, last)
     }
 
     /// The host's own blobs (host, packages) as of its last signed run.
     pub fn current_blobs(&self, t: &Template, spec: &Spec) -> Vec<(Digest, Vec<u8>)> {
         let host = self.host_blob(t);
-        let (epoch, age, last) = self.package_state(spec, self.run.saturating_sub(1));
-        let packages = self.packages_blob(t, spec, epoch, age, last);
+        let (epoch, last) = self.package_state(spec, self.run.saturating_sub(1));
+        let packages = self.packages_blob(t, spec, epoch, last);
         vec![
             (sha256_digest(&host), host),
             (sha256_digest(&packages), packages),
@@ -270,13 +261,13 @@ impl Host {
             new_blobs.push((self.host_blob, b));
             new_blobs.extend(t.blobs.iter().map(|(d, b)| (*d, b.clone())));
         }
-        let (epoch, age, last) = self.package_state(spec, run);
+        let (epoch, last) = self.package_state(spec, run);
         let pkg = match self.packages {
-            Some((key, d)) if key == (epoch, age) => d,
+            Some((key, d)) if key == epoch => d,
             _ => {
-                let b = self.packages_blob(t, spec, epoch, age, last);
+                let b = self.packages_blob(t, spec, epoch, last);
                 let d = sha256_digest(&b);
-                self.packages = Some(((epoch, age), d));
+                self.packages = Some((epoch, d));
                 new_blobs.push((d, b));
                 d
             }
