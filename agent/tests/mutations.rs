@@ -52,6 +52,8 @@ fn base_root(dir: &Path) {
     ] {
         copy_tree(&fixtures().join(part), dir);
     }
+    // systemd's enablement links live here (cases enable units in it).
+    fs::create_dir_all(dir.join("etc/systemd/system/multi-user.target.wants")).unwrap();
 }
 
 fn statuses(root: &Path) -> BTreeMap<String, String> {

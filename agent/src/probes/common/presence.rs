@@ -61,7 +61,9 @@ impl Packages {
         if binaries.iter().any(|b| r.is_file(b)) {
             return (true, "binary");
         }
-        if !self.known() && configs.iter().any(|c| r.root.exists(c)) {
+        // A configuration refused for lack of permission cannot be seen
+        // (the kernel refuses the `stat` inside a 0750 directory too).
+        if !self.known() && configs.iter().any(|c| r.root.exists(c) && !r.is_denied(c)) {
             return (true, "config");
         }
         (false, "absent")

@@ -165,7 +165,7 @@ fn fleet(n: usize) -> model::Report {
         .iter()
         .map(|h| (h.agent.clone(), h.hostname.clone()))
         .collect();
-    r.alerts = Some(alerts_section(&alerts, &names, None, now));
+    r.alerts = Some(alerts_section(&alerts, &names, Some(at), now));
     r
 }
 
