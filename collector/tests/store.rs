@@ -590,7 +590,26 @@ async fn drift_transitions_alerts_and_outbox(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
-    for r in &c[1..] {
+    let g = store.alert_gauges().await.unwrap();
+    assert_eq!((g.outbox_depth, g.outbox_failed), (8, 0));
+    assert!(g.outbox_oldest.is_some());
+    assert!(
+        g.open.iter().all(|(k, _, n)| k == "drift" && *n > 0),
+        "{g:?}"
+    );
+    // Released (an earlier row of its sink is being retried): due again,
+    // the claim's attempt not counted.
+    store.outbox_release(c[1].id, 50_500).await.unwrap();
+    let back = store.claim_outbox(50_500, 10_000, 100).await.unwrap();
+    assert_eq!((back.len(), back[0].id, back[0].attempts), (1, c[1].id, 1));
+    // Given up: finished (not pending, never claimed again) and counted.
+    store
+        .outbox_failed(c[2].id, 50_600, "HTTP 400")
+        .await
+        .unwrap();
+    let g = store.alert_gauges().await.unwrap();
+    assert_eq!((g.outbox_depth, g.outbox_failed), (7, 1));
+    for r in c[1..].iter().filter(|r| r.id != c[2].id) {
         store.outbox_delivered(r.id, 50_002).await.unwrap();
     }
     store
