@@ -94,6 +94,8 @@ pub trait ConsoleStore: Send + Sync {
     ) -> Result<Vec<(String, String)>, StoreError>;
     /// Number of active agents.
     async fn active_hosts(&self) -> Result<i64, StoreError>;
+    /// Number of alerts in `state` (an index count, not a list).
+    async fn alerts_in_state(&self, state: &str) -> Result<i64, StoreError>;
     /// Latest statuses of `agents` for subjects starting with `prefix`:
     /// `(agent id, subject, status)`.
     async fn host_statuses(
@@ -288,6 +290,14 @@ macro_rules! impl_console_store {
 
             async fn active_hosts(&self) -> Result<i64, StoreError> {
                 let row = sqlx::query("SELECT COUNT(*) FROM agents WHERE status = 'active'")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(row.try_get(0)?)
+            }
+
+            async fn alerts_in_state(&self, state: &str) -> Result<i64, StoreError> {
+                let row = sqlx::query("SELECT COUNT(*) FROM alerts WHERE state = $1")
+                    .bind(state)
                     .fetch_one(&self.read)
                     .await?;
                 Ok(row.try_get(0)?)

@@ -106,15 +106,7 @@ pub async fn page(
         .collect();
     rows.sort_by_key(|r| r.worst());
     let hosts = app.store.active_hosts().await?;
-    let open_alerts = app
-        .store
-        .list_alerts(&crate::store::drift::AlertQuery {
-            open_only: true,
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await?
-        .len();
+    let open_alerts = app.store.alerts_in_state("open").await?;
     let failing = rows.iter().filter(|r| r.worst().0 <= 1).count();
     let automated = rows.iter().filter(|r| r.rules > 0).count();
     let since = crate::console::trend::day(app.clock.now_ms() - 90 * 86_400_000);
