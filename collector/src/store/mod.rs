@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use access::{AccessStore, ApiTokenInfo};
-pub use vuln::{SnapshotInfo, VulnStore};
 pub use drift::AlertStore;
 pub use guard::{Durability, GuardStore, HostStore};
 pub use retention::RetentionStore;
+pub use vuln::{SnapshotInfo, VulnStore};
 
 pub mod access;
 pub mod drift;
