@@ -14,6 +14,13 @@ pub fn scan(
     now: DateTime<Utc>,
 ) -> Result<(Evidence, Evaluation), CollectError> {
     let mut needed = set.probes_needed();
+    // Data the collector derives (`vulns`) is not collected here: rules
+    // reading it are no-evidence in a scan.
+    needed.retain(|p| {
+        !evident_core::schema::probes::DERIVED
+            .iter()
+            .any(|d| d.id == p)
+    });
     if !needed.iter().any(|p| p == "host") {
         needed.insert(0, "host".to_string());
     }

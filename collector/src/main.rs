@@ -78,6 +78,9 @@ enum Command {
     /// Vulnerability feed snapshots: import (offline), fetch, list.
     #[command(subcommand)]
     Feed(cli::feed::FeedCommand),
+    /// Open CVEs per host and across the fleet, from the latest inventories
+    /// and the feed snapshot in force (exit 1 when a fixable CVE is open).
+    Vulns(cli::vulns::VulnsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cli::shell::CompletionsArgs),
     /// Print the man page (roff), or write one page per subcommand into --dir.
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Attester(cmd) => cli::attest::attester(cmd),
         Command::Config(cmd) => cli::config::run(cmd),
         Command::Feed(cmd) => cli::feed::run(cmd),
+        Command::Vulns(args) => cli::vulns::run(&args),
         Command::Completions(args) => cli::shell::completions(&args, Cli::command()),
         Command::Man(args) => cli::shell::man(&args, Cli::command()),
     };

@@ -112,8 +112,8 @@ pub fn run(cmd: FeedCommand) -> Result<ExitCode> {
 
 fn import(dir: &DirArg, path: &Path, format: FeedFormat, source: &str) -> Result<ExitCode> {
     // Parse before opening the store: a refused feed changes nothing.
-    let feed: ReadFeed = read_feed(path, format)
-        .with_context(|| format!("feed refused; the previous snapshot stays in force"))?;
+    let feed: ReadFeed =
+        read_feed(path, format).context("feed refused; the previous snapshot stays in force")?;
     let rt = runtime()?;
     let info = rt.block_on(async {
         let (_, store) = open_store(dir).await?;

@@ -19,3 +19,4 @@ pub mod server;
 pub mod shell;
 pub mod source;
 pub mod verify;
+pub mod vulns;

@@ -261,3 +261,109 @@ pub async fn load_snapshot(
     let index = serde_json::from_slice(&json).map_err(|e| stored(e.to_string()))?;
     Ok(Some((info, index)))
 }
+
+/// One host's match against the snapshot in force.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostVulns {
+    /// Agent id.
+    pub agent_id: String,
+    /// Host name as enrolled.
+    pub hostname: String,
+    /// Sequence of the statement whose inventory was matched.
+    pub sequence: i64,
+    /// Its collection time (Unix ms).
+    pub collected_at: i64,
+    /// The match (or why there is none: `note`).
+    #[serde(flatten)]
+    pub matched: evident_core::vuln::HostMatch,
+}
+
+/// The latest inventory of every active host matched against `index`
+/// (pure matching in core; this only reads statements and blobs).
+pub async fn match_fleet(
+    store: &dyn Store,
+    index: &SnapshotIndex,
+    host: Option<&str>,
+) -> Result<Vec<HostVulns>, VulnError> {
+    use evident_core::evidence::{ProbeStatus, Statement};
+    use evident_core::vuln::{match_host, HostMatch, Inventory};
+    use evident_core::Envelope;
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let agents = store.list_agents(after.as_deref(), 500).await?;
+        let Some(last) = agents.last() else { break };
+        after = Some(last.id.clone());
+        for a in agents {
+            if a.status != evident_core::wire::AgentStatus::Active
+                || host.is_some_and(|h| h != a.hostname)
+            {
+                continue;
+            }
+            let Some(row) = store.statements(&a.id, None, 1).await?.into_iter().next() else {
+                continue;
+            };
+            let none = |note: String| HostMatch {
+                note,
+                ..HostMatch::default()
+            };
+            let matched = match store.statement(&row.digest).await? {
+                None => none("the latest statement is not stored".into()),
+                Some((_, env)) => {
+                    let payload = Envelope::from_json(&env).map(|e| e.payload);
+                    let content = match payload
+                        .as_deref()
+                        .map(evident_core::evidence::Parsed::from_bytes)
+                    {
+                        Ok(Ok(evident_core::evidence::Parsed::Unchanged(u))) => {
+                            store.blobs(&[u.content]).await?
+                        }
+                        _ => Default::default(),
+                    };
+                    let st = payload.map_err(|e| e.to_string()).and_then(|p| {
+                        Statement::from_bytes_with(&p, |d| content.get(d).map(Vec::as_slice))
+                            .map_err(|e| e.to_string())
+                    });
+                    match st {
+                        Err(e) => none(format!("the latest statement is unreadable: {e}")),
+                        Ok(st) => {
+                            let entry = st.predicate.probes.iter().find(|p| p.id == "packages");
+                            match entry.and_then(|p| {
+                                (p.status == ProbeStatus::Ok).then_some(p.digest).flatten()
+                            }) {
+                                None => {
+                                    none("the packages probe did not report an inventory".into())
+                                }
+                                Some(d) => {
+                                    let blobs = store.blobs(&[d]).await?;
+                                    let inv = blobs
+                                        .get(&d)
+                                        .ok_or_else(|| {
+                                            "its packages blob is not stored".to_string()
+                                        })
+                                        .and_then(|b| {
+                                            serde_json::from_slice::<serde_json::Value>(b)
+                                                .map_err(|e| e.to_string())
+                                        })
+                                        .and_then(|v| Inventory::from_probe(&v));
+                                    match inv {
+                                        Ok(inv) => match_host(&inv, index),
+                                        Err(e) => none(e),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            out.push(HostVulns {
+                agent_id: a.id,
+                hostname: a.hostname,
+                sequence: row.sequence,
+                collected_at: row.collected_at,
+                matched,
+            });
+        }
+    }
+    Ok(out)
+}
