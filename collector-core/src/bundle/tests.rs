@@ -490,3 +490,40 @@ fn an_attestation_signed_after_its_attester_was_revoked_fails() {
         "{text}"
     );
 }
+
+#[test]
+fn the_report_lists_attesters_with_their_revocation_and_warns_on_a_pinned_revoked_key() {
+    let mut members = hybrid_bundle(true);
+    let path = members
+        .keys()
+        .find(|k| k.starts_with("attesters/"))
+        .unwrap()
+        .clone();
+    let mut entry: AttesterEntry = serde_json::from_slice(&members[&path]).unwrap();
+    entry.registered_at = Some("2026-01-01T00:00:00Z".parse().unwrap());
+    entry.revoked_at = Some("2026-10-02T00:00:00Z".parse().unwrap());
+    let key_id = entry.key_id.clone();
+    members.insert(path, serde_json::to_vec(&entry).unwrap());
+    reseal(&mut members);
+    // Unpinned: listed with when it was added and revoked, no warning.
+    let r = run(&members);
+    assert_eq!(r.attesters.len(), 1);
+    let a = &r.attesters[0];
+    assert_eq!(a.key_id, key_id);
+    assert_eq!(a.added_at, Some("2026-01-01T00:00:00Z".parse().unwrap()));
+    assert_eq!(a.revoked_at, Some("2026-10-02T00:00:00Z".parse().unwrap()));
+    assert!(!a.pinned);
+    // Pinned with --trust-attester: marked, and the revocation is a warning.
+    let pins = Pins {
+        collector: None,
+        attesters: vec![trust::parse_trust(&key_id).unwrap()],
+    };
+    let r = verify_pinned(&members, &pins, &mut |_, _| {});
+    assert!(r.attesters[0].pinned);
+    let warning = r
+        .findings
+        .iter()
+        .find(|f| f.kind == "trust" && f.message.contains("was revoked"))
+        .unwrap_or_else(|| panic!("{:?}", r.findings));
+    assert!(warning.message.contains(&key_id) && warning.message.contains("2026-10-02"));
+}

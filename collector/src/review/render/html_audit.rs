@@ -90,8 +90,17 @@ pub fn failing_rules(r: &Report) -> String {
                 .push(h.hostname.as_str());
         }
     }
+    // Rules the evidence could not decide are listed with the failing ones
+    // (they need attention too) but never counted as failures.
+    let failing = r
+        .hosts
+        .iter()
+        .flat_map(|h| &h.failing_rules)
+        .filter(|f| f.status.as_str() == "fail")
+        .count();
     let mut b = format!(
-        "<h2>Failing rules ({total} on {} host(s))</h2>",
+        "<h2>Failing rules ({failing} failing, {} undecided, on {} host(s))</h2>",
+        total - failing,
         r.hosts
             .iter()
             .filter(|h| !h.failing_rules.is_empty())
@@ -107,7 +116,7 @@ pub fn failing_rules(r: &Report) -> String {
         let more = hosts.len().saturating_sub(10);
         let _ = write!(
             b,
-            "<tr><td class=\"sev-{sev}\">{sev}</td><td>{}<div class=\"small\">{} · {}</div></td><td>{}</td><td><b>{}</b><div class=\"small\">{}{}</div></td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
+            "<tr><td class=\"sev-{sev}\">{sev}</td><td>{}<div class=\"small\">{} · {}</div></td><td style=\"white-space:nowrap\">{}</td><td><b>{}</b><div class=\"small\">{}{}</div></td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
             esc(&f.id),
             esc(&f.title),
             esc(&f.controls.join(" ")),

@@ -181,7 +181,10 @@ fn at(hay: &str, needle: &str) -> usize {
 #[test]
 fn failing_rules_come_first_in_severity_order_with_values_and_remediation() {
     let page = html(&fleet(30));
-    let failing = at(&page, "<h2>Failing rules (40 on 30 host(s))</h2>");
+    let failing = at(
+        &page,
+        "<h2>Failing rules (40 failing, 0 undecided, on 30 host(s))</h2>",
+    );
     // Before the hosts table and the controls.
     assert!(failing < at(&page, "Hosts (30)"));
     assert!(failing < at(&page, "<h2>Controls with automated evidence"));
