@@ -444,8 +444,17 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
         }));
         it
     };
+    // Control rows (what /v1/controls and /metrics read); rule rows are
+    // counted too (the console's matrix and control pages read them).
     let counts = |v: Vec<(String, String, i64)>| -> Vec<(String, i64)> {
         v.into_iter()
+            .filter(|(subject, _, _)| subject.starts_with("control:"))
+            .map(|(subject, status, n)| (format!("{subject}={status}"), n))
+            .collect()
+    };
+    let rule_counts = |v: Vec<(String, String, i64)>| -> Vec<(String, i64)> {
+        v.into_iter()
+            .filter(|(subject, _, _)| subject.starts_with("rule:"))
             .map(|(subject, status, n)| (format!("{subject}={status}"), n))
             .collect()
     };
@@ -459,7 +468,11 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
         counts(store.fleet_status().await.unwrap()),
         vec![("control:A.8.5=satisfied".to_string(), 2)]
     );
-    // f1 changes: its count moves; rules are not counted.
+    assert_eq!(
+        rule_counts(store.fleet_status().await.unwrap()),
+        vec![("rule:r=pass".to_string(), 2)]
+    );
+    // f1 changes: its control's count moves.
     let a2 = post("f1", 2, "not-satisfied", Some(a1.envelope_digest));
     store.ingest_batch(&[a2]).await.unwrap();
     assert_eq!(
@@ -482,7 +495,7 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
         .set_agent_status("f2", AgentStatus::Active)
         .await
         .unwrap());
-    assert_eq!(store.fleet_status().await.unwrap().len(), 2);
+    assert_eq!(counts(store.fleet_status().await.unwrap()).len(), 2);
     assert!(!store
         .set_agent_status("nobody", AgentStatus::Active)
         .await

@@ -404,10 +404,40 @@ async fn pruned_stubs(
     Ok(out)
 }
 
+/// The chain stubs of `agent` within `filter`'s period: sequence →
+/// envelope digest, as an export of that period carries them.
+pub(super) async fn stub_links(
+    store: &dyn Store,
+    agent: &str,
+    filter: &ExportFilter,
+) -> Result<Vec<(u64, Digest)>, ReviewError> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .chain_stubs(
+                agent,
+                after,
+                filter.since.map(|t| t.timestamp_millis()),
+                filter.until.map(|t| t.timestamp_millis()),
+                5000,
+            )
+            .await?;
+        out.extend(
+            page.iter()
+                .map(|s| (u64::try_from(s.sequence).unwrap_or_default(), s.digest)),
+        );
+        after = page.last().map(|s| s.sequence);
+        if page.len() < 5000 {
+            return Ok(out);
+        }
+    }
+}
+
 /// The alerts of `agent` open at some time within the export's period; a
 /// statement that opened or resolved one is cited when the export holds it
 /// (`exported`: sequence → envelope digest, kept or pruned).
-async fn period_alerts(
+pub(super) async fn period_alerts(
     store: &dyn Store,
     agent: &str,
     filter: &ExportFilter,

@@ -10,8 +10,10 @@
 //! report itself shows, whatever the period's length.
 
 use super::error::ReviewError;
+use super::gather::{self, ExportFilter};
 use super::model::{ReportOptions, SIGNATURES};
 use crate::store::{AgentRecord, StatementRow, StatementSpan, Store};
+use evident_core::bundle::alerts::AlertEntry;
 use evident_core::bundle::{envelope_path, IndexEntry, RecordedResults};
 use evident_core::policy::ControlStatus;
 use evident_core::report::{
@@ -19,7 +21,7 @@ use evident_core::report::{
     ReportBuilder, Sample,
 };
 use evident_core::{Catalog, Digest, Envelope, Statement};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -288,15 +290,29 @@ pub async fn build_report(
     let mut policies = BTreeMap::new();
     let mut evidence = Vec::new();
     let mut control_hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // The alerts of the period, as an export of it carries them.
+    let filter = ExportFilter {
+        hosts: period.hosts.clone(),
+        since: period.since.map(ms_time),
+        until: period.until.map(ms_time),
+    };
+    let mut alerts: Vec<AlertEntry> = Vec::new();
+    let mut hostnames: BTreeMap<String, String> = BTreeMap::new();
     for p in plan(&enrollments) {
         let mut h: Option<HostHistory> = None;
         for i in &p.enrollments {
             let e = &enrollments[*i];
             let mut rows = Vec::new();
+            // The statements an export of the period holds (kept or
+            // pruned), which this enrollment's alerts may cite.
+            let mut exported: HashMap<u64, Digest> = HashMap::new();
             each_row(store, &e.agent.id, period, |r| {
+                exported.insert(u64::try_from(r.sequence).unwrap_or_default(), r.digest);
                 rows.push((r.collected_at, r.sequence, r.results))
             })
             .await?;
+            exported.extend(gather::stub_links(store, &e.agent.id, &filter).await?);
+            alerts.extend(gather::period_alerts(store, &e.agent.id, &filter, &exported).await?);
             let mut list = Vec::with_capacity(rows.len());
             for (at, seq, results) in rows {
                 if let Some(r) = cache.get(store, &results).await? {
@@ -334,6 +350,9 @@ pub async fn build_report(
             });
         }
         let Some(h) = h else { continue };
+        for k in &h.keys {
+            hostnames.insert(k.agent.clone(), h.hostname.clone());
+        }
         builder.add_host(&h);
         let Some((at, seq, r)) = h.statements.last() else {
             continue;
@@ -387,6 +406,13 @@ pub async fn build_report(
         Some(last) => pruned_summary(store, &enrollments, period, last).await?,
         None => None,
     };
+    alerts.sort_by_key(|a| a.id);
+    r.alerts = Some(report::alerts_section(
+        &alerts,
+        &hostnames,
+        first_collected.map(ms_time),
+        now,
+    ));
     r.provenance = Provenance {
         pruned,
         collector_key_id: opts.collector_key_id.clone(),
