@@ -183,9 +183,32 @@ impl Browser {
 
     /// The first element matching a CSS selector (panics when none).
     pub async fn find(&self, css: &str) -> String {
-        let v = self
-            .cmd("/element", json!({ "using": "css selector", "value": css }))
-            .await;
+        // A page reached by a click may still be loading on a busy machine:
+        // look again for up to 15 s before failing.
+        let url = format!("{}/element", self.url);
+        let body = json!({ "using": "css selector", "value": css });
+        let mut tries = 0;
+        let v = loop {
+            let r: Value = self
+                .http
+                .post(&url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("WebDriver POST {url}: {e}"))
+                .json()
+                .await
+                .unwrap_or_else(|e| panic!("WebDriver answer: {e}"));
+            if r["value"]["error"].as_str() == Some("no such element") && tries < 60 {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                continue;
+            }
+            if r["value"]["error"].is_string() {
+                panic!("WebDriver POST {url} {body}: {}", r["value"]);
+            }
+            break r["value"].clone();
+        };
         v[ELEMENT]
             .as_str()
             .unwrap_or_else(|| panic!("{css}: no element in {v}"))
