@@ -5,6 +5,7 @@
 
 use super::error::ReviewError;
 use super::model::Members;
+use crate::store::retention::ChainStub;
 use crate::store::Store;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -367,33 +368,20 @@ async fn pruned_stubs(
     sink: &mut dyn Sink,
     runs: &mut BTreeSet<i64>,
 ) -> Result<Vec<(u64, Digest)>, ReviewError> {
-    let mut stubs: Vec<ChainStubEntry> = Vec::new();
-    let mut after = None;
-    loop {
-        let page = store
-            .chain_stubs(
-                agent,
-                after,
-                filter.since.map(|t| t.timestamp_millis()),
-                filter.until.map(|t| t.timestamp_millis()),
-                5000,
-            )
-            .await?;
-        for s in &page {
+    let stubs: Vec<ChainStubEntry> = chain_stubs(store, agent, filter)
+        .await?
+        .into_iter()
+        .map(|s| {
             runs.insert(s.prune_run);
-            stubs.push(ChainStubEntry {
+            ChainStubEntry {
                 sequence: u64::try_from(s.sequence).unwrap_or_default(),
                 envelope: s.digest,
                 previous: s.previous,
                 collected_at: ms_time(s.collected_at),
                 run: s.prune_run,
-            });
-        }
-        after = page.last().map(|s| s.sequence);
-        if page.len() < 5000 {
-            break;
-        }
-    }
+            }
+        })
+        .collect();
     let out = stubs.iter().map(|s| (s.sequence, s.envelope)).collect();
     if !stubs.is_empty() {
         sink.put(
@@ -404,13 +392,12 @@ async fn pruned_stubs(
     Ok(out)
 }
 
-/// The chain stubs of `agent` within `filter`'s period: sequence →
-/// envelope digest, as an export of that period carries them.
-pub(super) async fn stub_links(
+/// Every chain stub of `agent` within `filter`'s period, page by page.
+async fn chain_stubs(
     store: &dyn Store,
     agent: &str,
     filter: &ExportFilter,
-) -> Result<Vec<(u64, Digest)>, ReviewError> {
+) -> Result<Vec<ChainStub>, ReviewError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -423,15 +410,27 @@ pub(super) async fn stub_links(
                 5000,
             )
             .await?;
-        out.extend(
-            page.iter()
-                .map(|s| (u64::try_from(s.sequence).unwrap_or_default(), s.digest)),
-        );
         after = page.last().map(|s| s.sequence);
-        if page.len() < 5000 {
+        let done = page.len() < 5000;
+        out.extend(page);
+        if done {
             return Ok(out);
         }
     }
+}
+
+/// The chain stubs of `agent` within `filter`'s period: sequence →
+/// envelope digest, as an export of that period carries them.
+pub(super) async fn stub_links(
+    store: &dyn Store,
+    agent: &str,
+    filter: &ExportFilter,
+) -> Result<Vec<(u64, Digest)>, ReviewError> {
+    Ok(chain_stubs(store, agent, filter)
+        .await?
+        .into_iter()
+        .map(|s| (u64::try_from(s.sequence).unwrap_or_default(), s.digest))
+        .collect())
 }
 
 /// The alerts of `agent` open at some time within the export's period; a
