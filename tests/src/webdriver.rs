@@ -6,6 +6,7 @@
 //! Missing `chromium` or `chromedriver` panics: the tests fail, never skip.
 
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -26,7 +27,15 @@ pub struct Driver {
 }
 
 impl Drop for Driver {
+    /// Stop chromedriver and every browser it started (its own process
+    /// group), also when a test panics mid-session: Chromium must not
+    /// outlive the test.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -47,6 +56,7 @@ impl Driver {
             .map(|a| a.port())
             .unwrap_or_else(|e| panic!("free port: {e}"));
         let child = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
