@@ -78,7 +78,7 @@ pub fn pending_updates(inv: &DpkgInventory, c: &Candidates) -> (Vec<String>, Vec
 
 /// Bytes read from an apt list at a time (the list itself is ~48 MB on
 /// Debian 12 and is never held whole: peak memory stays bounded).
-const CHUNK: usize = 1024 * 1024;
+const CHUNK: usize = 256 * 1024;
 
 /// Stream an apt list without loading it whole. A list has tens of thousands
 /// of paragraphs and a host installs a few hundred packages, so each
