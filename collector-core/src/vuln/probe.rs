@@ -187,4 +187,86 @@ mod tests {
         assert_eq!(v["unfixed_count"], 1);
         assert_eq!(v["release"], "debian:bookworm");
     }
+
+    #[test]
+    fn a_current_cve_waiver_moves_the_cve_to_waived_on_matching_hosts_only() {
+        let data = || {
+            json!({"open": [
+                {"cve": "CVE-2024-1086", "source": "linux", "fix_available": true},
+                {"cve": "CVE-2024-2", "source": "openssl", "fix_available": false}
+            ], "open_count": 2, "actionable_count": 1, "unfixed_count": 1, "waived": []})
+        };
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let w = Waiver {
+            target: WaiverTarget::Cve("CVE-2024-1086".into()),
+            hosts: vec![glob::Pattern::new("build-*").unwrap()],
+            justification: "nf_tables not loaded".into(),
+            approver: "ciso@example.com".into(),
+            expires: day("2027-03-31"),
+            line: 1,
+        };
+        let mut v = data();
+        apply_cve_waivers(
+            &mut v,
+            std::slice::from_ref(&w),
+            "build-7",
+            day("2027-01-01"),
+        );
+        assert_eq!(v["open_count"], 1);
+        assert_eq!(v["actionable_count"], 0);
+        assert_eq!(v["open"][0]["cve"], "CVE-2024-2");
+        assert_eq!(v["waived"][0]["cve"], "CVE-2024-1086");
+        assert_eq!(v["waived"][0]["approver"], "ciso@example.com");
+        assert_eq!(v["waived"][0]["expires"], "2027-03-31");
+        // Another host, or after expiry: nothing changes.
+        for (host, on) in [("web-1", "2027-01-01"), ("build-7", "2027-04-01")] {
+            let mut v = data();
+            apply_cve_waivers(&mut v, std::slice::from_ref(&w), host, day(on));
+            assert_eq!(v, data(), "{host} {on}");
+        }
+    }
+
+    #[test]
+    fn cve_waivers_load_from_the_waivers_file_and_bad_ids_are_refused() {
+        const POLICY: &str = "[policy]\nid = \"t\"\nversion = \"1\"\ntitle = \"T\"\n[[rule]]\nid = \"r\"\ntitle = \"R\"\ncontrols = [\"A.8.8\"]\nseverity = \"high\"\nrequires = [\"vulns\"]\ncheck = 'vulns.open_count == 0'\n";
+        let set = crate::policy::PolicySet::load(
+            &[crate::policy::PolicySource::new(
+                "t.toml",
+                POLICY.as_bytes(),
+            )],
+            crate::catalog::Catalog::annex_a(),
+        )
+        .unwrap();
+        let ok = "[[waiver]]\ncve = \"CVE-2024-1086\"\njustification = \"x\"\napprover = \"y\"\nexpires = 2027-01-01\n";
+        let s = set.clone().with_waivers("w.toml", ok.as_bytes()).unwrap();
+        assert!(matches!(&s.waivers()[0].target, WaiverTarget::Cve(c) if c == "CVE-2024-1086"));
+        // Evaluation applies it: the one open CVE is waived on build-7 only.
+        let ev = |host: &str| crate::evidence::Evidence {
+            host: crate::evidence::HostFacts {
+                hostname: host.into(),
+                os_family: "linux".into(),
+                ..Default::default()
+            },
+            collected_at: t("2026-06-01T00:00:00Z"),
+            probes: [(
+                "vulns".to_string(),
+                probe_entry(Ok(
+                    json!({"open": [{"cve": "CVE-2024-1086", "fix_available": true}],
+                    "open_count": 1, "actionable_count": 1, "unfixed_count": 0, "waived": []}),
+                )),
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let hosts = ok.replace("cve =", "hosts = [\"build-*\"]\ncve =");
+        let s = set
+            .clone()
+            .with_waivers("w.toml", hosts.as_bytes())
+            .unwrap();
+        let status = |host: &str| crate::policy::evaluate(&s, &ev(host)).rules[0].status;
+        assert_eq!(status("build-7"), crate::policy::RuleStatus::Pass);
+        assert_eq!(status("web-1"), crate::policy::RuleStatus::Fail);
+        let bad = ok.replace("CVE-2024-1086", "CVE 2024");
+        assert!(set.with_waivers("w.toml", bad.as_bytes()).is_err());
+    }
 }
