@@ -72,7 +72,7 @@ async fn browser_signin(b: &Browser, url: &str, token: &str) {
     b.send_keys(&field, token).await;
     let button = b.find("form.signin button").await;
     b.click(&button).await;
-    let now = b.current_url().await;
+    let now = wait_url(b, &format!("{url}/")).await;
     if now != format!("{url}/") {
         let src = b.source().await;
         panic!(
@@ -82,11 +82,17 @@ async fn browser_signin(b: &Browser, url: &str, token: &str) {
     }
 }
 
-/// Wait (up to 5 s) for the browser to be at `want`; its URL then.
+/// Wait (up to 15 s: a click's navigation may still be under way on a
+/// busy machine) for the browser to be at `want`; its URL then.
 async fn wait_url(b: &Browser, want: &str) -> String {
-    for _ in 0..50 {
+    wait_url_where(b, |u| u == want).await
+}
+
+/// Wait (up to 15 s) for the browser's URL to satisfy `ok`; its URL then.
+async fn wait_url_where(b: &Browser, ok: impl Fn(&str) -> bool) -> String {
+    for _ in 0..150 {
         let now = b.current_url().await;
-        if now == want {
+        if ok(&now) {
             return now;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -382,7 +388,12 @@ async fn console_in_a_real_browser() {
     b.goto(&format!("{url}/")).await;
     let ctl = b.find("main table tbody tr th a").await;
     b.click(&ctl).await;
-    assert!(b.current_url().await.contains("/controls/"), "control link");
+    assert!(
+        wait_url_where(&b, |u| u.contains("/controls/"))
+            .await
+            .contains("/controls/"),
+        "control link"
+    );
     let src = b.source().await;
     assert!(
         src.contains(&control_name) && src.contains("Hosts failing"),
@@ -416,7 +427,9 @@ async fn console_in_a_real_browser() {
     // Sorted by a rule: failing hosts first.
     let sort = b.find("table.matrix thead th:nth-child(2) a").await;
     b.click(&sort).await;
-    assert!(b.current_url().await.contains("sort="));
+    assert!(wait_url_where(&b, |u| u.contains("sort="))
+        .await
+        .contains("sort="));
 
     let evil_id = hosts[2].id.clone();
     b.goto(&format!("{url}/hosts/{evil_id}")).await;
@@ -499,7 +512,10 @@ async fn console_in_a_real_browser() {
         .await;
     let button = b.find(&format!("#alert-{target} form button")).await;
     b.click(&button).await;
-    assert!(b.current_url().await.contains(&format!("acked={target}")));
+    let acked = format!("acked={target}");
+    assert!(wait_url_where(&b, |u| u.contains(&acked))
+        .await
+        .contains(&acked));
     let row = b.find(&format!("#alert-{target}")).await;
     let text = b.text(&row).await;
     assert!(
