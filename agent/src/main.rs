@@ -250,26 +250,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // The one place an error is shown, with its causes, each once.
-            eprintln!("error: {}", error_chain(e.as_ref()));
+            eprintln!("error: {}", evident_core::error_chain(e.as_ref()));
             ExitCode::from(2)
         }
     }
-}
-
-/// `outer: cause: root cause`, skipping a cause whose text the line already
-/// holds (wrappers that repeat their source).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let msg = c.to_string();
-        if !msg.is_empty() && !line.contains(&msg) {
-            line.push_str(": ");
-            line.push_str(&msg);
-        }
-        cur = c.source();
-    }
-    line
 }
 
 mod service;

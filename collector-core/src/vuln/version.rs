@@ -61,6 +61,22 @@ pub enum VersionError {
     InvalidCharacter(String),
 }
 
+/// The version string without surrounding blanks, checked as both schemes
+/// require: not empty, no blanks inside, printable ASCII only.
+fn trimmed(s: &str) -> Result<&str, VersionError> {
+    let v = s.trim_matches([' ', '\t']);
+    if v.is_empty() {
+        return Err(VersionError::Empty);
+    }
+    if v.contains([' ', '\t']) {
+        return Err(VersionError::EmbeddedSpace(s.to_string()));
+    }
+    if v.bytes().any(|c| !c.is_ascii_graphic()) {
+        return Err(VersionError::InvalidCharacter(s.to_string()));
+    }
+    Ok(v)
+}
+
 /// Compare two version strings under a scheme; an invalid string on either
 /// side is an error naming it.
 pub fn compare(scheme: Scheme, a: &str, b: &str) -> Result<Ordering, VersionError> {

@@ -72,6 +72,16 @@ macro_rules! impl_store {
             })
         }
 
+        /// A statement row (columns as [`statement_from_row`]) with its
+        /// envelope unpacked from columns 6 (form) and 7 (bytes).
+        fn statement_with_envelope(
+            row: &<$db as sqlx::Database>::Row,
+        ) -> Result<(StatementRow, Vec<u8>), StoreError> {
+            let st = statement_from_row(row)?;
+            let bytes = $crate::store::unpack_envelope(row.try_get(6)?, row.try_get(7)?, &st.digest)?;
+            Ok((st, bytes))
+        }
+
         async fn insert_event(
             tx: &mut sqlx::Transaction<'static, $db>,
             agent_id: &str,
@@ -572,18 +582,7 @@ macro_rules! impl_store {
                 .bind(digest.0.as_slice())
                 .fetch_optional(&self.read)
                 .await?;
-                match row {
-                    None => Ok(None),
-                    Some(row) => {
-                        let st = statement_from_row(&row)?;
-                        let bytes = $crate::store::unpack_envelope(
-                            row.try_get(6)?,
-                            row.try_get(7)?,
-                            &st.digest,
-                        )?;
-                        Ok(Some((st, bytes)))
-                    }
-                }
+                row.as_ref().map(statement_with_envelope).transpose()
             }
 
             async fn results(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
@@ -714,17 +713,7 @@ macro_rules! impl_store {
                 .bind(limit)
                 .fetch_all(&self.read)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        let st = statement_from_row(row)?;
-                        let bytes = $crate::store::unpack_envelope(
-                            row.try_get(6)?,
-                            row.try_get(7)?,
-                            &st.digest,
-                        )?;
-                        Ok((st, bytes))
-                    })
-                    .collect()
+                rows.iter().map(statement_with_envelope).collect()
             }
 
             async fn statement_rows(
@@ -768,16 +757,7 @@ macro_rules! impl_store {
                 .bind(1i64)
                 .fetch_optional(&self.read)
                 .await?;
-                row.map(|row| {
-                    let st = statement_from_row(&row)?;
-                    let bytes = $crate::store::unpack_envelope(
-                        row.try_get(6)?,
-                        row.try_get(7)?,
-                        &st.digest,
-                    )?;
-                    Ok((st, bytes))
-                })
-                .transpose()
+                row.as_ref().map(statement_with_envelope).transpose()
             }
 
             async fn statement_span(

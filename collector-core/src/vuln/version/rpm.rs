@@ -21,16 +21,7 @@ impl<'a> RpmVersion<'a> {
     /// strings, an epoch that is not a number, an empty version or release,
     /// blanks, control characters and non-ASCII bytes are errors.
     pub fn parse(s: &'a str) -> Result<RpmVersion<'a>, VersionError> {
-        let v = s.trim_matches([' ', '\t']);
-        if v.is_empty() {
-            return Err(VersionError::Empty);
-        }
-        if v.contains([' ', '\t']) {
-            return Err(VersionError::EmbeddedSpace(s.to_string()));
-        }
-        if v.bytes().any(|c| !c.is_ascii_graphic()) {
-            return Err(VersionError::InvalidCharacter(s.to_string()));
-        }
+        let v = super::trimmed(s)?;
         let (epoch, rest) = match v.split_once(':') {
             Some((e, rest)) => {
                 let epoch_err = |reason| VersionError::Epoch {

@@ -209,7 +209,7 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 /// `Retry-After` when it has one.
 pub(crate) async fn post(req: reqwest::RequestBuilder) -> Result<(), DeliveryError> {
     let resp = req.send().await.map_err(|e| DeliveryError::Retry {
-        reason: error_chain(&e),
+        reason: evident_core::error_chain(&e),
         after_ms: None,
     })?;
     let status = resp.status();
@@ -226,18 +226,6 @@ pub(crate) async fn post(req: reqwest::RequestBuilder) -> Result<(), DeliveryErr
         .and_then(|v| v.to_str().ok())
         .and_then(|v| retry_after_ms(v, chrono::Utc::now()));
     Err(DeliveryError::Retry { reason, after_ms })
-}
-
-/// An error with its sources (reqwest's own message says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// `Retry-After`: delay seconds or an HTTP date, as ms from `now`.
