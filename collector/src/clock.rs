@@ -36,6 +36,12 @@ impl Clock {
         Clock::System
     }
 
+    /// Whether this is a clock read from a file (test builds), which can
+    /// jump at any moment.
+    pub fn is_fake(&self) -> bool {
+        !matches!(self, Clock::System)
+    }
+
     /// Now, Unix ms.
     pub fn now_ms(&self) -> i64 {
         match self {

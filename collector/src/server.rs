@@ -342,9 +342,10 @@ pub async fn serve(
         access: Default::default(),
         data_dir: Some(dir.to_path_buf()),
     });
-    // The console's fleet trend: one snapshot of the fleet counts per day.
+    // The console's background work: expired sessions, the fleet trend
+    // (one snapshot of the fleet counts per day, backfilled from history).
     let trend_task =
-        crate::console::trend::spawn(store.clone(), app.clock.clone(), stop_tx.subscribe());
+        crate::console::housekeeping::spawn(store.clone(), app.clock.clone(), stop_tx.subscribe());
     let router =
         crate::http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
 

@@ -113,6 +113,10 @@ on_both!(
     drift_transitions_alerts_and_outbox,
     stale_flapping_and_integrity_alerts,
     policy_files_are_kept_by_digest,
+    console_matrix_pages_in_index_order,
+    console_alert_pages_filters_and_counts,
+    console_sessions_expire_in_batches,
+    console_trend_backfills_from_history,
 );
 
 async fn policy_files_are_kept_by_digest(store: &dyn Store) {
@@ -820,4 +824,294 @@ async fn vuln_snapshots_by_digest_newest_in_force(store: &dyn Store) {
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].digest, t.digest);
     assert_eq!(all[0].imported_at, 3_000);
+}
+
+/// The matrix (issue 15): by a rule, failing first then by agent id, hosts
+/// without a status of the rule last; by host name both ways; every page
+/// reached forwards and backwards from a cursor.
+async fn console_matrix_pages_in_index_order(store: &dyn Store) {
+    use evident_collector::store::console_pages::{MatrixKey, MatrixOrder, MISSING_RANK};
+    let s = settings(10);
+    for (i, (id, st)) in [
+        ("a1", "pass"),
+        ("a2", "fail"),
+        ("a3", "error"),
+        ("a4", "fail"),
+        ("a5", ""),
+    ]
+    .iter()
+    .enumerate()
+    {
+        enrolled(store, id, 40 + i as u8).await;
+        if !st.is_empty() {
+            one(store, &drift_item(id, 1, None, &[("rule:r", st)], &s)).await;
+        }
+    }
+    let ids = |v: &[MatrixKey]| v.iter().map(|k| k.agent_id.clone()).collect::<Vec<_>>();
+    let rule = MatrixOrder::Rule { subject: "rule:r" };
+    let p1 = store.matrix_page(rule, None, 2).await.unwrap();
+    assert_eq!(ids(&p1), ["a2", "a4"]);
+    assert_eq!(p1[0].hostname, "host-a2");
+    let p2 = store
+        .matrix_page(rule, Some((&p1[1], false)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&p2), ["a3", "a1"]);
+    assert_eq!((p2[0].rank, p2[1].rank), (1, 5));
+    let p3 = store
+        .matrix_page(rule, Some((&p2[1], false)), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&p3),
+        ["a5"],
+        "the host without a status of the rule comes last"
+    );
+    assert_eq!(p3[0].rank, MISSING_RANK);
+    assert!(store
+        .matrix_page(rule, Some((&p3[0], false)), 2)
+        .await
+        .unwrap()
+        .is_empty());
+    let back = store
+        .matrix_page(rule, Some((&p3[0], true)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&back), ["a3", "a1"]);
+    let back = store
+        .matrix_page(rule, Some((&back[0], true)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&back), ["a2", "a4"]);
+    // A page spanning both parts.
+    let mid = store
+        .matrix_page(rule, Some((&p2[0], false)), 5)
+        .await
+        .unwrap();
+    assert_eq!(ids(&mid), ["a1", "a5"]);
+    let mid = store
+        .matrix_page(rule, Some((&p3[0], true)), 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(&mid), ["a4", "a3", "a1"]);
+
+    let asc = MatrixOrder::Host { desc: false };
+    let h1 = store.matrix_page(asc, None, 2).await.unwrap();
+    assert_eq!(ids(&h1), ["a1", "a2"]);
+    let h2 = store
+        .matrix_page(asc, Some((&h1[1], false)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&h2), ["a3", "a4"]);
+    let h0 = store
+        .matrix_page(asc, Some((&h2[0], true)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&h0), ["a1", "a2"]);
+    let desc = MatrixOrder::Host { desc: true };
+    let d1 = store.matrix_page(desc, None, 2).await.unwrap();
+    assert_eq!(ids(&d1), ["a5", "a4"]);
+    let d2 = store
+        .matrix_page(desc, Some((&d1[1], false)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&d2), ["a3", "a2"]);
+    let d0 = store
+        .matrix_page(desc, Some((&d2[0], true)), 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&d0), ["a5", "a4"]);
+    // A revoked host is not listed.
+    store
+        .set_agent_status("a4", AgentStatus::Revoked)
+        .await
+        .unwrap();
+    let p = store.matrix_page(rule, None, 10).await.unwrap();
+    assert_eq!(ids(&p), ["a2", "a3", "a1", "a5"]);
+}
+
+/// The alerts page (issue 15): pages by id both ways with the filters
+/// kept, counts per filter.
+async fn console_alert_pages_filters_and_counts(store: &dyn Store) {
+    use evident_collector::store::console_pages::{AlertCursor, AlertFilter};
+    use evident_collector::store::drift::AlertQuery;
+    let s = settings(10);
+    let good = [("rule:r", "pass"), ("control:A.8.5", "satisfied")];
+    let bad = [("rule:r", "fail"), ("control:A.8.5", "not-satisfied")];
+    for (i, id) in ["c1", "c2", "c3"].iter().enumerate() {
+        enrolled(store, id, 60 + i as u8).await;
+        let i1 = drift_item(id, 1, None, &good, &s);
+        one(store, &i1).await;
+        one(
+            store,
+            &drift_item(id, 2, Some(i1.envelope_digest), &bad, &s),
+        )
+        .await;
+    }
+    let all = store
+        .list_alerts(&AlertQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 6, "two drift alerts per host");
+    assert!(store.ack_alert(all[0].id, "me", "known", 5).await.unwrap());
+    let open = AlertFilter {
+        state: Some("open".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.alerts_count(&open).await.unwrap(), 5);
+    let acked = AlertFilter {
+        state: Some("acknowledged".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.alerts_count(&acked).await.unwrap(), 1);
+    assert_eq!(
+        store.alerts_count(&AlertFilter::default()).await.unwrap(),
+        6
+    );
+    let by_host = AlertFilter {
+        host: Some("host-c2".into()),
+        kind: Some("drift".into()),
+        ..open.clone()
+    };
+    assert_eq!(store.alerts_count(&by_host).await.unwrap(), 2);
+    let none = AlertFilter {
+        kind: Some("stale".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.alerts_count(&none).await.unwrap(), 0);
+    assert_eq!(store.alert_kinds().await.unwrap(), ["drift"]);
+    // Open alerts two at a time, newest first, then back.
+    let mut pages = Vec::new();
+    let mut at = None;
+    loop {
+        let page = store.alerts_page(&open, at, 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.iter().all(|a| a.state == "open"));
+        at = Some(AlertCursor::Older(page.last().unwrap().id));
+        pages.push(page.iter().map(|a| a.id).collect::<Vec<_>>());
+    }
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+    let flat: Vec<i64> = pages.concat();
+    let want: Vec<i64> = all
+        .iter()
+        .filter(|a| a.id != all[0].id)
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(flat, want, "every open alert once, newest first");
+    let newer = store
+        .alerts_page(&open, Some(AlertCursor::Newer(pages[2][0])), 2)
+        .await
+        .unwrap();
+    assert_eq!(newer.iter().map(|a| a.id).collect::<Vec<_>>(), pages[1]);
+    let host_page = store.alerts_page(&by_host, None, 10).await.unwrap();
+    assert_eq!(host_page.len(), 2);
+    assert!(host_page.iter().all(|a| a.agent_id == "c2"));
+}
+
+/// Expired sessions go in batches; unexpired ones stay (issue 15).
+async fn console_sessions_expire_in_batches(store: &dyn Store) {
+    use evident_collector::store::console::SessionRecord;
+    let rec = |expires_at| SessionRecord {
+        scope: "auditor".into(),
+        actor: "t".into(),
+        csrf: "c".into(),
+        created_at: 1,
+        expires_at,
+    };
+    for i in 0u32..1100 {
+        let h = sha256_digest(&i.to_be_bytes()).0;
+        store.create_session(&h, &rec(100)).await.unwrap();
+    }
+    let keep = sha256_digest(b"keep").0;
+    store.create_session(&keep, &rec(1000)).await.unwrap();
+    assert_eq!(
+        store.expire_sessions(500, 500).await.unwrap(),
+        500,
+        "one batch"
+    );
+    let n = evident_collector::console::housekeeping::expire_sessions(store, 500)
+        .await
+        .unwrap();
+    assert_eq!(n, 600);
+    assert!(store.session(&keep, 500).await.unwrap().is_some());
+    assert_eq!(store.expire_sessions(500, 500).await.unwrap(), 0);
+    assert_eq!(
+        evident_collector::console::housekeeping::expire_sessions(store, 1000)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// The trend backfill (issue 15) rebuilds each past day from the hosts'
+/// results as of that day, skips days that have a trend, and resumes.
+async fn console_trend_backfills_from_history(store: &dyn Store) {
+    const DAY: i64 = 86_400_000;
+    let at = |day: i64, id: &str, seq: i64, prev: Option<Digest>, status: &str| {
+        let results =
+            format!("{{\"controls\":[{{\"id\":\"A.8.5\",\"status\":\"{status}\"}}],\"rules\":[]}}")
+                .into_bytes();
+        let mut it = item(id, seq, &format!("{id}-{seq}-{status}"), prev, b"blob");
+        it.collected_at = day * DAY + 3_600_000;
+        it.received_at = it.collected_at;
+        it.results_digest = sha256_digest(&results);
+        it.results = Some(Arc::new(results));
+        it
+    };
+    enrolled(store, "b1", 80).await;
+    enrolled(store, "b2", 81).await;
+    let x1 = at(20_000, "b1", 1, None, "satisfied");
+    one(store, &x1).await;
+    one(store, &at(20_000, "b2", 1, None, "not-satisfied")).await;
+    one(
+        store,
+        &at(20_002, "b1", 2, Some(x1.envelope_digest), "not-satisfied"),
+    )
+    .await;
+    let day = |d: i64| evident_collector::console::trend::day(d * DAY);
+    // Day 20,003 already has a (live) trend: it is kept as it is.
+    store
+        .backfill_trend_day(
+            &day(20_003),
+            &[("control:A.8.5".into(), "satisfied".into(), 7)],
+        )
+        .await
+        .unwrap();
+    let now = 20_004 * DAY + 5;
+    let n = evident_collector::console::backfill::run(store, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        n, 3,
+        "days 20,000 to 20,002; the day before any evidence ends it"
+    );
+    let points = store
+        .trend(Some("control:A.8.5"), &day(19_990))
+        .await
+        .unwrap();
+    let got: Vec<(String, String, i64)> = points
+        .into_iter()
+        .map(|p| (p.day, p.status, p.hosts))
+        .collect();
+    let want = vec![
+        (day(20_000), "not-satisfied".to_string(), 1),
+        (day(20_000), "satisfied".to_string(), 1),
+        (day(20_001), "not-satisfied".to_string(), 1),
+        (day(20_001), "satisfied".to_string(), 1),
+        (day(20_002), "not-satisfied".to_string(), 2),
+        (day(20_003), "satisfied".to_string(), 7),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(
+        evident_collector::console::backfill::run(store, now)
+            .await
+            .unwrap(),
+        0,
+        "resumed: nothing left to do"
+    );
 }

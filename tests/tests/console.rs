@@ -382,6 +382,20 @@ async fn console_in_a_real_browser() {
     assert!(n > 0 && n < 93, "severity filter gave {n} rows");
     b.goto(&format!("{url}/?framework=nist-csf-2.0")).await;
     assert!(b.find_all("table.controls tbody tr").await.len() < 93);
+    // The fleet compared with a day (today: the live counts, so nothing
+    // changed).
+    let today = chrono::DateTime::from_timestamp_millis(t0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    b.goto(&format!("{url}/?compare={today}")).await;
+    let src = b.source().await;
+    assert!(src.contains("Compared with"), "compare notice");
+    let cells = b.find_all("table.controls tbody tr td:last-child").await;
+    assert_eq!(cells.len(), 93);
+    let first = b.text(&cells[0]).await;
+    assert_eq!(first, "no change");
+    shot(&b, "fleet-compare").await;
 
     let ctl = b.find("main table tbody tr th a").await;
     let control_name = b.text(&ctl).await;
@@ -557,6 +571,27 @@ async fn console_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303, "the expired cookie is refused");
+    // Expired sessions are deleted in the background on the collector's
+    // clock, not only at the next sign-in (none has happened since).
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        server.dir.path().join("evident.db").display()
+    );
+    let mut left = -1;
+    for _ in 0..100 {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        left = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM console_sessions")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "expired sessions swept");
 
     // Auditor in the browser: read-only.
     browser_signin(&b, &url, &auditor).await;
@@ -573,7 +608,21 @@ async fn console_in_a_real_browser() {
 /// `host_status` follows a change of status, the matrix and "hosts failing"
 /// read it, and an acknowledgement goes through.
 async fn pages_answer(backend: Backend) {
-    let server = Server::start(backend, &[]).await.unwrap();
+    // The collector's clock from a file, so that a download "as of today"
+    // is as of a time the CLI can be given (set after the ingests).
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = tmp.path().join("clock");
+    let t0 = chrono::Utc::now().timestamp_millis();
+    std::fs::write(&clock, t0.to_string()).unwrap();
+    let clock_s = clock.display().to_string();
+    let server = Server::start_with(
+        backend,
+        &[],
+        "",
+        &[("EVIDENT_FAKE_CLOCK_FILE", clock_s.as_str())],
+    )
+    .await
+    .unwrap();
     let url = server.url.clone();
     let mut agents = Vec::new();
     for name in ["pg-web-1", "pg-db-2"] {
@@ -600,6 +649,8 @@ async fn pages_answer(backend: Backend) {
         201
     );
 
+    let t0 = chrono::Utc::now().timestamp_millis();
+    std::fs::write(&clock, t0.to_string()).unwrap();
     let c = raw_client(&server);
     let cookie = http_signin(&server, &c, &server.admin_token).await;
     let get = |path: String| {
@@ -617,18 +668,56 @@ async fn pages_answer(backend: Backend) {
             (st, r.text().await.unwrap())
         }
     };
+    let today = chrono::DateTime::from_timestamp_millis(t0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
     for path in [
-        "/",
-        "/?policy=linux-baseline&severity=high",
-        "/matrix",
-        "/alerts",
-        "/alerts?state=all",
-        "/review",
-        "/admin",
+        "/".to_string(),
+        "/?policy=linux-baseline&severity=high".into(),
+        format!("/?as_of={today}&compare={today}"),
+        "/matrix".into(),
+        "/matrix?policy=linux-baseline&sort=host&dir=desc".into(),
+        "/alerts".into(),
+        "/alerts?state=all".into(),
+        "/alerts?state=open&kind=drift&host=pg-web-1".into(),
+        "/review".into(),
+        "/admin".into(),
     ] {
-        let (st, body) = get(path.to_string()).await;
+        let (st, body) = get(path.clone()).await;
         assert_eq!(st, 200, "{path}: {body}");
     }
+    let (st, _) = get("/?as_of=2999-01-01".into()).await;
+    assert_eq!(st, 400, "an as-of date after today");
+    let (_, fleet) = get(format!("/?compare={today}")).await;
+    assert!(
+        fleet.contains("no change"),
+        "compared with today: nothing changed"
+    );
+    // The alerts page keeps its filters across tabs and pages, and counts.
+    let (_, alerts) = get("/alerts?state=all&kind=drift".into()).await;
+    assert!(
+        alerts.contains("/alerts?state=open&amp;kind=drift"),
+        "tabs keep the kind filter"
+    );
+    assert!(alerts.contains("Open ("), "per-state counts on the tabs");
+    // The matrix pages from a cursor: the next page after the last host is
+    // empty, and "Previous" from there leads back to both hosts.
+    let (_, m) = get("/matrix?policy=linux-baseline&sort=host".into()).await;
+    assert!(m.contains("Hosts 1–2 of 2 active"), "position shown");
+    assert!(!m.contains("rel=\"next\""), "one page only");
+    let last = &agents[1];
+    let (st, m) = get(format!(
+        "/matrix?policy=linux-baseline&sort=host&ar=0&ah=pg-db-2&ai={}&back=1&n=2",
+        last.id
+    ))
+    .await;
+    assert_eq!(st, 200);
+    assert!(
+        m.contains(">pg-web-1<") && !m.contains(">pg-db-2<"),
+        "the page before pg-db-2"
+    );
+    downloads_equal_the_cli(&server, &get, t0, &today).await;
     let (st, control) = get("/controls/A.8.5".into()).await;
     assert_eq!(st, 200);
     let i = control.find("ssh.root-login").unwrap();
@@ -668,4 +757,109 @@ async fn console_pages_answer_on_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn console_pages_answer_on_postgres() {
     pages_answer(Backend::Postgres).await;
+}
+
+/// Review downloads are the CLI's bytes: the report and the SoA as of a
+/// date, the comparison of two dates, and the bundle's members (all but
+/// the manifest, whose creation time differs); the bundle verifies.
+async fn downloads_equal_the_cli<F, Fut>(server: &Server, get: &F, t0: i64, today: &str)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = (u16, String)>,
+{
+    let end_of_today = chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d")
+        .unwrap()
+        .and_hms_milli_opt(23, 59, 59, 999)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    let as_of = chrono::DateTime::from_timestamp_millis(t0.min(end_of_today))
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for kind in ["report", "soa"] {
+        for fmt in ["markdown", "json"] {
+            let (st, body) = get(format!(
+                "/review/download?kind={kind}&format={fmt}&as_of={today}"
+            ))
+            .await;
+            assert_eq!(st, 200, "{kind} {fmt}: {body}");
+            let cli = server.cli(&[kind, "--as-of", &as_of, "--format", fmt]);
+            assert_eq!(
+                body, cli,
+                "{kind} --format {fmt}: the console's download is the CLI's"
+            );
+        }
+    }
+    let (st, body) = get(format!(
+        "/review/download?kind=compare&format=markdown&from={today}&to={today}"
+    ))
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let cli = server.cli(&[
+        "report",
+        "--compare",
+        &as_of,
+        &as_of,
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(body, cli, "compare");
+    let (st, body) = get("/review/download?kind=report&as_of=1999-01-01".into()).await;
+    assert_eq!(st, 400, "before the first evidence: {body}");
+    assert!(body.contains("before the first evidence"), "{body}");
+
+    // The bundle, streamed from its file.
+    let c = raw_client(server);
+    let cookie = http_signin(server, &c, &server.admin_token).await;
+    let r = c
+        .get(format!(
+            "{}/review/download?kind=bundle&from={today}&to={today}",
+            server.url
+        ))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let len: u64 = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len() as u64, len);
+    let dir = server.dir.path();
+    let console = dir.join("console.bundle");
+    std::fs::write(&console, &bytes).unwrap();
+    let cli = dir.join("cli.bundle");
+    let cli_s = cli.to_string_lossy().into_owned();
+    server.cli(&["export", "--since", today, "--until", today, "-o", &cli_s]);
+    let key_id = evident_collector::review::collector_signer(dir)
+        .unwrap()
+        .key_id()
+        .to_string();
+    let out = std::process::Command::new(evident_e2e::bin("evident-collector"))
+        .arg("verify")
+        .arg(&console)
+        .args(["--trust", &key_id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the console's bundle verifies: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut a = evident_collector::review::read_bundle(&console).unwrap();
+    let mut b = evident_collector::review::read_bundle(&cli).unwrap();
+    for m in [&mut a, &mut b] {
+        m.remove(evident_core::bundle::MANIFEST_PATH);
+    }
+    assert!(
+        a.keys().any(|k| k.starts_with("envelopes/")),
+        "{:?}",
+        a.keys()
+    );
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    assert!(a == b, "the same members as `export`");
 }

@@ -24,8 +24,10 @@ use std::sync::Arc;
 
 mod assets;
 mod auth;
+pub mod backfill;
 mod csrf;
 mod error;
+pub mod housekeeping;
 mod layout;
 mod pages;
 pub mod session;
@@ -47,7 +49,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/alerts", get(pages::alerts::page))
         .route("/alerts/{id}/ack", post(pages::alerts::ack))
         .route("/review", get(pages::review::page))
-        .route("/review/download", get(pages::review::download))
+        .route("/review/download", get(pages::download::download))
         .route("/admin", get(pages::admin::page))
         .route("/admin/agents/{id}", post(pages::admin::agent_status))
         .route("/admin/tokens", post(pages::admin::create_token))

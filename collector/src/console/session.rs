@@ -89,7 +89,7 @@ pub async fn signin(
         }
     };
     let now = app.clock.now_ms();
-    app.store.expire_sessions(now).await?;
+    super::housekeeping::expire_sessions(app.store.as_ref(), now).await?;
     let id = random_hex(32);
     app.store
         .create_session(

@@ -1,12 +1,12 @@
 //! The fleet trend: `serve` copies the fleet's control counts
 //! (`fleet_status`) into `fleet_trend` under today's UTC date at start and
-//! every [`EVERY`], so a day's point is its last snapshot. The console's
+//! every [`EVERY`] (`housekeeping.rs`), so a day's point is its last
+//! snapshot; days before that are backfilled from history (`backfill.rs`). The console's
 //! trend charts read those rows (one per day, control and status), never
 //! statement history.
 
 use crate::clock::Clock;
 use crate::store::Store;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the snapshot is refreshed.
@@ -22,25 +22,6 @@ pub fn day(ms: i64) -> String {
 /// Take one snapshot now.
 pub async fn snapshot(store: &dyn Store, clock: &Clock) -> Result<(), crate::store::StoreError> {
     store.snapshot_trend(&day(clock.now_ms())).await
-}
-
-/// The background loop (stops with `stop`).
-pub fn spawn(
-    store: Arc<dyn Store>,
-    clock: Clock,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = snapshot(store.as_ref(), &clock).await {
-                tracing::warn!(error = %e, "recording the fleet trend failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(EVERY) => {}
-                _ = stop.changed() => return,
-            }
-        }
-    })
 }
 
 #[cfg(test)]

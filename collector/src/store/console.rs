@@ -66,8 +66,9 @@ pub trait ConsoleStore: Send + Sync {
     ) -> Result<Option<SessionRecord>, StoreError>;
     /// Sign out: delete the session.
     async fn delete_session(&self, id_hash: &[u8; 32]) -> Result<(), StoreError>;
-    /// Delete sessions expired before `now`; how many.
-    async fn expire_sessions(&self, now: i64) -> Result<u64, StoreError>;
+    /// Delete at most `limit` sessions expired at `now` (one batch, by
+    /// the expiry index); how many.
+    async fn expire_sessions(&self, now: i64, limit: i64) -> Result<u64, StoreError>;
     /// The id and name of the unrevoked API token with this hash.
     async fn api_token_actor(
         &self,
@@ -82,16 +83,6 @@ pub trait ConsoleStore: Send + Sync {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SubjectHost>, StoreError>;
-    /// Active hosts of the matrix page: ordered by their status of
-    /// `subject` (failing first) then host name when `subject` is given,
-    /// else by host name (descending when `desc`); `(agent id, host name)`.
-    async fn matrix_hosts(
-        &self,
-        subject: Option<&str>,
-        desc: bool,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<(String, String)>, StoreError>;
     /// Number of active agents.
     async fn active_hosts(&self) -> Result<i64, StoreError>;
     /// Number of alerts in `state` (an index count, not a list).
@@ -172,11 +163,15 @@ macro_rules! impl_console_store {
                 Ok(())
             }
 
-            async fn expire_sessions(&self, now: i64) -> Result<u64, StoreError> {
-                let r = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(&self.write)
-                    .await?;
+            async fn expire_sessions(&self, now: i64, limit: i64) -> Result<u64, StoreError> {
+                let r = sqlx::query(
+                    "DELETE FROM console_sessions WHERE id_hash IN \
+                     (SELECT id_hash FROM console_sessions WHERE expires_at <= $1 LIMIT $2)",
+                )
+                .bind(now)
+                .bind(limit)
+                .execute(&self.write)
+                .await?;
                 Ok(r.rows_affected())
             }
 
@@ -245,49 +240,6 @@ macro_rules! impl_console_store {
                     .collect()
             }
 
-            async fn matrix_hosts(
-                &self,
-                subject: Option<&str>,
-                desc: bool,
-                offset: i64,
-                limit: i64,
-            ) -> Result<Vec<(String, String)>, StoreError> {
-                let rows = match subject {
-                    Some(subject) => sqlx::query(
-                        "SELECT a.id, a.hostname FROM agents a \
-                         LEFT JOIN host_status h ON h.agent_id = a.id AND h.subject = $1 \
-                         WHERE a.status = 'active' \
-                         ORDER BY CASE h.status WHEN 'fail' THEN 0 WHEN 'error' THEN 1 \
-                         WHEN 'no-evidence' THEN 2 WHEN 'waived' THEN 3 ELSE 4 END, a.hostname, a.id \
-                         LIMIT $2 OFFSET $3",
-                    )
-                    .bind(subject)
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.read)
-                    .await?,
-                    None if desc => sqlx::query(
-                        "SELECT id, hostname FROM agents WHERE status = 'active' \
-                         ORDER BY hostname DESC, id DESC LIMIT $1 OFFSET $2",
-                    )
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.read)
-                    .await?,
-                    None => sqlx::query(
-                        "SELECT id, hostname FROM agents WHERE status = 'active' \
-                         ORDER BY hostname, id LIMIT $1 OFFSET $2",
-                    )
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.read)
-                    .await?,
-                };
-                rows.iter()
-                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                    .collect()
-            }
-
             async fn active_hosts(&self) -> Result<i64, StoreError> {
                 let row = sqlx::query("SELECT COUNT(*) FROM agents WHERE status = 'active'")
                     .fetch_one(&self.read)
@@ -311,12 +263,10 @@ macro_rules! impl_console_store {
                 let mut out = Vec::new();
                 // Bounded IN lists (a page of hosts), one index lookup each.
                 for chunk in agents.chunks(100) {
-                    let marks: Vec<String> =
-                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
                     let sql = format!(
                         "SELECT agent_id, subject, status FROM host_status \
                          WHERE substr(subject, 1, length($1)) = $1 AND agent_id IN ({})",
-                        marks.join(", ")
+                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
                     );
                     let mut q = sqlx::query(&sql).bind(prefix);
                     for a in chunk {

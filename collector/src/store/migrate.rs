@@ -132,6 +132,15 @@ macro_rules! migrations {
                     "/0080_alert_statements.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 110,
+                description: "console indexes",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0110_console_indexes.sql"
+                )),
+            },
         ]
     };
 }

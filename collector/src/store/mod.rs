@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 pub use access::{AccessStore, ApiTokenInfo};
 pub use console::ConsoleStore;
+pub use console_pages::ConsolePageStore;
 pub use drift::AlertStore;
 pub use guard::{Durability, GuardStore, HostStore};
 pub use retention::RetentionStore;
@@ -24,6 +25,7 @@ pub use vuln::{SnapshotInfo, VulnStore};
 
 pub mod access;
 pub mod console;
+pub mod console_pages;
 pub mod drift;
 pub mod guard;
 mod migrate;
@@ -447,6 +449,7 @@ pub trait Store:
     + AccessStore
     + RetentionStore
     + ConsoleStore
+    + ConsolePageStore
     + VulnStore
     + Send
     + Sync

@@ -130,3 +130,4 @@ crate::store::guard::impl_host_store!(PgStore);
 crate::store::retention::impl_retention_store!(PgStore, Postgres, begin = "BEGIN");
 
 crate::store::console::impl_console_store!(PgStore, begin = "BEGIN");
+crate::store::console_pages::impl_console_pages!(PgStore, begin = "BEGIN");

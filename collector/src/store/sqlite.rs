@@ -152,3 +152,4 @@ crate::store::guard::impl_host_store!(SqliteStore);
 crate::store::retention::impl_retention_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
 
 crate::store::console::impl_console_store!(SqliteStore, begin = "BEGIN IMMEDIATE");
+crate::store::console_pages::impl_console_pages!(SqliteStore, begin = "BEGIN IMMEDIATE");

@@ -1,5 +1,7 @@
-//! The alerts page (`GET /alerts`): open, acknowledged and resolved alerts
-//! with each one's timeline (opened, acknowledged by whom and why,
+//! The alerts page (`GET /alerts`): open, acknowledged and resolved alerts,
+//! filtered by kind and host (filters kept across pages), a page of
+//! [`PAGE`] at a time from an id cursor, counted per state from the
+//! indexes (`store::console_pages`), with each one's timeline (opened, acknowledged by whom and why,
 //! resolved); operators and admins acknowledge an open alert with a reason
 //! (`POST /alerts/{id}/ack`, CSRF-checked; auditors get 403).
 
@@ -10,7 +12,7 @@ use crate::console::error::ConsoleError;
 use crate::console::layout::{self, badge, enc, time, Nav};
 use crate::service::access::Scope;
 use crate::service::{alerts, App};
-use crate::store::drift::AlertQuery;
+use crate::store::console_pages::{AlertCursor, AlertFilter};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Form;
@@ -18,13 +20,19 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Alerts read per page view (newest first).
-const SHOWN: i64 = 500;
+/// Alerts per page (newest first).
+pub const PAGE: i64 = 100;
 
-/// Parameters.
+/// Parameters: the filters (state, kind, host: agent id or host name),
+/// kept across pages, and the page's cursor (`older` / `newer` than an
+/// alert id).
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
     state: Option<String>,
+    kind: Option<String>,
+    host: Option<String>,
+    older: Option<i64>,
+    newer: Option<i64>,
     acked: Option<i64>,
 }
 
@@ -41,23 +49,81 @@ pub async fn page(
             "unknown state {state} (open, acknowledged, resolved or all)"
         )));
     }
-    let list = app
-        .store
-        .list_alerts(&AlertQuery {
-            open_only: matches!(state, "open" | "acknowledged"),
-            limit: SHOWN,
-            ..Default::default()
-        })
-        .await?;
-    let list: Vec<_> = list
-        .into_iter()
-        .filter(|a| state == "all" || a.state == state)
-        .collect();
+    let kind = nonempty(&p.kind).map(str::to_string);
+    let host = nonempty(&p.host).map(str::to_string);
+    let filter = AlertFilter {
+        state: (state != "all").then(|| state.to_string()),
+        kind: kind.clone(),
+        host: host.clone(),
+    };
+    let cursor = match (p.older, p.newer) {
+        (Some(id), _) => Some(AlertCursor::Older(id)),
+        (None, Some(id)) => Some(AlertCursor::Newer(id)),
+        (None, None) => None,
+    };
+    let mut list = app.store.alerts_page(&filter, cursor, PAGE + 1).await?;
+    let more = list.len() as i64 > PAGE;
+    if more {
+        match cursor {
+            Some(AlertCursor::Newer(_)) => {
+                list.remove(0);
+            }
+            _ => list.truncate(PAGE as usize),
+        }
+    }
+    let (has_newer, has_older) = match cursor {
+        None => (false, more),
+        Some(AlertCursor::Older(_)) => (true, more),
+        Some(AlertCursor::Newer(_)) => (more, true),
+    };
+    // Counts per state under the same kind and host filters (index counts).
+    let mut counts = Vec::new();
+    for st in ["open", "acknowledged", "resolved"] {
+        let f = AlertFilter {
+            state: Some(st.to_string()),
+            ..filter.clone()
+        };
+        counts.push((st, app.store.alerts_count(&f).await?));
+    }
+    let all: i64 = counts.iter().map(|(_, n)| n).sum();
+    let count_of = |st: &str| {
+        if st == "all" {
+            all
+        } else {
+            counts.iter().find(|(s, _)| *s == st).map_or(0, |(_, n)| *n)
+        }
+    };
+    let shown = count_of(state);
+    let kinds = app.store.alert_kinds().await?;
+    // Links keep the filters; `extra` adds a cursor.
+    let link = |st: &str, extra: &str| {
+        let mut u = format!("/alerts?state={st}");
+        if let Some(k) = &kind {
+            u.push_str(&format!("&kind={}", enc(k)));
+        }
+        if let Some(h) = &host {
+            u.push_str(&format!("&host={}", enc(h)));
+        }
+        u.push_str(extra);
+        u
+    };
     let can_ack = s.scope.allows(Scope::Operator);
     let tab = |st: &str, label: &str| {
         html! {
-            li { @if st == state { a href={ "/alerts?state=" (st) } aria-current="page" { (label) } }
-                 @else { a href={ "/alerts?state=" (st) } { (label) } } }
+            li { @if st == state { a href=(link(st, "")) aria-current="page" { (label) " (" (count_of(st)) ")" } }
+                 @else { a href=(link(st, "")) { (label) " (" (count_of(st)) ")" } } }
+        }
+    };
+    let pager = html! {
+        nav.pager aria-label="Pages" {
+            @if has_newer { a href=(link(state, "")) { "⇤ Newest" } }
+            @if has_newer { @if let Some(a) = list.first() {
+                a href=(link(state, &format!("&newer={}", a.id))) rel="prev" { "← Newer" }
+            } }
+            span { (list.len()) " of " (shown) " " @if state != "all" { (state) " " } "alert(s), newest first" }
+            @if has_older { @if let Some(a) = list.last() {
+                a href=(link(state, &format!("&older={}", a.id))) rel="next" { "Older →" }
+            } }
         }
     };
     let body = html! {
@@ -68,10 +134,25 @@ pub async fn page(
                 (tab("open", "Open")) (tab("acknowledged", "Acknowledged")) (tab("resolved", "Resolved")) (tab("all", "All"))
             }
         }
+        form.filters method="get" action="/alerts" aria-label="Filters" {
+            input type="hidden" name="state" value=(state);
+            label { "Kind"
+                select name="kind" {
+                    option value="" { "all" }
+                    @for k in &kinds { option value=(k) selected[kind.as_deref() == Some(k.as_str())] { (k) } }
+                }
+            }
+            label { "Host (name or agent id)"
+                input type="text" name="host" value=(host.as_deref().unwrap_or("")) maxlength="256";
+            }
+            button.primary type="submit" { "Apply" }
+            a href={ "/alerts?state=" (state) } { "Clear" }
+        }
         @if !can_ack { p.muted { "Your role (" (s.scope.as_str()) ") is read-only: acknowledging needs the operator role." } }
-        @if list.is_empty() { p.muted { "No " (state) " alerts." } } @else {
+        (pager)
+        @if list.is_empty() { p.muted { "No " @if state != "all" { (state) " " } "alerts here." } } @else {
             table {
-                caption.muted { (list.len()) " alert(s), newest first" }
+                caption.vh { "Alerts, newest first" }
                 thead { tr {
                     th scope="col" { "Id" } th scope="col" { "State" } th scope="col" { "Host" } th scope="col" { "Kind / subject" }
                     th scope="col" { "Severity" } th scope="col" { "Detail" } th scope="col" { "Timeline" }
@@ -115,6 +196,7 @@ pub async fn page(
                     }
                 }
             }
+            (pager)
         }
     };
     Ok(layout::page("Alerts", &s, Nav::Alerts, body))

@@ -1,7 +1,9 @@
 //! The fleet page (`GET /`): every Annex A control with its roll-up across
 //! active hosts (counts per status from `fleet_status`, stale hosts shown as
 //! `stale`), theme, automated or not, worst first; filters by policy,
-//! severity, framework and theme; the fleet's trend (from `fleet_trend`).
+//! severity, framework and theme; the fleet as of a past day and compared
+//! with another day (both from `fleet_trend`, one index range each); the
+//! fleet's trend (from `fleet_trend`).
 
 use super::{nonempty, rules_by_control};
 use crate::console::auth::Session;
@@ -23,6 +25,56 @@ pub struct Filters {
     severity: Option<String>,
     framework: Option<String>,
     theme: Option<String>,
+    as_of: Option<String>,
+    compare: Option<String>,
+}
+
+type Counts = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// The fleet's counts per control and status on `day` (`YYYY-MM-DD`) from
+/// the trend, or now (None, or today) from `fleet_status`.
+async fn counts_on(app: &App, day: Option<&str>, today: &str) -> Result<Counts, ConsoleError> {
+    let Some(day) = day.filter(|d| *d != today) else {
+        return Ok(query::controls(app)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.hosts))
+            .collect());
+    };
+    if chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").is_err() || day > today {
+        return Err(ConsoleError::BadRequest(format!(
+            "{} is not a date up to today (YYYY-MM-DD)",
+            day.chars().take(20).collect::<String>()
+        )));
+    }
+    let mut out = Counts::new();
+    for (subject, status, n) in app.store.trend_day(day).await? {
+        if let Some(id) = subject.strip_prefix("control:") {
+            *out.entry(id.to_string())
+                .or_default()
+                .entry(status)
+                .or_default() += u64::try_from(n).unwrap_or(0);
+        }
+    }
+    Ok(out)
+}
+
+/// What changed for one control between `then` and now: (status, then,
+/// now) for each status whose count differs, worst first.
+fn changes(then: Option<&BTreeMap<String, u64>>, now: &[(String, u64)]) -> Vec<(String, u64, u64)> {
+    let mut statuses: BTreeSet<&str> = now.iter().map(|(s, _)| s.as_str()).collect();
+    statuses.extend(then.into_iter().flat_map(|m| m.keys().map(String::as_str)));
+    let mut out: Vec<(String, u64, u64)> = statuses
+        .into_iter()
+        .map(|st| {
+            let a = then.and_then(|m| m.get(st)).copied().unwrap_or(0);
+            let b = now.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
+            (st.to_string(), a, b)
+        })
+        .filter(|(_, a, b)| a != b)
+        .collect();
+    out.sort_by_key(|(s, _, _)| layout::rank(s));
+    out
 }
 
 struct Row<'a> {
@@ -76,11 +128,14 @@ pub async fn page(
             )
         }
     };
-    let counts: BTreeMap<String, BTreeMap<String, u64>> = query::controls(&app)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.hosts))
-        .collect();
+    let today = crate::console::trend::day(app.clock.now_ms());
+    let as_of = nonempty(&f.as_of).filter(|d| *d != today);
+    let counts = counts_on(&app, as_of, &today).await?;
+    let compare = nonempty(&f.compare);
+    let before = match compare {
+        Some(d) => Some(counts_on(&app, Some(d), &today).await?),
+        None => None,
+    };
     let catalog = Catalog::annex_a();
     let filtered = policy.is_some() || severity.is_some();
     let mut rows: Vec<Row> = catalog
@@ -112,9 +167,12 @@ pub async fn page(
     let since = crate::console::trend::day(app.clock.now_ms() - 90 * 86_400_000);
     let mut trend = app.store.trend(None, &since).await?;
     // Today's point is the live counts (the stored one is up to 5 minutes old).
-    let today = crate::console::trend::day(app.clock.now_ms());
+    let live = match as_of {
+        None => counts.clone(),
+        Some(_) => counts_on(&app, None, &today).await?,
+    };
     trend.retain(|p| p.day != today);
-    for (status, n) in counts.values().flat_map(|m| m.iter()) {
+    for (status, n) in live.values().flat_map(|m| m.iter()) {
         match trend
             .iter_mut()
             .find(|p| p.day == today && p.status == *status)
@@ -137,6 +195,13 @@ pub async fn page(
     let body = html! {
         h1 { "Fleet posture" }
         p.lead { "Every ISO/IEC 27001:2022 Annex A control across the active hosts' latest evidence, worst first." }
+        @if let Some(d) = as_of {
+            p.notice role="status" { "As of " strong { (d) } ": the fleet's counts recorded that day (its last snapshot, or rebuilt from the stored history). "
+                a href="/" { "Back to now" } }
+        }
+        @if let Some(d) = compare {
+            p.notice role="status" { "Compared with " strong { (d) } ": the last column lists each status whose host count changed since then." }
+        }
         section.cards aria-label="Summary" {
             div.card { span.n { (hosts) } "active hosts" }
             div.card { span.n { (failing) } "controls failing on a host" }
@@ -168,6 +233,8 @@ pub async fn page(
                     @for t in evident_core::catalog::Theme::ALL { option value=(t.as_str()) selected[sel(&f.theme, t.as_str())] { (t.as_str()) } }
                 }
             }
+            label { "As of" input type="date" name="as_of" value=(as_of.unwrap_or("")) max=(today); }
+            label { "Compare with" input type="date" name="compare" value=(compare.unwrap_or("")) max=(today); }
             button.primary type="submit" { "Apply" }
             a href="/" { "Clear" }
         }
@@ -184,6 +251,7 @@ pub async fn page(
                     th scope="col" { "Evidence" }
                     th scope="col" { "Hosts per status" }
                     th scope="col" { "Distribution" }
+                    @if let Some(d) = compare { th scope="col" { "Since " (d) } }
                 }
             }
             tbody {
@@ -203,6 +271,13 @@ pub async fn page(
                             @for (st, n) in &r.counts { span.inline { (badge(st)) " " (n) } " " }
                         }
                         td { (bar(&r.counts, 160)) }
+                        @if let Some(b) = &before {
+                            td {
+                                @let ch = changes(b.get(r.id), &r.counts);
+                                @if ch.is_empty() { span.muted { "no change" } }
+                                @for (st, a, n) in &ch { span.inline { (badge(st)) " " (a) " → " (n) } " " }
+                            }
+                        }
                     }
                 }
             }

@@ -1,15 +1,18 @@
 //! The rule × host matrix of one policy (`GET /matrix`): active hosts as
 //! rows (a page of [`PAGE`]), the policy's rules as columns, each cell the
 //! host's latest status of the rule (from `host_status`). Sortable by host
-//! name or by one rule (failing hosts first); a failing cell's title holds
-//! the failure reason with the values the check found, and links to the
-//! host page's rule row.
+//! name or by one rule (failing hosts first, then by agent id; hosts with
+//! no status of the rule last); a failing cell's title holds the failure
+//! reason with the values the check found, and links to the host page's
+//! rule row. Pages are read from a cursor in index order
+//! (`store::console_pages`), never by sorting or skipping every host.
 
 use super::nonempty;
 use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
 use crate::console::layout::{self, enc, Nav};
 use crate::service::App;
+use crate::store::console_pages::{MatrixKey, MatrixOrder};
 use axum::extract::{Query, State};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -19,13 +22,20 @@ use std::sync::Arc;
 /// Hosts per page.
 pub const PAGE: i64 = 50;
 
-/// Parameters.
+/// Parameters: the policy, the order (`sort` = `host` or a rule id, `dir`),
+/// and the page's cursor: the key (`ar` rank, `ah` host name, `ai` agent
+/// id) the page starts after, or ends before with `back=1`; `n` is the
+/// position of the page's first row, for display only.
 #[derive(Debug, Default, Deserialize)]
 pub struct Params {
     policy: Option<String>,
     sort: Option<String>,
     dir: Option<String>,
-    page: Option<i64>,
+    ar: Option<i64>,
+    ah: Option<String>,
+    ai: Option<String>,
+    back: Option<u8>,
+    n: Option<i64>,
 }
 
 /// `GET /matrix`.
@@ -60,17 +70,45 @@ pub async fn page(
         .transpose()?;
     let desc = nonempty(&p.dir) == Some("desc");
     let total = app.store.active_hosts().await?;
-    let pages = ((total + PAGE - 1) / PAGE).max(1);
-    let page = p.page.unwrap_or(1).clamp(1, pages);
-    let hosts = app
+    let subject = sort_rule.as_ref().map(|r| format!("rule:{r}"));
+    let order = match &subject {
+        Some(subject) => MatrixOrder::Rule { subject },
+        None => MatrixOrder::Host { desc },
+    };
+    let cursor = match (&p.ai, p.ar) {
+        (Some(id), rank) if !id.is_empty() => Some(MatrixKey {
+            rank: rank.unwrap_or(0),
+            hostname: p.ah.clone().unwrap_or_default(),
+            agent_id: id.clone(),
+        }),
+        _ => None,
+    };
+    let back = p.back == Some(1);
+    // One more than a page, to know whether there is a page beyond.
+    let mut keys = app
         .store
-        .matrix_hosts(
-            sort_rule.as_ref().map(|r| format!("rule:{r}")).as_deref(),
-            desc,
-            (page - 1) * PAGE,
-            PAGE,
-        )
+        .matrix_page(order, cursor.as_ref().map(|k| (k, back)), PAGE + 1)
         .await?;
+    let more = keys.len() as i64 > PAGE;
+    if more {
+        if back {
+            keys.remove(0);
+        } else {
+            keys.truncate(PAGE as usize);
+        }
+    }
+    // Previous and next exist: beyond the page in the direction read when
+    // there was one more row; behind it whenever it was reached by a cursor.
+    let (has_prev, has_next) = if back {
+        (more, true)
+    } else {
+        (cursor.is_some(), more)
+    };
+    let first_n = p.n.unwrap_or(1).max(1);
+    let hosts: Vec<(String, String)> = keys
+        .iter()
+        .map(|k| (k.agent_id.clone(), k.hostname.clone()))
+        .collect();
     let ids: Vec<String> = hosts.iter().map(|(id, _)| id.clone()).collect();
     let mut cells: HashMap<(String, String), String> = HashMap::new();
     for (agent, subject, status) in app.store.host_statuses(&ids, "rule:").await? {
@@ -104,13 +142,22 @@ pub async fn page(
     for st in cells.values() {
         *totals.entry(st.as_str()).or_default() += 1;
     }
-    let link = |sort: &str, dir: &str, page: i64| {
+    let base = |sort: &str, dir: &str| {
         format!(
-            "/matrix?policy={}&sort={}&dir={}&page={}",
+            "/matrix?policy={}&sort={}&dir={}",
             enc(&policy.id),
             enc(sort),
-            dir,
-            page
+            dir
+        )
+    };
+    let at = |k: &MatrixKey, back: bool, n: i64| {
+        format!(
+            "&ar={}&ah={}&ai={}{}&n={}",
+            k.rank,
+            enc(&k.hostname),
+            enc(&k.agent_id),
+            if back { "&back=1" } else { "" },
+            n.max(1)
         )
     };
     let cur_sort = sort_rule.clone().unwrap_or_else(|| "host".into());
@@ -131,9 +178,19 @@ pub async fn page(
             @for st in ["fail", "error", "no-evidence", "waived", "not-applicable", "pass"] { (layout::badge(st)) " " }
         }
         nav.pager aria-label="Pages" {
-            @if page > 1 { a href=(link(&cur_sort, cur_dir, page - 1)) rel="prev" { "← Previous" } }
-            span { "Page " (page) " of " (pages) " · " (total) " hosts" }
-            @if page < pages { a href=(link(&cur_sort, cur_dir, page + 1)) rel="next" { "Next →" } }
+            @if has_prev || cursor.is_some() { a href=(base(&cur_sort, cur_dir)) { "⇤ First" } }
+            @if has_prev { @if let Some(k) = keys.first() {
+                a href={ (base(&cur_sort, cur_dir)) (at(k, true, first_n - PAGE)) } rel="prev" { "← Previous" }
+            } }
+            span {
+                @if hosts.is_empty() { "No hosts" } @else {
+                    "Hosts " (first_n) "–" (first_n + hosts.len() as i64 - 1)
+                }
+                " of " (total) " active"
+            }
+            @if has_next { @if let Some(k) = keys.last() {
+                a href={ (base(&cur_sort, cur_dir)) (at(k, false, first_n + hosts.len() as i64)) } rel="next" { "Next →" }
+            } }
         }
         div.scroll {
             table.matrix {
@@ -141,12 +198,12 @@ pub async fn page(
                 thead {
                     tr {
                         th scope="col" {
-                            a href=(link("host", if sort_rule.is_none() && !desc { "desc" } else { "asc" }, 1)) { "Host" }
+                            a href=(base("host", if sort_rule.is_none() && !desc { "desc" } else { "asc" })) { "Host" }
                             @if sort_rule.is_none() { span aria-hidden="true" { @if desc { " ▼" } @else { " ▲" } } }
                         }
                         @for r in &policy.rules {
                             th.rule scope="col" aria-sort=[(sort_rule.as_deref() == Some(r.id.as_str())).then_some("other")] {
-                                a href=(link(&r.id, "asc", 1)) title={ (r.title) " — sort failing hosts first" } { (r.id) }
+                                a href=(base(&r.id, "asc")) title={ (r.title) " — sort failing hosts first" } { (r.id) }
                             }
                         }
                     }
@@ -162,7 +219,7 @@ pub async fn page(
                                     a href={ "/hosts/" (enc(id)) "#rule-" (enc(&r.id)) }
                                       title={ (r.id) ": " (st) @if let Some(m) = reason { " — " (m) } } {
                                         span aria-hidden="true" { (layout::symbol(st)) }
-                                        span.vh { (st) }
+                                        span.vh { (st) @if let Some(m) = reason { " — " (m) } }
                                     }
                                 }
                             }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 pub mod admin;
 pub mod alerts;
 pub mod control;
+pub mod download;
 pub mod fleet;
 pub mod host;
 pub mod matrix;
