@@ -13,6 +13,9 @@
 //!   latest results), never statement history per request.
 //! - `assets/` — the stylesheet and the one small script, compiled into the
 //!   binary (no CDN, no build step).
+//! - `housekeeping.rs` — the background task: expired sessions deleted in
+//!   batches, the daily trend snapshot, and at start the trend backfilled
+//!   from the stored history (`backfill.rs`).
 //!
 //! Every page is rendered by maud, which escapes every interpolated value:
 //! host names, probe data and messages are agent-supplied data.
