@@ -91,6 +91,8 @@ struct CachedFile {
 }
 
 const PROBE_CACHE_FILE: &str = "probes.json";
+/// The directory (in the state directory) of the probes' own caches.
+pub const LIST_CACHE_DIR: &str = "cache";
 const LOCK_FILE: &str = "lock";
 
 /// What a worker was started to do.
@@ -242,7 +244,11 @@ impl Daemon {
         let interval_seconds =
             default_cron.longest_gap_seconds(Utc::now()) + config.schedule.jitter_seconds;
         let shipper = Shipper::new(&config)?;
-        let root = config.host_root();
+        // The packages probe keeps what the apt lists offer in the state
+        // directory (`cache/`), so an unchanged list is not read each run.
+        let root = config
+            .host_root()
+            .with_cache_dir(Some(dir.join(LIST_CACHE_DIR)));
         let cache = load_probe_cache(&dir);
         Ok(Daemon {
             config,

@@ -56,12 +56,36 @@ pub struct FileMeta {
     pub is_dir: bool,
 }
 
+/// Whether `dir` is `root` or lies under it (compared canonically as far as
+/// the paths exist; a directory that does not exist yet is judged by its
+/// nearest existing ancestor).
+fn inside(dir: &Path, root: &Path) -> bool {
+    let canon = |p: &Path| -> PathBuf {
+        let mut missing = Vec::new();
+        let mut cur = p.to_path_buf();
+        loop {
+            if let Ok(c) = fs::canonicalize(&cur) {
+                return missing.into_iter().rev().fold(c, |acc, m| acc.join(m));
+            }
+            match (cur.file_name().map(OsStr::to_os_string), cur.parent()) {
+                (Some(name), Some(parent)) => {
+                    missing.push(name);
+                    cur = parent.to_path_buf();
+                }
+                _ => return p.to_path_buf(),
+            }
+        }
+    };
+    canon(dir).starts_with(canon(root))
+}
+
 /// A host file system seen from a root prefix.
 #[derive(Debug, Clone)]
 pub struct HostRoot {
     root: PathBuf,
     live: bool,
     host_mode: bool,
+    cache_dir: Option<PathBuf>,
 }
 
 impl HostRoot {
@@ -76,6 +100,7 @@ impl HostRoot {
             root,
             live,
             host_mode: false,
+            cache_dir: None,
         }
     }
 
@@ -92,6 +117,7 @@ impl HostRoot {
             root: path.as_ref().to_path_buf(),
             live: true,
             host_mode: true,
+            cache_dir: None,
         }
     }
 
@@ -101,6 +127,7 @@ impl HostRoot {
             root: path.as_ref().to_path_buf(),
             live: false,
             host_mode: false,
+            cache_dir: None,
         }
     }
 
@@ -124,6 +151,23 @@ impl HostRoot {
         } else {
             "/proc/self"
         }
+    }
+
+    /// The same root with a directory where probes may keep derived data
+    /// between runs (the packages probe's apt list cache), or none. The
+    /// directory is the *agent's* (its state directory, or the user's cache
+    /// directory for `scan`), never a place inside the scanned root: a
+    /// directory under a root other than this machine's `/` (an image, or
+    /// the host's `/` in host mode) is refused, and nothing is cached.
+    pub fn with_cache_dir(mut self, dir: Option<PathBuf>) -> HostRoot {
+        let own_root = self.live && !self.host_mode;
+        self.cache_dir = dir.filter(|d| own_root || !inside(d, &self.root));
+        self
+    }
+
+    /// Where probes may cache derived data (see [`HostRoot::with_cache_dir`]).
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
     }
 
     /// The root prefix.

@@ -157,6 +157,15 @@ struct ScanArgs {
     /// A waivers file (TOML).
     #[arg(long)]
     waivers: Option<PathBuf>,
+    /// Keep what the apt lists offer the installed packages in DIR between
+    /// runs, so unchanged lists are not read again (default:
+    /// $XDG_CACHE_HOME/evident-agent, else ~/.cache/evident-agent). Never
+    /// a directory inside --root / --host-root.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Read every apt list; neither use nor write the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: ScanFormat,
@@ -182,6 +191,15 @@ struct CollectArgs {
     /// Only these probes (repeatable).
     #[arg(long = "probe")]
     probes: Vec<String>,
+    /// Keep what the apt lists offer the installed packages in DIR between
+    /// runs, so unchanged lists are not read again (default:
+    /// $XDG_CACHE_HOME/evident-agent, else ~/.cache/evident-agent). Never
+    /// a directory inside --root / --host-root.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Read every apt list; neither use nor write the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "json")]
     format: DataFormat,
@@ -271,10 +289,40 @@ fn check_root(root: &PathBuf, host_root: Option<&PathBuf>) -> anyhow::Result<Hos
     Ok(HostRoot::new(root))
 }
 
+/// The root with the cache directory `scan` and `collect` use: `--cache-dir`,
+/// else the user's cache directory; none with `--no-cache`. An explicit
+/// directory inside the scanned root is an error; the default one there is
+/// simply not used.
+fn with_cache(root: HostRoot, dir: Option<&PathBuf>, no_cache: bool) -> anyhow::Result<HostRoot> {
+    if no_cache {
+        return Ok(root);
+    }
+    if let Some(dir) = dir {
+        let root = root.with_cache_dir(Some(dir.clone()));
+        anyhow::ensure!(
+            root.cache_dir().is_some(),
+            "--cache-dir {}: inside the scanned root (the agent never writes there)",
+            dir.display()
+        );
+        return Ok(root);
+    }
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    let default = std::env::var_os("XDG_CACHE_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|h| h.join(".cache"))
+        })
+        .map(|d| d.join("evident-agent"));
+    Ok(root.with_cache_dir(default))
+}
+
 fn run_scan(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let root = check_root(&args.root, args.host_root.as_ref())?;
-    let set = evident_policies::load(&args.policies, args.waivers.as_deref())?;
-    let (_, evaluation) = scan::scan(&set, &root, chrono::Utc::now())?;
+    let root = with_cache(root, args.cache_dir.as_ref(), args.no_cache)?;
+    let sources = evident_policies::read_sources(&args.policies, args.waivers.as_deref())?;
+    let (_, _, evaluation) = scan::load_and_scan(&sources, &root, chrono::Utc::now())?;
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let text = match args.format {
         ScanFormat::Table => report::table(
@@ -305,6 +353,7 @@ fn write_out(path: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
 
 fn run_collect(args: &CollectArgs) -> anyhow::Result<ExitCode> {
     let root = check_root(&args.root, args.host_root.as_ref())?;
+    let root = with_cache(root, args.cache_dir.as_ref(), args.no_cache)?;
     let collected = collect::collect(&root, &args.probes)?;
     let text = match args.format {
         DataFormat::Json => serde_json::to_string_pretty(&collected)? + "\n",

@@ -9,6 +9,8 @@ fn agent(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_evident-agent"))
         .args(args)
         .env("NO_COLOR", "1")
+        // The apt list cache goes to a scratch directory, not ~/.cache.
+        .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
         .output()
         .expect("run evident-agent");
     (
@@ -233,4 +235,116 @@ fn a_rule_ending_in_error_makes_scan_exit_2_naming_rule_and_reason() {
         stderr.contains("error: rule `ssh.broken` (p) errored: check failed:"),
         "{stderr}"
     );
+}
+
+/// Every file under `dir` with its size and modification time.
+fn listing(dir: &Path, out: &mut Vec<String>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let m = e.metadata().unwrap();
+        out.push(format!(
+            "{} {} {:?}",
+            e.path().display(),
+            m.len(),
+            m.modified().unwrap()
+        ));
+        if m.is_dir() {
+            listing(&e.path(), out);
+        }
+    }
+}
+
+/// `scan` and `collect` keep the apt list cache in the user's cache
+/// directory, never in the scanned root, and a cold, a warm and a
+/// `--no-cache` run give byte-identical evidence on the package fixtures.
+#[test]
+fn the_apt_list_cache_gives_identical_evidence_and_stays_out_of_the_root() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packages");
+    let cache = tempfile::tempdir().unwrap();
+    let run = |root: &Path, extra: &[&str], args: &[&str]| -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_evident-agent"))
+            .args(args)
+            .arg("--root")
+            .arg(root)
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", cache.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for name in ["debian12", "debian12-weak"] {
+        let root = fixtures.join(name);
+        let mut before = Vec::new();
+        listing(&root, &mut before);
+        // The bytes the statement would hash: the probe's data.
+        let data = |extra: &[&str]| -> Vec<u8> {
+            let (code, stdout, stderr) = run(
+                &root,
+                extra,
+                &["collect", "--probe", "packages", "--format", "json"],
+            );
+            assert_eq!(code, 0, "{stderr}");
+            let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(v[0]["status"], "ok");
+            serde_json::to_vec(&v[0]["data"]).unwrap()
+        };
+        let cached_files =
+            || std::fs::read_dir(cache.path().join("evident-agent")).map_or(0, |d| d.count());
+        let before_files = cached_files();
+        let uncached = data(&["--no-cache"]);
+        assert_eq!(cached_files(), before_files, "--no-cache writes nothing");
+        let cold = data(&[]);
+        let warm = data(&[]);
+        assert_eq!(cold, uncached, "{name}");
+        assert_eq!(warm, uncached, "{name}");
+        let other = tempfile::tempdir().unwrap();
+        let explicit = ["--cache-dir", other.path().to_str().unwrap()];
+        assert_eq!(data(&explicit), uncached, "{name}");
+        assert_eq!(data(&explicit), uncached, "{name}");
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 1);
+        // The whole scan report, apart from the collection time.
+        let report = |extra: &[&str]| -> serde_json::Value {
+            let (code, stdout, stderr) = run(&root, extra, &["scan", "--format", "json"]);
+            assert!(code == 0 || code == 1, "{stderr}");
+            let mut v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            v.as_object_mut().unwrap().remove("collected_at");
+            v
+        };
+        assert_eq!(report(&[]), report(&["--no-cache"]), "{name}");
+        let mut after = Vec::new();
+        listing(&root, &mut after);
+        assert_eq!(before, after, "nothing written under the scanned root");
+    }
+    // One cache file per root, private.
+    let files: Vec<_> = std::fs::read_dir(cache.path().join("evident-agent"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    use std::os::unix::fs::PermissionsExt as _;
+    for f in &files {
+        assert_eq!(f.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // An explicit cache directory inside the scanned root is refused.
+    let root = weak_root();
+    let inside = root.path().join("var/cache/evident");
+    let (code, _, stderr) = run(
+        root.path(),
+        &["--cache-dir", inside.to_str().unwrap()],
+        &["scan"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("inside the scanned root"), "{stderr}");
+    assert!(!root.path().join("var/cache").exists());
+    let (code, _, stderr) = run(root.path(), &["--no-cache", "--cache-dir", "/x"], &["scan"]);
+    assert_eq!(code, 2, "{stderr}");
 }

@@ -161,6 +161,7 @@ fn host_mode_gives_the_rule_results_of_an_agent_running_on_the_host() {
             .args(["scan", "--format", "json", flag])
             .arg(&host)
             .env("NO_COLOR", "1")
+            .env("XDG_CACHE_HOME", env!("CARGO_TARGET_TMPDIR"))
             .output()
             .unwrap()
     };

@@ -121,14 +121,36 @@ struct LenientRule {
 struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
+    /// Offsets of the newlines in `text` (every rule and expression asks
+    /// for its line: counting from the start each time was quadratic).
+    newlines: Vec<usize>,
     errors: Vec<PolicyError>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(file: &'a str, text: &'a str) -> Ctx<'a> {
+        let newlines = text
+            .bytes()
+            .enumerate()
+            .filter_map(|(i, b)| (b == b'\n').then_some(i))
+            .collect();
+        Ctx {
+            file,
+            text,
+            newlines,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The 1-based line of byte `offset` (as [`line_of`]).
+    fn line(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|&nl| nl < offset) + 1
+    }
+
     fn err(&mut self, offset: usize, rule: Option<&str>, kind: PolicyErrorKind) {
         self.errors.push(PolicyError {
             file: self.file.to_string(),
-            line: line_of(self.text, offset),
+            line: self.line(offset),
             rule: rule.map(str::to_string),
             kind,
         });
@@ -160,11 +182,7 @@ impl PolicySet {
                     continue;
                 }
             };
-            let mut ctx = Ctx {
-                file: &src.name,
-                text,
-                errors: Vec::new(),
-            };
+            let mut ctx = Ctx::new(&src.name, text);
             if let Some(policy) = load_one(&mut ctx, &env, catalog, sha256_digest(&src.bytes)) {
                 if let Some(first) = policy_owner.get(&policy.id) {
                     ctx.err(
@@ -475,7 +493,7 @@ fn load_rule(
         unknown_hint,
         rationale: raw.rationale,
         remediation: raw.remediation,
-        line: line_of(ctx.text, offset),
+        line: ctx.line(offset),
     })
 }
 
@@ -589,7 +607,7 @@ fn load_control(
         statement,
         rationale: raw.rationale.filter(|s| !s.trim().is_empty()),
         attestation,
-        line: line_of(ctx.text, offset),
+        line: ctx.line(offset),
     })
 }
 
@@ -652,7 +670,7 @@ fn validate_expr(
             .and_then(|o| expr.source.get(..o))
             .map(|before| before.matches('\n').count())
             .unwrap_or(0);
-        let line = line_of(ctx.text, start) + lines_in + usize::from(skipped_newline);
+        let line = ctx.line(start) + lines_in + usize::from(skipped_newline);
         ctx.errors.push(PolicyError {
             file: ctx.file.to_string(),
             line,

@@ -3,7 +3,6 @@
 
 use super::dpkg::{parse_stanzas, DpkgInventory, Stanza, StanzaReader};
 use super::version::compare_versions;
-use crate::hostroot::HostRoot;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -34,6 +33,30 @@ impl Candidates {
                 Some(v) if compare_versions(v, &s.version) != Ordering::Less => {}
                 _ => {
                     m.insert(key.clone(), s.version.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Candidates {
+    /// Add what one list offers (see [`read_newest`]), lists taken in the
+    /// same order as their paragraphs would be: the result is the same as
+    /// adding every paragraph of every list one by one (per key, the first
+    /// of the newest versions wins either way).
+    pub(super) fn merge(&mut self, list: &Newest, security: bool) {
+        for (key, version) in list {
+            let maps: &mut [&mut BTreeMap<(String, String), String>] = if security {
+                &mut [&mut self.any, &mut self.security]
+            } else {
+                &mut [&mut self.any]
+            };
+            for m in maps.iter_mut() {
+                match m.get(key) {
+                    Some(v) if compare_versions(v, version) != Ordering::Less => {}
+                    _ => {
+                        m.insert(key.clone(), version.clone());
+                    }
                 }
             }
         }
@@ -78,31 +101,37 @@ pub fn pending_updates(inv: &DpkgInventory, c: &Candidates) -> (Vec<String>, Vec
 
 /// Bytes read from an apt list at a time (the list itself is ~48 MB on
 /// Debian 12 and is never held whole: peak memory stays bounded).
-const CHUNK: usize = 256 * 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
+
+/// The most of one list that is read.
+pub(super) const MAX_LIST_BYTES: u64 = 512 * 1024 * 1024;
+
+/// What one list offers the installed packages: (name, architecture) →
+/// the newest version in that list (the first of equal ones).
+pub(super) type Newest = BTreeMap<(String, String), String>;
 
 /// Stream an apt list without loading it whole. A list has tens of thousands
 /// of paragraphs and a host installs a few hundred packages, so each
 /// `Package:` field is found with `memchr::memmem` and only the paragraphs
 /// naming an installed package are parsed (through the same
-/// [`StanzaReader`]).
-pub(super) fn stream_list(
-    root: &HostRoot,
+/// [`StanzaReader`]). `path` only labels errors; `chunk` is the read size.
+pub(super) fn read_newest(
+    file: impl Read,
     path: &str,
-    c: &mut Candidates,
     inv: &DpkgInventory,
-) -> Result<(), String> {
-    let real = root.resolve(path).map_err(|e| e.to_string())?;
-    let file = std::fs::File::open(&real).map_err(|e| format!("{path}: {e}"))?;
-    let mut reader = file.take(512 * 1024 * 1024);
-    let security = is_security_list(path.rsplit('/').next().unwrap_or(path));
+    chunk: usize,
+) -> Result<Newest, String> {
+    let chunk = chunk.max(1);
+    let mut reader = file.take(MAX_LIST_BYTES);
+    let mut c = Candidates::default();
     let scan = ListScanner::new(inv);
     // `buf[..len]` holds what is read and not yet scanned: at most one
     // incomplete paragraph plus one chunk (a paragraph longer than the
     // buffer doubles it).
-    let mut buf: Vec<u8> = vec![0; CHUNK * 2];
+    let mut buf: Vec<u8> = vec![0; chunk * 2];
     let mut len = 0;
     loop {
-        if buf.len() - len < CHUNK {
+        if buf.len() - len < chunk {
             buf.resize(buf.len() * 2, 0);
         }
         // Read straight into the buffer: no second copy.
@@ -123,15 +152,15 @@ pub(super) fn stream_list(
         };
         let done = from + end;
         scan.paragraphs(buf.get(..done).unwrap_or_default(), &mut |st| {
-            c.add(st, security, inv)
+            c.add(st, false, inv)
         });
         buf.copy_within(done..len, 0);
         len -= done;
     }
     scan.paragraphs(buf.get(..len).unwrap_or_default(), &mut |st| {
-        c.add(st, security, inv)
+        c.add(st, false, inv)
     });
-    Ok(())
+    Ok(c.any)
 }
 
 /// Finds the paragraphs of an apt list that name an installed package.
@@ -210,7 +239,6 @@ impl ListScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probes::common::testutil::tree;
 
     #[test]
     fn streamed_lists_agree_with_the_full_parse() {
@@ -236,16 +264,9 @@ mod tests {
         );
         list.push_str("Package: tzdata\nArchitecture: all\nVersion: 2024b-0+deb12u1\n \nPackage: libc6\nArchitecture: amd64\nVersion: 2.36-9+deb12u4\n\n");
         list.push_str("Package: pkg-last\nArchitecture: amd64\nVersion: 9");
-        let dir = tree(&[("/var/lib/apt/lists/x_security_Packages", &list)], &[]);
-        let root = HostRoot::offline(dir.path());
         let mut streamed = Candidates::default();
-        stream_list(
-            &root,
-            "/var/lib/apt/lists/x_security_Packages",
-            &mut streamed,
-            &inv,
-        )
-        .unwrap();
+        let newest = read_newest(list.as_bytes(), "x_security_Packages", &inv, CHUNK).unwrap();
+        streamed.merge(&newest, true);
         let mut full = Candidates::default();
         add_packages_list(&mut full, "x_security_Packages", &list, &inv);
         assert_eq!(streamed, full);

@@ -1,11 +1,12 @@
 //! Collection on dpkg hosts: status, apt sources and lists, history and
 //! automatic updates.
 
-use super::apt_lists::{is_ignored_list, pending_updates, stream_list, Candidates};
+use super::apt_lists::{is_ignored_list, is_security_list, pending_updates, Candidates};
 use super::apt_sources;
 use super::auto_updates::{apt_unattended_enabled, parse_apt_conf};
 use super::dpkg::{parse_dpkg_status, DpkgInventory};
 use super::history::parse_apt_history;
+use super::list_cache::{read_list, ListCache};
 use super::times::{mtime, UpdateTimes};
 use super::PackagesFacts;
 use crate::hostroot::HostRoot;
@@ -86,10 +87,15 @@ pub(super) fn collect_dpkg(
     facts.unreferenced_lists = unreferenced;
     let mut cand = Candidates::default();
     let mut errors = Vec::new();
+    let mut cache = root.cache_dir().map(|d| ListCache::open(d, root, &inv));
     for p in &lists {
-        if let Err(e) = stream_list(root, p, &mut cand, &inv) {
-            errors.push(e);
+        match read_list(root, p, &inv, cache.as_mut()) {
+            Ok(newest) => cand.merge(&newest, is_security_list(p.rsplit('/').next().unwrap_or(p))),
+            Err(e) => errors.push(e),
         }
+    }
+    if let Some(cache) = cache {
+        cache.save();
     }
     let read = lists.len() - errors.len();
     facts.package_list_count = read;

@@ -13,8 +13,14 @@
 //!   security update when that newer version comes from a list whose name
 //!   contains `security`. Backports and experimental lists are ignored (apt
 //!   does not upgrade to them by default); apt pinning is not evaluated.
-//!   Lists are streamed line by line (a `main` list is ~50 MB), never loaded
-//!   whole. Compressed lists (`Acquire::GzipIndexes`) are not read.
+//!   Lists are streamed (a `main` list is ~50 MB), never loaded whole, and
+//!   only the paragraphs of installed packages are parsed. With a cache
+//!   directory ([`HostRoot::cache_dir`]) what each list offers the installed
+//!   packages is kept between runs, keyed by the list's identity and the
+//!   installed set (`list_cache.rs`): an unchanged list is not read again,
+//!   and the output is the same. A large list that must be read is read
+//!   in two parts on two threads (`list_split.rs`). Compressed lists
+//!   (`Acquire::GzipIndexes`) are not read.
 //! - Last update: the newest `apt` history entry with an `Upgrade:` line in
 //!   `/var/log/apt/history.log` or the mtime of
 //!   `/var/lib/apt/periodic/upgrade-stamp` (unattended-upgrades), whichever is
@@ -50,6 +56,8 @@ mod debian;
 mod dpkg;
 mod history;
 mod inventory;
+mod list_cache;
+mod list_split;
 mod rpm;
 mod rpm_header;
 mod times;
