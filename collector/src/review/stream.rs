@@ -83,15 +83,36 @@ struct MemberList {
 impl MemberList {
     fn read(&self) -> MemberListReader<'_> {
         MemberListReader {
-            r: std::io::BufReader::with_capacity(1 << 16, &self.file),
+            r: std::io::BufReader::with_capacity(
+                1 << 16,
+                ReadAt {
+                    file: &self.file,
+                    pos: 0,
+                },
+            ),
             at: 0,
             len: self.len,
         }
     }
 }
 
+/// Reads a file from the start by offset (its cursor is left alone, so
+/// several readers may read it).
+struct ReadAt<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+}
+
+impl std::io::Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 struct MemberListReader<'a> {
-    r: std::io::BufReader<&'a std::fs::File>,
+    r: std::io::BufReader<ReadAt<'a>>,
     at: u64,
     len: u64,
 }
