@@ -1,7 +1,11 @@
 //! Evidence bundles for offline review: the manifest model and the complete
 //! verification of a bundle's members, pure (no I/O, no clock).
 //!
-//! A bundle is a set of named members (path → exact bytes). The collector
+//! A bundle is a set of named members (path → exact bytes). Format v2
+//! splits what grows with the statement count into pieces: the signed root
+//! lists manifest pieces (`manifest/NNNNNN.json`, ≤ 4,096 members each)
+//! and the statement index is in pieces (`index/NNNNNN.json`); v1 bundles
+//! (one manifest, one `index.json`) still verify. The collector
 //! writes them into one file (tar + zstd, see the collector's `export`); an
 //! auditor's `verify` reads them back and hands them to [`verify`], which
 //! checks, in order:
@@ -33,7 +37,8 @@
 //! `model` (member paths and records), `report` (findings), `manifest`
 //! (manifest and agent checks), `chain` (envelopes, blobs, chains),
 //! `results` (re-evaluation), `attestations`, `pruned`, `alerts`, `verify`
-//! (orchestration);
+//! (orchestration), `ordered` (the same for a v2 bundle read in manifest
+//! order, holding one piece at a time);
 //! [`trust`] holds the pinned keys.
 
 pub mod alerts;
@@ -43,6 +48,7 @@ mod attestations;
 mod chain;
 mod manifest;
 mod model;
+pub mod ordered;
 pub mod pruned;
 mod report;
 mod results;
@@ -50,7 +56,7 @@ mod verify;
 
 pub use attestations::check_attestations;
 pub use chain::Progress;
-pub use manifest::{digests_of, Digests};
+pub use manifest::{check_entry, digests_of, Digests};
 pub use model::*;
 pub use report::{AttesterSummary, Checked, Finding, Report, Severity};
 pub use results::{load_recorded_set, policy_files};

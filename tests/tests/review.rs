@@ -113,14 +113,11 @@ fn rewrite(
 }
 
 fn index(members: &BTreeMap<String, Vec<u8>>) -> Index {
-    serde_json::from_slice(&members[bundle::INDEX_PATH]).unwrap()
+    bundle::read_index(members)
 }
 
 fn set_index(members: &mut BTreeMap<String, Vec<u8>>, index: &Index) {
-    members.insert(
-        bundle::INDEX_PATH.into(),
-        serde_json::to_vec(index).unwrap(),
-    );
+    bundle::set_index(members, index);
 }
 
 async fn export_then_verify_passes(backend: Backend) {
@@ -924,6 +921,32 @@ async fn streaming_verify_matches_in_memory(backend: Backend) {
     let r = both(&file);
     assert!(r.ok && r.pinned, "{:?}", r.findings);
     assert_eq!(r.checked.envelopes, 8);
+    assert_eq!(r.checked.results_confirmed, 8);
+    // Format v2: the manifest and the index in pieces, no `index.json`.
+    let members = evident_collector::review::read_bundle(&file).unwrap();
+    assert!(!members.contains_key(bundle::INDEX_PATH));
+    assert!(members.contains_key(&bundle::manifest_piece_path(0)));
+    assert!(members.contains_key(&bundle::index_piece_path(0)));
+    assert_eq!(index(&members).statements.len(), 8);
+    // A bundle of format v1, as collectors before v2 wrote them, verifies.
+    let mut old = members.clone();
+    let idx = index(&old);
+    old.retain(|k, _| {
+        !k.starts_with(bundle::INDEX_PIECES) && !k.starts_with(bundle::MANIFEST_PIECES)
+    });
+    old.insert(bundle::INDEX_PATH.into(), serde_json::to_vec(&idx).unwrap());
+    let signer = evident_collector::review::collector_signer(server.dir.path()).unwrap();
+    bundle::seal_v1(
+        &mut old,
+        &signer,
+        chrono::Utc::now(),
+        "test",
+        Scope::default(),
+    );
+    let v1 = file.with_file_name("v1.bundle");
+    evident_collector::review::write_bundle(&v1, &old).unwrap();
+    let r = both(&v1);
+    assert!(r.ok && r.pinned, "{:?}", r.findings);
     assert_eq!(r.checked.results_confirmed, 8);
     // Members in reverse order (index and manifest first, envelopes last).
     let members = evident_collector::review::read_bundle(&file).unwrap();

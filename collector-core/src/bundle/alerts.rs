@@ -108,14 +108,51 @@ pub fn check_alerts(
     agents: &BTreeSet<&str>,
     r: &mut Report,
 ) -> usize {
-    let Some(alerts) = read_alerts(members, r) else {
-        return 0;
-    };
     let statements: HashMap<(&str, u64), Digest> = index
         .statements
         .iter()
         .map(|e| ((e.agent.as_str(), e.sequence), e.envelope))
         .collect();
+    check_alerts_with(
+        members,
+        &|agent, seq| statements.get(&(agent, seq)).copied(),
+        pruned,
+        agents,
+        r,
+    )
+}
+
+/// The statements the alerts of `members` cite (agent, sequence), for a
+/// reader that looks them up as the index goes by ([`check_alerts_with`]).
+pub fn cited_statements(members: &BTreeMap<String, Vec<u8>>) -> Vec<(String, u64)> {
+    let Some(list) = members
+        .get(ALERTS_PATH)
+        .and_then(|b| serde_json::from_slice::<Vec<AlertEntry>>(b).ok())
+    else {
+        return Vec::new();
+    };
+    list.into_iter()
+        .flat_map(|a| {
+            [a.opened_by, a.resolved_by]
+                .into_iter()
+                .flatten()
+                .map(move |c| (a.agent.clone(), c.sequence))
+        })
+        .collect()
+}
+
+/// [`check_alerts`] with the index's envelope digest of (agent, sequence)
+/// given by `statement`.
+pub fn check_alerts_with(
+    members: &BTreeMap<String, Vec<u8>>,
+    statement: &dyn Fn(&str, u64) -> Option<Digest>,
+    pruned: &Pruned,
+    agents: &BTreeSet<&str>,
+    r: &mut Report,
+) -> usize {
+    let Some(alerts) = read_alerts(members, r) else {
+        return 0;
+    };
     let mut ids = BTreeSet::new();
     for a in &alerts {
         let subject = format!(
@@ -154,16 +191,13 @@ pub fn check_alerts(
         }
         for (what, cited) in [("opened", &a.opened_by), ("resolved", &a.resolved_by)] {
             let Some(c) = cited else { continue };
-            let found = statements
-                .get(&(a.agent.as_str(), c.sequence))
-                .copied()
-                .or_else(|| {
-                    pruned
-                        .stubs
-                        .get(&a.agent)
-                        .and_then(|s| s.get(&c.sequence))
-                        .map(|s| s.envelope)
-                });
+            let found = statement(a.agent.as_str(), c.sequence).or_else(|| {
+                pruned
+                    .stubs
+                    .get(&a.agent)
+                    .and_then(|s| s.get(&c.sequence))
+                    .map(|s| s.envelope)
+            });
             match found {
                 None => r.fail(
                     "alerts",

@@ -180,68 +180,86 @@ pub(super) fn check_chains(
         let host = host_of(agents, agent);
         let mut tally = PrunedTally::default();
         for pair in list.windows(2) {
-            let [(s0, e0, _), (s1, e1, st1)] = pair else {
+            let [(_, e0, _), (_, e1, st1)] = pair else {
                 continue;
             };
-            // Statements pruned by retention: their chain stubs must link.
-            if *s1 > s0 + 1 {
-                let end = st1.map(|st| st.previous);
-                match pruned.bridge(agent, s0 + 1, s1 - 1, e0.envelope, end) {
-                    Bridge::Linked => {
-                        tally.add(pruned, agent, s0 + 1, s1 - 1);
-                        continue;
-                    }
-                    Bridge::Broken(why) => {
-                        r.fail("chain", format!("{host} sequences {s0}..={s1}"), why);
-                        continue;
-                    }
-                    Bridge::None => {}
-                }
-            }
-            if s1 == s0 {
-                r.fail(
-                    "fork",
-                    format!("{host} sequence {s1}"),
-                    format!(
-                        "two envelopes claim sequence {s1}: {} and {}",
-                        e0.envelope, e1.envelope
-                    ),
-                );
-            } else if *s1 > s0 + 1 {
-                let (from, to) = (s0 + 1, s1 - 1);
-                let declared = st1
-                    .and_then(|st| st.gap)
-                    .is_some_and(|g| g.from <= from && g.to >= to);
-                let subject = format!("{host} sequences {from}..={to}");
-                if declared {
-                    r.warn(
-                        "gap",
-                        subject,
-                        "the agent declared these runs dropped (spool overflow)",
-                    );
-                } else {
-                    r.fail(
-                        "gap",
-                        subject,
-                        format!("missing from the chain: sequence {s1} follows {s0}"),
-                    );
-                }
-            } else if let Some(st1) = st1 {
-                if st1.previous != Some(e0.envelope) {
-                    r.fail(
-                        "chain",
-                        format!("{host} sequences {s0}..={s1}"),
-                        format!(
-                            "sequence {s1} names previous {} but sequence {s0} is {}",
-                            st1.previous
-                                .map(|d| d.to_string())
-                                .unwrap_or_else(|| "(none)".into()),
-                            e0.envelope
-                        ),
-                    );
-                }
-            }
+            check_pair(&host, e0, e1, *st1, pruned, &mut tally, r);
         }
         tally.report(pruned, &host, r);
+    }
+}
+
+/// Check that `e1` follows `e0` (same agent, `e1.sequence >= e0.sequence`)
+/// in the chain: a fork, a gap (declared by `st1` or bridged by the chain
+/// stubs of statements retention pruned, counted in `tally`) or a chain
+/// break.
+pub(super) fn check_pair(
+    host: &str,
+    e0: &IndexEntry,
+    e1: &IndexEntry,
+    st1: Option<&Link>,
+    pruned: &Pruned,
+    tally: &mut PrunedTally,
+    r: &mut Report,
+) {
+    let (s0, s1) = (e0.sequence, e1.sequence);
+    let agent = e1.agent.as_str();
+    // Statements pruned by retention: their chain stubs must link.
+    if s1 > s0 + 1 {
+        let end = st1.map(|st| st.previous);
+        match pruned.bridge(agent, s0 + 1, s1 - 1, e0.envelope, end) {
+            Bridge::Linked => {
+                tally.add(pruned, agent, s0 + 1, s1 - 1);
+                return;
+            }
+            Bridge::Broken(why) => {
+                r.fail("chain", format!("{host} sequences {s0}..={s1}"), why);
+                return;
+            }
+            Bridge::None => {}
+        }
+    }
+    if s1 == s0 {
+        r.fail(
+            "fork",
+            format!("{host} sequence {s1}"),
+            format!(
+                "two envelopes claim sequence {s1}: {} and {}",
+                e0.envelope, e1.envelope
+            ),
+        );
+    } else if s1 > s0 + 1 {
+        let (from, to) = (s0 + 1, s1 - 1);
+        let declared = st1
+            .and_then(|st| st.gap)
+            .is_some_and(|g| g.from <= from && g.to >= to);
+        let subject = format!("{host} sequences {from}..={to}");
+        if declared {
+            r.warn(
+                "gap",
+                subject,
+                "the agent declared these runs dropped (spool overflow)",
+            );
+        } else {
+            r.fail(
+                "gap",
+                subject,
+                format!("missing from the chain: sequence {s1} follows {s0}"),
+            );
+        }
+    } else if let Some(st1) = st1 {
+        if st1.previous != Some(e0.envelope) {
+            r.fail(
+                "chain",
+                format!("{host} sequences {s0}..={s1}"),
+                format!(
+                    "sequence {s1} names previous {} but sequence {s0} is {}",
+                    st1.previous
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| "(none)".into()),
+                    e0.envelope
+                ),
+            );
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Checks of the signed manifest and the agents' enrollment records.
 
 use super::model::{
-    agent_path, AgentEntry, Manifest, COLLECTOR_KEY_PATH, FORMAT, MANIFEST_PATH,
-    MANIFEST_PAYLOAD_TYPE,
+    agent_path, AgentEntry, Manifest, ManifestEntry, ManifestPiece, COLLECTOR_KEY_PATH, FORMAT,
+    FORMAT_V1, MANIFEST_PATH, MANIFEST_PAYLOAD_TYPE,
 };
 use super::report::Report;
 use crate::digest::{sha256_digest, Digest};
@@ -23,12 +23,90 @@ pub fn digests_of(members: &BTreeMap<String, Vec<u8>>) -> Digests {
 }
 
 /// Check the signed manifest (read from `members`, which must hold at least
-/// the manifest and the collector key) against every member's digest.
+/// the manifest, the collector key and, v2, the manifest pieces) against
+/// every member's digest.
 pub(super) fn check_manifest(
     members: &BTreeMap<String, Vec<u8>>,
     digests: &Digests,
     r: &mut Report,
 ) -> Option<Manifest> {
+    let manifest = check_root(members, r)?;
+    let mut listed = BTreeSet::new();
+    let mut check = |m: &ManifestEntry, r: &mut Report| -> bool {
+        if !listed.insert(m.path.clone()) {
+            r.fail("member", &m.path, "listed twice in the manifest");
+            return false;
+        }
+        check_entry(m, digests.get(&m.path).copied(), r)
+    };
+    for m in &manifest.members {
+        let ok = check(m, r);
+        if manifest.format == FORMAT && ok {
+            match members
+                .get(&m.path)
+                .map(|b| serde_json::from_slice::<ManifestPiece>(b))
+            {
+                Some(Ok(piece)) => {
+                    for e in &piece.members {
+                        check(e, r);
+                    }
+                }
+                Some(Err(e)) => r.fail(
+                    "manifest",
+                    &m.path,
+                    format!("manifest piece is malformed: {e}"),
+                ),
+                None => r.fail("manifest", &m.path, "manifest piece could not be read"),
+            }
+        }
+    }
+    for path in digests.keys() {
+        if path != MANIFEST_PATH && path != COLLECTOR_KEY_PATH && !listed.contains(path.as_str()) {
+            r.fail(
+                "member",
+                path,
+                "present in the bundle but not listed in the manifest",
+            );
+        }
+    }
+    Some(manifest)
+}
+
+/// Check one listed member against its digest and size as found (`None`:
+/// not in the bundle); true when it matches.
+pub fn check_entry(m: &ManifestEntry, found: Option<(Digest, u64)>, r: &mut Report) -> bool {
+    match found {
+        None => {
+            r.fail(
+                "member",
+                &m.path,
+                "listed in the manifest but missing from the bundle",
+            );
+            false
+        }
+        Some((actual, size)) => {
+            if actual != m.sha256 || size != m.size {
+                r.fail(
+                    "member",
+                    &m.path,
+                    format!(
+                        "content does not match the manifest (manifest {} {} bytes, found {actual} {} bytes)",
+                        m.sha256, m.size, size
+                    ),
+                );
+                false
+            } else {
+                r.checked.members += 1;
+                true
+            }
+        }
+    }
+}
+
+/// Check the signed root of the manifest (`manifest.dsse.json`) with the
+/// bundle's collector key: signature, format (v1 or v2), key id. The
+/// manifest when its signature verified.
+pub fn check_root(members: &BTreeMap<String, Vec<u8>>, r: &mut Report) -> Option<Manifest> {
     let Some(key_b64) = members.get(COLLECTOR_KEY_PATH) else {
         r.fail(
             "manifest",
@@ -88,7 +166,7 @@ pub(super) fn check_manifest(
             return None;
         }
     };
-    if manifest.format != FORMAT {
+    if manifest.format != FORMAT && manifest.format != FORMAT_V1 {
         r.fail(
             "manifest",
             MANIFEST_PATH,
@@ -106,52 +184,15 @@ pub(super) fn check_manifest(
             ),
         );
     }
-    let mut listed = BTreeSet::new();
-    for m in &manifest.members {
-        if !listed.insert(m.path.as_str()) {
-            r.fail("member", &m.path, "listed twice in the manifest");
-            continue;
-        }
-        match digests.get(&m.path) {
-            None => r.fail(
-                "member",
-                &m.path,
-                "listed in the manifest but missing from the bundle",
-            ),
-            Some((actual, size)) => {
-                if *actual != m.sha256 || *size != m.size {
-                    r.fail(
-                        "member",
-                        &m.path,
-                        format!(
-                            "content does not match the manifest (manifest {} {} bytes, found {actual} {} bytes)",
-                            m.sha256,
-                            m.size,
-                            size
-                        ),
-                    );
-                } else {
-                    r.checked.members += 1;
-                }
-            }
-        }
-    }
-    for path in digests.keys() {
-        if path != MANIFEST_PATH && path != COLLECTOR_KEY_PATH && !listed.contains(path.as_str()) {
-            r.fail(
-                "member",
-                path,
-                "present in the bundle but not listed in the manifest",
-            );
-        }
-    }
     Some(manifest)
 }
 
 /// Agent id → (record, key).
-pub(super) type Agents = BTreeMap<String, (AgentEntry, ed25519_dalek::VerifyingKey)>;
+pub type Agents = BTreeMap<String, (AgentEntry, ed25519_dalek::VerifyingKey)>;
 
-pub(super) fn check_agents(members: &BTreeMap<String, Vec<u8>>, r: &mut Report) -> Agents {
+/// Check the agents' enrollment records (`agents/*.json`): the agents whose
+/// records and keys are usable.
+pub fn check_agents(members: &BTreeMap<String, Vec<u8>>, r: &mut Report) -> Agents {
     let mut out = Agents::new();
     for (path, bytes) in members.range("agents/".to_string()..) {
         if !path.starts_with("agents/") {

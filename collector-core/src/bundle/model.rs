@@ -11,15 +11,29 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// Format name written in every manifest.
-pub const FORMAT: &str = "evident-bundle/v1";
+/// Format name of the first bundles: the manifest lists every member and
+/// `index.json` holds the whole statement index (both O(statements)).
+/// Still verified.
+pub const FORMAT_V1: &str = "evident-bundle/v1";
+/// Format name written in every manifest now: the signed root lists the
+/// manifest pieces (`manifest/NNNNNN.json`, each listing at most
+/// [`PIECE_ENTRIES`] members with their digests), and the statement index
+/// is in pieces (`index/NNNNNN.json`) of at most [`PIECE_ENTRIES`]
+/// entries, so writers and readers hold one piece at a time.
+pub const FORMAT: &str = "evident-bundle/v2";
+/// Most entries one manifest or index piece holds.
+pub const PIECE_ENTRIES: usize = 4096;
+/// Folder of the manifest pieces (v2).
+pub const MANIFEST_PIECES: &str = "manifest/";
+/// Folder of the statement index pieces (v2).
+pub const INDEX_PIECES: &str = "index/";
 /// DSSE payload type of the signed manifest.
 pub const MANIFEST_PAYLOAD_TYPE: &str = "application/vnd.evident.bundle-manifest+json";
 /// The signed manifest member.
 pub const MANIFEST_PATH: &str = "manifest.dsse.json";
 /// The collector's public key member (standard base64 of 32 bytes).
 pub const COLLECTOR_KEY_PATH: &str = "collector.pub";
-/// The statement index member.
+/// The statement index member of a v1 bundle (v2: [`INDEX_PIECES`]).
 pub const INDEX_PATH: &str = "index.json";
 /// The policy index member.
 pub const POLICY_INDEX_PATH: &str = "policies/index.json";
@@ -51,7 +65,28 @@ pub struct Scope {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// The bundle manifest (the payload of `manifest.dsse.json`).
+/// One manifest piece of a v2 bundle (`manifest/NNNNNN.json`, unsigned:
+/// the signed root lists its digest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestPiece {
+    /// The members it covers, in the order the bundle file holds them.
+    pub members: Vec<ManifestEntry>,
+}
+
+/// Member path of the `n`th manifest piece.
+pub fn manifest_piece_path(n: usize) -> String {
+    format!("{MANIFEST_PIECES}{n:06}.json")
+}
+
+/// Member path of the `n`th statement index piece.
+pub fn index_piece_path(n: usize) -> String {
+    format!("{INDEX_PIECES}{n:06}.json")
+}
+
+/// The bundle manifest (the payload of `manifest.dsse.json`). In a v2
+/// bundle (the signed root) `members` lists the manifest pieces, which list
+/// every other member; in a v1 bundle it lists every member itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -65,7 +100,8 @@ pub struct Manifest {
     pub collector_key_id: String,
     /// What was exported.
     pub scope: Scope,
-    /// Every member except the manifest and the collector key, sorted by path.
+    /// v1: every member except the manifest and the collector key, sorted
+    /// by path; v2: the manifest pieces.
     pub members: Vec<ManifestEntry>,
 }
 
@@ -107,7 +143,11 @@ impl Manifest {
 }
 
 /// Add the signed manifest and the collector key to `members`, listing every
-/// other member (an existing manifest and key are replaced).
+/// other member (an existing manifest and key are replaced): a v2 bundle,
+/// whose root lists manifest pieces of at most [`PIECE_ENTRIES`] members
+/// in path order (the order [`BTreeMap`] iterates, in which bundle files of
+/// members in memory are written). Old manifest pieces are replaced; the
+/// statement index is whatever `members` holds (see [`set_index`]).
 pub fn seal(
     members: &mut BTreeMap<String, Vec<u8>>,
     signer: &dsse::Signer,
@@ -117,19 +157,119 @@ pub fn seal(
 ) {
     members.remove(MANIFEST_PATH);
     members.remove(COLLECTOR_KEY_PATH);
-    let manifest = Manifest::build(
+    members.retain(|k, _| !k.starts_with(MANIFEST_PIECES));
+    let entries: Vec<ManifestEntry> = members
+        .iter()
+        .map(|(path, bytes)| ManifestEntry {
+            path: path.clone(),
+            sha256: sha256_digest(bytes),
+            size: bytes.len() as u64,
+        })
+        .collect();
+    let mut pieces = Vec::new();
+    for (n, chunk) in entries.chunks(PIECE_ENTRIES).enumerate() {
+        let bytes = ManifestPiece {
+            members: chunk.to_vec(),
+        }
+        .to_bytes();
+        pieces.push((manifest_piece_path(n), bytes));
+    }
+    let root = Manifest {
+        format: FORMAT.to_string(),
+        created_at,
+        generator: generator.to_string(),
+        collector_key_id: signer.key_id().to_string(),
+        scope,
+        members: pieces
+            .iter()
+            .map(|(p, b)| ManifestEntry {
+                path: p.clone(),
+                sha256: sha256_digest(b),
+                size: b.len() as u64,
+            })
+            .collect(),
+    };
+    members.extend(pieces);
+    members.insert(MANIFEST_PATH.to_string(), root.sign(signer));
+    members.insert(COLLECTOR_KEY_PATH.to_string(), collector_key_member(signer));
+}
+
+/// [`seal`] as bundles of format v1 were sealed (one manifest listing
+/// every member): what collectors before v2 wrote, kept so that the
+/// compatibility of `verify` with those bundles stays tested.
+pub fn seal_v1(
+    members: &mut BTreeMap<String, Vec<u8>>,
+    signer: &dsse::Signer,
+    created_at: DateTime<Utc>,
+    generator: &str,
+    scope: Scope,
+) {
+    members.remove(MANIFEST_PATH);
+    members.remove(COLLECTOR_KEY_PATH);
+    let mut manifest = Manifest::build(
         created_at,
         generator,
         signer.key_id(),
         scope,
         members.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
     );
+    manifest.format = FORMAT_V1.to_string();
     let signed = manifest.sign(signer);
     members.insert(MANIFEST_PATH.to_string(), signed);
-    members.insert(
-        COLLECTOR_KEY_PATH.to_string(),
-        format!("{}\n", B64.encode(signer.verifying_key().as_bytes())).into_bytes(),
-    );
+    members.insert(COLLECTOR_KEY_PATH.to_string(), collector_key_member(signer));
+}
+
+/// The `collector.pub` member of `signer`'s key.
+pub fn collector_key_member(signer: &dsse::Signer) -> Vec<u8> {
+    format!("{}\n", B64.encode(signer.verifying_key().as_bytes())).into_bytes()
+}
+
+impl ManifestPiece {
+    /// The member's bytes (compact JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The statement index of `members`: `index.json` (v1), else the index
+/// pieces in path order, concatenated; pieces that do not parse are skipped
+/// (verification names them). Empty when absent.
+pub fn read_index(members: &BTreeMap<String, Vec<u8>>) -> Index {
+    if let Some(b) = members.get(INDEX_PATH) {
+        return serde_json::from_slice(b).unwrap_or_default();
+    }
+    let mut out = Index::default();
+    for (path, bytes) in members.range(INDEX_PIECES.to_string()..) {
+        if !path.starts_with(INDEX_PIECES) {
+            break;
+        }
+        if let Ok(piece) = serde_json::from_slice::<Index>(bytes) {
+            out.statements.extend(piece.statements);
+        }
+    }
+    out
+}
+
+/// Replace the statement index of `members` by `index`, in pieces of at
+/// most [`PIECE_ENTRIES`] entries (`index.json` and old pieces removed).
+pub fn set_index(members: &mut BTreeMap<String, Vec<u8>>, index: &Index) {
+    members.remove(INDEX_PATH);
+    members.retain(|k, _| !k.starts_with(INDEX_PIECES));
+    for (n, chunk) in index.statements.chunks(PIECE_ENTRIES).enumerate() {
+        members.insert(index_piece_path(n), index_piece_bytes(chunk));
+    }
+}
+
+/// The bytes of one index piece holding `entries`.
+pub fn index_piece_bytes(entries: &[IndexEntry]) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Piece<'a> {
+        statements: &'a [IndexEntry],
+    }
+    serde_json::to_vec(&Piece {
+        statements: entries,
+    })
+    .unwrap_or_default()
 }
 
 /// An agent's enrollment record (`agents/<id>.json`).

@@ -115,6 +115,10 @@ struct LoadedSet {
 /// sets by the files they cite (results recorded before and after a policy
 /// change cite different files, and each is re-evaluated with its own),
 /// recomputed results by (policy set, evaluation key, attestations).
+/// Most entries each cache of [`ResultsChecker`] holds before it starts
+/// again (entries are parsed results, tens of KB each).
+const CACHE_ENTRIES: usize = 1024;
+
 pub(super) struct ResultsChecker<'a> {
     files: HashMap<Digest, &'a [u8]>,
     recorded_cache: HashMap<Digest, Option<RecordedResults>>,
@@ -150,6 +154,13 @@ impl<'a> ResultsChecker<'a> {
         r: &mut Report,
     ) {
         let subject = format!("agent {} sequence {}", e.agent, e.sequence);
+        // Bounded: a bundle of millions of statements must not keep every
+        // distinct result; a reader going host by host reuses the latest.
+        if self.recorded_cache.len() >= CACHE_ENTRIES
+            && !self.recorded_cache.contains_key(&e.results)
+        {
+            self.recorded_cache.clear();
+        }
         let recorded = self.recorded_cache.entry(e.results).or_insert_with(|| {
             members
                 .get(&results_path(&e.results))
@@ -231,6 +242,9 @@ impl<'a> ResultsChecker<'a> {
                 .as_slice(),
         );
         let key = (set_key, loaded.keys.key(st), att_key);
+        if self.eval_cache.len() >= CACHE_ENTRIES && !self.eval_cache.contains_key(&key) {
+            self.eval_cache.clear();
+        }
         let recomputed = self.eval_cache.entry(key).or_insert_with(|| {
             // Only a statement no earlier one shares its key reads blobs.
             let fetched: HashMap<Digest, Cow<'_, [u8]>> = st

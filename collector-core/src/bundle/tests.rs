@@ -136,10 +136,6 @@ fn reseal(members: &mut BTreeMap<String, Vec<u8>>) {
     );
 }
 
-fn set_index(members: &mut BTreeMap<String, Vec<u8>>, index: &Index) {
-    members.insert(INDEX_PATH.into(), serde_json::to_vec(index).unwrap());
-}
-
 /// Two hosts, four statements each, sealed.
 fn bundle() -> (BTreeMap<String, Vec<u8>>, Index, Host, Host) {
     let mut members = BTreeMap::new();
@@ -526,4 +522,172 @@ fn the_report_lists_attesters_with_their_revocation_and_warns_on_a_pinned_revoke
         .find(|f| f.kind == "trust" && f.message.contains("was revoked"))
         .unwrap_or_else(|| panic!("{:?}", r.findings));
     assert!(warning.message.contains(&key_id) && warning.message.contains("2026-10-02"));
+}
+
+/// The members of `members` a streaming reader keeps in memory.
+fn small(members: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    members
+        .iter()
+        .filter(|(k, _)| {
+            !k.starts_with("envelopes/")
+                && !k.starts_with("blobs/")
+                && !k.starts_with(MANIFEST_PIECES)
+                && !k.starts_with(INDEX_PIECES)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// What a reader of a v2 bundle in manifest order does with
+/// [`ordered::Ordered`]: the member list piece by piece, then the index
+/// (grouped by agent, sequences ascending) with each envelope.
+fn ordered_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
+    let small = small(members);
+    let mut o = ordered::Ordered::start(&small, members).expect("a v2 root that verifies");
+    let mut n = 0;
+    for p in o.pieces().to_vec() {
+        n += 1;
+        let piece: ManifestPiece = serde_json::from_slice(&members[&p.path]).unwrap();
+        for e in piece.members {
+            n += 1;
+            if e.path.starts_with("blobs/") {
+                o.blob_name(&e.path, &sha256_digest(&members[&e.path]));
+            }
+        }
+    }
+    o.members_checked(n);
+    let mut entries = read_index(members).statements;
+    entries.sort_by(|a, b| (&a.agent, a.sequence).cmp(&(&b.agent, b.sequence)));
+    let mut prev: Option<IndexEntry> = None;
+    for e in entries {
+        assert!(ordered::in_order(prev.as_ref(), &e));
+        prev = Some(e.clone());
+        let bytes = &members[&e.path];
+        let c = o.checker().check(&e, bytes, sha256_digest(bytes));
+        o.apply(e, c);
+    }
+    o.finish_pinned(&Pins::default())
+}
+
+fn general_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
+    verify_pinned(members, &Pins::default(), &mut |_, _| {})
+}
+
+#[test]
+fn ordered_verification_gives_the_in_memory_report() {
+    let (members, _, _, _) = bundle();
+    let r = ordered_report(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    assert_eq!(r, general_report(&members));
+    // A chain break and altered results, resealed: the same findings.
+    let (mut members, mut index, mut a, _) = bundle();
+    let good = br#"{"permitrootlogin":"no"}"#;
+    a.previous = None;
+    let env = sign(&mut a, 4, good, Some(Some(sha256_digest(b"elsewhere"))));
+    index
+        .statements
+        .retain(|e| !(e.agent == a.id && e.sequence == 4));
+    members.remove(&envelope_path(&a.id, 4));
+    add(&mut members, &mut index, &a, 4, env, good);
+    let e = index
+        .statements
+        .iter_mut()
+        .find(|e| e.agent == a.id && e.sequence == 1)
+        .unwrap();
+    let mut rec: RecordedResults =
+        serde_json::from_slice(&members[&results_path(&e.results)]).unwrap();
+    rec.rules[0].status = RuleStatus::Fail;
+    let bytes = serde_json::to_vec(&rec).unwrap();
+    e.results = sha256_digest(&bytes);
+    members.insert(results_path(&e.results), bytes);
+    set_index(&mut members, &index);
+    reseal(&mut members);
+    let r = ordered_report(&members);
+    assert!(!r.ok);
+    let text = failure_text(&r);
+    assert!(
+        text.contains("[chain] host web-1 (agent agt_a) sequences 3..=4"),
+        "{text}"
+    );
+    assert!(text.contains("[results] agent agt_a sequence 1"), "{text}");
+    assert_eq!(r, general_report(&members));
+    // Attestations and revoked attesters.
+    for with in [true, false] {
+        let members = hybrid_bundle(with);
+        assert_eq!(ordered_report(&members), general_report(&members));
+    }
+}
+
+#[test]
+fn the_manifest_and_the_index_are_in_pieces() {
+    let (mut members, index, _, _) = bundle();
+    for i in 0..(2 * PIECE_ENTRIES + 10) {
+        members.insert(format!("notes/{i:05}"), vec![b'x'; i % 7]);
+    }
+    reseal(&mut members);
+    let pieces: Vec<&String> = members
+        .keys()
+        .filter(|k| k.starts_with(MANIFEST_PIECES))
+        .collect();
+    assert_eq!(pieces.len(), 3, "{pieces:?}");
+    assert!(!members.contains_key(INDEX_PATH));
+    assert_eq!(read_index(&members), index);
+    let r = run(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    // Every member but the root and the key is checked, pieces included.
+    assert_eq!(r.checked.members, members.len() - 2);
+    assert_eq!(ordered_report(&members), general_report(&members));
+    // A piece removed: the piece and every member it listed are named.
+    let mut broken = members.clone();
+    broken.remove(&manifest_piece_path(1));
+    let text = failure_text(&run(&broken));
+    assert!(
+        text.contains("[member] manifest/000001.json: listed in the manifest but missing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("present in the bundle but not listed in the manifest"),
+        "{text}"
+    );
+    // An index of more than one piece reads back whole.
+    let mut big = Index::default();
+    for i in 0..(PIECE_ENTRIES as u64 + 3) {
+        let mut e = index.statements[0].clone();
+        e.sequence = i;
+        big.statements.push(e);
+    }
+    set_index(&mut members, &big);
+    assert_eq!(
+        members
+            .keys()
+            .filter(|k| k.starts_with(INDEX_PIECES))
+            .count(),
+        2
+    );
+    assert_eq!(read_index(&members), big);
+}
+
+#[test]
+fn a_v1_bundle_made_by_the_old_writer_still_verifies() {
+    let (mut members, index, a, _) = bundle();
+    members.retain(|k, _| !k.starts_with(INDEX_PIECES) && !k.starts_with(MANIFEST_PIECES));
+    members.insert(INDEX_PATH.into(), serde_json::to_vec(&index).unwrap());
+    seal_v1(
+        &mut members,
+        &collector(),
+        "2026-11-21T00:00:00Z".parse().unwrap(),
+        "test",
+        Scope::default(),
+    );
+    let r = run(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    assert_eq!(r.checked.envelopes, 8);
+    assert_eq!(r.checked.results_confirmed, 8);
+    assert_eq!(read_index(&members), index);
+    // The streaming reader's fast path is for v2 only.
+    assert!(ordered::Ordered::start(&small(&members), &members).is_none());
+    // And its checks still bite.
+    members.remove(&envelope_path(&a.id, 2));
+    let text = failure_text(&run(&members));
+    assert!(text.contains("is missing"), "{text}");
 }

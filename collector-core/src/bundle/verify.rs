@@ -6,7 +6,7 @@ use super::chain::{
     check_blob_names, check_chains, check_envelope, host_of, key_owners, Link, Progress,
 };
 use super::manifest::{check_agents, check_manifest, digests_of, Agents, Digests};
-use super::model::{BlobSource, Index, INDEX_PATH, MANIFEST_PATH};
+use super::model::{BlobSource, Index, FORMAT_V1, INDEX_PATH, INDEX_PIECES, MANIFEST_PATH};
 use super::report::{parse_member, Report};
 use super::results::ResultsChecker;
 use super::trust::TrustedKey;
@@ -41,7 +41,7 @@ pub fn verify_pinned(
 }
 
 /// Hold a finished report to `pins` (attestations read from `members`).
-fn pin(mut r: Report, members: &BTreeMap<String, Vec<u8>>, pins: &Pins) -> Report {
+pub(super) fn pin(mut r: Report, members: &BTreeMap<String, Vec<u8>>, pins: &Pins) -> Report {
     let signer = r.collector_key_id.clone();
     match (&pins.collector, signer) {
         (_, None) => {}
@@ -112,6 +112,21 @@ fn pin(mut r: Report, members: &BTreeMap<String, Vec<u8>>, pins: &Pins) -> Repor
     let ok = r.failures().next().is_none();
     r.ok = ok;
     r
+}
+
+/// The index pieces of a v2 bundle in path order, concatenated; a piece
+/// that does not parse fails.
+fn index_pieces(members: &BTreeMap<String, Vec<u8>>, r: &mut Report) -> Index {
+    let mut out = Index::default();
+    for (path, _) in members.range(INDEX_PIECES.to_string()..) {
+        if !path.starts_with(INDEX_PIECES) {
+            break;
+        }
+        if let Some(piece) = parse_member::<Index>(members, path, r) {
+            out.statements.extend(piece.statements);
+        }
+    }
+    out
 }
 
 /// Verify a whole bundle held in memory. `members` maps path → bytes.
@@ -236,7 +251,11 @@ impl<'a> Verifier<'a> {
             r.created_at = Some(manifest.created_at);
             r.scope = Some(manifest.scope.clone());
             let agents = check_agents(members, &mut r);
-            let index: Index = parse_member(members, INDEX_PATH, &mut r).unwrap_or_default();
+            let index = if manifest.format == FORMAT_V1 {
+                parse_member(members, INDEX_PATH, &mut r).unwrap_or_default()
+            } else {
+                index_pieces(members, &mut r)
+            };
             check_blob_names(digests, &mut r);
             let mut by_path: HashMap<String, Vec<usize>> = HashMap::new();
             for (i, e) in index.statements.iter().enumerate() {

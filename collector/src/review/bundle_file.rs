@@ -36,6 +36,11 @@ pub struct BundleWriter {
     tmp: std::path::PathBuf,
     tar: tar::Builder<zstd::Encoder<'static, std::io::BufWriter<std::fs::File>>>,
     entries: Vec<evident_core::bundle::ManifestEntry>,
+    /// Pieced (v2): the manifest pieces written so far; every
+    /// [`evident_core::bundle::PIECE_ENTRIES`] members listed become one.
+    pieces: Option<Vec<evident_core::bundle::ManifestEntry>>,
+    /// Members appended, pieces included.
+    count: usize,
 }
 
 impl BundleWriter {
@@ -52,7 +57,67 @@ impl BundleWriter {
             tmp,
             tar,
             entries: Vec::new(),
+            pieces: None,
+            count: 0,
         })
+    }
+
+    /// Write the manifest in pieces (bundle format v2): every
+    /// [`evident_core::bundle::PIECE_ENTRIES`] members appended are listed
+    /// in a manifest piece written right after them, so only one piece's
+    /// entries are held; [`Self::finish_pieces`] writes the last one.
+    pub fn pieced(mut self) -> BundleWriter {
+        self.pieces = Some(Vec::new());
+        self
+    }
+
+    /// Members appended so far, pieces included.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// List `entry`; in pieced mode, write a manifest piece when one is full.
+    fn listed(&mut self, entry: evident_core::bundle::ManifestEntry) -> Result<(), ReviewError> {
+        self.entries.push(entry);
+        if self.entries.len() >= evident_core::bundle::PIECE_ENTRIES && self.pieces.is_some() {
+            self.write_piece()?;
+        }
+        Ok(())
+    }
+
+    fn write_piece(&mut self) -> Result<(), ReviewError> {
+        let Some(pieces) = self.pieces.as_ref() else {
+            return Ok(());
+        };
+        let name = evident_core::bundle::manifest_piece_path(pieces.len());
+        let bytes = evident_core::bundle::ManifestPiece {
+            members: std::mem::take(&mut self.entries),
+        }
+        .to_bytes();
+        let mut h = Self::header(bytes.len() as u64);
+        self.tar
+            .append_data(&mut h, &name, bytes.as_slice())
+            .map_err(io(&self.tmp))?;
+        self.count += 1;
+        if let Some(p) = self.pieces.as_mut() {
+            p.push(evident_core::bundle::ManifestEntry {
+                path: name,
+                sha256: evident_core::sha256_digest(&bytes),
+                size: bytes.len() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Pieced mode: write the last manifest piece; the entries of every
+    /// piece (what the signed root lists).
+    pub fn finish_pieces(
+        &mut self,
+    ) -> Result<Vec<evident_core::bundle::ManifestEntry>, ReviewError> {
+        if !self.entries.is_empty() {
+            self.write_piece()?;
+        }
+        Ok(self.pieces.take().unwrap_or_default())
     }
 
     fn header(size: u64) -> tar::Header {
@@ -70,40 +135,12 @@ impl BundleWriter {
         self.tar
             .append_data(&mut h, name, data)
             .map_err(io(&self.tmp))?;
-        self.entries.push(evident_core::bundle::ManifestEntry {
+        self.count += 1;
+        self.listed(evident_core::bundle::ManifestEntry {
             path: name.to_string(),
             sha256: evident_core::sha256_digest(data),
             size: data.len() as u64,
-        });
-        Ok(())
-    }
-
-    /// Append one member read from `file` (from its start), `size` bytes
-    /// whose sha256 is `digest`.
-    pub fn append_file(
-        &mut self,
-        name: &str,
-        file: &mut std::fs::File,
-        size: u64,
-        digest: evident_core::Digest,
-    ) -> Result<(), ReviewError> {
-        use std::io::Seek as _;
-        file.seek(std::io::SeekFrom::Start(0))
-            .map_err(io(&self.tmp))?;
-        let mut h = Self::header(size);
-        self.tar
-            .append_data(
-                &mut h,
-                name,
-                std::io::BufReader::new((&mut *file).take(size)),
-            )
-            .map_err(io(&self.tmp))?;
-        self.entries.push(evident_core::bundle::ManifestEntry {
-            path: name.to_string(),
-            sha256: digest,
-            size,
-        });
-        Ok(())
+        })
     }
 
     /// The manifest entries of the members written so far (taken: later

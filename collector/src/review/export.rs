@@ -1,77 +1,72 @@
 //! `export` to a bundle file without holding the bundle: members go into
-//! the compressed archive as they are read from the store, the statement
-//! index is spooled to an unlinked temporary file, and the signed manifest
-//! (one digest per member) is written last. Memory: the manifest entries and
-//! the sets of blob, result and policy digests to include, not the
-//! envelopes, blobs or index.
+//! the compressed archive as they are read from the store; the statement
+//! index and the manifest are written in pieces of at most
+//! [`bundle::PIECE_ENTRIES`] entries as they fill (bundle format v2), and
+//! the signed root, listing the manifest pieces, last. Memory: one index
+//! piece, one manifest piece and the sets of blob, result and policy
+//! digests to include, not the envelopes, blobs or the whole index.
 
 use super::bundle_file::BundleWriter;
-use super::error::{io, ReviewError};
+use super::error::ReviewError;
 use super::gather::{gather_into, ExportFilter, Sink};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use evident_core::bundle::{self, IndexEntry, Manifest};
 use evident_core::dsse::Signer;
 use evident_policies::Sources;
-use sha2::Digest as _;
-use std::io::Write as _;
 use std::path::Path;
 
-/// Members written straight into a [`BundleWriter`].
+/// Members written straight into a [`BundleWriter`] (pieced), the index in
+/// pieces of [`bundle::PIECE_ENTRIES`] entries.
 pub struct BundleSink {
     writer: BundleWriter,
-    index: std::io::BufWriter<std::fs::File>,
-    index_len: u64,
-    index_hash: sha2::Sha256,
-    first: bool,
+    index: Vec<IndexEntry>,
+    index_pieces: usize,
+    envelopes: usize,
+    hosts: usize,
 }
 
 impl BundleSink {
-    fn new(writer: BundleWriter) -> Result<BundleSink, ReviewError> {
-        let tmp = std::env::temp_dir();
-        let file = tempfile::tempfile().map_err(io(&tmp))?;
-        let mut s = BundleSink {
-            writer,
-            index: std::io::BufWriter::with_capacity(1 << 16, file),
-            index_len: 0,
-            index_hash: sha2::Sha256::new(),
-            first: true,
-        };
-        s.index_bytes(b"{\"statements\":[")?;
-        Ok(s)
+    fn new(writer: BundleWriter) -> BundleSink {
+        BundleSink {
+            writer: writer.pieced(),
+            index: Vec::with_capacity(bundle::PIECE_ENTRIES),
+            index_pieces: 0,
+            envelopes: 0,
+            hosts: 0,
+        }
     }
 
-    fn index_bytes(&mut self, b: &[u8]) -> Result<(), ReviewError> {
-        self.index.write_all(b).map_err(io(&std::env::temp_dir()))?;
-        self.index_hash.update(b);
-        self.index_len += b.len() as u64;
-        Ok(())
+    fn write_index_piece(&mut self) -> Result<(), ReviewError> {
+        let bytes = bundle::index_piece_bytes(&self.index);
+        self.index.clear();
+        let name = bundle::index_piece_path(self.index_pieces);
+        self.index_pieces += 1;
+        self.writer.append(&name, &bytes)
     }
 }
 
 impl Sink for BundleSink {
     fn put(&mut self, path: String, bytes: Vec<u8>) -> Result<(), ReviewError> {
+        if path.starts_with("envelopes/") {
+            self.envelopes += 1;
+        } else if path.starts_with("agents/") {
+            self.hosts += 1;
+        }
         self.writer.append(&path, &bytes)
     }
 
     fn index_entry(&mut self, entry: &IndexEntry) -> Result<(), ReviewError> {
-        let mut b = Vec::with_capacity(320);
-        if !self.first {
-            b.push(b',');
+        self.index.push(entry.clone());
+        if self.index.len() >= bundle::PIECE_ENTRIES {
+            self.write_index_piece()?;
         }
-        self.first = false;
-        serde_json::to_writer(&mut b, entry)
-            .map_err(|e| ReviewError::Invalid(format!("index entry: {e}")))?;
-        self.index_bytes(&b)
+        Ok(())
     }
 
     fn finish_index(&mut self) -> Result<(), ReviewError> {
-        self.index_bytes(b"]}")?;
-        self.index.flush().map_err(io(&std::env::temp_dir()))?;
-        let digest = evident_core::Digest(self.index_hash.clone().finalize().into());
-        let file = self.index.get_mut();
-        self.writer
-            .append_file(bundle::INDEX_PATH, file, self.index_len, digest)
+        if !self.index.is_empty() {
+            self.write_index_piece()?;
+        }
+        Ok(())
     }
 }
 
@@ -118,9 +113,14 @@ pub async fn export_bundle(
         created_at,
         generator,
     } = *seal;
-    let mut sink = BundleSink::new(BundleWriter::create(path)?)?;
+    let mut sink = BundleSink::new(BundleWriter::create(path)?);
     let gathered = gather_into(store, current, filter, &mut sink, progress).await;
-    let BundleSink { mut writer, .. } = sink;
+    let BundleSink {
+        mut writer,
+        envelopes,
+        hosts,
+        ..
+    } = sink;
     let missing_policies = match gathered {
         Ok(m) => m,
         Err(e) => {
@@ -128,33 +128,29 @@ pub async fn export_bundle(
             return Err(e);
         }
     };
-    let mut entries = writer.take_entries();
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    let envelopes = entries
-        .iter()
-        .filter(|e| e.path.starts_with("envelopes/"))
-        .count();
-    let hosts = entries
-        .iter()
-        .filter(|e| e.path.starts_with("agents/"))
-        .count();
+    let pieces = match writer.finish_pieces() {
+        Ok(p) => p,
+        Err(e) => {
+            writer.abandon();
+            return Err(e);
+        }
+    };
     let manifest = Manifest {
         format: bundle::FORMAT.to_string(),
         created_at,
         generator: generator.to_string(),
         collector_key_id: signer.key_id().to_string(),
         scope: super::gather::scope(filter),
-        members: entries,
+        members: pieces,
     };
-    let listed = manifest.members.len();
     let signed = manifest.sign(signer);
     drop(manifest);
     writer.append(bundle::MANIFEST_PATH, &signed)?;
     writer.append(
         bundle::COLLECTOR_KEY_PATH,
-        format!("{}\n", B64.encode(signer.verifying_key().as_bytes())).as_bytes(),
+        &bundle::collector_key_member(signer),
     )?;
-    let members = listed + writer.len();
+    let members = writer.count();
     let size = writer.finish()?;
     Ok(Exported {
         members,

@@ -77,7 +77,7 @@ pub async fn gather(
 pub trait Sink: Send {
     /// One member.
     fn put(&mut self, path: String, bytes: Vec<u8>) -> Result<(), ReviewError>;
-    /// One entry of the statement index (`index.json`), in index order.
+    /// One entry of the statement index (its pieces), in index order.
     fn index_entry(&mut self, entry: &IndexEntry) -> Result<(), ReviewError>;
     /// The index is complete: write it.
     fn finish_index(&mut self) -> Result<(), ReviewError>;
@@ -103,10 +103,7 @@ impl Sink for MembersSink {
     }
 
     fn finish_index(&mut self) -> Result<(), ReviewError> {
-        self.members.insert(
-            bundle::INDEX_PATH.to_string(),
-            serde_json::to_vec(&self.index).unwrap_or_default(),
-        );
+        bundle::set_index(&mut self.members, &self.index);
         Ok(())
     }
 }

@@ -17,10 +17,7 @@ pub type Members = BTreeMap<String, Vec<u8>>;
 
 /// The statement index of `members` (empty when absent).
 pub fn index(members: &Members) -> Index {
-    members
-        .get(bundle::INDEX_PATH)
-        .and_then(|b| serde_json::from_slice(b).ok())
-        .unwrap_or_default()
+    bundle::read_index(members)
 }
 
 /// Per-host histories from a bundle's members. Agents whose latest
@@ -344,10 +341,7 @@ pub fn restrict(
     if let Some(t) = as_of {
         idx.statements.retain(|e| e.collected_at <= t);
     }
-    members.insert(
-        bundle::INDEX_PATH.to_string(),
-        serde_json::to_vec(&idx).unwrap_or_default(),
-    );
+    bundle::set_index(members, &idx);
     Ok(())
 }
 
