@@ -23,6 +23,7 @@ pub use retention::RetentionStore;
 pub use vuln::{SnapshotInfo, VulnStore};
 
 pub mod access;
+mod batch;
 pub mod console;
 pub mod drift;
 pub mod guard;
