@@ -117,6 +117,8 @@ on_both!(
     console_alert_pages_filters_and_counts,
     console_sessions_expire_in_batches,
     console_trend_backfills_from_history,
+    a_batch_stores_what_items_one_by_one_store,
+    results_known_by_digest_drive_drift_from_the_stored_results,
 );
 
 async fn policy_files_are_kept_by_digest(store: &dyn Store) {
@@ -1113,5 +1115,206 @@ async fn console_trend_backfills_from_history(store: &dyn Store) {
             .unwrap(),
         0,
         "resumed: nothing left to do"
+/// The writer's batch path (`store/batch.rs`): plain next runs go in bulk,
+/// everything else one by one, with the same outcomes and rows as items
+/// ingested one at a time.
+async fn a_batch_stores_what_items_one_by_one_store(store: &dyn Store) {
+    let s = settings(10);
+    let good = [("rule:r", "pass"), ("control:A.8.5", "satisfied")];
+    let bad = [("rule:r", "fail"), ("control:A.8.5", "not-satisfied")];
+    // Two fleets with the same history: "o" one item at a time, "b" batched.
+    let mut outcomes = Vec::new();
+    for fleet in ["o", "b"] {
+        let ids: Vec<String> = (1..=5).map(|i| format!("{fleet}{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let key = u8::try_from(i + 1).unwrap() + if fleet == "o" { 0 } else { 100 };
+            enrolled(store, id, key).await;
+        }
+        let first: Vec<IngestItem> = ids
+            .iter()
+            .map(|id| drift_item(id, 1, None, &good, &s))
+            .collect();
+        for it in &first {
+            one(store, it).await;
+        }
+        let mut batch = vec![
+            // Plain next runs (fast), one carrying a new blob.
+            drift_item(&ids[0], 2, Some(first[0].envelope_digest), &good, &s),
+            drift_item(&ids[1], 2, Some(first[1].envelope_digest), &good, &s),
+            // A gap (integrity event).
+            drift_item(&ids[2], 4, Some(first[2].envelope_digest), &good, &s),
+            // Changed results (transitions, alerts).
+            drift_item(&ids[3], 2, Some(first[3].envelope_digest), &bad, &s),
+            // A retry of a stored run (duplicate) and a broken chain.
+            first[4].clone(),
+        ];
+        batch[1]
+            .blobs
+            .push((sha256_digest(b"new-blob"), Arc::new(b"new-blob".to_vec())));
+        // drift_item's bodies repeat across fleets: make envelopes distinct.
+        for it in &mut batch {
+            let env = [it.envelope.as_slice(), fleet.as_bytes()].concat();
+            it.envelope_digest = sha256_digest(&env);
+            it.envelope = Arc::new(env);
+        }
+        batch[4] = first[4].clone();
+        let chain = drift_item(&ids[4], 2, Some(Digest([9; 32])), &good, &s);
+        let got = if fleet == "o" {
+            let mut v = Vec::new();
+            for it in batch.iter().chain([&chain]) {
+                v.push(one(store, it).await);
+            }
+            v
+        } else {
+            let mut all = batch.clone();
+            all.push(chain);
+            store.ingest_batch(&all).await.unwrap()
+        };
+        outcomes.push(got);
+        let a = store.agent(&ids[0]).await.unwrap().unwrap();
+        assert_eq!(a.last_sequence, Some(2));
+        assert_eq!(a.last_digest, Some(batch[0].envelope_digest));
+        assert_eq!(a.latest_results, Some(batch[0].results_digest));
+        assert_eq!(a.last_seen, Some(batch[0].received_at));
+        let st = store.statements(&ids[1], None, 10).await.unwrap();
+        assert_eq!(st.len(), 2);
+        assert_eq!(st[0].digest, batch[1].envelope_digest);
+        assert_eq!(st[0].results, batch[1].results_digest);
+        assert_eq!(
+            store
+                .statement(&batch[1].envelope_digest)
+                .await
+                .unwrap()
+                .map(|x| x.1),
+            Some(batch[1].envelope.to_vec())
+        );
+        assert!(store
+            .missing_blobs(&[sha256_digest(b"new-blob")])
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(
+        outcomes[1],
+        vec![
+            IngestOutcome::Stored { events: vec![] },
+            IngestOutcome::Stored { events: vec![] },
+            IngestOutcome::Stored {
+                events: vec!["gap".into()]
+            },
+            IngestOutcome::Stored { events: vec![] },
+            IngestOutcome::Duplicate,
+            IngestOutcome::Stored {
+                events: vec!["chain".into()]
+            },
+        ]
+    );
+    // Same transitions and alerts on both fleets.
+    for (o, b) in [("o3", "b3"), ("o4", "b4"), ("o1", "b1")] {
+        let t = |id: &'static str| async move {
+            store
+                .transitions(Some(id), None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.subject, t.from, t.to, t.sequence))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(t(o).await, t(b).await, "{o} vs {b}");
+        assert_eq!(
+            store.drift_statuses(o).await.unwrap(),
+            store.drift_statuses(b).await.unwrap()
+        );
+    }
+    assert_eq!(
+        store
+            .transitions(Some("b4"), None, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store
+            .integrity_events(Some("b3"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        store
+            .integrity_events(Some("o3"), None, 10)
+            .await
+            .unwrap()
+            .len()
+    );
+}
+
+/// Ingest may know an evaluation only by the digest of results already
+/// stored (no statuses): when the host's drift state differs, the writer
+/// derives the statuses from the stored results.
+async fn results_known_by_digest_drive_drift_from_the_stored_results(store: &dyn Store) {
+    use evident_collector::store::drift::DriftEval;
+    let s = settings(10);
+    enrolled(store, "k1", 51).await;
+    let i1 = drift_item("k1", 1, None, &[("rule:r", "pass")], &s);
+    one(store, &i1).await;
+    let failing = serde_json::json!({
+        "policies": [], "controls": [],
+        "rules": [{"id": "r", "policy": "p", "title": "R", "controls": ["A.8.5"],
+                   "severity": "high", "status": "fail"}],
+        "summary": {"rules": {"fail": 1}, "controls": {}}
+    });
+    let bytes = serde_json::to_vec(&failing).unwrap();
+    let mut i2 = drift_item("k1", 2, Some(i1.envelope_digest), &[], &s);
+    i2.results_digest = sha256_digest(&bytes);
+    i2.results = Some(Arc::new(bytes));
+    let mut d = (**i2.drift.as_ref().unwrap()).clone();
+    d.eval = Arc::new(DriftEval::default());
+    i2.drift = Some(Arc::new(d));
+    // In a batch (with another host's run) and alone: both derive.
+    enrolled(store, "k2", 52).await;
+    let j1 = drift_item("k2", 1, None, &[("rule:r", "pass")], &s);
+    one(store, &j1).await;
+    let out = store.ingest_batch(&[i2.clone()]).await.unwrap();
+    assert_eq!(out, vec![IngestOutcome::Stored { events: vec![] }]);
+    let t = store.transitions(Some("k1"), None, 10).await.unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(
+        (t[0].from.as_deref(), t[0].to.as_str()),
+        (Some("pass"), "fail")
+    );
+    assert_eq!(
+        store
+            .drift_statuses("k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .get("rule:r")
+            .map(String::as_str),
+        Some("fail")
+    );
+    // A second run with the same results (known by digest only) changes nothing.
+    let mut i3 = i2.clone();
+    i3.sequence = 3;
+    i3.previous = Some(i2.envelope_digest);
+    let env = b"k1-3".to_vec();
+    i3.envelope_digest = sha256_digest(&env);
+    i3.envelope = Arc::new(env);
+    i3.results = None;
+    let mut j2 = drift_item("k2", 2, Some(j1.envelope_digest), &[("rule:r", "pass")], &s);
+    j2.results_digest = j1.results_digest;
+    let out = store.ingest_batch(&[i3, j2]).await.unwrap();
+    assert_eq!(out, vec![IngestOutcome::Stored { events: vec![] }; 2]);
+    assert_eq!(
+        store.transitions(Some("k1"), None, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.transitions(Some("k2"), None, 10).await.unwrap().len(),
+        0
+    );
+    assert_eq!(
+        store.agent("k1").await.unwrap().unwrap().last_sequence,
+        Some(3)
     );
 }

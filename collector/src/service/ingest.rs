@@ -11,9 +11,11 @@
 //! short named step sharing the pipeline's private cached-agent type.
 
 use super::compact::{Contents, ResolveError};
+use super::evals::{Eval, Evals};
+use super::recent::Recent;
 use super::writer::WriterHandle;
 use super::App;
-use crate::store::drift::{DriftEval, DriftInput, DriftSettings, NewAlert};
+use crate::store::drift::{DriftInput, DriftSettings, NewAlert};
 use crate::store::{IngestItem, IngestOutcome, Store};
 use ed25519_dalek::VerifyingKey;
 use evident_core::bundle::RecordedResults;
@@ -22,9 +24,8 @@ use evident_core::evidence::{Parsed, Statement, PAYLOAD_TYPE};
 use evident_core::policy::{evaluate_with, AttestationInput, EvalKeys};
 use evident_core::wire::DecodedIngest;
 use evident_core::wire::{decode_ingest, AgentStatus, IngestResponse, IngestStatus};
-use evident_core::{sha256_digest, Digest, Evidence, PolicySet};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::num::NonZeroUsize;
+use evident_core::{Digest, Evidence, PolicySet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -72,37 +73,6 @@ impl From<ResolveError> for IngestError {
 /// same type an offline `verify` compares re-evaluations against.
 pub use evident_core::bundle::RecordedResults as StoredResults;
 
-/// One evaluation, shared by every statement with the same [`EvalKeys`] key.
-struct EvalEntry {
-    digest: Digest,
-    bytes: Arc<Vec<u8>>,
-    summary: BTreeMap<String, u64>,
-    drift: Arc<DriftEval>,
-}
-
-impl EvalEntry {
-    fn new(results: RecordedResults) -> EvalEntry {
-        let bytes = serde_json::to_vec(&results).unwrap_or_default();
-        let (statuses, severities) =
-            evident_core::drift::statuses(&results.rules, &results.controls);
-        EvalEntry {
-            drift: Arc::new(DriftEval {
-                statuses,
-                severities,
-                remediation: evident_core::drift::remediations(&results.rules),
-            }),
-            digest: sha256_digest(&bytes),
-            bytes: Arc::new(bytes),
-            summary: results
-                .summary
-                .rules
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), u64::try_from(*v).unwrap_or(0)))
-                .collect(),
-        }
-    }
-}
-
 /// Bad signatures under one known key id are logged at most once per this
 /// window (and always counted in `evident_known_key_bad_signatures_total`).
 /// They never open an alert: whoever knows a key id can send them.
@@ -123,11 +93,9 @@ struct CachedAgent {
 /// revoked agent is refused even within this window.
 const AGENT_TTL: Duration = Duration::from_secs(2);
 const CACHE_CAP: usize = 200_000;
-/// Evaluations kept; the least recently used is evicted beyond this.
-const EVAL_CACHE_CAP: NonZeroUsize = match NonZeroUsize::new(8192) {
-    Some(n) => n,
-    None => NonZeroUsize::MIN,
-};
+/// Digests known to be stored, per generation (see [`Recent`]; 32 B + the
+/// set's overhead each: ~25 MB for both generations of blobs).
+const KNOWN_CAP: usize = 262_144;
 /// Attestations that expired more than this many days ago are not read at
 /// ingest (longer than the agent spool's default 30-day age limit).
 const ATTESTATION_MARGIN_DAYS: i64 = 31;
@@ -143,9 +111,9 @@ type AttestationCache = Mutex<Option<(Instant, Arc<Vec<AttestationInput>>)>>;
 pub struct Ingestor {
     writer: WriterHandle,
     agents: RwLock<HashMap<String, CachedAgent>>,
-    known_blobs: RwLock<HashSet<Digest>>,
-    known_results: RwLock<HashSet<Digest>>,
-    evals: Mutex<lru::LruCache<Digest, Arc<EvalEntry>>>,
+    known_blobs: Recent<Digest>,
+    known_results: Recent<Digest>,
+    evals: Evals,
     /// What evaluation results depend on (the cache key).
     keys: EvalKeys,
     /// Drift detection settings (None: no drift tracking).
@@ -165,9 +133,9 @@ impl Ingestor {
         Ingestor {
             writer,
             agents: RwLock::new(HashMap::new()),
-            known_blobs: RwLock::new(HashSet::new()),
-            known_results: RwLock::new(HashSet::new()),
-            evals: Mutex::new(lru::LruCache::new(EVAL_CACHE_CAP)),
+            known_blobs: Recent::new(KNOWN_CAP),
+            known_results: Recent::new(KNOWN_CAP),
+            evals: Evals::default(),
             keys: EvalKeys::new(policies),
             drift: None,
             sig_failures: crate::limits::Windows::new(SIG_FAIL_WINDOW_MS, 10_000),
@@ -302,19 +270,7 @@ impl Ingestor {
     }
 
     fn is_known_blob(&self, d: &Digest) -> bool {
-        self.known_blobs
-            .read()
-            .map(|s| s.contains(d))
-            .unwrap_or(false)
-    }
-
-    fn mark_known(set: &RwLock<HashSet<Digest>>, digests: impl IntoIterator<Item = Digest>) {
-        if let Ok(mut s) = set.write() {
-            if s.len() > CACHE_CAP {
-                s.clear();
-            }
-            s.extend(digests);
-        }
+        self.known_blobs.contains(d)
     }
 }
 
@@ -326,7 +282,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestErro
     quota(app, &agent, body.len())?;
     fresh(app, &statement, sequence, &agent)?;
     let refs = check_blobs(app, &decoded, &statement, content).await?;
-    let eval = evaluation(app, &decoded, &statement, &refs).await?;
+    let (eval_key, eval) = evaluation(app, &decoded, &statement, &refs).await?;
     let envelope_digest = decoded.envelope_digest;
     let outcome = submit(app, decoded, &statement, sequence, &agent, &refs, &eval).await?;
     answer(
@@ -337,6 +293,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestErro
         &statement,
         envelope_digest,
         refs,
+        eval_key,
         &eval,
     )
 }
@@ -582,25 +539,26 @@ async fn check_blobs(
         if !missing.is_empty() {
             return Err(IngestError::MissingBlobs(missing));
         }
-        Ingestor::mark_known(&ing.known_blobs, unknown);
+        ing.known_blobs.extend(unknown);
     }
     Ok(refs)
 }
 
 /// Step 6: the evaluation of the statement under the loaded policies: from the
-/// cache when the same content was evaluated before (whatever the host),
-/// else evaluated now (reading stored blobs the request did not carry).
+/// caches when the same content was evaluated before (whatever the host),
+/// else evaluated now (reading stored blobs the request did not carry);
+/// (its key, the evaluation).
 async fn evaluation(
     app: &App,
     decoded: &DecodedIngest,
     statement: &Statement,
     refs: &[Digest],
-) -> Result<Arc<EvalEntry>, IngestError> {
+) -> Result<(Digest, Eval), IngestError> {
     let ing = &app.ingest;
     let attestations = ing.attestations(&*app.store, app.clock.now_ms()).await?;
     let key = ing.keys.key_with(statement, &attestations);
-    if let Some(e) = ing.evals.lock().ok().and_then(|mut m| m.get(&key).cloned()) {
-        return Ok(e);
+    if let Some(e) = ing.evals.get(&key) {
+        return Ok((key, e));
     }
     let stored_needed: Vec<Digest> = refs
         .iter()
@@ -620,13 +578,11 @@ async fn evaluation(
             .map(Vec::as_slice)
     })
     .map_err(|e| IngestError::Invalid(e.to_string()))?;
-    let entry = Arc::new(EvalEntry::new(RecordedResults::from_evaluation(
-        evaluate_with(&app.policies, &evidence, &attestations),
-    )));
-    if let Ok(mut m) = ing.evals.lock() {
-        m.put(key, entry.clone());
-    }
-    Ok(entry)
+    let entry = ing.evals.evaluated(
+        key,
+        RecordedResults::from_evaluation(evaluate_with(&app.policies, &evidence, &attestations)),
+    );
+    Ok((key, Eval::Fresh(entry)))
 }
 
 /// Step 7: queue the verified statement for the writer (sequence and chain
@@ -638,7 +594,7 @@ async fn submit(
     sequence: i64,
     agent: &CachedAgent,
     refs: &[Digest],
-    eval: &EvalEntry,
+    eval: &Eval,
 ) -> Result<IngestOutcome, IngestError> {
     let ing = &app.ingest;
     let new_blobs: Vec<(Digest, Arc<Vec<u8>>)> = decoded
@@ -647,11 +603,11 @@ async fn submit(
         .filter(|(d, _)| refs.binary_search(d).is_ok() && !ing.is_known_blob(d))
         .map(|(d, b)| (d, Arc::new(b)))
         .collect();
-    let results_known = ing
-        .known_results
-        .read()
-        .map(|s| s.contains(&eval.digest))
-        .unwrap_or(false);
+    // Results the cache knows only by digest were committed before.
+    let results = match eval {
+        Eval::Fresh(e) if !ing.known_results.contains(&e.digest) => Some(e.bytes.clone()),
+        _ => None,
+    };
     let item = IngestItem {
         agent_id: agent.id.clone(),
         sequence,
@@ -662,15 +618,11 @@ async fn submit(
         collected_at: statement.predicate.collected_at.timestamp_millis(),
         received_at: app.clock.now_ms(),
         blobs: new_blobs,
-        results_digest: eval.digest,
-        results: if results_known {
-            None
-        } else {
-            Some(eval.bytes.clone())
-        },
+        results_digest: eval.digest(),
+        results,
         drift: ing.drift.as_ref().map(|settings| {
             Arc::new(DriftInput {
-                eval: eval.drift.clone(),
+                eval: ing.evals.drift(eval),
                 // The agent's interval can shorten the stale window, never
                 // stretch it past the collector's cap.
                 interval_seconds: statement
@@ -698,7 +650,8 @@ fn answer(
     statement: &Statement,
     envelope_digest: Digest,
     refs: Vec<Digest>,
-    eval: &EvalEntry,
+    eval_key: Digest,
+    eval: &Eval,
 ) -> Result<IngestResponse, IngestError> {
     let ing = &app.ingest;
     let sequence = statement.predicate.sequence;
@@ -733,10 +686,11 @@ fn answer(
             }));
         }
     };
-    Ingestor::mark_known(&ing.known_blobs, refs.iter().copied());
+    ing.known_blobs.extend(refs.iter().copied());
     if status == IngestStatus::Stored {
         // A duplicate's results were stored with the original, possibly under other policies.
-        Ingestor::mark_known(&ing.known_results, [eval.digest]);
+        ing.known_results.extend([eval.digest()]);
+        ing.evals.committed(eval_key, eval);
     }
     Ok(IngestResponse {
         status,
@@ -744,6 +698,6 @@ fn answer(
         sequence,
         envelope_digest,
         known_blobs: refs,
-        summary: eval.summary.clone(),
+        summary: eval.summary().clone(),
     })
 }

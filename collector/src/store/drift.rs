@@ -29,6 +29,19 @@ pub struct DriftEval {
     pub remediation: BTreeMap<String, Vec<evident_core::drift::Remediation>>,
 }
 
+impl DriftEval {
+    /// The statuses of stored results (what ingest caches with an evaluation).
+    pub fn from_results(results: &evident_core::bundle::RecordedResults) -> DriftEval {
+        let (statuses, severities) =
+            evident_core::drift::statuses(&results.rules, &results.controls);
+        DriftEval {
+            statuses,
+            severities,
+            remediation: evident_core::drift::remediations(&results.rules),
+        }
+    }
+}
+
 /// Settings the store needs to open alerts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DriftSettings {
@@ -43,7 +56,11 @@ pub struct DriftSettings {
 /// What an ingested statement brings for drift detection.
 #[derive(Debug, Clone)]
 pub struct DriftInput {
-    /// The evaluation's statuses.
+    /// The evaluation's statuses. Empty (no status at all: no evaluation
+    /// has none, every evaluation rolls up the 93 controls) when ingest
+    /// knows only the digest of results already stored: the writer then
+    /// derives them from the stored results, and only if the host's drift
+    /// state differs (an unchanged run's results equal it).
     pub eval: Arc<DriftEval>,
     /// The agent's schedule interval, seconds.
     pub interval_seconds: u64,
@@ -290,7 +307,7 @@ pub struct Notification<'a> {
 macro_rules! impl_drift_store {
     ($ty:ty, $db:ty, begin = $begin:literal, skip_locked = $skip:literal) => {
         use $crate::store::drift::{
-            AlertGauges, AlertQuery, AlertRecord, AlertStore, NewAlert, Notification, OutboxRow, PeriodAlert,
+            AlertGauges, AlertQuery, AlertRecord, AlertStore, DriftEval, NewAlert, Notification, OutboxRow, PeriodAlert,
             TransitionRow,
         };
 
@@ -576,6 +593,13 @@ macro_rules! impl_drift_store {
                 }
                 None => None,
             };
+            let derived;
+            let eval: &DriftEval = if d.eval.statuses.is_empty() {
+                derived = drift_eval_stored(tx, &item.results_digest).await?;
+                &derived
+            } else {
+                &d.eval
+            };
             let window = d.settings.flap_window_ms;
             // A host's first statement has no alerts to look at.
             let open = if prev_map.is_some() {
@@ -584,14 +608,14 @@ macro_rules! impl_drift_store {
                 Vec::new()
             };
             let mut history = BTreeMap::new();
-            for subject in history_needed(prev_map.as_ref(), &d.eval.statuses, &open) {
+            for subject in history_needed(prev_map.as_ref(), &eval.statuses, &open) {
                 let times = drift_times(tx, agent, &subject, now.saturating_sub(window)).await?;
                 history.insert(subject, times);
             }
             let decision = decide(&DriftContext {
                 prev: prev_map.as_ref(),
-                next: &d.eval.statuses,
-                severities: &d.eval.severities,
+                next: &eval.statuses,
+                severities: &eval.severities,
                 open: &open,
                 history: &history,
                 now,
@@ -612,10 +636,10 @@ macro_rules! impl_drift_store {
                 .execute(&mut **tx)
                 .await?;
             }
-            drift_apply(tx, sinks, agent, &decision.alerts, now, Some(item.sequence), &mut host, Some(&d.eval.remediation)).await?;
-            fleet_apply(tx, prev_map.as_ref(), Some(&d.eval.statuses)).await?;
-            host_status_apply(tx, agent, prev_map.as_ref(), &d.eval.statuses, now).await?;
-            let statuses = serde_json::to_string(&d.eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            drift_apply(tx, sinks, agent, &decision.alerts, now, Some(item.sequence), &mut host, Some(&eval.remediation)).await?;
+            fleet_apply(tx, prev_map.as_ref(), Some(&eval.statuses)).await?;
+            host_status_apply(tx, agent, prev_map.as_ref(), &eval.statuses, now).await?;
+            let statuses = serde_json::to_string(&eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
                 "INSERT INTO drift_state (agent_id, results, statuses, interval_seconds, updated_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (agent_id) DO UPDATE SET results = excluded.results, statuses = excluded.statuses, \
@@ -629,6 +653,22 @@ macro_rules! impl_drift_store {
             .execute(&mut **tx)
             .await?;
             Ok(())
+        }
+
+        /// The statuses of stored results (an ingest item that carried only their digest).
+        async fn drift_eval_stored(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            digest: &evident_core::Digest,
+        ) -> Result<DriftEval, StoreError> {
+            let row = sqlx::query("SELECT data FROM results WHERE digest = $1")
+                .bind(digest.0.as_slice())
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("results {digest} are not stored")))?;
+            let data: Vec<u8> = row.try_get(0)?;
+            let results: evident_core::bundle::RecordedResults = serde_json::from_slice(&data)
+                .map_err(|e| StoreError::Corrupt(format!("results {digest}: {e}")))?;
+            Ok(DriftEval::from_results(&results))
         }
 
         /// Move an active host's control and rule statuses in `fleet_status` from

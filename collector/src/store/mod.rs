@@ -24,6 +24,7 @@ pub use retention::RetentionStore;
 pub use vuln::{SnapshotInfo, VulnStore};
 
 pub mod access;
+mod batch;
 pub mod console;
 pub mod console_pages;
 pub mod drift;

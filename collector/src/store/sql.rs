@@ -241,21 +241,7 @@ macro_rules! impl_store {
                 .execute(&mut **tx)
                 .await?;
             }
-            let (form, packed) = $crate::store::pack_envelope(&item.envelope);
-            sqlx::query(
-                "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&item.agent_id)
-            .bind(item.sequence)
-            .bind(item.envelope_digest.0.as_slice())
-            .bind(item.collected_at)
-            .bind(item.received_at)
-            .bind(item.results_digest.0.as_slice())
-            .bind(form)
-            .bind(packed)
-            .execute(&mut **tx)
-            .await?;
+            insert_statement_rows(tx, &[item]).await?;
             let newest = last_sequence.is_none_or(|last| item.sequence > last);
             drift_on_ingest(tx, item, &events, newest).await?;
             if newest {
@@ -545,9 +531,19 @@ macro_rules! impl_store {
                 items: &[IngestItem],
             ) -> Result<Vec<IngestOutcome>, StoreError> {
                 let mut tx = self.write.begin_with($begin).await?;
+                // The plain next runs of their hosts at once (`store/batch.rs`);
+                // the others (and a batch of one: the writer's retry) one by one.
+                let fast = if items.len() > 1 {
+                    ingest_fast(&mut tx, items).await?
+                } else {
+                    vec![None; items.len()]
+                };
                 let mut out = Vec::with_capacity(items.len());
-                for item in items {
-                    out.push(ingest_one(&mut tx, item).await?);
+                for (item, done) in items.iter().zip(fast) {
+                    out.push(match done {
+                        Some(outcome) => outcome,
+                        None => ingest_one(&mut tx, item).await?,
+                    });
                 }
                 tx.commit().await?;
                 Ok(out)

@@ -176,6 +176,59 @@ pub fn verify_rate(run: &SignedRun, host: &Host) -> f64 {
     evident_e2e::strict_verify_rate(&env, &host.signer.verifying_key())
 }
 
+/// CPU seconds (user + system) `pid` has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks())
+}
+
+/// Kernel clock ticks per second (`getconf CLK_TCK`, 100 when unknown).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The PostgreSQL backends serving this database (the collector's pool).
+async fn pg_backends(url: &str) -> Vec<u32> {
+    let Ok(pool) = sqlx::PgPool::connect(url).await else {
+        return Vec::new();
+    };
+    let rows: Vec<(i32,)> = sqlx::query_as(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_default();
+    pool.close().await;
+    rows.into_iter()
+        .filter_map(|(p,)| u32::try_from(p).ok())
+        .collect()
+}
+
+/// CPU seconds of the processes that serve: `serve` and its PostgreSQL backends.
+struct CpuMeter {
+    server: Option<u32>,
+    pg: Vec<u32>,
+}
+
+impl CpuMeter {
+    /// (serve, PostgreSQL backends, this process) CPU seconds so far.
+    fn read(&self) -> (f64, f64, f64) {
+        let server = self.server.and_then(cpu_seconds).unwrap_or(0.0);
+        let pg = self.pg.iter().filter_map(|p| cpu_seconds(*p)).sum();
+        let me = cpu_seconds(std::process::id()).unwrap_or(0.0);
+        (server, pg, me)
+    }
+}
+
 fn pct(sorted: &[f32], p: f64) -> f32 {
     let i = ((sorted.len().max(1) - 1) as f64 * p).round() as usize;
     sorted.get(i).copied().unwrap_or(0.0)
@@ -233,8 +286,17 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     lat_first.sort_by(f32::total_cmp);
 
     let before = db.storage_bytes().await?;
+    let meter = CpuMeter {
+        server: server.pid(),
+        pg: match &server.pg {
+            Some(pg) => pg_backends(&pg.url).await,
+            None => Vec::new(),
+        },
+    };
     let (mut elapsed, mut lat, mut wire, mut n) = (Duration::ZERO, Vec::new(), 0usize, 0usize);
     let mut changed = 0usize;
+    let (mut cpu_server, mut cpu_pg, mut cpu_client) = (0.0, 0.0, 0.0);
+    let mut per_round = Vec::new();
     for _ in 1..args.rounds {
         let bodies = sign_round(&mut hosts, &t, &spec, |r| {
             let c = !r.unchanged && !r.new_blobs.is_empty();
@@ -244,7 +306,14 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         let bodies: Vec<Vec<u8>> = bodies.into_iter().map(|(b, _)| b).collect();
         wire += bodies.iter().map(Vec::len).sum::<usize>();
         n += bodies.len();
+        let count = bodies.len();
+        let c0 = meter.read();
         let (e, l) = poster.round(bodies, args.connections).await?;
+        let c1 = meter.read();
+        cpu_server += c1.0 - c0.0;
+        cpu_pg += c1.1 - c0.1;
+        cpu_client += c1.2 - c0.2;
+        per_round.push(format!("{:.0}", count as f64 / e.as_secs_f64()));
         elapsed += e;
         lat.extend(l);
     }
@@ -295,6 +364,24 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         elapsed.as_secs_f64()
     );
     println!("| ratio to raw verify | **{:.3}** |", tput / rate);
+    println!("| later rounds, runs/s each | {} |", per_round.join(" · "));
+    let per_run = |s: f64| s * 1e6 / n.max(1) as f64;
+    let serving = cpu_server + cpu_pg;
+    println!(
+        "| CPU per later run: serve / PostgreSQL backends / bench client | {:.0} / {:.0} / {:.0} µs (client share of all CPU {:.0} %) |",
+        per_run(cpu_server),
+        per_run(cpu_pg),
+        per_run(cpu_client),
+        100.0 * cpu_client / (serving + cpu_client).max(1e-9)
+    );
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as f64)
+        .unwrap_or(1.0);
+    let server_bound = n as f64 / serving.max(1e-9) * cores;
+    println!(
+        "| server-bound throughput (runs per serving CPU second × {cores} cores) / ratio to raw verify | {server_bound:.0} runs/s / **{:.3}** |",
+        server_bound / rate
+    );
     println!(
         "| latency p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
         pct(&lat, 0.5),
