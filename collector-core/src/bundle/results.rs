@@ -117,7 +117,7 @@ struct LoadedSet {
 /// recomputed results by (policy set, evaluation key, attestations).
 /// Most entries each cache of [`ResultsChecker`] holds before it starts
 /// again (entries are parsed results, tens of KB each).
-const CACHE_ENTRIES: usize = 1024;
+const CACHE_ENTRIES: usize = 128;
 
 pub(super) struct ResultsChecker<'a> {
     files: HashMap<Digest, &'a [u8]>,
