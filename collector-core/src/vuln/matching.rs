@@ -95,6 +95,14 @@ fn feed_source(inv: &Inventory, p: &InventoryPackage) -> (String, String) {
     (source.clone(), version.clone())
 }
 
+/// Every (source package, source version) the inventory holds, as feeds
+/// file them (the keys findings are reported under): what "the affected
+/// version is still installed" means when first-seen times are walked back
+/// through a host's inventory history.
+pub fn installed_sources(inv: &Inventory) -> std::collections::BTreeSet<(String, String)> {
+    inv.inventory.iter().map(|p| feed_source(inv, p)).collect()
+}
+
 /// Whether `entry` affects `installed`; an error names the version that
 /// could not be ordered.
 fn affects(scheme: Scheme, installed: &str, e: &Entry) -> Result<bool, (String, String)> {

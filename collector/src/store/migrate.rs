@@ -132,6 +132,15 @@ macro_rules! migrations {
                     "/0080_alert_statements.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 100,
+                description: "vulnerability first seen",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0100_vuln_first_seen.sql"
+                )),
+            },
         ]
     };
 }
