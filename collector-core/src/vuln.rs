@@ -14,6 +14,7 @@ pub mod index;
 pub mod inventory;
 pub mod matching;
 pub mod probe;
+pub mod subset;
 pub mod version;
 
 pub use basis::{vulns_entry, FirstSeenRef, VulnBasis};

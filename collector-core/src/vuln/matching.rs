@@ -78,7 +78,7 @@ impl HostMatch {
 /// The (source, source version) a package is filed under in feeds. Debian's
 /// signed kernel images come from `linux-signed-<arch>` (version `X+N`) but
 /// the tracker files kernel CVEs under `linux` with the image's version.
-fn feed_source(inv: &Inventory, p: &InventoryPackage) -> (String, String) {
+pub(crate) fn feed_source(inv: &Inventory, p: &InventoryPackage) -> (String, String) {
     if inv.manager != "rpm" && p.source.starts_with("linux-signed") {
         return ("linux".into(), p.version.clone());
     }
