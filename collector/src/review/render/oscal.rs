@@ -323,6 +323,12 @@ fn cve_items(
                 props.push(prop("waiver-approver", &w.approver));
                 props.push(prop("waiver-expires", &w.expires.to_string()));
             }
+            // OSCAL values are non-empty and not padded.
+            props.retain(|p| {
+                p["value"]
+                    .as_str()
+                    .is_some_and(|v| !v.is_empty() && v.trim() == v)
+            });
             let mut o = json!({
                 "uuid": obs.clone(),
                 "title": format!("{} in {} on {}", c.cve, c.source, h.hostname),
