@@ -66,6 +66,16 @@ fn run(server: &Server, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// `evident-collector ARGS` with the server's directory and clock; (exit
+/// code, stdout) — what a report writes, without the log on stderr.
+fn run_stdout(server: &Server, args: &[&str]) -> (i32, String) {
+    let o = server.cli_output(args);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
 /// `verify FILE --trust KEY ARGS` (no data directory: the auditor's side).
 fn verify(server: &Server, file: &Path, args: &[&str]) -> (i32, String) {
     let key_id = evident_collector::review::collector_signer(server.dir.path())
@@ -301,9 +311,9 @@ async fn cve_evidence_is_reproducible_offline(backend: Backend) {
     let as_of = v["created_at"].as_str().unwrap().to_string();
     let f = file.to_string_lossy().into_owned();
     for fmt in ["markdown", "html", "json"] {
-        let (code, db) = run(&server, &["report", "--format", fmt, "--as-of", &as_of]);
+        let (code, db) = run_stdout(&server, &["report", "--format", fmt, "--as-of", &as_of]);
         assert_eq!(code, 0, "{db}");
-        let (code, from_bundle) = run(
+        let (code, from_bundle) = run_stdout(
             &server,
             &[
                 "report", "--format", fmt, "--bundle", &f, "--trust", &key_id, "--as-of", &as_of,
@@ -313,7 +323,7 @@ async fn cve_evidence_is_reproducible_offline(backend: Backend) {
         assert!(db.contains(CVE), "report --format {fmt}:\n{db}");
         assert_eq!(db, from_bundle, "report --format {fmt}");
     }
-    let (_, json) = run(&server, &["report", "--format", "json", "--as-of", &as_of]);
+    let (_, json) = run_stdout(&server, &["report", "--format", "json", "--as-of", &as_of]);
     let r: Value = serde_json::from_str(&json).unwrap();
     let host = &r["vulns"]["hosts"][0];
     assert_eq!(host["hostname"], "web-1");
