@@ -134,8 +134,7 @@ impl VulnChecker {
             .iter()
             .map(|e| ((e.agent.as_str(), e.sequence), e))
             .collect();
-        let mut matches: HashMap<(Digest, Digest), Option<BTreeSet<(String, String)>>> =
-            HashMap::new();
+        let mut matches: HashMap<(Digest, Digest), Option<OpenPairs>> = HashMap::new();
         let mut confirmed = 0;
         for ((agent, f, snapshot), host) in &self.pending {
             let Some(e) = by_key.get(&(agent.as_str(), f.sequence)) else {
