@@ -105,13 +105,18 @@ fn statement(agent: &str, seq: u64, at: i64, blob: &[u8], key: &Signer) -> (Stat
             reason: None,
         }],
     });
-    let env = key
-        .sign_envelope(PAYLOAD_TYPE, st.to_bytes())
-        .to_json();
+    let env = key.sign_envelope(PAYLOAD_TYPE, st.to_bytes()).to_json();
     (st, env)
 }
 
-fn item(agent: &str, seq: i64, at: i64, env: Vec<u8>, blob: Vec<u8>, vs_update: bool) -> IngestItem {
+fn item(
+    agent: &str,
+    seq: i64,
+    at: i64,
+    env: Vec<u8>,
+    blob: Vec<u8>,
+    vs_update: bool,
+) -> IngestItem {
     let results = b"{}".to_vec();
     let d = sha256_digest(&env);
     let packages = sha256_digest(&blob);
@@ -160,7 +165,11 @@ async fn main() -> Result<()> {
     let t = Instant::now();
     let read = read_feed(std::path::Path::new(&feed), FeedFormat::DebianTracker)?;
     let info = store_snapshot(&*st, &read, &feed, now).await?;
-    println!("import + store: {:.2} s, {} entries", t.elapsed().as_secs_f64(), info.entries);
+    println!(
+        "import + store: {:.2} s, {} entries",
+        t.elapsed().as_secs_f64(),
+        info.entries
+    );
 
     st.create_token(&NewToken {
         id: "bench".into(),
@@ -220,9 +229,12 @@ async fn main() -> Result<()> {
     let blob = inventory(&mut Rng(0xfeed_beef_0000_0001), h, packages, in_feed, true);
     let (stmt, env) = statement(&id, 2, now + 1000, &blob, &Signer::from_seed(&key));
     let digest: Digest = sha256_digest(&env);
-    let blobs: BTreeMap<Digest, Vec<u8>> = [(packages_digest(&stmt).map_err(anyhow::Error::msg)?, blob.clone())]
-        .into_iter()
-        .collect();
+    let blobs: BTreeMap<Digest, Vec<u8>> = [(
+        packages_digest(&stmt).map_err(anyhow::Error::msg)?,
+        blob.clone(),
+    )]
+    .into_iter()
+    .collect();
     let t = Instant::now();
     let got = vs.derive(&*st, &stmt, digest, &blobs).await?;
     let one = t.elapsed();
