@@ -53,6 +53,8 @@ pub struct Loaded {
 }
 
 type MatchResult = Arc<Result<HostMatch, String>>;
+/// The (source package, source version) pairs an inventory holds.
+type SourceSet = Arc<BTreeSet<(String, String)>>;
 
 /// The state shared by ingest and the re-match loop.
 pub struct VulnState {
@@ -60,7 +62,7 @@ pub struct VulnState {
     checked: Mutex<Option<Instant>>,
     loading: tokio::sync::Mutex<()>,
     matches: Mutex<lru::LruCache<(Digest, Digest), MatchResult>>,
-    sources: Mutex<lru::LruCache<Digest, Arc<BTreeSet<(String, String)>>>>,
+    sources: Mutex<lru::LruCache<Digest, SourceSet>>,
 }
 
 impl Default for VulnState {
@@ -271,7 +273,7 @@ impl VulnState {
         &self,
         store: &dyn Store,
         packages: Digest,
-    ) -> Result<Arc<BTreeSet<(String, String)>>, VulnStateError> {
+    ) -> Result<SourceSet, VulnStateError> {
         if let Some(s) = lock_get(&self.sources, &packages) {
             return Ok(s);
         }
