@@ -549,7 +549,18 @@ fn cases() -> Vec<Case> {
                 let main = t.split("\n\n").next().unwrap().to_string();
                 write(r, p, &(main + "\n"));
             },
-            flips: &["packages.security-updates"],
+            flips: &["packages.security-updates", "packages.security-source"],
+        },
+        Case {
+            name: "packages: an apt source is marked trusted (no signature check)",
+            change: |r| {
+                write(
+                    r,
+                    "/etc/apt/sources.list.d/vendor.list",
+                    "deb [trusted=yes] http://vendor.example/apt bookworm main\n",
+                );
+            },
+            flips: &["packages.signed-sources"],
         },
         Case {
             name: "harmless packages: a disabled stanza and a deb-src line",

@@ -32,13 +32,18 @@
 //!
 //! 6. the alerts of the period (`alerts.json`, when present): every
 //!    statement an alert cites is an envelope or a chain stub of the bundle.
+//! 7. vulnerability results (issue #18): results carrying a `vulns` basis
+//!    are re-evaluated with the `vulns` data rebuilt from the statement's
+//!    inventory and the bundle's snapshot subset (`vulns/<hex>.json`), and
+//!    the first-seen citations inside the bundle are checked.
 //!
 //! Layout (each submodule depends only on those listed before it):
 //! `model` (member paths and records), `report` (findings), `manifest`
 //! (manifest and agent checks), `chain` (envelopes, blobs, chains),
-//! `results` (re-evaluation), `attestations`, `pruned`, `alerts`, `verify`
-//! (orchestration), `ordered` (the same for a v2 bundle read in manifest
-//! order, holding one piece at a time);
+//! `vulns` (re-match, first-seen citations), `results` (re-evaluation),
+//! `attestations`, `pruned`, `alerts`, `verify` (orchestration), `ordered`
+//! (the same for a v2 bundle read in manifest order, holding one piece at a
+//! time);
 //! [`trust`] holds the pinned keys.
 
 pub mod alerts;
@@ -53,6 +58,7 @@ pub mod pruned;
 mod report;
 mod results;
 mod verify;
+mod vulns;
 
 pub use attestations::check_attestations;
 pub use chain::Progress;

@@ -6,6 +6,7 @@ mod alerts;
 mod builder;
 mod compare;
 mod remediation;
+pub mod vulns;
 
 pub use crate::attestation::AttestationRef;
 use crate::bundle::RecordedResults;
@@ -204,6 +205,10 @@ pub struct Report {
     /// The alerts of the period (absent for evidence without alerts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerts: Option<AlertsSection>,
+    /// Known CVEs per host and across the fleet (absent when no result of
+    /// the hosts reported was matched against a vulnerability snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulns: Option<vulns::VulnSection>,
 }
 
 /// Where the report's claims come from: the signing collector, the

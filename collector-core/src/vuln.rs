@@ -5,16 +5,20 @@
 //!
 //! Everything here is pure: feeds are read from any [`std::io::Read`] the
 //! caller opens, matching takes values and returns values. Imports run one
-//! way: `version` → `index` → `feed` / `inventory` → `matching`.
+//! way: `version` → `index` → `feed` / `inventory` → `matching` → `probe` →
+//! `basis` (what an evaluation's `vulns` data was computed from).
 
+pub mod basis;
 pub mod feed;
 pub mod index;
 pub mod inventory;
 pub mod matching;
 pub mod probe;
+pub mod subset;
 pub mod version;
 
+pub use basis::{vulns_entry, FirstSeenRef, VulnBasis};
 pub use index::{Entry, Release, SnapshotIndex, Status, Urgency};
 pub use inventory::{Inventory, InventoryPackage};
-pub use matching::{match_host, HostMatch, PackageFinding};
+pub use matching::{installed_sources, match_host, HostMatch, PackageFinding};
 pub use version::{compare, Scheme, VersionError};

@@ -340,8 +340,12 @@ pub async fn serve(
         quota_statements: crate::limits::Windows::new(60_000, 200_000),
         quota_bytes: crate::limits::Windows::new(86_400_000, 200_000),
         access: Default::default(),
+        vuln: Default::default(),
         data_dir: Some(dir.to_path_buf()),
     });
+    // A newly imported vulnerability snapshot: re-match the fleet's latest
+    // inventories in the background (issue 18).
+    let rematch_task = service::vuln_rematch::spawn(app.clone(), stop_tx.subscribe());
     // The console's background work: expired sessions, the fleet trend
     // (one snapshot of the fleet counts per day, backfilled from history).
     let trend_task =
@@ -442,6 +446,7 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(30), writer_task).await;
     stats_task.abort();
     trend_task.abort();
+    rematch_task.abort();
     if let Some(t) = retention_task {
         t.abort();
     }

@@ -1,6 +1,7 @@
 //! Retention on both stores (issue 10): what a pass prunes and keeps, the
 //! chain stubs it leaves, the recorded run, dry runs, idempotence, and the
-//! event tables (open alerts protect what they cite). SQLite in a temp dir
+//! event tables (open alerts protect what they cite, and so does the
+//! vulnerability first-seen state). SQLite in a temp dir
 //! and PostgreSQL (a fresh database on EVIDENT_TEST_DATABASE_URL, default
 //! postgres://postgres@127.0.0.1:5432/test; unreachable fails the test).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers called from generated #[test]s
@@ -112,6 +113,7 @@ on_both!(
     fleet_counts_follow_ingest_and_agent_status,
     ingest_reads_only_current_attestations_of_its_controls,
     period_queries_return_exactly_the_period_with_a_clock_set_back,
+    vulnerability_state_first_seen_resolved_and_kept_by_retention,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -204,6 +206,7 @@ fn signed(
         results_digest: sha256_digest(&results),
         results: Some(Arc::new(results)),
         drift: None,
+        vuln: None,
     }
 }
 
@@ -633,4 +636,119 @@ async fn period_queries_return_exactly_the_period_with_a_clock_set_back(store: &
             .collect::<Vec<_>>(),
         vec![2, 3, 4]
     );
+}
+
+/// The per-host vulnerability state the ingest transaction keeps (issue
+/// 18): inventory history rows on change only, first seen kept while open,
+/// resolved when gone, a reinstall opening anew; the fleet view; and
+/// retention keeping every statement the rows cite.
+async fn vulnerability_state_first_seen_resolved_and_kept_by_retention(store: &dyn Store) {
+    use evident_collector::store::vuln::{NewFirstSeen, StatementRef, VulnUpdate};
+    enrolled(store, "v1", 9).await;
+    let inv_a = sha256_digest(b"inventory a");
+    let inv_b = sha256_digest(b"inventory b");
+    // (sequence, inventory, new pairs, gone pairs, refresh)
+    type Step<'a> = (i64, Digest, &'a [(&'a str, i64)], &'a [&'a str], bool);
+    let plan: &[Step] = &[
+        (1, inv_a, &[], &[], false),            // no snapshot yet
+        (2, inv_a, &[("CVE-1", 1)], &[], true), // opened, dated to 1
+        (3, inv_a, &[], &[], true),             // unchanged: pruned later
+        (4, inv_a, &[], &[], true),             // unchanged: pruned later
+        (5, inv_b, &[], &["CVE-1"], false),     // fixed: resolved at 5
+        (6, inv_b, &[], &[], false),            // unchanged: pruned later
+        (7, inv_a, &[("CVE-1", 7)], &[], true), // reinstalled: anew
+        (8, inv_a, &[], &[], true),             // head
+    ];
+    let mut previous = None;
+    let mut digests = std::collections::BTreeMap::new();
+    for (seq, inv, new, gone, refresh) in plan {
+        let at = D0 + seq * HOUR;
+        let mut it = signed("v1", *seq, at, "a", "x", previous);
+        let statement = StatementRef {
+            sequence: *seq,
+            digest: it.envelope_digest,
+            at,
+        };
+        digests.insert(*seq, statement);
+        it.vuln = Some(Arc::new(VulnUpdate {
+            agent_id: "v1".into(),
+            statement,
+            packages: Some(*inv),
+            refresh_last: *refresh,
+            new: new
+                .iter()
+                .map(|(cve, first)| NewFirstSeen {
+                    cve: (*cve).into(),
+                    source: "openssl".into(),
+                    first: digests[first],
+                })
+                .collect(),
+            gone: gone
+                .iter()
+                .map(|c| ((*c).to_string(), "openssl".to_string()))
+                .collect(),
+        }));
+        store.ingest_batch(std::slice::from_ref(&it)).await.unwrap();
+        previous = Some(it.envelope_digest);
+        if *seq == 4 {
+            let open = store.vuln_first_seen(Some("v1"), false).await.unwrap();
+            assert_eq!(open.len(), 1);
+            assert_eq!(
+                open[0].first, digests[&1],
+                "first seen survives unchanged runs"
+            );
+            assert_eq!((open[0].last_sequence, open[0].last_at), (4, D0 + 4 * HOUR));
+            let fleet = store.vuln_fleet(10).await.unwrap();
+            assert_eq!((fleet[0].cve.as_str(), fleet[0].hosts), ("CVE-1", 1));
+        }
+        if *seq == 5 {
+            assert!(store
+                .vuln_first_seen(Some("v1"), false)
+                .await
+                .unwrap()
+                .is_empty());
+            let all = store.vuln_first_seen(Some("v1"), true).await.unwrap();
+            assert_eq!(all[0].resolved, Some(digests[&5]));
+            assert!(store.vuln_fleet(10).await.unwrap().is_empty());
+        }
+    }
+    let all = store.vuln_first_seen(Some("v1"), true).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].first, digests[&7], "a reinstall starts anew");
+    assert_eq!(all[0].resolved, None);
+    // Inventory history: a row per change only, newest first.
+    let h = store.vuln_inventory_history("v1", 100, 10).await.unwrap();
+    let rows: Vec<(i64, Digest)> = h.iter().map(|r| (r.first_sequence, r.packages)).collect();
+    assert_eq!(rows, vec![(7, inv_a), (5, inv_b), (1, inv_a)]);
+    let latest = store.vuln_latest_inventories(None, 10).await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(
+        (latest[0].packages, latest[0].statement),
+        (inv_a, digests[&8])
+    );
+    // A re-match resolving at the latest statement (same as last seen).
+    store
+        .vuln_apply(&[VulnUpdate {
+            agent_id: "v1".into(),
+            statement: digests[&8],
+            packages: None,
+            refresh_last: false,
+            new: vec![],
+            gone: vec![("CVE-1".into(), "openssl".into())],
+        }])
+        .await
+        .unwrap();
+    let all = store.vuln_first_seen(Some("v1"), true).await.unwrap();
+    assert_eq!(all[0].resolved, Some(digests[&8]));
+
+    // Retention far past the window: the statements the state cites (1, 5,
+    // 7; 8 is the head) are kept although nothing else changed there.
+    let cfg = RetentionConfig {
+        keep_days: 400,
+        ..RetentionConfig::default()
+    };
+    run_pass(store, &cfg, D0 + 500 * DAY, false, &|| false)
+        .await
+        .unwrap();
+    assert_eq!(sequences(store, "v1").await, vec![1, 5, 7, 8]);
 }

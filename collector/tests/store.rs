@@ -218,6 +218,7 @@ fn item(agent_id: &str, seq: i64, body: &str, previous: Option<Digest>, blob: &[
         results_digest: sha256_digest(&results),
         results: Some(Arc::new(results)),
         drift: None,
+        vuln: None,
     }
 }
 

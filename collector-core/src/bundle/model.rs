@@ -4,6 +4,7 @@
 use crate::digest::{sha256_digest, Digest};
 use crate::dsse;
 use crate::policy::{ControlResult, PolicyRef, RuleResult, SourceRef, Summary};
+pub use crate::vuln::basis::{FirstSeenRef, VulnBasis};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -359,6 +360,10 @@ pub struct RecordedResults {
     pub expired_waivers: Vec<String>,
     /// Counts.
     pub summary: Summary,
+    /// What the derived `vulns` data was computed from (snapshot, first-seen
+    /// statements), when the collector matched a snapshot at ingest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulns: Option<VulnBasis>,
 }
 
 impl RecordedResults {
@@ -371,7 +376,14 @@ impl RecordedResults {
             rules: e.rules,
             expired_waivers: e.expired_waivers,
             summary: e.summary,
+            vulns: None,
         }
+    }
+
+    /// The same results recording the `vulns` basis they were computed with.
+    pub fn with_vulns(mut self, basis: Option<VulnBasis>) -> RecordedResults {
+        self.vulns = basis;
+        self
     }
 }
 

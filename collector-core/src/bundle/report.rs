@@ -22,7 +22,8 @@ pub struct Finding {
     /// Failure or warning.
     pub severity: Severity,
     /// Machine-readable kind: `manifest`, `member`, `agent`, `envelope`,
-    /// `blob`, `gap`, `fork`, `chain`, `policy`, `results`, `attestation`.
+    /// `blob`, `gap`, `fork`, `chain`, `policy`, `results`, `attestation`,
+    /// `vulns`.
     pub kind: String,
     /// What it is about (member path, host + sequence range, policy name).
     pub subject: String,
@@ -48,6 +49,14 @@ pub struct Checked {
     /// Alerts of the period whose cited statements were found.
     #[serde(default)]
     pub alerts: usize,
+    /// Statements whose vulnerability results were re-matched offline
+    /// against the bundle's snapshot subset and confirmed.
+    #[serde(default)]
+    pub vulns_confirmed: usize,
+    /// First-seen citations inside the bundle confirmed (statement, time,
+    /// and its inventory matching that CVE).
+    #[serde(default)]
+    pub first_seen_confirmed: usize,
 }
 
 /// The outcome of [`verify`](super::verify).

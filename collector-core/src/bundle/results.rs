@@ -5,6 +5,7 @@ use super::model::{
     POLICY_INDEX_PATH,
 };
 use super::report::{parse_member, Report};
+use super::vulns::{compare_open, open_pairs, vulns_key, OpenPairs, VulnChecker};
 use crate::catalog::Catalog;
 use crate::digest::{sha256_digest, Digest};
 use crate::dsse::Envelope;
@@ -12,6 +13,7 @@ use crate::evidence::{Evidence, Statement};
 use crate::policy::{
     evaluate_with, AttestationInput, PolicyRef, PolicySet, PolicySource, RuleResult, SourceRef,
 };
+use crate::vuln::basis::{inventory_of, with_vulns, VULNS};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -124,8 +126,15 @@ pub(super) struct ResultsChecker<'a> {
     recorded_cache: HashMap<Digest, Option<RecordedResults>>,
     sets: HashMap<Digest, Result<LoadedSet, String>>,
     reported_sets: BTreeSet<Digest>,
-    eval_cache: HashMap<(Digest, Digest, Digest), Result<RecordedResults, String>>,
+    eval_cache: HashMap<(Digest, Digest, Digest), Recomputed>,
+    /// Re-matching of vulnerability results and first-seen citations.
+    pub(super) vulns: VulnChecker,
 }
+
+/// A re-evaluation: the results, and for a vulnerability result the
+/// (CVE, source package) pairs re-matched; or the kind and message of why
+/// it could not run.
+type Recomputed = Result<(RecordedResults, Option<OpenPairs>), (&'static str, String)>;
 
 impl<'a> ResultsChecker<'a> {
     /// Check the bundle's policy files; `None` (reported) when the policy
@@ -141,6 +150,7 @@ impl<'a> ResultsChecker<'a> {
             sets: HashMap::new(),
             reported_sets: BTreeSet::new(),
             eval_cache: HashMap::new(),
+            vulns: VulnChecker::new(members),
         })
     }
 
@@ -150,6 +160,7 @@ impl<'a> ResultsChecker<'a> {
         members: &BTreeMap<String, Vec<u8>>,
         blobs: &dyn BlobSource,
         e: &IndexEntry,
+        host: &str,
         st: &Statement,
         r: &mut Report,
     ) {
@@ -206,6 +217,18 @@ impl<'a> ResultsChecker<'a> {
         if cited_missing {
             return;
         }
+        self.vulns.note(e, host, st, recorded);
+        let vulns = match &recorded.vulns {
+            None => None,
+            Some(basis) => match self.vulns.subset(members, basis) {
+                Ok(subset) => Some((basis, subset)),
+                Err(msg) => {
+                    let at = format!("{host} sequence {}", e.sequence);
+                    self.vulns.report_subset(basis, &e.agent, &at, &msg, r);
+                    return;
+                }
+            },
+        };
         let set_key = citation_key(recorded);
         let loaded = self.sets.entry(set_key).or_insert_with(|| {
             load_recorded_set(files, &recorded.policies, recorded.waivers.as_ref()).map(|set| {
@@ -238,6 +261,7 @@ impl<'a> ResultsChecker<'a> {
             attestations
                 .iter()
                 .flat_map(|a| a.digest.0)
+                .chain(vulns_key(recorded, st).map(|d| d.0).into_iter().flatten())
                 .collect::<Vec<u8>>()
                 .as_slice(),
         );
@@ -254,18 +278,66 @@ impl<'a> ResultsChecker<'a> {
                 .filter_map(|p| p.digest)
                 .filter_map(|d| blobs.blob(&d).map(|b| (d, b)))
                 .collect();
-            let evidence = Evidence::from_statement(st, |d| fetched.get(d).map(|b| b.as_ref()))
-                .map_err(|err| err.to_string())?;
-            Ok(RecordedResults::from_evaluation(evaluate_with(
+            let mut evidence = Evidence::from_statement(st, |d| fetched.get(d).map(|b| b.as_ref()))
+                .map_err(|err| ("blob", err.to_string()))?;
+            let mut open = None;
+            if let Some((basis, subset)) = &vulns {
+                if let Ok(inv) = inventory_of(&evidence) {
+                    subset.covers(&inv).map_err(|m| ("vulns", m))?;
+                }
+                evidence = with_vulns(evidence, &subset.index, basis);
+                open = Some(open_pairs(
+                    evidence.probes.get(VULNS).and_then(|p| p.data.as_ref()),
+                ));
+            }
+            let mut again = RecordedResults::from_evaluation(evaluate_with(
                 &loaded.set,
                 &evidence,
                 &attestations,
-            )))
+            ));
+            again.vulns = recorded.vulns.clone();
+            Ok((again, open))
         });
+        let at = format!("{host} sequence {}", e.sequence);
         match recomputed {
-            Err(msg) => r.fail("blob", &subject, msg.clone()),
-            Ok(again) if again == recorded => r.checked.results_confirmed += 1,
-            Ok(again) => r.fail("results", &subject, describe_difference(recorded, again)),
+            Err((kind, msg)) if *kind == "vulns" => r.fail(kind, &at, msg.clone()),
+            Err((kind, msg)) => r.fail(kind, &subject, msg.clone()),
+            Ok((again, open)) => {
+                let cves = match (&recorded.vulns, open) {
+                    (Some(basis), Some(open)) => Some(compare_open(basis, open)),
+                    _ => None,
+                };
+                let same = again == recorded;
+                match cves {
+                    Some(Err(msg)) => {
+                        let rules = if same {
+                            String::new()
+                        } else {
+                            format!("; {}", describe_difference(recorded, again))
+                        };
+                        r.fail("vulns", &at, format!("{msg}{rules}"));
+                    }
+                    Some(Ok(())) if same => {
+                        r.checked.results_confirmed += 1;
+                        self.vulns.confirmed += 1;
+                    }
+                    Some(Ok(())) => r.fail(
+                        "vulns",
+                        &at,
+                        format!(
+                            "{} (the same CVEs re-match against snapshot {})",
+                            describe_difference(recorded, again),
+                            recorded
+                                .vulns
+                                .as_ref()
+                                .map(|b| b.snapshot.to_string())
+                                .unwrap_or_default()
+                        ),
+                    ),
+                    None if same => r.checked.results_confirmed += 1,
+                    None => r.fail("results", &subject, describe_difference(recorded, again)),
+                }
+            }
         }
     }
 }

@@ -348,7 +348,8 @@ impl<'a> Verifier<'a> {
             r.checked.envelopes += found.checked.envelopes;
             *slot = Some(st.as_ref().map(Link::of));
             if let (Some(st), Some(rc)) = (st, s.results.as_mut()) {
-                rc.check(members, *blobs, e, &st, later);
+                let host = host_of(&s.agents, &e.agent);
+                rc.check(members, *blobs, e, &host, &st, later);
             }
         }
     }
@@ -383,6 +384,11 @@ impl<'a> Verifier<'a> {
         check_chains(&s.index, &links, &s.agents, &pruned, &mut r);
         let enrolled = s.agents.keys().map(String::as_str).collect();
         r.checked.alerts = check_alerts(members, &s.index, &pruned, &enrolled, &mut r);
+        let mut later = later;
+        if let Some(rc) = s.results {
+            r.checked.vulns_confirmed = rc.vulns.confirmed;
+            r.checked.first_seen_confirmed = rc.vulns.finish(&s.index, blobs, &mut later);
+        }
         r.findings.extend(later.findings);
         r.checked.policies = later.checked.policies;
         r.checked.results_confirmed = later.checked.results_confirmed;

@@ -305,6 +305,7 @@ impl<'c> ReportBuilder<'c> {
             provenance: Provenance::default(),
             remediation: remediation.finish(),
             alerts: None,
+            vulns: None,
         }
     }
 }

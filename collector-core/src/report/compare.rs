@@ -277,6 +277,7 @@ mod tests {
             rules,
             expired_waivers: vec![],
             summary: Summary::default(),
+            vulns: None,
         })
     }
 

@@ -78,7 +78,7 @@ impl HostMatch {
 /// The (source, source version) a package is filed under in feeds. Debian's
 /// signed kernel images come from `linux-signed-<arch>` (version `X+N`) but
 /// the tracker files kernel CVEs under `linux` with the image's version.
-fn feed_source(inv: &Inventory, p: &InventoryPackage) -> (String, String) {
+pub(crate) fn feed_source(inv: &Inventory, p: &InventoryPackage) -> (String, String) {
     if inv.manager != "rpm" && p.source.starts_with("linux-signed") {
         return ("linux".into(), p.version.clone());
     }
@@ -93,6 +93,14 @@ fn feed_source(inv: &Inventory, p: &InventoryPackage) -> (String, String) {
         &p.source_version
     };
     (source.clone(), version.clone())
+}
+
+/// Every (source package, source version) the inventory holds, as feeds
+/// file them (the keys findings are reported under): what "the affected
+/// version is still installed" means when first-seen times are walked back
+/// through a host's inventory history.
+pub fn installed_sources(inv: &Inventory) -> std::collections::BTreeSet<(String, String)> {
+    inv.inventory.iter().map(|p| feed_source(inv, p)).collect()
 }
 
 /// Whether `entry` affects `installed`; an error names the version that

@@ -59,6 +59,12 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = VerifyFormat::Table)]
     pub format: VerifyFormat,
+    /// A full vulnerability feed (Debian tracker JSON, OSV `all.zip` or a
+    /// directory of OSV records) to check the bundle's snapshot subset
+    /// against: its digest must be the cited snapshot's and the subset's
+    /// entries the feed's for every package looked up.
+    #[arg(long, value_name = "FILE")]
+    pub feed: Option<PathBuf>,
 }
 
 /// `verify`: exit 0 only when every check passes and the signer is the
@@ -72,7 +78,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let report = match verified {
+    let mut report = match verified {
         Ok(report) => report,
         Err(e) => Report {
             ok: false,
@@ -85,6 +91,13 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             ..Report::default()
         },
     };
+    if let Some(feed) = &args.feed {
+        let findings = check_feed(&args.file, feed)?;
+        if findings.iter().any(|f| f.severity == Severity::Failure) {
+            report.ok = false;
+        }
+        report.findings.extend(findings);
+    }
     match args.format {
         VerifyFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         VerifyFormat::Table => print_table(&report, started.elapsed()),
@@ -94,6 +107,26 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `--feed`: read the feed (an unreadable feed is an error, exit 2) and
+/// compare the bundle's subsets of that snapshot with it.
+fn check_feed(bundle: &std::path::Path, feed: &std::path::Path) -> Result<Vec<Finding>> {
+    use evident_collector::service::vuln::{guess_format, read_feed};
+    let read = read_feed(feed, guess_format(feed))
+        .map_err(|e| anyhow::anyhow!("--feed {}: {e}", feed.display()))?;
+    let digest: evident_core::Digest = read
+        .digest
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--feed {}: digest {}: {e}", feed.display(), read.digest))?;
+    let (compared, findings) = review::vulns::check_feed(bundle, &digest, &read.index)?;
+    if findings.is_empty() {
+        eprintln!(
+            "feed {}: snapshot {digest}; the bundle's subset ({compared} member) equals the feed for every package looked up",
+            feed.display()
+        );
+    }
+    Ok(findings)
 }
 
 fn print_table(r: &Report, took: std::time::Duration) {
@@ -138,6 +171,12 @@ fn print_table(r: &Report, took: std::time::Duration) {
                 day(a.added_at)
             );
         }
+    }
+    if c.vulns_confirmed > 0 {
+        println!(
+            "{} vulnerability results re-matched offline against the bundle's snapshot subset; {} first-seen citations inside the bundle confirmed",
+            c.vulns_confirmed, c.first_seen_confirmed
+        );
     }
     if c.alerts > 0 && !r.findings.iter().any(|f| f.kind == "alerts") {
         println!(

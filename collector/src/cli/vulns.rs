@@ -1,13 +1,16 @@
 //! `vulns`: the latest package inventory of every active host matched
 //! against the vulnerability feed snapshot in force (or `--snapshot`):
 //! per host the open CVEs, whether a fix exists and which version fixes
-//! them; then the fleet view, the CVEs affecting the most hosts. Exit 0
-//! when no host has an open CVE with a fix, 1 when one has, 2 on error.
+//! them, with first seen and age (from the collector's per-host state) and
+//! the CVEs a current CVE waiver takes out (listed as waived, with
+//! justification and expiry); then the fleet view, the CVEs affecting the
+//! most hosts. Exit 0 when no host has an unwaived open CVE with a fix
+//! (only waived or unfixed ones remain), 1 when one has, 2 on error.
 
 use super::common::{open_store, runtime, DirArg};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use evident_collector::service::vuln::{load_snapshot, match_fleet};
+use evident_collector::service::vuln::{load_snapshot, match_fleet, with_view};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
@@ -43,8 +46,9 @@ pub enum VulnsFormat {
 pub fn run(a: &VulnsArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let (info, hosts) = rt.block_on(async {
-        let (_, store) = open_store(&a.dir).await?;
+        let (config, store) = open_store(&a.dir).await?;
         let r = async {
+            let set = config.policy_sources(&a.dir.dir)?.load()?;
             let Some((info, index)) = load_snapshot(&*store, a.snapshot.as_deref()).await? else {
                 bail!(
                     "no vulnerability feed snapshot{} (evident-collector feed import FILE)",
@@ -54,7 +58,15 @@ pub fn run(a: &VulnsArgs) -> Result<ExitCode> {
                         .unwrap_or_default()
                 );
             };
-            let hosts = match_fleet(&*store, &index, a.host.as_deref()).await?;
+            let mut hosts = match_fleet(&*store, &index, a.host.as_deref()).await?;
+            with_view(
+                &*store,
+                &info.digest,
+                index.format,
+                set.waivers(),
+                &mut hosts,
+            )
+            .await?;
             Ok((info, hosts))
         }
         .await;
@@ -65,8 +77,13 @@ pub fn run(a: &VulnsArgs) -> Result<ExitCode> {
     let mut fleet: BTreeMap<&str, (usize, Option<&str>, &str)> = BTreeMap::new();
     for h in &hosts {
         let mut seen: Vec<&str> = Vec::new();
+        let waived = |cve: &str| {
+            h.vulns["waived"]
+                .as_array()
+                .is_some_and(|w| w.iter().any(|x| x["cve"] == cve))
+        };
         for f in &h.matched.findings {
-            if seen.contains(&f.cve.as_str()) {
+            if seen.contains(&f.cve.as_str()) || waived(&f.cve) {
                 continue;
             }
             seen.push(&f.cve);
@@ -80,9 +97,7 @@ pub fn run(a: &VulnsArgs) -> Result<ExitCode> {
     let mut top: Vec<_> = fleet.into_iter().collect();
     top.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
     top.truncate(a.top);
-    let actionable = hosts
-        .iter()
-        .any(|h| h.matched.actionable().next().is_some());
+    let actionable = hosts.iter().any(|h| h.actionable() > 0);
     match a.format {
         VulnsFormat::Json => {
             let fleet: Vec<_> = top
@@ -106,24 +121,38 @@ pub fn run(a: &VulnsArgs) -> Result<ExitCode> {
                 match &m.release {
                     None => println!("\n{}: {}", h.hostname, m.note),
                     Some(r) => println!(
-                        "\n{} ({r}, statement {}): {} open CVEs, {} with a fix",
+                        "\n{} ({r}, statement {}): {} open CVEs, {} with a fix, {} waived",
                         h.hostname,
                         h.sequence,
-                        m.findings.len(),
-                        m.actionable().count()
+                        h.vulns["open_count"],
+                        h.vulns["actionable_count"],
+                        h.vulns["waived"].as_array().map_or(0, Vec::len)
                     ),
                 }
-                for f in &m.findings {
+                let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+                for f in h.vulns["open"].as_array().into_iter().flatten() {
                     println!(
-                        "  {:<16} {:<20} {:<24} {:<12} {:<9} {}",
-                        f.cve,
-                        f.source,
-                        f.installed,
-                        f.status.as_str(),
-                        f.urgency.as_str(),
-                        f.fixed_version
-                            .as_deref()
+                        "  {:<16} {:<20} {:<24} {:<12} {:<9} first seen {} ({} days)  {}",
+                        s(&f["cve"]),
+                        s(&f["source"]),
+                        s(&f["installed"]),
+                        s(&f["status"]),
+                        s(&f["urgency"]),
+                        s(&f["first_seen"]),
+                        f["age_days"],
+                        f["fixed_version"]
+                            .as_str()
                             .map_or("no fix".to_string(), |v| format!("fixed in {v}"))
+                    );
+                }
+                for w in h.vulns["waived"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {:<16} {:<20} waived until {} by {}: {}",
+                        s(&w["cve"]),
+                        s(&w["source"]),
+                        s(&w["expires"]),
+                        s(&w["approver"]),
+                        s(&w["justification"])
                     );
                 }
                 if !m.kernel_reboot_pending.is_empty() {

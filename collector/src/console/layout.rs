@@ -53,6 +53,8 @@ pub enum Nav {
     Matrix,
     /// Alerts.
     Alerts,
+    /// Vulnerabilities (CVEs across the fleet).
+    Vulns,
     /// Evidence review.
     Review,
     /// Agents and tokens.
@@ -87,6 +89,7 @@ pub fn page(title: &str, s: &Session, nav: Nav, body: Markup) -> Markup {
                             (item(Nav::Fleet, "/", "Fleet"))
                             (item(Nav::Matrix, "/matrix", "Rules × hosts"))
                             (item(Nav::Alerts, "/alerts", "Alerts"))
+                            (item(Nav::Vulns, "/vulns", "Vulnerabilities"))
                             (item(Nav::Review, "/review", "Evidence review"))
                             @if s.scope == Scope::Admin {
                                 (item(Nav::Admin, "/admin", "Agents & tokens"))

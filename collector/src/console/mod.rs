@@ -50,6 +50,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/matrix", get(pages::matrix::page))
         .route("/hosts/{id}", get(pages::host::page))
         .route("/alerts", get(pages::alerts::page))
+        .route("/vulns", get(pages::vulns::page))
         .route("/alerts/{id}/ack", post(pages::alerts::ack))
         .route("/review", get(pages::review::page))
         .route("/review/download", get(pages::download::download))

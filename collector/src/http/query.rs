@@ -18,6 +18,23 @@ pub fn router() -> Router<Arc<App>> {
         .route("/v1/controls", get(controls))
         .route("/v1/evidence/{digest}", get(evidence))
         .route("/v1/integrity-events", get(events))
+        .route("/v1/hosts/{id}/vulns", get(host_vulns))
+        .route("/v1/vulns", get(fleet_vulns))
+}
+
+async fn host_vulns(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(query::host_vulns(&app, &id).await?))
+}
+
+async fn fleet_vulns(
+    State(app): State<Arc<App>>,
+    q: Result<Query<PageParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    Ok(Json(query::fleet_vulns(&app, q.limit).await?))
 }
 
 #[derive(Deserialize)]

@@ -16,6 +16,9 @@ use evident_core::bundle::{
     PolicyFileEntry, PolicyKind, Scope,
 };
 use evident_core::evidence::{Content, Parsed};
+use evident_core::vuln::basis::rfc3339_ms;
+use evident_core::vuln::subset::{subset_path, Needs, SnapshotSubset};
+use evident_core::vuln::Inventory;
 use evident_core::Digest;
 use evident_policies::Sources;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -26,6 +29,9 @@ struct Cited {
     policies: Vec<evident_core::policy::PolicyRef>,
     #[serde(default)]
     waivers: Option<evident_core::policy::SourceRef>,
+    /// The vulnerability snapshot matched against (issue #18).
+    #[serde(default)]
+    vulns: Option<evident_core::vuln::basis::VulnBasis>,
 }
 
 /// A bundle's members, and what could not be included.
@@ -121,6 +127,9 @@ pub async fn gather_into(
     // Contents named by unchanged v2 runs (their probe blobs go in too).
     let mut contents: BTreeSet<Digest> = BTreeSet::new();
     let mut results: BTreeSet<Digest> = BTreeSet::new();
+    // The packages blobs of the exported statements: what the snapshot
+    // subsets are cut for.
+    let mut packages: BTreeSet<Digest> = BTreeSet::new();
     let mut after: Option<String> = None;
     let mut matched_hosts = BTreeSet::new();
     // Retention runs cited by the exported chain stubs.
@@ -171,8 +180,17 @@ pub async fn gather_into(
                     let path = envelope_path(&a.id, sequence);
                     if let Ok(env) = evident_core::Envelope::from_json(&bytes) {
                         if let Ok(p) = Parsed::from_bytes(&env.payload) {
-                            if let Parsed::Unchanged(u) = &p {
-                                contents.insert(u.content);
+                            match &p {
+                                Parsed::Unchanged(u) => {
+                                    contents.insert(u.content);
+                                }
+                                Parsed::Full(st) => packages.extend(
+                                    st.predicate
+                                        .probes
+                                        .iter()
+                                        .filter(|e| e.id == "packages")
+                                        .filter_map(|e| e.digest),
+                                ),
                             }
                             blobs.extend(p.direct_blobs());
                         }
@@ -236,13 +254,25 @@ pub async fn gather_into(
         )?;
     }
     attestation_members(store, sink, &mut blobs).await?;
-    blobs.extend(content_blobs(store, &contents).await?);
+    blobs.extend(content_blobs(store, &contents, &mut packages).await?);
     let wanted: Vec<Digest> = blobs.into_iter().collect();
+    let mut needs = Needs::default();
     for chunk in wanted.chunks(2000) {
         for (d, data) in store.blobs(chunk).await? {
+            if packages.contains(&d) {
+                if let Ok(inv) = serde_json::from_slice::<serde_json::Value>(&data)
+                    .map_err(|e| e.to_string())
+                    .and_then(|v| Inventory::from_probe(&v))
+                {
+                    needs.add(&inv);
+                }
+            }
             sink.put(blob_path(&d), data)?;
         }
     }
+    drop(packages);
+    // Snapshots cited by the exported results.
+    let mut snapshots: BTreeSet<Digest> = BTreeSet::new();
     // Policy files cited by the exported results: digest → (name, kind).
     let mut cited: BTreeMap<Digest, (String, PolicyKind)> = BTreeMap::new();
     for d in results {
@@ -258,10 +288,14 @@ pub async fn gather_into(
                         .entry(w.sha256)
                         .or_insert((w.name, PolicyKind::Waivers));
                 }
+                if let Some(v) = c.vulns {
+                    snapshots.insert(v.snapshot);
+                }
             }
             sink.put(results_path(&d), data)?;
         }
     }
+    let mut missing_policies = snapshot_subsets(store, &snapshots, &needs, sink).await?;
     let wanted: Vec<Digest> = cited.keys().copied().collect();
     let mut found: BTreeMap<Digest, Vec<u8>> = store
         .policy_files(&wanted)
@@ -276,7 +310,6 @@ pub async fn gather_into(
         }
     }
     let mut files = Vec::new();
-    let mut missing_policies = Vec::new();
     for (digest, (name, kind)) in cited {
         let Some(bytes) = found.remove(&digest) else {
             missing_policies.push(format!("{name} {digest}"));
@@ -496,6 +529,7 @@ pub fn scope(filter: &ExportFilter) -> Scope {
 async fn content_blobs(
     store: &dyn Store,
     contents: &BTreeSet<Digest>,
+    packages: &mut BTreeSet<Digest>,
 ) -> Result<BTreeSet<Digest>, ReviewError> {
     let mut out = BTreeSet::new();
     let wanted: Vec<Digest> = contents.iter().copied().collect();
@@ -503,8 +537,50 @@ async fn content_blobs(
         for (d, data) in store.blobs(chunk).await? {
             if let Ok(c) = Content::from_blob(&d, &data) {
                 out.extend(c.probes.iter().filter_map(|p| p.digest));
+                packages.extend(
+                    c.probes
+                        .iter()
+                        .filter(|p| p.id == "packages")
+                        .filter_map(|p| p.digest),
+                );
             }
         }
     }
     Ok(out)
+}
+
+/// One member per vulnerability snapshot the exported results cite
+/// (`vulns/<hex>.json`): its entries for the (release, source package)
+/// pairs the exported inventories look up (issue #18). One snapshot is in
+/// memory at a time. A snapshot the store no longer holds is returned as
+/// missing (`verify` then names the results citing it).
+async fn snapshot_subsets(
+    store: &dyn Store,
+    snapshots: &BTreeSet<Digest>,
+    needs: &Needs,
+    sink: &mut dyn Sink,
+) -> Result<Vec<String>, ReviewError> {
+    let mut missing = Vec::new();
+    for d in snapshots {
+        let loaded = crate::service::vuln::load_snapshot(store, Some(&d.to_string()))
+            .await
+            .map_err(|e| ReviewError::Invalid(e.to_string()))?;
+        let Some((info, full)) = loaded else {
+            missing.push(format!("vulnerability snapshot {d}"));
+            continue;
+        };
+        let subset = SnapshotSubset::extract(
+            &full,
+            needs,
+            *d,
+            &info.source,
+            &rfc3339_ms(ms_time(info.imported_at)),
+        );
+        drop(full);
+        sink.put(
+            subset_path(d),
+            serde_json::to_vec(&subset).unwrap_or_default(),
+        )?;
+    }
+    Ok(missing)
 }

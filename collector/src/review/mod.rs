@@ -22,6 +22,7 @@ pub mod render;
 pub mod soa;
 pub mod stream;
 pub mod trust;
+pub mod vulns;
 
 pub use bundle_file::{read_bundle, write_bundle};
 pub use error::ReviewError;

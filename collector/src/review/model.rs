@@ -175,6 +175,7 @@ pub fn build_report(
     let mut r = report::build(Catalog::annex_a(), &histories, &attestations, now);
     r.provenance = provenance(members, &histories, opts);
     r.alerts = alerts(members, &histories, r.provenance.first_collected, now);
+    r.vulns = super::vulns::section(members, &histories);
     r
 }
 

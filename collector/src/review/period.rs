@@ -298,6 +298,8 @@ pub async fn build_report(
     };
     let mut alerts: Vec<AlertEntry> = Vec::new();
     let mut hostnames: BTreeMap<String, String> = BTreeMap::new();
+    // Hosts whose latest results were matched against a snapshot.
+    let mut matched: Vec<super::vulns::StoredHost> = Vec::new();
     for p in plan(&enrollments) {
         let mut h: Option<HostHistory> = None;
         for i in &p.enrollments {
@@ -369,6 +371,15 @@ pub async fn build_report(
                 envelope: row.digest,
                 results: row.results,
             });
+            if r.vulns.is_some() {
+                matched.push((
+                    h.agent.clone(),
+                    h.hostname.clone(),
+                    *seq,
+                    row.digest,
+                    r.clone(),
+                ));
+            }
         }
         for p in &r.policies {
             policies
@@ -413,6 +424,7 @@ pub async fn build_report(
         first_collected.map(ms_time),
         now,
     ));
+    r.vulns = super::vulns::section_from_store(store, matched).await?;
     r.provenance = Provenance {
         pruned,
         collector_key_id: opts.collector_key_id.clone(),

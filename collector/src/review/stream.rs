@@ -614,7 +614,23 @@ impl<'c> LastEnvelopes<'c> {
 
 /// Add the blobs the kept envelopes and attestations name.
 fn add_report_blobs(kept: &mut Members, blobs: &SpilledBlobs) {
+    let mut packages = Vec::new();
     for d in report_blobs(kept) {
+        if let Some(b) = blobs.blob(&d) {
+            // An unchanged run's content names its packages blob, which the
+            // vulnerability section re-matches.
+            if let Ok(c) = evident_core::evidence::Content::from_blob(&d, &b) {
+                packages.extend(
+                    c.probes
+                        .iter()
+                        .filter(|p| p.id == "packages")
+                        .filter_map(|p| p.digest),
+                );
+            }
+            kept.insert(blob_path(&d), b.into_owned());
+        }
+    }
+    for d in packages {
         if let Some(b) = blobs.blob(&d) {
             kept.insert(blob_path(&d), b.into_owned());
         }

@@ -13,18 +13,20 @@
 use super::compact::{Contents, ResolveError};
 use super::evals::{Eval, Evals};
 use super::recent::Recent;
+use super::vuln_state::{IngestVulns, VulnStateError};
 use super::writer::WriterHandle;
 use super::App;
 use crate::store::drift::{DriftInput, DriftSettings, NewAlert};
-use crate::store::{IngestItem, IngestOutcome, Store};
+use crate::store::{IngestItem, IngestOutcome, Store, VulnUpdate};
 use ed25519_dalek::VerifyingKey;
 use evident_core::bundle::RecordedResults;
 use evident_core::dsse::parse_public_key;
 use evident_core::evidence::{Parsed, Statement, PAYLOAD_TYPE};
 use evident_core::policy::{evaluate_with, AttestationInput, EvalKeys};
+use evident_core::vuln::basis::VULNS;
 use evident_core::wire::DecodedIngest;
 use evident_core::wire::{decode_ingest, AgentStatus, IngestResponse, IngestStatus};
-use evident_core::{Digest, Evidence, PolicySet};
+use evident_core::{sha256_digest, Digest, Evidence, PolicySet};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -282,9 +284,12 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestErro
     quota(app, &agent, body.len())?;
     fresh(app, &statement, sequence, &agent)?;
     let refs = check_blobs(app, &decoded, &statement, content).await?;
-    let (eval_key, eval) = evaluation(app, &decoded, &statement, &refs).await?;
+    let (eval_key, eval, vuln) = evaluation(app, &decoded, &statement, &refs).await?;
     let envelope_digest = decoded.envelope_digest;
-    let outcome = submit(app, decoded, &statement, sequence, &agent, &refs, &eval).await?;
+    let outcome = submit(
+        app, decoded, &statement, sequence, &agent, &refs, &eval, vuln,
+    )
+    .await?;
     answer(
         app,
         outcome,
@@ -544,21 +549,35 @@ async fn check_blobs(
     Ok(refs)
 }
 
-/// Step 6: the evaluation of the statement under the loaded policies: from the
+/// Step 6: the evaluation of the statement under the loaded policies, with
+/// the derived `vulns` evidence when a snapshot is in force: from the
 /// caches when the same content was evaluated before (whatever the host),
 /// else evaluated now (reading stored blobs the request did not carry);
-/// (its key, the evaluation).
+/// (its key, the evaluation, the host's vulnerability state change).
 async fn evaluation(
     app: &App,
     decoded: &DecodedIngest,
     statement: &Statement,
     refs: &[Digest],
-) -> Result<(Digest, Eval), IngestError> {
+) -> Result<(Digest, Eval, Option<Arc<VulnUpdate>>), IngestError> {
     let ing = &app.ingest;
     let attestations = ing.attestations(&*app.store, app.clock.now_ms()).await?;
+    let IngestVulns {
+        derived: vulns,
+        update,
+    } = vulns(app, decoded, statement).await?;
+    let update = update.map(Arc::new);
     let key = ing.keys.key_with(statement, &attestations);
+    // The `vulns` data and its basis (snapshot, first-seen statements) are
+    // inputs too: hosts share an evaluation only when both are identical.
+    let key = match &vulns {
+        None => key,
+        Some(v) => {
+            sha256_digest(&serde_json::to_vec(&(key, &v.entry, &v.basis)).unwrap_or_default())
+        }
+    };
     if let Some(e) = ing.evals.get(&key) {
-        return Ok((key, e));
+        return Ok((key, e, update));
     }
     let stored_needed: Vec<Digest> = refs
         .iter()
@@ -570,7 +589,7 @@ async fn evaluation(
     } else {
         app.store.blobs(&stored_needed).await?
     };
-    let evidence = Evidence::from_statement(statement, |d| {
+    let mut evidence = Evidence::from_statement(statement, |d| {
         decoded
             .blobs
             .get(d)
@@ -578,15 +597,48 @@ async fn evaluation(
             .map(Vec::as_slice)
     })
     .map_err(|e| IngestError::Invalid(e.to_string()))?;
+    let basis = vulns.map(|v| {
+        evidence.probes.insert(VULNS.to_string(), v.entry);
+        v.basis
+    });
     let entry = ing.evals.evaluated(
         key,
-        RecordedResults::from_evaluation(evaluate_with(&app.policies, &evidence, &attestations)),
+        RecordedResults::from_evaluation(evaluate_with(&app.policies, &evidence, &attestations))
+            .with_vulns(basis),
     );
-    Ok((key, Eval::Fresh(entry)))
+    Ok((key, Eval::Fresh(entry), update))
+}
+
+/// The derived `vulns` evidence of the statement against the snapshot in
+/// force (None: no snapshot, the `vulns` rules stay no-evidence). A stored
+/// snapshot that cannot be read is logged and treated as none.
+async fn vulns(
+    app: &App,
+    decoded: &DecodedIngest,
+    statement: &Statement,
+) -> Result<IngestVulns, IngestError> {
+    match app
+        .vuln
+        .derive(
+            &*app.store,
+            statement,
+            decoded.envelope_digest,
+            &decoded.blobs,
+        )
+        .await
+    {
+        Ok(v) => Ok(v),
+        Err(VulnStateError::Store(e)) => Err(IngestError::Store(e)),
+        Err(e) => {
+            tracing::warn!(error = %e, "vulnerability snapshot unusable; vulns rules read no-evidence");
+            Ok(IngestVulns::default())
+        }
+    }
 }
 
 /// Step 7: queue the verified statement for the writer (sequence and chain
 /// checks and storage in one transaction) and wait for its commit.
+#[allow(clippy::too_many_arguments)]
 async fn submit(
     app: &App,
     decoded: DecodedIngest,
@@ -595,6 +647,7 @@ async fn submit(
     agent: &CachedAgent,
     refs: &[Digest],
     eval: &Eval,
+    vuln: Option<Arc<VulnUpdate>>,
 ) -> Result<IngestOutcome, IngestError> {
     let ing = &app.ingest;
     let new_blobs: Vec<(Digest, Arc<Vec<u8>>)> = decoded
@@ -633,6 +686,7 @@ async fn submit(
                 settings: settings.clone(),
             })
         }),
+        vuln,
     };
     ing.writer
         .submit(item)

@@ -19,6 +19,8 @@ pub mod query;
 pub mod recent;
 pub mod retention;
 pub mod vuln;
+pub mod vuln_rematch;
+pub mod vuln_state;
 pub mod writer;
 
 /// Everything a request needs.
@@ -53,6 +55,8 @@ pub struct App {
     pub quota_bytes: crate::limits::Windows<String>,
     /// Scoped API tokens recently looked up.
     pub access: access::AccessCache,
+    /// The vulnerability snapshot in force and per-host CVE state.
+    pub vuln: Arc<vuln_state::VulnState>,
     /// The data directory (the collector's signing key and `soa.toml`,
     /// read by the console's evidence review downloads).
     pub data_dir: Option<std::path::PathBuf>,

@@ -1,5 +1,5 @@
 //! The read side: hosts, latest results, fleet-wide control counts, rule
-//! history, evidence by digest, integrity events. Pagination is by cursor:
+//! history, evidence by digest, integrity events, CVEs per host and fleet. Pagination is by cursor:
 //! every list answer has `items` and `next` (pass it back as `after`/`before`).
 
 use super::ingest::StoredResults;
@@ -462,4 +462,64 @@ pub async fn control_host_counts(app: &App) -> Result<Vec<(String, String, u64)>
         .into_iter()
         .flat_map(|c| c.hosts.into_iter().map(move |(s, n)| (c.id.clone(), s, n)))
         .collect())
+}
+/// `GET /v1/hosts/{id}/vulns`: the host's latest known inventory matched
+/// against the snapshot in force, as the policies read it (first seen and
+/// age, CVE waivers applied), plus the raw match.
+pub async fn host_vulns(app: &App, id: &str) -> Result<serde_json::Value, QueryError> {
+    use super::vuln::{match_agent, with_view};
+    let host = app
+        .store
+        .agent(id)
+        .await?
+        .ok_or_else(|| QueryError::NotFound(format!("no host {id}")))?;
+    let snap = app.vuln.current(&*app.store).await.map_err(vuln_err)?;
+    let Some(snap) = snap else {
+        return Ok(serde_json::json!({"snapshot": null, "host": host.id,
+            "note": "no vulnerability feed snapshot is imported (evident-collector feed import FILE)"}));
+    };
+    let mut found: Vec<_> = match_agent(&*app.store, &host, &snap.index)
+        .await
+        .map_err(|e| QueryError::Unavailable(e.to_string()))?
+        .into_iter()
+        .collect();
+    with_view(
+        &*app.store,
+        &snap.digest.to_string(),
+        snap.index.format,
+        app.policies.waivers(),
+        &mut found,
+    )
+    .await
+    .map_err(|e| QueryError::Unavailable(e.to_string()))?;
+    let resolved: Vec<_> = app
+        .store
+        .vuln_first_seen(Some(&host.id), true)
+        .await?
+        .into_iter()
+        .filter(|r| r.resolved.is_some())
+        .collect();
+    Ok(serde_json::json!({
+        "snapshot": snap.basis,
+        "host": found.first(),
+        "resolved": resolved,
+    }))
+}
+
+/// `GET /v1/vulns`: the (CVE, source package) pairs open on the most active
+/// hosts (from the per-host state the ingest and re-match keep).
+pub async fn fleet_vulns(app: &App, limit: Option<i64>) -> Result<serde_json::Value, QueryError> {
+    let snap = app.vuln.current(&*app.store).await.map_err(vuln_err)?;
+    let items = app.store.vuln_fleet(clamp(limit)).await?;
+    Ok(serde_json::json!({
+        "snapshot": snap.map(|s| s.basis.clone()),
+        "items": items,
+    }))
+}
+
+fn vuln_err(e: super::vuln_state::VulnStateError) -> QueryError {
+    match e {
+        super::vuln_state::VulnStateError::Store(e) => QueryError::Store(e),
+        e => QueryError::Unavailable(e.to_string()),
+    }
 }

@@ -276,6 +276,136 @@ pub struct HostVulns {
     /// The match (or why there is none: `note`).
     #[serde(flatten)]
     pub matched: evident_core::vuln::HostMatch,
+    /// What the policies read (`vulns`): open CVEs with first seen, age and
+    /// fix at the statement's collection time, and the CVEs current CVE
+    /// waivers take out (`waived`, with justification and expiry). Set by
+    /// [`with_view`].
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub vulns: serde_json::Value,
+}
+
+impl HostVulns {
+    /// Open CVEs with a fix that no CVE waiver covers (from the view).
+    pub fn actionable(&self) -> u64 {
+        self.vulns
+            .get("actionable_count")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    }
+}
+
+/// Fill each host's `vulns` view: first seen from the stored state (else
+/// the statement itself), ages at the statement's collection time, the
+/// current CVE waivers of `waivers` applied — the data the policies read.
+pub async fn with_view(
+    store: &dyn Store,
+    snapshot: &str,
+    format: FeedFormat,
+    waivers: &[evident_core::policy::waiver::Waiver],
+    hosts: &mut [HostVulns],
+) -> Result<(), VulnError> {
+    use evident_core::vuln::probe::{apply_cve_waivers, probe_data, FirstSeen};
+    let rows = if hosts.len() == 1 {
+        store
+            .vuln_first_seen(Some(&hosts[0].agent_id), false)
+            .await?
+    } else {
+        store.vuln_first_seen(None, false).await?
+    };
+    let mut seen: std::collections::HashMap<&str, FirstSeen> = std::collections::HashMap::new();
+    for r in &rows {
+        if let Some(t) = chrono::DateTime::from_timestamp_millis(r.first.at) {
+            seen.entry(r.agent_id.as_str())
+                .or_default()
+                .insert((r.cve.clone(), r.source.clone()), t);
+        }
+    }
+    let empty = FirstSeen::new();
+    for h in hosts.iter_mut() {
+        let at = chrono::DateTime::from_timestamp_millis(h.collected_at).unwrap_or_default();
+        let mut v = probe_data(
+            &h.matched,
+            snapshot,
+            format,
+            seen.get(h.agent_id.as_str()).unwrap_or(&empty),
+            at,
+        );
+        apply_cve_waivers(&mut v, waivers, &h.hostname, at.date_naive());
+        h.vulns = v;
+    }
+    Ok(())
+}
+
+/// One agent's latest inventory matched against `index` (None: it has no
+/// statement).
+pub async fn match_agent(
+    store: &dyn Store,
+    a: &crate::store::AgentRecord,
+    index: &SnapshotIndex,
+) -> Result<Option<HostVulns>, VulnError> {
+    use evident_core::evidence::{ProbeStatus, Statement};
+    use evident_core::vuln::{match_host, HostMatch, Inventory};
+    use evident_core::Envelope;
+    let Some(row) = store.statements(&a.id, None, 1).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let none = |note: String| HostMatch {
+        note,
+        ..HostMatch::default()
+    };
+    let matched = match store.statement(&row.digest).await? {
+        None => none("the latest statement is not stored".into()),
+        Some((_, env)) => {
+            let payload = Envelope::from_json(&env).map(|e| e.payload);
+            let content = match payload
+                .as_deref()
+                .map(evident_core::evidence::Parsed::from_bytes)
+            {
+                Ok(Ok(evident_core::evidence::Parsed::Unchanged(u))) => {
+                    store.blobs(&[u.content]).await?
+                }
+                _ => Default::default(),
+            };
+            let st = payload.map_err(|e| e.to_string()).and_then(|p| {
+                Statement::from_bytes_with(&p, |d| content.get(d).map(Vec::as_slice))
+                    .map_err(|e| e.to_string())
+            });
+            match st {
+                Err(e) => none(format!("the latest statement is unreadable: {e}")),
+                Ok(st) => {
+                    let entry = st.predicate.probes.iter().find(|p| p.id == "packages");
+                    match entry
+                        .and_then(|p| (p.status == ProbeStatus::Ok).then_some(p.digest).flatten())
+                    {
+                        None => none("the packages probe did not report an inventory".into()),
+                        Some(d) => {
+                            let blobs = store.blobs(&[d]).await?;
+                            let inv = blobs
+                                .get(&d)
+                                .ok_or_else(|| "its packages blob is not stored".to_string())
+                                .and_then(|b| {
+                                    serde_json::from_slice::<serde_json::Value>(b)
+                                        .map_err(|e| e.to_string())
+                                })
+                                .and_then(|v| Inventory::from_probe(&v));
+                            match inv {
+                                Ok(inv) => match_host(&inv, index),
+                                Err(e) => none(e),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(Some(HostVulns {
+        agent_id: a.id.clone(),
+        hostname: a.hostname.clone(),
+        sequence: row.sequence,
+        collected_at: row.collected_at,
+        matched,
+        vulns: serde_json::Value::Null,
+    }))
 }
 
 /// The latest inventory of every active host matched against `index`
@@ -285,9 +415,6 @@ pub async fn match_fleet(
     index: &SnapshotIndex,
     host: Option<&str>,
 ) -> Result<Vec<HostVulns>, VulnError> {
-    use evident_core::evidence::{ProbeStatus, Statement};
-    use evident_core::vuln::{match_host, HostMatch, Inventory};
-    use evident_core::Envelope;
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -300,69 +427,7 @@ pub async fn match_fleet(
             {
                 continue;
             }
-            let Some(row) = store.statements(&a.id, None, 1).await?.into_iter().next() else {
-                continue;
-            };
-            let none = |note: String| HostMatch {
-                note,
-                ..HostMatch::default()
-            };
-            let matched = match store.statement(&row.digest).await? {
-                None => none("the latest statement is not stored".into()),
-                Some((_, env)) => {
-                    let payload = Envelope::from_json(&env).map(|e| e.payload);
-                    let content = match payload
-                        .as_deref()
-                        .map(evident_core::evidence::Parsed::from_bytes)
-                    {
-                        Ok(Ok(evident_core::evidence::Parsed::Unchanged(u))) => {
-                            store.blobs(&[u.content]).await?
-                        }
-                        _ => Default::default(),
-                    };
-                    let st = payload.map_err(|e| e.to_string()).and_then(|p| {
-                        Statement::from_bytes_with(&p, |d| content.get(d).map(Vec::as_slice))
-                            .map_err(|e| e.to_string())
-                    });
-                    match st {
-                        Err(e) => none(format!("the latest statement is unreadable: {e}")),
-                        Ok(st) => {
-                            let entry = st.predicate.probes.iter().find(|p| p.id == "packages");
-                            match entry.and_then(|p| {
-                                (p.status == ProbeStatus::Ok).then_some(p.digest).flatten()
-                            }) {
-                                None => {
-                                    none("the packages probe did not report an inventory".into())
-                                }
-                                Some(d) => {
-                                    let blobs = store.blobs(&[d]).await?;
-                                    let inv = blobs
-                                        .get(&d)
-                                        .ok_or_else(|| {
-                                            "its packages blob is not stored".to_string()
-                                        })
-                                        .and_then(|b| {
-                                            serde_json::from_slice::<serde_json::Value>(b)
-                                                .map_err(|e| e.to_string())
-                                        })
-                                        .and_then(|v| Inventory::from_probe(&v));
-                                    match inv {
-                                        Ok(inv) => match_host(&inv, index),
-                                        Err(e) => none(e),
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            };
-            out.push(HostVulns {
-                agent_id: a.id,
-                hostname: a.hostname,
-                sequence: row.sequence,
-                collected_at: row.collected_at,
-                matched,
-            });
+            out.extend(match_agent(store, &a, index).await?);
         }
     }
     Ok(out)

@@ -7,7 +7,8 @@
 //! batch of N such runs costs ~8 round trips instead of ~5 N (what bounds
 //! PostgreSQL, a network round trip each). Every other item (a host's first
 //! statement, a gap, a chain break, a duplicate, a conflict, changed results,
-//! a stale alert to resolve, several items of one host in a batch) goes
+//! a stale alert to resolve, several items of one host in a batch, a
+//! vulnerability state change) goes
 //! through the per-item `ingest_one` in the same transaction, which decides
 //! everything as before. `insert_statement_rows` is the one statement-row
 //! INSERT both paths use.
@@ -116,7 +117,9 @@ macro_rules! impl_ingest_batch {
             let mut cand: Vec<bool> = items
                 .iter()
                 .map(|it| {
-                    count.get(it.agent_id.as_str()) == Some(&1)
+                    // A vulnerability state change is written by `ingest_one`.
+                    it.vuln.is_none()
+                        && count.get(it.agent_id.as_str()) == Some(&1)
                         && heads.get(&it.agent_id).is_some_and(|(status, last, digest)| {
                             status == "active"
                                 && last.is_some_and(|l| it.sequence == l.saturating_add(1))

@@ -133,6 +133,15 @@ macro_rules! migrations {
                 )),
             },
             $crate::store::migrate::Migration {
+                version: 100,
+                description: "vulnerability first seen",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0100_vuln_first_seen.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
                 version: 110,
                 description: "console indexes",
                 sql: include_str!(concat!(

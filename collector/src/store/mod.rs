@@ -21,7 +21,7 @@ pub use console_pages::ConsolePageStore;
 pub use drift::AlertStore;
 pub use guard::{Durability, GuardStore, HostStore};
 pub use retention::RetentionStore;
-pub use vuln::{SnapshotInfo, VulnStore};
+pub use vuln::{SnapshotInfo, VulnStore, VulnUpdate};
 
 pub mod access;
 mod batch;
@@ -173,6 +173,9 @@ pub struct IngestItem {
     pub results: Option<Arc<Vec<u8>>>,
     /// Statuses for drift detection (None: no drift tracking for this item).
     pub drift: Option<Arc<drift::DriftInput>>,
+    /// Vulnerability state this statement changes (None: no snapshot in
+    /// force or no inventory); applied when it is the agent's newest.
+    pub vuln: Option<Arc<vuln::VulnUpdate>>,
 }
 
 /// What happened to one [`IngestItem`].

@@ -209,7 +209,8 @@ const DAY_MS: i64 = 86_400_000;
 
 /// Whether a statement past the window is kept: the first of its host's
 /// UTC day; anything changed since the previous statement (results or
-/// content); it carries an integrity event or a transition (`protected`);
+/// content); it carries an integrity event or a transition, or vulnerability
+/// state cites it (first seen, resolved, inventory change) (`protected`);
 /// it declares a gap, could not be read, or borders a sequence gap (its
 /// predecessor or successor is not adjacent). Everything else is pruned
 /// to a chain stub.
@@ -229,7 +230,7 @@ pub fn keep(prev: Option<&PruneMark>, c: &Candidate, next_sequence: i64, protect
 /// and the report.
 pub fn policy_text(keep_days: u32) -> String {
     format!(
-        "keep every statement for {keep_days} days; past that keep the statements where anything changed (results or content), the first of each host's UTC day, every statement carrying an integrity event, a transition or a declared gap, and each host's latest; the others are pruned to chain stubs (sequence, envelope digest, previous) that link the kept statements"
+        "keep every statement for {keep_days} days; past that keep the statements where anything changed (results or content), the first of each host's UTC day, every statement carrying an integrity event, a transition or a declared gap, every statement a vulnerability first-seen, resolution or inventory change cites, and each host's latest; the others are pruned to chain stubs (sequence, envelope digest, previous) that link the kept statements"
     )
 }
 
@@ -368,7 +369,10 @@ macro_rules! impl_retention_store {
                             (Some(lo), Some(hi)) => {
                                 let found = sqlx::query(
                                     "SELECT sequence FROM integrity_events WHERE agent_id = $1 AND sequence BETWEEN $2 AND $3 \
-                                     UNION SELECT sequence FROM transitions WHERE agent_id = $1 AND sequence BETWEEN $2 AND $3",
+                                     UNION SELECT sequence FROM transitions WHERE agent_id = $1 AND sequence BETWEEN $2 AND $3 \
+                                     UNION SELECT first_sequence FROM vuln_first_seen WHERE agent_id = $1 AND first_sequence BETWEEN $2 AND $3 \
+                                     UNION SELECT resolved_sequence FROM vuln_first_seen WHERE agent_id = $1 AND resolved_sequence BETWEEN $2 AND $3 \
+                                     UNION SELECT first_sequence FROM vuln_inventories WHERE agent_id = $1 AND first_sequence BETWEEN $2 AND $3",
                                 )
                                 .bind(&b.agent_id)
                                 .bind(*lo)

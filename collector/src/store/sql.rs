@@ -244,6 +244,7 @@ macro_rules! impl_store {
             insert_statement_rows(tx, &[item]).await?;
             let newest = last_sequence.is_none_or(|last| item.sequence > last);
             drift_on_ingest(tx, item, &events, newest).await?;
+            vuln_on_ingest(tx, item, newest).await?;
             if newest {
                 sqlx::query(
                     "UPDATE agents SET last_sequence = $2, last_digest = $3, last_seen = $4, \

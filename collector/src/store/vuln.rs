@@ -3,10 +3,117 @@
 //! compact index (JSON compressed with zstd). The SQL is shared by both
 //! backends ([`impl_vuln_store!`]). Snapshots are never deleted: results
 //! and bundles cite them by digest.
+//!
+//! Per-host state (migration 100): each host's inventory history (a row
+//! whenever its packages blob changes) and per (CVE, source package) the
+//! statements that first and last showed it and the one where it was
+//! resolved ([`VulnUpdate`], applied in the ingest transaction or by the
+//! background re-match).
 
 use super::StoreError;
 use async_trait::async_trait;
+use evident_core::Digest;
 use serde::Serialize;
+
+/// One row of a host's inventory history: from statement `first_sequence`
+/// on, its packages blob was `packages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryRow {
+    /// First statement with this inventory (after a different one).
+    pub first_sequence: i64,
+    /// Digest of the packages blob.
+    pub packages: Digest,
+    /// Envelope digest of that statement.
+    pub first_digest: Digest,
+    /// Its collection time (Unix ms).
+    pub first_at: i64,
+}
+
+/// A statement cited by vulnerability state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatementRef {
+    /// Sequence.
+    pub sequence: i64,
+    /// Envelope digest.
+    pub digest: Digest,
+    /// Collection time (Unix ms).
+    pub at: i64,
+}
+
+/// Per host x (CVE, source package): first seen, last seen, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FirstSeenRow {
+    /// Agent.
+    pub agent_id: String,
+    /// CVE id.
+    pub cve: String,
+    /// Source package.
+    pub source: String,
+    /// The statement that first showed it (see docs/vulnerabilities.md).
+    pub first: StatementRef,
+    /// Sequence of the last statement that still matched it.
+    pub last_sequence: i64,
+    /// Its collection time (Unix ms).
+    pub last_at: i64,
+    /// The first statement where it no longer matched (None: open).
+    pub resolved: Option<StatementRef>,
+}
+
+/// A (CVE, source package) newly open on a host, with its first-seen statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFirstSeen {
+    /// CVE id.
+    pub cve: String,
+    /// Source package.
+    pub source: String,
+    /// First-seen statement.
+    pub first: StatementRef,
+}
+
+/// What one statement (at ingest, or its host's latest statement at a
+/// re-match) changes in the host's vulnerability state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VulnUpdate {
+    /// Agent.
+    pub agent_id: String,
+    /// The statement.
+    pub statement: StatementRef,
+    /// Its packages blob (recorded in the inventory history when it differs
+    /// from the inventory before it).
+    pub packages: Option<Digest>,
+    /// Whether some pair is open (the open rows' last-seen move to it).
+    pub refresh_last: bool,
+    /// Pairs open now that were not.
+    pub new: Vec<NewFirstSeen>,
+    /// Pairs open before that no longer match (resolved at this statement).
+    pub gone: Vec<(String, String)>,
+}
+
+/// A host's latest known inventory (what a re-match reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestInventory {
+    /// Agent.
+    pub agent_id: String,
+    /// Host name.
+    pub hostname: String,
+    /// Digest of the packages blob.
+    pub packages: Digest,
+    /// The host's latest statement.
+    pub statement: StatementRef,
+}
+
+/// One (CVE, source package) and the active hosts it is open on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FleetCve {
+    /// CVE id.
+    pub cve: String,
+    /// Source package.
+    pub source: String,
+    /// Active hosts where it is open.
+    pub hosts: i64,
+    /// The earliest first-seen among them (Unix ms).
+    pub first_seen: i64,
+}
 
 /// A stored snapshot's description (without its index).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,11 +153,136 @@ pub trait VulnStore: Send + Sync {
         &self,
         digest: Option<&str>,
     ) -> Result<Option<(SnapshotInfo, Vec<u8>)>, StoreError>;
+    /// The digest of the snapshot in force (the newest).
+    async fn vuln_snapshot_newest(&self) -> Result<Option<String>, StoreError>;
+    /// A host's inventory history before `before_sequence`, newest first.
+    async fn vuln_inventory_history(
+        &self,
+        agent_id: &str,
+        before_sequence: i64,
+        limit: i64,
+    ) -> Result<Vec<InventoryRow>, StoreError>;
+    /// First-seen rows of one host (`None`: every host), open ones only
+    /// unless `resolved_too`.
+    async fn vuln_first_seen(
+        &self,
+        agent_id: Option<&str>,
+        resolved_too: bool,
+    ) -> Result<Vec<FirstSeenRow>, StoreError>;
+    /// Apply re-match updates in one transaction.
+    async fn vuln_apply(&self, updates: &[VulnUpdate]) -> Result<(), StoreError>;
+    /// Active hosts after `after` (by id) with their latest known inventory.
+    async fn vuln_latest_inventories(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LatestInventory>, StoreError>;
+    /// The (CVE, source package) pairs open on the most active hosts.
+    async fn vuln_fleet(&self, limit: i64) -> Result<Vec<FleetCve>, StoreError>;
 }
 
 /// The SQL both backends share.
 macro_rules! impl_vuln_store {
-    ($ty:ty) => {
+    ($ty:ty, $db:ty, begin = $begin:literal) => {
+        /// Apply one [`VulnUpdate`](crate::store::vuln::VulnUpdate) inside
+        /// a transaction (the ingest transaction or a re-match batch).
+        async fn vuln_apply_tx(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            u: &crate::store::vuln::VulnUpdate,
+        ) -> Result<(), StoreError> {
+            let st = &u.statement;
+            if let Some(p) = &u.packages {
+                let before = sqlx::query(
+                    "SELECT packages FROM vuln_inventories WHERE agent_id = $1 AND first_sequence <= $2 \
+                     ORDER BY first_sequence DESC LIMIT 1",
+                )
+                .bind(&u.agent_id)
+                .bind(st.sequence)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let same = match &before {
+                    Some(r) => r.try_get::<Vec<u8>, _>(0)? == p.0.as_slice(),
+                    None => false,
+                };
+                if !same {
+                    sqlx::query(
+                        "INSERT INTO vuln_inventories (agent_id, first_sequence, packages, first_digest, first_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&u.agent_id)
+                    .bind(st.sequence)
+                    .bind(p.0.as_slice())
+                    .bind(st.digest.0.as_slice())
+                    .bind(st.at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            if u.refresh_last {
+                sqlx::query(
+                    "UPDATE vuln_first_seen SET last_sequence = $2, last_at = $3 \
+                     WHERE agent_id = $1 AND resolved_sequence IS NULL AND last_sequence < $2",
+                )
+                .bind(&u.agent_id)
+                .bind(st.sequence)
+                .bind(st.at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            for (cve, source) in &u.gone {
+                sqlx::query(
+                    "UPDATE vuln_first_seen SET resolved_sequence = $4, resolved_digest = $5, resolved_at = $6 \
+                     WHERE agent_id = $1 AND cve = $2 AND source = $3 AND resolved_sequence IS NULL \
+                     AND last_sequence <= $4",
+                )
+                .bind(&u.agent_id)
+                .bind(cve)
+                .bind(source)
+                .bind(st.sequence)
+                .bind(st.digest.0.as_slice())
+                .bind(st.at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            for n in &u.new {
+                sqlx::query(
+                    "INSERT INTO vuln_first_seen (agent_id, cve, source, first_sequence, first_digest, first_at, \
+                     last_sequence, last_at, resolved_sequence, resolved_digest, resolved_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL) \
+                     ON CONFLICT (agent_id, cve, source) DO UPDATE SET \
+                     first_sequence = excluded.first_sequence, first_digest = excluded.first_digest, \
+                     first_at = excluded.first_at, last_sequence = excluded.last_sequence, \
+                     last_at = excluded.last_at, resolved_sequence = NULL, resolved_digest = NULL, \
+                     resolved_at = NULL \
+                     WHERE vuln_first_seen.resolved_sequence IS NOT NULL",
+                )
+                .bind(&u.agent_id)
+                .bind(&n.cve)
+                .bind(&n.source)
+                .bind(n.first.sequence)
+                .bind(n.first.digest.0.as_slice())
+                .bind(n.first.at)
+                .bind(st.sequence)
+                .bind(st.at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+
+        /// Inside the ingest transaction: a statement's vulnerability state,
+        /// for the agent's newest statement only.
+        async fn vuln_on_ingest(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            item: &IngestItem,
+            newest: bool,
+        ) -> Result<(), StoreError> {
+            match &item.vuln {
+                Some(u) if newest => vuln_apply_tx(tx, u).await,
+                _ => Ok(()),
+            }
+        }
+
         #[async_trait::async_trait]
         impl crate::store::vuln::VulnStore for $ty {
             async fn put_vuln_snapshot(
@@ -120,6 +352,163 @@ macro_rules! impl_vuln_store {
                         Ok(Some((info, r.try_get(8)?)))
                     }
                 }
+            }
+
+            async fn vuln_snapshot_newest(&self) -> Result<Option<String>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT digest FROM vuln_snapshots ORDER BY imported_at DESC, digest LIMIT 1",
+                )
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(row.map(|r| r.try_get(0)).transpose()?)
+            }
+
+            async fn vuln_inventory_history(
+                &self,
+                agent_id: &str,
+                before_sequence: i64,
+                limit: i64,
+            ) -> Result<Vec<crate::store::vuln::InventoryRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT first_sequence, packages, first_digest, first_at FROM vuln_inventories \
+                     WHERE agent_id = $1 AND first_sequence < $2 ORDER BY first_sequence DESC LIMIT $3",
+                )
+                .bind(agent_id)
+                .bind(before_sequence)
+                .bind(limit.max(1))
+                .fetch_all(&self.read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(crate::store::vuln::InventoryRow {
+                        first_sequence: r.try_get(0)?,
+                        packages: digest_from(&r.try_get::<Vec<u8>, _>(1)?)?,
+                        first_digest: digest_from(&r.try_get::<Vec<u8>, _>(2)?)?,
+                        first_at: r.try_get(3)?,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn vuln_first_seen(
+                &self,
+                agent_id: Option<&str>,
+                resolved_too: bool,
+            ) -> Result<Vec<crate::store::vuln::FirstSeenRow>, StoreError> {
+                let mut sql = String::from(
+                    "SELECT agent_id, cve, source, first_sequence, first_digest, first_at, last_sequence, last_at, \
+                     resolved_sequence, resolved_digest, resolved_at FROM vuln_first_seen WHERE 1 = 1",
+                );
+                if agent_id.is_some() {
+                    sql.push_str(" AND agent_id = $1");
+                }
+                if !resolved_too {
+                    sql.push_str(" AND resolved_sequence IS NULL");
+                }
+                sql.push_str(" ORDER BY agent_id, cve, source LIMIT 1000000");
+                let mut q = sqlx::query(&sql);
+                if let Some(a) = agent_id {
+                    q = q.bind(a);
+                }
+                let rows = q.fetch_all(&self.read).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let resolved = match r.try_get::<Option<i64>, _>(8)? {
+                        None => None,
+                        Some(sequence) => Some(crate::store::vuln::StatementRef {
+                            sequence,
+                            digest: digest_from(&r.try_get::<Option<Vec<u8>>, _>(9)?.unwrap_or_default())?,
+                            at: r.try_get::<Option<i64>, _>(10)?.unwrap_or_default(),
+                        }),
+                    };
+                    let first_digest = digest_from(&r.try_get::<Vec<u8>, _>(4)?)?;
+                    out.push(crate::store::vuln::FirstSeenRow {
+                        agent_id: r.try_get(0)?,
+                        cve: r.try_get(1)?,
+                        source: r.try_get(2)?,
+                        first: crate::store::vuln::StatementRef {
+                            sequence: r.try_get(3)?,
+                            digest: first_digest,
+                            at: r.try_get(5)?,
+                        },
+                        last_sequence: r.try_get(6)?,
+                        last_at: r.try_get(7)?,
+                        resolved,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn vuln_apply(
+                &self,
+                updates: &[crate::store::vuln::VulnUpdate],
+            ) -> Result<(), StoreError> {
+                if updates.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.write.begin_with($begin).await?;
+                for u in updates {
+                    vuln_apply_tx(&mut tx, u).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn vuln_latest_inventories(
+                &self,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<crate::store::vuln::LatestInventory>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT a.id, a.hostname, i.packages, a.last_sequence, a.last_digest, a.latest_collected_at \
+                     FROM agents a JOIN vuln_inventories i ON i.agent_id = a.id AND i.first_sequence = \
+                     (SELECT MAX(j.first_sequence) FROM vuln_inventories j WHERE j.agent_id = a.id) \
+                     WHERE a.status = 'active' AND a.id > $1 AND a.last_sequence IS NOT NULL \
+                     ORDER BY a.id LIMIT $2",
+                )
+                .bind(after.unwrap_or(""))
+                .bind(limit.max(1))
+                .fetch_all(&self.read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(crate::store::vuln::LatestInventory {
+                        agent_id: r.try_get(0)?,
+                        hostname: r.try_get(1)?,
+                        packages: digest_from(&r.try_get::<Vec<u8>, _>(2)?)?,
+                        statement: crate::store::vuln::StatementRef {
+                            sequence: r.try_get::<Option<i64>, _>(3)?.unwrap_or_default(),
+                            digest: digest_from(&r.try_get::<Option<Vec<u8>>, _>(4)?.unwrap_or_default())?,
+                            at: r.try_get::<Option<i64>, _>(5)?.unwrap_or_default(),
+                        },
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn vuln_fleet(
+                &self,
+                limit: i64,
+            ) -> Result<Vec<crate::store::vuln::FleetCve>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT f.cve, f.source, COUNT(*), MIN(f.first_at) FROM vuln_first_seen f \
+                     JOIN agents a ON a.id = f.agent_id AND a.status = 'active' \
+                     WHERE f.resolved_sequence IS NULL GROUP BY f.cve, f.source \
+                     ORDER BY COUNT(*) DESC, f.cve, f.source LIMIT $1",
+                )
+                .bind(limit.max(1))
+                .fetch_all(&self.read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(crate::store::vuln::FleetCve {
+                        cve: r.try_get(0)?,
+                        source: r.try_get(1)?,
+                        hosts: r.try_get(2)?,
+                        first_seen: r.try_get(3)?,
+                    });
+                }
+                Ok(out)
             }
         }
     };

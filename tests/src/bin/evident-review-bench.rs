@@ -148,6 +148,7 @@ fn main() -> Result<()> {
                         interval_seconds: 86_400,
                         settings: settings.clone(),
                     })),
+                    vuln: None,
                 });
             }
             for o in st.ingest_batch(&items).await? {

@@ -11,6 +11,22 @@ pub struct AptSource {
     pub uri: String,
     /// Suite (`bookworm-security`), or a flat repository path ending in `/`.
     pub suite: String,
+    /// apt is told not to require a valid signature (`trusted=yes`,
+    /// `allow-insecure=yes`, `allow-weak=yes`,
+    /// `allow-downgrade-to-insecure=yes`, or the deb822 fields).
+    pub insecure: bool,
+}
+
+/// The source options that disable apt's signature checks.
+const INSECURE_OPTIONS: [&str; 4] = [
+    "trusted",
+    "allow-insecure",
+    "allow-weak",
+    "allow-downgrade-to-insecure",
+];
+
+fn is_yes(v: &str) -> bool {
+    matches!(v.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "1")
 }
 
 impl AptSource {
@@ -63,9 +79,18 @@ pub fn parse_sources_list(text: &str) -> Vec<AptSource> {
             Some(r) if r.starts_with(char::is_whitespace) => r.trim_start(),
             _ => continue,
         };
+        let mut insecure = false;
         if rest.starts_with('[') {
             match rest.find(']') {
-                Some(end) => rest = rest[end + 1..].trim_start(),
+                Some(end) => {
+                    insecure = rest[1..end].split_whitespace().any(|o| {
+                        o.split_once('=').is_some_and(|(k, v)| {
+                            INSECURE_OPTIONS.contains(&k.trim().to_ascii_lowercase().as_str())
+                                && is_yes(v)
+                        })
+                    });
+                    rest = rest[end + 1..].trim_start();
+                }
                 None => continue,
             }
         }
@@ -74,6 +99,7 @@ pub fn parse_sources_list(text: &str) -> Vec<AptSource> {
             out.push(AptSource {
                 uri: uri.to_string(),
                 suite: suite.to_string(),
+                insecure,
             });
         }
     }
@@ -93,12 +119,14 @@ pub fn parse_deb822_sources(text: &str) -> Vec<AptSource> {
         };
         let enabled = get("Enabled").is_none_or(|v| !v.trim().eq_ignore_ascii_case("no"));
         let binary = get("Types").is_some_and(|t| t.split_whitespace().any(|w| w == "deb"));
+        let insecure = INSECURE_OPTIONS.iter().any(|o| get(o).is_some_and(is_yes));
         if enabled && binary {
             for uri in get("URIs").unwrap_or("").split_whitespace() {
                 for suite in get("Suites").unwrap_or("").split_whitespace() {
                     out.push(AptSource {
                         uri: uri.to_string(),
                         suite: suite.to_string(),
+                        insecure,
                     });
                 }
             }
@@ -159,5 +187,22 @@ mod tests {
             "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages",
             &d
         ));
+    }
+
+    #[test]
+    fn sources_that_skip_signature_checks_are_insecure() {
+        let s = parse_sources_list(
+            "deb [trusted=yes] http://repo.example/debian bookworm main\n\
+             deb [arch=amd64 allow-insecure=no] http://deb.debian.org/debian bookworm main\n\
+             deb [ Allow-Weak=yes ] http://weak.example/ ./\n",
+        );
+        let flags: Vec<bool> = s.iter().map(|x| x.insecure).collect();
+        assert_eq!(flags, [true, false, true]);
+        let d = parse_deb822_sources(
+            "Types: deb\nURIs: http://a.example/\nSuites: bookworm\nTrusted: yes\n\n\
+             Types: deb\nURIs: http://b.example/\nSuites: bookworm\nSigned-By: /k.gpg\n",
+        );
+        let flags: Vec<bool> = d.iter().map(|x| x.insecure).collect();
+        assert_eq!(flags, [true, false]);
     }
 }

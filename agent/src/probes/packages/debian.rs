@@ -80,6 +80,11 @@ pub(super) fn collect_dpkg(
         .collect();
     facts.security_source_configured =
         Some(sources.iter().any(apt_sources::AptSource::is_security));
+    facts.insecure_sources = sources
+        .iter()
+        .filter(|s| s.insecure)
+        .map(apt_sources::AptSource::describe)
+        .collect();
     let (lists, unreferenced): (Vec<String>, Vec<String>) = lists
         .into_iter()
         .filter(|p| !is_ignored_list(p.rsplit('/').next().unwrap_or(p)))

@@ -113,6 +113,10 @@ pub struct PackagesFacts {
     pub apt_sources: Vec<String>,
     /// Some configured source is a security source (null: not an apt system).
     pub security_source_configured: Option<bool>,
+    /// Enabled sources whose signatures are not checked: apt `uri suite`
+    /// with `trusted=yes`/`allow-insecure=yes`/…, rpm `repo-id` with
+    /// `gpgcheck=0`.
+    pub insecure_sources: Vec<String>,
     /// Downloaded lists no configured source references (not counted).
     pub unreferenced_lists: Vec<String>,
     /// Pending updates.
@@ -191,6 +195,7 @@ pub fn fuzz_parse(input: &str) {
     let inv = parse_dpkg_status(input);
     let _ = installed_kernels("dpkg", &dpkg_inventory(&inv));
     let _ = parse_os_release(input);
+    let _ = rpm::unsigned_repos(input);
     let _ = source_rpm_name(input);
     let mut c = Candidates::default();
     add_packages_list(&mut c, "fuzz_security_Packages", input, &inv);

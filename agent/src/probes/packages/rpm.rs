@@ -89,6 +89,42 @@ pub fn apply_rpm_inventory(
     (newest, bad)
 }
 
+/// Enabled repositories of a `.repo` file with `gpgcheck=0` (packages
+/// installed unsigned), by repo id. dnf's default is `gpgcheck=1` on RHEL
+/// clones (`/etc/dnf/dnf.conf`), so a repo without the key is checked.
+pub(super) fn unsigned_repos(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut section: Option<(String, bool, bool)> = None;
+    let mut flush = |sec: &mut Option<(String, bool, bool)>| {
+        if let Some((id, enabled, unsigned)) = sec.take() {
+            if enabled && unsigned {
+                out.push(id);
+            }
+        }
+    };
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
+            continue;
+        }
+        if let Some(id) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            flush(&mut section);
+            section = Some((id.trim().to_string(), true, false));
+        } else if let (Some((_, enabled, unsigned)), Some((k, v))) =
+            (section.as_mut(), line.split_once('='))
+        {
+            let off = matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "no" | "false");
+            match k.trim() {
+                "enabled" => *enabled = !off,
+                "gpgcheck" => *unsigned = off,
+                _ => {}
+            }
+        }
+    }
+    flush(&mut section);
+    out
+}
+
 pub(super) fn collect_rpm(root: &HostRoot, facts: &mut PackagesFacts) -> UpdateTimes {
     facts.manager = "rpm".into();
     let mut times = UpdateTimes::default();
@@ -110,6 +146,11 @@ pub(super) fn collect_rpm(root: &HostRoot, facts: &mut PackagesFacts) -> UpdateT
         Err(e) => facts.inventory_note = e,
     }
     facts.updates_note = "pending updates need dnf repository metadata".into();
+    for p in root.glob("/etc/yum.repos.d/*.repo").unwrap_or_default() {
+        if let Ok(Some(text)) = root.read_to_string(&p) {
+            facts.insecure_sources.extend(unsigned_repos(&text));
+        }
+    }
     let conf = root
         .read_to_string("/etc/dnf/automatic.conf")
         .ok()
@@ -173,5 +214,11 @@ mod tests {
         let (_, bad) = apply_rpm_inventory(&mut facts, &[good.clone(), vec![0, 1, 2]]);
         assert_eq!(bad, 1);
         assert_eq!(facts.installed_count, 1);
+    }
+
+    #[test]
+    fn repos_without_gpgcheck_are_unsigned() {
+        let text = "[baseos]\nname=BaseOS\ngpgcheck=1\n\n[local]\nbaseurl=http://x/\ngpgcheck = 0\n\n[off]\nenabled=0\ngpgcheck=0\n";
+        assert_eq!(super::unsigned_repos(text), ["local"]);
     }
 }

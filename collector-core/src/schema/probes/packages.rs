@@ -20,6 +20,7 @@ pub static SCHEMA: ProbeSchema = ProbeSchema {
         FieldSchema::new("package_list_count", Int, "Number of apt `*_Packages` lists read"),
         FieldSchema::new("apt_sources", List(&Str), "Configured apt binary sources (`uri suite`) from sources.list, sources.list.d/*.list and deb822 *.sources (disabled stanzas left out); empty on rpm systems"),
         FieldSchema::new("security_source_configured", Nullable(&Bool), "Some configured apt source is a security source (`*-security` suite or security archive); without one security updates never arrive. null on rpm systems"),
+        FieldSchema::new("insecure_sources", List(&Str), "Enabled package sources whose signatures are not checked: apt `uri suite` with `trusted=yes`, `allow-insecure=yes`, `allow-weak=yes` or `allow-downgrade-to-insecure=yes` (or the deb822 fields); rpm repo ids with `gpgcheck=0` in /etc/yum.repos.d"),
         FieldSchema::new("unreferenced_lists", List(&Str), "Downloaded apt Packages lists that no configured source references (stale after a source was removed); not counted for updates"),
         FieldSchema::new("pending_updates", Int, "Installed packages for which a newer version is available"),
         FieldSchema::new("pending_update_names", List(&Str), "Their names, sorted"),

@@ -114,6 +114,10 @@ pub async fn page(
         Some(d) => latest(&app, d, &host.public_key).await?,
         None => None,
     };
+    let cves = match &host.last_digest {
+        Some(d) => super::vulns::host_rows(&app, &host.id, &host.hostname, d).await?,
+        None => None,
+    };
     let events = app.store.integrity_events(Some(&host.id), None, 50).await?;
     let transitions = app.store.transitions(Some(&host.id), None, 50).await?;
     let alerts = app
@@ -205,6 +209,7 @@ pub async fn page(
                 }
             }
         }
+        (super::vulns::host_section(cves.as_ref()))
         h2 { "Probe data" }
         @if let Some(l) = &latest {
             @if let Some(st) = &l.statement {

@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod host;
 pub mod matrix;
 pub mod review;
+pub mod vulns;
 
 /// Rule ids per control (rules of the loaded policies), optionally only
 /// those of `policy` and of `severity`.

@@ -219,6 +219,7 @@ pub fn report(r: &Report) -> String {
     // them far down, so it is folded (open for small fleets).
     b.push_str(&html_audit::failing_rules(r));
     b.push_str(&super::alerts::html(r));
+    b.push_str(&super::vulns::html(r));
     let _ =
         write!(
         b,

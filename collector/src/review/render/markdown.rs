@@ -110,6 +110,7 @@ pub fn report(r: &Report) -> String {
     failing_rules(&mut o, r);
     remediation(&mut o, r);
     super::alerts::markdown(&mut o, r);
+    super::vulns::markdown(&mut o, r);
     evidence(&mut o, r);
     o
 }

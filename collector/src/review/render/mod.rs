@@ -12,6 +12,7 @@ mod json;
 mod markdown;
 pub mod oscal;
 mod text;
+mod vulns;
 
 use evident_core::report::{Comparison, Report, SoaRow};
 

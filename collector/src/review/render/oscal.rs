@@ -170,6 +170,10 @@ pub fn document(members: &Members, fallback_now: DateTime<Utc>) -> Vec<u8> {
         findings.push(finding);
     }
 
+    if let Some(v) = crate::review::vulns::section(members, &hosts) {
+        cve_items(&v, &mut observations, &mut findings);
+    }
+
     let doc_id = id(&[
         "assessment-results",
         &index
@@ -280,5 +284,116 @@ fn finding_state(status: &str) -> (bool, &'static str) {
         "no-evidence" => (false, "not-assessed"),
         "not-automated" => (false, "not-assessed"),
         _ => (false, "other"),
+    }
+}
+
+/// Per host × CVE (issue #18): an observation of the CVE on the host (its
+/// package, installed and fixed versions, status, urgency, first seen and
+/// waiver) resting on the host's latest statement, and a finding against
+/// A.8.8: not satisfied while open, satisfied (reason `waived`) under a
+/// current CVE waiver.
+fn cve_items(
+    v: &report::vulns::VulnSection,
+    observations: &mut Vec<Value>,
+    findings: &mut Vec<Value>,
+) {
+    let prop = |name: &str, value: &str| json!({"name": name, "ns": "https://evident.dev/oscal", "value": value});
+    for h in &v.hosts {
+        for c in &h.cves {
+            let obs = id(&[
+                "cve-observation",
+                &h.agent,
+                &h.sequence.to_string(),
+                &c.cve,
+                &c.source,
+            ]);
+            let mut props = vec![
+                prop("cve", &c.cve),
+                prop("source-package", &c.source),
+                prop("installed-version", &c.installed),
+                prop("distribution-status", &c.status),
+                prop("urgency", &c.urgency),
+                prop("first-seen", &c.first_seen),
+                prop("snapshot-digest", &h.snapshot),
+            ];
+            if let Some(f) = &c.fixed_version {
+                props.push(prop("fixed-version", f));
+            }
+            if let Some(w) = &c.waived {
+                props.push(prop("waiver-approver", &w.approver));
+                props.push(prop("waiver-expires", &w.expires.to_string()));
+            }
+            // OSCAL values are non-empty and not padded.
+            props.retain(|p| {
+                p["value"]
+                    .as_str()
+                    .is_some_and(|v| !v.is_empty() && v.trim() == v)
+            });
+            let mut o = json!({
+                "uuid": obs.clone(),
+                "title": format!("{} in {} on {}", c.cve, c.source, h.hostname),
+                "description": format!(
+                    "{} affects {} {} ({}) on {}, first seen {} ({} days before the evidence); {}.",
+                    c.cve,
+                    c.source,
+                    c.installed,
+                    c.packages.join(", "),
+                    h.hostname,
+                    c.first_seen,
+                    c.age_days,
+                    match &c.fixed_version {
+                        Some(f) => format!("fixed in {f}"),
+                        None => "no fix yet".to_string(),
+                    }
+                ),
+                "props": props,
+                "methods": ["TEST"],
+                "subjects": [{
+                    "subject-uuid": id(&["host", &h.agent]),
+                    "type": "inventory-item",
+                    "title": h.hostname
+                }],
+                "collected": ts(h.collected_at)
+            });
+            if let Some(map) = o.as_object_mut() {
+                map.insert(
+                    "relevant-evidence".into(),
+                    json!([{
+                        "href": format!("#{}", evident_core::bundle::envelope_path(&h.agent, h.sequence)),
+                        "description": "the host's latest evidence statement, whose packages inventory was matched"
+                    }]),
+                );
+            }
+            observations.push(o);
+            let (state, reason) = match &c.waived {
+                Some(_) => ("satisfied", "waived"),
+                None => ("not-satisfied", "fail"),
+            };
+            findings.push(json!({
+                "uuid": id(&["cve-finding", &h.agent, &c.cve, &c.source]),
+                "title": format!("{} on {}", c.cve, h.hostname),
+                "description": match &c.waived {
+                    Some(w) => format!(
+                        "{} on {} is waived until {} (approved by {}): {}",
+                        c.cve, h.hostname, w.expires, w.approver, w.justification
+                    ),
+                    None => format!(
+                        "{} is open on {} since {} ({}).",
+                        c.cve,
+                        h.hostname,
+                        c.first_seen,
+                        if c.fix_available() { "a fix is available" } else { "no fix yet" }
+                    ),
+                },
+                "props": [prop("cve", &c.cve), prop("urgency", &c.urgency)],
+                "target": {
+                    "type": "objective-id",
+                    "target-id": "a.8.8",
+                    "title": "A.8.8 Management of technical vulnerabilities",
+                    "status": {"state": state, "reason": reason}
+                },
+                "related-observations": [{"observation-uuid": obs}]
+            }));
+        }
     }
 }

@@ -85,6 +85,7 @@ fn evaluate_run(ctx: &Ctx, host: &Host, run: &SignedRun) -> Result<Eval> {
         rules: e.rules,
         expired_waivers: e.expired_waivers,
         summary: e.summary,
+        vulns: None,
     };
     let bytes = serde_json::to_vec(&results)?;
     let (statuses, severities) = evident_core::drift::statuses(&results.rules, &results.controls);
@@ -147,6 +148,7 @@ fn item(ctx: &Ctx, slot: &mut (Host, Option<Eval>)) -> Result<IngestItem> {
             interval_seconds: ctx.spec.interval_s,
             settings: ctx.drift.clone(),
         })),
+        vuln: None,
         envelope: Arc::new(run.envelope),
     })
 }

@@ -1,0 +1,675 @@
+//! Offline re-match of vulnerability results (issue #18): results recorded
+//! with a `vulns` basis are re-evaluated with the `vulns` data rebuilt by
+//! the core's one function (`vuln::basis::with_vulns`) from the statement's
+//! inventory, the bundle's snapshot subset (`vulns/<hex>.json`) and the
+//! recorded first-seen times; and every first-seen citation that falls
+//! inside the bundle is checked: the statement is there with that digest
+//! and collection time, and its own inventory matched that CVE in that
+//! source package against the same snapshot.
+//!
+//! Memory: the subsets (parsed once each), one entry per distinct
+//! citation and one per cited statement, not per statement.
+
+use super::model::{BlobSource, Index, IndexEntry, RecordedResults};
+use super::report::Report;
+use crate::digest::{sha256_digest, Digest};
+use crate::evidence::Statement;
+use crate::vuln::basis::{FirstSeenRef, VulnBasis};
+use crate::vuln::subset::{subset_path, SnapshotSubset};
+use crate::vuln::{match_host, Inventory};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A first-seen citation to check at the end: the citing host's agent, the
+/// citation and the snapshot it was matched against.
+type Pending = (String, FirstSeenRef, Digest);
+
+/// What re-matching keeps between statements.
+pub(super) struct VulnChecker {
+    subsets: HashMap<Digest, Result<Arc<SnapshotSubset>, String>>,
+    /// (snapshot, agent) pairs whose missing subset was reported.
+    reported: HashSet<(Digest, String)>,
+    /// Envelope digests some result cites as a first sighting.
+    cited: HashSet<Digest>,
+    /// Those statements as they verified: (agent, sequence) → the digest of
+    /// their packages blob.
+    cited_inventories: HashMap<(String, u64), Option<Digest>>,
+    /// Citations to check once every statement was seen, with the host
+    /// name of the citing agent.
+    pending: BTreeMap<Pending, String>,
+    /// Statements whose re-matched results were confirmed.
+    pub(super) confirmed: usize,
+}
+
+/// The digest of a statement's packages blob.
+pub(super) fn packages_digest(st: &Statement) -> Option<Digest> {
+    st.predicate
+        .probes
+        .iter()
+        .find(|p| p.id == "packages")
+        .and_then(|p| p.digest)
+}
+
+impl VulnChecker {
+    /// Collect the statements the bundle's results cite as first sightings.
+    pub(super) fn new(members: &BTreeMap<String, Vec<u8>>) -> VulnChecker {
+        #[derive(serde::Deserialize)]
+        struct Cites {
+            #[serde(default)]
+            vulns: Option<VulnBasis>,
+        }
+        let mut cited = HashSet::new();
+        for (path, bytes) in members.range("results/".to_string()..) {
+            if !path.starts_with("results/") {
+                break;
+            }
+            if let Ok(Cites { vulns: Some(b) }) = serde_json::from_slice::<Cites>(bytes) {
+                cited.extend(b.first_seen.iter().map(|f| f.statement));
+            }
+        }
+        VulnChecker {
+            subsets: HashMap::new(),
+            reported: HashSet::new(),
+            cited,
+            cited_inventories: HashMap::new(),
+            pending: BTreeMap::new(),
+            confirmed: 0,
+        }
+    }
+
+    /// The bundle's subset of the snapshot `basis` names, checked: present,
+    /// well-formed, of that snapshot and format. `Err` says why not.
+    pub(super) fn subset(
+        &mut self,
+        members: &BTreeMap<String, Vec<u8>>,
+        basis: &VulnBasis,
+    ) -> Result<Arc<SnapshotSubset>, String> {
+        self.subsets
+            .entry(basis.snapshot)
+            .or_insert_with(|| load_subset(members, basis))
+            .clone()
+    }
+
+    /// Report a missing or unusable subset once per snapshot and host.
+    pub(super) fn report_subset(
+        &mut self,
+        basis: &VulnBasis,
+        agent: &str,
+        subject: &str,
+        msg: &str,
+        r: &mut Report,
+    ) {
+        if self.reported.insert((basis.snapshot, agent.to_string())) {
+            r.fail("vulns", subject, msg);
+        }
+    }
+
+    /// Note what a verified statement (filed as `e`, of host `host`) means
+    /// for first-seen checks: it may be cited, and its results may cite.
+    pub(super) fn note(
+        &mut self,
+        e: &IndexEntry,
+        host: &str,
+        st: &Statement,
+        recorded: &RecordedResults,
+    ) {
+        if self.cited.contains(&e.envelope) {
+            self.cited_inventories
+                .insert((e.agent.clone(), e.sequence), packages_digest(st));
+        }
+        if let Some(b) = &recorded.vulns {
+            for f in &b.first_seen {
+                self.pending
+                    .entry((e.agent.clone(), f.clone(), b.snapshot))
+                    .or_insert_with(|| host.to_string());
+            }
+        }
+    }
+
+    /// Check every first-seen citation that falls inside the bundle.
+    pub(super) fn finish(self, index: &Index, blobs: &dyn BlobSource, r: &mut Report) -> usize {
+        let by_key: HashMap<(&str, u64), &IndexEntry> = index
+            .statements
+            .iter()
+            .map(|e| ((e.agent.as_str(), e.sequence), e))
+            .collect();
+        let mut matches: HashMap<(Digest, Digest), Option<OpenPairs>> = HashMap::new();
+        let mut confirmed = 0;
+        for ((agent, f, snapshot), host) in &self.pending {
+            let Some(e) = by_key.get(&(agent.as_str(), f.sequence)) else {
+                continue; // before the bundle's period
+            };
+            let subject = format!("{host} sequence {}", f.sequence);
+            if e.envelope != f.statement {
+                r.fail(
+                    "vulns",
+                    &subject,
+                    format!(
+                        "{} in {} is cited as first seen in statement {}, but the bundle's statement at that sequence is {}",
+                        f.cve, f.source_package, f.statement, e.envelope
+                    ),
+                );
+                continue;
+            }
+            let at = DateTime::parse_from_rfc3339(&f.at).map(|t| t.with_timezone(&Utc));
+            if at.ok() != Some(e.collected_at) {
+                r.fail(
+                    "vulns",
+                    &subject,
+                    format!(
+                        "{} in {} is cited as first seen at {}, but that statement was collected at {}",
+                        f.cve,
+                        f.source_package,
+                        f.at,
+                        crate::vuln::basis::rfc3339_ms(e.collected_at)
+                    ),
+                );
+                continue;
+            }
+            // A cited statement that did not verify has failed already.
+            let Some(Some(pkg)) = self.cited_inventories.get(&(agent.clone(), f.sequence)) else {
+                continue;
+            };
+            let Some(Ok(subset)) = self.subsets.get(snapshot) else {
+                continue; // reported with the citing statement
+            };
+            let found = matches.entry((*pkg, *snapshot)).or_insert_with(|| {
+                let inv = blobs
+                    .blob(pkg)
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| Inventory::from_probe(&v).ok())?;
+                subset.covers(&inv).ok()?;
+                Some(
+                    match_host(&inv, &subset.index)
+                        .findings
+                        .into_iter()
+                        .map(|x| (x.cve, x.source))
+                        .collect(),
+                )
+            });
+            match found {
+                None => r.fail(
+                    "vulns",
+                    &subject,
+                    format!(
+                        "{} in {}: the inventory of the statement cited as first seen cannot be re-matched against snapshot {snapshot}",
+                        f.cve, f.source_package
+                    ),
+                ),
+                Some(set) if set.contains(&(f.cve.clone(), f.source_package.clone())) => {
+                    confirmed += 1;
+                }
+                Some(_) => r.fail(
+                    "vulns",
+                    &subject,
+                    format!(
+                        "{} in {} is cited as first seen in this statement, but its inventory does not match that CVE against snapshot {snapshot}",
+                        f.cve, f.source_package
+                    ),
+                ),
+            }
+        }
+        confirmed
+    }
+}
+
+fn load_subset(
+    members: &BTreeMap<String, Vec<u8>>,
+    basis: &VulnBasis,
+) -> Result<Arc<SnapshotSubset>, String> {
+    let path = subset_path(&basis.snapshot);
+    let bytes = members.get(&path).ok_or_else(|| {
+        format!(
+            "results were matched against vulnerability snapshot {}, whose subset {path} the bundle does not include",
+            basis.snapshot
+        )
+    })?;
+    let s: SnapshotSubset = serde_json::from_slice(bytes)
+        .map_err(|e| format!("{path} is not a snapshot subset: {e}"))?;
+    if s.snapshot != basis.snapshot {
+        return Err(format!(
+            "{path} holds snapshot {}, not {}",
+            s.snapshot, basis.snapshot
+        ));
+    }
+    if s.format().as_str() != basis.format {
+        return Err(format!(
+            "{path} is a {} snapshot; the results cite a {} one",
+            s.format().as_str(),
+            basis.format
+        ));
+    }
+    let problems = s.consistency();
+    if let Some(p) = problems.first() {
+        return Err(format!("{path} {p}"));
+    }
+    Ok(Arc::new(s))
+}
+
+/// A digest of what the `vulns` data of a statement depends on besides the
+/// policy set: the basis, the statement's inventory and the age of each
+/// first sighting at its collection time (`age_days`; a policy that reads
+/// no `collected_at` still depends on it through them).
+pub(super) fn vulns_key(recorded: &RecordedResults, st: &Statement) -> Option<Digest> {
+    let b = recorded.vulns.as_ref()?;
+    let mut bytes = serde_json::to_vec(b).unwrap_or_default();
+    if let Some(d) = packages_digest(st) {
+        bytes.extend_from_slice(&d.0);
+    }
+    let at = st.predicate.collected_at;
+    for f in &b.first_seen {
+        let seen = DateTime::parse_from_rfc3339(&f.at)
+            .map(|t| t.with_timezone(&Utc).min(at))
+            .unwrap_or(at);
+        bytes.extend_from_slice(&(at - seen).num_days().to_le_bytes());
+    }
+    Some(sha256_digest(&bytes))
+}
+
+/// The (CVE, source package) pairs of a rebuilt `vulns` entry (before CVE
+/// waivers, which evaluation applies).
+pub(super) type OpenPairs = BTreeSet<(String, String)>;
+
+/// The open pairs of `data` (the `vulns` data; none when unsupported).
+pub(super) fn open_pairs(data: Option<&serde_json::Value>) -> OpenPairs {
+    let text = |f: &serde_json::Value, k: &str| {
+        f.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    data.and_then(|d| d.get("open"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|f| (text(f, "cve"), text(f, "source")))
+        .collect()
+}
+
+/// The recorded first-seen list names exactly the open findings of the
+/// evaluation (one per pair): compare it with the pairs re-matched, naming
+/// every CVE recorded but not re-matched and re-matched but not recorded.
+pub(super) fn compare_open(basis: &VulnBasis, open: &OpenPairs) -> Result<(), String> {
+    let recorded: OpenPairs = basis
+        .first_seen
+        .iter()
+        .map(|f| (f.cve.clone(), f.source_package.clone()))
+        .collect();
+    if recorded == *open {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    let name = |set: Vec<&(String, String)>| {
+        let n = set.len();
+        let mut shown: Vec<String> = set
+            .into_iter()
+            .take(8)
+            .map(|(c, s)| format!("{c} in {s}"))
+            .collect();
+        if n > 8 {
+            shown.push(format!("{} more", n - 8));
+        }
+        shown.join(", ")
+    };
+    let lost: Vec<&(String, String)> = recorded.difference(open).collect();
+    if !lost.is_empty() {
+        parts.push(format!("recorded open but not re-matched: {}", name(lost)));
+    }
+    let new: Vec<&(String, String)> = open.difference(&recorded).collect();
+    if !new.is_empty() {
+        parts.push(format!("re-matched but not recorded open: {}", name(new)));
+    }
+    Err(format!(
+        "the offline re-match against snapshot {} differs from the recorded one: {}",
+        basis.snapshot,
+        parts.join("; ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use crate::catalog::Catalog;
+    use crate::digest::sha256_digest;
+    use crate::dsse::{self, Envelope};
+    use crate::evidence::{
+        AgentInfo, Evidence, HostFacts, Predicate, ProbeEntry, ProbeStatus, Schedule, Statement,
+        PAYLOAD_TYPE,
+    };
+    use crate::policy::{evaluate, PolicySet, PolicySource};
+    use crate::vuln::basis::{rfc3339_ms, with_vulns, FirstSeenRef, VulnBasis};
+    use crate::vuln::feed::parse_debian_tracker;
+    use crate::vuln::subset::{subset_path, Needs, SnapshotSubset};
+    use crate::vuln::{Inventory, Release};
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine as _;
+    use std::collections::BTreeMap;
+
+    const POLICY: &str = r#"
+[policy]
+id = "vulns"
+version = "1"
+title = "Patch SLA"
+
+[[rule]]
+id = "vulns.sla"
+title = "No fixable CVE open for more than 14 days"
+controls = ["A.8.8"]
+severity = "high"
+requires = ["vulns"]
+known_when = 'vulns.matched'
+check = '!vulns.open.exists(v, v.fix_available && v.age_days > 14)'
+"#;
+
+    const TRACKER: &str = r#"{
+      "inetutils": {"CVE-2026-24061": {"releases": {"bookworm": {"status": "resolved", "fixed_version": "2:2.4-2+deb12u4", "urgency": "high"}}}},
+      "zlib": {"CVE-2023-45853": {"releases": {"bookworm": {"status": "open", "urgency": "low"}}}}
+    }"#;
+
+    const PACKAGES: &str = r#"{"manager": "dpkg", "inventory_collected": true, "os_id": "debian",
+      "os_version_id": "12", "os_codename": "bookworm", "kernel_running": null,
+      "inventory": [{"name": "inetutils-telnetd", "version": "2:2.4-2+deb12u3", "arch": "amd64",
+                     "source": "inetutils", "source_version": "2:2.4-2+deb12u3"},
+                    {"name": "bash", "version": "5.2.15-2+b2", "arch": "amd64",
+                     "source": "bash", "source_version": "5.2.15-2"}]}"#;
+
+    struct Built {
+        members: BTreeMap<String, Vec<u8>>,
+        snapshot: Digest,
+    }
+
+    fn signer() -> dsse::Signer {
+        dsse::Signer::from_seed(&[7u8; 32])
+    }
+
+    fn sign(seq: u64, at: &str, previous: Option<Digest>) -> (Vec<u8>, Statement) {
+        let predicate = Predicate {
+            agent: AgentInfo {
+                id: "agt_w".into(),
+                version: "0.1.0".into(),
+            },
+            host: HostFacts {
+                hostname: "web-1".into(),
+                os_family: "linux".into(),
+                ..HostFacts::default()
+            },
+            sequence: seq,
+            previous,
+            gap: None,
+            collected_at: at.parse().unwrap(),
+            schedule: Schedule {
+                cron: "0 0 * * * *".into(),
+                interval_seconds: 86_400,
+            },
+            probes: vec![ProbeEntry {
+                id: "packages".into(),
+                version: 3,
+                status: ProbeStatus::Ok,
+                duration_us: 1,
+                digest: Some(sha256_digest(PACKAGES.as_bytes())),
+                reason: None,
+            }],
+        };
+        let env = signer()
+            .sign_envelope(PAYLOAD_TYPE, Statement::new(predicate).to_bytes())
+            .to_json();
+        let st = Statement::from_bytes(&Envelope::from_json(&env).unwrap().payload).unwrap();
+        (env, st)
+    }
+
+    /// One host, two statements 19 days apart, both matched against the
+    /// tracker with the CVE first seen in the first; sealed.
+    fn build() -> Built {
+        let full = parse_debian_tracker(TRACKER.as_bytes(), "t.json").unwrap();
+        let snapshot = sha256_digest(TRACKER.as_bytes());
+        let set =
+            PolicySet::load(&[PolicySource::new("v.toml", POLICY)], Catalog::annex_a()).unwrap();
+        let mut members = BTreeMap::new();
+        let mut index = Index::default();
+        let (env1, st1) = sign(1, "2026-11-01T08:00:00Z", None);
+        let d1 = sha256_digest(&env1);
+        let (env2, st2) = sign(2, "2026-11-20T08:00:00Z", Some(d1));
+        let first = FirstSeenRef {
+            cve: "CVE-2026-24061".into(),
+            source_package: "inetutils".into(),
+            at: rfc3339_ms(st1.predicate.collected_at),
+            sequence: 1,
+            statement: d1,
+        };
+        for (seq, env, st) in [(1, env1, st1), (2, env2, st2)] {
+            let basis = VulnBasis {
+                snapshot,
+                source: "t.json".into(),
+                format: "debian-tracker".into(),
+                imported_at: "2026-10-01T00:00:00.000Z".into(),
+                first_seen: vec![first.clone()],
+            };
+            let ev = Evidence::from_statement(&st, |_| Some(PACKAGES.as_bytes())).unwrap();
+            let ev = with_vulns(ev, &full, &basis);
+            let mut rec = RecordedResults::from_evaluation(evaluate(&set, &ev));
+            rec.vulns = Some(basis);
+            let bytes = serde_json::to_vec(&rec).unwrap();
+            let rd = sha256_digest(&bytes);
+            members.insert(results_path(&rd), bytes);
+            let path = envelope_path("agt_w", seq);
+            index.statements.push(IndexEntry {
+                agent: "agt_w".into(),
+                sequence: seq,
+                envelope: sha256_digest(&env),
+                path: path.clone(),
+                collected_at: st.predicate.collected_at,
+                received_at: st.predicate.collected_at,
+                results: rd,
+            });
+            members.insert(path, env);
+        }
+        members.insert(
+            blob_path(&sha256_digest(PACKAGES.as_bytes())),
+            PACKAGES.as_bytes().to_vec(),
+        );
+        let mut needs = Needs::default();
+        needs.add(&Inventory::from_probe(&serde_json::from_str(PACKAGES).unwrap()).unwrap());
+        let subset = SnapshotSubset::extract(&full, &needs, snapshot, "t.json", "x");
+        members.insert(subset_path(&snapshot), serde_json::to_vec(&subset).unwrap());
+        members.insert(
+            agent_path("agt_w"),
+            serde_json::to_vec(&AgentEntry {
+                id: "agt_w".into(),
+                key_id: signer().key_id().to_string(),
+                public_key: B64.encode(signer().verifying_key().as_bytes()),
+                hostname: "web-1".into(),
+                agent_version: "0.1.0".into(),
+                status: "active".into(),
+                enrolled_at: "2026-10-01T00:00:00Z".parse().unwrap(),
+            })
+            .unwrap(),
+        );
+        members.insert("policies/000-v.toml".into(), POLICY.as_bytes().to_vec());
+        members.insert(
+            POLICY_INDEX_PATH.into(),
+            serde_json::to_vec(&vec![PolicyFileEntry {
+                name: "v.toml".into(),
+                path: "policies/000-v.toml".into(),
+                sha256: sha256_digest(POLICY.as_bytes()),
+                kind: PolicyKind::Policy,
+            }])
+            .unwrap(),
+        );
+        members.insert(INDEX_PATH.into(), serde_json::to_vec(&index).unwrap());
+        reseal(&mut members);
+        Built { members, snapshot }
+    }
+
+    fn reseal(members: &mut BTreeMap<String, Vec<u8>>) {
+        seal(
+            members,
+            &dsse::Signer::from_seed(&[99u8; 32]),
+            "2026-11-21T00:00:00Z".parse().unwrap(),
+            "test",
+            Scope::default(),
+        );
+    }
+
+    fn failures(r: &Report) -> Vec<String> {
+        r.failures()
+            .map(|f| format!("[{}] {}: {}", f.kind, f.subject, f.message))
+            .collect()
+    }
+
+    fn edit_subset(b: &mut Built, f: impl FnOnce(&mut SnapshotSubset)) {
+        let path = subset_path(&b.snapshot);
+        let mut s: SnapshotSubset = serde_json::from_slice(&b.members[&path]).unwrap();
+        f(&mut s);
+        b.members.insert(path, serde_json::to_vec(&s).unwrap());
+        reseal(&mut b.members);
+    }
+
+    fn edit_results(b: &mut Built, seq: u64, f: impl Fn(&mut RecordedResults)) {
+        let mut index: Index = serde_json::from_slice(&b.members[INDEX_PATH]).unwrap();
+        let e = index
+            .statements
+            .iter_mut()
+            .find(|e| e.sequence == seq)
+            .unwrap();
+        let mut rec: RecordedResults =
+            serde_json::from_slice(&b.members[&results_path(&e.results)]).unwrap();
+        f(&mut rec);
+        let bytes = serde_json::to_vec(&rec).unwrap();
+        e.results = sha256_digest(&bytes);
+        b.members.insert(results_path(&e.results), bytes);
+        b.members
+            .insert(INDEX_PATH.into(), serde_json::to_vec(&index).unwrap());
+        reseal(&mut b.members);
+    }
+
+    #[test]
+    fn vulnerability_results_re_match_offline_and_first_seen_is_confirmed() {
+        let b = build();
+        let r = verify(&b.members, &mut |_, _| {});
+        assert!(r.ok, "{:?}", failures(&r));
+        assert_eq!(r.checked.results_confirmed, 2);
+        assert_eq!(r.checked.vulns_confirmed, 2);
+        assert_eq!(r.checked.first_seen_confirmed, 1);
+        // The second statement's rule really failed (19 days > 14).
+        let index: Index = serde_json::from_slice(&b.members[INDEX_PATH]).unwrap();
+        let rec: RecordedResults =
+            serde_json::from_slice(&b.members[&results_path(&index.statements[1].results)])
+                .unwrap();
+        assert_eq!(rec.rules[0].status, crate::policy::RuleStatus::Fail);
+    }
+
+    #[test]
+    fn a_tampered_or_missing_subset_fails_naming_host_sequence_and_cve() {
+        let bw = Release::new("debian", "bookworm");
+        let mut b = build();
+        edit_subset(&mut b, |s| {
+            s.index
+                .releases
+                .get_mut(&bw)
+                .unwrap()
+                .packages
+                .remove("inetutils");
+        });
+        let r = verify(&b.members, &mut |_, _| {});
+        let f = failures(&r);
+        assert!(!r.ok);
+        assert!(
+            f.iter()
+                .any(|m| m.contains("host web-1 (agent agt_w) sequence 2")
+                    && m.contains("CVE-2026-24061 in inetutils")
+                    && m.contains("recorded fail, re-evaluated pass")),
+            "{f:#?}"
+        );
+        assert!(
+            f.iter().any(|m| m.contains("sequence 1")
+                && m.contains("cited as first seen")
+                && m.contains("does not match that CVE")),
+            "{f:#?}"
+        );
+        // The package dropped from `wanted` too: the subset does not cover it.
+        let mut b = build();
+        edit_subset(&mut b, |s| {
+            s.index
+                .releases
+                .get_mut(&bw)
+                .unwrap()
+                .packages
+                .remove("inetutils");
+            s.wanted.get_mut(&bw).unwrap().remove("inetutils");
+        });
+        let f = failures(&verify(&b.members, &mut |_, _| {}));
+        assert!(
+            f.iter()
+                .any(|m| m.contains("does not cover") && m.contains("inetutils")),
+            "{f:#?}"
+        );
+        // Entries smuggled in for a package nobody looked up.
+        let mut b = build();
+        edit_subset(&mut b, |s| {
+            s.wanted.get_mut(&bw).unwrap().remove("inetutils");
+        });
+        let f = failures(&verify(&b.members, &mut |_, _| {}));
+        assert!(
+            f.iter().any(|m| m.contains("does not list as looked up")),
+            "{f:#?}"
+        );
+        // No subset at all: once per host, naming the snapshot.
+        let mut b = build();
+        b.members.remove(&subset_path(&b.snapshot));
+        reseal(&mut b.members);
+        let f = failures(&verify(&b.members, &mut |_, _| {}));
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(
+            f[0].contains("does not include") && f[0].contains("web-1"),
+            "{f:#?}"
+        );
+    }
+
+    #[test]
+    fn a_forged_first_sighting_fails() {
+        // Backdated (the age would pass a stricter SLA): the cited time is
+        // not the cited statement's collection time.
+        let mut b = build();
+        edit_results(&mut b, 2, |r| {
+            if let Some(v) = r.vulns.as_mut() {
+                v.first_seen[0].at = "2026-10-01T08:00:00.000Z".into();
+            }
+        });
+        let f = failures(&verify(&b.members, &mut |_, _| {}));
+        assert!(
+            f.iter()
+                .any(|m| m.contains("cited as first seen at 2026-10-01")),
+            "{f:#?}"
+        );
+        // Another statement's digest at the cited sequence.
+        let mut b = build();
+        edit_results(&mut b, 2, |r| {
+            if let Some(v) = r.vulns.as_mut() {
+                v.first_seen[0].statement = sha256_digest(b"forged");
+            }
+        });
+        let f = failures(&verify(&b.members, &mut |_, _| {}));
+        assert!(
+            f.iter()
+                .any(|m| m.contains("but the bundle's statement at that sequence is")),
+            "{f:#?}"
+        );
+        // A CVE recorded open that the inventory does not match.
+        let mut b = build();
+        edit_results(&mut b, 2, |r| {
+            if let Some(v) = r.vulns.as_mut() {
+                let mut extra = v.first_seen[0].clone();
+                extra.cve = "CVE-2023-45853".into();
+                extra.source_package = "zlib".into();
+                v.first_seen.push(extra);
+            }
+        });
+        let f = failures(&verify(&b.members, &mut |_, _| {}));
+        assert!(
+            f.iter()
+                .any(|m| m.contains("recorded open but not re-matched: CVE-2023-45853 in zlib")),
+            "{f:#?}"
+        );
+    }
+}
