@@ -1116,6 +1116,9 @@ async fn console_trend_backfills_from_history(store: &dyn Store) {
             .unwrap(),
         0,
         "resumed: nothing left to do"
+    );
+}
+
 /// The writer's batch path (`store/batch.rs`): plain next runs go in bulk,
 /// everything else one by one, with the same outcomes and rows as items
 /// ingested one at a time.

@@ -191,7 +191,8 @@ impl<'a> Ordered<'a> {
             }
         }
         if let (Some(st), Some(rc)) = (&checked.statement, self.results.as_mut()) {
-            rc.check(self.members, self.blobs, &e, st, &mut self.later);
+            let host = host_of(&self.agents, &e.agent);
+            rc.check(self.members, self.blobs, &e, &host, st, &mut self.later);
         }
         let same = self.run.as_ref().is_some_and(|run| run.agent == e.agent);
         match self.run.as_mut() {
