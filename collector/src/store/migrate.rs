@@ -132,6 +132,15 @@ macro_rules! migrations {
                     "/0080_alert_statements.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 90,
+                description: "envelope templates",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0090_envelope_templates.sql"
+                )),
+            },
         ]
     };
 }
