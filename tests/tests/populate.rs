@@ -5,6 +5,7 @@
 //! the path `serve`'s writer takes), once through the bulk path — and every
 //! stored and derived table must be equal; the bulk store's export must
 //! then verify against the collector's key. On both backends.
+#![allow(clippy::unwrap_used)] // test helpers called from the #[test]s
 
 use evident_e2e::{bin, collector, Backend, PgDb};
 use std::process::Command;
