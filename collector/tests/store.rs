@@ -18,6 +18,7 @@ use std::time::Duration;
 
 struct Db {
     store: Arc<dyn Store>,
+    url: String,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(PgConnectOptions, String)>,
 }
@@ -42,6 +43,7 @@ async fn sqlite() -> Db {
     let store = store::open(&url, 4, Duration::from_secs(5)).await.unwrap();
     Db {
         store,
+        url,
         _dir: Some(dir),
         pg: None,
     }
@@ -70,6 +72,7 @@ async fn postgres() -> Db {
         .unwrap();
     Db {
         store,
+        url: test_url,
         _dir: None,
         pg: Some((admin, name)),
     }
@@ -88,7 +91,7 @@ macro_rules! on_both {
             #[tokio::test]
             async fn $name() {
                 let db = super::sqlite().await;
-                super::$name(&*db.store).await;
+                super::$name(&*db.store, &db.url).await;
                 db.cleanup().await;
             }
         )* }
@@ -96,7 +99,7 @@ macro_rules! on_both {
             #[tokio::test]
             async fn $name() {
                 let db = super::postgres().await;
-                super::$name(&*db.store).await;
+                super::$name(&*db.store, &db.url).await;
                 db.cleanup().await;
             }
         )* }
@@ -119,9 +122,10 @@ on_both!(
     console_trend_backfills_from_history,
     a_batch_stores_what_items_one_by_one_store,
     results_known_by_digest_drive_drift_from_the_stored_results,
+    every_envelope_form_reads_back_identical_bytes,
 );
 
-async fn policy_files_are_kept_by_digest(store: &dyn Store) {
+async fn policy_files_are_kept_by_digest(store: &dyn Store, _url: &str) {
     store.refresh_statistics().await.unwrap();
     use evident_collector::store::PolicyFileRecord;
     let file = |name: &str, data: &[u8], at: i64| PolicyFileRecord {
@@ -231,7 +235,7 @@ async fn one(store: &dyn Store, it: &IngestItem) -> IngestOutcome {
         .unwrap()
 }
 
-async fn enrollment_tokens_and_idempotence(store: &dyn Store) {
+async fn enrollment_tokens_and_idempotence(store: &dyn Store, _url: &str) {
     store.ping().await.unwrap();
     store
         .create_token(&token("t1", "one-use", None, Some(1)))
@@ -303,7 +307,7 @@ async fn enrollment_tokens_and_idempotence(store: &dyn Store) {
     );
 }
 
-async fn ingest_dedup_conflict_gap_and_chain(store: &dyn Store) {
+async fn ingest_dedup_conflict_gap_and_chain(store: &dyn Store, _url: &str) {
     enrolled(store, "a1", 1).await;
     let i1 = item("a1", 1, "x", None, b"blob-1");
     let blob = sha256_digest(b"blob-1");
@@ -387,7 +391,7 @@ async fn ingest_dedup_conflict_gap_and_chain(store: &dyn Store) {
         .is_none());
 }
 
-async fn refused_agents_store_nothing(store: &dyn Store) {
+async fn refused_agents_store_nothing(store: &dyn Store, _url: &str) {
     enrolled(store, "a1", 1).await;
     store
         .set_agent_status("a1", AgentStatus::Revoked)
@@ -411,7 +415,7 @@ async fn refused_agents_store_nothing(store: &dyn Store) {
     assert!(store.statements("a1", None, 10).await.unwrap().is_empty());
 }
 
-async fn batches_are_atomic_per_agent_order(store: &dyn Store) {
+async fn batches_are_atomic_per_agent_order(store: &dyn Store, _url: &str) {
     enrolled(store, "a1", 1).await;
     enrolled(store, "a2", 2).await;
     let a1 = item("a1", 1, "x", None, b"shared");
@@ -435,7 +439,7 @@ async fn batches_are_atomic_per_agent_order(store: &dyn Store) {
     assert_eq!(latest.len(), 2);
 }
 
-async fn queries_and_pagination(store: &dyn Store) {
+async fn queries_and_pagination(store: &dyn Store, _url: &str) {
     for (i, id) in ["a1", "a2", "a3"].iter().enumerate() {
         enrolled(store, id, u8::try_from(i + 1).unwrap()).await;
     }
@@ -510,7 +514,7 @@ fn settings(threshold: u32) -> Arc<evident_collector::store::drift::DriftSetting
     })
 }
 
-async fn drift_transitions_alerts_and_outbox(store: &dyn Store) {
+async fn drift_transitions_alerts_and_outbox(store: &dyn Store, _url: &str) {
     use evident_collector::store::drift::AlertQuery;
     enrolled(store, "d1", 11).await;
     let s = settings(10);
@@ -651,7 +655,7 @@ async fn drift_transitions_alerts_and_outbox(store: &dyn Store) {
     assert!(!store.ack_alert(999_999, "a", "b", 1).await.unwrap());
 }
 
-async fn stale_flapping_and_integrity_alerts(store: &dyn Store) {
+async fn stale_flapping_and_integrity_alerts(store: &dyn Store, _url: &str) {
     use evident_collector::store::drift::AlertQuery;
     enrolled(store, "f1", 12).await;
     let s = settings(2);
@@ -749,7 +753,7 @@ async fn stale_flapping_and_integrity_alerts(store: &dyn Store) {
 /// same records as an `all.zip` are read by the real loaders and stored by
 /// digest; the newest import is in force, older ones are kept; a truncated
 /// feed is refused before the store is touched.
-async fn vuln_snapshots_by_digest_newest_in_force(store: &dyn Store) {
+async fn vuln_snapshots_by_digest_newest_in_force(store: &dyn Store, _url: &str) {
     use evident_collector::service::vuln::{load_snapshot, read_feed, store_snapshot};
     use evident_core::vuln::index::{FeedFormat, Release};
     use std::io::Write as _;
@@ -832,7 +836,7 @@ async fn vuln_snapshots_by_digest_newest_in_force(store: &dyn Store) {
 /// The matrix (issue 15): by a rule, failing first then by agent id, hosts
 /// without a status of the rule last; by host name both ways; every page
 /// reached forwards and backwards from a cursor.
-async fn console_matrix_pages_in_index_order(store: &dyn Store) {
+async fn console_matrix_pages_in_index_order(store: &dyn Store, _url: &str) {
     use evident_collector::store::console_pages::{MatrixKey, MatrixOrder, MISSING_RANK};
     let s = settings(10);
     for (i, (id, st)) in [
@@ -935,7 +939,7 @@ async fn console_matrix_pages_in_index_order(store: &dyn Store) {
 
 /// The alerts page (issue 15): pages by id both ways with the filters
 /// kept, counts per filter.
-async fn console_alert_pages_filters_and_counts(store: &dyn Store) {
+async fn console_alert_pages_filters_and_counts(store: &dyn Store, _url: &str) {
     use evident_collector::store::console_pages::{AlertCursor, AlertFilter};
     use evident_collector::store::drift::AlertQuery;
     let s = settings(10);
@@ -1017,7 +1021,7 @@ async fn console_alert_pages_filters_and_counts(store: &dyn Store) {
 }
 
 /// Expired sessions go in batches; unexpired ones stay (issue 15).
-async fn console_sessions_expire_in_batches(store: &dyn Store) {
+async fn console_sessions_expire_in_batches(store: &dyn Store, _url: &str) {
     use evident_collector::store::console::SessionRecord;
     let rec = |expires_at| SessionRecord {
         scope: "auditor".into(),
@@ -1053,7 +1057,7 @@ async fn console_sessions_expire_in_batches(store: &dyn Store) {
 
 /// The trend backfill (issue 15) rebuilds each past day from the hosts'
 /// results as of that day, skips days that have a trend, and resumes.
-async fn console_trend_backfills_from_history(store: &dyn Store) {
+async fn console_trend_backfills_from_history(store: &dyn Store, _url: &str) {
     const DAY: i64 = 86_400_000;
     let at = |day: i64, id: &str, seq: i64, prev: Option<Digest>, status: &str| {
         let results =
@@ -1122,7 +1126,7 @@ async fn console_trend_backfills_from_history(store: &dyn Store) {
 /// The writer's batch path (`store/batch.rs`): plain next runs go in bulk,
 /// everything else one by one, with the same outcomes and rows as items
 /// ingested one at a time.
-async fn a_batch_stores_what_items_one_by_one_store(store: &dyn Store) {
+async fn a_batch_stores_what_items_one_by_one_store(store: &dyn Store, _url: &str) {
     let s = settings(10);
     let good = [("rule:r", "pass"), ("control:A.8.5", "satisfied")];
     let bad = [("rule:r", "fail"), ("control:A.8.5", "not-satisfied")];
@@ -1256,7 +1260,10 @@ async fn a_batch_stores_what_items_one_by_one_store(store: &dyn Store) {
 /// Ingest may know an evaluation only by the digest of results already
 /// stored (no statuses): when the host's drift state differs, the writer
 /// derives the statuses from the stored results.
-async fn results_known_by_digest_drive_drift_from_the_stored_results(store: &dyn Store) {
+async fn results_known_by_digest_drive_drift_from_the_stored_results(
+    store: &dyn Store,
+    _url: &str,
+) {
     use evident_collector::store::drift::DriftEval;
     let s = settings(10);
     enrolled(store, "k1", 51).await;
@@ -1320,5 +1327,193 @@ async fn results_known_by_digest_drive_drift_from_the_stored_results(store: &dyn
     assert_eq!(
         store.agent("k1").await.unwrap().unwrap().last_sequence,
         Some(3)
+    );
+}
+
+/// The statement rows' storage forms, counted (raw SQL on either backend).
+async fn forms(url: &str) -> Vec<(i64, i64)> {
+    let sql = "SELECT envelope_form, COUNT(*) FROM statements GROUP BY envelope_form ORDER BY envelope_form";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let r = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        r
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let r = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        r
+    }
+}
+
+/// Run `sql` on the store's database.
+async fn exec(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+/// Every storage form — 0 (as received), 1 (header + payload), 2 (zstd
+/// with the frozen dictionary), 3 (template + fields, migration 90) — is
+/// written by the paths that write it (`ingest_batch`, `append_batch`, or,
+/// for form 1, a row as a pre-change store holds it) and every reader
+/// gives back exactly the signed bytes.
+async fn every_envelope_form_reads_back_identical_bytes(store: &dyn Store, url: &str) {
+    use base64::Engine as _;
+    use evident_core::evidence::{AgentInfo, Predicate, Schedule, Statement, PAYLOAD_TYPE};
+    enrolled(store, "f1", 7).await;
+    let signer = evident_core::Signer::from_seed(&[9u8; 32]);
+    let base = chrono::DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let statement = |seq: u64, previous: Option<Digest>, gap: Option<SequenceRange>, v2: bool| {
+        let p = Predicate {
+            agent: AgentInfo {
+                id: "f1".into(),
+                version: "0.1.0".into(),
+            },
+            host: Default::default(),
+            sequence: seq,
+            previous,
+            gap,
+            // Hourly, with nanoseconds from the third run on.
+            collected_at: base
+                + chrono::Duration::hours(seq as i64)
+                + chrono::Duration::nanoseconds(if seq > 2 {
+                    123_456_789 * seq as i64 % 1_000_000_000
+                } else {
+                    0
+                }),
+            schedule: Schedule {
+                cron: "0 0 * * * *".into(),
+                interval_seconds: 3600,
+            },
+            probes: Vec::new(),
+        };
+        if v2 {
+            Statement::new_v2(p)
+        } else {
+            Statement::new(p)
+        }
+    };
+    let mut previous = None;
+    let mut envelopes: Vec<Vec<u8>> = Vec::new();
+    let mut items = Vec::new();
+    for seq in 1..=9u64 {
+        let st = statement(
+            seq,
+            previous,
+            (seq == 6).then_some(SequenceRange { from: 1, to: 1 }),
+            seq != 5,
+        );
+        let payload = match seq {
+            1 | 5 => st.to_bytes(),
+            _ => st.to_unchanged_bytes(),
+        };
+        let mut env = signer.sign_envelope(PAYLOAD_TYPE, payload).to_json();
+        if seq == 4 {
+            // Not canonical JSON: kept as received (form 0).
+            env = String::from_utf8(env)
+                .unwrap()
+                .replace(",\"", ", \"")
+                .into_bytes();
+        }
+        let digest = sha256_digest(&env);
+        let results = b"{}".to_vec();
+        items.push(IngestItem {
+            agent_id: "f1".into(),
+            sequence: seq as i64,
+            previous,
+            declared_gap: None,
+            envelope_digest: digest,
+            envelope: Arc::new(env.clone()),
+            collected_at: st.predicate.collected_at.timestamp_millis(),
+            received_at: 1,
+            blobs: Vec::new(),
+            results_digest: sha256_digest(&results),
+            results: Some(Arc::new(results)),
+            drift: None,
+            vuln: None,
+        });
+        envelopes.push(env);
+        previous = Some(digest);
+    }
+    // The first five through the writer's path, the rest in bulk.
+    for it in &items[..5] {
+        assert!(matches!(one(store, it).await, IngestOutcome::Stored { .. }));
+    }
+    let out = store.append_batch(&items[5..]).await.unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, IngestOutcome::Stored { .. })),
+        "{out:?}"
+    );
+    // Run 2 as a store written before migration 90 holds it when its
+    // compressed form was not smaller: form 1 (signature header + payload).
+    let env2 = evident_core::Envelope::from_json(&envelopes[1]).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.encode(&env2.signatures[0].sig);
+    let mut form1 =
+        serde_json::to_vec(&(&env2.payload_type, vec![(&env2.signatures[0].keyid, sig)])).unwrap();
+    form1.push(b'\n');
+    form1.extend_from_slice(&env2.payload);
+    let hex1 = hex::encode(&form1);
+    let blob = if url.starts_with("sqlite:") {
+        format!("X'{hex1}'")
+    } else {
+        format!("'\\x{hex1}'::bytea")
+    };
+    exec(url, &format!("UPDATE statements SET envelope_form = 1, template_id = NULL, envelope = {blob} WHERE agent_id = 'f1' AND sequence = 2")).await;
+    let counts = forms(url).await;
+    for form in 0..=3 {
+        assert!(
+            counts.iter().any(|(f, n)| *f == form && *n > 0),
+            "form {form} missing: {counts:?}"
+        );
+    }
+    // Unchanged runs with a previous digest and no gap are form 3: runs 3, 7, 8, 9.
+    assert!(counts.contains(&(3, 4)), "{counts:?}");
+    // Every reader: by digest, the export pages, the latest.
+    for (i, env) in envelopes.iter().enumerate() {
+        let (row, bytes) = store.statement(&sha256_digest(env)).await.unwrap().unwrap();
+        assert_eq!(row.sequence, i as i64 + 1);
+        assert_eq!(&bytes, env, "sequence {}", i + 1);
+    }
+    let mut exported = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .export_statements("f1", after, None, None, 4)
+            .await
+            .unwrap();
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.sequence);
+        exported.extend(page.into_iter().map(|(_, b)| b));
+    }
+    assert_eq!(exported, envelopes);
+    let (_, latest) = store
+        .last_statement("f1", None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&latest, envelopes.last().unwrap());
+    // A damaged form-3 row is an error naming the envelope, never other bytes.
+    exec(
+        url,
+        "UPDATE statements SET sequence = 99 WHERE agent_id = 'f1' AND sequence = 9",
+    )
+    .await;
+    let err = store
+        .statement(&sha256_digest(&envelopes[8]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not match") || err.to_string().contains("form 3"),
+        "{err}"
     );
 }

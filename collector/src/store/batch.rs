@@ -21,29 +21,44 @@
 
 macro_rules! impl_ingest_batch {
     ($db:ty, lock = $lock:literal) => {
-        /// Insert the statement rows of `items` (multi-row, chunked).
+        /// Insert the statement rows of `items` (multi-row, chunked), each
+        /// envelope in its smallest stored form (`store_envelope`: a
+        /// template reference where re-rendering gives the exact bytes).
         async fn insert_statement_rows(
             tx: &mut sqlx::Transaction<'static, $db>,
             items: &[&$crate::store::IngestItem],
         ) -> Result<(), $crate::store::StoreError> {
+            let mut templates = std::collections::HashMap::new();
             for chunk in items.chunks(100) {
+                let mut packed = Vec::with_capacity(chunk.len());
+                for item in chunk {
+                    packed.push(
+                        store_envelope(
+                            tx,
+                            &item.envelope,
+                            item.sequence,
+                            item.collected_at,
+                            &mut templates,
+                        )
+                        .await?,
+                    );
+                }
                 let values = (0..chunk.len())
                     .map(|i| {
-                        let b = 8 * i;
+                        let b = 9 * i;
                         format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
                         )
                     })
                     .collect::<Vec<_>>()
                     .join(",");
                 let sql = format!(
-                    "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope) \
+                    "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope, template_id) \
                      VALUES {values}"
                 );
                 let mut q = sqlx::query(&sql);
-                for item in chunk {
-                    let (form, packed) = $crate::store::pack_envelope(&item.envelope);
+                for (item, (form, data, template)) in chunk.iter().zip(packed) {
                     q = q
                         .bind(item.agent_id.as_str())
                         .bind(item.sequence)
@@ -52,7 +67,8 @@ macro_rules! impl_ingest_batch {
                         .bind(item.received_at)
                         .bind(item.results_digest.0.as_slice())
                         .bind(form)
-                        .bind(packed);
+                        .bind(data)
+                        .bind(template);
                 }
                 q.execute(&mut **tx).await?;
             }

@@ -133,6 +133,15 @@ macro_rules! migrations {
                 )),
             },
             $crate::store::migrate::Migration {
+                version: 90,
+                description: "envelope templates",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0090_envelope_templates.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
                 version: 100,
                 description: "vulnerability first seen",
                 sql: include_str!(concat!(

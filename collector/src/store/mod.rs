@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use access::{AccessStore, ApiTokenInfo};
+pub use bulk::BulkStore;
 pub use console::ConsoleStore;
 pub use console_pages::ConsolePageStore;
 pub use drift::AlertStore;
@@ -25,6 +26,7 @@ pub use vuln::{SnapshotInfo, VulnStore, VulnUpdate};
 
 pub mod access;
 mod batch;
+pub mod bulk;
 pub mod console;
 pub mod console_pages;
 pub mod drift;
@@ -35,6 +37,7 @@ pub mod postgres;
 pub mod retention;
 mod sql;
 pub mod sqlite;
+pub(crate) mod template;
 pub mod vuln;
 
 /// Why the store could not do something. Every variant means "not stored".
@@ -452,6 +455,7 @@ pub trait Store:
     + HostStore
     + AccessStore
     + RetentionStore
+    + BulkStore
     + ConsoleStore
     + ConsolePageStore
     + VulnStore
@@ -549,6 +553,27 @@ pub(crate) fn pack_envelope(bytes: &[u8]) -> (i64, Vec<u8>) {
         }
     }
     (FORM_RAW, bytes.to_vec())
+}
+
+/// Rebuild the exact envelope bytes of a statement row (any form; form 3
+/// needs the row's template, sequence and collection time) and check them
+/// against their digest.
+pub(crate) fn unpack_row(
+    form: i64,
+    data: Vec<u8>,
+    template: Option<&[u8]>,
+    sequence: i64,
+    collected_at: i64,
+    digest: &Digest,
+) -> Result<Vec<u8>, StoreError> {
+    if form != template::FORM_TEMPLATE {
+        return unpack_envelope(form, data, digest);
+    }
+    let t = template
+        .ok_or_else(|| StoreError::Corrupt(format!("envelope {digest}: template missing")))
+        .and_then(|t| template::Template::from_bytes(t).map_err(StoreError::Corrupt))?;
+    let bytes = template::unpack(&t, &data, sequence, collected_at).map_err(StoreError::Corrupt)?;
+    unpack_envelope(FORM_RAW, bytes, digest)
 }
 
 /// Rebuild the exact envelope bytes and check them against their digest.

@@ -99,6 +99,7 @@ impl crate::store::GuardStore for PgStore {
             "agents",
             "enroll_tokens",
             "statements",
+            "envelope_templates",
             "blobs",
             "results",
             "store_identity",
@@ -129,6 +130,12 @@ crate::store::access::impl_access_store!(PgStore);
 crate::store::vuln::impl_vuln_store!(PgStore, Postgres, begin = "BEGIN");
 crate::store::guard::impl_host_store!(PgStore);
 crate::store::retention::impl_retention_store!(PgStore, Postgres, begin = "BEGIN");
+crate::store::bulk::impl_bulk_store!(
+    PgStore,
+    Postgres,
+    begin = "BEGIN",
+    lock = " FOR UPDATE OF a"
+);
 
 crate::store::console::impl_console_store!(PgStore, begin = "BEGIN");
 crate::store::console_pages::impl_console_pages!(PgStore, begin = "BEGIN");

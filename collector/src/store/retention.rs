@@ -352,8 +352,9 @@ macro_rules! impl_retention_store {
                     // One more row than the batch: each decision looks at
                     // the next sequence (a statement before a gap is kept).
                     let rows = sqlx::query(
-                        "SELECT sequence, digest, collected_at, results, envelope_form, envelope \
-                         FROM statements WHERE agent_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+                        "SELECT sequence, digest, collected_at, results, envelope_form, envelope, envelope_templates.template \
+                         FROM statements LEFT JOIN envelope_templates ON envelope_templates.id = statements.template_id \
+                         WHERE agent_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
                     )
                     .bind(&b.agent_id)
                     .bind(mark.as_ref().map(|m| m.through_sequence).unwrap_or(i64::MIN))
@@ -399,9 +400,13 @@ macro_rules! impl_retention_store {
                         }
                         let digest = digest_from(&r.try_get::<Vec<u8>, _>(1)?)?;
                         let results = digest_from(&r.try_get::<Vec<u8>, _>(3)?)?;
-                        let bytes = $crate::store::unpack_envelope(
+                        let template: Option<Vec<u8>> = r.try_get(6)?;
+                        let bytes = $crate::store::unpack_row(
                             r.try_get(4)?,
                             r.try_get(5)?,
+                            template.as_deref(),
+                            sequence,
+                            collected_at,
                             &digest,
                         )?;
                         let c = Candidate::read(sequence, collected_at, results, &bytes);

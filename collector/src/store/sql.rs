@@ -73,13 +73,72 @@ macro_rules! impl_store {
         }
 
         /// A statement row (columns as [`statement_from_row`]) with its
-        /// envelope unpacked from columns 6 (form) and 7 (bytes).
+        /// envelope unpacked from columns 6 (form), 7 (bytes) and 8 (the
+        /// form-3 template joined from `envelope_templates`, else NULL).
         fn statement_with_envelope(
             row: &<$db as sqlx::Database>::Row,
         ) -> Result<(StatementRow, Vec<u8>), StoreError> {
             let st = statement_from_row(row)?;
-            let bytes = $crate::store::unpack_envelope(row.try_get(6)?, row.try_get(7)?, &st.digest)?;
+            let template: Option<Vec<u8>> = row.try_get(8)?;
+            let bytes = $crate::store::unpack_row(
+                row.try_get(6)?,
+                row.try_get(7)?,
+                template.as_deref(),
+                st.sequence,
+                st.collected_at,
+                &st.digest,
+            )?;
             Ok((st, bytes))
+        }
+
+        /// How `envelope` is stored in a statement row of `sequence`
+        /// collected at `collected_at`: (form, bytes, template id). Form 3
+        /// when [`template::pack`]($crate::store::template::pack) renders
+        /// the exact bytes back (its template inserted once, found by
+        /// digest; `templates` caches ids within the transaction), else
+        /// [`pack_envelope`]($crate::store::pack_envelope).
+        async fn store_envelope(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            envelope: &[u8],
+            sequence: i64,
+            collected_at: i64,
+            templates: &mut std::collections::HashMap<Digest, i64>,
+        ) -> Result<(i64, Vec<u8>, Option<i64>), StoreError> {
+            let Some(p) = $crate::store::template::pack(envelope, sequence, collected_at) else {
+                let (form, data) = $crate::store::pack_envelope(envelope);
+                return Ok((form, data, None));
+            };
+            let digest = p.template.digest();
+            if let Some(id) = templates.get(&digest) {
+                return Ok(($crate::store::template::FORM_TEMPLATE, p.data, Some(*id)));
+            }
+            let found = sqlx::query("SELECT id FROM envelope_templates WHERE template_digest = $1")
+                .bind(digest.0.as_slice())
+                .fetch_optional(&mut **tx)
+                .await?;
+            let id: i64 = match found {
+                Some(r) => r.try_get(0)?,
+                None => {
+                    let inserted = sqlx::query(
+                        "INSERT INTO envelope_templates (template_digest, template) VALUES ($1, $2) \
+                         ON CONFLICT (template_digest) DO NOTHING RETURNING id",
+                    )
+                    .bind(digest.0.as_slice())
+                    .bind(p.template.to_bytes())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    match inserted {
+                        Some(r) => r.try_get(0)?,
+                        None => sqlx::query("SELECT id FROM envelope_templates WHERE template_digest = $1")
+                            .bind(digest.0.as_slice())
+                            .fetch_one(&mut **tx)
+                            .await?
+                            .try_get(0)?,
+                    }
+                }
+            };
+            templates.insert(digest, id);
+            Ok(($crate::store::template::FORM_TEMPLATE, p.data, Some(id)))
         }
 
         async fn insert_event(
@@ -573,8 +632,8 @@ macro_rules! impl_store {
                 digest: &Digest,
             ) -> Result<Option<(StatementRow, Vec<u8>)>, StoreError> {
                 let row = sqlx::query(
-                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
-                     FROM statements WHERE digest = $1",
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope, \
+                     envelope_templates.template FROM statements LEFT JOIN envelope_templates ON envelope_templates.id = statements.template_id WHERE digest = $1",
                 )
                 .bind(digest.0.as_slice())
                 .fetch_optional(&self.read)
@@ -699,8 +758,8 @@ macro_rules! impl_store {
                 limit: i64,
             ) -> Result<Vec<(StatementRow, Vec<u8>)>, StoreError> {
                 let rows = sqlx::query(&format!(
-                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
-                     FROM statements WHERE {} ORDER BY sequence LIMIT $5",
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope, \
+                     envelope_templates.template FROM statements LEFT JOIN envelope_templates ON envelope_templates.id = statements.template_id WHERE {} ORDER BY sequence LIMIT $5",
                     $crate::store::PERIOD_WHERE
                 ))
                 .bind(agent_id)
@@ -743,8 +802,8 @@ macro_rules! impl_store {
                 until: Option<i64>,
             ) -> Result<Option<(StatementRow, Vec<u8>)>, StoreError> {
                 let row = sqlx::query(&format!(
-                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope \
-                     FROM statements WHERE {} ORDER BY sequence DESC LIMIT $5",
+                    "SELECT agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope, \
+                     envelope_templates.template FROM statements LEFT JOIN envelope_templates ON envelope_templates.id = statements.template_id WHERE {} ORDER BY sequence DESC LIMIT $5",
                     $crate::store::PERIOD_WHERE
                 ))
                 .bind(agent_id)

@@ -151,6 +151,7 @@ crate::store::access::impl_access_store!(SqliteStore);
 crate::store::vuln::impl_vuln_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
 crate::store::guard::impl_host_store!(SqliteStore);
 crate::store::retention::impl_retention_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
+crate::store::bulk::impl_bulk_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
 
 crate::store::console::impl_console_store!(SqliteStore, begin = "BEGIN IMMEDIATE");
 crate::store::console_pages::impl_console_pages!(SqliteStore, begin = "BEGIN IMMEDIATE");

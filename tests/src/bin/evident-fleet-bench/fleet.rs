@@ -107,8 +107,20 @@ impl Template {
                 format!("{p}{w}{}", i / (PREFIXES.len() * WORDS.len()))
             })
             .collect();
+        // Durations as measured vary from one process to the next: fixed
+        // plausible ones instead, so a fleet (and a populated store) is
+        // the same every time.
+        let probes = run
+            .probes
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| ProbeEntry {
+                duration_us: 1_000 + 337 * i as u64,
+                ..p
+            })
+            .collect();
         Template {
-            probes: run.probes,
+            probes,
             blobs,
             host_data,
             packages: names,

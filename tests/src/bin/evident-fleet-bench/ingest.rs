@@ -45,8 +45,9 @@ pub struct IngestArgs {
     fleet: crate::FleetArgs,
 }
 
-/// Enroll `n` hosts straight into `db` (one token, active agents).
-pub async fn enroll(db: &dyn Store, n: usize) -> Result<Vec<Host>> {
+/// Enroll `n` hosts straight into `db` (one token, active agents; agent
+/// ids `agt-<index>` with `fixed_ids`, else random).
+pub async fn enroll(db: &dyn Store, n: usize, fixed_ids: bool) -> Result<Vec<Host>> {
     let secret = evident_e2e::random_hex(16);
     let hash = evident_collector::service::secret_hash(&secret);
     let now = chrono::Utc::now().timestamp_millis();
@@ -63,7 +64,11 @@ pub async fn enroll(db: &dyn Store, n: usize) -> Result<Vec<Host>> {
         let mut h = Host::new(i);
         let key = h.signer.verifying_key();
         let agent = NewAgent {
-            id: format!("agt-{}", evident_e2e::random_hex(8)),
+            id: if fixed_ids {
+                format!("agt-{i:08}")
+            } else {
+                format!("agt-{}", evident_e2e::random_hex(8))
+            },
             key_id: key_id(&key),
             public_key: key.as_bytes().to_vec(),
             hostname: h.hostname.clone(),
@@ -245,7 +250,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         bail!("--rounds must be at least 2 (round 0 is every host's first run)");
     }
     let t = Template::new(args.fleet.packages);
-    let spec = args.fleet.spec(args.rounds, args.agents);
+    let spec = args.fleet.spec(args.rounds, args.agents, None);
     let rate = {
         let mut h = Host::new(usize::MAX);
         let _ = h.next(&t, &spec);
@@ -271,7 +276,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     };
     let db = store::open(&db_url, 2, Duration::from_secs(30)).await?;
     let started = Instant::now();
-    let mut hosts = enroll(&*db, args.agents).await?;
+    let mut hosts = enroll(&*db, args.agents, false).await?;
     let enroll_s = started.elapsed().as_secs_f64();
     let poster = Arc::new(Poster {
         url: server.url.clone(),

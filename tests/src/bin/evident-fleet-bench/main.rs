@@ -54,9 +54,10 @@ pub struct FleetArgs {
 }
 
 impl FleetArgs {
-    /// The fleet's spec for `runs` runs of `hosts` hosts, ending about now.
-    fn spec(&self, runs: u64, hosts: usize) -> Spec {
-        let now = chrono::Utc::now().timestamp();
+    /// The fleet's spec for `runs` runs of `hosts` hosts, ending about
+    /// `end` (default: now).
+    fn spec(&self, runs: u64, hosts: usize, end: Option<chrono::DateTime<chrono::Utc>>) -> Spec {
+        let now = end.unwrap_or_else(chrono::Utc::now).timestamp();
         let interval = self.interval.max(1);
         let span = i64::try_from(runs.saturating_mul(interval)).unwrap_or(i64::MAX / 2);
         let start = (now - span) / 3600 * 3600;

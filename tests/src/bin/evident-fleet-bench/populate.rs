@@ -7,23 +7,33 @@
 //! own and their files are kept as `serve` keeps them, so every stored
 //! result cites a stored file and an export verifies. Every statement is
 //! signed by its host's key and chained (sequence, previous digest), and
-//! its results are a real evaluation of its evidence (once per host per
-//! distinct evidence and day, as the collector's cache does). Hosts go
-//! round-robin; signing and evaluation run on every core while the
-//! previous batch is written through the store's own `ingest_batch` (the
-//! writer's path: drift, transitions and alerts included). Memory holds
-//! one batch in flight per side.
+//! its results are a real evaluation of its evidence, shared by content
+//! across the fleet through the collector's own key
+//! ([`EvalKeys`]: evaluated once per distinct key, as `serve`'s cache does).
+//!
+//! Hosts advance together, `--chunk` runs at a time: a batch holds
+//! `batch / chunk` hosts × `chunk` consecutive runs each, signed and
+//! evaluated on every core while the previous batch is written through
+//! [`BulkStore::append_batch`](evident_collector::store::BulkStore): runs
+//! that only extend their chain with unchanged results are bulk-inserted,
+//! every other run goes through the writer's own `ingest_one` (drift,
+//! transitions, alerts, fleet and host status), so the store is what
+//! `serve` would have written. `--slow` writes through `ingest_batch`
+//! instead (one run at a time, the writer's path) for comparison. Memory
+//! holds one batch in flight per side.
 
 use crate::fleet::{Host, SignedRun, Spec, Template};
 use crate::ingest::enroll;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use evident_collector::config::Config;
 use evident_collector::store::drift::{DriftEval, DriftInput, DriftSettings};
 use evident_collector::store::{self, IngestItem, IngestOutcome, Store};
 use evident_core::bundle::RecordedResults;
+use evident_core::policy::EvalKeys;
 use evident_core::{evaluate, sha256_digest, Digest, Evidence, PolicySet};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,39 +50,48 @@ pub struct PopulateArgs {
     #[arg(long, default_value_t = 1_000_000)]
     statements: u64,
     /// Statements per store transaction.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 4800)]
     batch: usize,
+    /// Consecutive runs of one host per batch.
+    #[arg(long, default_value_t = 48)]
+    chunk: usize,
+    /// Collection time of the last run (RFC 3339; default: now).
+    #[arg(long)]
+    end: Option<chrono::DateTime<chrono::Utc>>,
+    /// Agent ids `agt-<index>` instead of random ones (reproducible stores).
+    #[arg(long)]
+    fixed_ids: bool,
+    /// Write one run at a time through `ingest_batch` (the writer's path),
+    /// not the bulk path: slower, for comparison.
+    #[arg(long)]
+    slow: bool,
     #[command(flatten)]
     fleet: crate::FleetArgs,
 }
 
-/// One host's last evaluation (the collector caches by evidence and day).
+/// One evaluation, shared by every run with the same [`EvalKeys`] key.
 struct Eval {
-    key: [u8; 32],
     digest: Digest,
     bytes: Arc<Vec<u8>>,
     drift: Arc<DriftEval>,
+    /// Its results bytes were handed to the store.
+    sent: AtomicBool,
 }
 
 struct Ctx<'a> {
     t: &'a Template,
     spec: &'a Spec,
     policies: &'a PolicySet,
+    keys: EvalKeys,
     drift: Arc<DriftSettings>,
-    /// Results digests already handed to the store (bounded).
-    results: Mutex<HashSet<Digest>>,
+    /// Evaluations by key (bounded: cleared when full, then re-evaluated).
+    evals: Mutex<HashMap<Digest, Arc<Eval>>>,
 }
 
+/// A host and its last evaluation (key, result).
+type Slot = (Host, Option<(Digest, Arc<Eval>)>);
+
 fn evaluate_run(ctx: &Ctx, host: &Host, run: &SignedRun) -> Result<Eval> {
-    let p = &run.statement.predicate;
-    let mut key_src: Vec<u8> = p.collected_at.date_naive().to_string().into_bytes();
-    for e in &p.probes {
-        key_src.extend_from_slice(e.id.as_bytes());
-        if let Some(d) = e.digest {
-            key_src.extend_from_slice(&d.0);
-        }
-    }
-    let key = sha256_digest(&key_src).0;
     let own: BTreeMap<Digest, Vec<u8>> = host.current_blobs(ctx.t, ctx.spec).into_iter().collect();
     let evidence = Evidence::from_statement(&run.statement, |d| {
         own.get(d).or_else(|| ctx.t.blobs.get(d)).map(Vec::as_slice)
@@ -90,43 +109,51 @@ fn evaluate_run(ctx: &Ctx, host: &Host, run: &SignedRun) -> Result<Eval> {
     let bytes = serde_json::to_vec(&results)?;
     let (statuses, severities) = evident_core::drift::statuses(&results.rules, &results.controls);
     Ok(Eval {
-        key,
         digest: sha256_digest(&bytes),
         bytes: Arc::new(bytes),
         drift: Arc::new(DriftEval {
             statuses,
             severities,
-            remediation: Default::default(),
+            remediation: evident_core::drift::remediations(&results.rules),
         }),
+        sent: AtomicBool::new(false),
     })
 }
 
-fn item(ctx: &Ctx, slot: &mut (Host, Option<Eval>)) -> Result<IngestItem> {
-    let run = slot.0.next(ctx.t, ctx.spec);
-    let p = &run.statement.predicate;
-    let mut key_src: Vec<u8> = p.collected_at.date_naive().to_string().into_bytes();
-    for e in &p.probes {
-        key_src.extend_from_slice(e.id.as_bytes());
-        if let Some(d) = e.digest {
-            key_src.extend_from_slice(&d.0);
+fn eval_for(ctx: &Ctx, slot: &mut Slot, run: &SignedRun) -> Result<Arc<Eval>> {
+    let key = ctx.keys.key(&run.statement);
+    if let Some((k, e)) = &slot.1 {
+        if *k == key {
+            return Ok(e.clone());
         }
     }
-    let key = sha256_digest(&key_src).0;
-    if slot.1.as_ref().map(|e| e.key) != Some(key) {
-        slot.1 = Some(evaluate_run(ctx, &slot.0, &run)?);
-    }
-    let eval = slot.1.as_ref().context("no evaluation")?;
-    let new_results = {
-        let mut seen = ctx
-            .results
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?;
-        if seen.len() > 1_000_000 {
-            seen.clear();
+    let cached = ctx
+        .evals
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .get(&key)
+        .cloned();
+    let e = match cached {
+        Some(e) => e,
+        None => {
+            let e = Arc::new(evaluate_run(ctx, &slot.0, run)?);
+            let mut map = ctx.evals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            if map.len() >= 200_000 {
+                map.clear();
+            }
+            map.entry(key).or_insert(e).clone()
         }
-        seen.insert(eval.digest)
     };
+    slot.1 = Some((key, e.clone()));
+    Ok(e)
+}
+
+fn item(ctx: &Ctx, slot: &mut Slot) -> Result<IngestItem> {
+    let run = slot.0.next(ctx.t, ctx.spec);
+    let eval = eval_for(ctx, slot, &run)?;
+    let p = &run.statement.predicate;
     let collected_at = p.collected_at.timestamp_millis();
+    let first = !eval.sent.swap(true, Ordering::Relaxed);
     Ok(IngestItem {
         agent_id: slot.0.agent_id.clone(),
         sequence: i64::try_from(p.sequence)?,
@@ -142,7 +169,7 @@ fn item(ctx: &Ctx, slot: &mut (Host, Option<Eval>)) -> Result<IngestItem> {
             .map(|(d, b)| (d, Arc::new(b)))
             .collect(),
         results_digest: eval.digest,
-        results: new_results.then(|| eval.bytes.clone()),
+        results: first.then(|| eval.bytes.clone()),
         drift: Some(Arc::new(DriftInput {
             eval: eval.drift.clone(),
             interval_seconds: ctx.spec.interval_s,
@@ -177,31 +204,41 @@ pub async fn run(args: PopulateArgs) -> Result<()> {
     .clone();
     let runs = (args.statements / args.hosts.max(1) as u64).max(1);
     let t = Template::new(args.fleet.packages);
-    let spec = args.fleet.spec(runs, args.hosts);
+    let spec = args.fleet.spec(runs, args.hosts, args.end);
     let started = Instant::now();
-    let hosts = enroll(&*db, args.hosts).await?;
+    let hosts = enroll(&*db, args.hosts, args.fixed_ids).await?;
     let enroll_s = started.elapsed().as_secs_f64();
     let before = db.storage_bytes().await?;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<IngestItem>>(2);
-    let batch = args.batch.max(1);
+    let chunk = args.chunk.max(1);
+    let hosts_per_batch = (args.batch / chunk).max(1);
     let producer = std::thread::spawn(move || -> Result<()> {
         let ctx = Ctx {
             t: &t,
             spec: &spec,
             policies: &policies,
+            keys: EvalKeys::new(&policies),
             drift,
-            results: Mutex::new(HashSet::new()),
+            evals: Mutex::new(HashMap::new()),
         };
-        let mut slots: Vec<(Host, Option<Eval>)> = hosts.into_iter().map(|h| (h, None)).collect();
-        for _ in 0..runs {
-            for chunk in slots.chunks_mut(batch) {
-                let items = crate::par_map(chunk, |s| item(&ctx, s));
-                let items = items.into_iter().collect::<Result<Vec<_>>>()?;
+        let mut slots: Vec<Slot> = hosts.into_iter().map(|h| (h, None)).collect();
+        let mut done = 0u64;
+        while done < runs {
+            let n = chunk.min(usize::try_from(runs - done).unwrap_or(chunk));
+            for group in slots.chunks_mut(hosts_per_batch) {
+                let per_host = crate::par_map(group, |s| {
+                    (0..n).map(|_| item(&ctx, s)).collect::<Result<Vec<_>>>()
+                });
+                let mut items = Vec::with_capacity(group.len() * n);
+                for h in per_host {
+                    items.extend(h?);
+                }
                 if tx.blocking_send(items).is_err() {
                     return Ok(());
                 }
             }
+            done += n as u64;
         }
         Ok(())
     });
@@ -210,7 +247,11 @@ pub async fn run(args: PopulateArgs) -> Result<()> {
     let total = runs * args.hosts as u64;
     while let Some(items) = rx.recv().await {
         let n = items.len() as u64;
-        let outcomes = db.ingest_batch(&items).await?;
+        let outcomes = if args.slow {
+            db.ingest_batch(&items).await?
+        } else {
+            db.append_batch(&items).await?
+        };
         if let Some(bad) = outcomes
             .iter()
             .find(|o| !matches!(o, IngestOutcome::Stored { .. }))
@@ -230,6 +271,7 @@ pub async fn run(args: PopulateArgs) -> Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the signing thread panicked"))??;
     let elapsed = start.elapsed().as_secs_f64();
+    db.refresh_statistics().await?;
     let after = db.storage_bytes().await?;
     db.close().await;
     println!("## Populate ({} hosts × {runs} runs)", args.hosts);
