@@ -240,6 +240,7 @@ impl<'a> Ordered<'a> {
             today,
             agents,
             cited,
+            results,
             ..
         } = self;
         r.findings.extend(pruned_read.findings);
@@ -252,6 +253,11 @@ impl<'a> Ordered<'a> {
             &enrolled,
             &mut r,
         );
+        let mut later = later;
+        if let Some(rc) = results {
+            r.checked.vulns_confirmed = rc.vulns.confirmed;
+            r.checked.first_seen_confirmed = rc.vulns.finish(blobs, &mut later);
+        }
         r.findings.extend(later.findings);
         r.checked.policies = later.checked.policies;
         r.checked.results_confirmed = later.checked.results_confirmed;

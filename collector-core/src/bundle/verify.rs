@@ -387,7 +387,7 @@ impl<'a> Verifier<'a> {
         let mut later = later;
         if let Some(rc) = s.results {
             r.checked.vulns_confirmed = rc.vulns.confirmed;
-            r.checked.first_seen_confirmed = rc.vulns.finish(&s.index, blobs, &mut later);
+            r.checked.first_seen_confirmed = rc.vulns.finish(blobs, &mut later);
         }
         r.findings.extend(later.findings);
         r.checked.policies = later.checked.policies;

@@ -10,7 +10,7 @@
 //! Memory: the subsets (parsed once each), one entry per distinct
 //! citation and one per cited statement, not per statement.
 
-use super::model::{BlobSource, Index, IndexEntry, RecordedResults};
+use super::model::{BlobSource, IndexEntry, RecordedResults};
 use super::report::Report;
 use crate::digest::{sha256_digest, Digest};
 use crate::evidence::Statement;
@@ -30,11 +30,14 @@ pub(super) struct VulnChecker {
     subsets: HashMap<Digest, Result<Arc<SnapshotSubset>, String>>,
     /// (snapshot, agent) pairs whose missing subset was reported.
     reported: HashSet<(Digest, String)>,
-    /// Envelope digests some result cites as a first sighting.
-    cited: HashSet<Digest>,
-    /// Those statements as they verified: (agent, sequence) → the digest of
-    /// their packages blob.
-    cited_inventories: HashMap<(String, u64), Option<Digest>>,
+    /// Sequences some result cites as a first sighting (of some host).
+    cited: HashSet<u64>,
+    /// The bundle's statements at those sequences as they verified:
+    /// (agent, sequence) → (envelope digest, collected at, the digest of
+    /// their packages blob). One entry per cited sequence and host, not
+    /// per statement: what lets a reader that holds no index (the ordered
+    /// verifier) check the citations at the end.
+    cited_inventories: HashMap<(String, u64), (Digest, DateTime<Utc>, Option<Digest>)>,
     /// Citations to check once every statement was seen, with the host
     /// name of the citing agent.
     pending: BTreeMap<Pending, String>,
@@ -65,7 +68,7 @@ impl VulnChecker {
                 break;
             }
             if let Ok(Cites { vulns: Some(b) }) = serde_json::from_slice::<Cites>(bytes) {
-                cited.extend(b.first_seen.iter().map(|f| f.statement));
+                cited.extend(b.first_seen.iter().map(|f| f.sequence));
             }
         }
         VulnChecker {
@@ -114,9 +117,11 @@ impl VulnChecker {
         st: &Statement,
         recorded: &RecordedResults,
     ) {
-        if self.cited.contains(&e.envelope) {
-            self.cited_inventories
-                .insert((e.agent.clone(), e.sequence), packages_digest(st));
+        if self.cited.contains(&e.sequence) {
+            self.cited_inventories.insert(
+                (e.agent.clone(), e.sequence),
+                (e.envelope, e.collected_at, packages_digest(st)),
+            );
         }
         if let Some(b) = &recorded.vulns {
             for f in &b.first_seen {
@@ -127,33 +132,32 @@ impl VulnChecker {
         }
     }
 
-    /// Check every first-seen citation that falls inside the bundle.
-    pub(super) fn finish(self, index: &Index, blobs: &dyn BlobSource, r: &mut Report) -> usize {
-        let by_key: HashMap<(&str, u64), &IndexEntry> = index
-            .statements
-            .iter()
-            .map(|e| ((e.agent.as_str(), e.sequence), e))
-            .collect();
+    /// Check every first-seen citation that falls inside the bundle (a
+    /// cited sequence the bundle does not hold for that host lies before
+    /// its period or was pruned to a chain stub).
+    pub(super) fn finish(self, blobs: &dyn BlobSource, r: &mut Report) -> usize {
         let mut matches: HashMap<(Digest, Digest), Option<OpenPairs>> = HashMap::new();
         let mut confirmed = 0;
         for ((agent, f, snapshot), host) in &self.pending {
-            let Some(e) = by_key.get(&(agent.as_str(), f.sequence)) else {
+            let Some((envelope, collected_at, pkg)) =
+                self.cited_inventories.get(&(agent.clone(), f.sequence))
+            else {
                 continue; // before the bundle's period
             };
             let subject = format!("{host} sequence {}", f.sequence);
-            if e.envelope != f.statement {
+            if *envelope != f.statement {
                 r.fail(
                     "vulns",
                     &subject,
                     format!(
                         "{} in {} is cited as first seen in statement {}, but the bundle's statement at that sequence is {}",
-                        f.cve, f.source_package, f.statement, e.envelope
+                        f.cve, f.source_package, f.statement, envelope
                     ),
                 );
                 continue;
             }
             let at = DateTime::parse_from_rfc3339(&f.at).map(|t| t.with_timezone(&Utc));
-            if at.ok() != Some(e.collected_at) {
+            if at.ok() != Some(*collected_at) {
                 r.fail(
                     "vulns",
                     &subject,
@@ -162,13 +166,21 @@ impl VulnChecker {
                         f.cve,
                         f.source_package,
                         f.at,
-                        crate::vuln::basis::rfc3339_ms(e.collected_at)
+                        crate::vuln::basis::rfc3339_ms(*collected_at)
                     ),
                 );
                 continue;
             }
-            // A cited statement that did not verify has failed already.
-            let Some(Some(pkg)) = self.cited_inventories.get(&(agent.clone(), f.sequence)) else {
+            // A cited statement without an inventory cannot have matched.
+            let Some(pkg) = pkg else {
+                r.fail(
+                    "vulns",
+                    &subject,
+                    format!(
+                        "{} in {} is cited as first seen in a statement without a packages inventory",
+                        f.cve, f.source_package
+                    ),
+                );
                 continue;
             };
             let Some(Ok(subset)) = self.subsets.get(snapshot) else {
@@ -496,7 +508,7 @@ check = '!vulns.open.exists(v, v.fix_available && v.age_days > 14)'
             }])
             .unwrap(),
         );
-        members.insert(INDEX_PATH.into(), serde_json::to_vec(&index).unwrap());
+        set_index(&mut members, &index);
         reseal(&mut members);
         Built { members, snapshot }
     }
@@ -526,7 +538,7 @@ check = '!vulns.open.exists(v, v.fix_available && v.age_days > 14)'
     }
 
     fn edit_results(b: &mut Built, seq: u64, f: impl Fn(&mut RecordedResults)) {
-        let mut index: Index = serde_json::from_slice(&b.members[INDEX_PATH]).unwrap();
+        let mut index = read_index(&b.members);
         let e = index
             .statements
             .iter_mut()
@@ -538,8 +550,7 @@ check = '!vulns.open.exists(v, v.fix_available && v.age_days > 14)'
         let bytes = serde_json::to_vec(&rec).unwrap();
         e.results = sha256_digest(&bytes);
         b.members.insert(results_path(&e.results), bytes);
-        b.members
-            .insert(INDEX_PATH.into(), serde_json::to_vec(&index).unwrap());
+        set_index(&mut b.members, &index);
         reseal(&mut b.members);
     }
 
@@ -552,7 +563,7 @@ check = '!vulns.open.exists(v, v.fix_available && v.age_days > 14)'
         assert_eq!(r.checked.vulns_confirmed, 2);
         assert_eq!(r.checked.first_seen_confirmed, 1);
         // The second statement's rule really failed (19 days > 14).
-        let index: Index = serde_json::from_slice(&b.members[INDEX_PATH]).unwrap();
+        let index = read_index(&b.members);
         let rec: RecordedResults =
             serde_json::from_slice(&b.members[&results_path(&index.statements[1].results)])
                 .unwrap();
