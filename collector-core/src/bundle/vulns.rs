@@ -25,6 +25,10 @@ use std::sync::Arc;
 /// citation and the snapshot it was matched against.
 type Pending = (String, FirstSeenRef, Digest);
 
+/// A cited statement as it verified: envelope digest, collection time, the
+/// digest of its packages blob.
+type CitedStatement = (Digest, DateTime<Utc>, Option<Digest>);
+
 /// What re-matching keeps between statements.
 pub(super) struct VulnChecker {
     subsets: HashMap<Digest, Result<Arc<SnapshotSubset>, String>>,
@@ -37,7 +41,7 @@ pub(super) struct VulnChecker {
     /// their packages blob). One entry per cited sequence and host, not
     /// per statement: what lets a reader that holds no index (the ordered
     /// verifier) check the citations at the end.
-    cited_inventories: HashMap<(String, u64), (Digest, DateTime<Utc>, Option<Digest>)>,
+    cited_inventories: HashMap<(String, u64), CitedStatement>,
     /// Citations to check once every statement was seen, with the host
     /// name of the citing agent.
     pending: BTreeMap<Pending, String>,
