@@ -232,8 +232,8 @@ pub struct ControlCounts {
 /// `GET /v1/controls`: per control, how many hosts are in each status
 /// (latest evidence of active agents; controls no rule covers are left out).
 /// The counts come from the table ingest maintains (`fleet_status`), not a
-/// recount; only stale hosts (open `stale` alerts) are read one by one, to
-/// report their passing statuses as `stale`.
+/// recount; the passing statuses of stale hosts (open `stale` alerts) are
+/// reported as `stale`, counted by one grouped query.
 pub async fn controls(app: &App) -> Result<Vec<ControlCounts>, QueryError> {
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for (subject, status, hosts) in app.store.fleet_status().await? {
@@ -249,31 +249,17 @@ pub async fn controls(app: &App) -> Result<Vec<ControlCounts>, QueryError> {
             .entry(status)
             .or_default() += u64::try_from(hosts).unwrap_or(0);
     }
-    for agent in stale_agents(app, None).await? {
-        let active = app
-            .store
-            .agent(&agent)
-            .await?
-            .is_some_and(|a| a.status == evident_core::wire::AgentStatus::Active);
-        if !active {
-            continue;
-        }
-        let Some(statuses) = app.store.drift_statuses(&agent).await? else {
+    for (subject, status, hosts) in app.store.stale_passing_counts().await? {
+        let Some(id) = subject.strip_prefix("control:") else {
             continue;
         };
-        for (subject, status) in statuses {
-            let Some(id) = subject.strip_prefix("control:") else {
-                continue;
-            };
-            let shown = if_stale(true, &status);
-            if shown == status {
-                continue;
-            }
-            if let Some(per) = counts.get_mut(id) {
-                if let Some(n) = per.get_mut(&status).filter(|n| **n > 0) {
-                    *n -= 1;
-                    *per.entry(shown).or_default() += 1;
-                }
+        let shown = if_stale(true, &status);
+        let moved = u64::try_from(hosts).unwrap_or(0);
+        if let Some(per) = counts.get_mut(id) {
+            if let Some(n) = per.get_mut(&status) {
+                let moved = moved.min(*n);
+                *n -= moved;
+                *per.entry(shown).or_default() += moved;
             }
         }
     }

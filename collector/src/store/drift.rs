@@ -260,6 +260,10 @@ pub trait AlertStore: Send + Sync {
     /// Fleet counts: (control subject, status, active hosts whose latest
     /// evaluation has it), maintained at ingest (no recount).
     async fn fleet_status(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+    /// Of the active hosts with an open `stale` alert: (control subject,
+    /// passing status, hosts) from `host_status`, in one grouped query
+    /// (fleet counts report these as `stale`).
+    async fn stale_passing_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
     /// The statuses of an agent's latest evaluation.
     async fn drift_statuses(&self, agent_id: &str) -> Result<Option<StatusMap>, StoreError>;
 }
@@ -1058,6 +1062,21 @@ macro_rules! impl_drift_store {
             async fn fleet_status(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT subject, status, hosts FROM fleet_status WHERE hosts > 0 ORDER BY subject, status",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                    .collect()
+            }
+
+            async fn stale_passing_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT h.subject, h.status, COUNT(*) FROM host_status h \
+                     JOIN agents g ON g.id = h.agent_id AND g.status = 'active' \
+                     WHERE h.agent_id IN (SELECT agent_id FROM alerts WHERE kind = 'stale' AND state <> 'resolved') \
+                     AND h.subject LIKE 'control:%' AND h.status IN ('pass', 'satisfied') \
+                     GROUP BY h.subject, h.status ORDER BY h.subject, h.status",
                 )
                 .fetch_all(&self.read)
                 .await?;
