@@ -260,6 +260,12 @@ async fn ingest_decides_vulns_rules(backend: Backend) {
             .any(|i| i["cve"] == TELNET && i["hosts"] == 1),
         "{fleet}"
     );
+    // It counts waived hosts too, and says so.
+    assert_eq!(fleet["waivers_applied"], false, "{fleet}");
+    assert!(
+        fleet["note"].as_str().unwrap().contains("waived or not"),
+        "{fleet}"
+    );
     // The CLI lists it with its age; a fixable CVE is open: exit 1.
     let o = server.cli_output(&["vulns", "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));

@@ -434,6 +434,22 @@ async fn console_pages(server: &Server, agent: &str) {
     assert!(b.title().await.starts_with("Vulnerabilities"));
     let src = b.source().await;
     assert!(src.contains(CVE) && src.contains("inetutils"), "{src}");
+    // Read from the stored state: the waived CVE still counts on the fleet
+    // page (one host), and the page says waivers are not applied there.
+    let row = b.find(&format!("#cve-{CVE}-inetutils")).await;
+    let text = b.text(&row).await;
+    assert!(
+        text.split_whitespace().any(|w| w == "1") && !text.contains("waived"),
+        "{text}"
+    );
+    assert!(
+        src.contains("Waivers are not applied on this page"),
+        "{src}"
+    );
+    assert!(
+        src.contains("web-1") && !src.contains("Next hosts"),
+        "{src}"
+    );
     let scripts = b
         .execute(
             "return Array.from(document.scripts).map(s => s.src);",

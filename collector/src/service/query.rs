@@ -493,15 +493,27 @@ pub async fn host_vulns(app: &App, id: &str) -> Result<serde_json::Value, QueryE
 }
 
 /// `GET /v1/vulns`: the (CVE, source package) pairs open on the most active
-/// hosts (from the per-host state the ingest and re-match keep).
+/// hosts (from the per-host state the ingest and re-match keep). Waivers
+/// are policy and are not applied to that state: `hosts` counts every
+/// active host where the pair matches, waived or not, and the answer says
+/// so (`waivers_applied: false`); a host's waived CVEs are in
+/// `GET /v1/hosts/{id}/vulns`.
 pub async fn fleet_vulns(app: &App, limit: Option<i64>) -> Result<serde_json::Value, QueryError> {
     let snap = app.vuln.current(&*app.store).await.map_err(vuln_err)?;
     let items = app.store.vuln_fleet(clamp(limit)).await?;
     Ok(serde_json::json!({
         "snapshot": snap.map(|s| s.basis.clone()),
+        "waivers_applied": false,
+        "note": FLEET_VULNS_NOTE,
         "items": items,
     }))
 }
+
+/// What `GET /v1/vulns` counts (waivers are not applied there).
+pub const FLEET_VULNS_NOTE: &str =
+    "hosts counts every active host where the (CVE, source package) \
+     matches, waived or not: waivers are not applied here; GET /v1/hosts/{id}/vulns shows a host's \
+     waived CVEs";
 
 fn vuln_err(e: super::vuln_state::VulnStateError) -> QueryError {
     match e {

@@ -3,19 +3,22 @@
 //! were (`review::vulns`, the report's code: the snapshot its results cite,
 //! the recorded first-seen times, the CVE waivers of the policy files they
 //! cite) — and the fleet page `GET /vulns`, the CVEs open on the most
-//! hosts and every matched host, from each active host's latest statement
-//! the same way. Every value goes through maud, which escapes it.
+//! hosts and a cursor page of the matched hosts, read from the per host ×
+//! CVE state kept at ingest and re-match (bounded; waivers not applied
+//! there, and the page says so). Every value goes through maud, which
+//! escapes it.
 
 use crate::console::auth::Session;
 use crate::console::error::ConsoleError;
-use crate::console::layout::{self, badge, enc, Nav};
-use crate::review::vulns::{section_from_store, StoredHost};
+use crate::console::layout::{self, badge, enc, rfc3339, Nav};
+use crate::review::vulns::section_from_store;
 use crate::service::App;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use evident_core::bundle::RecordedResults;
 use evident_core::report::vulns::{CveRow, HostCves};
 use evident_core::Digest;
 use maud::{html, Markup};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The status a CVE row shows: waived, open with a fix (fail: actionable)
@@ -106,107 +109,96 @@ pub fn host_section(h: Option<&HostCves>) -> Markup {
     }
 }
 
-/// Every active host's latest statement whose results were matched.
-async fn matched_hosts(app: &App) -> Result<Vec<StoredHost>, ConsoleError> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = app.store.list_agents(after.as_deref(), 500).await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
-        for a in &page {
-            if a.status != evident_core::wire::AgentStatus::Active {
-                continue;
-            }
-            let Some(row) = app
-                .store
-                .statements(&a.id, None, 1)
-                .await?
-                .into_iter()
-                .next()
-            else {
-                continue;
-            };
-            let Some(bytes) = app.store.results(&row.results).await? else {
-                continue;
-            };
-            let Ok(r) = serde_json::from_slice::<RecordedResults>(&bytes) else {
-                continue;
-            };
-            if r.vulns.is_some() {
-                out.push((
-                    a.id.clone(),
-                    a.hostname.clone(),
-                    u64::try_from(row.sequence).unwrap_or_default(),
-                    row.digest,
-                    Arc::new(r),
-                ));
-            }
-        }
-        if page.len() < 500 {
-            break;
-        }
-    }
-    Ok(out)
+/// Hosts per page of the fleet page's host list.
+const PAGE: i64 = 100;
+
+/// Rows of the fleet CVE table.
+const FLEET: i64 = 50;
+
+/// The fleet page's cursor: the host list starts after this agent id.
+#[derive(serde::Deserialize)]
+pub struct Params {
+    after: Option<String>,
 }
 
-/// `GET /vulns`: the CVEs open on the most hosts, then every matched host
-/// with its counts — each active host's latest statement re-matched as the
-/// report does (one snapshot in memory at a time).
-pub async fn page(State(app): State<Arc<App>>, s: Session) -> Result<Markup, ConsoleError> {
-    let hosts = matched_hosts(&app).await?;
-    let section = section_from_store(&*app.store, hosts)
-        .await
-        .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
+/// `GET /vulns`: the (CVE, source package) pairs open on the most active
+/// hosts and a page of the matched hosts, read from the per host × CVE
+/// state the ingest and the re-match maintain (`vuln_first_seen`): nothing
+/// is re-matched here, and the host list is a cursor page of at most
+/// 100 hosts, so the request's memory does not grow with the fleet.
+/// Waivers are policy, not stored state: the counts here are of every
+/// matching host, waived or not, and the page says so; each host page
+/// shows its waived CVEs.
+pub async fn page(
+    State(app): State<Arc<App>>,
+    s: Session,
+    q: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Result<Markup, ConsoleError> {
+    let Query(p) = q.map_err(|e| ConsoleError::BadRequest(e.body_text()))?;
+    let after = p.after.as_deref().filter(|a| !a.is_empty());
+    let snapshot = app.store.vuln_snapshot_newest().await?;
+    let fleet = app.store.vuln_fleet(FLEET).await?;
+    let mut hosts = app.store.vuln_latest_inventories(after, PAGE + 1).await?;
+    let more = hosts.len() as i64 > PAGE;
+    hosts.truncate(PAGE as usize);
+    let mut rows = Vec::with_capacity(hosts.len());
+    for h in &hosts {
+        let open = app.store.vuln_first_seen(Some(&h.agent_id), false).await?;
+        let cves: BTreeSet<&str> = open.iter().map(|r| r.cve.as_str()).collect();
+        rows.push((h, cves.len(), open.len()));
+    }
     let body = html! {
         p { a href="/" { "← Fleet" } }
         h1 { "Vulnerabilities" }
-        @match &section {
-            None => { p.muted { "No active host's latest results were matched against a vulnerability feed snapshot (evident-collector feed import FILE)." } }
-            Some(v) => {
-                @for snap in &v.snapshots {
-                    p.lead {
-                        "Snapshot " span.digest { (snap.digest) } " (" (snap.format) ", " (snap.source) ", imported " (snap.imported_at) ")"
-                    }
-                }
-                section.cards aria-label="CVE counts" {
-                    div.card { span.n { (v.hosts.len()) } "hosts matched" }
-                    div.card { span.n { (v.hosts.iter().filter(|h| h.actionable > 0).count()) } "with a fixable CVE open" }
-                    div.card { span.n { (v.distinct_open) } "distinct CVEs open" }
-                }
-                h2 { "CVEs affecting the most hosts" }
-                @if v.fleet.is_empty() { p.muted { "No known CVE affects an active host." } } @else {
-                    table {
-                        caption.muted { "Open before waived, at most 50" }
-                        thead { tr {
-                            th scope="col" { "CVE" } th scope="col" { "Source packages" } th scope="col" { "Hosts open" }
-                            th scope="col" { "Hosts waived" } th scope="col" { "Urgency" } th scope="col" { "Fix" } th scope="col" { "First seen" }
-                        } }
-                        tbody { @for f in &v.fleet { tr id={ "cve-" (f.cve) } {
-                            th scope="row" { code { (f.cve) } }
-                            td { (f.sources.join(", ")) }
-                            td.num { (f.open_hosts) }
-                            td.num { (f.waived_hosts) }
-                            td { (f.urgency) }
-                            td { @if f.fix_available { (badge("fail")) " available" } @else { span.muted { "none yet" } } }
-                            td { time datetime=(f.first_seen) { (f.first_seen) } }
-                        } } }
-                    }
-                }
-                h2 { "Hosts" }
-                table {
-                    thead { tr {
-                        th scope="col" { "Host" } th scope="col" { "Release" } th scope="col" { "Open with a fix" }
-                        th scope="col" { "Open without" } th scope="col" { "Waived" } th scope="col" { "Sequence" }
-                    } }
-                    tbody { @for h in &v.hosts { tr {
-                        th scope="row" { a href={ "/hosts/" (enc(&h.agent)) "#vulns" } { (h.hostname) } }
-                        td { @if h.release.is_empty() { span.muted { "not matched" } } @else { code { (h.release) } } }
-                        td.num { (h.actionable) } td.num { (h.unfixed) } td.num { (h.waived) } td.num { (h.sequence) }
-                    } } }
-                }
+        @match &snapshot {
+            None => { p.muted { "No vulnerability feed snapshot imported (evident-collector feed import FILE)." } }
+            Some(d) => { p.lead { "Snapshot in force " span.digest { (d) } } }
+        }
+        p.muted {
+            "Counted from the state kept per host and CVE at ingest and re-match. "
+            "Waivers are not applied on this page: a waived CVE counts as open here. "
+            "Each host page shows which of its CVEs are waived, and which have a fix."
+        }
+        h2 { "CVEs affecting the most hosts" }
+        @if fleet.is_empty() { p.muted { "No known CVE is open on an active host." } } @else {
+            table {
+                caption.muted { "At most " (FLEET) ", waived or not" }
+                thead { tr {
+                    th scope="col" { "CVE" } th scope="col" { "Source package" }
+                    th scope="col" { "Active hosts matching" } th scope="col" { "First seen" }
+                } }
+                tbody { @for f in &fleet { tr id={ "cve-" (f.cve) "-" (f.source) } {
+                    th scope="row" { code { (f.cve) } }
+                    td { (f.source) }
+                    td.num { (f.hosts) }
+                    td { (ms_time(f.first_seen)) }
+                } } }
             }
         }
+        h2 { "Hosts" }
+        @if rows.is_empty() { p.muted { "No active host has a packages inventory on record" @if after.is_some() { " after this point" } "." } } @else {
+            table {
+                caption.muted { "At most " (PAGE) " a page, by agent id; waived CVEs included" }
+                thead { tr {
+                    th scope="col" { "Host" } th scope="col" { "CVEs open" } th scope="col" { "(CVE, source package) pairs" }
+                    th scope="col" { "Sequence" }
+                } }
+                tbody { @for (h, cves, pairs) in &rows { tr {
+                    th scope="row" { a href={ "/hosts/" (enc(&h.agent_id)) "#vulns" } { (h.hostname) } }
+                    td.num { (cves) } td.num { (pairs) } td.num { (h.statement.sequence) }
+                } } }
+            }
+        }
+        @if more { @if let Some(last) = rows.last() {
+            p { a rel="next" href={ "/vulns?after=" (enc(&last.0.agent_id)) } { "Next hosts →" } }
+        } }
+        @if after.is_some() { p { a href="/vulns" { "← First hosts" } } }
     };
     Ok(layout::page("Vulnerabilities", &s, Nav::Vulns, body))
+}
+
+/// A Unix-ms time as an HTML `time` element (UTC, RFC 3339).
+fn ms_time(ms: i64) -> Markup {
+    let t = rfc3339(ms);
+    html! { time datetime=(t) { (t) } }
 }
