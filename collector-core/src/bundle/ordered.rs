@@ -13,14 +13,13 @@
 //! together, agents in ascending id order, sequences strictly ascending.
 
 use super::alerts::{check_alerts_with, cited_statements};
-use super::attestations::check_attestations_with;
 use super::chain::{check_envelope, check_pair, host_of, key_owners, Link};
 use super::manifest::{check_agents, check_root, Agents};
 use super::model::{BlobSource, IndexEntry, ManifestEntry, FORMAT};
 use super::pruned::{read_pruned, Pruned, PrunedTally};
 use super::report::Report;
 use super::results::ResultsChecker;
-use super::verify::{pin, Pins};
+use super::verify::{conclude, pin, Pins};
 use crate::digest::Digest;
 use crate::evidence::Statement;
 use chrono::NaiveDate;
@@ -253,27 +252,7 @@ impl<'a> Ordered<'a> {
             &enrolled,
             &mut r,
         );
-        let mut later = later;
-        if let Some(rc) = results {
-            r.checked.vulns_confirmed = rc.vulns.confirmed;
-            r.checked.first_seen_confirmed = rc.vulns.finish(blobs, &mut later);
-        }
-        r.findings.extend(later.findings);
-        r.checked.policies = later.checked.policies;
-        r.checked.results_confirmed = later.checked.results_confirmed;
-        let atts = check_attestations_with(members, blobs, today, &mut r);
-        for a in atts.iter().filter(|a| !a.current) {
-            r.warn(
-                "attestation",
-                &a.id,
-                format!(
-                    "attestation for {} by {} expired on {}",
-                    a.control, a.attester, a.expires
-                ),
-            );
-        }
-        let ok = r.failures().next().is_none();
-        r.ok = ok;
+        let r = conclude(r, later, results, members, blobs, today);
         pin(r, members, pins)
     }
 }

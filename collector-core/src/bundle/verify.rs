@@ -384,28 +384,7 @@ impl<'a> Verifier<'a> {
         check_chains(&s.index, &links, &s.agents, &pruned, &mut r);
         let enrolled = s.agents.keys().map(String::as_str).collect();
         r.checked.alerts = check_alerts(members, &s.index, &pruned, &enrolled, &mut r);
-        let mut later = later;
-        if let Some(rc) = s.results {
-            r.checked.vulns_confirmed = rc.vulns.confirmed;
-            r.checked.first_seen_confirmed = rc.vulns.finish(blobs, &mut later);
-        }
-        r.findings.extend(later.findings);
-        r.checked.policies = later.checked.policies;
-        r.checked.results_confirmed = later.checked.results_confirmed;
-        let atts = check_attestations_with(members, blobs, s.today, &mut r);
-        for a in atts.iter().filter(|a| !a.current) {
-            r.warn(
-                "attestation",
-                &a.id,
-                format!(
-                    "attestation for {} by {} expired on {}",
-                    a.control, a.attester, a.expires
-                ),
-            );
-        }
-        let ok = r.failures().next().is_none();
-        r.ok = ok;
-        r
+        conclude(r, later, s.results, members, blobs, s.today)
     }
 
     /// [`Verifier::finish`], then hold the signer to `pins` (see [`verify_pinned`]).
@@ -413,4 +392,38 @@ impl<'a> Verifier<'a> {
         let members = self.members;
         pin(self.finish(), members, pins)
     }
+}
+
+/// The end of both verifiers (in memory and ordered): the re-evaluation's
+/// findings and counts (CVE re-matches and first-seen citations included),
+/// the attestations, and the verdict.
+pub(super) fn conclude(
+    mut r: Report,
+    mut later: Report,
+    results: Option<ResultsChecker<'_>>,
+    members: &BTreeMap<String, Vec<u8>>,
+    blobs: &dyn BlobSource,
+    today: NaiveDate,
+) -> Report {
+    if let Some(rc) = results {
+        r.checked.vulns_confirmed = rc.vulns.confirmed;
+        r.checked.first_seen_confirmed = rc.vulns.finish(blobs, &mut later);
+    }
+    r.findings.extend(later.findings);
+    r.checked.policies = later.checked.policies;
+    r.checked.results_confirmed = later.checked.results_confirmed;
+    let atts = check_attestations_with(members, blobs, today, &mut r);
+    for a in atts.iter().filter(|a| !a.current) {
+        r.warn(
+            "attestation",
+            &a.id,
+            format!(
+                "attestation for {} by {} expired on {}",
+                a.control, a.attester, a.expires
+            ),
+        );
+    }
+    let ok = r.failures().next().is_none();
+    r.ok = ok;
+    r
 }
