@@ -9,6 +9,9 @@ time each request took, as the collector's request log records it.
 
   scripts/console-bench.py --url https://127.0.0.1:8443 --ca DIR/ca.pem \
       --token "$(cat DIR/admin.token)" --n 50 [--log serve.log] / /controls/A.8.8 /hosts/ID
+
+With --bearer it sends the token as `Authorization: Bearer` on every request
+instead of signing in (for the JSON API: /v1/hosts/ID, /v1/alerts?host=ID…).
 """
 import argparse, http.client, re, ssl, statistics, sys, time, urllib.parse
 
@@ -25,18 +28,23 @@ def main():
     ap.add_argument("--token", required=True)
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--log")
+    ap.add_argument("--bearer", action="store_true",
+                    help="send the token as a bearer token (API paths) instead of signing in")
     ap.add_argument("paths", nargs="+")
     a = ap.parse_args()
     u = urllib.parse.urlparse(a.url)
     ctx = ssl.create_default_context(cafile=a.ca)
     conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx)
-    body = urllib.parse.urlencode({"token": a.token})
-    conn.request("POST", "/signin", body, {"Content-Type": "application/x-www-form-urlencoded",
-                                           "Origin": a.url})
-    r = conn.getresponse(); r.read()
-    if r.status != 303:
-        sys.exit(f"sign-in failed: {r.status}")
-    cookie = r.getheader("Set-Cookie").split(";")[0]
+    if a.bearer:
+        auth = {"Authorization": f"Bearer {a.token}"}
+    else:
+        body = urllib.parse.urlencode({"token": a.token})
+        conn.request("POST", "/signin", body, {"Content-Type": "application/x-www-form-urlencoded",
+                                               "Origin": a.url})
+        r = conn.getresponse(); r.read()
+        if r.status != 303:
+            sys.exit(f"sign-in failed: {r.status}")
+        auth = {"Cookie": r.getheader("Set-Cookie").split(";")[0]}
     log_start = 0
     if a.log:
         with open(a.log, "rb") as f:
@@ -48,7 +56,7 @@ def main():
         size = 0
         for _ in range(a.n):
             t = time.perf_counter()
-            conn.request("GET", path, headers={"Cookie": cookie})
+            conn.request("GET", path, headers=auth)
             r = conn.getresponse(); data = r.read()
             times.append((time.perf_counter() - t) * 1000)
             if r.status != 200:
