@@ -33,7 +33,6 @@ use evident_core::policy::EvalKeys;
 use evident_core::{evaluate, sha256_digest, Digest, Evidence, PolicySet};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -72,10 +71,11 @@ pub struct PopulateArgs {
 /// One evaluation, shared by every run with the same [`EvalKeys`] key.
 struct Eval {
     digest: Digest,
-    bytes: Arc<Vec<u8>>,
     drift: Arc<DriftEval>,
-    /// Its results bytes were handed to the store.
-    sent: AtomicBool,
+    /// Its results bytes, until they are handed to the store (then only
+    /// the digest is kept: a year of a fleet holds one evaluation per host
+    /// and day, ~100 KB of results each).
+    bytes: Mutex<Option<Arc<Vec<u8>>>>,
 }
 
 struct Ctx<'a> {
@@ -84,7 +84,8 @@ struct Ctx<'a> {
     policies: &'a PolicySet,
     keys: EvalKeys,
     drift: Arc<DriftSettings>,
-    /// Evaluations by key (bounded: cleared when full, then re-evaluated).
+    /// Evaluations by key (bounded: cleared at 50,000, then re-evaluated;
+    /// each host also keeps its current one).
     evals: Mutex<HashMap<Digest, Arc<Eval>>>,
 }
 
@@ -110,13 +111,12 @@ fn evaluate_run(ctx: &Ctx, host: &Host, run: &SignedRun) -> Result<Eval> {
     let (statuses, severities) = evident_core::drift::statuses(&results.rules, &results.controls);
     Ok(Eval {
         digest: sha256_digest(&bytes),
-        bytes: Arc::new(bytes),
+        bytes: Mutex::new(Some(Arc::new(bytes))),
         drift: Arc::new(DriftEval {
             statuses,
             severities,
             remediation: evident_core::drift::remediations(&results.rules),
         }),
-        sent: AtomicBool::new(false),
     })
 }
 
@@ -138,7 +138,7 @@ fn eval_for(ctx: &Ctx, slot: &mut Slot, run: &SignedRun) -> Result<Arc<Eval>> {
         None => {
             let e = Arc::new(evaluate_run(ctx, &slot.0, run)?);
             let mut map = ctx.evals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            if map.len() >= 200_000 {
+            if map.len() >= 50_000 {
                 map.clear();
             }
             map.entry(key).or_insert(e).clone()
@@ -153,7 +153,11 @@ fn item(ctx: &Ctx, slot: &mut Slot) -> Result<IngestItem> {
     let eval = eval_for(ctx, slot, &run)?;
     let p = &run.statement.predicate;
     let collected_at = p.collected_at.timestamp_millis();
-    let first = !eval.sent.swap(true, Ordering::Relaxed);
+    let results = eval
+        .bytes
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .take();
     Ok(IngestItem {
         agent_id: slot.0.agent_id.clone(),
         sequence: i64::try_from(p.sequence)?,
@@ -169,7 +173,7 @@ fn item(ctx: &Ctx, slot: &mut Slot) -> Result<IngestItem> {
             .map(|(d, b)| (d, Arc::new(b)))
             .collect(),
         results_digest: eval.digest,
-        results: first.then(|| eval.bytes.clone()),
+        results,
         drift: Some(Arc::new(DriftInput {
             eval: eval.drift.clone(),
             interval_seconds: ctx.spec.interval_s,
