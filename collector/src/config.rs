@@ -246,7 +246,7 @@ impl Config {
         {
             return bad("database must be a sqlite:// or postgres:// URL".into());
         }
-        if !(1024..=256 * 1024 * 1024).contains(&self.max_body_bytes) {
+        if !(1024..=crate::limits::MAX_BODY_BYTES_CEILING).contains(&self.max_body_bytes) {
             return bad("max_body_bytes must be between 1024 and 268435456".into());
         }
         if !(1..=10_000).contains(&self.max_batch) {

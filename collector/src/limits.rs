@@ -9,6 +9,15 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 
+/// The largest request body `max_body_bytes` may be set to (`config.rs`).
+pub const MAX_BODY_BYTES_CEILING: usize = 256 * 1024 * 1024;
+
+/// The largest probe blob an ingest request can carry at any configuration:
+/// blobs travel base64-encoded inside the body, so at most three quarters
+/// of [`MAX_BODY_BYTES_CEILING`]. The store refuses to decompress a stored
+/// blob declaring more (`store/blob.rs`) and stores anything larger raw.
+pub const MAX_BLOB_BYTES: usize = MAX_BODY_BYTES_CEILING / 4 * 3;
+
 /// `[limits]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

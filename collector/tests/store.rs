@@ -123,6 +123,7 @@ on_both!(
     a_batch_stores_what_items_one_by_one_store,
     results_known_by_digest_drive_drift_from_the_stored_results,
     every_envelope_form_reads_back_identical_bytes,
+    every_blob_encoding_reads_back_identical_bytes,
     stale_hosts_passing_controls_are_counted_in_one_query,
 );
 
@@ -1546,4 +1547,217 @@ async fn every_envelope_form_reads_back_identical_bytes(store: &dyn Store, url: 
         err.to_string().contains("does not match") || err.to_string().contains("form 3"),
         "{err}"
     );
+}
+
+/// The blobs rows' encodings, counted (raw SQL on either backend).
+async fn encodings(url: &str) -> Vec<(i64, i64)> {
+    let sql = "SELECT encoding, COUNT(*) FROM blobs GROUP BY encoding ORDER BY encoding";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let r = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        r
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let r = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        r
+    }
+}
+
+/// `bytes` as an SQL literal of either backend.
+fn bytes_literal(url: &str, bytes: &[u8]) -> String {
+    if url.starts_with("sqlite:") {
+        format!("X'{}'", hex::encode(bytes))
+    } else {
+        format!("'\\x{}'::bytea", hex::encode(bytes))
+    }
+}
+
+/// A package list as the `packages` probe reports it: compresses well.
+fn package_blob(n: usize, salt: &str) -> Vec<u8> {
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("lib{}-{salt}{i}", ["ssl", "curl", "xml2", "pam"][i % 4]))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"manager": "dpkg", "installed_names": names})).unwrap()
+}
+
+/// Blobs are stored compressed where that pays (migration 150) by every
+/// writer — the writer's per-item path, its batch, the bulk path and
+/// attestation documents — and read back as the exact bytes of their
+/// digest; small blobs and rows of a store written before the change stay
+/// raw and read as before; a damaged compressed row and a decompression
+/// bomb are `Corrupt`, never other bytes.
+async fn every_blob_encoding_reads_back_identical_bytes(store: &dyn Store, url: &str) {
+    use evident_collector::store::{NewAttestation, StoreError};
+    enrolled(store, "z1", 21).await;
+    enrolled(store, "z2", 22).await;
+    let big: Vec<Vec<u8>> = (0..4)
+        .map(|i| package_blob(600, &format!("v{i}-")))
+        .collect();
+    let small = b"{\"status\":\"ok\"}".to_vec();
+    // The per-item path (a batch of one) with a big and a small blob.
+    let mut first = item("z1", 1, "a", None, &big[0]);
+    first
+        .blobs
+        .push((sha256_digest(&small), Arc::new(small.clone())));
+    assert!(matches!(
+        one(store, &first).await,
+        IngestOutcome::Stored { .. }
+    ));
+    let second = item("z2", 1, "a", None, b"z2-blob");
+    assert!(matches!(
+        one(store, &second).await,
+        IngestOutcome::Stored { .. }
+    ));
+    // The writer's batch: plain next runs take the multi-row path.
+    let batch = [
+        item("z1", 2, "b", Some(first.envelope_digest), &big[1]),
+        item("z2", 2, "b", Some(second.envelope_digest), b"z2-blob"),
+    ];
+    let out = store.ingest_batch(&batch).await.unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, IngestOutcome::Stored { .. })),
+        "{out:?}"
+    );
+    // The bulk path.
+    let bulk = [item("z1", 3, "c", Some(batch[0].envelope_digest), &big[2])];
+    let out = store.append_batch(&bulk).await.unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, IngestOutcome::Stored { .. })),
+        "{out:?}"
+    );
+    // Attestation documents.
+    let att = NewAttestation {
+        digest: sha256_digest(b"att"),
+        control: "A.5.1".into(),
+        attester_key_id: "k".into(),
+        expires: "2027-01-01".into(),
+        created_at: 1,
+        envelope: b"att".to_vec(),
+    };
+    store
+        .add_attestation(&att, &[(sha256_digest(&big[3]), big[3].clone())])
+        .await
+        .unwrap();
+    // A row as a store written before migration 150 holds it (no encoding
+    // named: the column's default) reads back as before.
+    let old = package_blob(300, "old-");
+    let old_digest = sha256_digest(&old);
+    exec(
+        url,
+        &format!(
+            "INSERT INTO blobs (digest, data) VALUES ({}, {})",
+            bytes_literal(url, &old_digest.0),
+            bytes_literal(url, &old)
+        ),
+    )
+    .await;
+    // Four big blobs compressed; the small ones, "z2-blob" and the old row raw.
+    assert_eq!(encodings(url).await, vec![(0, 3), (1, 4)]);
+    let mut wanted: Vec<(Digest, Vec<u8>)> =
+        big.iter().map(|b| (sha256_digest(b), b.clone())).collect();
+    wanted.push((sha256_digest(&small), small.clone()));
+    wanted.push((sha256_digest(b"z2-blob"), b"z2-blob".to_vec()));
+    wanted.push((old_digest, old.clone()));
+    let digests: Vec<Digest> = wanted.iter().map(|(d, _)| *d).collect();
+    let got = store.blobs(&digests).await.unwrap();
+    assert_eq!(got.len(), wanted.len());
+    for (d, b) in &wanted {
+        assert_eq!(got.get(d), Some(b), "{d}");
+    }
+    assert!(store.missing_blobs(&digests).await.unwrap().is_empty());
+    // Compressed rows are smaller than the blobs they hold.
+    let stored_len = |d: &Digest| {
+        let (url, d) = (url.to_string(), *d);
+        async move {
+            let sql = format!(
+                "SELECT length(data) FROM blobs WHERE digest = {}",
+                bytes_literal(&url, &d.0)
+            );
+            if url.starts_with("sqlite:") {
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            } else {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                let (n,): (i32,) = sqlx::query_as(&sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                i64::from(n)
+            }
+        }
+    };
+    let n = stored_len(&sha256_digest(&big[0])).await;
+    assert!(n * 3 < big[0].len() as i64, "{n} of {}", big[0].len());
+    // A damaged compressed row: an error naming the blob, never other bytes.
+    let d1 = sha256_digest(&big[1]);
+    let sql = if url.starts_with("sqlite:") {
+        format!(
+            "UPDATE blobs SET data = substr(data, 1, 40) || \
+             (CASE WHEN substr(data, 41, 1) = X'00' THEN X'FF' ELSE X'00' END) || substr(data, 42) \
+             WHERE digest = {}",
+            bytes_literal(url, &d1.0)
+        )
+    } else {
+        format!(
+            "UPDATE blobs SET data = set_byte(data, 40, get_byte(data, 40) # 255) WHERE digest = {}",
+            bytes_literal(url, &d1.0)
+        )
+    };
+    exec(url, &sql).await;
+    let err = store.blobs(&[d1]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains(&d1.to_string()), "{err}");
+    // A raw row altered: also corrupt.
+    exec(
+        url,
+        &format!(
+            "UPDATE blobs SET data = {} WHERE digest = {}",
+            bytes_literal(url, b"other bytes"),
+            bytes_literal(url, &old_digest.0)
+        ),
+    )
+    .await;
+    let err = store.blobs(&[old_digest]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its digest"),
+        "{err}"
+    );
+    // A decompression bomb: a small frame of more zeros than any blob may
+    // hold is refused before anything is inflated.
+    let bomb = {
+        use std::io::Write as _;
+        let size = evident_collector::limits::MAX_BLOB_BYTES + 1;
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        enc.include_contentsize(true).unwrap();
+        enc.set_pledged_src_size(Some(size as u64)).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(zeros.len());
+            enc.write_all(&zeros[..n]).unwrap();
+            left -= n;
+        }
+        enc.finish().unwrap()
+    };
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let bomb_digest = sha256_digest(b"bomb");
+    exec(
+        url,
+        &format!(
+            "INSERT INTO blobs (digest, encoding, data) VALUES ({}, 1, {})",
+            bytes_literal(url, &bomb_digest.0),
+            bytes_literal(url, &bomb)
+        ),
+    )
+    .await;
+    let err = store.blobs(&[bomb_digest]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("more than the"), "{err}");
+    // The intact compressed rows still read.
+    let d0 = sha256_digest(&big[0]);
+    assert_eq!(store.blobs(&[d0]).await.unwrap().get(&d0), Some(&big[0]));
 }

@@ -75,6 +75,35 @@ macro_rules! impl_ingest_batch {
             Ok(())
         }
 
+        /// `INSERT INTO blobs … ON CONFLICT DO NOTHING` for (digest, raw
+        /// bytes) rows, chunked, each in its stored encoding
+        /// ([`blob::pack`]($crate::store::blob::pack): zstd where that pays).
+        /// Every writer of `blobs` goes through here.
+        async fn insert_blobs(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            rows: &[(&[u8], &[u8])],
+        ) -> Result<(), $crate::store::StoreError> {
+            for chunk in rows.chunks(200) {
+                let values = (0..chunk.len())
+                    .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let sql = format!(
+                    "INSERT INTO blobs (digest, encoding, data) VALUES {values} ON CONFLICT DO NOTHING"
+                );
+                let packed: Vec<(i64, std::borrow::Cow<'_, [u8]>)> = chunk
+                    .iter()
+                    .map(|(_, data)| $crate::store::blob::pack(data))
+                    .collect();
+                let mut q = sqlx::query(&sql);
+                for ((digest, _), (encoding, data)) in chunk.iter().zip(&packed) {
+                    q = q.bind(*digest).bind(*encoding).bind(data.as_ref());
+                }
+                q.execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
         /// `INSERT INTO table (digest, data) … ON CONFLICT DO NOTHING` for
         /// content-addressed rows, chunked.
         async fn insert_content(
@@ -229,13 +258,13 @@ macro_rules! impl_ingest_batch {
                 return Ok(vec![None; items.len()]);
             }
             let mut seen = HashSet::new();
-            let blobs: Vec<(&evident_core::Digest, &[u8])> = fast
+            let blobs: Vec<(&[u8], &[u8])> = fast
                 .iter()
                 .flat_map(|it| it.blobs.iter())
                 .filter(|(d, _)| seen.insert(*d))
-                .map(|(d, b)| (d, b.as_slice()))
+                .map(|(d, b)| (d.0.as_slice(), b.as_slice()))
                 .collect();
-            insert_content(tx, "blobs", &blobs).await?;
+            insert_blobs(tx, &blobs).await?;
             let mut seen = HashSet::new();
             let results: Vec<(&evident_core::Digest, &[u8])> = fast
                 .iter()

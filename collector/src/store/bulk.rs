@@ -117,20 +117,7 @@ macro_rules! impl_bulk_store {
                     .collect();
                 blobs.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 blobs.dedup_by(|a, b| a.0 == b.0);
-                for chunk in blobs.chunks(200) {
-                    let values = (0..chunk.len())
-                        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    let sql = format!(
-                        "INSERT INTO blobs (digest, data) VALUES {values} ON CONFLICT DO NOTHING"
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for (d, b) in chunk {
-                        q = q.bind(*d).bind(*b);
-                    }
-                    q.execute(&mut **tx).await?;
-                }
+                insert_blobs(tx, &blobs).await?;
                 let mut results: Vec<(&[u8], &[u8])> = items
                     .iter()
                     .filter_map(|i| {

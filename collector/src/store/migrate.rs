@@ -159,6 +159,15 @@ macro_rules! migrations {
                     "/0110_console_indexes.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 150,
+                description: "blob encoding",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0150_blob_encoding.sql"
+                )),
+            },
         ]
     };
 }

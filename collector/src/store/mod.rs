@@ -26,6 +26,7 @@ pub use vuln::{SnapshotInfo, VulnStore, VulnUpdate};
 
 pub mod access;
 mod batch;
+pub(crate) mod blob;
 pub mod bulk;
 pub mod console;
 pub mod console_pages;

@@ -277,20 +277,12 @@ macro_rules! impl_store {
             }
 
             // New blobs in one statement per 200 (not one round trip each).
-            for chunk in item.blobs.chunks(200) {
-                let values = (0..chunk.len())
-                    .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let sql = format!(
-                    "INSERT INTO blobs (digest, data) VALUES {values} ON CONFLICT DO NOTHING"
-                );
-                let mut q = sqlx::query(&sql);
-                for (digest, data) in chunk {
-                    q = q.bind(digest.0.as_slice()).bind(data.as_slice());
-                }
-                q.execute(&mut **tx).await?;
-            }
+            let blobs: Vec<(&[u8], &[u8])> = item
+                .blobs
+                .iter()
+                .map(|(d, b)| (d.0.as_slice(), b.as_slice()))
+                .collect();
+            insert_blobs(tx, &blobs).await?;
             if let Some(results) = &item.results {
                 sqlx::query(
                     "INSERT INTO results (digest, data) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -569,7 +561,7 @@ macro_rules! impl_store {
                 let mut out = BTreeMap::new();
                 for chunk in digests.chunks(500) {
                     let sql = format!(
-                        "SELECT digest, data FROM blobs WHERE digest IN ({})",
+                        "SELECT digest, encoding, data FROM blobs WHERE digest IN ({})",
                         placeholders(1, chunk.len())
                     );
                     let mut q = sqlx::query(&sql);
@@ -577,10 +569,14 @@ macro_rules! impl_store {
                         q = q.bind(d.0.as_slice());
                     }
                     for row in q.fetch_all(&self.read).await? {
-                        out.insert(
-                            digest_from(&row.try_get::<Vec<u8>, _>(0)?)?,
-                            row.try_get::<Vec<u8>, _>(1)?,
-                        );
+                        // Raw bytes, checked against the digest (any encoding).
+                        let digest = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
+                        let data = $crate::store::blob::unpack(
+                            &digest,
+                            row.try_get::<i64, _>(1)?,
+                            row.try_get::<Vec<u8>, _>(2)?,
+                        )?;
+                        out.insert(digest, data);
                     }
                 }
                 Ok(out)
@@ -904,13 +900,11 @@ macro_rules! impl_store {
                 documents: &[(Digest, Vec<u8>)],
             ) -> Result<(), StoreError> {
                 let mut tx = self.write.begin_with($begin).await?;
-                for (digest, data) in documents {
-                    sqlx::query("INSERT INTO blobs (digest, data) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                        .bind(digest.0.as_slice())
-                        .bind(data.as_slice())
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let docs: Vec<(&[u8], &[u8])> = documents
+                    .iter()
+                    .map(|(d, b)| (d.0.as_slice(), b.as_slice()))
+                    .collect();
+                insert_blobs(&mut tx, &docs).await?;
                 sqlx::query(
                     "INSERT INTO attestations (digest, control, attester_key_id, expires, created_at, envelope) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
