@@ -35,6 +35,7 @@ mod migrate;
 mod packing;
 pub mod postgres;
 pub mod retention;
+mod sets;
 mod sql;
 pub mod sqlite;
 pub(crate) mod template;
