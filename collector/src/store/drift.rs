@@ -2,7 +2,8 @@
 //! outbox. [`AlertStore`] is a supertrait of [`Store`](super::Store), so
 //! every store implements it; the SQL is shared by both backends through
 //! [`impl_drift_store!`]. Transitions, alert changes and outbox rows are
-//! written inside the ingest transaction (see `drift_on_ingest`).
+//! written inside the ingest transaction (see `drift_on_ingest`), each
+//! table's rows of a run in one statement (`store/sets.rs`).
 //!
 //! Why this file is longer than ~700 lines: the `AlertStore` trait and its
 //! record types (~220 lines) sit beside the one macro that implements them
@@ -354,7 +355,36 @@ macro_rules! impl_drift_store {
             })
         }
 
-        /// Queue `event` of alert `id` for every sink.
+        /// The outbox payload of `event` of alert `id`.
+        #[allow(clippy::too_many_arguments)]
+        fn drift_payload(
+            id: i64,
+            event: &str,
+            kind: &str,
+            agent_id: &str,
+            hostname: &str,
+            subject: &str,
+            severity: &str,
+            detail: &str,
+            remediation: &[evident_core::drift::Remediation],
+            now: i64,
+        ) -> Result<String, StoreError> {
+            serde_json::to_string(&Notification {
+                alert_id: id,
+                event,
+                kind,
+                agent_id,
+                hostname,
+                subject,
+                severity,
+                detail,
+                at: now,
+                remediation,
+            })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+
+        /// Queue `event` of alert `id` for every sink (one statement).
         #[allow(clippy::too_many_arguments)]
         async fn drift_enqueue(
             tx: &mut sqlx::Transaction<'static, $db>,
@@ -373,32 +403,10 @@ macro_rules! impl_drift_store {
             if sinks.is_empty() {
                 return Ok(());
             }
-            let payload = serde_json::to_string(&Notification {
-                alert_id: id,
-                event,
-                kind,
-                agent_id,
-                hostname,
-                subject,
-                severity,
-                detail,
-                at: now,
-                remediation,
-            })
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            for sink in sinks {
-                sqlx::query(
-                    "INSERT INTO outbox (alert_id, event, sink, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(id)
-                .bind(event)
-                .bind(sink)
-                .bind(&payload)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-            }
-            Ok(())
+            let payload = drift_payload(id, event, kind, agent_id, hostname, subject, severity, detail, remediation, now)?;
+            let rows: Vec<$crate::store::sets::OutboxInsert<'_>> =
+                sinks.iter().map(|sink| (id, event, sink.as_str(), payload.clone())).collect();
+            insert_outbox(tx, &rows, now).await
         }
 
         /// Insert an alert unless one is open for (agent, kind, subject).
@@ -432,40 +440,6 @@ macro_rules! impl_drift_store {
             Ok(row.map(|r| r.try_get(0)).transpose()?)
         }
 
-        async fn drift_resolve(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            id: i64,
-            now: i64,
-            sequence: Option<i64>,
-        ) -> Result<(), StoreError> {
-            sqlx::query(
-                "UPDATE alerts SET state = 'resolved', resolved_at = $2, updated_at = $2, resolved_sequence = $3 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(now)
-            .bind(sequence)
-            .execute(&mut **tx)
-            .await?;
-            Ok(())
-        }
-
-        async fn drift_times(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            agent_id: &str,
-            subject: &str,
-            since: i64,
-        ) -> Result<Vec<i64>, StoreError> {
-            let rows = sqlx::query(
-                "SELECT at FROM transitions WHERE agent_id = $1 AND subject = $2 AND at >= $3",
-            )
-            .bind(agent_id)
-            .bind(subject)
-            .bind(since)
-            .fetch_all(&mut **tx)
-            .await?;
-            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
-        }
-
         /// The host's alerts of `kind` not resolved.
         async fn drift_open_alerts(
             tx: &mut sqlx::Transaction<'static, $db>,
@@ -496,6 +470,12 @@ macro_rules! impl_drift_store {
         /// Apply alert operations decided by `evident_core::drift`, queueing
         /// notifications for the configured sinks; `sequence` is the
         /// statement whose evaluation decided them (None: no statement).
+        /// One statement per kind of operation (`store/sets.rs`): the
+        /// operations of one decision touch distinct alerts (an alert is
+        /// opened only for a subject without one, resolved or marked only
+        /// when open), so flags, then resolutions, then openings give the
+        /// rows applying them in order gives; new alerts get their ids and
+        /// notifications their outbox rows in the operations' order.
         #[allow(clippy::too_many_arguments)]
         async fn drift_apply(
             tx: &mut sqlx::Transaction<'static, $db>,
@@ -508,44 +488,68 @@ macro_rules! impl_drift_store {
             remediation: Option<&std::collections::BTreeMap<String, Vec<evident_core::drift::Remediation>>>,
         ) -> Result<(), StoreError> {
             use evident_core::drift::AlertOp;
+            if ops.is_empty() {
+                return Ok(());
+            }
+            let mut flags = Vec::new();
+            let mut resolves = Vec::new();
+            let mut opens: Vec<$crate::store::sets::AlertRow<'_>> = Vec::new();
             for op in ops {
-                let (id, event, kind, subject, severity, detail) = match op {
-                    AlertOp::MarkFlapping { id } => {
-                        sqlx::query("UPDATE alerts SET flapping = 1, updated_at = $2 WHERE id = $1")
-                            .bind(*id)
-                            .bind(now)
-                            .execute(&mut **tx)
-                            .await?;
-                        continue;
-                    }
+                match op {
+                    AlertOp::MarkFlapping { id } => flags.push(*id),
+                    AlertOp::Resolve { id, .. } => resolves.push(*id),
+                    AlertOp::Open(a) => opens.push((a.kind, &a.subject, &a.severity, a.baseline, &a.detail)),
+                }
+            }
+            flag_alerts(tx, &flags, now).await?;
+            resolve_alerts(tx, &resolves, now, sequence).await?;
+            // (kind, subject) → id of the alert this statement inserted
+            // (none when one was open already).
+            let mut opened: std::collections::HashMap<(String, String), i64> =
+                insert_alerts(tx, agent, &opens, now, sequence)
+                    .await?
+                    .into_iter()
+                    .map(|(id, kind, subject)| ((kind, subject), id))
+                    .collect();
+            let mut events = Vec::new();
+            for op in ops {
+                match op {
+                    AlertOp::MarkFlapping { .. } => {}
                     AlertOp::Open(a) => {
-                        let id = drift_open(tx, agent, a.kind, &a.subject, &a.severity, a.baseline, &a.detail, now, sequence).await?;
-                        match id {
-                            Some(id) if a.notify => (id, "opened", a.kind, &a.subject, &a.severity, &a.detail),
-                            _ => continue,
+                        // The first operation for a key took the row.
+                        let id = opened.remove(&(a.kind.to_string(), a.subject.clone()));
+                        if let Some(id) = id.filter(|_| a.notify) {
+                            events.push((id, "opened", a.kind, &a.subject, &a.severity, &a.detail));
                         }
                     }
                     AlertOp::Resolve { id, kind, subject, severity, detail, notify } => {
-                        drift_resolve(tx, *id, now, sequence).await?;
-                        if !notify {
-                            continue;
+                        if *notify {
+                            events.push((*id, "resolved", *kind, subject, severity, detail));
                         }
-                        (*id, "resolved", *kind, subject, severity, detail)
                     }
-                };
-                let h = match host.as_ref() {
-                    Some(h) => h.clone(),
-                    None => drift_hostname(tx, agent).await?,
-                };
-                *host = Some(h.clone());
+                }
+            }
+            if events.is_empty() || sinks.is_empty() {
+                return Ok(());
+            }
+            let h = match host.as_ref() {
+                Some(h) => h.clone(),
+                None => drift_hostname(tx, agent).await?,
+            };
+            *host = Some(h.clone());
+            let mut rows: Vec<$crate::store::sets::OutboxInsert<'_>> = Vec::new();
+            for (id, event, kind, subject, severity, detail) in events {
                 // Remediation only for an alert opened on a failing subject.
                 let fix = match (event, remediation.and_then(|m| m.get(subject.as_str()))) {
                     ("opened", Some(f)) => f.as_slice(),
                     _ => &[],
                 };
-                drift_enqueue(tx, sinks, id, event, kind, agent, &h, subject, severity, detail, fix, now).await?;
+                let payload = drift_payload(id, event, kind, agent, &h, subject, severity, detail, fix, now)?;
+                for sink in sinks {
+                    rows.push((id, event, sink.as_str(), payload.clone()));
+                }
             }
-            Ok(())
+            insert_outbox(tx, &rows, now).await
         }
 
         /// Inside the ingest transaction, for a stored statement: raise
@@ -611,10 +615,13 @@ macro_rules! impl_drift_store {
             } else {
                 Vec::new()
             };
-            let mut history = BTreeMap::new();
-            for subject in history_needed(prev_map.as_ref(), &eval.statuses, &open) {
-                let times = drift_times(tx, agent, &subject, now.saturating_sub(window)).await?;
-                history.insert(subject, times);
+            // The recent transition times of every subject the decision
+            // needs, in one query.
+            let needed = history_needed(prev_map.as_ref(), &eval.statuses, &open);
+            let mut history: BTreeMap<String, Vec<i64>> =
+                needed.iter().map(|s| (s.clone(), Vec::new())).collect();
+            for (subject, at) in transition_times(tx, agent, &needed, now.saturating_sub(window)).await? {
+                history.entry(subject).or_default().push(at);
             }
             let decision = decide(&DriftContext {
                 prev: prev_map.as_ref(),
@@ -626,20 +633,12 @@ macro_rules! impl_drift_store {
                 flap_window_ms: window,
                 flap_threshold: d.settings.flap_threshold,
             });
-            for c in &decision.transitions {
-                sqlx::query(
-                    "INSERT INTO transitions (agent_id, subject, from_status, to_status, sequence, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(agent)
-                .bind(&c.subject)
-                .bind(c.from.as_deref())
-                .bind(&c.to)
-                .bind(item.sequence)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-            }
+            let changes: Vec<(&str, Option<&str>, &str)> = decision
+                .transitions
+                .iter()
+                .map(|c| (c.subject.as_str(), c.from.as_deref(), c.to.as_str()))
+                .collect();
+            insert_transitions(tx, agent, &changes, item.sequence, now).await?;
             drift_apply(tx, sinks, agent, &decision.alerts, now, Some(item.sequence), &mut host, Some(&eval.remediation)).await?;
             fleet_apply(tx, prev_map.as_ref(), Some(&eval.statuses)).await?;
             host_status_apply(tx, agent, prev_map.as_ref(), &eval.statuses, now).await?;
@@ -691,21 +690,14 @@ macro_rules! impl_drift_store {
                     }
                 }
             }
-            for ((subject, status), n) in delta {
-                if n == 0 {
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO fleet_status (subject, status, hosts) VALUES ($1, $2, $3) \
-                     ON CONFLICT (subject, status) DO UPDATE SET hosts = fleet_status.hosts + excluded.hosts",
-                )
-                .bind(subject)
-                .bind(status)
-                .bind(n)
-                .execute(&mut **tx)
-                .await?;
-            }
-            Ok(())
+            // In (subject, status) order: the order concurrent writers
+            // lock the rows in.
+            let rows: Vec<(&str, &str, i64)> = delta
+                .into_iter()
+                .filter(|(_, n)| *n != 0)
+                .map(|((subject, status), n)| (subject, status, n))
+                .collect();
+            add_fleet_status(tx, &rows).await
         }
 
         /// Keep `host_status` (the console's per host × subject latest
@@ -718,31 +710,19 @@ macro_rules! impl_drift_store {
             next: &evident_core::drift::StatusMap,
             now: i64,
         ) -> Result<(), StoreError> {
-            for (subject, status) in next {
-                if prev.and_then(|p| p.get(subject)) == Some(status) {
-                    continue;
-                }
-                sqlx::query(
-                    "INSERT INTO host_status (agent_id, subject, status, since) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (agent_id, subject) DO UPDATE SET status = excluded.status, since = excluded.since",
-                )
-                .bind(agent)
-                .bind(subject)
-                .bind(status)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-            }
-            for subject in prev.into_iter().flat_map(|p| p.keys()) {
-                if !next.contains_key(subject) {
-                    sqlx::query("DELETE FROM host_status WHERE agent_id = $1 AND subject = $2")
-                        .bind(agent)
-                        .bind(subject)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-            }
-            Ok(())
+            let changed: Vec<(&str, &str)> = next
+                .iter()
+                .filter(|(subject, status)| prev.and_then(|p| p.get(*subject)) != Some(*status))
+                .map(|(subject, status)| (subject.as_str(), status.as_str()))
+                .collect();
+            set_host_status(tx, agent, &changed, now).await?;
+            let gone: Vec<&str> = prev
+                .into_iter()
+                .flat_map(|p| p.keys())
+                .filter(|subject| !next.contains_key(*subject))
+                .map(String::as_str)
+                .collect();
+            delete_host_status(tx, agent, &gone).await
         }
 
         /// Same sequence, different envelope: an integrity alert.

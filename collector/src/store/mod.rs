@@ -36,6 +36,7 @@ mod migrate;
 mod packing;
 pub mod postgres;
 pub mod retention;
+mod sets;
 mod sql;
 pub mod sqlite;
 pub(crate) mod template;

@@ -83,6 +83,7 @@ impl SqliteStore {
 
 crate::store::batch::impl_ingest_batch!(Sqlite, lock = "");
 crate::store::sql::impl_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
+crate::store::sets::impl_set_writes!(Sqlite);
 crate::store::drift::impl_drift_store!(
     SqliteStore,
     Sqlite,
