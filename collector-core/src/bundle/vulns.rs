@@ -11,6 +11,7 @@
 //! citation and one per cited statement, not per statement.
 
 use super::model::{BlobSource, IndexEntry, RecordedResults};
+use super::pruned::Pruned;
 use super::report::Report;
 use crate::digest::{sha256_digest, Digest};
 use crate::evidence::Statement;
@@ -136,19 +137,61 @@ impl VulnChecker {
         }
     }
 
-    /// Check every first-seen citation that falls inside the bundle (a
-    /// cited sequence the bundle does not hold for that host lies before
-    /// its period or was pruned to a chain stub).
-    pub(super) fn finish(self, blobs: &dyn BlobSource, r: &mut Report) -> usize {
+    /// Check every first-seen citation that falls inside the bundle, and
+    /// count those that do not: a cited sequence the bundle holds no
+    /// statement of for that host was pruned to a chain stub (its digest
+    /// and collection time are checked against the stub; the inventory is
+    /// gone) or lies before the bundle's period (nothing to check).
+    pub(super) fn finish(
+        self,
+        blobs: &dyn BlobSource,
+        pruned: &Pruned,
+        r: &mut Report,
+    ) -> FirstSeenTally {
         let mut matches: HashMap<(Digest, Digest), Option<OpenPairs>> = HashMap::new();
-        let mut confirmed = 0;
+        let mut tally = FirstSeenTally::default();
+        // Distinct citations outside (one per host, sequence and pair,
+        // whatever the snapshots that cite it).
+        let mut outside: HashSet<(&str, u64, &str, &str)> = HashSet::new();
         for ((agent, f, snapshot), host) in &self.pending {
+            let subject = format!("{host} sequence {}", f.sequence);
             let Some((envelope, collected_at, pkg)) =
                 self.cited_inventories.get(&(agent.clone(), f.sequence))
             else {
-                continue; // before the bundle's period
+                let key = (agent.as_str(), f.sequence, f.cve.as_str(), f.source_package.as_str());
+                if !outside.insert(key) {
+                    continue;
+                }
+                tally.outside += 1;
+                let stub = pruned.stubs.get(agent).and_then(|s| s.get(&f.sequence));
+                let Some(stub) = stub else {
+                    continue; // before the bundle's period
+                };
+                tally.pruned += 1;
+                if stub.envelope != f.statement {
+                    r.fail(
+                        "vulns",
+                        &subject,
+                        format!(
+                            "{} in {} is cited as first seen in statement {}, but the bundle's chain stub of pruned sequence {} is {}",
+                            f.cve, f.source_package, f.statement, f.sequence, stub.envelope
+                        ),
+                    );
+                } else if cited_at(f) != Some(stub.collected_at) {
+                    r.fail(
+                        "vulns",
+                        &subject,
+                        format!(
+                            "{} in {} is cited as first seen at {}, but the chain stub of that pruned statement says it was collected at {}",
+                            f.cve,
+                            f.source_package,
+                            f.at,
+                            crate::vuln::basis::rfc3339_ms(stub.collected_at)
+                        ),
+                    );
+                }
+                continue;
             };
-            let subject = format!("{host} sequence {}", f.sequence);
             if *envelope != f.statement {
                 r.fail(
                     "vulns",
@@ -160,8 +203,7 @@ impl VulnChecker {
                 );
                 continue;
             }
-            let at = DateTime::parse_from_rfc3339(&f.at).map(|t| t.with_timezone(&Utc));
-            if at.ok() != Some(*collected_at) {
+            if cited_at(f) != Some(*collected_at) {
                 r.fail(
                     "vulns",
                     &subject,
@@ -214,7 +256,7 @@ impl VulnChecker {
                     ),
                 ),
                 Some(set) if set.contains(&(f.cve.clone(), f.source_package.clone())) => {
-                    confirmed += 1;
+                    tally.confirmed += 1;
                 }
                 Some(_) => r.fail(
                     "vulns",
@@ -226,8 +268,27 @@ impl VulnChecker {
                 ),
             }
         }
-        confirmed
+        tally
     }
+}
+
+/// What [`VulnChecker::finish`] found of the first-seen citations.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FirstSeenTally {
+    /// Inside the bundle and confirmed.
+    pub(super) confirmed: usize,
+    /// Not inside the bundle (distinct citations): before its period or
+    /// pruned; not re-checked.
+    pub(super) outside: usize,
+    /// Of `outside`, those at a chain stub of a pruned statement.
+    pub(super) pruned: usize,
+}
+
+/// A citation's collection time, parsed (`None`: not a time).
+fn cited_at(f: &FirstSeenRef) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&f.at)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn load_subset(
@@ -686,5 +747,86 @@ check = '!vulns.open.exists(v, v.fix_available && v.age_days > 14)'
                 .any(|m| m.contains("recorded open but not re-matched: CVE-2023-45853 in zlib")),
             "{f:#?}"
         );
+    }
+
+    /// Export after the first sighting: statement 1 is out of the bundle,
+    /// left as nothing (before the period) or as a chain stub (`stub`).
+    fn without_the_first_sighting(stub: Option<Digest>) -> Built {
+        let mut b = build();
+        let mut index = read_index(&b.members);
+        let first = index.statements.remove(0);
+        assert_eq!(first.sequence, 1);
+        b.members.remove(&first.path);
+        if first.results != index.statements[0].results {
+            b.members.remove(&results_path(&first.results));
+        }
+        if let Some(envelope) = stub {
+            use super::super::pruned::{stubs_path, ChainStubEntry, PrunedRun, PRUNED_RUNS_PATH};
+            let at: chrono::DateTime<chrono::Utc> = "2026-11-15T00:00:00Z".parse().unwrap();
+            let run = PrunedRun {
+                id: 1,
+                at,
+                keep_days: 7,
+                cutoff: at,
+                policy: "keep 7 days".into(),
+            };
+            let stub = ChainStubEntry {
+                sequence: 1,
+                envelope,
+                previous: None,
+                collected_at: first.collected_at,
+                run: 1,
+            };
+            b.members.insert(PRUNED_RUNS_PATH.into(), serde_json::to_vec(&vec![run]).unwrap());
+            b.members.insert(stubs_path("agt_w"), serde_json::to_vec(&vec![stub]).unwrap());
+        }
+        set_index(&mut b.members, &index);
+        reseal(&mut b.members);
+        b
+    }
+
+    #[test]
+    fn first_seen_citations_outside_the_bundle_are_counted_and_said() {
+        use super::super::tests::{general_report, ordered_report};
+        let d1 = read_index(&build().members).statements[0].envelope;
+        // Before the period: nothing to check, counted and said.
+        let b = without_the_first_sighting(None);
+        let r = general_report(&b.members);
+        assert!(r.ok, "{:?}", failures(&r));
+        assert_eq!(r.checked.vulns_confirmed, 1);
+        assert_eq!(r.checked.first_seen_confirmed, 0);
+        assert_eq!(
+            (r.checked.first_seen_outside, r.checked.first_seen_pruned),
+            (1, 0)
+        );
+        let note = r.checked.first_seen_outside_note().unwrap();
+        assert!(
+            note.starts_with("1 first-seen citations point before the bundle's period or to pruned statements and were not re-checked (1 before the period; 0 at chain stubs"),
+            "{note}"
+        );
+        assert_eq!(ordered_report(&b.members), r, "the ordered verifier agrees");
+        // Pruned to a chain stub: counted as such, digest and time checked.
+        let b = without_the_first_sighting(Some(d1));
+        let r = general_report(&b.members);
+        assert!(r.ok, "{:?}", failures(&r));
+        assert_eq!(
+            (r.checked.first_seen_outside, r.checked.first_seen_pruned),
+            (1, 1)
+        );
+        assert_eq!(ordered_report(&b.members), r, "the ordered verifier agrees");
+        // A stub of another statement at the cited sequence fails.
+        let b = without_the_first_sighting(Some(sha256_digest(b"another")));
+        let r = general_report(&b.members);
+        let f = failures(&r);
+        assert!(
+            f.iter().any(|m| m.contains("sequence 1")
+                && m.contains("but the bundle's chain stub of pruned sequence 1 is")),
+            "{f:#?}"
+        );
+        assert_eq!(ordered_report(&b.members), r, "the ordered verifier agrees");
+        // Inside the bundle: none outside, no note.
+        let r = general_report(&build().members);
+        assert_eq!(r.checked.first_seen_outside, 0);
+        assert!(r.checked.first_seen_outside_note().is_none());
     }
 }

@@ -159,6 +159,15 @@ macro_rules! migrations {
                     "/0110_console_indexes.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 140,
+                description: "vulnerability fleet counts",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0140_vuln_fleet_counts.sql"
+                )),
+            },
         ]
     };
 }
