@@ -1630,7 +1630,9 @@ async fn vuln_fleet_counts_are_the_group_by_of_the_open_state(store: &dyn Store,
     }
     let mut heads: std::collections::BTreeMap<&str, (i64, Digest)> = Default::default();
     let mut statement = |agent: &'static str| {
-        let (seq, prev) = heads.get(agent).map_or((1, None), |(s, d)| (s + 1, Some(*d)));
+        let (seq, prev) = heads
+            .get(agent)
+            .map_or((1, None), |(s, d)| (s + 1, Some(*d)));
         let it = item(agent, seq, &format!("v{seq}"), prev, agent.as_bytes());
         heads.insert(agent, (seq, it.envelope_digest));
         let st = StatementRef {
@@ -1641,15 +1643,22 @@ async fn vuln_fleet_counts_are_the_group_by_of_the_open_state(store: &dyn Store,
         (it, st)
     };
     // Ingest: CVE-A on three hosts, CVE-B on two, CVE-C on one.
-    let plan: [(&str, &[(&str, &str, i64)]); 3] = [
-        ("h1", &[("CVE-A", "openssl", 100), ("CVE-B", "openssl", 100)]),
+    type Opened<'a> = &'a [(&'a str, &'a str, i64)];
+    let plan: [(&str, Opened); 3] = [
+        (
+            "h1",
+            &[("CVE-A", "openssl", 100), ("CVE-B", "openssl", 100)],
+        ),
         ("h2", &[("CVE-A", "openssl", 50), ("CVE-C", "zlib", 60)]),
         ("h3", &[("CVE-A", "openssl", 70), ("CVE-B", "openssl", 80)]),
     ];
     for (agent, new) in plan {
         let (mut it, st) = statement(agent);
         it.vuln = Some(Arc::new(vuln_update(agent, st, new, &[])));
-        assert!(matches!(one(store, &it).await, IngestOutcome::Stored { .. }));
+        assert!(matches!(
+            one(store, &it).await,
+            IngestOutcome::Stored { .. }
+        ));
     }
     assert_fleet(
         store,
@@ -1666,7 +1675,12 @@ async fn vuln_fleet_counts_are_the_group_by_of_the_open_state(store: &dyn Store,
     // Resolutions at ingest: the earliest CVE-A (h2's) goes, so its
     // earliest is read again; a pair sent as new while open changes nothing.
     let (mut it, st) = statement("h2");
-    it.vuln = Some(Arc::new(vuln_update("h2", st, &[], &[("CVE-A", "openssl")])));
+    it.vuln = Some(Arc::new(vuln_update(
+        "h2",
+        st,
+        &[],
+        &[("CVE-A", "openssl")],
+    )));
     one(store, &it).await;
     let (mut it, st) = statement("h1");
     it.vuln = Some(Arc::new(vuln_update(
@@ -1701,7 +1715,12 @@ async fn vuln_fleet_counts_are_the_group_by_of_the_open_state(store: &dyn Store,
     store
         .vuln_apply(&[
             vuln_update("h1", at("h1"), &[("CVE-D", "curl", 200)], &[]),
-            vuln_update("h2", at("h2"), &[("CVE-B", "openssl", 40)], &[("CVE-C", "zlib")]),
+            vuln_update(
+                "h2",
+                at("h2"),
+                &[("CVE-B", "openssl", 40)],
+                &[("CVE-C", "zlib")],
+            ),
             vuln_update("h3", at("h3"), &[], &[("CVE-A", "openssl")]),
         ])
         .await

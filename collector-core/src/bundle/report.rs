@@ -76,7 +76,9 @@ impl Checked {
         if self.first_seen_outside == 0 {
             return None;
         }
-        let before = self.first_seen_outside.saturating_sub(self.first_seen_pruned);
+        let before = self
+            .first_seen_outside
+            .saturating_sub(self.first_seen_pruned);
         Some(format!(
             "{} first-seen citations point before the bundle's period or to pruned statements and were not re-checked ({before} before the period; {} at chain stubs of pruned statements, whose digest and collection time match the stub); the ages they give rest on the recorded times",
             self.first_seen_outside, self.first_seen_pruned

@@ -160,7 +160,10 @@ pub(crate) struct PairDelta {
 impl FleetDelta {
     /// The pair became open on an active host (first seen at `first_at`).
     pub(crate) fn open(&mut self, cve: &str, source: &str, first_at: i64) {
-        let d = self.0.entry((cve.to_string(), source.to_string())).or_default();
+        let d = self
+            .0
+            .entry((cve.to_string(), source.to_string()))
+            .or_default();
         d.hosts += 1;
         d.earliest_added = Some(d.earliest_added.map_or(first_at, |e| e.min(first_at)));
     }
@@ -168,7 +171,10 @@ impl FleetDelta {
     /// The pair is no longer open on an active host where it was first seen
     /// at `first_at`.
     pub(crate) fn close(&mut self, cve: &str, source: &str, first_at: i64) {
-        let d = self.0.entry((cve.to_string(), source.to_string())).or_default();
+        let d = self
+            .0
+            .entry((cve.to_string(), source.to_string()))
+            .or_default();
         d.hosts -= 1;
         d.earliest_removed = Some(d.earliest_removed.map_or(first_at, |e| e.min(first_at)));
     }
