@@ -108,6 +108,7 @@ macro_rules! on_both {
 
 on_both!(
     vuln_snapshots_by_digest_newest_in_force,
+    vuln_fleet_counts_are_the_group_by_of_the_open_state,
     enrollment_tokens_and_idempotence,
     ingest_dedup_conflict_gap_and_chain,
     refused_agents_store_nothing,
@@ -1760,4 +1761,264 @@ async fn every_blob_encoding_reads_back_identical_bytes(store: &dyn Store, url: 
     // The intact compressed rows still read.
     let d0 = sha256_digest(&big[0]);
     assert_eq!(store.blobs(&[d0]).await.unwrap().get(&d0), Some(&big[0]));
+}
+
+/// The fleet view the SQL `GROUP BY` over the open `vuln_first_seen` rows
+/// of active hosts gives (what `vuln_fleet` computed before migration 140).
+async fn fleet_group_by(url: &str) -> Vec<(String, String, i64, i64)> {
+    let sql = "SELECT f.cve, f.source, COUNT(*), MIN(f.first_at) FROM vuln_first_seen f \
+               JOIN agents a ON a.id = f.agent_id AND a.status = 'active' \
+               WHERE f.resolved_sequence IS NULL GROUP BY f.cve, f.source \
+               ORDER BY COUNT(*) DESC, f.cve, f.source";
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let r = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        r
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let r = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        r
+    }
+}
+
+/// `vuln_fleet` (the maintained counts) is the `GROUP BY`, and is `want`.
+async fn assert_fleet(store: &dyn Store, url: &str, want: &[(&str, &str, i64, i64)], when: &str) {
+    let got: Vec<(String, String, i64, i64)> = store
+        .vuln_fleet(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.cve, f.source, f.hosts, f.first_seen))
+        .collect();
+    assert_eq!(got, fleet_group_by(url).await, "{when}: counts vs GROUP BY");
+    let want: Vec<(String, String, i64, i64)> = want
+        .iter()
+        .map(|(c, s, h, f)| (c.to_string(), s.to_string(), *h, *f))
+        .collect();
+    assert_eq!(got, want, "{when}");
+}
+
+/// A vulnerability state change as `agent`'s statement `seq`: pairs opened
+/// (CVE, source, first seen at) and resolved.
+fn vuln_update(
+    agent: &str,
+    statement: evident_collector::store::vuln::StatementRef,
+    new: &[(&str, &str, i64)],
+    gone: &[(&str, &str)],
+) -> evident_collector::store::vuln::VulnUpdate {
+    use evident_collector::store::vuln::{NewFirstSeen, StatementRef, VulnUpdate};
+    VulnUpdate {
+        agent_id: agent.into(),
+        statement,
+        packages: Some(sha256_digest(agent.as_bytes())),
+        refresh_last: true,
+        new: new
+            .iter()
+            .map(|(cve, source, at)| NewFirstSeen {
+                cve: (*cve).into(),
+                source: (*source).into(),
+                first: StatementRef {
+                    at: *at,
+                    ..statement
+                },
+            })
+            .collect(),
+        gone: gone
+            .iter()
+            .map(|(c, s)| ((*c).to_string(), (*s).to_string()))
+            .collect(),
+    }
+}
+
+/// The per (CVE, source package) counts of open hosts (migration 140) kept
+/// by ingest, the re-match and agent status changes equal the `GROUP BY`
+/// over the open rows of active hosts at every step, earliest first
+/// sighting included (read again when the earliest is resolved or its host
+/// leaves); and the migration backfills them from existing rows.
+async fn vuln_fleet_counts_are_the_group_by_of_the_open_state(store: &dyn Store, url: &str) {
+    use evident_collector::store::vuln::StatementRef;
+    for (id, key) in [("h1", 21), ("h2", 22), ("h3", 23)] {
+        enrolled(store, id, key).await;
+    }
+    let mut heads: std::collections::BTreeMap<&str, (i64, Digest)> = Default::default();
+    let mut statement = |agent: &'static str| {
+        let (seq, prev) = heads
+            .get(agent)
+            .map_or((1, None), |(s, d)| (s + 1, Some(*d)));
+        let it = item(agent, seq, &format!("v{seq}"), prev, agent.as_bytes());
+        heads.insert(agent, (seq, it.envelope_digest));
+        let st = StatementRef {
+            sequence: seq,
+            digest: it.envelope_digest,
+            at: it.collected_at,
+        };
+        (it, st)
+    };
+    // Ingest: CVE-A on three hosts, CVE-B on two, CVE-C on one.
+    type Opened<'a> = &'a [(&'a str, &'a str, i64)];
+    let plan: [(&str, Opened); 3] = [
+        (
+            "h1",
+            &[("CVE-A", "openssl", 100), ("CVE-B", "openssl", 100)],
+        ),
+        ("h2", &[("CVE-A", "openssl", 50), ("CVE-C", "zlib", 60)]),
+        ("h3", &[("CVE-A", "openssl", 70), ("CVE-B", "openssl", 80)]),
+    ];
+    for (agent, new) in plan {
+        let (mut it, st) = statement(agent);
+        it.vuln = Some(Arc::new(vuln_update(agent, st, new, &[])));
+        assert!(matches!(
+            one(store, &it).await,
+            IngestOutcome::Stored { .. }
+        ));
+    }
+    assert_fleet(
+        store,
+        url,
+        &[
+            ("CVE-A", "openssl", 3, 50),
+            ("CVE-B", "openssl", 2, 80),
+            ("CVE-C", "zlib", 1, 60),
+        ],
+        "after ingest",
+    )
+    .await;
+
+    // Resolutions at ingest: the earliest CVE-A (h2's) goes, so its
+    // earliest is read again; a pair sent as new while open changes nothing.
+    let (mut it, st) = statement("h2");
+    it.vuln = Some(Arc::new(vuln_update(
+        "h2",
+        st,
+        &[],
+        &[("CVE-A", "openssl")],
+    )));
+    one(store, &it).await;
+    let (mut it, st) = statement("h1");
+    it.vuln = Some(Arc::new(vuln_update(
+        "h1",
+        st,
+        &[("CVE-A", "openssl", 999)],
+        &[("CVE-B", "openssl")],
+    )));
+    one(store, &it).await;
+    assert_fleet(
+        store,
+        url,
+        &[
+            ("CVE-A", "openssl", 2, 70),
+            ("CVE-B", "openssl", 1, 80),
+            ("CVE-C", "zlib", 1, 60),
+        ],
+        "after resolutions",
+    )
+    .await;
+
+    // A re-match at each host's latest statement: CVE-C left on no host
+    // has no row.
+    let at = |agent: &str| {
+        let (seq, digest) = heads[agent];
+        StatementRef {
+            sequence: seq,
+            digest,
+            at: 1000 + seq,
+        }
+    };
+    store
+        .vuln_apply(&[
+            vuln_update("h1", at("h1"), &[("CVE-D", "curl", 200)], &[]),
+            vuln_update(
+                "h2",
+                at("h2"),
+                &[("CVE-B", "openssl", 40)],
+                &[("CVE-C", "zlib")],
+            ),
+            vuln_update("h3", at("h3"), &[], &[("CVE-A", "openssl")]),
+        ])
+        .await
+        .unwrap();
+    assert_fleet(
+        store,
+        url,
+        &[
+            ("CVE-B", "openssl", 2, 40),
+            ("CVE-A", "openssl", 1, 100),
+            ("CVE-D", "curl", 1, 200),
+        ],
+        "after a re-match",
+    )
+    .await;
+
+    // A revoked host leaves the counts; a re-match touching it changes none.
+    assert!(store
+        .set_agent_status("h2", AgentStatus::Revoked)
+        .await
+        .unwrap());
+    assert_fleet(
+        store,
+        url,
+        &[
+            ("CVE-A", "openssl", 1, 100),
+            ("CVE-B", "openssl", 1, 80),
+            ("CVE-D", "curl", 1, 200),
+        ],
+        "after revoking h2",
+    )
+    .await;
+    store
+        .vuln_apply(&[vuln_update("h2", at("h2"), &[("CVE-E", "curl", 10)], &[])])
+        .await
+        .unwrap();
+    assert_fleet(
+        store,
+        url,
+        &[
+            ("CVE-A", "openssl", 1, 100),
+            ("CVE-B", "openssl", 1, 80),
+            ("CVE-D", "curl", 1, 200),
+        ],
+        "after a re-match of the revoked host",
+    )
+    .await;
+    // Back to active (the store allows any change): its open pairs rejoin.
+    assert!(store
+        .set_agent_status("h2", AgentStatus::Active)
+        .await
+        .unwrap());
+    assert_fleet(
+        store,
+        url,
+        &[
+            ("CVE-B", "openssl", 2, 40),
+            ("CVE-A", "openssl", 1, 100),
+            ("CVE-D", "curl", 1, 200),
+            ("CVE-E", "curl", 1, 10),
+        ],
+        "after reactivating h2",
+    )
+    .await;
+
+    // The migration backfills the counts from the rows already stored.
+    exec(
+        url,
+        "DROP INDEX vuln_first_seen_open; DROP TABLE vuln_fleet_counts; \
+         DELETE FROM evident_migrations WHERE version = 140",
+    )
+    .await;
+    let again = store::open(url, 2, Duration::from_secs(5)).await.unwrap();
+    assert_fleet(
+        &*again,
+        url,
+        &[
+            ("CVE-B", "openssl", 2, 40),
+            ("CVE-A", "openssl", 1, 100),
+            ("CVE-D", "curl", 1, 200),
+            ("CVE-E", "curl", 1, 10),
+        ],
+        "backfilled by migration 140",
+    )
+    .await;
+    again.close().await;
 }

@@ -268,6 +268,43 @@ async fn cve_evidence_is_reproducible_offline(backend: Backend) {
         "{out}"
     );
 
+    // Exported from after the first sighting (statement 1, at t0): the
+    // results of the period cite it as first seen, before the bundle's
+    // period. verify passes and says how many citations it could not
+    // re-check, and why.
+    let later = server.dir.path().join("later.bundle");
+    let since = ms(t1 - 3_600_000).to_rfc3339();
+    let (code, out) = run(
+        &server,
+        &["export", "--since", &since, "-o", &later.to_string_lossy()],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&server, &later, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("3 vulnerability results re-matched offline"),
+        "{out}"
+    );
+    assert!(
+        out.contains("first-seen citations point before the bundle's period or to pruned statements and were not re-checked")
+            && out.contains("; 0 at chain stubs"),
+        "{out}"
+    );
+    let (_, json) = verify(&server, &later, &["--format", "json"]);
+    let v: Value = serde_json::from_str(json.trim()).unwrap();
+    let outside = v["checked"]["first_seen_outside"].as_u64().unwrap();
+    assert!(outside >= 1, "{json}");
+    assert_eq!(v["checked"]["first_seen_pruned"], 0, "{json}");
+    assert_eq!(v["checked"]["first_seen_confirmed"], 0, "{json}");
+    assert!(
+        out.contains(&format!("{outside} first-seen citations point before")),
+        "{out}"
+    );
+    // The whole history: every citation inside, none said to be outside.
+    let (_, json) = verify(&server, &file, &["--format", "json"]);
+    let v: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["checked"]["first_seen_outside"], 0, "{json}");
+
     // Tampering with the subset (an insider re-signing the manifest): the
     // CVE's entry removed, so the recorded failure and first sighting no
     // longer re-match. verify names host, sequence and CVE.

@@ -252,7 +252,7 @@ impl<'a> Ordered<'a> {
             &enrolled,
             &mut r,
         );
-        let r = conclude(r, later, results, members, blobs, today);
+        let r = conclude(r, later, results, members, blobs, &pruned, today);
         pin(r, members, pins)
     }
 }

@@ -57,6 +57,33 @@ pub struct Checked {
     /// and its inventory matching that CVE).
     #[serde(default)]
     pub first_seen_confirmed: usize,
+    /// First-seen citations (distinct per host, sequence and CVE in a
+    /// source package) that point outside the bundle — before its period,
+    /// or to statements retention pruned — and whose inventory was
+    /// therefore not re-checked; only the ages they give are re-derived.
+    #[serde(default)]
+    pub first_seen_outside: usize,
+    /// Of those, the ones at a chain stub of a pruned statement, whose
+    /// digest and collection time were checked against the stub.
+    #[serde(default)]
+    pub first_seen_pruned: usize,
+}
+
+impl Checked {
+    /// What `verify` and reports say of the first-seen citations outside
+    /// the bundle (`None`: there are none).
+    pub fn first_seen_outside_note(&self) -> Option<String> {
+        if self.first_seen_outside == 0 {
+            return None;
+        }
+        let before = self
+            .first_seen_outside
+            .saturating_sub(self.first_seen_pruned);
+        Some(format!(
+            "{} first-seen citations point before the bundle's period or to pruned statements and were not re-checked ({before} before the period; {} at chain stubs of pruned statements, whose digest and collection time match the stub); the ages they give rest on the recorded times",
+            self.first_seen_outside, self.first_seen_pruned
+        ))
+    }
 }
 
 /// The outcome of [`verify`](super::verify).

@@ -541,7 +541,7 @@ fn small(members: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
 /// What a reader of a v2 bundle in manifest order does with
 /// [`ordered::Ordered`]: the member list piece by piece, then the index
 /// (grouped by agent, sequences ascending) with each envelope.
-fn ordered_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
+pub(super) fn ordered_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
     let small = small(members);
     let mut o = ordered::Ordered::start(&small, members).expect("a v2 root that verifies");
     let mut n = 0;
@@ -569,7 +569,7 @@ fn ordered_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
     o.finish_pinned(&Pins::default())
 }
 
-fn general_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
+pub(super) fn general_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
     verify_pinned(members, &Pins::default(), &mut |_, _| {})
 }
 

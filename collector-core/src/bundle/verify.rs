@@ -384,7 +384,7 @@ impl<'a> Verifier<'a> {
         check_chains(&s.index, &links, &s.agents, &pruned, &mut r);
         let enrolled = s.agents.keys().map(String::as_str).collect();
         r.checked.alerts = check_alerts(members, &s.index, &pruned, &enrolled, &mut r);
-        conclude(r, later, s.results, members, blobs, s.today)
+        conclude(r, later, s.results, members, blobs, &pruned, s.today)
     }
 
     /// [`Verifier::finish`], then hold the signer to `pins` (see [`verify_pinned`]).
@@ -403,11 +403,15 @@ pub(super) fn conclude(
     results: Option<ResultsChecker<'_>>,
     members: &BTreeMap<String, Vec<u8>>,
     blobs: &dyn BlobSource,
+    pruned: &super::pruned::Pruned,
     today: NaiveDate,
 ) -> Report {
     if let Some(rc) = results {
         r.checked.vulns_confirmed = rc.vulns.confirmed;
-        r.checked.first_seen_confirmed = rc.vulns.finish(blobs, &mut later);
+        let t = rc.vulns.finish(blobs, pruned, &mut later);
+        r.checked.first_seen_confirmed = t.confirmed;
+        r.checked.first_seen_outside = t.outside;
+        r.checked.first_seen_pruned = t.pruned;
     }
     r.findings.extend(later.findings);
     r.checked.policies = later.checked.policies;

@@ -178,6 +178,9 @@ fn print_table(r: &Report, took: std::time::Duration) {
             c.vulns_confirmed, c.first_seen_confirmed
         );
     }
+    if let Some(note) = c.first_seen_outside_note() {
+        println!("{note}");
+    }
     if c.alerts > 0 && !r.findings.iter().any(|f| f.kind == "alerts") {
         println!(
             "{} alerts of the period; every statement they cite is in the bundle",

@@ -160,6 +160,15 @@ macro_rules! migrations {
                 )),
             },
             $crate::store::migrate::Migration {
+                version: 140,
+                description: "vulnerability fleet counts",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $dir,
+                    "/0140_vuln_fleet_counts.sql"
+                )),
+            },
+            $crate::store::migrate::Migration {
                 version: 150,
                 description: "blob encoding",
                 sql: include_str!(concat!(

@@ -128,7 +128,7 @@ impl crate::store::GuardStore for PgStore {
 }
 
 crate::store::access::impl_access_store!(PgStore);
-crate::store::vuln::impl_vuln_store!(PgStore, Postgres, begin = "BEGIN");
+crate::store::vuln::impl_vuln_store!(PgStore, Postgres, begin = "BEGIN", lock = " FOR UPDATE");
 crate::store::guard::impl_host_store!(PgStore);
 crate::store::retention::impl_retention_store!(PgStore, Postgres, begin = "BEGIN");
 crate::store::bulk::impl_bulk_store!(

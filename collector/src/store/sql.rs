@@ -528,6 +528,8 @@ macro_rules! impl_store {
                             fleet_apply(&mut tx, Some(&map), None).await?;
                         }
                     }
+                    // And its open CVEs the vulnerability fleet counts.
+                    vuln_on_status(&mut tx, id, now_active).await?;
                 }
                 tx.commit().await?;
                 Ok(true)

@@ -149,7 +149,7 @@ impl crate::store::GuardStore for SqliteStore {
 }
 
 crate::store::access::impl_access_store!(SqliteStore);
-crate::store::vuln::impl_vuln_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
+crate::store::vuln::impl_vuln_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
 crate::store::guard::impl_host_store!(SqliteStore);
 crate::store::retention::impl_retention_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
 crate::store::bulk::impl_bulk_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");

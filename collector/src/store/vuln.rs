@@ -14,6 +14,7 @@ use super::StoreError;
 use async_trait::async_trait;
 use evident_core::Digest;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// One row of a host's inventory history: from statement `first_sequence`
 /// on, its packages blob was `packages`.
@@ -136,6 +137,49 @@ pub struct SnapshotInfo {
     pub releases: String,
 }
 
+/// What one transaction changes in the fleet counts
+/// (`vuln_fleet_counts`, migration 140): per (CVE, source package) the
+/// active hosts gained or lost, the earliest first sighting gained and
+/// whether one was lost. Applied at the transaction's end in (CVE, source)
+/// order, so concurrent transactions lock count rows in one order.
+#[derive(Debug, Default)]
+pub(crate) struct FleetDelta(pub(crate) BTreeMap<(String, String), PairDelta>);
+
+/// One pair's change in a [`FleetDelta`].
+#[derive(Debug, Default)]
+pub(crate) struct PairDelta {
+    /// Active hosts gained (negative: lost).
+    pub(crate) hosts: i64,
+    /// The earliest first sighting among the hosts gained.
+    pub(crate) earliest_added: Option<i64>,
+    /// The earliest first sighting among the hosts lost (the pair's
+    /// earliest is read again when it is not later than this).
+    pub(crate) earliest_removed: Option<i64>,
+}
+
+impl FleetDelta {
+    /// The pair became open on an active host (first seen at `first_at`).
+    pub(crate) fn open(&mut self, cve: &str, source: &str, first_at: i64) {
+        let d = self
+            .0
+            .entry((cve.to_string(), source.to_string()))
+            .or_default();
+        d.hosts += 1;
+        d.earliest_added = Some(d.earliest_added.map_or(first_at, |e| e.min(first_at)));
+    }
+
+    /// The pair is no longer open on an active host where it was first seen
+    /// at `first_at`.
+    pub(crate) fn close(&mut self, cve: &str, source: &str, first_at: i64) {
+        let d = self
+            .0
+            .entry((cve.to_string(), source.to_string()))
+            .or_default();
+        d.hosts -= 1;
+        d.earliest_removed = Some(d.earliest_removed.map_or(first_at, |e| e.min(first_at)));
+    }
+}
+
 /// Storage of feed snapshots.
 #[async_trait]
 pub trait VulnStore: Send + Sync {
@@ -183,12 +227,15 @@ pub trait VulnStore: Send + Sync {
 
 /// The SQL both backends share.
 macro_rules! impl_vuln_store {
-    ($ty:ty, $db:ty, begin = $begin:literal) => {
+    ($ty:ty, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
         /// Apply one [`VulnUpdate`](crate::store::vuln::VulnUpdate) inside
-        /// a transaction (the ingest transaction or a re-match batch).
+        /// a transaction (the ingest transaction or a re-match batch); the
+        /// pairs it opens and resolves go to `fleet` when the agent is
+        /// active (`None`: it is not, the fleet counts leave it out).
         async fn vuln_apply_tx(
             tx: &mut sqlx::Transaction<'static, $db>,
             u: &crate::store::vuln::VulnUpdate,
+            mut fleet: Option<&mut crate::store::vuln::FleetDelta>,
         ) -> Result<(), StoreError> {
             let st = &u.statement;
             if let Some(p) = &u.packages {
@@ -230,10 +277,10 @@ macro_rules! impl_vuln_store {
                 .await?;
             }
             for (cve, source) in &u.gone {
-                sqlx::query(
+                let closed = sqlx::query(
                     "UPDATE vuln_first_seen SET resolved_sequence = $4, resolved_digest = $5, resolved_at = $6 \
                      WHERE agent_id = $1 AND cve = $2 AND source = $3 AND resolved_sequence IS NULL \
-                     AND last_sequence <= $4",
+                     AND last_sequence <= $4 RETURNING first_at",
                 )
                 .bind(&u.agent_id)
                 .bind(cve)
@@ -241,11 +288,14 @@ macro_rules! impl_vuln_store {
                 .bind(st.sequence)
                 .bind(st.digest.0.as_slice())
                 .bind(st.at)
-                .execute(&mut **tx)
+                .fetch_optional(&mut **tx)
                 .await?;
+                if let (Some(r), Some(f)) = (closed, fleet.as_deref_mut()) {
+                    f.close(cve, source, r.try_get(0)?);
+                }
             }
             for n in &u.new {
-                sqlx::query(
+                let opened = sqlx::query(
                     "INSERT INTO vuln_first_seen (agent_id, cve, source, first_sequence, first_digest, first_at, \
                      last_sequence, last_at, resolved_sequence, resolved_digest, resolved_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL) \
@@ -266,19 +316,106 @@ macro_rules! impl_vuln_store {
                 .bind(st.at)
                 .execute(&mut **tx)
                 .await?;
+                // 1: inserted, or a resolved row reopened; 0: already open.
+                if let (1, Some(f)) = (opened.rows_affected(), fleet.as_deref_mut()) {
+                    f.open(&n.cve, &n.source, n.first.at);
+                }
             }
             Ok(())
         }
 
-        /// Inside the ingest transaction: a statement's vulnerability state,
-        /// for the agent's newest statement only.
+        /// Apply a transaction's [`FleetDelta`](crate::store::vuln::FleetDelta)
+        /// to `vuln_fleet_counts`, pair by pair in order: add the hosts
+        /// gained and lost, delete a pair left on no host, and read a pair's
+        /// earliest first sighting again (one row of the partial index
+        /// `vuln_first_seen_open`) when the one lost may have been it.
+        async fn vuln_fleet_flush(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            fleet: crate::store::vuln::FleetDelta,
+        ) -> Result<(), StoreError> {
+            for ((cve, source), d) in fleet.0 {
+                if d.hosts == 0 && d.earliest_added.is_none() && d.earliest_removed.is_none() {
+                    continue;
+                }
+                let hosts: i64 = sqlx::query(
+                    "INSERT INTO vuln_fleet_counts (cve, source, hosts, first_seen) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (cve, source) DO UPDATE SET hosts = vuln_fleet_counts.hosts + excluded.hosts, \
+                     first_seen = CASE WHEN excluded.first_seen < vuln_fleet_counts.first_seen \
+                     THEN excluded.first_seen ELSE vuln_fleet_counts.first_seen END RETURNING hosts",
+                )
+                .bind(&cve)
+                .bind(&source)
+                .bind(d.hosts)
+                .bind(d.earliest_added.unwrap_or(i64::MAX))
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get(0)?;
+                if hosts <= 0 {
+                    sqlx::query("DELETE FROM vuln_fleet_counts WHERE cve = $1 AND source = $2")
+                        .bind(&cve)
+                        .bind(&source)
+                        .execute(&mut **tx)
+                        .await?;
+                } else if let Some(removed) = d.earliest_removed {
+                    sqlx::query(
+                        "UPDATE vuln_fleet_counts SET first_seen = COALESCE((SELECT f.first_at \
+                         FROM vuln_first_seen f JOIN agents a ON a.id = f.agent_id AND a.status = 'active' \
+                         WHERE f.cve = $1 AND f.source = $2 AND f.resolved_sequence IS NULL \
+                         ORDER BY f.first_at LIMIT 1), first_seen) \
+                         WHERE cve = $1 AND source = $2 AND first_seen >= $3",
+                    )
+                    .bind(&cve)
+                    .bind(&source)
+                    .bind(removed)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            Ok(())
+        }
+
+        /// Inside the transaction that moves an agent into or out of
+        /// `active` (after its status was written): its open pairs join or
+        /// leave the fleet counts.
+        async fn vuln_on_status(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            agent_id: &str,
+            now_active: bool,
+        ) -> Result<(), StoreError> {
+            let rows = sqlx::query(
+                "SELECT cve, source, first_at FROM vuln_first_seen \
+                 WHERE agent_id = $1 AND resolved_sequence IS NULL",
+            )
+            .bind(agent_id)
+            .fetch_all(&mut **tx)
+            .await?;
+            let mut fleet = crate::store::vuln::FleetDelta::default();
+            for r in &rows {
+                let (cve, source): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                let first_at: i64 = r.try_get(2)?;
+                if now_active {
+                    fleet.open(&cve, &source, first_at);
+                } else {
+                    fleet.close(&cve, &source, first_at);
+                }
+            }
+            vuln_fleet_flush(tx, fleet).await
+        }
+
+        /// Inside the ingest transaction (the agent locked and active): a
+        /// statement's vulnerability state, for the agent's newest
+        /// statement only, and the fleet counts.
         async fn vuln_on_ingest(
             tx: &mut sqlx::Transaction<'static, $db>,
             item: &IngestItem,
             newest: bool,
         ) -> Result<(), StoreError> {
             match &item.vuln {
-                Some(u) if newest => vuln_apply_tx(tx, u).await,
+                Some(u) if newest => {
+                    let mut fleet = crate::store::vuln::FleetDelta::default();
+                    vuln_apply_tx(tx, u, Some(&mut fleet)).await?;
+                    vuln_fleet_flush(tx, fleet).await
+                }
                 _ => Ok(()),
             }
         }
@@ -447,9 +584,29 @@ macro_rules! impl_vuln_store {
                     return Ok(());
                 }
                 let mut tx = self.write.begin_with($begin).await?;
-                for u in updates {
-                    vuln_apply_tx(&mut tx, u).await?;
+                // The agents locked in id order (as a status change or an
+                // ingest would), then only the active ones counted: an agent
+                // revoked since the re-match read it changes no count.
+                let ids: std::collections::BTreeSet<&str> =
+                    updates.iter().map(|u| u.agent_id.as_str()).collect();
+                let mut active = std::collections::HashSet::new();
+                for id in ids {
+                    let row = sqlx::query(concat!("SELECT status FROM agents WHERE id = $1", $lock))
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(r) = row {
+                        if r.try_get::<String, _>(0)? == evident_core::wire::AgentStatus::Active.as_str() {
+                            active.insert(id);
+                        }
+                    }
                 }
+                let mut fleet = crate::store::vuln::FleetDelta::default();
+                for u in updates {
+                    let counted = active.contains(u.agent_id.as_str()).then_some(&mut fleet);
+                    vuln_apply_tx(&mut tx, u, counted).await?;
+                }
+                vuln_fleet_flush(&mut tx, fleet).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -491,10 +648,8 @@ macro_rules! impl_vuln_store {
                 limit: i64,
             ) -> Result<Vec<crate::store::vuln::FleetCve>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT f.cve, f.source, COUNT(*), MIN(f.first_at) FROM vuln_first_seen f \
-                     JOIN agents a ON a.id = f.agent_id AND a.status = 'active' \
-                     WHERE f.resolved_sequence IS NULL GROUP BY f.cve, f.source \
-                     ORDER BY COUNT(*) DESC, f.cve, f.source LIMIT $1",
+                    "SELECT cve, source, hosts, first_seen FROM vuln_fleet_counts WHERE hosts > 0 \
+                     ORDER BY hosts DESC, cve, source LIMIT $1",
                 )
                 .bind(limit.max(1))
                 .fetch_all(&self.read)
