@@ -24,7 +24,7 @@ pub mod waiver;
 
 pub use coverage::{AttestationInput, ControlCoverage, Coverage};
 pub use eval::{
-    control_status, evaluate, evaluate_with, ControlResult, ControlStatus, Evaluation, PolicyRef,
+    control_status, evaluate, evaluate_rules, evaluate_with, ControlResult, ControlStatus, Evaluation, PolicyRef,
     RuleResult, RuleStatus, Summary,
 };
 pub use key::EvalKeys;
