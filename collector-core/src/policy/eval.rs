@@ -230,7 +230,7 @@ fn rule_results(
             .applies_to
             .as_ref()
             .map(|e| run_bool(e, &ctx, "applies_to"));
-        for rule in policy.rules.iter().filter(|r| wanted(r)) {
+        for rule in policy.rules.iter().filter(|&r| wanted(r)) {
             let (status, message) = match &policy_gate {
                 Some(Err(msg)) => (
                     RuleStatus::Error,

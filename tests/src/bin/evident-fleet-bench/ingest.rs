@@ -326,9 +326,10 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         cpu_client += c1.2 - c0.2;
         let at = Host::collected_at(&spec, round);
         per_round.push(format!(
-            "{:.0} ({})",
+            "{:.0} ({}, serve {:.0} µs/run)",
             count as f64 / e.as_secs_f64(),
-            at.format("%d %H:%M")
+            at.format("%d %H:%M"),
+            (c1.0 - c0.0) * 1e6 / count.max(1) as f64
         ));
         elapsed += e;
         lat.extend(l);
@@ -381,7 +382,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     );
     println!("| ratio to raw verify | **{:.3}** |", tput / rate);
     println!(
-        "| later rounds, runs/s each (collected at, UTC day and time) | {} |",
+        "| later rounds, runs/s each (collected at, UTC day and time; serve CPU per run) | {} |",
         per_round.join(" · ")
     );
     let per_run = |s: f64| s * 1e6 / n.max(1) as f64;
