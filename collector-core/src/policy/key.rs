@@ -104,7 +104,10 @@ fn day_split(set: &PolicySet) -> Option<DaySplit> {
     let candidates = set.used_probes.iter().map(String::as_str).chain(["host"]);
     for probe in candidates {
         let var = probe_variable(probe);
-        if exprs.iter().any(|e| e.program.references().has_variable(&var)) {
+        if exprs
+            .iter()
+            .any(|e| e.program.references().has_variable(&var))
+        {
             probes.insert(probe.to_string());
         }
     }
