@@ -80,6 +80,9 @@ pub struct Metrics {
     pub enroll_throttled: Counter,
     /// Connections closed at once because the connection cap was reached.
     pub connections_refused: Counter,
+    /// Runs evaluated on the rules reading `collected_day` alone (the rest
+    /// found under the day-free key).
+    pub day_rules_only: Counter,
     latency: Histogram,
     enrollments: Counter,
     batches: Counter,
@@ -163,6 +166,11 @@ impl Metrics {
             "evident_connections_refused",
             "Connections closed at once because the connection cap was reached",
         );
+        let day_rules_only = counter(
+            &mut registry,
+            "evident_ingest_day_rules_only",
+            "Statements evaluated on the rules reading collected_day alone, the other results reused (unchanged but for the day)",
+        );
         let deliveries = Family::<Labels, Counter>::default();
         registry.register(
             "evident_alert_deliveries",
@@ -191,6 +199,7 @@ impl Metrics {
             quota_refusals,
             enroll_throttled,
             connections_refused,
+            day_rules_only,
             latency,
             enrollments,
             batches,

@@ -163,17 +163,74 @@ pub fn evaluate_with(
 ) -> Evaluation {
     let patched = with_cve_waivers(set, evidence);
     let evidence = patched.as_ref().unwrap_or(evidence);
+    let today = evidence.collected_at.date_naive();
+    let mut expired = Vec::new();
+    let rules = rule_results(set, evidence, |_| true, &mut expired);
+    let controls = roll_up(set, &rules, evidence, attestations, today, &mut expired);
+    let mut summary = Summary::default();
+    for r in &rules {
+        *summary.rules.entry(r.status).or_default() += 1;
+    }
+    for c in &controls {
+        *summary.controls.entry(c.status).or_default() += 1;
+    }
+    Evaluation {
+        host: evidence.host.clone(),
+        collected_at: evidence.collected_at,
+        policies: set
+            .policies
+            .iter()
+            .map(|p| PolicyRef {
+                id: p.id.clone(),
+                version: p.version.clone(),
+                title: p.title.clone(),
+                source: p.source.name.clone(),
+                sha256: p.source.sha256,
+            })
+            .collect(),
+        waivers: set.waiver_source.clone(),
+        controls,
+        rules,
+        expired_waivers: expired,
+        summary,
+    }
+}
+
+/// The results of the rules `wanted` selects, exactly as [`evaluate_with`]
+/// gives them (same context, policy gates and waivers, policy order): what
+/// a caller needs to evaluate a few rules apart, e.g. the rules that read
+/// `collected_day` (see [`super::EvalKeys::day_free_key`]). `evidence` needs
+/// only the probes those rules and their policies' gates read.
+pub fn evaluate_rules(
+    set: &PolicySet,
+    evidence: &Evidence,
+    wanted: impl Fn(&super::Rule) -> bool,
+) -> Vec<RuleResult> {
+    let patched = with_cve_waivers(set, evidence);
+    let evidence = patched.as_ref().unwrap_or(evidence);
+    rule_results(set, evidence, wanted, &mut Vec::new())
+}
+
+/// Every `wanted` rule's result in policy order, waivers applied (expired
+/// waivers met are pushed to `expired`).
+fn rule_results(
+    set: &PolicySet,
+    evidence: &Evidence,
+    wanted: impl Fn(&super::Rule) -> bool,
+    expired: &mut Vec<String>,
+) -> Vec<RuleResult> {
     let (ctx, data) = context(set, evidence);
     let today = evidence.collected_at.date_naive();
     let mut rules = Vec::new();
-    let mut expired = Vec::new();
-
     for policy in &set.policies {
+        if !policy.rules.iter().any(&wanted) {
+            continue;
+        }
         let policy_gate = policy
             .applies_to
             .as_ref()
             .map(|e| run_bool(e, &ctx, "applies_to"));
-        for rule in &policy.rules {
+        for rule in policy.rules.iter().filter(|&r| wanted(r)) {
             let (status, message) = match &policy_gate {
                 Some(Err(msg)) => (
                     RuleStatus::Error,
@@ -211,35 +268,7 @@ pub fn evaluate_with(
             rules.push(result);
         }
     }
-
-    let controls = roll_up(set, &rules, evidence, attestations, today, &mut expired);
-    let mut summary = Summary::default();
-    for r in &rules {
-        *summary.rules.entry(r.status).or_default() += 1;
-    }
-    for c in &controls {
-        *summary.controls.entry(c.status).or_default() += 1;
-    }
-    Evaluation {
-        host: evidence.host.clone(),
-        collected_at: evidence.collected_at,
-        policies: set
-            .policies
-            .iter()
-            .map(|p| PolicyRef {
-                id: p.id.clone(),
-                version: p.version.clone(),
-                title: p.title.clone(),
-                source: p.source.name.clone(),
-                sha256: p.source.sha256,
-            })
-            .collect(),
-        waivers: set.waiver_source.clone(),
-        controls,
-        rules,
-        expired_waivers: expired,
-        summary,
-    }
+    rules
 }
 
 /// Evidence whose `vulns` data has the set's current CVE waivers for this

@@ -24,8 +24,8 @@ pub mod waiver;
 
 pub use coverage::{AttestationInput, ControlCoverage, Coverage};
 pub use eval::{
-    control_status, evaluate, evaluate_with, ControlResult, ControlStatus, Evaluation, PolicyRef,
-    RuleResult, RuleStatus, Summary,
+    control_status, evaluate, evaluate_rules, evaluate_with, ControlResult, ControlStatus,
+    Evaluation, PolicyRef, RuleResult, RuleStatus, Summary,
 };
 pub use key::EvalKeys;
 pub use load::{is_policy_file, PolicySource};

@@ -11,6 +11,9 @@
 //!   package list) thus evaluates a host's content once, not every run.
 //!
 //! Neither is ever cleared wholesale: the least recently used key goes.
+//! When the policies read `collected_day`, an evaluation is also kept under
+//! its day-free key ([`Evals::alias`]): a run unchanged but for the day
+//! evaluates only the day-reading rules and finds the rest there.
 
 use crate::store::drift::DriftEval;
 use evident_core::bundle::RecordedResults;
@@ -138,6 +141,24 @@ impl Evals {
             m.put(key, entry.clone());
         }
         entry
+    }
+
+    /// Keep `eval` under a second key too (a day-free key, or the day's
+    /// key of an evaluation found by its day-free key): complete entries
+    /// as complete, stored ones as stored.
+    pub fn alias(&self, key: Digest, eval: &Eval) {
+        match eval {
+            Eval::Fresh(e) => {
+                if let Ok(mut m) = self.fresh.lock() {
+                    m.put(key, e.clone());
+                }
+            }
+            Eval::Stored { digest, summary } => {
+                if let Ok(mut m) = self.stored.lock() {
+                    m.put(key, (*digest, summary.clone()));
+                }
+            }
+        }
     }
 
     /// `eval` was committed under `key`: later runs with this key need

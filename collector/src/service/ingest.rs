@@ -284,7 +284,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestErro
     quota(app, &agent, body.len())?;
     fresh(app, &statement, sequence, &agent)?;
     let refs = check_blobs(app, &decoded, &statement, content).await?;
-    let (eval_key, eval, vuln) = evaluation(app, &decoded, &statement, &refs).await?;
+    let (eval_keys, eval, vuln) = evaluation(app, &decoded, &statement, &refs).await?;
     let envelope_digest = decoded.envelope_digest;
     let outcome = submit(
         app, decoded, &statement, sequence, &agent, &refs, &eval, vuln,
@@ -298,7 +298,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestErro
         &statement,
         envelope_digest,
         refs,
-        eval_key,
+        eval_keys,
         &eval,
     )
 }
@@ -549,17 +549,28 @@ async fn check_blobs(
     Ok(refs)
 }
 
+/// The keys an evaluation is cached under: its [`EvalKeys`] key and, when
+/// the policies read `collected_day`, its day-free key (the day-reading
+/// rules' results instead of the day: see [`EvalKeys::day_free_key`]).
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    key: Digest,
+    day_free: Option<Digest>,
+}
+
 /// Step 6: the evaluation of the statement under the loaded policies, with
 /// the derived `vulns` evidence when a snapshot is in force: from the
 /// caches when the same content was evaluated before (whatever the host),
-/// else evaluated now (reading stored blobs the request did not carry);
-/// (its key, the evaluation, the host's vulnerability state change).
+/// else, when only the day changed, by evaluating the rules that read
+/// `collected_day` and finding the rest under the day-free key, else
+/// evaluated now (reading stored blobs the request did not carry); (its
+/// keys, the evaluation, the host's vulnerability state change).
 async fn evaluation(
     app: &App,
     decoded: &DecodedIngest,
     statement: &Statement,
     refs: &[Digest],
-) -> Result<(Digest, Eval, Option<Arc<VulnUpdate>>), IngestError> {
+) -> Result<(Keys, Eval, Option<Arc<VulnUpdate>>), IngestError> {
     let ing = &app.ingest;
     let attestations = ing.attestations(&*app.store, app.clock.now_ms()).await?;
     let IngestVulns {
@@ -567,17 +578,40 @@ async fn evaluation(
         update,
     } = vulns(app, decoded, statement).await?;
     let update = update.map(Arc::new);
-    let key = ing.keys.key_with(statement, &attestations);
     // The `vulns` data and its basis (snapshot, first-seen statements) are
     // inputs too: hosts share an evaluation only when both are identical.
-    let key = match &vulns {
+    let with_vulns = |key: Digest| match &vulns {
         None => key,
         Some(v) => {
             sha256_digest(&serde_json::to_vec(&(key, &v.entry, &v.basis)).unwrap_or_default())
         }
     };
+    let key = with_vulns(ing.keys.key_with(statement, &attestations));
     if let Some(e) = ing.evals.get(&key) {
-        return Ok((key, e, update));
+        let keys = Keys {
+            key,
+            day_free: None,
+        };
+        return Ok((keys, e, update));
+    }
+    // A run that sends no probe blob is most likely unchanged but for the
+    // day: evaluate the day-reading rules alone and look the rest up.
+    let day_free = if statement
+        .blob_digests()
+        .iter()
+        .any(|d| decoded.blobs.contains_key(d))
+    {
+        None
+    } else {
+        day_free_key(app, decoded, statement, &attestations, vulns.as_ref())
+            .await?
+            .map(with_vulns)
+    };
+    let keys = Keys { key, day_free };
+    if let Some(e) = day_free.and_then(|k| ing.evals.get(&k)) {
+        app.metrics.day_rules_only.inc();
+        ing.evals.alias(key, &e);
+        return Ok((keys, e, update));
     }
     let stored_needed: Vec<Digest> = refs
         .iter()
@@ -601,12 +635,84 @@ async fn evaluation(
         evidence.probes.insert(VULNS.to_string(), v.entry);
         v.basis
     });
+    let evaluation = evaluate_with(&app.policies, &evidence, &attestations);
+    // Equal to the day-free key computed above, when there was one.
+    let day_free = day_free.or_else(|| {
+        ing.keys
+            .day_free_key(statement, &attestations, &evaluation.rules)
+            .map(|k| with_vulns_of(k, basis.as_ref(), evidence.probes.get(VULNS)))
+    });
     let entry = ing.evals.evaluated(
         key,
-        RecordedResults::from_evaluation(evaluate_with(&app.policies, &evidence, &attestations))
-            .with_vulns(basis),
+        RecordedResults::from_evaluation(evaluation).with_vulns(basis),
     );
-    Ok((key, Eval::Fresh(entry), update))
+    let eval = Eval::Fresh(entry);
+    if let Some(k) = day_free {
+        ing.evals.alias(k, &eval);
+    }
+    Ok((Keys { key, day_free }, eval, update))
+}
+
+/// [`evaluation`]'s `with_vulns` once the `vulns` entry moved into the evidence.
+fn with_vulns_of(
+    key: Digest,
+    basis: Option<&evident_core::vuln::basis::VulnBasis>,
+    entry: Option<&evident_core::evidence::ProbeData>,
+) -> Digest {
+    match (basis, entry) {
+        (Some(basis), Some(entry)) => {
+            sha256_digest(&serde_json::to_vec(&(key, entry, basis)).unwrap_or_default())
+        }
+        _ => key,
+    }
+}
+
+/// The statement's day-free key (without the `vulns` part), from the
+/// day-reading rules evaluated on only the probes they read (blobs from
+/// the request or the store); None when the policies cannot key the day
+/// apart.
+async fn day_free_key(
+    app: &App,
+    decoded: &DecodedIngest,
+    statement: &Statement,
+    attestations: &[AttestationInput],
+    vulns: Option<&super::vuln_state::Derived>,
+) -> Result<Option<Digest>, IngestError> {
+    let keys = &app.ingest.keys;
+    if !attestations.is_empty() {
+        return Ok(None);
+    }
+    let Some(part) = keys.day_statement(statement) else {
+        return Ok(None);
+    };
+    let needed: Vec<Digest> = part
+        .blob_digests()
+        .into_iter()
+        .filter(|d| !decoded.blobs.contains_key(d))
+        .collect();
+    let stored = if needed.is_empty() {
+        BTreeMap::new()
+    } else {
+        app.store.blobs(&needed).await?
+    };
+    let mut evidence = Evidence::from_statement(&part, |d| {
+        decoded
+            .blobs
+            .get(d)
+            .or_else(|| stored.get(d))
+            .map(Vec::as_slice)
+    })
+    .map_err(|e| IngestError::Invalid(e.to_string()))?;
+    if let Some(v) = vulns {
+        if keys
+            .day_probes()
+            .is_some_and(|p| p.iter().any(|p| p == VULNS))
+        {
+            evidence.probes.insert(VULNS.to_string(), v.entry.clone());
+        }
+    }
+    let rules = keys.day_results(&app.policies, &evidence);
+    Ok(keys.day_free_key(statement, attestations, &rules))
 }
 
 /// The derived `vulns` evidence of the statement against the snapshot in
@@ -704,7 +810,7 @@ fn answer(
     statement: &Statement,
     envelope_digest: Digest,
     refs: Vec<Digest>,
-    eval_key: Digest,
+    eval_keys: Keys,
     eval: &Eval,
 ) -> Result<IngestResponse, IngestError> {
     let ing = &app.ingest;
@@ -744,7 +850,10 @@ fn answer(
     if status == IngestStatus::Stored {
         // A duplicate's results were stored with the original, possibly under other policies.
         ing.known_results.extend([eval.digest()]);
-        ing.evals.committed(eval_key, eval);
+        ing.evals.committed(eval_keys.key, eval);
+        if let Some(k) = eval_keys.day_free {
+            ing.evals.committed(k, eval);
+        }
     }
     Ok(IngestResponse {
         status,

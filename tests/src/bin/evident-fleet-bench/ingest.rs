@@ -41,6 +41,12 @@ pub struct IngestArgs {
     /// Reuse connections (keep-alive) instead of one TLS handshake per run.
     #[arg(long)]
     keep_alive: bool,
+    /// The modelled history ends about this time (RFC 3339; default: now).
+    /// Runs are on the hour from `end` − rounds × interval, so this says
+    /// whether, and in which round, every host crosses 00:00 UTC (a new
+    /// collection day) together.
+    #[arg(long)]
+    end: Option<chrono::DateTime<chrono::Utc>>,
     #[command(flatten)]
     fleet: crate::FleetArgs,
 }
@@ -250,7 +256,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         bail!("--rounds must be at least 2 (round 0 is every host's first run)");
     }
     let t = Template::new(args.fleet.packages);
-    let spec = args.fleet.spec(args.rounds, args.agents, None);
+    let spec = args.fleet.spec(args.rounds, args.agents, args.end);
     let rate = {
         let mut h = Host::new(usize::MAX);
         let _ = h.next(&t, &spec);
@@ -302,7 +308,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     let mut changed = 0usize;
     let (mut cpu_server, mut cpu_pg, mut cpu_client) = (0.0, 0.0, 0.0);
     let mut per_round = Vec::new();
-    for _ in 1..args.rounds {
+    for round in 1..args.rounds {
         let bodies = sign_round(&mut hosts, &t, &spec, |r| {
             let c = !r.unchanged && !r.new_blobs.is_empty();
             (body(r), c)
@@ -318,7 +324,13 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         cpu_server += c1.0 - c0.0;
         cpu_pg += c1.1 - c0.1;
         cpu_client += c1.2 - c0.2;
-        per_round.push(format!("{:.0}", count as f64 / e.as_secs_f64()));
+        let at = Host::collected_at(&spec, round);
+        per_round.push(format!(
+            "{:.0} ({}, serve {:.0} µs/run)",
+            count as f64 / e.as_secs_f64(),
+            at.format("%d %H:%M"),
+            (c1.0 - c0.0) * 1e6 / count.max(1) as f64
+        ));
         elapsed += e;
         lat.extend(l);
     }
@@ -369,7 +381,10 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         elapsed.as_secs_f64()
     );
     println!("| ratio to raw verify | **{:.3}** |", tput / rate);
-    println!("| later rounds, runs/s each | {} |", per_round.join(" · "));
+    println!(
+        "| later rounds, runs/s each (collected at, UTC day and time; serve CPU per run) | {} |",
+        per_round.join(" · ")
+    );
     let per_run = |s: f64| s * 1e6 / n.max(1) as f64;
     let serving = cpu_server + cpu_pg;
     println!(

@@ -1,0 +1,131 @@
+//! End-to-end: a run unchanged but for its collection day. The bundled
+//! policy reads `collected_day` (`packages.recently-updated`), so a new day
+//! is a new evaluation key; the collector then evaluates only the rules
+//! that read the day and finds every other result under the day-free key
+//! (`evident_ingest_day_rules_only_total` counts it). When those rules'
+//! results change, the run is evaluated in full. `export` + `verify
+//! --trust` re-evaluates every stored statement with the bundle's policies:
+//! the results recorded through the day-free key are those of a full
+//! evaluation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Duration, Utc};
+use evident_agent::probes::packages::PackagesFacts;
+use evident_core::evidence::ProbeStatus;
+use evident_core::sha256_digest;
+use evident_core::wire::IngestResponse;
+use evident_e2e::{bin, collect, fixture_root, request, Agent, Backend, Run, Server};
+use std::process::Command;
+
+async fn metric(server: &Server, name: &str) -> u64 {
+    let (s, text) = server
+        .get_as("/metrics", Some(server.admin_token.as_str()))
+        .await;
+    assert_eq!(s, 200, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
+/// `run` with a `packages` probe whose last upgrade was at `last_update`.
+fn with_last_update(mut run: Run, last_update: DateTime<Utc>) -> Run {
+    let facts = PackagesFacts {
+        installed_count: 1,
+        installed_names: vec!["bash".into()],
+        last_update: Some(last_update.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        last_update_source: "apt-history".into(),
+        ..Default::default()
+    };
+    let blob = serde_json::to_vec(&facts).unwrap();
+    let digest = sha256_digest(&blob);
+    let entry = run
+        .probes
+        .iter_mut()
+        .find(|p| p.id == "packages")
+        .expect("a packages probe entry");
+    if let Some(old) = entry.digest {
+        run.blobs.remove(&old);
+    }
+    entry.status = ProbeStatus::Ok;
+    entry.reason = None;
+    entry.digest = Some(digest);
+    run.blobs.insert(digest, blob);
+    run
+}
+
+async fn post(server: &Server, agent: &mut Agent, run: &Run, at: DateTime<Utc>) -> IngestResponse {
+    let (env, _) = agent.sign_next_at(run, at);
+    // Like the agent after its first run: no blob the collector holds.
+    let first = agent.next_sequence == 2;
+    let r = server.post(&request(&env, run, first)).await;
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 201, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn a_new_day_evaluates_only_the_day_rules(backend: Backend) {
+    let server = Server::start(backend, &[]).await.expect("server");
+    let counter = "evident_ingest_day_rules_only_total";
+    // Three days back at 00:00 UTC (inside the default maximum age).
+    let day0 = (Utc::now() - Duration::days(3))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    // Upgraded 29 days before day0 + 10 h: recent (≤ 30 days before the
+    // collection day's start) on day0 and day0 + 1, not on day0 + 2.
+    let run = with_last_update(
+        collect(fixture_root("day-host").path()),
+        day0 - Duration::days(29) + Duration::hours(10),
+    );
+    let mut agent = Agent::new("day-host");
+    agent.enroll(&server).await;
+
+    let first = post(&server, &mut agent, &run, day0 + Duration::hours(23)).await;
+    assert_eq!(metric(&server, counter).await, 0);
+    // Next day, unchanged: only the day rules evaluated, same results.
+    let crossed = post(&server, &mut agent, &run, day0 + Duration::hours(24)).await;
+    assert_eq!(metric(&server, counter).await, 1);
+    assert_eq!(crossed.summary, first.summary);
+    // Same day again: the day's key answers at once.
+    let again = post(&server, &mut agent, &run, day0 + Duration::hours(25)).await;
+    assert_eq!(metric(&server, counter).await, 1);
+    assert_eq!(again.summary, first.summary);
+    // Another day, and the upgrade is now older than 30 days: the day rule
+    // turns, so nothing is reused and the run is evaluated in full.
+    let turned = post(&server, &mut agent, &run, day0 + Duration::hours(48)).await;
+    assert_eq!(metric(&server, counter).await, 1);
+    let count = |r: &IngestResponse, s: &str| r.summary.get(s).copied().unwrap_or(0);
+    assert_eq!(count(&turned, "fail"), count(&first, "fail") + 1);
+    assert_eq!(count(&turned, "pass") + 1, count(&first, "pass"));
+
+    // Every recorded result is what a full evaluation gives.
+    let out = server.dir.path().join("days.bundle");
+    server.cli(&["export", "-o", &out.to_string_lossy()]);
+    let key_id = evident_collector::review::collector_signer(server.dir.path())
+        .unwrap()
+        .key_id()
+        .to_string();
+    let v = Command::new(bin("evident-collector"))
+        .arg("verify")
+        .arg(&out)
+        .args(["--trust", &key_id])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&v.stdout).into_owned() + &String::from_utf8_lossy(&v.stderr);
+    assert_eq!(v.status.code(), Some(0), "{text}");
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_day_evaluates_only_the_day_rules_sqlite() {
+    a_new_day_evaluates_only_the_day_rules(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_day_evaluates_only_the_day_rules_postgres() {
+    a_new_day_evaluates_only_the_day_rules(Backend::Postgres).await;
+}
