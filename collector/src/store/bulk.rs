@@ -25,9 +25,6 @@ pub trait BulkStore {
     async fn append_batch(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>, StoreError>;
 }
 
-/// Rows per multi-row `INSERT INTO statements` (9 values each).
-pub(crate) const STATEMENT_ROWS: usize = 400;
-
 /// The state of one agent's chain that decides whether a run is plain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Head {
@@ -74,7 +71,7 @@ macro_rules! impl_bulk_store {
     ($ty:ty, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
         mod bulk_impl {
             use super::*;
-            use $crate::store::bulk::{BulkStore, Head, STATEMENT_ROWS};
+            use $crate::store::bulk::{BulkStore, Head};
             use $crate::store::{IngestItem, IngestOutcome, StoreError};
 
             async fn head(
@@ -118,62 +115,14 @@ macro_rules! impl_bulk_store {
                 blobs.sort_unstable_by(|a, b| a.0.cmp(b.0));
                 blobs.dedup_by(|a, b| a.0 == b.0);
                 insert_blobs(tx, &blobs).await?;
-                let mut results: Vec<(&[u8], &[u8])> = items
+                let mut results: Vec<(&evident_core::Digest, &[u8])> = items
                     .iter()
-                    .filter_map(|i| {
-                        i.results
-                            .as_ref()
-                            .map(|r| (i.results_digest.0.as_slice(), r.as_slice()))
-                    })
+                    .filter_map(|i| i.results.as_ref().map(|r| (&i.results_digest, r.as_slice())))
                     .collect();
-                results.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                results.sort_unstable_by(|a, b| a.0 .0.cmp(&b.0 .0));
                 results.dedup_by(|a, b| a.0 == b.0);
-                for chunk in results.chunks(200) {
-                    let values = (0..chunk.len())
-                        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    let sql = format!(
-                        "INSERT INTO results (digest, data) VALUES {values} ON CONFLICT DO NOTHING"
-                    );
-                    let mut q = sqlx::query(&sql);
-                    for (d, b) in chunk {
-                        q = q.bind(*d).bind(*b);
-                    }
-                    q.execute(&mut **tx).await?;
-                }
-                let mut templates = std::collections::HashMap::new();
-                for chunk in items.chunks(STATEMENT_ROWS) {
-                    let values = (0..chunk.len())
-                        .map(|i| format!("({})", $crate::store::sql::placeholders(9 * i + 1, 9)))
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    let sql = format!(
-                        "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, \
-                         results, envelope_form, envelope, template_id) VALUES {values}"
-                    );
-                    let mut packed = Vec::with_capacity(chunk.len());
-                    for i in chunk {
-                        packed.push(
-                            store_envelope(tx, &i.envelope, i.sequence, i.collected_at, &mut templates)
-                                .await?,
-                        );
-                    }
-                    let mut q = sqlx::query(&sql);
-                    for (i, (form, data, template)) in chunk.iter().zip(packed) {
-                        q = q
-                            .bind(i.agent_id.as_str())
-                            .bind(i.sequence)
-                            .bind(i.envelope_digest.0.as_slice())
-                            .bind(i.collected_at)
-                            .bind(i.received_at)
-                            .bind(i.results_digest.0.as_slice())
-                            .bind(form)
-                            .bind(data)
-                            .bind(template);
-                    }
-                    q.execute(&mut **tx).await?;
-                }
+                insert_content(tx, "results", &results).await?;
+                insert_statement_rows(tx, items).await?;
                 sqlx::query(
                     "UPDATE agents SET last_sequence = $2, last_digest = $3, last_seen = $4, \
                      latest_results = $5, latest_collected_at = $6 WHERE id = $1",
