@@ -5,6 +5,7 @@
 mod alerts;
 mod builder;
 mod compare;
+mod hosts;
 mod remediation;
 pub mod vulns;
 
@@ -17,6 +18,7 @@ pub use alerts::{alerts_section, AlertRow, AlertsSection};
 pub use builder::ReportBuilder;
 use chrono::{DateTime, NaiveDate, Utc};
 pub use compare::{compare, Comparison, ControlChange, HostChange, RuleChange, Side};
+pub use hosts::{HostRowSource, HostRows, HostRowsError};
 pub use remediation::{time_to_remediate, RemediationRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -186,8 +188,9 @@ pub struct DriftPoint {
 pub struct Report {
     /// When it was made.
     pub generated_at: DateTime<Utc>,
-    /// Per host.
-    pub hosts: Vec<HostRow>,
+    /// Per host, by host name (in memory, or read one at a time from where
+    /// the builder's caller spilled them).
+    pub hosts: HostRows,
     /// All 93 controls, clause order.
     pub controls: Vec<ControlRow>,
     /// Per theme.

@@ -3,7 +3,8 @@
 //! row per host, per-control statuses, remediation events) and, for the
 //! drift chart, per collection day the change in the fleet's counts. A
 //! caller can therefore stream a fleet's history of any length through it,
-//! one host in memory at a time; [`super::build`] is the same over a slice.
+//! one host in memory at a time, and take each host's row out as it is made
+//! ([`ReportBuilder::take_rows`]); [`super::build`] is the same over a slice.
 
 use super::remediation::RemediationAcc;
 use super::{
@@ -172,6 +173,14 @@ impl<'c> ReportBuilder<'c> {
         self.host_rows.push(row);
     }
 
+    /// The host rows added since the last call, in the order added: a
+    /// caller that keeps them elsewhere (and sorts them by host name, then
+    /// agent, as [`Self::finish`] does) holds no row in memory. Rows left
+    /// are sorted into the report by [`Self::finish`].
+    pub fn take_rows(&mut self) -> Vec<HostRow> {
+        std::mem::take(&mut self.host_rows)
+    }
+
     /// The host's drift counts as a step function of the day, added as
     /// changes. On a day D a host counts with the statement the report has
     /// always used: the last of the longest prefix of its history collected
@@ -297,7 +306,7 @@ impl<'c> ReportBuilder<'c> {
             .collect();
         Report {
             generated_at: now,
-            hosts: host_rows,
+            hosts: host_rows.into(),
             controls,
             themes,
             status_counts,

@@ -3,7 +3,7 @@
 //! host/rule pairs) and per rule (hosts newly failing, fixed, still
 //! failing), each host with the statement its result rests on at each side.
 
-use super::{EvidenceRef, Report};
+use super::{EvidenceRef, HostRow, HostRowsError, Report};
 use crate::policy::{RuleStatus, Severity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -99,8 +99,18 @@ pub struct Comparison {
     pub collector_key_id: Option<String>,
 }
 
-/// Compare `before` (the report as of the first date) with `after`.
-pub fn compare(before: &Report, after: &Report) -> Comparison {
+/// Compare `before` (the report as of the first date) with `after`; an
+/// error when a report's host rows cannot be read back.
+pub fn compare(before: &Report, after: &Report) -> Result<Comparison, HostRowsError> {
+    let rows_before = before.hosts.to_vec()?;
+    let rows_after = after.hosts.to_vec()?;
+    let rows = |r: &Report| -> &[HostRow] {
+        if std::ptr::eq(r, before) {
+            &rows_before
+        } else {
+            &rows_after
+        }
+    };
     // A host is known by its first key's agent id, so that a machine
     // enrolled again between the dates stays the same host.
     let identity = |h: &super::HostRow| -> String {
@@ -115,7 +125,7 @@ pub fn compare(before: &Report, after: &Report) -> Comparison {
             .iter()
             .map(|e| (e.agent.as_str(), e))
             .collect();
-        r.hosts
+        rows(r)
             .iter()
             .filter_map(|h| {
                 by_agent
@@ -140,7 +150,7 @@ pub fn compare(before: &Report, after: &Report) -> Comparison {
     let mut names: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut failing = |r: &Report| -> Failing {
         let mut out = Failing::new();
-        for h in &r.hosts {
+        for h in rows(r) {
             let id = identity(h);
             names.insert(id.clone(), (h.hostname.clone(), h.agent.clone()));
             for f in &h.failing_rules {
@@ -154,7 +164,7 @@ pub fn compare(before: &Report, after: &Report) -> Comparison {
         out
     };
     let (fail_before, fail_after) = (failing(before), failing(after));
-    let hosts_of = |r: &Report| -> BTreeSet<String> { r.hosts.iter().map(identity).collect() };
+    let hosts_of = |r: &Report| -> BTreeSet<String> { rows(r).iter().map(identity).collect() };
     let (hosts_before, hosts_after) = (hosts_of(before), hosts_of(after));
     let empty = BTreeMap::new();
     let mut rules = Vec::new();
@@ -240,7 +250,7 @@ pub fn compare(before: &Report, after: &Report) -> Comparison {
             controls.push(change);
         }
     }
-    Comparison {
+    Ok(Comparison {
         from: before.generated_at,
         to: after.generated_at,
         statements: (before.provenance.statements, after.provenance.statements),
@@ -249,7 +259,7 @@ pub fn compare(before: &Report, after: &Report) -> Comparison {
         hosts_added: hosts_after.difference(&hosts_before).cloned().collect(),
         hosts_gone: hosts_before.difference(&hosts_after).cloned().collect(),
         collector_key_id: after.provenance.collector_key_id.clone(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -333,7 +343,7 @@ mod tests {
             vec![(d2, 1, results(vec![rule("r1", RuleStatus::Pass)]))],
         ));
         let cat = Catalog::annex_a();
-        let c = compare(&build(cat, &before, &[], d1), &build(cat, &after, &[], d2));
+        let c = compare(&build(cat, &before, &[], d1), &build(cat, &after, &[], d2)).unwrap();
         let r1 = c.rules.iter().find(|r| r.id == "r1").unwrap();
         let names = |v: &[HostChange]| v.iter().map(|h| h.agent.clone()).collect::<Vec<_>>();
         assert_eq!(names(&r1.fixed), ["a"]);
@@ -350,7 +360,7 @@ mod tests {
         let a85 = c.controls.iter().find(|x| x.id == "A.8.5").unwrap();
         assert_eq!((a85.newly_failing, a85.fixed, a85.still_failing), (1, 1, 2));
         // Nothing changed compares to nothing.
-        let same = compare(&build(cat, &before, &[], d1), &build(cat, &before, &[], d1));
+        let same = compare(&build(cat, &before, &[], d1), &build(cat, &before, &[], d1)).unwrap();
         assert!(same.controls.is_empty());
         assert!(same
             .rules

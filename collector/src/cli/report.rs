@@ -104,6 +104,31 @@ pub fn emit(output: &Option<PathBuf>, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Write to `output` (or standard output) through `write`, buffered: a
+/// large report goes out as it is rendered, never whole in memory.
+pub fn emit_with(
+    output: &Option<PathBuf>,
+    write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    use std::io::Write as _;
+    match output {
+        Some(p) => {
+            let file =
+                std::fs::File::create(p).with_context(|| format!("writing {}", p.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .with_context(|| format!("writing {}", p.display()))
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            write(&mut out).and_then(|()| out.flush())?;
+            Ok(())
+        }
+    }
+}
+
 /// `report`.
 pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
     let cuts = match &args.compare {
@@ -155,7 +180,9 @@ pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    emit(&args.output, &render::report(&r, args.format.into()))?;
+    emit_with(&args.output, &mut |out| {
+        render::write_report(&r, args.format.into(), out)
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -200,7 +227,7 @@ fn run_compare(
     };
     let after = report_at(to)?;
     let before = report_at(from)?;
-    let c = report::compare(&before, &after);
+    let c = report::compare(&before, &after)?;
     let bytes = render::comparison(&c, args.format.into()).map_err(anyhow::Error::msg)?;
     emit(&args.output, &bytes)?;
     Ok(ExitCode::SUCCESS)

@@ -4,7 +4,8 @@
 //! and the renderers (one module per format).
 //!
 //! Dependencies point one way: `render` → `model` → `evident_core`;
-//! `period` (reports from the database, host by host) → `model`, `error`;
+//! `period` (reports from the database, host by host) → `model`, `spill`,
+//! `error`;
 //! `export` (a bundle written as it is gathered) → `gather`, `bundle_file`;
 //! `gather`, `bundle_file`, `key`, `soa` → `error`. Nothing here imports
 //! `server`, `http` or `cli`.
@@ -20,6 +21,7 @@ pub mod period;
 pub mod policy_files;
 pub mod render;
 pub mod soa;
+pub mod spill;
 pub mod stream;
 pub mod trust;
 pub mod vulns;

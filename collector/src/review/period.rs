@@ -5,20 +5,23 @@
 //! and reads each agent's latest statement (its machine id, to join the
 //! enrollments of one machine, and its schedule); the second builds one
 //! host's history at a time and hands it to
-//! [`evident_core::report::ReportBuilder`]. Memory holds one host's history,
-//! one summary per agent, a bounded cache of recorded results and what the
-//! report itself shows, whatever the period's length.
+//! [`evident_core::report::ReportBuilder`], whose host rows go straight to
+//! a temporary file ([`super::spill`]). Memory holds one host's history,
+//! one summary per agent, a bounded cache of recorded results and the
+//! report's fleet-wide parts (per control and rule), whatever the period's
+//! length; per host, only a row's place in the temporary file.
 
-use super::error::ReviewError;
+use super::error::{io, ReviewError};
 use super::gather::{self, ExportFilter};
 use super::model::{ReportOptions, SIGNATURES};
+use super::spill::HostSpill;
 use crate::store::{AgentRecord, StatementRow, StatementSpan, Store};
 use evident_core::bundle::alerts::AlertEntry;
 use evident_core::bundle::{envelope_path, IndexEntry, RecordedResults};
 use evident_core::policy::ControlStatus;
 use evident_core::report::{
-    self, AttestationRef, EvidenceRef, HostHistory, KeyUse, Provenance, PrunedSummary, Report,
-    ReportBuilder, Sample,
+    self, AttestationRef, EvidenceRef, HostHistory, HostRows, KeyUse, Provenance, PrunedSummary,
+    Report, ReportBuilder, Sample,
 };
 use evident_core::{Catalog, Digest, Envelope, Statement};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -286,6 +289,10 @@ pub async fn build_report(
 
     // Walk 2: one host at a time.
     let mut builder = ReportBuilder::new(Catalog::annex_a(), now);
+    // Host rows go to a temporary file as they are made (the report reads
+    // them back one at a time when it is rendered).
+    let tmp = std::path::Path::new("temporary file of the report's host rows");
+    let mut spill = HostSpill::new().map_err(io(tmp))?;
     let mut cache = ResultsCache::new();
     let mut policies = BTreeMap::new();
     let mut evidence = Vec::new();
@@ -356,6 +363,9 @@ pub async fn build_report(
             hostnames.insert(k.agent.clone(), h.hostname.clone());
         }
         builder.add_host(&h);
+        for row in builder.take_rows() {
+            spill.push(&row).map_err(io(tmp))?;
+        }
         let Some((at, seq, r)) = h.statements.last() else {
             continue;
         };
@@ -396,6 +406,7 @@ pub async fn build_report(
         }
     }
     let mut r = builder.finish(attestations);
+    r.hosts = HostRows::Source(Arc::new(spill.finish().map_err(io(tmp))?));
     let sample = match opts.sample {
         None => None,
         Some(n) => {

@@ -253,7 +253,7 @@ pub async fn download(
                 framework::annotate_soa(&mut rows, &set);
                 render::framework::soa_with_isms(render::soa(&rows, &r, fmt), &isms, fmt)
             } else {
-                render::report(&r, fmt)
+                render::report(&r, fmt).map_err(|e| ConsoleError::Unavailable(e.to_string()))?
             };
             let day = as_of.format("%Y-%m-%d");
             Ok(attachment(
@@ -270,8 +270,9 @@ pub async fn download(
             let src = source(&app, &dir, &config).await?;
             let after = report_at(&app, &src, to).await?;
             let before = report_at(&app, &src, from).await?;
-            let bytes = render::comparison(&core_report::compare(&before, &after), fmt)
-                .map_err(ConsoleError::BadRequest)?;
+            let c = core_report::compare(&before, &after)
+                .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
+            let bytes = render::comparison(&c, fmt).map_err(ConsoleError::BadRequest)?;
             Ok(attachment(
                 bytes,
                 mime,

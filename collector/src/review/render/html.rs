@@ -6,6 +6,7 @@ use super::html_audit;
 use super::text::{age, color, esc, pill};
 use evident_core::report::{Report, SoaRow};
 use std::fmt::Write as _;
+use std::io::Write;
 
 const STYLE: &str = r#"
 :root { --ink:#1f2933; --muted:#52606d; --line:#d9e2ec; }
@@ -49,11 +50,22 @@ table.wrap td:nth-child(5) { max-width: 24rem; }
 const HOSTS_OPEN: usize = 25;
 
 pub(super) fn page(title: &str, body: &str) -> String {
+    format!("{}{body}{PAGE_END}", page_start(title))
+}
+
+/// A page up to its body's content.
+fn page_start(title: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>",
         esc(title)
     )
 }
+
+/// A page after its body's content.
+const PAGE_END: &str = "</body></html>\n";
+
+/// Above this many bytes, what is rendered so far goes to the writer.
+const CHUNK: usize = 1 << 16;
 
 /// Horizontal bar chart: one bar per (label, value, colour).
 fn bars(items: &[(String, usize, &'static str)], total: usize) -> String {
@@ -176,9 +188,10 @@ fn drift(r: &Report) -> String {
     s
 }
 
-/// The review report.
-pub fn report(r: &Report) -> String {
-    let mut b = String::new();
+/// The review report, written to `out` host by host (the hosts are read
+/// one at a time, so the report's rows need not be in memory).
+pub fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut b = page_start("Evident review report");
     let _ = write!(
         b,
         "<h1>Evident review report</h1><div class=\"meta\">ISO/IEC 27001:2022 Annex A · generated {} · {} hosts · {} controls</div>",
@@ -217,7 +230,8 @@ pub fn report(r: &Report) -> String {
     );
     // Failing rules first: with a large fleet the hosts table would push
     // them far down, so it is folded (open for small fleets).
-    b.push_str(&html_audit::failing_rules(r));
+    let per_host = html_audit::HostSections::of(r)?;
+    b.push_str(&per_host.failing_rules);
     b.push_str(&super::alerts::html(r));
     b.push_str(&super::vulns::html(r));
     let _ =
@@ -228,7 +242,8 @@ pub fn report(r: &Report) -> String {
         r.hosts.len()
     );
     b.push_str("<tr><th>host</th><th>last evidence</th><th>age</th><th>pass</th><th>fail</th><th>waived</th><th>failing rules</th></tr></thead><tbody>");
-    for h in &r.hosts {
+    for h in r.hosts.iter() {
+        let h = h.map_err(std::io::Error::other)?;
         let n = |k: &str| h.rules.get(k).copied().unwrap_or(0);
         let mut worst: Vec<_> = h.failing_rules.iter().map(|f| f.severity).collect();
         worst.sort_unstable_by(|a, b| b.cmp(a));
@@ -259,9 +274,13 @@ pub fn report(r: &Report) -> String {
             n("waived"),
             failing.join(", ")
         );
+        if b.len() > CHUNK {
+            out.write_all(b.as_bytes())?;
+            b.clear();
+        }
     }
     b.push_str("</tbody></table></details>");
-    b.push_str(&html_audit::key_history(r));
+    b.push_str(&per_host.key_history);
     let automated = r
         .controls
         .iter()
@@ -330,7 +349,8 @@ pub fn report(r: &Report) -> String {
     b.push_str(&html_audit::control_evidence(r));
     b.push_str(&html_audit::evidence(r));
     b.push_str(&html_audit::sample(r));
-    page("Evident review report", &b)
+    b.push_str(PAGE_END);
+    out.write_all(b.as_bytes())
 }
 
 /// The Statement of Applicability.

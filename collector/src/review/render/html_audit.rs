@@ -69,98 +69,116 @@ pub fn provenance(r: &Report) -> String {
     b
 }
 
-/// Every failing rule, most severe first; hosts failing a rule the same way
-/// (same status and values found) share a row.
-pub fn failing_rules(r: &Report) -> String {
-    type Key<'a> = (std::cmp::Reverse<Severity>, &'a str, &'a str, &'a str);
-    let mut groups: BTreeMap<Key<'_>, (&FailingRule, Vec<&str>)> = BTreeMap::new();
-    let mut total = 0;
-    for h in &r.hosts {
-        for f in &h.failing_rules {
-            total += 1;
-            groups
-                .entry((
-                    std::cmp::Reverse(f.severity),
-                    f.id.as_str(),
-                    f.status.as_str(),
-                    f.message.as_deref().unwrap_or(""),
-                ))
-                .or_insert((f, Vec::new()))
-                .1
-                .push(h.hostname.as_str());
-        }
-    }
-    // Rules the evidence could not decide are listed with the failing ones
-    // (they need attention too) but never counted as failures.
-    let failing = r
-        .hosts
-        .iter()
-        .flat_map(|h| &h.failing_rules)
-        .filter(|f| f.status.as_str() == "fail")
-        .count();
-    let mut b = format!(
-        "<h2>Failing rules ({failing} failing, {} undecided, on {} host(s))</h2>",
-        total - failing,
-        r.hosts
-            .iter()
-            .filter(|h| !h.failing_rules.is_empty())
-            .count()
-    );
-    if groups.is_empty() {
-        b.push_str("<p class=\"small\">No rule fails on any host.</p>");
-        return b;
-    }
-    b.push_str("<table class=\"wrap\"><thead><tr><th>severity</th><th>rule</th><th>status</th><th>hosts</th><th>expected / found</th><th>remediation</th></tr></thead><tbody>");
-    for ((_, _, status, message), (f, hosts)) in &groups {
-        let shown: Vec<String> = hosts.iter().take(10).map(|h| esc(h)).collect();
-        let more = hosts.len().saturating_sub(10);
-        let _ = write!(
-            b,
-            "<tr><td class=\"sev-{sev}\">{sev}</td><td>{}<div class=\"small\">{} · {}</div></td><td style=\"white-space:nowrap\">{}</td><td><b>{}</b><div class=\"small\">{}{}</div></td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
-            esc(&f.id),
-            esc(&f.title),
-            esc(&f.controls.join(" ")),
-            status,
-            hosts.len(),
-            shown.join(", "),
-            if more > 0 { format!(" … {more} more") } else { String::new() },
-            esc(message),
-            esc(f.remediation.as_deref().unwrap_or("")),
-            sev = f.severity.as_str(),
-        );
-    }
-    b.push_str("</tbody></table>");
-    b
-}
-
-/// Hosts whose machine id was enrolled more than once: their key history.
-pub fn key_history(r: &Report) -> String {
-    let reenrolled: Vec<_> = r.hosts.iter().filter(|h| h.keys.len() > 1).collect();
-    if reenrolled.is_empty() {
-        return String::new();
-    }
-    let mut b = format!("<h2>Hosts enrolled more than once ({})</h2><p class=\"small\">The same machine id signed with several keys (one per enrollment): one host, its key history oldest first.</p><table><thead><tr><th>host</th><th>agent</th><th>key id</th><th>first seen</th><th>last seen</th><th>statements</th></tr></thead><tbody>", reenrolled.len());
-    for h in reenrolled {
-        for k in &h.keys {
-            let _ = write!(
-                b,
-                "<tr><td>{}</td><td class=\"small\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&h.hostname),
-                esc(&k.agent),
-                digest(&k.key_id),
-                fmt_time(k.first_seen),
-                fmt_time(k.last_seen),
-                k.statements
-            );
-        }
-    }
-    b.push_str("</tbody></table>");
-    b
-}
-
 /// Hosts shown per control in the evidence-per-control table (the rest
 /// are counted; `--sample` draws a reproducible subset instead).
 const EVIDENCE_PER_CONTROL: usize = 5;
+
+/// Hosts named per group of the failing rules table (the count is of all).
+const SHOWN: usize = 10;
+
+/// The sections built from the host rows, in one walk over them.
+pub struct HostSections {
+    /// Every failing rule, most severe first; hosts failing a rule the same
+    /// way (same status and values found) share a row.
+    pub failing_rules: String,
+    /// Hosts whose machine id was enrolled more than once: their key history.
+    pub key_history: String,
+}
+
+/// A group of the failing rules table: the rule, how many hosts, the first
+/// [`SHOWN`] host names.
+type Group = (FailingRule, usize, Vec<String>);
+
+impl HostSections {
+    /// Read the report's host rows once (memory: one row at a time, the
+    /// groups, and the re-enrolled hosts' rows).
+    pub fn of(r: &Report) -> std::io::Result<HostSections> {
+        type Key = (std::cmp::Reverse<Severity>, String, String, String);
+        let mut groups: BTreeMap<Key, Group> = BTreeMap::new();
+        let (mut total, mut failing, mut hosts) = (0usize, 0usize, 0usize);
+        let mut keys = String::new();
+        let mut reenrolled = 0usize;
+        for h in r.hosts.iter() {
+            let h = h.map_err(std::io::Error::other)?;
+            if !h.failing_rules.is_empty() {
+                hosts += 1;
+            }
+            for f in &h.failing_rules {
+                total += 1;
+                // Rules the evidence could not decide are listed with the
+                // failing ones (they need attention too) but never counted
+                // as failures.
+                if f.status.as_str() == "fail" {
+                    failing += 1;
+                }
+                let g = groups
+                    .entry((
+                        std::cmp::Reverse(f.severity),
+                        f.id.clone(),
+                        f.status.as_str().to_string(),
+                        f.message.clone().unwrap_or_default(),
+                    ))
+                    .or_insert_with(|| (f.clone(), 0, Vec::new()));
+                g.1 += 1;
+                if g.2.len() < SHOWN {
+                    g.2.push(h.hostname.clone());
+                }
+            }
+            if h.keys.len() > 1 {
+                reenrolled += 1;
+                for k in &h.keys {
+                    let _ = write!(
+                        keys,
+                        "<tr><td>{}</td><td class=\"small\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(&h.hostname),
+                        esc(&k.agent),
+                        digest(&k.key_id),
+                        fmt_time(k.first_seen),
+                        fmt_time(k.last_seen),
+                        k.statements
+                    );
+                }
+            }
+        }
+        let mut b = format!(
+            "<h2>Failing rules ({failing} failing, {} undecided, on {hosts} host(s))</h2>",
+            total - failing,
+        );
+        if groups.is_empty() {
+            b.push_str("<p class=\"small\">No rule fails on any host.</p>");
+        } else {
+            b.push_str("<table class=\"wrap\"><thead><tr><th>severity</th><th>rule</th><th>status</th><th>hosts</th><th>expected / found</th><th>remediation</th></tr></thead><tbody>");
+            for ((_, _, status, message), (f, count, names)) in &groups {
+                let shown: Vec<String> = names.iter().map(|h| esc(h)).collect();
+                let more = count.saturating_sub(names.len());
+                let _ = write!(
+                    b,
+                    "<tr><td class=\"sev-{sev}\">{sev}</td><td>{}<div class=\"small\">{} · {}</div></td><td style=\"white-space:nowrap\">{}</td><td><b>{}</b><div class=\"small\">{}{}</div></td><td class=\"small\">{}</td><td class=\"small\">{}</td></tr>",
+                    esc(&f.id),
+                    esc(&f.title),
+                    esc(&f.controls.join(" ")),
+                    status,
+                    count,
+                    shown.join(", "),
+                    if more > 0 { format!(" … {more} more") } else { String::new() },
+                    esc(message),
+                    esc(f.remediation.as_deref().unwrap_or("")),
+                    sev = f.severity.as_str(),
+                );
+            }
+            b.push_str("</tbody></table>");
+        }
+        let key_history = if reenrolled == 0 {
+            String::new()
+        } else {
+            format!("<h2>Hosts enrolled more than once ({reenrolled})</h2><p class=\"small\">The same machine id signed with several keys (one per enrollment): one host, its key history oldest first.</p><table><thead><tr><th>host</th><th>agent</th><th>key id</th><th>first seen</th><th>last seen</th><th>statements</th></tr></thead><tbody>{keys}</tbody></table>")
+        };
+        Ok(HostSections {
+            failing_rules: b,
+            key_history,
+        })
+    }
+}
 
 /// Per automated control, the statements its result rests on: each host's
 /// latest statement (sequence, collected at, envelope digest) — the

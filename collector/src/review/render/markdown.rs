@@ -1,11 +1,26 @@
 //! Markdown renderings of the report and the SoA.
 
+use super::spool::Spool;
 use super::text::{age, fmt_time, hosts_cell, md};
 use evident_core::report::{Report, SoaRow};
 use std::fmt::Write as _;
+use std::io::Write;
 
-/// The report as Markdown.
-pub fn report(r: &Report) -> String {
+/// Above this many bytes, what is rendered so far goes to the writer.
+const CHUNK: usize = 1 << 16;
+
+/// Write `o` to `out` when it holds more than [`CHUNK`] bytes.
+fn spill(o: &mut String, out: &mut dyn Write) -> std::io::Result<()> {
+    if o.len() > CHUNK {
+        out.write_all(o.as_bytes())?;
+        o.clear();
+    }
+    Ok(())
+}
+
+/// The report as Markdown, written to `out` host by host (the hosts are
+/// read one at a time, so the report's rows need not be in memory).
+pub fn report(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let mut o = String::new();
     let _ = writeln!(o, "# Evident review report\n");
     let _ = writeln!(
@@ -31,7 +46,12 @@ pub fn report(r: &Report) -> String {
         );
     }
     let _ = writeln!(o, "\n## Hosts\n\n| host | agent | last evidence | age | fresh | pass | fail | waived | failing rules |\n| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- |");
-    for h in &r.hosts {
+    // Walked once: the host table now, the failing rules (sorted across
+    // the fleet) and re-enrolled hosts' keys into spools for later.
+    let mut failing_rows = Spool::new()?;
+    let mut reenrolled = String::new();
+    for h in r.hosts.iter() {
+        let h = h.map_err(std::io::Error::other)?;
         let n = |k: &str| h.rules.get(k).copied().unwrap_or(0);
         let failing: Vec<String> = h
             .failing_rules
@@ -52,14 +72,24 @@ pub fn report(r: &Report) -> String {
             n("waived"),
             md(&failing.join(", "))
         );
-    }
-    let reenrolled: Vec<_> = r.hosts.iter().filter(|h| h.keys.len() > 1).collect();
-    if !reenrolled.is_empty() {
-        let _ = writeln!(o, "\n## Hosts enrolled more than once\n\nThe same machine id signed with several keys (one per enrollment): one host, its key history oldest first.\n\n| host | agent | key id | first seen | last seen | statements |\n| --- | --- | --- | --- | --- | ---: |");
-        for h in reenrolled {
+        for f in &h.failing_rules {
+            failing_rows.push(
+                (std::cmp::Reverse(f.severity), f.id.clone()),
+                &format!(
+                    "| {} | {} | {} | {} | {} | {} |\n",
+                    f.severity.as_str(),
+                    md(&f.id),
+                    md(&h.hostname),
+                    f.status.as_str(),
+                    md(f.message.as_deref().unwrap_or("")),
+                    md(f.remediation.as_deref().unwrap_or(""))
+                ),
+            )?;
+        }
+        if h.keys.len() > 1 {
             for k in &h.keys {
                 let _ = writeln!(
-                    o,
+                    reenrolled,
                     "| {} | {} | `{}` | {} | {} | {} |",
                     md(&h.hostname),
                     k.agent,
@@ -70,6 +100,11 @@ pub fn report(r: &Report) -> String {
                 );
             }
         }
+        spill(&mut o, out)?;
+    }
+    if !reenrolled.is_empty() {
+        let _ = writeln!(o, "\n## Hosts enrolled more than once\n\nThe same machine id signed with several keys (one per enrollment): one host, its key history oldest first.\n\n| host | agent | key id | first seen | last seen | statements |\n| --- | --- | --- | --- | --- | ---: |");
+        o.push_str(&reenrolled);
     }
     let _ = writeln!(o, "\n## Controls\n\n| control | title | status | hosts | failing | waivers | attestations |\n| --- | --- | --- | --- | --- | --- | --- |");
     for c in &r.controls {
@@ -106,13 +141,19 @@ pub fn report(r: &Report) -> String {
             md(&waivers.join(", ")),
             md(&atts.join(", "))
         );
+        spill(&mut o, out)?;
     }
-    failing_rules(&mut o, r);
+    // Every failing rule of every host, most severe first, then by rule
+    // and host.
+    let _ = writeln!(o, "\n## Failing rules\n\n| severity | rule | host | status | expected / found | remediation |\n| --- | --- | --- | --- | --- | --- |");
+    out.write_all(o.as_bytes())?;
+    o.clear();
+    failing_rows.write_to(out)?;
     remediation(&mut o, r);
     super::alerts::markdown(&mut o, r);
     super::vulns::markdown(&mut o, r);
     evidence(&mut o, r);
-    o
+    out.write_all(o.as_bytes())
 }
 
 /// The SoA as Markdown.
@@ -185,37 +226,6 @@ fn provenance(o: &mut String, r: &Report) {
         );
     }
     let _ = writeln!(o);
-}
-
-fn failing_rules(o: &mut String, r: &Report) {
-    let mut rows: Vec<_> = r
-        .hosts
-        .iter()
-        .flat_map(|h| {
-            h.failing_rules
-                .iter()
-                .map(move |f| (h.hostname.as_str(), f))
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.1.severity
-            .cmp(&a.1.severity)
-            .then_with(|| a.1.id.cmp(&b.1.id))
-            .then_with(|| a.0.cmp(b.0))
-    });
-    let _ = writeln!(o, "\n## Failing rules\n\n| severity | rule | host | status | expected / found | remediation |\n| --- | --- | --- | --- | --- | --- |");
-    for (host, f) in rows {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} |",
-            f.severity.as_str(),
-            md(&f.id),
-            md(host),
-            f.status.as_str(),
-            md(f.message.as_deref().unwrap_or("")),
-            md(f.remediation.as_deref().unwrap_or(""))
-        );
-    }
 }
 
 fn remediation(o: &mut String, r: &Report) {

@@ -11,6 +11,7 @@ mod html_audit;
 mod json;
 mod markdown;
 pub mod oscal;
+mod spool;
 mod text;
 mod vulns;
 
@@ -29,14 +30,28 @@ pub enum Format {
     Csv,
 }
 
-/// Render the review report.
-pub fn report(r: &Report, format: Format) -> Vec<u8> {
+/// Write the review report to `out`. The host rows are read one at a time
+/// (a report built from the database keeps them in a temporary file), so
+/// memory does not grow with the fleet's rows; an error reading them back
+/// is an error here, never a shorter report.
+pub fn write_report(
+    r: &Report,
+    format: Format,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
     match format {
-        Format::Json => json::report(r),
-        Format::Csv => csv::report(r).into_bytes(),
-        Format::Markdown => markdown::report(r).into_bytes(),
-        Format::Html => html::report(r).into_bytes(),
+        Format::Json => json::report(r, out),
+        Format::Csv => out.write_all(csv::report(r).as_bytes()),
+        Format::Markdown => markdown::report(r, out),
+        Format::Html => html::report(r, out),
     }
+}
+
+/// Render the review report into memory (see [`write_report`]).
+pub fn report(r: &Report, format: Format) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    write_report(r, format, &mut out)?;
+    Ok(out)
 }
 
 /// Render the Statement of Applicability.

@@ -170,7 +170,7 @@ fn fleet(n: usize) -> model::Report {
 }
 
 fn html(r: &model::Report) -> String {
-    String::from_utf8(report(r, Format::Html)).unwrap()
+    String::from_utf8(report(r, Format::Html).unwrap()).unwrap()
 }
 
 fn at(hay: &str, needle: &str) -> usize {
@@ -288,4 +288,66 @@ fn alerts_show_what_is_open_at_the_end_with_acknowledgements_and_cited_statement
         section.contains("2026-11-01 00:00 UTC<div class=\"small\">after 2d · seq 7"),
         "{section}"
     );
+}
+
+/// Host rows that fail to read back from `fail_at` on.
+#[derive(Debug)]
+struct Broken(Vec<model::HostRow>, usize);
+
+impl model::HostRowSource for Broken {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn get(&self, index: usize) -> Result<model::HostRow, String> {
+        if index >= self.1 {
+            return Err("the temporary file is gone".into());
+        }
+        Ok(self.0[index].clone())
+    }
+}
+
+#[test]
+fn spilled_host_rows_render_exactly_as_held_ones_in_every_format() {
+    let held = fleet(30);
+    let mut spill = crate::review::spill::HostSpill::new().unwrap();
+    // Pushed in reverse: the spill orders them as the report does.
+    for row in held.hosts.held().unwrap().iter().rev() {
+        spill.push(row).unwrap();
+    }
+    let mut spilled = held.clone();
+    spilled.hosts = model::HostRows::Source(Arc::new(spill.finish().unwrap()));
+    assert!(spilled.hosts.held().is_none());
+    for format in [Format::Markdown, Format::Html, Format::Json, Format::Csv] {
+        let a = report(&held, format).unwrap();
+        let b = report(&spilled, format).unwrap();
+        assert!(a.len() > 1000);
+        assert!(a == b, "{format:?} differs");
+    }
+    // The Markdown failing-rules table, sorted across the fleet by
+    // severity, rule and host, comes out of its spool in that order.
+    let md = String::from_utf8(report(&spilled, Format::Markdown).unwrap()).unwrap();
+    let table = &md[md.find("## Failing rules").unwrap()..md.find("## Time to remediate").unwrap()];
+    let rules: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("| high") || l.starts_with("| low"))
+        .map(|l| l.split(" | ").nth(1).unwrap())
+        .collect();
+    assert_eq!(rules.len(), 40);
+    assert!(rules[..30].iter().all(|r| *r == "ssh.root-login"));
+    assert!(rules[30..].iter().all(|r| *r == "ssh.x11"));
+}
+
+#[test]
+fn a_host_row_that_cannot_be_read_is_an_error_not_a_shorter_report() {
+    let held = fleet(5);
+    let rows = held.hosts.held().unwrap().to_vec();
+    let mut broken = held.clone();
+    broken.hosts = model::HostRows::Source(Arc::new(Broken(rows, 3)));
+    for format in [Format::Markdown, Format::Html, Format::Json] {
+        let err = report(&broken, format).unwrap_err().to_string();
+        assert!(
+            err.contains("host row 3") && err.contains("gone"),
+            "{format:?}: {err}"
+        );
+    }
 }
