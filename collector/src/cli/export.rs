@@ -128,14 +128,59 @@ pub fn run(args: ExportArgs) -> Result<ExitCode> {
     let bar = super::progress::progress_bar(0, "reading");
     match args.format {
         ExportFormat::Oscal => {
-            let gathered = rt.block_on(review::gather(&*store, &current, &filter, |n| bar.inc(n)));
+            // Streamed from the database: one walk to prepare, a second
+            // writing one observation per statement (no bundle gathered).
+            let period = review::period::Period {
+                hosts: filter.hosts.clone(),
+                since: filter.since.map(|t| t.timestamp_millis()),
+                until: filter.until.map(|t| t.timestamp_millis()),
+            };
+            let prepared = rt.block_on(review::oscal_period::prepare(
+                &*store,
+                &current,
+                &period,
+                chrono::Utc::now(),
+            ));
+            let prepared = match prepared {
+                Ok(p) => p,
+                Err(e) => {
+                    bar.finish_and_clear();
+                    rt.block_on(store.close());
+                    return Err(e.into());
+                }
+            };
+            warn_missing(&prepared.missing_policies);
+            let written = super::report::emit_with(&Some(args.output.clone()), &mut |out| {
+                prepared.write(
+                    &mut |each| {
+                        for agent in prepared.agents() {
+                            let mut after = None;
+                            loop {
+                                let page = rt
+                                    .block_on(review::oscal_period::rows(
+                                        &*store, agent, &period, after,
+                                    ))
+                                    .map_err(std::io::Error::other)?;
+                                for e in &page {
+                                    each(e)?;
+                                }
+                                bar.inc(page.len() as u64);
+                                after = page
+                                    .last()
+                                    .map(|e| i64::try_from(e.sequence).unwrap_or(i64::MAX));
+                                if page.len() < review::oscal_period::PAGE {
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(())
+                    },
+                    out,
+                )
+            });
             bar.finish_and_clear();
             rt.block_on(store.close());
-            let gathered = gathered?;
-            warn_missing(&gathered.missing_policies);
-            let doc = review::render::oscal::document(&gathered.members, chrono::Utc::now());
-            std::fs::write(&args.output, doc)
-                .with_context(|| format!("writing {}", args.output.display()))?;
+            written?;
             eprintln!(
                 "wrote OSCAL assessment results to {}",
                 args.output.display()

@@ -296,6 +296,42 @@ pub async fn gather_into(
         }
     }
     let mut missing_policies = snapshot_subsets(store, &snapshots, &needs, sink).await?;
+    let PolicyFiles {
+        entries: files,
+        members,
+        missing,
+    } = policy_files(store, current, cited).await?;
+    missing_policies.extend(missing);
+    for (path, data) in members {
+        sink.put(path, data)?;
+    }
+    sink.put(
+        bundle::POLICY_INDEX_PATH.to_string(),
+        serde_json::to_vec_pretty(&files).unwrap_or_default(),
+    )?;
+    sink.finish_index()?;
+    Ok(missing_policies)
+}
+
+/// The policy files of a bundle.
+pub(crate) struct PolicyFiles {
+    /// The policy index.
+    pub entries: Vec<PolicyFileEntry>,
+    /// Their members: path, bytes.
+    pub members: Vec<(String, Vec<u8>)>,
+    /// The files cited and found nowhere (name and digest).
+    pub missing: Vec<String>,
+}
+
+/// The policy files `cited` (digest → name, kind) names: from the store's
+/// kept files, else `current` when a digest matches.
+pub(crate) async fn policy_files(
+    store: &dyn Store,
+    current: &Sources,
+    cited: BTreeMap<Digest, (String, PolicyKind)>,
+) -> Result<PolicyFiles, ReviewError> {
+    let mut missing_policies = Vec::new();
+    let mut members = Vec::new();
     let wanted: Vec<Digest> = cited.keys().copied().collect();
     let mut found: BTreeMap<Digest, Vec<u8>> = store
         .policy_files(&wanted)
@@ -329,14 +365,39 @@ pub async fn gather_into(
             sha256: digest,
             kind,
         });
-        sink.put(path, bytes)?;
+        members.push((path, bytes));
     }
-    sink.put(
-        bundle::POLICY_INDEX_PATH.to_string(),
-        serde_json::to_vec_pretty(&files).unwrap_or_default(),
-    )?;
-    sink.finish_index()?;
-    Ok(missing_policies)
+    Ok(PolicyFiles {
+        entries: files,
+        members,
+        missing: missing_policies,
+    })
+}
+
+/// The policy files the results `digests` cite (each results row read
+/// once, not kept), as [`gather_into`] finds them.
+pub(crate) async fn cited_by(
+    store: &dyn Store,
+    digests: &BTreeSet<Digest>,
+) -> Result<BTreeMap<Digest, (String, PolicyKind)>, ReviewError> {
+    let mut cited: BTreeMap<Digest, (String, PolicyKind)> = BTreeMap::new();
+    for d in digests {
+        if let Some(data) = store.results(d).await? {
+            if let Ok(c) = serde_json::from_slice::<Cited>(&data) {
+                for p in c.policies {
+                    cited
+                        .entry(p.sha256)
+                        .or_insert((p.source, PolicyKind::Policy));
+                }
+                if let Some(w) = c.waivers {
+                    cited
+                        .entry(w.sha256)
+                        .or_insert((w.name, PolicyKind::Waivers));
+                }
+            }
+        }
+    }
+    Ok(cited)
 }
 
 /// The attesters and attestations (and, into `blobs`, the documents the

@@ -5,7 +5,8 @@
 //!
 //! Dependencies point one way: `render` → `model` → `evident_core`;
 //! `period` (reports from the database, host by host) → `model`, `spill`,
-//! `error`;
+//! `error`; `oscal_period` (OSCAL from the database) → `period`, `gather`,
+//! `render`;
 //! `export` (a bundle written as it is gathered) → `gather`, `bundle_file`;
 //! `gather`, `bundle_file`, `key`, `soa` → `error`. Nothing here imports
 //! `server`, `http` or `cli`.
@@ -17,6 +18,7 @@ pub mod framework;
 pub mod gather;
 pub mod key;
 pub mod model;
+pub mod oscal_period;
 pub mod period;
 pub mod policy_files;
 pub mod render;

@@ -258,6 +258,24 @@ pub async fn build_report(
     now: chrono::DateTime<chrono::Utc>,
     opts: &ReportOptions,
 ) -> Result<Report, ReviewError> {
+    Ok(build_report_hosts(store, period, attestations, now, opts)
+        .await?
+        .0)
+}
+
+/// Each host of a report, by the agent id of its latest enrollment: host
+/// name and the schedule interval of its latest statement.
+pub type HostNames = BTreeMap<String, (String, u64)>;
+
+/// [`build_report`], with each host's name and interval.
+pub async fn build_report_hosts(
+    store: &dyn Store,
+    period: &Period,
+    attestations: &[AttestationRef],
+    now: chrono::DateTime<chrono::Utc>,
+    opts: &ReportOptions,
+) -> Result<(Report, HostNames), ReviewError> {
+    let mut names = HostNames::new();
     // Walk 1: each agent's count, time span and latest statement.
     let mut enrollments = Vec::new();
     let mut latest: BTreeMap<String, StatementRow> = BTreeMap::new();
@@ -359,6 +377,7 @@ pub async fn build_report(
             });
         }
         let Some(h) = h else { continue };
+        names.insert(h.agent.clone(), (h.hostname.clone(), h.interval_seconds));
         for k in &h.keys {
             hostnames.insert(k.agent.clone(), h.hostname.clone());
         }
@@ -448,7 +467,7 @@ pub async fn build_report(
         control_hosts,
         sample,
     };
-    Ok(r)
+    Ok((r, names))
 }
 
 /// The default sample seed: from the sha256 of the statement index a

@@ -351,3 +351,101 @@ fn a_host_row_that_cannot_be_read_is_an_error_not_a_shorter_report() {
         );
     }
 }
+
+#[test]
+fn the_oscal_document_id_streamed_is_the_uuid_of_the_joined_digests() {
+    use super::oscal::DocId;
+    let ds: Vec<_> = (0..3u8).map(|i| sha256_digest(&[i])).collect();
+    let joined = ds
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let ns = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"https://evident.dev/oscal/v1");
+    let want = uuid::Uuid::new_v5(&ns, format!("assessment-results\n{joined}").as_bytes());
+    let mut id = DocId::default();
+    for d in &ds {
+        id.add(d);
+    }
+    assert_eq!(id.finish(), want.to_string());
+    let empty = uuid::Uuid::new_v5(&ns, b"assessment-results\n");
+    assert_eq!(DocId::default().finish(), empty.to_string());
+}
+
+#[test]
+fn oscal_observations_streamed_one_at_a_time_are_the_pretty_printed_document() {
+    use super::oscal::{write, OscalHost, Parts};
+    use evident_core::bundle::IndexEntry;
+    let r = fleet(4);
+    let at = t("2026-11-01T00:00:00Z");
+    let entries: Vec<IndexEntry> = (0..4)
+        .flat_map(|h| {
+            (1..=3u64).map(move |seq| IndexEntry {
+                agent: format!("agent-{h:02}"),
+                sequence: seq,
+                envelope: sha256_digest(format!("{h} {seq}").as_bytes()),
+                path: format!("envelopes/agent-{h:02}/{seq}.json"),
+                collected_at: at,
+                received_at: at,
+                results: sha256_digest(b"r"),
+            })
+        })
+        .collect();
+    let hosts = (0..3)
+        .map(|h| {
+            (
+                format!("agent-{h:02}"),
+                OscalHost {
+                    hostname: format!("web <{h}>"),
+                    interval: 3600,
+                },
+            )
+        })
+        .collect();
+    let atts = r.controls[0].attestations.clone();
+    let parts = Parts {
+        report: &r,
+        hosts,
+        covering: BTreeMap::from([(
+            "A.8.5".to_string(),
+            ["agent-00".to_string()].into_iter().collect(),
+        )]),
+        latest: BTreeMap::from([("agent-00".to_string(), entries[2].envelope)]),
+        attestations: &atts,
+        policies: &[],
+        first: Some(at),
+        now: at,
+        statements: entries.len(),
+        doc_id: "00000000-0000-5000-8000-000000000000".into(),
+    };
+    let mut out = Vec::new();
+    write(
+        &parts,
+        &mut |each| entries.iter().try_for_each(&mut *each),
+        &mut out,
+    )
+    .unwrap();
+    // Parsed and printed whole, the document is the same bytes.
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let mut again = serde_json::to_vec_pretty(&doc).unwrap();
+    again.push(b'\n');
+    assert!(again == out, "{}", String::from_utf8_lossy(&out));
+    let obs = doc["assessment-results"]["results"][0]["observations"]
+        .as_array()
+        .unwrap();
+    assert_eq!(obs.len(), 12 + atts.len());
+    // The fourth agent is no host of the map: titled by its agent id.
+    assert_eq!(obs[0]["title"], "Evidence from web <0>, sequence 1");
+    assert_eq!(obs[9]["title"], "Evidence from agent-03, sequence 1");
+    // A source that fails mid-way fails the document.
+    let err = write(
+        &parts,
+        &mut |each| {
+            each(&entries[0])?;
+            Err(std::io::Error::other("store gone"))
+        },
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("store gone"));
+}
