@@ -236,7 +236,40 @@ pub async fn download(
             let as_of = date(nonempty(&d.as_of), "as_of", true)?.min(now);
             let src = source(&app, &dir, &config).await?;
             let r = report_at(&app, &src, as_of).await?;
-            let bytes = if kind == "soa" {
+            let day = as_of.format("%Y-%m-%d");
+            if kind == "report" {
+                // Rendered to an unlinked temporary file off the async
+                // workers (the host rows are read one at a time) and
+                // streamed from it: the response never holds the report.
+                let file =
+                    tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                        use std::io::{Seek as _, Write as _};
+                        let mut file = tempfile::tempfile()?;
+                        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut file);
+                        render::write_report(&r, fmt, &mut out)?;
+                        out.flush()?;
+                        drop(out);
+                        file.rewind()?;
+                        Ok(file)
+                    })
+                    .await
+                    .map_err(|e| ConsoleError::Unavailable(e.to_string()))?
+                    .map_err(|e| ConsoleError::Unavailable(format!("rendering the report: {e}")))?;
+                let len = file.metadata().map(|m| m.len()).ok();
+                let mut resp = Response::new(file_body(file));
+                let h = resp.headers_mut();
+                h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(mime));
+                if let Ok(v) = header::HeaderValue::from_str(&format!(
+                    "attachment; filename=\"evident-{kind}-{day}.{ext}\""
+                )) {
+                    h.insert(header::CONTENT_DISPOSITION, v);
+                }
+                if let Some(len) = len {
+                    h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+                }
+                return Ok(resp);
+            }
+            let bytes = {
                 let path = review::soa::locate(None, &dir, &config);
                 let file = review::soa::load(path.as_deref()).map_err(review_err)?;
                 let paths: Vec<PathBuf> = config
@@ -252,10 +285,7 @@ pub async fn download(
                 let mut rows = core_report::soa(&r, &file);
                 framework::annotate_soa(&mut rows, &set);
                 render::framework::soa_with_isms(render::soa(&rows, &r, fmt), &isms, fmt)
-            } else {
-                render::report(&r, fmt).map_err(|e| ConsoleError::Unavailable(e.to_string()))?
             };
-            let day = as_of.format("%Y-%m-%d");
             Ok(attachment(
                 bytes,
                 mime,
