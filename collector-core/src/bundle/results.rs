@@ -265,7 +265,11 @@ impl<'a> ResultsChecker<'a> {
                 .collect::<Vec<u8>>()
                 .as_slice(),
         );
-        let key = (set_key, loaded.keys.key(st), att_key);
+        // Keyed with the attestations: whether one counts depends on the
+        // collection day, so the key then carries the day (an unchanged
+        // host's later statement must not take an evaluation made while
+        // the attestation was current).
+        let key = (set_key, loaded.keys.key_with(st, &attestations), att_key);
         if self.eval_cache.len() >= CACHE_ENTRIES && !self.eval_cache.contains_key(&key) {
             self.eval_cache.clear();
         }

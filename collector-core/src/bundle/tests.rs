@@ -43,6 +43,18 @@ fn policy_set() -> PolicySet {
 
 /// A statement signed by `h` at `seq`, chained unless `previous` is given.
 fn sign(h: &mut Host, seq: u64, blob: &[u8], previous: Option<Option<Digest>>) -> Vec<u8> {
+    let at = format!("2026-11-20T10:{seq:02}:00Z").parse().unwrap();
+    sign_at(h, seq, blob, previous, at)
+}
+
+/// [`sign`] collected at `at`.
+fn sign_at(
+    h: &mut Host,
+    seq: u64,
+    blob: &[u8],
+    previous: Option<Option<Digest>>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
     let predicate = Predicate {
         agent: AgentInfo {
             id: h.id.clone(),
@@ -56,7 +68,7 @@ fn sign(h: &mut Host, seq: u64, blob: &[u8], previous: Option<Option<Digest>>) -
         sequence: seq,
         previous: previous.unwrap_or(h.previous),
         gap: None,
-        collected_at: format!("2026-11-20T10:{seq:02}:00Z").parse().unwrap(),
+        collected_at: at,
         schedule: Schedule {
             cron: "0 */15 * * * *".into(),
             interval_seconds: 900,
@@ -360,6 +372,14 @@ fn hybrid_policy() -> String {
 /// One host, one statement evaluated with a current attestation for A.8.5;
 /// the attestation and its attester are in the bundle when `with_attestation`.
 fn hybrid_bundle(with_attestation: bool) -> BTreeMap<String, Vec<u8>> {
+    hybrid_bundle_at(with_attestation, &["2026-11-20T10:01:00Z"])
+}
+
+/// [`hybrid_bundle`] with one unchanged statement collected at each of
+/// `times`, every one recorded with the first one's results (which cite
+/// the attestation, current on the first day: signed 2026-10-01, counted
+/// for 90 days).
+fn hybrid_bundle_at(with_attestation: bool, times: &[&str]) -> BTreeMap<String, Vec<u8>> {
     use crate::attestation::{Attestation, Attester, ATTESTATION_TYPE};
     let policy = hybrid_policy();
     let set = PolicySet::load(
@@ -387,28 +407,36 @@ fn hybrid_bundle(with_attestation: bool) -> BTreeMap<String, Vec<u8>> {
     let mut index = Index::default();
     let mut a = host(1, "agt_a", "web-1");
     let good = br#"{"permitrootlogin":"no"}"#;
-    let env = sign(&mut a, 1, good, None);
-    let st = Statement::from_bytes(Envelope::from_json(&env).unwrap().payload.as_slice()).unwrap();
-    let ev = Evidence::from_statement(&st, |_| Some(&good[..])).unwrap();
-    let eval = evaluate_with(&set, &ev, &[AttestationInput::new(att_digest, &att)]);
-    let a85 = eval.controls.iter().find(|c| c.id == "A.8.5").unwrap();
-    assert_eq!(a85.status, crate::policy::ControlStatus::Satisfied);
-    assert_eq!(a85.attestation, Some(att_digest));
-    let results = serde_json::to_vec(&RecordedResults::from_evaluation(eval)).unwrap();
-    let rd = sha256_digest(&results);
-    members.insert(results_path(&rd), results);
-    members.insert(blob_path(&sha256_digest(good)), good.to_vec());
-    let path = envelope_path(&a.id, 1);
-    index.statements.push(IndexEntry {
-        agent: a.id.clone(),
-        sequence: 1,
-        envelope: sha256_digest(&env),
-        path: path.clone(),
-        collected_at: st.predicate.collected_at,
-        received_at: st.predicate.collected_at,
-        results: rd,
-    });
-    members.insert(path, env);
+    let mut first: Option<Digest> = None;
+    for (i, t) in times.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let env = sign_at(&mut a, seq, good, None, t.parse().unwrap());
+        let st =
+            Statement::from_bytes(Envelope::from_json(&env).unwrap().payload.as_slice()).unwrap();
+        let rd = *first.get_or_insert_with(|| {
+            let ev = Evidence::from_statement(&st, |_| Some(&good[..])).unwrap();
+            let eval = evaluate_with(&set, &ev, &[AttestationInput::new(att_digest, &att)]);
+            let a85 = eval.controls.iter().find(|c| c.id == "A.8.5").unwrap();
+            assert_eq!(a85.status, crate::policy::ControlStatus::Satisfied);
+            assert_eq!(a85.attestation, Some(att_digest));
+            let results = serde_json::to_vec(&RecordedResults::from_evaluation(eval)).unwrap();
+            let rd = sha256_digest(&results);
+            members.insert(results_path(&rd), results);
+            rd
+        });
+        members.insert(blob_path(&sha256_digest(good)), good.to_vec());
+        let path = envelope_path(&a.id, seq);
+        index.statements.push(IndexEntry {
+            agent: a.id.clone(),
+            sequence: seq,
+            envelope: sha256_digest(&env),
+            path: path.clone(),
+            collected_at: st.predicate.collected_at,
+            received_at: st.predicate.collected_at,
+            results: rd,
+        });
+        members.insert(path, env);
+    }
     members.insert(agent_path(&a.id), agent_record(&a));
     if with_attestation {
         members.insert(attestation_path(&att_digest), att_env);
@@ -446,6 +474,34 @@ fn re_evaluation_of_a_hybrid_control_uses_the_cited_attestation() {
     let r = run(&members);
     assert!(r.ok, "{}", failure_text(&r));
     assert_eq!(r.checked.results_confirmed, 1);
+}
+
+/// An unchanged host whose results keep citing the attestation after it
+/// stopped counting (90 days after 2026-10-01): the later statement must
+/// be re-evaluated on its own day, not take the earlier evaluation.
+#[test]
+fn results_citing_an_attestation_are_re_evaluated_on_each_day() {
+    let members = hybrid_bundle_at(true, &["2026-11-20T10:01:00Z", "2027-01-15T10:01:00Z"]);
+    let r = run(&members);
+    assert!(
+        !r.ok,
+        "a result claiming an expired attestation was confirmed"
+    );
+    let text = failure_text(&r);
+    assert!(
+        text.contains("agent agt_a sequence 2") && text.contains("recorded results differ"),
+        "{text}"
+    );
+    assert_eq!(r.checked.results_confirmed, 1);
+    // Both days inside the 90: both confirmed.
+    let members = hybrid_bundle_at(true, &["2026-11-20T10:01:00Z", "2026-12-20T10:01:00Z"]);
+    let r = run(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    assert_eq!(r.checked.results_confirmed, 2);
+    // The ordered (streaming) reader too.
+    let members = hybrid_bundle_at(true, &["2026-11-20T10:01:00Z", "2027-01-15T10:01:00Z"]);
+    let r = ordered_report(&members);
+    assert!(!r.ok, "the ordered reader confirmed an expired attestation");
 }
 
 #[test]
