@@ -125,6 +125,7 @@ on_both!(
     results_known_by_digest_drive_drift_from_the_stored_results,
     every_envelope_form_reads_back_identical_bytes,
     every_blob_encoding_reads_back_identical_bytes,
+    a_hosts_changed_inventory_is_stored_as_a_delta,
     stale_hosts_passing_controls_are_counted_in_one_query,
 );
 
@@ -1573,6 +1574,175 @@ fn bytes_literal(url: &str, bytes: &[u8]) -> String {
     } else {
         format!("'\\x{}'::bytea", hex::encode(bytes))
     }
+}
+
+/// One number of a query of either backend.
+async fn scalar(url: &str, sql: &str) -> i64 {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }
+}
+
+/// A package inventory as the `packages` probe reports it (name, version,
+/// architecture, source package), the packages at `bumped` upgraded.
+fn inventory_blob(n: usize, salt: &str, bumped: &[usize]) -> Vec<u8> {
+    let pkgs: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let v = if bumped.contains(&i) {
+                "3.1-2+deb12u2"
+            } else {
+                "3.0-7"
+            };
+            serde_json::json!({
+                "name": format!("{salt}lib{}-{i}", ["ssl", "curl", "xml2", "pam"][i % 4]),
+                "version": format!("{}:{v}", i % 3),
+                "arch": if i % 5 == 0 { "all" } else { "amd64" },
+                "source": format!("src-{}", i % 97),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"manager": "dpkg", "inventory": pkgs})).unwrap()
+}
+
+/// A host's large blob that differs little from its previous one is
+/// stored as a delta against the host's last whole blob of its kind
+/// (migration 160), by the writer's per-item path, its batch and the bulk
+/// path; a blob unlike the base is stored whole and becomes the next base;
+/// every blob reads back as the exact bytes of its digest; a damaged or
+/// missing base makes its deltas `Corrupt`, never other bytes.
+async fn a_hosts_changed_inventory_is_stored_as_a_delta(store: &dyn Store, url: &str) {
+    use evident_collector::store::StoreError;
+    enrolled(store, "d1", 31).await;
+    enrolled(store, "d2", 32).await;
+    let weeks: Vec<Vec<u8>> = [&[][..], &[3, 40], &[3, 40, 200, 201]]
+        .iter()
+        .map(|b| inventory_blob(700, "", b))
+        .collect();
+    let other = inventory_blob(700, "x-", &[]);
+    let other_next = inventory_blob(700, "x-", &[9]);
+    // Week 0 through the per-item path: whole (the host's first).
+    let first = item("d1", 1, "a", None, &weeks[0]);
+    assert!(matches!(
+        one(store, &first).await,
+        IngestOutcome::Stored { .. }
+    ));
+    let d2 = item("d2", 1, "a", None, b"d2-blob");
+    assert!(matches!(
+        one(store, &d2).await,
+        IngestOutcome::Stored { .. }
+    ));
+    // Week 1 through the writer's batch, week 2 through the bulk path.
+    let batch = [
+        item("d1", 2, "b", Some(first.envelope_digest), &weeks[1]),
+        item("d2", 2, "b", Some(d2.envelope_digest), b"d2-blob"),
+    ];
+    let out = store.ingest_batch(&batch).await.unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, IngestOutcome::Stored { .. })),
+        "{out:?}"
+    );
+    let bulk = [item(
+        "d1",
+        3,
+        "c",
+        Some(batch[0].envelope_digest),
+        &weeks[2],
+    )];
+    let out = store.append_batch(&bulk).await.unwrap();
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, IngestOutcome::Stored { .. })),
+        "{out:?}"
+    );
+    // Then an inventory unlike week 0 (whole, the new base) and a small
+    // change of it (a delta against it, not against week 0).
+    let r4 = item("d1", 4, "d", Some(bulk[0].envelope_digest), &other);
+    assert!(matches!(
+        one(store, &r4).await,
+        IngestOutcome::Stored { .. }
+    ));
+    let r5 = item("d1", 5, "e", Some(r4.envelope_digest), &other_next);
+    assert!(matches!(
+        one(store, &r5).await,
+        IngestOutcome::Stored { .. }
+    ));
+
+    let base_of = |b: &[u8]| {
+        format!(
+            "SELECT COUNT(*) FROM blobs WHERE encoding = 2 AND digest = {} AND base = {}",
+            bytes_literal(url, &sha256_digest(b).0),
+            "{}"
+        )
+    };
+    for (blob, base) in [
+        (&weeks[1], &weeks[0]),
+        (&weeks[2], &weeks[0]),
+        (&other_next, &other),
+    ] {
+        let sql = base_of(blob).replace("{}", &bytes_literal(url, &sha256_digest(base).0));
+        assert_eq!(scalar(url, &sql).await, 1, "{sql}");
+    }
+    // Whole: week 0 and `other` (zstd), "d2-blob" (raw).
+    assert_eq!(encodings(url).await, vec![(0, 1), (1, 2), (2, 3)]);
+    // A delta costs a small part of the blob compressed alone.
+    let len = |b: &[u8]| {
+        format!(
+            "SELECT CAST(length(data) AS BIGINT) FROM blobs WHERE digest = {}",
+            bytes_literal(url, &sha256_digest(b).0)
+        )
+    };
+    let whole = scalar(url, &len(&weeks[0])).await;
+    let delta = scalar(url, &len(&weeks[1])).await;
+    assert!(delta * 20 < whole, "delta {delta} B, whole {whole} B");
+    // Every blob reads back exactly, in one call and one at a time.
+    let all: Vec<&Vec<u8>> = weeks.iter().chain([&other, &other_next]).collect();
+    let digests: Vec<Digest> = all.iter().map(|b| sha256_digest(b)).collect();
+    let got = store.blobs(&digests).await.unwrap();
+    assert_eq!(got.len(), all.len());
+    for b in &all {
+        assert_eq!(got.get(&sha256_digest(b)), Some(*b));
+        let one = store.blobs(&[sha256_digest(b)]).await.unwrap();
+        assert_eq!(one.get(&sha256_digest(b)), Some(*b));
+    }
+    // A damaged base: its deltas are corrupt (the base's digest check).
+    let w0 = sha256_digest(&weeks[0]);
+    exec(
+        url,
+        &format!(
+            "UPDATE blobs SET encoding = 0, data = {} WHERE digest = {}",
+            bytes_literal(url, &inventory_blob(700, "", &[1])),
+            bytes_literal(url, &w0.0)
+        ),
+    )
+    .await;
+    let w1 = sha256_digest(&weeks[1]);
+    let err = store.blobs(&[w1]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains(&w0.to_string()), "{err}");
+    // A missing base: corrupt, naming the delta and its base.
+    exec(
+        url,
+        &format!(
+            "DELETE FROM blobs WHERE digest = {}",
+            bytes_literal(url, &w0.0)
+        ),
+    )
+    .await;
+    let err = store.blobs(&[w1]).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    assert!(err.to_string().contains("is missing"), "{err}");
+    // The unrelated blobs still read.
+    let d = sha256_digest(&other_next);
+    assert_eq!(store.blobs(&[d]).await.unwrap().get(&d), Some(&other_next));
 }
 
 /// A package list as the `packages` probe reports it: compresses well.

@@ -76,14 +76,21 @@ macro_rules! impl_ingest_batch {
         }
 
         /// `INSERT INTO blobs … ON CONFLICT DO NOTHING` for (digest, raw
-        /// bytes) rows, chunked, each in its stored encoding
+        /// bytes, sending agent) rows, chunked, each in its stored encoding
         /// ([`blob::pack`]($crate::store::blob::pack): zstd where that pays).
+        /// A large blob an agent sent ([`blob::DELTA_MIN`]($crate::store::blob::DELTA_MIN))
+        /// goes through [`insert_owned_blob`]: a delta against the agent's last
+        /// whole blob of its kind when that pays. Rows are taken in order (an
+        /// agent's later blob is compared with its earlier one).
         /// Every writer of `blobs` goes through here.
         async fn insert_blobs(
             tx: &mut sqlx::Transaction<'static, $db>,
-            rows: &[(&[u8], &[u8])],
+            rows: &[(&[u8], &[u8], Option<&str>)],
         ) -> Result<(), $crate::store::StoreError> {
-            for chunk in rows.chunks(200) {
+            let (owned, plain): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, data, owner)| {
+                owner.is_some() && data.len() >= $crate::store::blob::DELTA_MIN
+            });
+            for chunk in plain.chunks(200) {
                 let values = (0..chunk.len())
                     .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
                     .collect::<Vec<_>>()
@@ -93,14 +100,96 @@ macro_rules! impl_ingest_batch {
                 );
                 let packed: Vec<(i64, std::borrow::Cow<'_, [u8]>)> = chunk
                     .iter()
-                    .map(|(_, data)| $crate::store::blob::pack(data))
+                    .map(|(_, data, _)| $crate::store::blob::pack(data))
                     .collect();
                 let mut q = sqlx::query(&sql);
-                for ((digest, _), (encoding, data)) in chunk.iter().zip(&packed) {
+                for ((digest, _, _), (encoding, data)) in chunk.iter().zip(&packed) {
                     q = q.bind(*digest).bind(*encoding).bind(data.as_ref());
                 }
                 q.execute(&mut **tx).await?;
             }
+            for (digest, data, owner) in owned {
+                if let Some(agent) = owner {
+                    insert_owned_blob(tx, digest, data, agent).await?;
+                }
+            }
+            Ok(())
+        }
+
+        /// One large blob `agent` sent: skipped when stored; else a
+        /// [`DELTA`]($crate::store::blob::DELTA) against the agent's base of
+        /// its [`kind`]($crate::store::blob::kind) when that is at most a
+        /// quarter of the blob compressed alone, or stored whole and made
+        /// the agent's base of its kind. A base that does not read back
+        /// (damaged) is an error: nothing is written against it.
+        async fn insert_owned_blob(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            digest: &[u8],
+            data: &[u8],
+            agent: &str,
+        ) -> Result<(), $crate::store::StoreError> {
+            use $crate::store::blob;
+            use sqlx::Row as _;
+            let stored = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if stored.is_some() {
+                return Ok(());
+            }
+            let kind = blob::kind(data);
+            let base = sqlx::query(
+                "SELECT b.digest, b.encoding, b.data FROM blob_bases k \
+                 JOIN blobs b ON b.digest = k.digest WHERE k.agent_id = $1 AND k.kind = $2",
+            )
+            .bind(agent)
+            .bind(kind)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let base = match base {
+                Some(row) => {
+                    let d = $crate::store::digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
+                    let enc: i64 = row.try_get(1)?;
+                    if enc == blob::DELTA {
+                        return Err($crate::store::StoreError::Corrupt(format!(
+                            "blob {d}: the base of agent {agent}'s blobs is itself a delta"
+                        )));
+                    }
+                    Some((d, blob::unpack(&d, enc, row.try_get(2)?, None)?))
+                }
+                None => None,
+            };
+            let (encoding, alone) = blob::pack(data);
+            if let Some((base_digest, base)) = &base {
+                if let Some(delta) = blob::pack_against(data, base, alone.len()) {
+                    sqlx::query(
+                        "INSERT INTO blobs (digest, encoding, data, base) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(digest)
+                    .bind(blob::DELTA)
+                    .bind(delta)
+                    .bind(base_digest.0.as_slice())
+                    .execute(&mut **tx)
+                    .await?;
+                    return Ok(());
+                }
+            }
+            sqlx::query("INSERT INTO blobs (digest, encoding, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(digest)
+                .bind(encoding)
+                .bind(alone.as_ref())
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO blob_bases (agent_id, kind, digest) VALUES ($1, $2, $3) \
+                 ON CONFLICT (agent_id, kind) DO UPDATE SET digest = excluded.digest",
+            )
+            .bind(agent)
+            .bind(kind)
+            .bind(digest)
+            .execute(&mut **tx)
+            .await?;
             Ok(())
         }
 
@@ -258,11 +347,11 @@ macro_rules! impl_ingest_batch {
                 return Ok(vec![None; items.len()]);
             }
             let mut seen = HashSet::new();
-            let blobs: Vec<(&[u8], &[u8])> = fast
+            let blobs: Vec<(&[u8], &[u8], Option<&str>)> = fast
                 .iter()
-                .flat_map(|it| it.blobs.iter())
-                .filter(|(d, _)| seen.insert(*d))
-                .map(|(d, b)| (d.0.as_slice(), b.as_slice()))
+                .flat_map(|it| it.blobs.iter().map(move |b| (it, b)))
+                .filter(|(_, (d, _))| seen.insert(*d))
+                .map(|(it, (d, b))| (d.0.as_slice(), b.as_slice(), Some(it.agent_id.as_str())))
                 .collect();
             insert_blobs(tx, &blobs).await?;
             let mut seen = HashSet::new();

@@ -8,6 +8,14 @@
 //!   than an eighth) or one larger than [`MAX_BLOB_BYTES`].
 //! - [`ZSTD`] (1): `data` is one zstd frame (no dictionary, so a row never
 //!   depends on anything but itself) that declares its content size.
+//! - [`DELTA`] (2, migration 160): `data` is one zstd frame compressed with
+//!   the raw bytes of the blob `base` as its dictionary. The writer
+//!   ([`pack_against`]) uses it for a host's large blob ([`DELTA_MIN`]) when
+//!   the frame is at most a quarter of the blob compressed alone, against
+//!   the host's last whole blob of the same [`kind`]: a package list that
+//!   changed by a few lines since then costs a few hundred bytes. A base is
+//!   always a whole blob (raw or zstd), so a read costs at most two rows,
+//!   and blobs are never deleted, so a base outlives its deltas.
 //!
 //! Reading ([`unpack`]) refuses a frame that declares no size or more than
 //! [`MAX_BLOB_BYTES`] before decompressing anything, decompresses into
@@ -26,6 +34,25 @@ use std::cell::RefCell;
 pub(crate) const RAW: i64 = 0;
 /// `blobs.encoding`: one zstd frame declaring its content size.
 pub(crate) const ZSTD: i64 = 1;
+
+/// `blobs.encoding`: a zstd frame against the raw bytes of `blobs.base`.
+pub(crate) const DELTA: i64 = 2;
+
+/// Blobs smaller than this are never stored as deltas, nor become a base
+/// (a host's small probe outputs compress on their own).
+pub(crate) const DELTA_MIN: usize = 4096;
+
+/// The first bytes of a zstd dictionary: a base starting with them would be
+/// loaded as a trained dictionary, not as raw content, so it is not used.
+const DICT_MAGIC: [u8; 4] = [0x37, 0xa4, 0x30, 0xec];
+
+/// What a host's large blob is compared against: its first bytes (a probe's
+/// JSON begins with its first field's name, so one probe's outputs share
+/// them). A wrong match costs compression only: the delta is kept only
+/// when it is small.
+pub(crate) fn kind(data: &[u8]) -> &[u8] {
+    &data[..data.len().min(24)]
+}
 
 /// Blobs smaller than this stay raw (a frame header and the row's overhead
 /// eat what compression would save).
@@ -55,22 +82,41 @@ pub(crate) fn pack(data: &[u8]) -> (i64, Cow<'_, [u8]>) {
     }
 }
 
+/// `data` (of at least [`DELTA_MIN`] bytes) as a [`DELTA`] frame against
+/// `base` (the raw bytes of a whole blob), when that frame is at most a
+/// quarter of `alone` bytes (the blob as [`pack`] stores it); else None.
+pub(crate) fn pack_against(data: &[u8], base: &[u8], alone: usize) -> Option<Vec<u8>> {
+    if data.len() < DELTA_MIN || data.len() > MAX_BLOB_BYTES || base.starts_with(&DICT_MAGIC) {
+        return None;
+    }
+    let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, base).ok()?;
+    let z = c.compress(data).ok()?;
+    (z.len().saturating_mul(4) <= alone).then_some(z)
+}
+
 /// The raw bytes of the row of `digest` stored as (`encoding`, `data`),
-/// checked against the digest.
-pub(crate) fn unpack(digest: &Digest, encoding: i64, data: Vec<u8>) -> Result<Vec<u8>, StoreError> {
-    unpack_within(digest, encoding, data, MAX_BLOB_BYTES)
+/// checked against the digest; `base` is the raw bytes of the row's base
+/// (a [`DELTA`] row needs it; other rows ignore it).
+pub(crate) fn unpack(
+    digest: &Digest,
+    encoding: i64,
+    data: Vec<u8>,
+    base: Option<&[u8]>,
+) -> Result<Vec<u8>, StoreError> {
+    unpack_within(digest, encoding, data, base, MAX_BLOB_BYTES)
 }
 
 fn unpack_within(
     digest: &Digest,
     encoding: i64,
     data: Vec<u8>,
+    base: Option<&[u8]>,
     limit: usize,
 ) -> Result<Vec<u8>, StoreError> {
     let corrupt = |why: String| StoreError::Corrupt(format!("blob {digest}: {why}"));
     let bytes = match encoding {
         RAW => data,
-        ZSTD => {
+        ZSTD | DELTA => {
             let declared = match zstd::zstd_safe::get_frame_content_size(&data) {
                 Ok(Some(n)) => n,
                 Ok(None) => return Err(corrupt("zstd frame without a content size".into())),
@@ -84,13 +130,20 @@ fn unpack_within(
                         "zstd frame declares {declared} bytes, more than the {limit} a blob may hold"
                     ))
                 })?;
-            let out = DECOMPRESSOR.with(|d| {
-                let mut d = d.borrow_mut();
-                let d = d
-                    .as_mut()
-                    .ok_or_else(|| "zstd decompressor unavailable".to_string())?;
-                d.decompress(&data, size).map_err(|e| e.to_string())
-            });
+            let out = if encoding == DELTA {
+                let base = base.ok_or_else(|| corrupt("delta without its base".into()))?;
+                zstd::bulk::Decompressor::with_dictionary(base)
+                    .and_then(|mut d| d.decompress(&data, size))
+                    .map_err(|e| e.to_string())
+            } else {
+                DECOMPRESSOR.with(|d| {
+                    let mut d = d.borrow_mut();
+                    let d = d
+                        .as_mut()
+                        .ok_or_else(|| "zstd decompressor unavailable".to_string())?;
+                    d.decompress(&data, size).map_err(|e| e.to_string())
+                })
+            };
             let out = out.map_err(|e| corrupt(format!("zstd: {e}")))?;
             if out.len() != size {
                 return Err(corrupt(format!(
@@ -130,7 +183,71 @@ mod tests {
             data.len()
         );
         let d = sha256_digest(&data);
-        assert_eq!(unpack(&d, enc, stored.into_owned()).unwrap(), data);
+        assert_eq!(unpack(&d, enc, stored.into_owned(), None).unwrap(), data);
+    }
+
+    /// A realistic package inventory: `n` packages with versions and
+    /// source packages, the ones at `bumped` upgraded.
+    fn inventory(n: usize, bumped: &[usize]) -> Vec<u8> {
+        let pkgs: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let v = if bumped.contains(&i) {
+                    "2.41-1+deb12u2"
+                } else {
+                    "2.36-9+deb12u1"
+                };
+                serde_json::json!({
+                    "name": format!("lib{}-{i}", i % 37),
+                    "version": format!("{}.{v}", i % 11),
+                    "arch": if i % 5 == 0 { "all" } else { "amd64" },
+                    "source": format!("src{}", i % 211),
+                })
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "manager": "dpkg", "inventory": pkgs })).unwrap()
+    }
+
+    #[test]
+    fn a_changed_inventory_is_stored_as_a_small_delta_against_the_last() {
+        let week1 = inventory(900, &[]);
+        let week2 = inventory(900, &[3, 70, 400, 401, 899]);
+        let (enc, alone) = pack(&week2);
+        assert_eq!(enc, ZSTD);
+        let delta = pack_against(&week2, &week1, alone.len()).expect("a delta pays");
+        assert!(
+            delta.len() * 20 < alone.len(),
+            "delta {} vs alone {}",
+            delta.len(),
+            alone.len()
+        );
+        let d = sha256_digest(&week2);
+        assert_eq!(
+            unpack(&d, DELTA, delta.clone(), Some(&week1)).unwrap(),
+            week2
+        );
+        // Without its base, or against another base: corrupt, never other bytes.
+        let e = unpack(&d, DELTA, delta.clone(), None).unwrap_err();
+        assert!(e.to_string().contains("without its base"), "{e}");
+        let other = inventory(900, &[1, 2]);
+        let e = unpack(&d, DELTA, delta.clone(), Some(&other)).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
+        let mut bad = delta.clone();
+        let at = bad.len() / 2;
+        bad[at] ^= 0x40;
+        assert!(matches!(
+            unpack(&d, DELTA, bad, Some(&week1)),
+            Err(StoreError::Corrupt(_))
+        ));
+        // Small blobs, unrelated bases and dictionary-looking bases: no delta.
+        assert_eq!(pack_against(br#"{"a":1}"#, &week1, 100), None);
+        let noise: Vec<u8> = (0..8192u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert_eq!(pack_against(&week2, &noise, alone.len()), None);
+        let mut dict_like = DICT_MAGIC.to_vec();
+        dict_like.extend_from_slice(&week1);
+        assert_eq!(pack_against(&week2, &dict_like, alone.len()), None);
+        assert_eq!(kind(&week1), kind(&week2));
     }
 
     #[test]
@@ -151,7 +268,7 @@ mod tests {
         assert_eq!(enc, RAW);
         assert_eq!(&*stored, &noise[..]);
         let d = sha256_digest(&noise);
-        assert_eq!(unpack(&d, RAW, noise.clone()).unwrap(), noise);
+        assert_eq!(unpack(&d, RAW, noise.clone(), None).unwrap(), noise);
     }
 
     #[test]
@@ -164,31 +281,31 @@ mod tests {
         for at in [stored.len() / 2, stored.len() - 1, 5] {
             let mut bad = stored.clone();
             bad[at] ^= 0x55;
-            let e = unpack(&d, ZSTD, bad).unwrap_err();
+            let e = unpack(&d, ZSTD, bad, None).unwrap_err();
             assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
         }
         // Truncated, empty, not zstd, unknown encoding, raw row altered.
-        let e = unpack(&d, ZSTD, stored[..stored.len() / 2].to_vec()).unwrap_err();
+        let e = unpack(&d, ZSTD, stored[..stored.len() / 2].to_vec(), None).unwrap_err();
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
         assert!(matches!(
-            unpack(&d, ZSTD, Vec::new()),
+            unpack(&d, ZSTD, Vec::new(), None),
             Err(StoreError::Corrupt(_))
         ));
         assert!(matches!(
-            unpack(&d, ZSTD, data.clone()),
+            unpack(&d, ZSTD, data.clone(), None),
             Err(StoreError::Corrupt(_))
         ));
         assert!(matches!(
-            unpack(&d, 7, stored.clone()),
+            unpack(&d, 7, stored.clone(), None),
             Err(StoreError::Corrupt(_))
         ));
         let mut raw = data.clone();
         raw[3] ^= 1;
-        let e = unpack(&d, RAW, raw).unwrap_err();
+        let e = unpack(&d, RAW, raw, None).unwrap_err();
         assert!(e.to_string().contains("does not match its digest"), "{e}");
         // A valid frame of other content.
         let other = packages(601);
-        let e = unpack(&d, ZSTD, pack(&other).1.into_owned()).unwrap_err();
+        let e = unpack(&d, ZSTD, pack(&other).1.into_owned(), None).unwrap_err();
         assert!(e.to_string().contains("does not match its digest"), "{e}");
     }
 
@@ -200,19 +317,19 @@ mod tests {
         let big = vec![0u8; 64 * 1024];
         let frame = zstd::bulk::compress(&big, 3).unwrap();
         assert!(frame.len() < 100);
-        let e = unpack_within(&d, ZSTD, frame.clone(), 32 * 1024).unwrap_err();
+        let e = unpack_within(&d, ZSTD, frame.clone(), None, 32 * 1024).unwrap_err();
         assert!(e.to_string().contains("declares 65536 bytes"), "{e}");
         // No declared size (a streamed frame): refused.
         let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
         enc.include_contentsize(false).unwrap();
         enc.write_all(&big).unwrap();
         let no_size = enc.finish().unwrap();
-        let e = unpack_within(&d, ZSTD, no_size, usize::MAX).unwrap_err();
+        let e = unpack_within(&d, ZSTD, no_size, None, usize::MAX).unwrap_err();
         assert!(e.to_string().contains("without a content size"), "{e}");
         // Two frames, the first declaring a little: never more than declared.
         let mut two = zstd::bulk::compress(&big[..1000], 3).unwrap();
         two.extend_from_slice(&frame);
-        let e = unpack_within(&d, ZSTD, two, usize::MAX).unwrap_err();
+        let e = unpack_within(&d, ZSTD, two, None, usize::MAX).unwrap_err();
         assert!(matches!(e, StoreError::Corrupt(_)), "{e}");
     }
 }

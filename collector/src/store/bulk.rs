@@ -108,12 +108,15 @@ macro_rules! impl_bulk_store {
                 items: &[&IngestItem],
             ) -> Result<(), StoreError> {
                 let Some(last) = items.last() else { return Ok(()) };
-                let mut blobs: Vec<(&[u8], &[u8])> = items
+                // In sequence order: a run's blob may be stored as a delta
+                // against an earlier run's (as the writer's path does).
+                let mut seen = std::collections::HashSet::new();
+                let blobs: Vec<(&[u8], &[u8], Option<&str>)> = items
                     .iter()
-                    .flat_map(|i| i.blobs.iter().map(|(d, b)| (d.0.as_slice(), b.as_slice())))
+                    .flat_map(|i| i.blobs.iter().map(move |b| (i, b)))
+                    .filter(|(_, (d, _))| seen.insert(*d))
+                    .map(|(i, (d, b))| (d.0.as_slice(), b.as_slice(), Some(i.agent_id.as_str())))
                     .collect();
-                blobs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                blobs.dedup_by(|a, b| a.0 == b.0);
                 insert_blobs(tx, &blobs).await?;
                 let mut results: Vec<(&evident_core::Digest, &[u8])> = items
                     .iter()

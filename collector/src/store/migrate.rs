@@ -177,6 +177,11 @@ macro_rules! migrations {
                     "/0150_blob_encoding.sql"
                 )),
             },
+            $crate::store::migrate::Migration {
+                version: 160,
+                description: "blob deltas",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0160_blob_deltas.sql")),
+            },
         ]
     };
 }

@@ -277,10 +277,10 @@ macro_rules! impl_store {
             }
 
             // New blobs in one statement per 200 (not one round trip each).
-            let blobs: Vec<(&[u8], &[u8])> = item
+            let blobs: Vec<(&[u8], &[u8], Option<&str>)> = item
                 .blobs
                 .iter()
-                .map(|(d, b)| (d.0.as_slice(), b.as_slice()))
+                .map(|(d, b)| (d.0.as_slice(), b.as_slice(), Some(item.agent_id.as_str())))
                 .collect();
             insert_blobs(tx, &blobs).await?;
             if let Some(results) = &item.results {
@@ -563,20 +563,65 @@ macro_rules! impl_store {
                 let mut out = BTreeMap::new();
                 for chunk in digests.chunks(500) {
                     let sql = format!(
-                        "SELECT digest, encoding, data FROM blobs WHERE digest IN ({})",
+                        "SELECT digest, encoding, data, base FROM blobs WHERE digest IN ({})",
                         placeholders(1, chunk.len())
                     );
                     let mut q = sqlx::query(&sql);
                     for d in chunk {
                         q = q.bind(d.0.as_slice());
                     }
+                    // Deltas wait for their bases (whole blobs, read below).
+                    let mut deltas: Vec<(Digest, Vec<u8>, Digest)> = Vec::new();
                     for row in q.fetch_all(&self.read).await? {
                         // Raw bytes, checked against the digest (any encoding).
                         let digest = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
+                        let encoding: i64 = row.try_get(1)?;
+                        let data: Vec<u8> = row.try_get(2)?;
+                        if encoding == $crate::store::blob::DELTA {
+                            let base = row.try_get::<Option<Vec<u8>>, _>(3)?.ok_or_else(|| {
+                                StoreError::Corrupt(format!("blob {digest}: delta without a base"))
+                            })?;
+                            deltas.push((digest, data, digest_from(&base)?));
+                            continue;
+                        }
+                        let data = $crate::store::blob::unpack(&digest, encoding, data, None)?;
+                        out.insert(digest, data);
+                    }
+                    if deltas.is_empty() {
+                        continue;
+                    }
+                    let mut bases: Vec<Digest> = deltas.iter().map(|(_, _, b)| *b).collect();
+                    bases.sort_unstable();
+                    bases.dedup();
+                    let sql = format!(
+                        "SELECT digest, encoding, data FROM blobs WHERE digest IN ({})",
+                        placeholders(1, bases.len())
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for d in &bases {
+                        q = q.bind(d.0.as_slice());
+                    }
+                    let mut whole: BTreeMap<Digest, Vec<u8>> = BTreeMap::new();
+                    for row in q.fetch_all(&self.read).await? {
+                        let digest = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
+                        let encoding: i64 = row.try_get(1)?;
+                        if encoding == $crate::store::blob::DELTA {
+                            return Err(StoreError::Corrupt(format!(
+                                "blob {digest}: a delta's base is itself a delta"
+                            )));
+                        }
+                        let data = $crate::store::blob::unpack(&digest, encoding, row.try_get(2)?, None)?;
+                        whole.insert(digest, data);
+                    }
+                    for (digest, data, base) in deltas {
+                        let b = whole.get(&base).ok_or_else(|| {
+                            StoreError::Corrupt(format!("blob {digest}: its base {base} is missing"))
+                        })?;
                         let data = $crate::store::blob::unpack(
                             &digest,
-                            row.try_get::<i64, _>(1)?,
-                            row.try_get::<Vec<u8>, _>(2)?,
+                            $crate::store::blob::DELTA,
+                            data,
+                            Some(b),
                         )?;
                         out.insert(digest, data);
                     }
@@ -902,9 +947,9 @@ macro_rules! impl_store {
                 documents: &[(Digest, Vec<u8>)],
             ) -> Result<(), StoreError> {
                 let mut tx = self.write.begin_with($begin).await?;
-                let docs: Vec<(&[u8], &[u8])> = documents
+                let docs: Vec<(&[u8], &[u8], Option<&str>)> = documents
                     .iter()
-                    .map(|(d, b)| (d.0.as_slice(), b.as_slice()))
+                    .map(|(d, b)| (d.0.as_slice(), b.as_slice(), None))
                     .collect();
                 insert_blobs(&mut tx, &docs).await?;
                 sqlx::query(
