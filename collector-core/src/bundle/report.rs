@@ -46,6 +46,14 @@ pub struct Checked {
     pub policies: usize,
     /// Statements whose results were re-evaluated and matched.
     pub results_confirmed: usize,
+    /// Re-evaluations run in full (statements sharing an evaluation key
+    /// with an earlier one take its results).
+    #[serde(default)]
+    pub results_evaluated: usize,
+    /// Re-evaluations that ran only the rules reading the day and took an
+    /// earlier day's results (equal day-free keys).
+    #[serde(default)]
+    pub results_day_only: usize,
     /// Alerts of the period whose cited statements were found.
     #[serde(default)]
     pub alerts: usize,

@@ -13,7 +13,8 @@ use crate::evidence::{Evidence, Statement};
 use crate::policy::{
     evaluate_with, AttestationInput, PolicyRef, PolicySet, PolicySource, RuleResult, SourceRef,
 };
-use crate::vuln::basis::{inventory_of, with_vulns, VULNS};
+use crate::vuln::basis::{inventory_of, with_vulns, VulnBasis, VULNS};
+use crate::vuln::subset::SnapshotSubset;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -127,6 +128,10 @@ pub(super) struct ResultsChecker<'a> {
     sets: HashMap<Digest, Result<LoadedSet, String>>,
     reported_sets: BTreeSet<Digest>,
     eval_cache: HashMap<(Digest, Digest, Digest), Recomputed>,
+    /// Re-evaluations by (policy set, day-free key): an unchanged host's
+    /// next day takes its previous day's results when the rules reading the
+    /// day give the same results (see [`crate::policy::EvalKeys::day_free_key`]).
+    day_free_cache: HashMap<(Digest, Digest), Recomputed>,
     /// Re-matching of vulnerability results and first-seen citations.
     pub(super) vulns: VulnChecker,
 }
@@ -150,6 +155,7 @@ impl<'a> ResultsChecker<'a> {
             sets: HashMap::new(),
             reported_sets: BTreeSet::new(),
             eval_cache: HashMap::new(),
+            day_free_cache: HashMap::new(),
             vulns: VulnChecker::new(members),
         })
     }
@@ -273,35 +279,28 @@ impl<'a> ResultsChecker<'a> {
         if self.eval_cache.len() >= CACHE_ENTRIES && !self.eval_cache.contains_key(&key) {
             self.eval_cache.clear();
         }
-        let recomputed = self.eval_cache.entry(key).or_insert_with(|| {
-            // Only a statement no earlier one shares its key reads blobs.
-            let fetched: HashMap<Digest, Cow<'_, [u8]>> = st
-                .predicate
-                .probes
-                .iter()
-                .filter_map(|p| p.digest)
-                .filter_map(|d| blobs.blob(&d).map(|b| (d, b)))
-                .collect();
-            let mut evidence = Evidence::from_statement(st, |d| fetched.get(d).map(|b| b.as_ref()))
-                .map_err(|err| ("blob", err.to_string()))?;
-            let mut open = None;
-            if let Some((basis, subset)) = &vulns {
-                if let Ok(inv) = inventory_of(&evidence) {
-                    subset.covers(&inv).map_err(|m| ("vulns", m))?;
-                }
-                evidence = with_vulns(evidence, &subset.index, basis);
-                open = Some(open_pairs(
-                    evidence.probes.get(VULNS).and_then(|p| p.data.as_ref()),
-                ));
+        if !self.eval_cache.contains_key(&key) {
+            if self.day_free_cache.len() >= CACHE_ENTRIES {
+                self.day_free_cache.clear();
             }
-            let mut again = RecordedResults::from_evaluation(evaluate_with(
-                &loaded.set,
-                &evidence,
-                &attestations,
-            ));
-            again.vulns = recorded.vulns.clone();
-            Ok((again, open))
-        });
+            let again = recompute(
+                Recompute {
+                    set_key,
+                    loaded,
+                    st,
+                    blobs,
+                    vulns: vulns.as_ref().map(|(b, s)| (*b, &**s)),
+                    attestations: &attestations,
+                    recorded,
+                },
+                &mut self.day_free_cache,
+                r,
+            );
+            self.eval_cache.insert(key, again);
+        }
+        let Some(recomputed) = self.eval_cache.get(&key) else {
+            return;
+        };
         let at = format!("{host} sequence {}", e.sequence);
         match recomputed {
             Err((kind, msg)) if *kind == "vulns" => r.fail(kind, &at, msg.clone()),
@@ -344,6 +343,90 @@ impl<'a> ResultsChecker<'a> {
             }
         }
     }
+}
+
+/// What [`recompute`] re-evaluates.
+struct Recompute<'r> {
+    set_key: Digest,
+    loaded: &'r LoadedSet,
+    st: &'r Statement,
+    blobs: &'r dyn BlobSource,
+    vulns: Option<(&'r VulnBasis, &'r SnapshotSubset)>,
+    attestations: &'r [AttestationInput],
+    recorded: &'r RecordedResults,
+}
+
+/// The evidence of `st` from its blobs (only a statement that no earlier
+/// one shares its key reads them).
+fn evidence_of(st: &Statement, blobs: &dyn BlobSource) -> Result<Evidence, (&'static str, String)> {
+    let fetched: HashMap<Digest, Cow<'_, [u8]>> = st
+        .predicate
+        .probes
+        .iter()
+        .filter_map(|p| p.digest)
+        .filter_map(|d| blobs.blob(&d).map(|b| (d, b)))
+        .collect();
+    Evidence::from_statement(st, |d| fetched.get(d).map(|b| b.as_ref()))
+        .map_err(|err| ("blob", err.to_string()))
+}
+
+/// Re-evaluate a statement whose key missed. Without attestations or a
+/// vulnerability basis, first the rules reading the day alone (on only the
+/// probes they read): when their results give a day-free key already
+/// evaluated, that evaluation is taken (equal day-free keys, equal results:
+/// the collector's own ingest relies on the same). Otherwise in full, kept
+/// under its day-free key too. Counted in the report.
+fn recompute(
+    c: Recompute<'_>,
+    day_free: &mut HashMap<(Digest, Digest), Recomputed>,
+    r: &mut Report,
+) -> Recomputed {
+    let keys = &c.loaded.keys;
+    let plain = c.attestations.is_empty() && c.vulns.is_none();
+    let mut day_free_key = None;
+    if plain {
+        if let Some(day_st) = keys.day_statement(c.st) {
+            // A blob error surfaces in the full evaluation below.
+            if let Ok(ev) = evidence_of(&day_st, c.blobs) {
+                let day = keys.day_results(&c.loaded.set, &ev);
+                day_free_key = keys.day_free_key(c.st, &[], &day);
+                if let Some(hit) = day_free_key.and_then(|k| day_free.get(&(c.set_key, k))) {
+                    r.checked.results_day_only += 1;
+                    return hit.clone();
+                }
+            }
+        }
+    }
+    r.checked.results_evaluated += 1;
+    let again = (|| {
+        let mut evidence = evidence_of(c.st, c.blobs)?;
+        let mut open = None;
+        if let Some((basis, subset)) = c.vulns {
+            if let Ok(inv) = inventory_of(&evidence) {
+                subset.covers(&inv).map_err(|m| ("vulns", m))?;
+            }
+            evidence = with_vulns(evidence, &subset.index, basis);
+            open = Some(open_pairs(
+                evidence.probes.get(VULNS).and_then(|p| p.data.as_ref()),
+            ));
+        }
+        let mut again = RecordedResults::from_evaluation(evaluate_with(
+            &c.loaded.set,
+            &evidence,
+            c.attestations,
+        ));
+        again.vulns = c.recorded.vulns.clone();
+        Ok((again, open))
+    })();
+    if plain {
+        if let Ok((results, _)) = &again {
+            let key = day_free_key.or_else(|| keys.day_free_key(c.st, &[], &results.rules));
+            if let Some(k) = key {
+                day_free.insert((c.set_key, k), again.clone());
+            }
+        }
+    }
+    again
 }
 
 /// The attestations a recorded result cites (one per hybrid control it

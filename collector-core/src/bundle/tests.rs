@@ -452,6 +452,16 @@ fn hybrid_bundle_at(with_attestation: bool, times: &[&str]) -> BTreeMap<String, 
             .unwrap(),
         );
     }
+    seal_with_policy(members, &index, policy)
+}
+
+/// `members` with `policy` as the bundle's one policy file and `index`,
+/// sealed.
+fn seal_with_policy(
+    mut members: BTreeMap<String, Vec<u8>>,
+    index: &Index,
+    policy: String,
+) -> BTreeMap<String, Vec<u8>> {
     let files = vec![PolicyFileEntry {
         name: "test.toml".into(),
         path: "policies/000-test.toml".into(),
@@ -463,9 +473,111 @@ fn hybrid_bundle_at(with_attestation: bool, times: &[&str]) -> BTreeMap<String, 
         POLICY_INDEX_PATH.into(),
         serde_json::to_vec(&files).unwrap(),
     );
-    set_index(&mut members, &index);
+    set_index(&mut members, index);
     reseal(&mut members);
     members
+}
+
+/// [`POLICY`] and a rule reading the day that passes before 2026-11-22.
+fn day_policy() -> String {
+    format!(
+        "{POLICY}\n[[rule]]\nid = \"ssh.early\"\ntitle = \"Early\"\ncontrols = [\"A.8.9\"]\nseverity = \"low\"\nrequires = [\"sshd\"]\ncheck = 'collected_day < timestamp(\"2026-11-22T00:00:00Z\")'\n"
+    )
+}
+
+/// One unchanged host collected at `times` under [`day_policy`], each
+/// statement recorded with its own results, or, when `forge_last`, the
+/// last one with the results of the one before it.
+fn day_bundle(times: &[&str], forge_last: bool) -> BTreeMap<String, Vec<u8>> {
+    let policy = day_policy();
+    let set = PolicySet::load(
+        &[PolicySource::new("test.toml", policy.as_bytes())],
+        Catalog::annex_a(),
+    )
+    .unwrap();
+    let mut members = BTreeMap::new();
+    let mut index = Index::default();
+    let mut a = host(1, "agt_a", "web-1");
+    let good = br#"{"permitrootlogin":"no"}"#;
+    members.insert(blob_path(&sha256_digest(good)), good.to_vec());
+    let mut previous: Option<Digest> = None;
+    for (i, t) in times.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let env = sign_at(&mut a, seq, good, None, t.parse().unwrap());
+        let st =
+            Statement::from_bytes(Envelope::from_json(&env).unwrap().payload.as_slice()).unwrap();
+        let rd = match previous {
+            Some(p) if forge_last && i + 1 == times.len() => p,
+            _ => {
+                let ev = Evidence::from_statement(&st, |_| Some(&good[..])).unwrap();
+                let results =
+                    serde_json::to_vec(&RecordedResults::from_evaluation(evaluate(&set, &ev)))
+                        .unwrap();
+                let rd = sha256_digest(&results);
+                members.insert(results_path(&rd), results);
+                rd
+            }
+        };
+        previous = Some(rd);
+        let path = envelope_path(&a.id, seq);
+        index.statements.push(IndexEntry {
+            agent: a.id.clone(),
+            sequence: seq,
+            envelope: sha256_digest(&env),
+            path: path.clone(),
+            collected_at: st.predicate.collected_at,
+            received_at: st.predicate.collected_at,
+            results: rd,
+        });
+        members.insert(path, env);
+    }
+    members.insert(agent_path(&a.id), agent_record(&a));
+    seal_with_policy(members, &index, policy)
+}
+
+const DAYS: [&str; 6] = [
+    "2026-11-20T10:00:00Z",
+    "2026-11-20T11:00:00Z",
+    "2026-11-21T10:00:00Z",
+    "2026-11-21T11:00:00Z",
+    "2026-11-22T10:00:00Z",
+    "2026-11-22T11:00:00Z",
+];
+
+/// An unchanged host's next day runs only the rule reading the day and
+/// takes the previous day's results when it gives the same result; when
+/// it turns, the day is evaluated in full. Both readers count the same.
+#[test]
+fn an_unchanged_hosts_next_day_re_evaluates_only_its_day_rules() {
+    let members = day_bundle(&DAYS, false);
+    for r in [run(&members), ordered_report(&members)] {
+        assert!(r.ok, "{}", failure_text(&r));
+        assert_eq!(r.checked.results_confirmed, 6);
+        // 20th in full; 21st from the 20th (the day rule still passes);
+        // 22nd in full (it fails from then on).
+        assert_eq!(r.checked.results_evaluated, 2);
+        assert_eq!(r.checked.results_day_only, 1);
+    }
+}
+
+/// A forged last day (the day rule turned, the results say it did not)
+/// is caught although its day-free key would differ only by that rule.
+#[test]
+fn a_day_rule_that_turned_is_not_taken_from_the_day_before() {
+    // The 22nd's first run recorded with the 21st's results.
+    let members = day_bundle(&DAYS[..5], true);
+    for r in [run(&members), ordered_report(&members)] {
+        assert!(!r.ok);
+        let text = failure_text(&r);
+        assert!(
+            text.contains("agent agt_a sequence 5") && text.contains("rule ssh.early"),
+            "{text}"
+        );
+        assert_eq!(r.checked.results_confirmed, 4);
+    }
+    // Forged on a day where the rule still passes: the same results, confirmed.
+    let members = day_bundle(&DAYS[..4], true);
+    assert!(run(&members).ok);
 }
 
 #[test]

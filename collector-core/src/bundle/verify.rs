@@ -416,6 +416,8 @@ pub(super) fn conclude(
     r.findings.extend(later.findings);
     r.checked.policies = later.checked.policies;
     r.checked.results_confirmed = later.checked.results_confirmed;
+    r.checked.results_evaluated = later.checked.results_evaluated;
+    r.checked.results_day_only = later.checked.results_day_only;
     let atts = check_attestations_with(members, blobs, today, &mut r);
     for a in atts.iter().filter(|a| !a.current) {
         r.warn(

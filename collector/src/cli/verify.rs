@@ -150,6 +150,10 @@ fn print_table(r: &Report, took: std::time::Duration) {
         c.results_confirmed,
         took.as_secs_f64()
     );
+    println!(
+        "re-evaluations: {} in full, {} of the day-reading rules only (the rest share an evaluation key)",
+        c.results_evaluated, c.results_day_only
+    );
     if !r.attesters.is_empty() {
         println!("attester keys the collector vouched for:");
         let day = |t: Option<chrono::DateTime<chrono::Utc>>| {

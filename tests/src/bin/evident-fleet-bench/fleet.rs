@@ -11,7 +11,7 @@
 //! does not change between runs.
 
 use chrono::{DateTime, Duration as Days, Utc};
-use evident_agent::probes::packages::PackagesFacts;
+use evident_agent::probes::packages::{InventoryPackage, PackagesFacts};
 use evident_core::evidence::{
     AgentInfo, Content, HostFacts, Predicate, ProbeEntry, ProbeStatus, Schedule, Statement,
     PAYLOAD_TYPE,
@@ -80,6 +80,60 @@ const WORDS: &[&str] = &[
     "attr",
 ];
 const PREFIXES: &[&str] = &["lib", "", "python3-", "fonts-", "gir1.2-"];
+
+/// The installed inventory at update `epoch` (what the real probe reports
+/// for vulnerability matching: name, version, architecture, source package
+/// and version; ~110 B of JSON a package): package `i` was pending at the
+/// epochs `e` with `(7 i + e) % 97 == 0` (see `packages_blob`) and each
+/// such update installed since bumped its Debian revision (`+deb12uN`), so
+/// an update changes a few packages, as a weekly security update does.
+fn inventory(t: &Template, image: usize, epoch: u64) -> Vec<InventoryPackage> {
+    let mut inv: Vec<InventoryPackage> = t
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let r = (97 - (i as u64 * 7) % 97) % 97;
+            let upgrades = if epoch > r {
+                (epoch - 1 - r) / 97 + 1
+            } else {
+                0
+            };
+            let mut version = format!("{}.{}.{}-{}", i % 7 + 1, i % 13, i % 5, i % 4 + 1);
+            if upgrades > 0 {
+                version.push_str(&format!("+deb12u{upgrades}"));
+            }
+            let stem = &t.packages[i - i % 3];
+            let source = PREFIXES
+                .iter()
+                .filter(|p| !p.is_empty())
+                .find_map(|p| stem.strip_prefix(p))
+                .unwrap_or(stem)
+                .to_string();
+            let arch = if name.starts_with("fonts-") || name.starts_with("python3-") {
+                "all"
+            } else {
+                "amd64"
+            };
+            InventoryPackage {
+                name: name.clone(),
+                version: version.clone(),
+                arch: arch.into(),
+                source,
+                source_version: version,
+            }
+        })
+        .collect();
+    inv.push(InventoryPackage {
+        name: format!("app-image-{image}"),
+        version: "1.0-1".into(),
+        arch: "amd64".into(),
+        source: format!("app-image-{image}"),
+        source_version: "1.0-1".into(),
+    });
+    inv.sort_by(|a, b| a.name.cmp(&b.name));
+    inv
+}
 
 impl Template {
     /// Collect the template with the real probes over a fixture root, with
@@ -210,6 +264,7 @@ impl Host {
             .collect();
         let security: Vec<String> = pending.iter().step_by(3).cloned().collect();
         let facts = PackagesFacts {
+            inventory: inventory(t, image, epoch),
             manager: "dpkg".into(),
             inventory_collected: true,
             installed_count: names.len(),
