@@ -108,9 +108,23 @@ fn add(
     let rd = sha256_digest(&results);
     members.insert(results_path(&rd), results);
     members.insert(blob_path(&sha256_digest(blob)), blob.to_vec());
-    let path = envelope_path(&h.id, seq);
+    file_statement(members, index, &h.id, seq, env, &st, rd);
+}
+
+/// File `env` (statement `st` of `agent` at `seq`, recorded with results
+/// `rd`) in the bundle and its index.
+pub(super) fn file_statement(
+    members: &mut BTreeMap<String, Vec<u8>>,
+    index: &mut Index,
+    agent: &str,
+    seq: u64,
+    env: Vec<u8>,
+    st: &Statement,
+    rd: Digest,
+) {
+    let path = envelope_path(agent, seq);
     index.statements.push(IndexEntry {
-        agent: h.id.clone(),
+        agent: agent.into(),
         sequence: seq,
         envelope: sha256_digest(&env),
         path: path.clone(),
@@ -425,17 +439,7 @@ fn hybrid_bundle_at(with_attestation: bool, times: &[&str]) -> BTreeMap<String, 
             rd
         });
         members.insert(blob_path(&sha256_digest(good)), good.to_vec());
-        let path = envelope_path(&a.id, seq);
-        index.statements.push(IndexEntry {
-            agent: a.id.clone(),
-            sequence: seq,
-            envelope: sha256_digest(&env),
-            path: path.clone(),
-            collected_at: st.predicate.collected_at,
-            received_at: st.predicate.collected_at,
-            results: rd,
-        });
-        members.insert(path, env);
+        file_statement(&mut members, &mut index, &a.id, seq, env, &st, rd);
     }
     members.insert(agent_path(&a.id), agent_record(&a));
     if with_attestation {
@@ -519,17 +523,7 @@ fn day_bundle(times: &[&str], forge_last: bool) -> BTreeMap<String, Vec<u8>> {
             }
         };
         previous = Some(rd);
-        let path = envelope_path(&a.id, seq);
-        index.statements.push(IndexEntry {
-            agent: a.id.clone(),
-            sequence: seq,
-            envelope: sha256_digest(&env),
-            path: path.clone(),
-            collected_at: st.predicate.collected_at,
-            received_at: st.predicate.collected_at,
-            results: rd,
-        });
-        members.insert(path, env);
+        file_statement(&mut members, &mut index, &a.id, seq, env, &st, rd);
     }
     members.insert(agent_path(&a.id), agent_record(&a));
     seal_with_policy(members, &index, policy)

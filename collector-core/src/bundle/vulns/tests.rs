@@ -122,17 +122,7 @@ fn build() -> Built {
         let bytes = serde_json::to_vec(&rec).unwrap();
         let rd = sha256_digest(&bytes);
         members.insert(results_path(&rd), bytes);
-        let path = envelope_path("agt_w", seq);
-        index.statements.push(IndexEntry {
-            agent: "agt_w".into(),
-            sequence: seq,
-            envelope: sha256_digest(&env),
-            path: path.clone(),
-            collected_at: st.predicate.collected_at,
-            received_at: st.predicate.collected_at,
-            results: rd,
-        });
-        members.insert(path, env);
+        crate::bundle::tests::file_statement(&mut members, &mut index, "agt_w", seq, env, &st, rd);
     }
     members.insert(
         blob_path(&sha256_digest(PACKAGES.as_bytes())),
