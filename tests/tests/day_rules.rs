@@ -6,7 +6,8 @@
 //! results change, the run is evaluated in full. `export` + `verify
 //! --trust` re-evaluates every stored statement with the bundle's policies:
 //! the results recorded through the day-free key are those of a full
-//! evaluation.
+//! evaluation, and `verify` itself re-evaluates only the day rules of the
+//! next day's run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{DateTime, Duration, Utc};
@@ -117,6 +118,13 @@ async fn a_new_day_evaluates_only_the_day_rules(backend: Backend) {
     let text =
         String::from_utf8_lossy(&v.stdout).into_owned() + &String::from_utf8_lossy(&v.stderr);
     assert_eq!(v.status.code(), Some(0), "{text}");
+    // `verify` re-evaluates the same way: the first day and the turned one
+    // in full, the next day's first run only on its day rules (its results
+    // then come from the day before), the same day's second run by its key.
+    assert!(
+        text.contains("re-evaluations: 2 in full, 1 of the day-reading rules only"),
+        "{text}"
+    );
     server.finish().await;
 }
 
