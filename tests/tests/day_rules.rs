@@ -137,3 +137,47 @@ async fn a_new_day_evaluates_only_the_day_rules_sqlite() {
 async fn a_new_day_evaluates_only_the_day_rules_postgres() {
     a_new_day_evaluates_only_the_day_rules(Backend::Postgres).await;
 }
+
+/// Evaluation converts only the fields the bundled rules read of each probe
+/// (`policy/fields.rs`: the package inventory, most of the `packages` blob,
+/// is never converted), and gives exactly the results of converting every
+/// field, on a compliant host and on one failing several rules.
+#[test]
+fn converting_only_the_fields_read_gives_the_same_results() {
+    use evident_agent::hostroot::HostRoot;
+    use evident_core::bundle::RecordedResults;
+    use evident_core::policy::RuleStatus;
+    let projected = evident_policies::bundled_set().unwrap();
+    let fields = projected.fields_converted("packages").expect("projected");
+    assert!(fields.contains("last_update"), "{fields:?}");
+    assert!(!fields.contains("inventory"), "{fields:?}");
+    let whole = evident_policies::bundled_set()
+        .unwrap()
+        .project_fields(false);
+    assert!(whole.fields_converted("packages").is_none());
+    let now = "2026-11-20T10:00:00Z".parse().unwrap();
+    for (name, sshd) in [
+        ("proj-a", "PermitRootLogin no\nPasswordAuthentication no\n"),
+        (
+            "proj-b",
+            "PermitRootLogin yes\nPasswordAuthentication yes\n",
+        ),
+    ] {
+        let root = fixture_root(name);
+        std::fs::write(root.path().join("etc/ssh/sshd_config"), sshd).unwrap();
+        let (evidence, a) =
+            evident_agent::scan::scan(&projected, &HostRoot::offline(root.path()), now).unwrap();
+        let statuses: std::collections::BTreeSet<RuleStatus> =
+            a.rules.iter().map(|r| r.status).collect();
+        assert!(
+            statuses.contains(&RuleStatus::Pass) && statuses.contains(&RuleStatus::Fail),
+            "{statuses:?}"
+        );
+        let b = evident_core::policy::evaluate(&whole, &evidence);
+        assert_eq!(
+            RecordedResults::from_evaluation(a),
+            RecordedResults::from_evaluation(b),
+            "{name}"
+        );
+    }
+}

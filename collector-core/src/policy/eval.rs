@@ -420,7 +420,21 @@ fn context<'a>(
             .and_then(|p| p.data.as_ref())
         {
             let var = probe_variable(probe);
-            ctx.add_variable_from_value(var.clone(), to_cel(value));
+            let cel = match (set.fields_converted(&var), value) {
+                // Only the fields the expressions read (`fields.rs`).
+                (Some(fields), serde_json::Value::Object(o)) => {
+                    let map: HashMap<Key, Value> = fields
+                        .iter()
+                        .filter_map(|f| {
+                            o.get(f)
+                                .map(|v| (Key::String(Arc::new(f.clone())), to_cel(v)))
+                        })
+                        .collect();
+                    Value::Map(Map { map: Arc::new(map) })
+                }
+                _ => to_cel(value),
+            };
+            ctx.add_variable_from_value(var.clone(), cel);
             data.insert(var, value);
         }
     }

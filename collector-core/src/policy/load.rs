@@ -226,7 +226,9 @@ impl PolicySet {
             .collect();
         used_probes.sort();
         used_probes.dedup();
+        let probe_fields = super::fields::probe_fields(&policies, &used_probes);
         Ok(PolicySet {
+            probe_fields,
             policies,
             waivers: Vec::new(),
             waiver_source: None,

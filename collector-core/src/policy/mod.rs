@@ -15,6 +15,7 @@
 
 pub mod coverage;
 mod eval;
+mod fields;
 mod key;
 mod load;
 pub mod status;
@@ -167,6 +168,9 @@ pub struct PolicySet {
     catalog: crate::catalog::Catalog,
     /// Probe variables read by at least one expression (only these are converted to CEL values).
     used_probes: Vec<String>,
+    /// Per probe variable, the top-level fields the expressions read, when
+    /// they read nothing else (`fields.rs`): only those are converted.
+    probe_fields: std::collections::HashMap<String, Option<std::collections::BTreeSet<String>>>,
     /// Control id → coverage merged over every policy that declares it.
     coverage: BTreeMap<String, coverage::EffectiveCoverage>,
 }
@@ -181,6 +185,24 @@ impl fmt::Debug for PolicySet {
 }
 
 impl PolicySet {
+    /// Evaluate converting every field of every probe read (`false`), or
+    /// only the fields the expressions read (`true`, the default). The
+    /// results are the same either way; this exists so that tests and
+    /// benchmarks can show it.
+    pub fn project_fields(mut self, on: bool) -> PolicySet {
+        self.probe_fields = if on {
+            fields::probe_fields(&self.policies, &self.used_probes)
+        } else {
+            std::collections::HashMap::new()
+        };
+        self
+    }
+
+    /// The fields of probe variable `var` evaluation converts (None: all).
+    pub fn fields_converted(&self, var: &str) -> Option<&std::collections::BTreeSet<String>> {
+        self.probe_fields.get(var).and_then(Option::as_ref)
+    }
+
     /// The policies in load order.
     pub fn policies(&self) -> &[Policy] {
         &self.policies

@@ -447,3 +447,37 @@ check = 'kernel.usb_storage_disabled'
     .unwrap();
     assert!(set.reads_host());
 }
+
+/// Only the fields the expressions read are converted (`policy/fields.rs`),
+/// and the results — passes, failures, a missing key's error, a value
+/// that is not an object — are those of converting everything.
+#[test]
+fn converting_only_the_fields_read_gives_the_same_results() {
+    let projected = set();
+    let fields: Vec<&str> = projected
+        .fields_converted("sshd")
+        .expect("sshd is read field by field")
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(fields, ["match_blocks", "maxauthtries", "permitrootlogin"]);
+    let whole = set().project_fields(false);
+    assert!(whole.fields_converted("sshd").is_none());
+    for sshd in [
+        json!({"permitrootlogin": "no", "maxauthtries": 3, "match_blocks": [], "ciphers": ["a", "b"], "x": {"y": 1}}),
+        json!({"permitrootlogin": "yes", "maxauthtries": 9, "unread": "z"}),
+        json!({"unread": 1}),
+        json!(["not", "an", "object"]),
+    ] {
+        let ev = evidence(sshd.clone());
+        let a = evaluate(&projected, &ev);
+        assert_eq!(a, evaluate(&whole, &ev), "{sshd}");
+    }
+    let a = evaluate(
+        &projected,
+        &evidence(json!({"permitrootlogin": "yes", "maxauthtries": 9})),
+    );
+    let status = |id: &str| a.rules.iter().find(|r| r.id == id).map(|r| r.status);
+    assert_eq!(status("ssh.root-login"), Some(RuleStatus::Fail));
+    assert_eq!(status("ssh.typo"), Some(RuleStatus::Error));
+}
