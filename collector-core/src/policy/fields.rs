@@ -1,6 +1,6 @@
 //! Which top-level fields of each probe variable a policy set's expressions
 //! read, so that evaluation converts only those to CEL values (a
-//! `packages` blob with a full inventory is ~80 KB of JSON, of which the
+//! `packages` blob with a full inventory is ~70 KB of JSON, of which the
 //! rules read a few scalars).
 //!
 //! The scan is textual and conservative: every occurrence of the variable

@@ -83,7 +83,7 @@ const PREFIXES: &[&str] = &["lib", "", "python3-", "fonts-", "gir1.2-"];
 
 /// The installed inventory at update `epoch` (what the real probe reports
 /// for vulnerability matching: name, version, architecture, source package
-/// and version; ~110 B of JSON a package): package `i` was pending at the
+/// and version; ~95 B of JSON a package): package `i` was pending at the
 /// epochs `e` with `(7 i + e) % 97 == 0` (see `packages_blob`) and each
 /// such update installed since bumped its Debian revision (`+deb12uN`), so
 /// an update changes a few packages, as a weekly security update does.
