@@ -279,27 +279,26 @@ impl<'a> ResultsChecker<'a> {
         if self.eval_cache.len() >= CACHE_ENTRIES && !self.eval_cache.contains_key(&key) {
             self.eval_cache.clear();
         }
-        if !self.eval_cache.contains_key(&key) {
-            if self.day_free_cache.len() >= CACHE_ENTRIES {
-                self.day_free_cache.clear();
+        let recomputed = match self.eval_cache.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                if self.day_free_cache.len() >= CACHE_ENTRIES {
+                    self.day_free_cache.clear();
+                }
+                v.insert(recompute(
+                    Recompute {
+                        set_key,
+                        loaded,
+                        st,
+                        blobs,
+                        vulns: vulns.as_ref().map(|(b, s)| (*b, &**s)),
+                        attestations: &attestations,
+                        recorded,
+                    },
+                    &mut self.day_free_cache,
+                    r,
+                ))
             }
-            let again = recompute(
-                Recompute {
-                    set_key,
-                    loaded,
-                    st,
-                    blobs,
-                    vulns: vulns.as_ref().map(|(b, s)| (*b, &**s)),
-                    attestations: &attestations,
-                    recorded,
-                },
-                &mut self.day_free_cache,
-                r,
-            );
-            self.eval_cache.insert(key, again);
-        }
-        let Some(recomputed) = self.eval_cache.get(&key) else {
-            return;
         };
         let at = format!("{host} sequence {}", e.sequence);
         match recomputed {

@@ -70,24 +70,11 @@ pub(crate) fn fields_read_by<'a>(
     Some(all)
 }
 
-/// Per probe variable of `used_probes`, the fields every expression of
-/// `policies` reads of it (None: the whole value).
-pub(crate) fn probe_fields(
-    policies: &[super::Policy],
-    used_probes: &[String],
-) -> HashMap<String, Option<BTreeSet<String>>> {
-    let sources: Vec<&str> = policies
-        .iter()
-        .flat_map(|p| {
-            p.applies_to.iter().chain(p.rules.iter().flat_map(|r| {
-                std::iter::once(&r.check)
-                    .chain(r.applies_to.iter())
-                    .chain(r.known_when.iter())
-            }))
-        })
-        .map(|e| e.source())
-        .collect();
-    used_probes
+/// Per probe variable the set reads, the fields every expression of the
+/// set reads of it (None: the whole value).
+pub(crate) fn probe_fields(set: &super::PolicySet) -> HashMap<String, Option<BTreeSet<String>>> {
+    let sources: Vec<&str> = set.expressions().map(|e| e.source()).collect();
+    set.used_probes
         .iter()
         .filter(|p| p.as_str() != "host")
         .map(|p| {

@@ -30,7 +30,8 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 
 impl PolicySet {
-    fn expressions(&self) -> impl Iterator<Item = &Expr> {
+    /// Every expression of the set: policy gates, rule checks, rule gates.
+    pub(super) fn expressions(&self) -> impl Iterator<Item = &Expr> {
         self.policies().iter().flat_map(|p| {
             p.applies_to.iter().chain(p.rules.iter().flat_map(|r| {
                 std::iter::once(&r.check)

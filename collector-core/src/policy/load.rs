@@ -226,9 +226,8 @@ impl PolicySet {
             .collect();
         used_probes.sort();
         used_probes.dedup();
-        let probe_fields = super::fields::probe_fields(&policies, &used_probes);
-        Ok(PolicySet {
-            probe_fields,
+        let mut set = PolicySet {
+            probe_fields: std::collections::HashMap::new(),
             policies,
             waivers: Vec::new(),
             waiver_source: None,
@@ -236,7 +235,9 @@ impl PolicySet {
             catalog: catalog.clone(),
             used_probes,
             coverage,
-        })
+        };
+        set.probe_fields = super::fields::probe_fields(&set);
+        Ok(set)
     }
 }
 

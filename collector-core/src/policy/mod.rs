@@ -191,7 +191,7 @@ impl PolicySet {
     /// benchmarks can show it.
     pub fn project_fields(mut self, on: bool) -> PolicySet {
         self.probe_fields = if on {
-            fields::probe_fields(&self.policies, &self.used_probes)
+            fields::probe_fields(&self)
         } else {
             std::collections::HashMap::new()
         };

@@ -83,13 +83,14 @@ macro_rules! impl_ingest_batch {
         /// whole blob of its kind when that pays. Rows are taken in order (an
         /// agent's later blob is compared with its earlier one).
         /// Every writer of `blobs` goes through here.
-        async fn insert_blobs(
+        async fn insert_blobs<'a>(
             tx: &mut sqlx::Transaction<'static, $db>,
-            rows: &[(&[u8], &[u8], Option<&str>)],
+            rows: &[(&[u8], &[u8], Option<&'a str>)],
         ) -> Result<(), $crate::store::StoreError> {
-            let (owned, plain): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, data, owner)| {
-                owner.is_some() && data.len() >= $crate::store::blob::DELTA_MIN
-            });
+            let owned_by = |(_, data, owner): &&(&[u8], &[u8], Option<&'a str>)| {
+                owner.filter(|_| data.len() >= $crate::store::blob::DELTA_MIN)
+            };
+            let plain: Vec<_> = rows.iter().filter(|r| owned_by(r).is_none()).collect();
             for chunk in plain.chunks(200) {
                 let values = (0..chunk.len())
                     .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
@@ -108,10 +109,8 @@ macro_rules! impl_ingest_batch {
                 }
                 q.execute(&mut **tx).await?;
             }
-            for (digest, data, owner) in owned {
-                if let Some(agent) = owner {
-                    insert_owned_blob(tx, digest, data, agent).await?;
-                }
+            for (r, agent) in rows.iter().filter_map(|r| Some((r, owned_by(&r)?))) {
+                insert_owned_blob(tx, r.0, r.1, agent).await?;
             }
             Ok(())
         }
@@ -149,13 +148,7 @@ macro_rules! impl_ingest_batch {
             let base = match base {
                 Some(row) => {
                     let d = $crate::store::digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
-                    let enc: i64 = row.try_get(1)?;
-                    if enc == blob::DELTA {
-                        return Err($crate::store::StoreError::Corrupt(format!(
-                            "blob {d}: the base of agent {agent}'s blobs is itself a delta"
-                        )));
-                    }
-                    Some((d, blob::unpack(&d, enc, row.try_get(2)?, None)?))
+                    Some((d, blob::unpack_base(&d, row.try_get(1)?, row.try_get(2)?)?))
                 }
                 None => None,
             };

@@ -106,6 +106,21 @@ pub(crate) fn unpack(
     unpack_within(digest, encoding, data, base, MAX_BLOB_BYTES)
 }
 
+/// [`unpack`] of a row read as the base of a delta: a whole blob, never
+/// itself a delta (a base is always whole, so a read costs two rows at most).
+pub(crate) fn unpack_base(
+    digest: &Digest,
+    encoding: i64,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, StoreError> {
+    if encoding == DELTA {
+        return Err(StoreError::Corrupt(format!(
+            "blob {digest}: a delta where a delta's base (a whole blob) is needed"
+        )));
+    }
+    unpack(digest, encoding, data, None)
+}
+
 fn unpack_within(
     digest: &Digest,
     encoding: i64,

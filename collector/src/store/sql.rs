@@ -604,13 +604,11 @@ macro_rules! impl_store {
                     let mut whole: BTreeMap<Digest, Vec<u8>> = BTreeMap::new();
                     for row in q.fetch_all(&self.read).await? {
                         let digest = digest_from(&row.try_get::<Vec<u8>, _>(0)?)?;
-                        let encoding: i64 = row.try_get(1)?;
-                        if encoding == $crate::store::blob::DELTA {
-                            return Err(StoreError::Corrupt(format!(
-                                "blob {digest}: a delta's base is itself a delta"
-                            )));
-                        }
-                        let data = $crate::store::blob::unpack(&digest, encoding, row.try_get(2)?, None)?;
+                        let data = $crate::store::blob::unpack_base(
+                            &digest,
+                            row.try_get(1)?,
+                            row.try_get(2)?,
+                        )?;
                         whole.insert(digest, data);
                     }
                     for (digest, data, base) in deltas {
