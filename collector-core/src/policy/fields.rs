@@ -88,6 +88,24 @@ pub(crate) fn probe_fields(set: &super::PolicySet) -> HashMap<String, Option<BTr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text (multi-byte characters next to the variable included)
+        /// is scanned without a panic, and every field found follows
+        /// `var.` in it.
+        #[test]
+        fn any_source_scans_without_panicking(
+            src in "(packages|\\.|[a-z_]{1,4}|é|→| |\\(|\\[|'){0,24}",
+        ) {
+            if let Some(fields) = fields_read(&src, "packages") {
+                for f in fields {
+                    prop_assert!(src.contains(&f));
+                }
+            }
+            let _ = fields_read(&src, "é");
+        }
+    }
 
     fn set(v: &[&str]) -> Option<BTreeSet<String>> {
         Some(v.iter().map(|s| s.to_string()).collect())
