@@ -16,9 +16,10 @@ use super::alerts::{check_alerts_with, cited_statements};
 use super::chain::{check_envelope, check_pair, host_of, key_owners, Link};
 use super::manifest::{check_agents, check_root, Agents};
 use super::model::{BlobSource, IndexEntry, ManifestEntry, FORMAT};
+use super::parallel::{Parallel, Serial};
 use super::pruned::{read_pruned, Pruned, PrunedTally};
 use super::report::Report;
-use super::results::ResultsChecker;
+use super::results::{ResultItem, ResultsChecker};
 use super::verify::{conclude, pin, Pins};
 use crate::digest::Digest;
 use crate::evidence::Statement;
@@ -181,18 +182,39 @@ impl<'a> Ordered<'a> {
     /// Record the next index entry (in index order) with its checked
     /// envelope: findings, chain, re-evaluation, alert citations.
     pub fn apply(&mut self, e: IndexEntry, checked: CheckedEntry) {
-        self.r.findings.extend(checked.found.findings);
-        self.r.checked.envelopes += checked.found.checked.envelopes;
-        let link = checked.statement.as_ref().map(Link::of);
-        if !self.cited.is_empty() {
-            if let Some(slot) = self.cited.get_mut(&(e.agent.clone(), e.sequence)) {
-                *slot = Some(e.envelope);
+        self.apply_batch(vec![(e, checked)], &Serial);
+    }
+
+    /// Record the next index entries (in index order) with their checked
+    /// envelopes, as [`Ordered::apply`] one at a time would: the
+    /// re-evaluations run on `par`, the rest in order.
+    pub fn apply_batch(&mut self, batch: Vec<(IndexEntry, CheckedEntry)>, par: &impl Parallel) {
+        let mut evaluate: Vec<(IndexEntry, String, Statement)> = Vec::new();
+        for (e, checked) in batch {
+            self.r.findings.extend(checked.found.findings);
+            self.r.checked.envelopes += checked.found.checked.envelopes;
+            let link = checked.statement.as_ref().map(Link::of);
+            if !self.cited.is_empty() {
+                if let Some(slot) = self.cited.get_mut(&(e.agent.clone(), e.sequence)) {
+                    *slot = Some(e.envelope);
+                }
             }
+            if let (Some(st), Some(_)) = (checked.statement, self.results.as_ref()) {
+                evaluate.push((e.clone(), host_of(&self.agents, &e.agent), st));
+            }
+            self.chain(e, link);
         }
-        if let (Some(st), Some(rc)) = (&checked.statement, self.results.as_mut()) {
-            let host = host_of(&self.agents, &e.agent);
-            rc.check(self.members, self.blobs, &e, &host, st, &mut self.later);
+        if let Some(rc) = self.results.as_mut() {
+            let items: Vec<ResultItem<'_>> = evaluate
+                .iter()
+                .map(|(e, host, st)| ResultItem { e, host, st })
+                .collect();
+            rc.check_batch(self.members, self.blobs, &items, &mut self.later, par);
         }
+    }
+
+    /// The chain check of `e` against the agent's previous statement.
+    fn chain(&mut self, e: IndexEntry, link: Option<Link>) {
         let same = self.run.as_ref().is_some_and(|run| run.agent == e.agent);
         match self.run.as_mut() {
             Some(run) if same => {

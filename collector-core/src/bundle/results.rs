@@ -4,6 +4,7 @@ use super::model::{
     attestation_path, results_path, BlobSource, IndexEntry, PolicyFileEntry, RecordedResults,
     POLICY_INDEX_PATH,
 };
+use super::parallel::{Parallel, Serial};
 use super::report::{parse_member, Report};
 use super::vulns::{compare_open, open_pairs, vulns_key, OpenPairs, VulnChecker};
 use crate::catalog::Catalog;
@@ -13,11 +14,12 @@ use crate::evidence::{Evidence, Statement};
 use crate::policy::{
     evaluate_with, AttestationInput, PolicyRef, PolicySet, PolicySource, RuleResult, SourceRef,
 };
-use crate::vuln::basis::{inventory_of, with_vulns, VulnBasis, VULNS};
+use crate::vuln::basis::{inventory_of, with_vulns, VULNS};
 use crate::vuln::subset::SnapshotSubset;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Check the bundle's policy files (`policies/index.json`): every listed
 /// file is present and matches its digest. Returns the files by digest.
@@ -113,33 +115,100 @@ struct LoadedSet {
     keys: crate::policy::EvalKeys,
 }
 
-/// Re-evaluates statements one at a time against the results recorded for
-/// them, caching what statements share: parsed results by digest, policy
-/// sets by the files they cite (results recorded before and after a policy
-/// change cite different files, and each is re-evaluated with its own),
-/// recomputed results by (policy set, evaluation key, attestations).
 /// Most entries each cache of [`ResultsChecker`] holds before it starts
-/// again (entries are parsed results, tens of KB each).
-const CACHE_ENTRIES: usize = 128;
-
-pub(super) struct ResultsChecker<'a> {
-    files: HashMap<Digest, &'a [u8]>,
-    recorded_cache: HashMap<Digest, Option<RecordedResults>>,
-    sets: HashMap<Digest, Result<LoadedSet, String>>,
-    reported_sets: BTreeSet<Digest>,
-    eval_cache: HashMap<(Digest, Digest, Digest), Recomputed>,
-    /// Re-evaluations by (policy set, day-free key): an unchanged host's
-    /// next day takes its previous day's results when the rules reading the
-    /// day give the same results (see [`crate::policy::EvalKeys::day_free_key`]).
-    day_free_cache: HashMap<(Digest, Digest), Recomputed>,
-    /// Re-matching of vulnerability results and first-seen citations.
-    pub(super) vulns: VulnChecker,
-}
+/// again (entries are parsed results, tens of KB each). This crate's own
+/// tests use tiny caches, so that every one of them verifies across
+/// restarts (and batches across them give the same report).
+const CACHE_ENTRIES: usize = if cfg!(test) { 3 } else { 128 };
 
 /// A re-evaluation: the results, and for a vulnerability result the
 /// (CVE, source package) pairs re-matched; or the kind and message of why
 /// it could not run.
 type Recomputed = Result<(RecordedResults, Option<OpenPairs>), (&'static str, String)>;
+
+/// The key of a re-evaluation: (policy set, evaluation key, attestations
+/// and vulnerability basis).
+type EvalKey = (Digest, Digest, Digest);
+
+/// Re-evaluates statements against the results recorded for them, a batch
+/// at a time, caching what statements share: parsed results by digest,
+/// policy sets by the files they cite (results recorded before and after a
+/// policy change cite different files, and each is re-evaluated with its
+/// own), re-evaluations by (policy set, evaluation key, attestations).
+///
+/// A batch ([`ResultsChecker::check_batch`]) goes in three steps: the
+/// statements in order, each looked up in the caches (what misses becomes
+/// a job); the jobs' evaluations, which are pure and may run on several
+/// threads ([`Parallel`]); then the statements in order again, compared
+/// with their re-evaluations. The caches see the same lookups and inserts,
+/// in the same order, as if each statement were checked alone: the report
+/// (findings, their order, the counts) does not depend on the batches.
+pub(super) struct ResultsChecker<'a> {
+    files: HashMap<Digest, &'a [u8]>,
+    recorded_cache: HashMap<Digest, Option<Arc<RecordedResults>>>,
+    sets: HashMap<Digest, Result<Arc<LoadedSet>, String>>,
+    reported_sets: BTreeSet<Digest>,
+    eval_cache: HashMap<EvalKey, Arc<Recomputed>>,
+    /// Re-evaluations by (policy set, day-free key): an unchanged host's
+    /// next day takes its previous day's results when the rules reading the
+    /// day give the same results (see [`crate::policy::EvalKeys::day_free_key`]).
+    day_free_cache: HashMap<(Digest, Digest), Arc<Recomputed>>,
+    /// Re-matching of vulnerability results and first-seen citations.
+    pub(super) vulns: VulnChecker,
+}
+
+/// One statement to check: its index entry, host name and statement.
+pub(super) struct ResultItem<'s> {
+    pub(super) e: &'s IndexEntry,
+    pub(super) host: &'s str,
+    pub(super) st: &'s Statement,
+}
+
+/// A re-evaluation no cache held: what it evaluates.
+struct Job {
+    /// The statement (index in the batch).
+    item: usize,
+    set_key: Digest,
+    loaded: Arc<LoadedSet>,
+    attestations: Vec<AttestationInput>,
+    subset: Option<Arc<SnapshotSubset>>,
+    recorded: Arc<RecordedResults>,
+}
+
+impl Job {
+    /// Neither attestations nor a vulnerability basis: the day-free cache
+    /// applies.
+    fn plain(&self) -> bool {
+        self.attestations.is_empty() && self.subset.is_none()
+    }
+}
+
+/// Where a statement's re-evaluation comes from.
+enum Source {
+    /// A cache held it.
+    Cached(Arc<Recomputed>),
+    /// The job of that index.
+    Job(usize),
+}
+
+/// A statement of the batch after the first step.
+struct Looked {
+    /// Findings of the lookup (missing results, policies, attestations).
+    found: Report,
+    /// The recorded results and where the re-evaluation comes from; `None`
+    /// when the lookup failed (and said why in `found`).
+    compare: Option<(Arc<RecordedResults>, Source)>,
+}
+
+/// How a job is resolved once the day-free keys are known.
+enum Resolution {
+    /// The day-free cache held an evaluation of the same day-free key.
+    Cached(Arc<Recomputed>),
+    /// An earlier job of the batch with the same day-free key.
+    Follows(usize),
+    /// Evaluated in full.
+    Evaluate,
+}
 
 impl<'a> ResultsChecker<'a> {
     /// Check the bundle's policy files; `None` (reported) when the policy
@@ -170,6 +239,152 @@ impl<'a> ResultsChecker<'a> {
         st: &Statement,
         r: &mut Report,
     ) {
+        self.check_batch(members, blobs, &[ResultItem { e, host, st }], r, &Serial);
+    }
+
+    /// Re-evaluate `items` and compare each with its recorded results, the
+    /// evaluations on `par`; findings in the order of `items`.
+    pub(super) fn check_batch(
+        &mut self,
+        members: &BTreeMap<String, Vec<u8>>,
+        blobs: &dyn BlobSource,
+        items: &[ResultItem<'_>],
+        r: &mut Report,
+        par: &impl Parallel,
+    ) {
+        // 1. Lookups, in order; what no cache holds becomes a job. `pending`
+        // stands for the cache entries the jobs will fill: counted as the
+        // cache's, cleared with it.
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut pending: HashMap<EvalKey, usize> = HashMap::new();
+        let mut job_keys: Vec<EvalKey> = Vec::new();
+        let looked: Vec<Looked> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let mut found = Report::default();
+                let compare = self.look_up(members, item, &mut found).map(|l| {
+                    let (key, recorded, job) = l;
+                    if let Some(hit) = self.eval_cache.get(&key) {
+                        return (recorded, Source::Cached(hit.clone()));
+                    }
+                    if let Some(j) = pending.get(&key) {
+                        return (recorded, Source::Job(*j));
+                    }
+                    if self.eval_cache.len() + pending.len() >= CACHE_ENTRIES {
+                        self.eval_cache.clear();
+                        pending.clear();
+                    }
+                    let j = jobs.len();
+                    jobs.push(Job { item: i, ..job });
+                    job_keys.push(key);
+                    pending.insert(key, j);
+                    (recorded, Source::Job(j))
+                });
+                Looked { found, compare }
+            })
+            .collect();
+        // 2. The jobs: day-free keys (pure, parallel), which of them an
+        // earlier evaluation answers (in order), the rest evaluated in full
+        // (pure, parallel).
+        let day_keys: Vec<Option<Digest>> = par.map(jobs.len(), |j| {
+            jobs.get(j).and_then(|job| day_free_key(job, items, blobs))
+        });
+        let mut day_pending: HashMap<(Digest, Digest), usize> = HashMap::new();
+        let mut resolution = Vec::with_capacity(jobs.len());
+        for (j, (job, day_key)) in jobs.iter().zip(&day_keys).enumerate() {
+            if self.day_free_cache.len() + day_pending.len() >= CACHE_ENTRIES {
+                self.day_free_cache.clear();
+                day_pending.clear();
+            }
+            let Some(k) = day_key.map(|k| (job.set_key, k)) else {
+                r.checked.results_evaluated += 1;
+                resolution.push(Resolution::Evaluate);
+                continue;
+            };
+            if let Some(hit) = self.day_free_cache.get(&k) {
+                r.checked.results_day_only += 1;
+                resolution.push(Resolution::Cached(hit.clone()));
+            } else if let Some(leader) = day_pending.get(&k) {
+                r.checked.results_day_only += 1;
+                resolution.push(Resolution::Follows(*leader));
+            } else {
+                r.checked.results_evaluated += 1;
+                day_pending.insert(k, j);
+                resolution.push(Resolution::Evaluate);
+            }
+        }
+        let evaluate: Vec<usize> = resolution
+            .iter()
+            .enumerate()
+            .filter(|(_, res)| matches!(res, Resolution::Evaluate))
+            .map(|(j, _)| j)
+            .collect();
+        let mut evaluated = par
+            .map(evaluate.len(), |n| {
+                evaluate
+                    .get(n)
+                    .and_then(|j| jobs.get(*j))
+                    .map(|job| evaluate_job(job, items, blobs))
+            })
+            .into_iter();
+        let mut results: Vec<Arc<Recomputed>> = Vec::with_capacity(jobs.len());
+        for res in resolution {
+            let value = match res {
+                Resolution::Cached(v) => v,
+                Resolution::Follows(leader) => match results.get(leader) {
+                    Some(v) => v.clone(),
+                    None => Arc::new(Err(("results", "re-evaluation was lost".into()))),
+                },
+                Resolution::Evaluate => Arc::new(
+                    evaluated
+                        .next()
+                        .flatten()
+                        .unwrap_or_else(|| Err(("results", "re-evaluation was lost".into()))),
+                ),
+            };
+            results.push(value);
+        }
+        // The caches as checking each statement alone leaves them.
+        for (k, j) in day_pending {
+            if let Some(v) = results.get(j) {
+                self.day_free_cache.insert(k, v.clone());
+            }
+        }
+        for (k, j) in pending {
+            if let Some(v) = results.get(j) {
+                self.eval_cache.insert(k, v.clone());
+            }
+        }
+        debug_assert_eq!(job_keys.len(), results.len());
+        // 3. Comparisons, in order.
+        for (item, l) in items.iter().zip(looked) {
+            r.findings.extend(l.found.findings);
+            let Some((recorded, source)) = l.compare else {
+                continue;
+            };
+            let recomputed = match &source {
+                Source::Cached(v) => v,
+                Source::Job(j) => match results.get(*j) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            self.compare(item, &recorded, recomputed, r);
+        }
+    }
+
+    /// The first step for one statement: its recorded results, cited
+    /// files, policy set and attestations, and its evaluation key with the
+    /// job that would evaluate it (its `item` set by the caller). `None`
+    /// when something is missing (said in `r`).
+    fn look_up(
+        &mut self,
+        members: &BTreeMap<String, Vec<u8>>,
+        item: &ResultItem<'_>,
+        r: &mut Report,
+    ) -> Option<(EvalKey, Arc<RecordedResults>, Job)> {
+        let ResultItem { e, host, st } = *item;
         let subject = format!("agent {} sequence {}", e.agent, e.sequence);
         // Bounded: a bundle of millions of statements must not keep every
         // distinct result; a reader going host by host reuses the latest.
@@ -183,8 +398,9 @@ impl<'a> ResultsChecker<'a> {
                 .get(&results_path(&e.results))
                 .filter(|b| sha256_digest(b) == e.results)
                 .and_then(|b| serde_json::from_slice(b).ok())
+                .map(Arc::new)
         });
-        let Some(recorded) = recorded.as_ref() else {
+        let Some(recorded) = recorded.clone() else {
             r.fail(
                 "results",
                 &subject,
@@ -193,7 +409,7 @@ impl<'a> ResultsChecker<'a> {
                     e.results
                 ),
             );
-            return;
+            return None;
         };
         let files = &self.files;
         let mut cited_missing = false;
@@ -221,53 +437,53 @@ impl<'a> ResultsChecker<'a> {
             }
         }
         if cited_missing {
-            return;
+            return None;
         }
-        self.vulns.note(e, host, st, recorded);
-        let vulns = match &recorded.vulns {
+        self.vulns.note(e, host, st, &recorded);
+        let subset = match &recorded.vulns {
             None => None,
             Some(basis) => match self.vulns.subset(members, basis) {
-                Ok(subset) => Some((basis, subset)),
+                Ok(subset) => Some(subset),
                 Err(msg) => {
                     let at = format!("{host} sequence {}", e.sequence);
                     self.vulns.report_subset(basis, &e.agent, &at, &msg, r);
-                    return;
+                    return None;
                 }
             },
         };
-        let set_key = citation_key(recorded);
+        let set_key = citation_key(&recorded);
         let loaded = self.sets.entry(set_key).or_insert_with(|| {
             load_recorded_set(files, &recorded.policies, recorded.waivers.as_ref()).map(|set| {
-                LoadedSet {
+                Arc::new(LoadedSet {
                     keys: crate::policy::EvalKeys::new(&set),
                     set,
-                }
+                })
             })
         });
         let loaded = match loaded {
-            Ok(l) => l,
+            Ok(l) => l.clone(),
             Err(msg) => {
                 // Once per combination of files, naming the first statement.
                 if self.reported_sets.insert(set_key) {
                     r.fail("policy", &subject, msg.clone());
                 }
-                return;
+                return None;
             }
         };
         // Hybrid controls cite the attestation that completed them; re-evaluate
         // with exactly those (their signatures are checked by check_attestations).
-        let attestations = match cited_attestations(members, recorded) {
+        let attestations = match cited_attestations(members, &recorded) {
             Ok(a) => a,
             Err(msg) => {
                 r.fail("attestation", &subject, msg);
-                return;
+                return None;
             }
         };
         let att_key = sha256_digest(
             attestations
                 .iter()
                 .flat_map(|a| a.digest.0)
-                .chain(vulns_key(recorded, st).map(|d| d.0).into_iter().flatten())
+                .chain(vulns_key(&recorded, st).map(|d| d.0).into_iter().flatten())
                 .collect::<Vec<u8>>()
                 .as_slice(),
         );
@@ -276,31 +492,28 @@ impl<'a> ResultsChecker<'a> {
         // host's later statement must not take an evaluation made while
         // the attestation was current).
         let key = (set_key, loaded.keys.key_with(st, &attestations), att_key);
-        if self.eval_cache.len() >= CACHE_ENTRIES && !self.eval_cache.contains_key(&key) {
-            self.eval_cache.clear();
-        }
-        let recomputed = match self.eval_cache.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                if self.day_free_cache.len() >= CACHE_ENTRIES {
-                    self.day_free_cache.clear();
-                }
-                v.insert(recompute(
-                    Recompute {
-                        set_key,
-                        loaded,
-                        st,
-                        blobs,
-                        vulns: vulns.as_ref().map(|(b, s)| (*b, &**s)),
-                        attestations: &attestations,
-                        recorded,
-                    },
-                    &mut self.day_free_cache,
-                    r,
-                ))
-            }
+        let job = Job {
+            item: 0,
+            set_key,
+            loaded,
+            attestations,
+            subset,
+            recorded: recorded.clone(),
         };
-        let at = format!("{host} sequence {}", e.sequence);
+        Some((key, recorded, job))
+    }
+
+    /// Compare `item`'s recorded results with its re-evaluation.
+    fn compare(
+        &mut self,
+        item: &ResultItem<'_>,
+        recorded: &RecordedResults,
+        recomputed: &Recomputed,
+        r: &mut Report,
+    ) {
+        let e = item.e;
+        let subject = format!("agent {} sequence {}", e.agent, e.sequence);
+        let at = format!("{} sequence {}", item.host, e.sequence);
         match recomputed {
             Err((kind, msg)) if *kind == "vulns" => r.fail(kind, &at, msg.clone()),
             Err((kind, msg)) => r.fail(kind, &subject, msg.clone()),
@@ -344,17 +557,6 @@ impl<'a> ResultsChecker<'a> {
     }
 }
 
-/// What [`recompute`] re-evaluates.
-struct Recompute<'r> {
-    set_key: Digest,
-    loaded: &'r LoadedSet,
-    st: &'r Statement,
-    blobs: &'r dyn BlobSource,
-    vulns: Option<(&'r VulnBasis, &'r SnapshotSubset)>,
-    attestations: &'r [AttestationInput],
-    recorded: &'r RecordedResults,
-}
-
 /// The evidence of `st` from its blobs (only a statement that no earlier
 /// one shares its key reads them).
 fn evidence_of(st: &Statement, blobs: &dyn BlobSource) -> Result<Evidence, (&'static str, String)> {
@@ -369,63 +571,48 @@ fn evidence_of(st: &Statement, blobs: &dyn BlobSource) -> Result<Evidence, (&'st
         .map_err(|err| ("blob", err.to_string()))
 }
 
-/// Re-evaluate a statement whose key missed. Without attestations or a
-/// vulnerability basis, first the rules reading the day alone (on only the
-/// probes they read): when their results give a day-free key already
-/// evaluated, that evaluation is taken (equal day-free keys, equal results:
-/// the collector's own ingest relies on the same). Otherwise in full, kept
-/// under its day-free key too. Counted in the report.
-fn recompute(
-    c: Recompute<'_>,
-    day_free: &mut HashMap<(Digest, Digest), Recomputed>,
-    r: &mut Report,
-) -> Recomputed {
-    let keys = &c.loaded.keys;
-    let plain = c.attestations.is_empty() && c.vulns.is_none();
-    let mut day_free_key = None;
-    if plain {
-        if let Some(day_st) = keys.day_statement(c.st) {
-            // A blob error surfaces in the full evaluation below.
-            if let Ok(ev) = evidence_of(&day_st, c.blobs) {
-                let day = keys.day_results(&c.loaded.set, &ev);
-                day_free_key = keys.day_free_key(c.st, &[], &day);
-                if let Some(hit) = day_free_key.and_then(|k| day_free.get(&(c.set_key, k))) {
-                    r.checked.results_day_only += 1;
-                    return hit.clone();
-                }
-            }
-        }
+/// The day-free key of a job without attestations or a vulnerability
+/// basis: the rules reading the day evaluated alone (on only the probes
+/// they read). Equal day-free keys, equal results (the collector's own
+/// ingest relies on the same), so a job whose day-free key was evaluated
+/// takes that evaluation. `None` when the set cannot key the day apart or
+/// the day's probes do not read (the full evaluation then says why).
+fn day_free_key(job: &Job, items: &[ResultItem<'_>], blobs: &dyn BlobSource) -> Option<Digest> {
+    if !job.plain() {
+        return None;
     }
-    r.checked.results_evaluated += 1;
-    let again = (|| {
-        let mut evidence = evidence_of(c.st, c.blobs)?;
-        let mut open = None;
-        if let Some((basis, subset)) = c.vulns {
-            if let Ok(inv) = inventory_of(&evidence) {
-                subset.covers(&inv).map_err(|m| ("vulns", m))?;
-            }
-            evidence = with_vulns(evidence, &subset.index, basis);
-            open = Some(open_pairs(
-                evidence.probes.get(VULNS).and_then(|p| p.data.as_ref()),
-            ));
+    let st = items.get(job.item)?.st;
+    let keys = &job.loaded.keys;
+    let day_st = keys.day_statement(st)?;
+    let ev = evidence_of(&day_st, blobs).ok()?;
+    let day = keys.day_results(&job.loaded.set, &ev);
+    keys.day_free_key(st, &[], &day)
+}
+
+/// Evaluate a job in full (with its vulnerability basis re-matched).
+fn evaluate_job(job: &Job, items: &[ResultItem<'_>], blobs: &dyn BlobSource) -> Recomputed {
+    let st = items
+        .get(job.item)
+        .ok_or(("results", "statement out of batch".to_string()))?
+        .st;
+    let mut evidence = evidence_of(st, blobs)?;
+    let mut open = None;
+    if let (Some(basis), Some(subset)) = (&job.recorded.vulns, &job.subset) {
+        if let Ok(inv) = inventory_of(&evidence) {
+            subset.covers(&inv).map_err(|m| ("vulns", m))?;
         }
-        let mut again = RecordedResults::from_evaluation(evaluate_with(
-            &c.loaded.set,
-            &evidence,
-            c.attestations,
+        evidence = with_vulns(evidence, &subset.index, basis);
+        open = Some(open_pairs(
+            evidence.probes.get(VULNS).and_then(|p| p.data.as_ref()),
         ));
-        again.vulns = c.recorded.vulns.clone();
-        Ok((again, open))
-    })();
-    if plain {
-        if let Ok((results, _)) = &again {
-            let key = day_free_key.or_else(|| keys.day_free_key(c.st, &[], &results.rules));
-            if let Some(k) = key {
-                day_free.insert((c.set_key, k), again.clone());
-            }
-        }
     }
-    again
+    let mut again = RecordedResults::from_evaluation(evaluate_with(
+        &job.loaded.set,
+        &evidence,
+        &job.attestations,
+    ));
+    again.vulns = job.recorded.vulns.clone();
+    Ok((again, open))
 }
 
 /// The attestations a recorded result cites (one per hybrid control it

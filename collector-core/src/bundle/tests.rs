@@ -493,6 +493,13 @@ fn day_policy() -> String {
 /// statement recorded with its own results, or, when `forge_last`, the
 /// last one with the results of the one before it.
 fn day_bundle(times: &[&str], forge_last: bool) -> BTreeMap<String, Vec<u8>> {
+    let good: &[u8] = br#"{"permitrootlogin":"no"}"#;
+    day_bundle_of(times, &vec![good; times.len()], forge_last)
+}
+
+/// [`day_bundle`] with the host's sshd output at `times[i]` being
+/// `bodies[i]`.
+fn day_bundle_of(times: &[&str], bodies: &[&[u8]], forge_last: bool) -> BTreeMap<String, Vec<u8>> {
     let policy = day_policy();
     let set = PolicySet::load(
         &[PolicySource::new("test.toml", policy.as_bytes())],
@@ -502,18 +509,20 @@ fn day_bundle(times: &[&str], forge_last: bool) -> BTreeMap<String, Vec<u8>> {
     let mut members = BTreeMap::new();
     let mut index = Index::default();
     let mut a = host(1, "agt_a", "web-1");
-    let good = br#"{"permitrootlogin":"no"}"#;
-    members.insert(blob_path(&sha256_digest(good)), good.to_vec());
+    for body in bodies {
+        members.insert(blob_path(&sha256_digest(body)), body.to_vec());
+    }
     let mut previous: Option<Digest> = None;
     for (i, t) in times.iter().enumerate() {
         let seq = i as u64 + 1;
+        let good = bodies[i];
         let env = sign_at(&mut a, seq, good, None, t.parse().unwrap());
         let st =
             Statement::from_bytes(Envelope::from_json(&env).unwrap().payload.as_slice()).unwrap();
         let rd = match previous {
             Some(p) if forge_last && i + 1 == times.len() => p,
             _ => {
-                let ev = Evidence::from_statement(&st, |_| Some(&good[..])).unwrap();
+                let ev = Evidence::from_statement(&st, |_| Some(good)).unwrap();
                 let results =
                     serde_json::to_vec(&RecordedResults::from_evaluation(evaluate(&set, &ev)))
                         .unwrap();
@@ -552,6 +561,55 @@ fn an_unchanged_hosts_next_day_re_evaluates_only_its_day_rules() {
         assert_eq!(r.checked.results_evaluated, 2);
         assert_eq!(r.checked.results_day_only, 1);
     }
+}
+
+/// A host whose sshd output cycles through more states than the
+/// verifier's caches hold (3 in these tests): the caches start again in
+/// the middle of a batch, and batches still count and confirm exactly as
+/// one statement at a time (asserted inside `ordered_report`).
+#[test]
+fn re_evaluation_in_batches_counts_as_one_at_a_time_across_cache_restarts() {
+    let bodies: [&[u8]; 4] = [
+        br#"{"permitrootlogin":"no"}"#,
+        br#"{"permitrootlogin":"yes"}"#,
+        br#"{"permitrootlogin":"prohibit-password"}"#,
+        br#"{"permitrootlogin":"without-password"}"#,
+    ];
+    let times: Vec<String> = (10..=25)
+        .flat_map(|d| {
+            [
+                format!("2026-11-{d}T10:00:00Z"),
+                format!("2026-11-{d}T11:00:00Z"),
+            ]
+        })
+        .collect();
+    let times: Vec<&str> = times.iter().map(String::as_str).collect();
+    // Four states a day apart, then the same four again: the day-free key
+    // of each repeats after the cache restarted.
+    let cycling: Vec<&[u8]> = (0..times.len()).map(|i| bodies[(i / 2) % 4]).collect();
+    let members = day_bundle_of(&times, &cycling, false);
+    let r = ordered_report(&members);
+    assert!(r.ok, "{}", failure_text(&r));
+    assert_eq!(r.checked.results_confirmed, times.len());
+    assert_eq!(r, general_report(&members), "the in-memory verifier agrees");
+    // Two unchanged runs a day: the second takes the first's evaluation.
+    assert!(r.checked.results_evaluated + r.checked.results_day_only < times.len());
+    // Same states on two days: some re-evaluations were of the day rule only.
+    let steady = day_bundle_of(&times, &vec![bodies[0]; times.len()], false);
+    let s = ordered_report(&steady);
+    assert!(s.ok, "{}", failure_text(&s));
+    assert!(s.checked.results_day_only > 0, "{:?}", s.checked);
+    // Four states within one day, twice: each evaluation key comes back
+    // after the cache restarted, and is evaluated again.
+    let hours: Vec<String> = (0..8)
+        .map(|h| format!("2026-11-20T{h:02}:00:00Z"))
+        .collect();
+    let hours: Vec<&str> = hours.iter().map(String::as_str).collect();
+    let flapping: Vec<&[u8]> = (0..8).map(|i| bodies[i % 4]).collect();
+    let f = ordered_report(&day_bundle_of(&hours, &flapping, false));
+    assert!(f.ok, "{}", failure_text(&f));
+    assert_eq!(f.checked.results_confirmed, 8);
+    assert_eq!(f.checked.results_evaluated + f.checked.results_day_only, 8);
 }
 
 /// A forged last day (the day rule turned, the results say it did not)
@@ -702,8 +760,36 @@ fn small(members: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
 
 /// What a reader of a v2 bundle in manifest order does with
 /// [`ordered::Ordered`]: the member list piece by piece, then the index
-/// (grouped by agent, sequences ascending) with each envelope.
+/// (grouped by agent, sequences ascending) with each envelope. One entry at
+/// a time, in batches of 3 and in one batch, the batches' jobs run
+/// backwards: the same report each way (asserted), which is returned.
 pub(super) fn ordered_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
+    let one = ordered_report_in(members, None);
+    for batch in [3, usize::MAX] {
+        assert_eq!(
+            ordered_report_in(members, Some(batch)),
+            one,
+            "batches of {batch} give the report of one entry at a time"
+        );
+    }
+    one
+}
+
+/// Runs jobs last to first (returning them in order): a check that a
+/// batch's jobs do not depend on each other.
+struct Backwards;
+
+impl Parallel for Backwards {
+    fn map<T: Send, F: Fn(usize) -> T + Sync>(&self, n: usize, f: F) -> Vec<T> {
+        let mut out: Vec<T> = (0..n).rev().map(f).collect();
+        out.reverse();
+        out
+    }
+}
+
+/// [`ordered_report`] with entries applied one at a time (`None`) or in
+/// batches of `batch` with [`Backwards`].
+fn ordered_report_in(members: &BTreeMap<String, Vec<u8>>, batch: Option<usize>) -> Report {
     let small = small(members);
     let mut o = ordered::Ordered::start(&small, members).expect("a v2 root that verifies");
     let mut n = 0;
@@ -721,13 +807,23 @@ pub(super) fn ordered_report(members: &BTreeMap<String, Vec<u8>>) -> Report {
     let mut entries = read_index(members).statements;
     entries.sort_by(|a, b| (&a.agent, a.sequence).cmp(&(&b.agent, b.sequence)));
     let mut prev: Option<IndexEntry> = None;
+    let mut pending = Vec::new();
     for e in entries {
         assert!(ordered::in_order(prev.as_ref(), &e));
         prev = Some(e.clone());
         let bytes = &members[&e.path];
         let c = o.checker().check(&e, bytes, sha256_digest(bytes));
-        o.apply(e, c);
+        match batch {
+            None => o.apply(e, c),
+            Some(size) => {
+                pending.push((e, c));
+                if pending.len() >= size {
+                    o.apply_batch(std::mem::take(&mut pending), &Backwards);
+                }
+            }
+        }
     }
+    o.apply_batch(pending, &Backwards);
     o.finish_pinned(&Pins::default())
 }
 

@@ -22,7 +22,8 @@ use super::bundle_file::{check_seal, corrupt, read_member, walk};
 use super::error::{io, ReviewError};
 use super::model::Members;
 use evident_core::bundle::{
-    self, blob_path, BlobSource, CheckedEnvelope, Digests, EnvelopeChecker, Pins, Verifier,
+    self, blob_path, BlobSource, CheckedEnvelope, Digests, EnvelopeChecker, Parallel, Pins,
+    Verifier,
 };
 use evident_core::bundle::{Index, IndexEntry};
 use evident_core::{sha256_digest, Digest};
@@ -498,12 +499,14 @@ fn ordered(
                 items.push((e, name, data));
             }
             let checked = check_entries(&o, &items);
+            let mut entries = Vec::with_capacity(items.len());
             for ((e, name, data), c) in items.into_iter().zip(checked) {
-                o.apply(e, c);
                 if keep_envelopes.contains(&name) {
                     kept_envelopes.insert(name, data);
                 }
+                entries.push((e, c));
             }
+            o.apply_batch(entries, &Threads::new());
             done = done.saturating_add(BATCH as u64).min(total);
         }
         match reader.join() {
@@ -540,38 +543,59 @@ fn check_entries(
     items: &[(IndexEntry, String, Vec<u8>)],
 ) -> Vec<evident_core::bundle::ordered::CheckedEntry> {
     let c = o.checker();
-    let check = |chunk: &[(IndexEntry, String, Vec<u8>)]| -> Vec<_> {
-        chunk
-            .iter()
-            .map(|(e, _, data)| c.check(e, data, sha256_digest(data)))
-            .collect()
-    };
-    in_parallel(items, &check)
+    Threads::new().map(items.len(), |i| {
+        let (e, _, data) = &items[i];
+        c.check(e, data, sha256_digest(data))
+    })
 }
 
-/// Run `f` over `items` split in up to as many chunks as there are cores
-/// (at most 4), concatenating the results in order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: &(dyn Fn(&[T]) -> Vec<R> + Sync)) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(4);
-    if threads < 2 || items.len() < 2 {
-        return f(items);
+/// Jobs on up to as many threads as there are cores (at most 4), each
+/// thread taking the next job when it finishes one (jobs differ in cost:
+/// a re-evaluation may take a hundred times a signature check).
+struct Threads(usize);
+
+impl Threads {
+    fn new() -> Threads {
+        Threads(
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(4),
+        )
     }
-    let per = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut chunks = items.chunks(per);
-        let first = chunks.next().unwrap_or_default();
-        let others: Vec<_> = chunks.map(|chunk| scope.spawn(move || f(chunk))).collect();
-        let mut out = f(first);
-        for h in others {
-            match h.join() {
-                Ok(part) => out.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+}
+
+impl Parallel for Threads {
+    fn map<T: Send, F: Fn(usize) -> T + Sync>(&self, n: usize, f: F) -> Vec<T> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let threads = self.0.min(n);
+        if threads < 2 {
+            return (0..n).map(f).collect();
         }
-        out
-    })
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return out;
+                }
+                out.push((i, f(i)));
+            }
+        };
+        let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(&work)).collect();
+            let mut done = work();
+            for h in others {
+                match h.join() {
+                    Ok(part) => done.extend(part),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            done
+        });
+        done.sort_unstable_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, v)| v).collect()
+    }
 }
 
 /// Each agent's last statement, overall and at or before each cut, as the
@@ -720,11 +744,8 @@ const BATCH: usize = 512;
 /// Check `items` (path, bytes) on up to as many threads as there are cores
 /// (at most 4), returning the results in the order of `items`.
 fn check_all(c: &EnvelopeChecker<'_>, items: &[&(String, Vec<u8>)]) -> Vec<CheckedEnvelope> {
-    let check = |chunk: &[&(String, Vec<u8>)]| -> Vec<CheckedEnvelope> {
-        chunk
-            .iter()
-            .map(|(name, data)| c.check(name, data))
-            .collect()
-    };
-    in_parallel(items, &check)
+    Threads::new().map(items.len(), |i| {
+        let (name, data) = items[i];
+        c.check(name, data)
+    })
 }
