@@ -558,8 +558,14 @@ impl<'a> ResultsChecker<'a> {
 }
 
 /// The evidence of `st` from its blobs (only a statement that no earlier
-/// one shares its key reads them).
-fn evidence_of(st: &Statement, blobs: &dyn BlobSource) -> Result<Evidence, (&'static str, String)> {
+/// one shares its key reads them); with `set`, each probe's blob parsed
+/// only as far as the set's expressions read it (the same results, see
+/// `PolicySet::fields_converted`).
+fn evidence_of(
+    st: &Statement,
+    blobs: &dyn BlobSource,
+    set: Option<&PolicySet>,
+) -> Result<Evidence, (&'static str, String)> {
     let fetched: HashMap<Digest, Cow<'_, [u8]>> = st
         .predicate
         .probes
@@ -567,8 +573,12 @@ fn evidence_of(st: &Statement, blobs: &dyn BlobSource) -> Result<Evidence, (&'st
         .filter_map(|p| p.digest)
         .filter_map(|d| blobs.blob(&d).map(|b| (d, b)))
         .collect();
-    Evidence::from_statement(st, |d| fetched.get(d).map(|b| b.as_ref()))
-        .map_err(|err| ("blob", err.to_string()))
+    Evidence::from_statement_projected(
+        st,
+        |d| fetched.get(d).map(|b| b.as_ref()),
+        |probe| set.and_then(|s| s.fields_converted(&crate::policy::probe_variable(probe))),
+    )
+    .map_err(|err| ("blob", err.to_string()))
 }
 
 /// The day-free key of a job without attestations or a vulnerability
@@ -584,7 +594,7 @@ fn day_free_key(job: &Job, items: &[ResultItem<'_>], blobs: &dyn BlobSource) -> 
     let st = items.get(job.item)?.st;
     let keys = &job.loaded.keys;
     let day_st = keys.day_statement(st)?;
-    let ev = evidence_of(&day_st, blobs).ok()?;
+    let ev = evidence_of(&day_st, blobs, Some(&job.loaded.set)).ok()?;
     let day = keys.day_results(&job.loaded.set, &ev);
     keys.day_free_key(st, &[], &day)
 }
@@ -595,7 +605,9 @@ fn evaluate_job(job: &Job, items: &[ResultItem<'_>], blobs: &dyn BlobSource) -> 
         .get(job.item)
         .ok_or(("results", "statement out of batch".to_string()))?
         .st;
-    let mut evidence = evidence_of(st, blobs)?;
+    // A vulnerability basis re-matches the whole package inventory.
+    let projected = job.subset.is_none().then_some(&job.loaded.set);
+    let mut evidence = evidence_of(st, blobs, projected)?;
     let mut open = None;
     if let (Some(basis), Some(subset)) = (&job.recorded.vulns, &job.subset) {
         if let Ok(inv) = inventory_of(&evidence) {

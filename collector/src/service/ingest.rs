@@ -695,13 +695,24 @@ async fn day_free_key(
     } else {
         app.store.blobs(&needed).await?
     };
-    let mut evidence = Evidence::from_statement(&part, |d| {
-        decoded
-            .blobs
-            .get(d)
-            .or_else(|| stored.get(d))
-            .map(Vec::as_slice)
-    })
+    // Parsed only as far as the day-reading rules read (a package inventory
+    // is ~70 KB of JSON, of which they read one field): these blobs were
+    // parsed whole when they were first accepted (a run that sends a blob
+    // is evaluated in full, below).
+    let mut evidence = Evidence::from_statement_projected(
+        &part,
+        |d| {
+            decoded
+                .blobs
+                .get(d)
+                .or_else(|| stored.get(d))
+                .map(Vec::as_slice)
+        },
+        |probe| {
+            app.policies
+                .fields_converted(&evident_core::policy::probe_variable(probe))
+        },
+    )
     .map_err(|e| IngestError::Invalid(e.to_string()))?;
     if let Some(v) = vulns {
         if keys

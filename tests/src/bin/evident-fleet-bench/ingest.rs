@@ -318,6 +318,12 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         wire += bodies.iter().map(Vec::len).sum::<usize>();
         n += bodies.len();
         let count = bodies.len();
+        // On stderr, so a profiler can be attached to `serve` for the later
+        // rounds only.
+        eprintln!(
+            "round {round}: posting {count} runs (serve pid {:?})",
+            meter.server
+        );
         let c0 = meter.read();
         let (e, l) = poster.round(bodies, args.connections).await?;
         let c1 = meter.read();
