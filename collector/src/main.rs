@@ -7,6 +7,15 @@ use std::process::ExitCode;
 
 mod cli;
 
+/// mimalloc instead of glibc's allocator: `serve` keeps caches whose size
+/// grows with the fleet (evaluations, parsed contents, keys) and frees many
+/// small values per request on several threads; with glibc, allocator
+/// time per ingested run grew with the fleet (free-list walks in
+/// `unlink_chunk`/`malloc_consolidate`: 21 % of `serve`'s CPU at 1,000
+/// hosts, 30 % at 10,000; docs/benchmarks.md, session 10).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "evident-collector",
