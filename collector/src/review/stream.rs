@@ -583,7 +583,7 @@ impl Parallel for Threads {
             }
         };
         let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
-            let others: Vec<_> = (1..threads).map(|_| scope.spawn(&work)).collect();
+            let others: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
             let mut done = work();
             for h in others {
                 match h.join() {
