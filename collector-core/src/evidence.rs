@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod projected;
 mod v2;
 pub use v2::{Content, ContentEntry, Parsed, Unchanged};
 use v2::{WirePredicate, WireStatement};
@@ -381,12 +382,14 @@ impl Evidence {
                         digest,
                     })?;
                     check_blob(&entry.id, &digest, bytes)?;
-                    Some(parse_blob(bytes, fields(&entry.id)).map_err(|source| {
-                        EvidenceError::BlobJson {
-                            probe: entry.id.clone(),
-                            source,
-                        }
-                    })?)
+                    Some(
+                        projected::parse_blob(bytes, fields(&entry.id)).map_err(|source| {
+                            EvidenceError::BlobJson {
+                                probe: entry.id.clone(),
+                                source,
+                            }
+                        })?,
+                    )
                 }
                 (_, None) => None,
             };
@@ -408,79 +411,6 @@ impl Evidence {
             collected_at: statement.predicate.collected_at,
             probes,
         })
-    }
-}
-
-/// A probe blob as JSON; of an object, only the top-level fields in `keep`
-/// when given (the others are checked for syntax and skipped). Text that
-/// is not UTF-8 or not an object is parsed whole, so it fails or reads as
-/// before.
-fn parse_blob(
-    bytes: &[u8],
-    keep: Option<&std::collections::BTreeSet<String>>,
-) -> Result<serde_json::Value, serde_json::Error> {
-    use serde::de::Deserializer as _;
-    let (Some(keep), Ok(text)) = (keep, std::str::from_utf8(bytes)) else {
-        return serde_json::from_slice(bytes);
-    };
-    if text.trim_start().as_bytes().first() != Some(&b'{') {
-        return serde_json::from_slice(bytes);
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = (&mut de).deserialize_map(Keep(keep))?;
-    de.end()?;
-    Ok(value)
-}
-
-/// Visits a JSON object keeping the fields it names.
-struct Keep<'k>(&'k std::collections::BTreeSet<String>);
-
-impl<'de> serde::de::Visitor<'de> for Keep<'_> {
-    type Value = serde_json::Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> Result<serde_json::Value, A::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(key) = map.next_key_seed(KeyIn(self.0))? {
-            match key {
-                Some(k) => {
-                    out.insert(k, map.next_value()?);
-                }
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(serde_json::Value::Object(out))
-    }
-}
-
-/// A key, owned only when it is one of the kept fields.
-struct KeyIn<'k>(&'k std::collections::BTreeSet<String>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeyIn<'_> {
-    type Value = Option<String>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for KeyIn<'_> {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<String>, E> {
-        Ok(self.0.contains(v).then(|| v.to_string()))
     }
 }
 
@@ -652,42 +582,11 @@ pub(crate) mod tests {
         assert!(matches!(err, EvidenceError::MissingBlob { .. }), "{err}");
     }
 
-    /// A projected blob keeps exactly the named top-level fields with
-    /// their whole values; what is not an object, not UTF-8 or not JSON
-    /// reads (or fails) as a whole parse does.
+    /// Through a statement: only the probe given fields is projected.
     #[test]
-    fn a_projected_blob_keeps_the_fields_read_and_fails_as_a_whole_parse() {
-        let keep: std::collections::BTreeSet<String> =
-            ["last_update".into(), "name\"q".into()].into();
-        let blob = br#" {"packages":[{"name":"openssl","v":[1,{"x":null}]}],"last_update":"2026-11-20T00:00:00Z","name\"q":{"a":[1.5,-2]},"big":123456789012345678901234567890}"#;
-        let whole: serde_json::Value = serde_json::from_slice(blob).unwrap();
-        let got = parse_blob(blob, Some(&keep)).unwrap();
-        let want = serde_json::json!({
-            "last_update": whole["last_update"],
-            "name\"q": whole["name\"q"],
-        });
-        assert_eq!(got, want);
-        assert_eq!(parse_blob(blob, None).unwrap(), whole);
-        // Duplicate keys: the last one wins, as in a whole parse.
-        let dup = br#"{"last_update":1,"last_update":2}"#;
-        assert_eq!(parse_blob(dup, Some(&keep)).unwrap()["last_update"], 2);
-        // Not an object: whole.
-        assert_eq!(
-            parse_blob(b"[1,2]", Some(&keep)).unwrap(),
-            serde_json::json!([1, 2])
-        );
-        // Broken JSON in a skipped field, trailing bytes, bad UTF-8: errors,
-        // as a whole parse gives them.
-        for bad in [
-            &br#"{"packages":[1,},"last_update":"x"}"#[..],
-            br#"{"last_update":"x"} x"#,
-            b"{\"packages\":\"\xff\",\"last_update\":\"x\"}",
-            br#"{"packages":"unterminated}"#,
-        ] {
-            assert!(serde_json::from_slice::<serde_json::Value>(bad).is_err());
-            assert!(parse_blob(bad, Some(&keep)).is_err(), "{bad:?}");
-        }
-        // Through a statement: only the probe given fields is projected.
+    fn evidence_from_a_statement_projects_only_the_probes_given_fields() {
+        let keep: std::collections::BTreeSet<String> = ["last_update".into()].into();
+        let blob = br#"{"packages":[{"name":"openssl"}],"last_update":"2026-11-20T00:00:00Z"}"#;
         let st = Statement::new(sample_predicate(blob));
         let ev = Evidence::from_statement_projected(
             &st,
@@ -695,7 +594,15 @@ pub(crate) mod tests {
             |p| (p == "sshd").then_some(&keep),
         )
         .unwrap();
-        assert_eq!(ev.probes["sshd"].data.as_ref().unwrap(), &want);
+        assert_eq!(
+            ev.probes["sshd"].data.as_ref().unwrap(),
+            &serde_json::json!({"last_update": "2026-11-20T00:00:00Z"})
+        );
+        let whole = Evidence::from_statement(&st, |_| Some(&blob[..])).unwrap();
+        assert_eq!(
+            whole.probes["sshd"].data.as_ref().unwrap()["packages"][0]["name"],
+            "openssl"
+        );
     }
 
     #[test]
