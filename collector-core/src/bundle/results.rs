@@ -257,7 +257,6 @@ impl<'a> ResultsChecker<'a> {
         // cache's, cleared with it.
         let mut jobs: Vec<Job> = Vec::new();
         let mut pending: HashMap<EvalKey, usize> = HashMap::new();
-        let mut job_keys: Vec<EvalKey> = Vec::new();
         let looked: Vec<Looked> = items
             .iter()
             .enumerate()
@@ -277,7 +276,6 @@ impl<'a> ResultsChecker<'a> {
                     }
                     let j = jobs.len();
                     jobs.push(Job { item: i, ..job });
-                    job_keys.push(key);
                     pending.insert(key, j);
                     (recorded, Source::Job(j))
                 });
@@ -356,7 +354,6 @@ impl<'a> ResultsChecker<'a> {
                 self.eval_cache.insert(k, v.clone());
             }
         }
-        debug_assert_eq!(job_keys.len(), results.len());
         // 3. Comparisons, in order.
         for (item, l) in items.iter().zip(looked) {
             r.findings.extend(l.found.findings);
