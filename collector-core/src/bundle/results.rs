@@ -165,9 +165,8 @@ pub(super) struct ResultItem<'s> {
 }
 
 /// A re-evaluation no cache held: what it evaluates.
-struct Job {
-    /// The statement (index in the batch).
-    item: usize,
+struct Job<'s> {
+    st: &'s Statement,
     set_key: Digest,
     loaded: Arc<LoadedSet>,
     attestations: Vec<AttestationInput>,
@@ -175,7 +174,7 @@ struct Job {
     recorded: Arc<RecordedResults>,
 }
 
-impl Job {
+impl Job<'_> {
     /// Neither attestations nor a vulnerability basis: the day-free cache
     /// applies.
     fn plain(&self) -> bool {
@@ -259,11 +258,10 @@ impl<'a> ResultsChecker<'a> {
         let mut pending: HashMap<EvalKey, usize> = HashMap::new();
         let looked: Vec<Looked> = items
             .iter()
-            .enumerate()
-            .map(|(i, item)| {
+            .map(|item| {
                 let mut found = Report::default();
-                let compare = self.look_up(members, item, &mut found).map(|l| {
-                    let (key, recorded, job) = l;
+                let compare = self.look_up(members, item, &mut found).map(|(key, job)| {
+                    let recorded = job.recorded.clone();
                     if let Some(hit) = self.eval_cache.get(&key) {
                         return (recorded, Source::Cached(hit.clone()));
                     }
@@ -275,7 +273,7 @@ impl<'a> ResultsChecker<'a> {
                         pending.clear();
                     }
                     let j = jobs.len();
-                    jobs.push(Job { item: i, ..job });
+                    jobs.push(job);
                     pending.insert(key, j);
                     (recorded, Source::Job(j))
                 });
@@ -286,7 +284,7 @@ impl<'a> ResultsChecker<'a> {
         // earlier evaluation answers (in order), the rest evaluated in full
         // (pure, parallel).
         let day_keys: Vec<Option<Digest>> = par.map(jobs.len(), |j| {
-            jobs.get(j).and_then(|job| day_free_key(job, items, blobs))
+            jobs.get(j).and_then(|job| day_free_key(job, blobs))
         });
         let mut day_pending: HashMap<(Digest, Digest), usize> = HashMap::new();
         let mut resolution = Vec::with_capacity(jobs.len());
@@ -323,7 +321,7 @@ impl<'a> ResultsChecker<'a> {
                 evaluate
                     .get(n)
                     .and_then(|j| jobs.get(*j))
-                    .map(|job| evaluate_job(job, items, blobs))
+                    .map(|job| evaluate_job(job, blobs))
             })
             .into_iter();
         let mut results: Vec<Arc<Recomputed>> = Vec::with_capacity(jobs.len());
@@ -373,14 +371,14 @@ impl<'a> ResultsChecker<'a> {
 
     /// The first step for one statement: its recorded results, cited
     /// files, policy set and attestations, and its evaluation key with the
-    /// job that would evaluate it (its `item` set by the caller). `None`
-    /// when something is missing (said in `r`).
-    fn look_up(
+    /// job that would evaluate it. `None` when something is missing (said
+    /// in `r`).
+    fn look_up<'s>(
         &mut self,
         members: &BTreeMap<String, Vec<u8>>,
-        item: &ResultItem<'_>,
+        item: &ResultItem<'s>,
         r: &mut Report,
-    ) -> Option<(EvalKey, Arc<RecordedResults>, Job)> {
+    ) -> Option<(EvalKey, Job<'s>)> {
         let ResultItem { e, host, st } = *item;
         let subject = format!("agent {} sequence {}", e.agent, e.sequence);
         // Bounded: a bundle of millions of statements must not keep every
@@ -490,14 +488,14 @@ impl<'a> ResultsChecker<'a> {
         // the attestation was current).
         let key = (set_key, loaded.keys.key_with(st, &attestations), att_key);
         let job = Job {
-            item: 0,
+            st,
             set_key,
             loaded,
             attestations,
             subset,
-            recorded: recorded.clone(),
+            recorded,
         };
-        Some((key, recorded, job))
+        Some((key, job))
     }
 
     /// Compare `item`'s recorded results with its re-evaluation.
@@ -584,11 +582,11 @@ fn evidence_of(
 /// ingest relies on the same), so a job whose day-free key was evaluated
 /// takes that evaluation. `None` when the set cannot key the day apart or
 /// the day's probes do not read (the full evaluation then says why).
-fn day_free_key(job: &Job, items: &[ResultItem<'_>], blobs: &dyn BlobSource) -> Option<Digest> {
+fn day_free_key(job: &Job<'_>, blobs: &dyn BlobSource) -> Option<Digest> {
     if !job.plain() {
         return None;
     }
-    let st = items.get(job.item)?.st;
+    let st = job.st;
     let keys = &job.loaded.keys;
     let day_st = keys.day_statement(st)?;
     let ev = evidence_of(&day_st, blobs, Some(&job.loaded.set)).ok()?;
@@ -597,14 +595,10 @@ fn day_free_key(job: &Job, items: &[ResultItem<'_>], blobs: &dyn BlobSource) -> 
 }
 
 /// Evaluate a job in full (with its vulnerability basis re-matched).
-fn evaluate_job(job: &Job, items: &[ResultItem<'_>], blobs: &dyn BlobSource) -> Recomputed {
-    let st = items
-        .get(job.item)
-        .ok_or(("results", "statement out of batch".to_string()))?
-        .st;
+fn evaluate_job(job: &Job<'_>, blobs: &dyn BlobSource) -> Recomputed {
     // A vulnerability basis re-matches the whole package inventory.
     let projected = job.subset.is_none().then_some(&job.loaded.set);
-    let mut evidence = evidence_of(st, blobs, projected)?;
+    let mut evidence = evidence_of(job.st, blobs, projected)?;
     let mut open = None;
     if let (Some(basis), Some(subset)) = (&job.recorded.vulns, &job.subset) {
         if let Ok(inv) = inventory_of(&evidence) {

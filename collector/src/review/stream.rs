@@ -481,6 +481,7 @@ fn ordered(
     let mut index = IndexStream::new(blobs);
     let mut kept_envelopes: Members = BTreeMap::new();
     let mut done = 0u64;
+    let threads = Threads::new();
     std::thread::scope(|scope| -> Result<(), ReviewError> {
         let (rx, reader) = read_batches(scope, path, |n| n.starts_with("envelopes/"));
         for batch in rx {
@@ -498,7 +499,7 @@ fn ordered(
                 };
                 items.push((e, name, data));
             }
-            let checked = check_entries(&o, &items);
+            let checked = check_entries(&o, &items, &threads);
             let mut entries = Vec::with_capacity(items.len());
             for ((e, name, data), c) in items.into_iter().zip(checked) {
                 if keep_envelopes.contains(&name) {
@@ -506,7 +507,7 @@ fn ordered(
                 }
                 entries.push((e, c));
             }
-            o.apply_batch(entries, &Threads::new());
+            o.apply_batch(entries, &threads);
             done = done.saturating_add(BATCH as u64).min(total);
         }
         match reader.join() {
@@ -541,9 +542,10 @@ fn ordered(
 fn check_entries(
     o: &evident_core::bundle::ordered::Ordered<'_>,
     items: &[(IndexEntry, String, Vec<u8>)],
+    threads: &Threads,
 ) -> Vec<evident_core::bundle::ordered::CheckedEntry> {
     let c = o.checker();
-    Threads::new().map(items.len(), |i| {
+    threads.map(items.len(), |i| {
         let (e, _, data) = &items[i];
         c.check(e, data, sha256_digest(data))
     })
@@ -551,7 +553,8 @@ fn check_entries(
 
 /// Jobs on up to as many threads as there are cores (at most 4), each
 /// thread taking the next job when it finishes one (jobs differ in cost:
-/// a re-evaluation may take a hundred times a signature check).
+/// a re-evaluation may take a hundred times a signature check). Made once
+/// per walk: the core count is read from the system (cgroup files).
 struct Threads(usize);
 
 impl Threads {
@@ -696,6 +699,7 @@ fn general(
         .unwrap_or_default();
     let mut envelopes: Members = BTreeMap::new();
     let mut done = 0u64;
+    let threads = Threads::new();
     std::thread::scope(|scope| -> Result<(), ReviewError> {
         let (rx, reader) = read_batches(scope, path, |n| n.starts_with("envelopes/"));
         for batch in rx {
@@ -706,7 +710,7 @@ fn general(
             }
             progress(done, total);
             let checked = match v.checker() {
-                Some(c) => check_all(&c, &wanted),
+                Some(c) => check_all(&c, &wanted, &threads),
                 None => Vec::new(),
             };
             for c in checked {
@@ -743,8 +747,12 @@ const BATCH: usize = 512;
 
 /// Check `items` (path, bytes) on up to as many threads as there are cores
 /// (at most 4), returning the results in the order of `items`.
-fn check_all(c: &EnvelopeChecker<'_>, items: &[&(String, Vec<u8>)]) -> Vec<CheckedEnvelope> {
-    Threads::new().map(items.len(), |i| {
+fn check_all(
+    c: &EnvelopeChecker<'_>,
+    items: &[&(String, Vec<u8>)],
+    threads: &Threads,
+) -> Vec<CheckedEnvelope> {
+    threads.map(items.len(), |i| {
         let (name, data) = items[i];
         c.check(name, data)
     })
