@@ -87,6 +87,7 @@ pub struct Metrics {
     enrollments: Counter,
     batches: Counter,
     batched_items: Counter,
+    bulk_items: Counter,
     deliveries: Family<Labels, Counter>,
 }
 
@@ -140,6 +141,11 @@ impl Metrics {
             &mut registry,
             "evident_commit_batch_items",
             "Statements committed by the ingest writer (sum of batch sizes)",
+        );
+        let bulk_items = counter(
+            &mut registry,
+            "evident_commit_bulk_items",
+            "Statements the ingest writer stored in bulk: plain next runs of their hosts, a few queries per batch instead of several per statement",
         );
         let known_key_bad_signatures = counter(
             &mut registry,
@@ -204,6 +210,7 @@ impl Metrics {
             enrollments,
             batches,
             batched_items,
+            bulk_items,
             deliveries,
         }
     }
@@ -249,10 +256,12 @@ impl Metrics {
         self.enrollments.inc();
     }
 
-    /// Count one committed batch of `n` items.
-    pub fn batch(&self, n: usize) {
+    /// Count one committed batch of `n` items, `bulk` of them stored by
+    /// the bulk path.
+    pub fn batch(&self, n: usize, bulk: usize) {
         self.batches.inc();
         self.batched_items.inc_by(u64::try_from(n).unwrap_or(0));
+        self.bulk_items.inc_by(u64::try_from(bulk).unwrap_or(0));
     }
 
     /// The exposition: the long-lived registry, then the per-scrape

@@ -248,7 +248,11 @@ async fn a_pass_prunes_unchanged_runs_to_linked_stubs(store: &dyn Store) {
             previous
         };
         let it = signed("r1", *seq, *at, content, results, named);
-        let out = store.ingest_batch(std::slice::from_ref(&it)).await.unwrap();
+        let out = store
+            .ingest_batch(std::slice::from_ref(&it))
+            .await
+            .unwrap()
+            .outcomes;
         assert!(matches!(out[0], IngestOutcome::Stored { .. }), "{out:?}");
         previous = Some(it.envelope_digest);
         items.push(it);
@@ -338,13 +342,15 @@ async fn a_pass_prunes_unchanged_runs_to_linked_stubs(store: &dyn Store) {
     let again = store
         .ingest_batch(std::slice::from_ref(&items[1]))
         .await
-        .unwrap();
+        .unwrap()
+        .outcomes;
     assert_eq!(again[0], IngestOutcome::Duplicate);
     let other = signed("r1", 2, D0 + 2 * HOUR, "z", "x", items[0].previous);
     let out = store
         .ingest_batch(std::slice::from_ref(&other))
         .await
-        .unwrap();
+        .unwrap()
+        .outcomes;
     assert_eq!(
         out[0],
         IngestOutcome::Conflict {

@@ -133,7 +133,8 @@ async fn counted(store: &dyn Store, item: &IngestItem) -> usize {
     let out = store
         .ingest_batch(std::slice::from_ref(item))
         .await
-        .unwrap();
+        .unwrap()
+        .outcomes;
     assert!(
         matches!(out[..], [store::IngestOutcome::Stored { .. }]),
         "{out:?}"

@@ -122,6 +122,7 @@ on_both!(
     console_sessions_expire_in_batches,
     console_trend_backfills_from_history,
     a_batch_stores_what_items_one_by_one_store,
+    unchanged_inventories_go_in_bulk,
     results_known_by_digest_drive_drift_from_the_stored_results,
     every_envelope_form_reads_back_identical_bytes,
     every_blob_encoding_reads_back_identical_bytes,
@@ -264,6 +265,7 @@ async fn one(store: &dyn Store, it: &IngestItem) -> IngestOutcome {
         .ingest_batch(std::slice::from_ref(it))
         .await
         .unwrap()
+        .outcomes
         .pop()
         .unwrap()
 }
@@ -457,7 +459,8 @@ async fn batches_are_atomic_per_agent_order(store: &dyn Store, _url: &str) {
     let out = store
         .ingest_batch(&[a1.clone(), a1b.clone(), a2.clone(), a1.clone()])
         .await
-        .unwrap();
+        .unwrap()
+        .outcomes;
     assert_eq!(
         out,
         vec![
@@ -1209,7 +1212,10 @@ async fn a_batch_stores_what_items_one_by_one_store(store: &dyn Store, _url: &st
         } else {
             let mut all = batch.clone();
             all.push(chain);
-            store.ingest_batch(&all).await.unwrap()
+            let done = store.ingest_batch(&all).await.unwrap();
+            // The two plain next runs went in bulk, the rest one by one.
+            assert_eq!(done.bulk, 2);
+            done.outcomes
         };
         outcomes.push(got);
         let a = store.agent(&ids[0]).await.unwrap().unwrap();
@@ -1290,6 +1296,124 @@ async fn a_batch_stores_what_items_one_by_one_store(store: &dyn Store, _url: &st
     );
 }
 
+/// Every run of a host with a package inventory carries a vulnerability
+/// update. One that names the inventory the host already holds and opens
+/// or resolves nothing goes in bulk (with the open pairs' last-seen moved
+/// to it); a changed inventory goes one by one. Both leave the rows
+/// ingesting one at a time leaves.
+async fn unchanged_inventories_go_in_bulk(store: &dyn Store, _url: &str) {
+    use evident_collector::store::vuln::{NewFirstSeen, StatementRef, VulnUpdate};
+    let s = settings(10);
+    let good = [("rule:r", "pass"), ("control:A.8.5", "satisfied")];
+    let packages = |tag: &str| Some(sha256_digest(tag.as_bytes()));
+    let vuln = |it: &IngestItem, p: Option<Digest>, refresh: bool, new: Vec<NewFirstSeen>| {
+        Some(Arc::new(VulnUpdate {
+            agent_id: it.agent_id.clone(),
+            statement: StatementRef {
+                sequence: it.sequence,
+                digest: it.envelope_digest,
+                at: it.collected_at,
+            },
+            packages: p,
+            refresh_last: refresh,
+            new,
+            gone: Vec::new(),
+        }))
+    };
+    for fleet in ["o", "b"] {
+        let ids: Vec<String> = (1..=3).map(|i| format!("v{fleet}{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let key = u8::try_from(i + 1).unwrap() + if fleet == "o" { 40 } else { 140 };
+            enrolled(store, id, key).await;
+        }
+        let mut first = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let mut it = drift_item(id, 1, None, &good, &s);
+            let env = [it.envelope.as_slice(), fleet.as_bytes()].concat();
+            it.envelope_digest = sha256_digest(&env);
+            it.envelope = Arc::new(env);
+            let sref = StatementRef {
+                sequence: 1,
+                digest: it.envelope_digest,
+                at: it.collected_at,
+            };
+            // The first host has a CVE open.
+            let new = if i == 0 {
+                vec![NewFirstSeen {
+                    cve: "CVE-2026-0001".into(),
+                    source: "openssl".into(),
+                    first: sref,
+                }]
+            } else {
+                Vec::new()
+            };
+            it.vuln = vuln(&it, packages(id), false, new);
+            assert_eq!(
+                one(store, &it).await,
+                IngestOutcome::Stored { events: vec![] }
+            );
+            first.push(it);
+        }
+        let mut next = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let mut it = drift_item(id, 2, Some(first[i].envelope_digest), &good, &s);
+            let env = [it.envelope.as_slice(), fleet.as_bytes()].concat();
+            it.envelope_digest = sha256_digest(&env);
+            it.envelope = Arc::new(env);
+            // Host 1: same inventory, its CVE still open; host 2: same
+            // inventory; host 3: a package update.
+            let p = if i == 2 {
+                packages(&format!("{id}-updated"))
+            } else {
+                packages(id)
+            };
+            it.vuln = vuln(&it, p, i == 0, Vec::new());
+            next.push(it);
+        }
+        let outcomes = if fleet == "o" {
+            let mut v = Vec::new();
+            for it in &next {
+                v.push(one(store, it).await);
+            }
+            v
+        } else {
+            let done = store.ingest_batch(&next).await.unwrap();
+            assert_eq!(done.bulk, 2, "{:?}", done.outcomes);
+            done.outcomes
+        };
+        assert_eq!(outcomes, vec![IngestOutcome::Stored { events: vec![] }; 3]);
+        let open = store.vuln_first_seen(Some(&ids[0]), false).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].last_sequence, open[0].last_at),
+            (2, next[0].collected_at)
+        );
+        let mut history = Vec::new();
+        for id in &ids {
+            let h = store.vuln_inventory_history(id, 100, 10).await.unwrap();
+            history.push(
+                h.into_iter()
+                    .map(|r| (r.first_sequence, r.packages))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(history[0], vec![(1, packages(&ids[0]).unwrap())]);
+        assert_eq!(history[1], vec![(1, packages(&ids[1]).unwrap())]);
+        assert_eq!(
+            history[2],
+            vec![
+                (2, packages(&format!("{}-updated", ids[2])).unwrap()),
+                (1, packages(&ids[2]).unwrap())
+            ]
+        );
+        for (i, id) in ids.iter().enumerate() {
+            let a = store.agent(id).await.unwrap().unwrap();
+            assert_eq!(a.last_sequence, Some(2));
+            assert_eq!(a.last_digest, Some(next[i].envelope_digest));
+        }
+    }
+}
+
 /// Ingest may know an evaluation only by the digest of results already
 /// stored (no statuses): when the host's drift state differs, the writer
 /// derives the statuses from the stored results.
@@ -1319,7 +1443,7 @@ async fn results_known_by_digest_drive_drift_from_the_stored_results(
     enrolled(store, "k2", 52).await;
     let j1 = drift_item("k2", 1, None, &[("rule:r", "pass")], &s);
     one(store, &j1).await;
-    let out = store.ingest_batch(&[i2.clone()]).await.unwrap();
+    let out = store.ingest_batch(&[i2.clone()]).await.unwrap().outcomes;
     assert_eq!(out, vec![IngestOutcome::Stored { events: vec![] }]);
     let t = store.transitions(Some("k1"), None, 10).await.unwrap();
     assert_eq!(t.len(), 1);
@@ -1347,7 +1471,7 @@ async fn results_known_by_digest_drive_drift_from_the_stored_results(
     i3.results = None;
     let mut j2 = drift_item("k2", 2, Some(j1.envelope_digest), &[("rule:r", "pass")], &s);
     j2.results_digest = j1.results_digest;
-    let out = store.ingest_batch(&[i3, j2]).await.unwrap();
+    let out = store.ingest_batch(&[i3, j2]).await.unwrap().outcomes;
     assert_eq!(out, vec![IngestOutcome::Stored { events: vec![] }; 2]);
     assert_eq!(
         store.transitions(Some("k1"), None, 10).await.unwrap().len(),
@@ -1644,7 +1768,7 @@ async fn a_hosts_changed_inventory_is_stored_as_a_delta(store: &dyn Store, url: 
         item("d1", 2, "b", Some(first.envelope_digest), &weeks[1]),
         item("d2", 2, "b", Some(d2.envelope_digest), b"d2-blob"),
     ];
-    let out = store.ingest_batch(&batch).await.unwrap();
+    let out = store.ingest_batch(&batch).await.unwrap().outcomes;
     assert!(
         out.iter()
             .all(|o| matches!(o, IngestOutcome::Stored { .. })),
@@ -1786,7 +1910,7 @@ async fn every_blob_encoding_reads_back_identical_bytes(store: &dyn Store, url: 
         item("z1", 2, "b", Some(first.envelope_digest), &big[1]),
         item("z2", 2, "b", Some(second.envelope_digest), b"z2-blob"),
     ];
-    let out = store.ingest_batch(&batch).await.unwrap();
+    let out = store.ingest_batch(&batch).await.unwrap().outcomes;
     assert!(
         out.iter()
             .all(|o| matches!(o, IngestOutcome::Stored { .. })),

@@ -346,6 +346,12 @@ async fn unknown_unapproved_and_revoked_keys_are_403(backend: Backend) {
     assert_eq!(s, 403, "{v}");
     let (s, _) = server.get(&format!("/v1/evidence/{d2}")).await;
     assert_eq!(s, 404);
+    // And after: the collector forgot its cached lookup (renewed by the
+    // stored run above), so the next run is refused before evaluation.
+    let (env3, _) = agent.sign_next(&run);
+    let (s, v) = status_and_json(server.post(&request(&env3, &run, false)).await).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("revoked"), "{v}");
     server.finish().await;
 }
 

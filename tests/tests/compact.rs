@@ -34,6 +34,15 @@ fn v2(agent: &Agent, run: &Run) -> Statement {
     })
 }
 
+/// `run` with its first blob-carrying probe pointing at `digest`.
+fn lacking_run(run: &Run, digest: Digest) -> Run {
+    let mut run = run.clone();
+    if let Some(p) = run.probes.iter_mut().find(|p| p.digest.is_some()) {
+        p.digest = Some(digest);
+    }
+    run
+}
+
 /// Sign `payload`, advance the agent's chain, return the envelope.
 fn sign(agent: &mut Agent, payload: Vec<u8>) -> Vec<u8> {
     let env = agent.signer.sign_envelope(PAYLOAD_TYPE, payload).to_json();
@@ -134,6 +143,23 @@ async fn v1_then_v2_unchanged_runs_are_stored_and_verify(backend: Backend) {
     let (status, text, _) = post_gzip(&server, &env).await;
     assert_eq!(status, 422, "{text}");
     assert!(text.contains(&unknown.to_string()), "{text}");
+
+    // A full statement refused for a blob it lacks leaves its content parsed
+    // in the collector's cache but not stored: an unchanged run naming that
+    // content must not be stored on the content's word (a stored content
+    // vouches for its blobs, a cached one does not).
+    let absent = Digest([0xab; 32]);
+    let lacking = lacking_run(&run, absent);
+    let payload = v2(&agent, &lacking).to_bytes();
+    let env = sign(&mut agent, payload);
+    let (status, text, _) = post_gzip(&server, &env).await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains(&absent.to_string()), "{text}");
+    let payload = v2(&agent, &lacking).to_unchanged_bytes();
+    let env = sign(&mut agent, payload);
+    let (status, text, _) = post_gzip(&server, &env).await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains(&absent.to_string()), "{text}");
     server.finish().await;
 }
 

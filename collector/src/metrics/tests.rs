@@ -82,6 +82,7 @@ fn every_family_has_help_and_type_and_known_series_start_at_zero() {
         "evident_enrollments_total",
         "evident_commit_batches_total",
         "evident_commit_batch_items_total",
+        "evident_commit_bulk_items_total",
         "evident_known_key_bad_signatures_total",
         "evident_refused_freshness_total",
         "evident_quota_refusals_total",
@@ -189,7 +190,7 @@ fn counters_and_histogram_count() {
     m.ingest("stored", Duration::from_millis(3));
     m.ingest("bad_signature", Duration::from_millis(30));
     m.ingest("not-an-outcome", Duration::from_millis(1));
-    m.batch(5);
+    m.batch(5, 3);
     m.enrolled();
     m.known_key_bad_signatures.inc();
     m.delivery("ops", "retried");
@@ -207,6 +208,7 @@ fn counters_and_histogram_count() {
         value(&s, "evident_commit_batch_items_total", &[]),
         Some(5.0)
     );
+    assert_eq!(value(&s, "evident_commit_bulk_items_total", &[]), Some(3.0));
     assert_eq!(
         value(&s, "evident_known_key_bad_signatures_total", &[]),
         Some(1.0)

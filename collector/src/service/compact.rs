@@ -13,8 +13,11 @@ use hashlink::LruCache;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// Contents kept parsed (a content is ~2 KB; 16,384 of them ~40 MB).
-const CONTENT_CACHE: usize = 16_384;
+/// Contents kept parsed (a content is ~2 KB: ~130 MB at most). An
+/// unchanged run whose content is not here reads it back from the store
+/// (one point read), so this holds one per host of a 65,536-host fleet:
+/// round-robin over more hosts than an LRU holds misses every time.
+const CONTENT_CACHE: usize = 65_536;
 
 /// Why an unchanged run could not be resolved.
 #[derive(Debug, thiserror::Error)]

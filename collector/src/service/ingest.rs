@@ -27,8 +27,8 @@ use evident_core::vuln::basis::VULNS;
 use evident_core::wire::DecodedIngest;
 use evident_core::wire::{decode_ingest, AgentStatus, IngestResponse, IngestStatus};
 use evident_core::{sha256_digest, Digest, Evidence, PolicySet};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why a statement was not ingested; `crate::error` maps each to its HTTP status and body.
@@ -91,12 +91,18 @@ struct CachedAgent {
 }
 
 /// How long an `active` agent lookup is trusted before asking the database
-/// again. The writer re-checks the status inside the transaction, so a
-/// revoked agent is refused even within this window.
-const AGENT_TTL: Duration = Duration::from_secs(2);
+/// again; each run stored renews it (the writer has just seen the agent
+/// active, and its sequence). The writer re-checks the status inside the
+/// transaction, so a revoked agent is refused (and forgotten here) even
+/// within this window: it only saves a round trip per run, which a
+/// round-robin fleet would otherwise pay on every run.
+const AGENT_TTL: Duration = Duration::from_secs(6 * 3600);
+/// Agents looked up by key id kept (least recently used evicted; ~250 B
+/// each: ~50 MB at most).
 const CACHE_CAP: usize = 200_000;
 /// Digests known to be stored, per generation (see [`Recent`]; 32 B + the
-/// set's overhead each: ~25 MB for both generations of blobs).
+/// set's overhead each: ~25 MB for both generations of blobs). A v2 host
+/// holds one: its content blob, which vouches for its probe blobs.
 const KNOWN_CAP: usize = 262_144;
 /// Attestations that expired more than this many days ago are not read at
 /// ingest (longer than the agent spool's default 30-day age limit).
@@ -112,7 +118,7 @@ type AttestationCache = Mutex<Option<(Instant, Arc<Vec<AttestationInput>>)>>;
 /// The ingest pipeline's state.
 pub struct Ingestor {
     writer: WriterHandle,
-    agents: RwLock<HashMap<String, CachedAgent>>,
+    agents: Mutex<hashlink::LruCache<String, CachedAgent>>,
     known_blobs: Recent<Digest>,
     known_results: Recent<Digest>,
     evals: Evals,
@@ -134,7 +140,7 @@ impl Ingestor {
     pub fn new(writer: WriterHandle, policies: &PolicySet) -> Ingestor {
         Ingestor {
             writer,
-            agents: RwLock::new(HashMap::new()),
+            agents: Mutex::new(hashlink::LruCache::new(CACHE_CAP)),
             known_blobs: Recent::new(KNOWN_CAP),
             known_results: Recent::new(KNOWN_CAP),
             evals: Evals::default(),
@@ -237,7 +243,7 @@ impl Ingestor {
         store: &dyn Store,
         key_id: &str,
     ) -> Result<CachedAgent, IngestError> {
-        if let Ok(map) = self.agents.read() {
+        if let Ok(mut map) = self.agents.lock() {
             if let Some(a) = map.get(key_id) {
                 if a.status == AgentStatus::Active && a.fetched.elapsed() < AGENT_TTL {
                     return Ok(a.clone());
@@ -256,17 +262,25 @@ impl Ingestor {
             last_sequence: rec.last_sequence,
             fetched: Instant::now(),
         };
-        if let Ok(mut map) = self.agents.write() {
-            if map.len() > CACHE_CAP {
-                map.clear();
-            }
+        if let Ok(mut map) = self.agents.lock() {
             map.insert(key_id.to_string(), agent.clone());
         }
         Ok(agent)
     }
 
+    /// A run of the agent under `key_id` was stored at `sequence`: renew
+    /// its cached lookup.
+    fn stored_run(&self, key_id: &str, sequence: i64) {
+        if let Ok(mut map) = self.agents.lock() {
+            if let Some(a) = map.get_mut(key_id) {
+                a.last_sequence = Some(a.last_sequence.map_or(sequence, |l| l.max(sequence)));
+                a.fetched = Instant::now();
+            }
+        }
+    }
+
     fn forget_agent(&self, key_id: &str) {
-        if let Ok(mut map) = self.agents.write() {
+        if let Ok(mut map) = self.agents.lock() {
             map.remove(key_id);
         }
     }
@@ -297,7 +311,7 @@ pub async fn ingest(app: &App, body: &[u8]) -> Result<IngestResponse, IngestErro
         &key_id,
         &statement,
         envelope_digest,
-        refs,
+        Blobs { refs, content },
         eval_keys,
         &eval,
     )
@@ -534,9 +548,15 @@ async fn check_blobs(
     refs.extend(content);
     refs.sort();
     refs.dedup();
+    // A content blob known to be stored vouches for the blobs it names (an
+    // unchanged run's probe digests are its content's): it was stored with
+    // a statement whose every blob was checked stored, in the same
+    // transaction, and blobs are never deleted. So the known set holds one
+    // digest per host, not one per probe.
+    let vouched = content.is_some_and(|c| ing.is_known_blob(&c));
     let unknown: Vec<Digest> = refs
         .iter()
-        .filter(|d| !decoded.blobs.contains_key(d) && !ing.is_known_blob(d))
+        .filter(|d| !vouched && !decoded.blobs.contains_key(d) && !ing.is_known_blob(d))
         .copied()
         .collect();
     if !unknown.is_empty() {
@@ -811,6 +831,12 @@ async fn submit(
         .map_err(IngestError::Unavailable)
 }
 
+/// The blobs a statement references (sorted) and its content blob (v2).
+struct Blobs {
+    refs: Vec<Digest>,
+    content: Option<Digest>,
+}
+
 /// Step 8: the answer for the writer's outcome; remembers what is now stored.
 #[allow(clippy::too_many_arguments)]
 fn answer(
@@ -820,10 +846,11 @@ fn answer(
     key_id: &str,
     statement: &Statement,
     envelope_digest: Digest,
-    refs: Vec<Digest>,
+    blobs: Blobs,
     eval_keys: Keys,
     eval: &Eval,
 ) -> Result<IngestResponse, IngestError> {
+    let Blobs { refs, content } = blobs;
     let ing = &app.ingest;
     let sequence = statement.predicate.sequence;
     let status = match outcome {
@@ -857,8 +884,14 @@ fn answer(
             }));
         }
     };
-    ing.known_blobs.extend(refs.iter().copied());
+    // Stored (or a duplicate of what is): its content blob alone vouches
+    // for the rest (see `check_blobs`).
+    match content {
+        Some(c) => ing.known_blobs.extend([c]),
+        None => ing.known_blobs.extend(refs.iter().copied()),
+    }
     if status == IngestStatus::Stored {
+        ing.stored_run(key_id, i64::try_from(sequence).unwrap_or(i64::MAX));
         // A duplicate's results were stored with the original, possibly under other policies.
         ing.known_results.extend([eval.digest()]);
         ing.evals.committed(eval_keys.key, eval);

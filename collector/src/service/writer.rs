@@ -69,9 +69,9 @@ async fn commit(store: &dyn Store, metrics: &Metrics, mut jobs: Vec<Job>) {
     jobs.sort_by(|a, b| a.item.agent_id.cmp(&b.item.agent_id));
     let items: Vec<IngestItem> = jobs.iter().map(|j| j.item.clone()).collect();
     match store.ingest_batch(&items).await {
-        Ok(outcomes) => {
-            metrics.batch(jobs.len());
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        Ok(done) => {
+            metrics.batch(jobs.len(), done.bulk);
+            for (job, outcome) in jobs.into_iter().zip(done.outcomes) {
                 let _ = job.reply.send(Ok(outcome));
             }
         }
@@ -83,11 +83,12 @@ async fn commit(store: &dyn Store, metrics: &Metrics, mut jobs: Vec<Job>) {
                     .ingest_batch(std::slice::from_ref(&job.item))
                     .await
                     .and_then(|mut v| {
-                        v.pop()
+                        v.outcomes
+                            .pop()
                             .ok_or_else(|| StoreError::Corrupt("no outcome".into()))
                     });
                 if result.is_ok() {
-                    metrics.batch(1);
+                    metrics.batch(1, 0);
                 }
                 let _ = job.reply.send(result.map_err(|e| e.to_string()));
             }

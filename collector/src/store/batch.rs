@@ -8,14 +8,17 @@
 //! PostgreSQL, a network round trip each). Every other item (a host's first
 //! statement, a gap, a chain break, a duplicate, a conflict, changed results,
 //! a stale alert to resolve, several items of one host in a batch, a
-//! vulnerability state change) goes
+//! vulnerability state change: an inventory the host did not hold, a CVE
+//! opened or resolved) goes
 //! through the per-item `ingest_one` in the same transaction, which decides
 //! everything as before. `insert_statement_rows` is the one statement-row
 //! INSERT both paths use.
 //!
 //! Safe by construction: a fast item is stored exactly as `ingest_one`
 //! would store it (same rows; no event, no drift change, which is what
-//! `ingest_one` decides for it); every agent of the batch is locked first,
+//! `ingest_one` decides for it; of its vulnerability update, which every
+//! run with a package inventory carries, only the open pairs' last-seen
+//! statement, as `vuln_apply_tx` writes it for an inventory already held); every agent of the batch is locked first,
 //! in id order (PostgreSQL); and if anything fails the writer retries the
 //! items one by one, and a batch of one never takes this path.
 
@@ -245,7 +248,7 @@ macro_rules! impl_ingest_batch {
                 .iter()
                 .map(|it| {
                     // A vulnerability state change is written by `ingest_one`.
-                    it.vuln.is_none()
+                    it.vuln.as_deref().is_none_or(|u| u.new.is_empty() && u.gone.is_empty())
                         && count.get(it.agent_id.as_str()) == Some(&1)
                         && heads.get(&it.agent_id).is_some_and(|(status, last, digest)| {
                             status == "active"
@@ -330,6 +333,40 @@ macro_rules! impl_ingest_batch {
                 }
             }
 
+            // Vulnerability state: the inventory named must be the one the
+            // host holds (its newest `vuln_inventories` row), else
+            // `ingest_one` records the new one.
+            let inventories: Vec<&str> = items
+                .iter()
+                .zip(&cand)
+                .filter(|(it, c)| **c && it.vuln.as_ref().is_some_and(|u| u.packages.is_some()))
+                .map(|(it, _)| it.agent_id.as_str())
+                .collect();
+            let mut held: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            for chunk in inventories.chunks(500) {
+                let sql = format!(
+                    "SELECT v.agent_id, v.packages FROM vuln_inventories v WHERE v.agent_id IN ({}) \
+                     AND v.first_sequence = (SELECT MAX(w.first_sequence) FROM vuln_inventories w \
+                     WHERE w.agent_id = v.agent_id)",
+                    $crate::store::sql::placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                for r in q.fetch_all(&mut **tx).await? {
+                    held.insert(r.try_get(0)?, r.try_get(1)?);
+                }
+            }
+            for (c, it) in cand.iter_mut().zip(items) {
+                let Some(p) = it.vuln.as_ref().and_then(|u| u.packages) else {
+                    continue;
+                };
+                if held.get(&it.agent_id).map(Vec::as_slice) != Some(p.0.as_slice()) {
+                    *c = false;
+                }
+            }
+
             let fast: Vec<&$crate::store::IngestItem> = items
                 .iter()
                 .zip(&cand)
@@ -377,6 +414,32 @@ macro_rules! impl_ingest_batch {
                         .bind(it.received_at)
                         .bind(it.results_digest.0.as_slice())
                         .bind(it.collected_at);
+                }
+                q.execute(&mut **tx).await?;
+            }
+            // The open pairs' last-seen statement moves to this one.
+            let refresh: Vec<&$crate::store::VulnUpdate> = fast
+                .iter()
+                .filter_map(|it| it.vuln.as_deref())
+                .filter(|u| u.refresh_last)
+                .collect();
+            for chunk in refresh.chunks(100) {
+                let values = (0..chunk.len())
+                    .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let sql = format!(
+                    "UPDATE vuln_first_seen SET last_sequence = v.column2, last_at = v.column3 \
+                     FROM (VALUES {values}) AS v WHERE vuln_first_seen.agent_id = v.column1 \
+                     AND vuln_first_seen.resolved_sequence IS NULL \
+                     AND vuln_first_seen.last_sequence < v.column2"
+                );
+                let mut q = sqlx::query(&sql);
+                for u in chunk {
+                    q = q
+                        .bind(u.agent_id.as_str())
+                        .bind(u.statement.sequence)
+                        .bind(u.statement.at);
                 }
                 q.execute(&mut **tx).await?;
             }

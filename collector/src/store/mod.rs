@@ -196,6 +196,17 @@ pub enum IngestOutcome {
     Refused(Option<AgentStatus>),
 }
 
+/// What [`EvidenceStore::ingest_batch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batched {
+    /// One outcome per item, in order.
+    pub outcomes: Vec<IngestOutcome>,
+    /// How many items the bulk path stored (`store/batch.rs`: the plain
+    /// next runs of their hosts, a few statements for the whole batch);
+    /// the others went one by one.
+    pub bulk: usize,
+}
+
 /// One stored statement (without the envelope bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatementRow {
@@ -349,7 +360,7 @@ pub trait EvidenceStore: Send + Sync {
     async fn blobs(&self, digests: &[Digest]) -> Result<BTreeMap<Digest, Vec<u8>>, StoreError>;
     /// Store a batch in ONE transaction; one outcome per item, in order.
     /// An error means nothing of the batch was stored.
-    async fn ingest_batch(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>, StoreError>;
+    async fn ingest_batch(&self, items: &[IngestItem]) -> Result<Batched, StoreError>;
     /// An agent's statements, newest first, below `before` sequence.
     async fn statements(
         &self,

@@ -630,7 +630,7 @@ macro_rules! impl_store {
             async fn ingest_batch(
                 &self,
                 items: &[IngestItem],
-            ) -> Result<Vec<IngestOutcome>, StoreError> {
+            ) -> Result<crate::store::Batched, StoreError> {
                 let mut tx = self.write.begin_with($begin).await?;
                 // The plain next runs of their hosts at once (`store/batch.rs`);
                 // the others (and a batch of one: the writer's retry) one by one.
@@ -639,6 +639,7 @@ macro_rules! impl_store {
                 } else {
                     vec![None; items.len()]
                 };
+                let bulk = fast.iter().filter(|f| f.is_some()).count();
                 let mut out = Vec::with_capacity(items.len());
                 for (item, done) in items.iter().zip(fast) {
                     out.push(match done {
@@ -647,7 +648,7 @@ macro_rules! impl_store {
                     });
                 }
                 tx.commit().await?;
-                Ok(out)
+                Ok(crate::store::Batched { outcomes: out, bulk })
             }
 
             async fn statements(

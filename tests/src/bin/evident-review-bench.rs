@@ -151,7 +151,7 @@ fn main() -> Result<()> {
                     vuln: None,
                 });
             }
-            for o in st.ingest_batch(&items).await? {
+            for o in st.ingest_batch(&items).await?.outcomes {
                 if !matches!(o, IngestOutcome::Stored { .. }) {
                     bail!("not stored: {o:?}");
                 }

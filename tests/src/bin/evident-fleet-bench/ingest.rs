@@ -197,6 +197,17 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks as f64 / clock_ticks())
 }
 
+/// `evident_commit_bulk_items_total` from the server's `/metrics` (0 when absent).
+async fn bulk_items(server: &Server) -> u64 {
+    let (_, text) = server
+        .get_as("/metrics", Some(server.admin_token.as_str()))
+        .await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("evident_commit_bulk_items_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 /// Kernel clock ticks per second (`getconf CLK_TCK`, 100 when unknown).
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
@@ -297,6 +308,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     lat_first.sort_by(f32::total_cmp);
 
     let before = db.storage_bytes().await?;
+    let bulk_before = bulk_items(&server).await;
     let meter = CpuMeter {
         server: server.pid(),
         pg: match &server.pg {
@@ -308,6 +320,9 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     let mut changed = 0usize;
     let (mut cpu_server, mut cpu_pg, mut cpu_client) = (0.0, 0.0, 0.0);
     let mut per_round = Vec::new();
+    // Serving CPU seconds and runs of the rounds that cross midnight UTC
+    // (every host's day rules turn) and of the others.
+    let (mut turn, mut plain) = ((0.0, 0usize), (0.0, 0usize));
     for round in 1..args.rounds {
         let bodies = sign_round(&mut hosts, &t, &spec, |r| {
             let c = !r.unchanged && !r.new_blobs.is_empty();
@@ -331,6 +346,14 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         cpu_pg += c1.1 - c0.1;
         cpu_client += c1.2 - c0.2;
         let at = Host::collected_at(&spec, round);
+        let serving_round = (c1.0 - c0.0) + (c1.1 - c0.1);
+        let bucket = if at.date_naive() != Host::collected_at(&spec, round - 1).date_naive() {
+            &mut turn
+        } else {
+            &mut plain
+        };
+        bucket.0 += serving_round;
+        bucket.1 += count;
         per_round.push(format!(
             "{:.0} ({}, serve {:.0} µs/run)",
             count as f64 / e.as_secs_f64(),
@@ -341,6 +364,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         lat.extend(l);
     }
     let after = db.storage_bytes().await?;
+    let bulk = bulk_items(&server).await.saturating_sub(bulk_before);
     db.close().await;
     lat.sort_by(f32::total_cmp);
     let tput = n as f64 / elapsed.as_secs_f64();
@@ -408,11 +432,29 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         "| server-bound throughput (runs per serving CPU second × {cores} cores) / ratio to raw verify | {server_bound:.0} runs/s / **{:.3}** |",
         server_bound / rate
     );
+    if turn.1 > 0 && plain.1 > 0 {
+        // A fleet's day: one run per host crosses midnight, the others do not.
+        let per_day = (86_400 / spec.interval_s.max(1)).max(1) as f64;
+        let (t, o) = (turn.0 / turn.1 as f64, plain.0 / plain.1 as f64);
+        let mix = (t + (per_day - 1.0) * o) / per_day;
+        let bound = cores / mix.max(1e-12);
+        println!(
+            "| serving CPU per run: crossing midnight / not; a day's mix (1 run in {per_day:.0}) → server-bound / ratio | {:.0} / {:.0} µs; {:.0} µs → {bound:.0} runs/s / **{:.3}** |",
+            t * 1e6,
+            o * 1e6,
+            mix * 1e6,
+            bound / rate
+        );
+    }
     println!(
         "| latency p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
         pct(&lat, 0.5),
         pct(&lat, 0.99),
         pct(&lat, 1.0)
+    );
+    println!(
+        "| later runs the writer stored in bulk (`evident_commit_bulk_items_total`) | {bulk} of {n} ({:.0} %) |",
+        100.0 * bulk as f64 / n.max(1) as f64
     );
     println!(
         "| request body on the wire (gzip), mean of later runs | {:.0} B |",

@@ -252,7 +252,7 @@ pub async fn run(args: PopulateArgs) -> Result<()> {
     while let Some(items) = rx.recv().await {
         let n = items.len() as u64;
         let outcomes = if args.slow {
-            db.ingest_batch(&items).await?
+            db.ingest_batch(&items).await?.outcomes
         } else {
             db.append_batch(&items).await?
         };
