@@ -36,9 +36,15 @@ impl SqliteStore {
                 crate::store::Durability::Normal => SqliteSynchronous::Normal,
             })
             .busy_timeout(timeout)
-            // Statement rows are ~3 KB: with 4 KB pages each would fill a page
-            // alone. 32 KB pages (set when the file is created) pack ten.
-            .page_size(32768)
+            // 4 KB pages (set when the file is created; SQLite's default).
+            // Statement rows are a few hundred bytes since the envelope forms
+            // and templates, and an unchanged run of a round-robin fleet
+            // dirties a page of its own in each per-host index: every dirty
+            // page goes to the WAL and back into the file whole, so 32 KB
+            // pages (the choice when rows were ~3 KB) wrote 8× the bytes
+            // per run (docs/benchmarks.md, session 11). A store created
+            // with 32 KB pages keeps them.
+            .page_size(4096)
             .pragma("cache_size", "-16000");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
