@@ -18,9 +18,10 @@
 //! would store it (same rows; no event, no drift change, which is what
 //! `ingest_one` decides for it; of its vulnerability update, which every
 //! run with a package inventory carries, only the open pairs' last-seen
-//! statement, as `vuln_apply_tx` writes it for an inventory already held); every agent of the batch is locked first,
-//! in id order (PostgreSQL); and if anything fails the writer retries the
-//! items one by one, and a batch of one never takes this path.
+//! statement, as `vuln_apply_tx` writes it for an inventory already
+//! held); every agent of the batch is locked first, in id order
+//! (PostgreSQL); and if anything fails the writer retries the items one by
+//! one, and a batch of one never takes this path.
 
 macro_rules! impl_ingest_batch {
     ($db:ty, lock = $lock:literal) => {
@@ -46,16 +47,7 @@ macro_rules! impl_ingest_batch {
                         .await?,
                     );
                 }
-                let values = (0..chunk.len())
-                    .map(|i| {
-                        let b = 9 * i;
-                        format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let values = $crate::store::sql::value_rows(chunk.len(), 9);
                 let sql = format!(
                     "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope, template_id) \
                      VALUES {values}"
@@ -95,10 +87,7 @@ macro_rules! impl_ingest_batch {
             };
             let plain: Vec<_> = rows.iter().filter(|r| owned_by(r).is_none()).collect();
             for chunk in plain.chunks(200) {
-                let values = (0..chunk.len())
-                    .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let values = $crate::store::sql::value_rows(chunk.len(), 3);
                 let sql = format!(
                     "INSERT INTO blobs (digest, encoding, data) VALUES {values} ON CONFLICT DO NOTHING"
                 );
@@ -197,10 +186,7 @@ macro_rules! impl_ingest_batch {
             rows: &[(&evident_core::Digest, &[u8])],
         ) -> Result<(), $crate::store::StoreError> {
             for chunk in rows.chunks(200) {
-                let values = (0..chunk.len())
-                    .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let values = $crate::store::sql::value_rows(chunk.len(), 2);
                 let sql =
                     format!("INSERT INTO {table} (digest, data) VALUES {values} ON CONFLICT DO NOTHING");
                 let mut q = sqlx::query(&sql);
@@ -247,7 +233,8 @@ macro_rules! impl_ingest_batch {
             let mut cand: Vec<bool> = items
                 .iter()
                 .map(|it| {
-                    // A vulnerability state change is written by `ingest_one`.
+                    // A CVE opened or resolved is written by `ingest_one`
+                    // (an inventory the host does not hold: below).
                     it.vuln.as_deref().is_none_or(|u| u.new.is_empty() && u.gone.is_empty())
                         && count.get(it.agent_id.as_str()) == Some(&1)
                         && heads.get(&it.agent_id).is_some_and(|(status, last, digest)| {
@@ -393,13 +380,7 @@ macro_rules! impl_ingest_batch {
             insert_content(tx, "results", &results).await?;
             insert_statement_rows(tx, &fast).await?;
             for chunk in fast.chunks(100) {
-                let values = (0..chunk.len())
-                    .map(|i| {
-                        let b = 6 * i;
-                        format!("(${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let values = $crate::store::sql::value_rows(chunk.len(), 6);
                 let sql = format!(
                     "UPDATE agents SET last_sequence = v.column2, last_digest = v.column3, \
                      last_seen = v.column4, latest_results = v.column5, latest_collected_at = v.column6 \
@@ -424,10 +405,7 @@ macro_rules! impl_ingest_batch {
                 .filter(|u| u.refresh_last)
                 .collect();
             for chunk in refresh.chunks(100) {
-                let values = (0..chunk.len())
-                    .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let values = $crate::store::sql::value_rows(chunk.len(), 3);
                 let sql = format!(
                     "UPDATE vuln_first_seen SET last_sequence = v.column2, last_at = v.column3 \
                      FROM (VALUES {values}) AS v WHERE vuln_first_seen.agent_id = v.column1 \

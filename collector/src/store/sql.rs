@@ -19,6 +19,21 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
         .join(",")
 }
 
+/// `rows` tuples of `cols` numbered placeholders for a multi-row
+/// `VALUES`: `($1, $2),($3, $4)`.
+pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row = (1..=cols)
+                .map(|c| format!("${}", r * cols + c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 macro_rules! impl_store {
     ($ty:ty, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
         use $crate::store::sql::placeholders;
