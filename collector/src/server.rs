@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often database statistics are refreshed (`ANALYZE` / `PRAGMA optimize`).
-const STATISTICS_EVERY: Duration = Duration::from_secs(600);
+/// How often the tables whose statistics are due are analyzed (`ANALYZE`
+/// of what grew by a tenth / `PRAGMA optimize`; nothing when none is).
+const STATISTICS_EVERY: Duration = Duration::from_secs(60);
 
 /// Why `init` or `serve` failed.
 #[derive(Debug, thiserror::Error)]

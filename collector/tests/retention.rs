@@ -472,7 +472,7 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
     assert!(store.fleet_status().await.unwrap().is_empty());
     let a1 = post("f1", 1, "satisfied", None);
     let b1 = post("f2", 1, "satisfied", None);
-    store.ingest_batch(&[a1.clone(), b1]).await.unwrap();
+    store.ingest_batch(&[a1.clone(), b1.clone()]).await.unwrap();
     assert_eq!(
         counts(store.fleet_status().await.unwrap()),
         vec![("control:A.8.5=satisfied".to_string(), 2)]
@@ -483,13 +483,28 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
     );
     // f1 changes: its control's count moves.
     let a2 = post("f1", 2, "not-satisfied", Some(a1.envelope_digest));
-    store.ingest_batch(&[a2]).await.unwrap();
+    store.ingest_batch(std::slice::from_ref(&a2)).await.unwrap();
     assert_eq!(
         counts(store.fleet_status().await.unwrap()),
         vec![
             ("control:A.8.5=not-satisfied".to_string(), 1),
             ("control:A.8.5=satisfied".to_string(), 1)
         ]
+    );
+    // One batch moving both hosts, f1 twice (back and forth): the writer
+    // sums the moves of its transaction and writes them once
+    // (`store/fleet.rs`); the counts are those of the hosts' newest runs.
+    let a3 = post("f1", 3, "satisfied", Some(a2.envelope_digest));
+    let a4 = post("f1", 4, "not-satisfied", Some(a3.envelope_digest));
+    let b2 = post("f2", 2, "not-satisfied", Some(b1.envelope_digest));
+    store.ingest_batch(&[a3, b2, a4]).await.unwrap();
+    assert_eq!(
+        counts(store.fleet_status().await.unwrap()),
+        vec![("control:A.8.5=not-satisfied".to_string(), 2)]
+    );
+    assert_eq!(
+        rule_counts(store.fleet_status().await.unwrap()),
+        vec![("rule:r=pass".to_string(), 2)]
     );
     // A revoked agent leaves the counts; approved again, it is back.
     assert!(store
@@ -504,7 +519,10 @@ async fn fleet_counts_follow_ingest_and_agent_status(store: &dyn Store) {
         .set_agent_status("f2", AgentStatus::Active)
         .await
         .unwrap());
-    assert_eq!(counts(store.fleet_status().await.unwrap()).len(), 2);
+    assert_eq!(
+        counts(store.fleet_status().await.unwrap()),
+        vec![("control:A.8.5=not-satisfied".to_string(), 2)]
+    );
     assert!(!store
         .set_agent_status("nobody", AgentStatus::Active)
         .await

@@ -2316,3 +2316,50 @@ async fn vuln_fleet_counts_are_the_group_by_of_the_open_state(store: &dyn Store,
     .await;
     again.close().await;
 }
+
+/// PostgreSQL: `refresh_statistics` analyzes a table once it has grown by
+/// 50 rows + 10 % since its last `ANALYZE`, and never records an empty
+/// table as empty (that turned a prepared lookup's generic plan into a
+/// sequential scan of a table that then grew to 50,000 rows: session 12).
+#[tokio::test]
+async fn postgres_statistics_follow_growth_and_skip_empty_tables() {
+    let db = postgres().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let reltuples = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let (n,): (f64,) =
+                sqlx::query_as("SELECT reltuples::float8 FROM pg_class WHERE relname = $1")
+                    .bind(table)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            n
+        }
+    };
+    // Pending counts reach the statistics views when the backend that
+    // made them goes idle; force it rather than wait.
+    let flush = "SELECT pg_stat_force_next_flush()";
+    sqlx::query(flush).execute(&pool).await.unwrap();
+    db.store.refresh_statistics().await.unwrap();
+    // Still "never analyzed" (-1), not "empty" (0).
+    assert_eq!(reltuples("envelope_templates").await, -1.0);
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query(
+        "INSERT INTO envelope_templates (template_digest, template) \
+         SELECT sha256(i::text::bytea), '\\x00'::bytea FROM generate_series(1, 200) i",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    sqlx::query(flush).execute(&mut *conn).await.unwrap();
+    drop(conn);
+    let analyzed = db.store.refresh_statistics().await.unwrap();
+    assert!(analyzed >= 1, "{analyzed} tables analyzed");
+    assert_eq!(reltuples("envelope_templates").await, 200.0);
+    // Nothing changed since: nothing is due.
+    sqlx::query(flush).execute(&pool).await.unwrap();
+    assert_eq!(db.store.refresh_statistics().await.unwrap(), 0);
+    pool.close().await;
+    db.cleanup().await;
+}

@@ -162,6 +162,7 @@ macro_rules! impl_bulk_store {
                     }
                     let mut out: Vec<Option<IngestOutcome>> = vec![None; items.len()];
                     let mut tx = self.write.begin_with($begin).await?;
+                    let mut fleet = $crate::store::fleet::FleetStatusDelta::default();
                     for (agent, idxs) in &agents {
                         let mut state = head(&mut tx, agent).await?;
                         let mut pending: Vec<&IngestItem> = Vec::new();
@@ -178,7 +179,7 @@ macro_rules! impl_bulk_store {
                                 _ => {
                                     flush(&mut tx, &pending).await?;
                                     pending.clear();
-                                    let o = ingest_one(&mut tx, item).await?;
+                                    let o = ingest_one(&mut tx, item, &mut fleet).await?;
                                     if let Some(slot) = out.get_mut(i) {
                                         *slot = Some(o);
                                     }
@@ -188,6 +189,7 @@ macro_rules! impl_bulk_store {
                         }
                         flush(&mut tx, &pending).await?;
                     }
+                    fleet_write(&mut tx, &fleet).await?;
                     tx.commit().await?;
                     out.into_iter()
                         .map(|o| o.ok_or_else(|| StoreError::Corrupt("bulk outcome missing".into())))

@@ -561,6 +561,7 @@ macro_rules! impl_drift_store {
             item: &IngestItem,
             events: &[String],
             newest: bool,
+            fleet: &mut $crate::store::fleet::FleetStatusDelta,
         ) -> Result<(), StoreError> {
             use evident_core::drift::{decide, history_needed, integrity_alert, on_arrival, DriftContext, StatusMap};
             let Some(d) = &item.drift else {
@@ -640,7 +641,7 @@ macro_rules! impl_drift_store {
                 .collect();
             insert_transitions(tx, agent, &changes, item.sequence, now).await?;
             drift_apply(tx, sinks, agent, &decision.alerts, now, Some(item.sequence), &mut host, Some(&eval.remediation)).await?;
-            fleet_apply(tx, prev_map.as_ref(), Some(&eval.statuses)).await?;
+            fleet.apply(prev_map.as_ref(), Some(&eval.statuses));
             host_status_apply(tx, agent, prev_map.as_ref(), &eval.statuses, now).await?;
             let statuses = serde_json::to_string(&eval.statuses).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
@@ -674,30 +675,13 @@ macro_rules! impl_drift_store {
             Ok(DriftEval::from_results(&results))
         }
 
-        /// Move an active host's control and rule statuses in `fleet_status` from
-        /// `prev` to `next` (None: the host leaves or joins the counts).
-        async fn fleet_apply(
+        /// Write the summed fleet count moves of a transaction
+        /// (`store/fleet.rs`), once, just before it commits.
+        async fn fleet_write(
             tx: &mut sqlx::Transaction<'static, $db>,
-            prev: Option<&evident_core::drift::StatusMap>,
-            next: Option<&evident_core::drift::StatusMap>,
+            fleet: &$crate::store::fleet::FleetStatusDelta,
         ) -> Result<(), StoreError> {
-            let mut delta: std::collections::BTreeMap<(&str, &str), i64> =
-                std::collections::BTreeMap::new();
-            for (m, sign) in [(prev, -1), (next, 1)] {
-                for (k, v) in m.into_iter().flat_map(|m| m.iter()) {
-                    if k.starts_with("control:") || k.starts_with("rule:") {
-                        *delta.entry((k.as_str(), v.as_str())).or_default() += sign;
-                    }
-                }
-            }
-            // In (subject, status) order: the order concurrent writers
-            // lock the rows in.
-            let rows: Vec<(&str, &str, i64)> = delta
-                .into_iter()
-                .filter(|(_, n)| *n != 0)
-                .map(|((subject, status), n)| (subject, status, n))
-                .collect();
-            add_fleet_status(tx, &rows).await
+            add_fleet_status(tx, &fleet.rows()).await
         }
 
         /// Keep `host_status` (the console's per host × subject latest

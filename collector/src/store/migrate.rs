@@ -182,6 +182,11 @@ macro_rules! migrations {
                 description: "blob deltas",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0160_blob_deltas.sql")),
             },
+            $crate::store::migrate::Migration {
+                version: 170,
+                description: "room for in-place updates",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0170_hot_rows.sql")),
+            },
         ]
     };
 }

@@ -183,6 +183,7 @@ macro_rules! impl_store {
         async fn ingest_one(
             tx: &mut sqlx::Transaction<'static, $db>,
             item: &IngestItem,
+            fleet: &mut crate::store::fleet::FleetStatusDelta,
         ) -> Result<IngestOutcome, StoreError> {
             // One round trip: the agent (locked) and whether the envelope or
             // its sequence is already stored (or was, before retention
@@ -309,7 +310,7 @@ macro_rules! impl_store {
             }
             insert_statement_rows(tx, &[item]).await?;
             let newest = last_sequence.is_none_or(|last| item.sequence > last);
-            drift_on_ingest(tx, item, &events, newest).await?;
+            drift_on_ingest(tx, item, &events, newest, fleet).await?;
             vuln_on_ingest(tx, item, newest).await?;
             if newest {
                 sqlx::query(
@@ -349,9 +350,8 @@ macro_rules! impl_store {
                 self.storage_bytes_impl().await
             }
 
-            async fn refresh_statistics(&self) -> Result<(), StoreError> {
-                sqlx::raw_sql(Self::ANALYZE).execute(&self.write).await?;
-                Ok(())
+            async fn refresh_statistics(&self) -> Result<usize, StoreError> {
+                self.refresh_statistics_impl().await
             }
 
             async fn close(&self) {
@@ -537,11 +537,13 @@ macro_rules! impl_store {
                         let text: String = r.try_get(0)?;
                         let map: evident_core::drift::StatusMap = serde_json::from_str(&text)
                             .map_err(|e| StoreError::Corrupt(format!("drift state: {e}")))?;
+                        let mut fleet = crate::store::fleet::FleetStatusDelta::default();
                         if now_active {
-                            fleet_apply(&mut tx, None, Some(&map)).await?;
+                            fleet.apply(None, Some(&map));
                         } else {
-                            fleet_apply(&mut tx, Some(&map), None).await?;
+                            fleet.apply(Some(&map), None);
                         }
+                        fleet_write(&mut tx, &fleet).await?;
                     }
                     // And its open CVEs the vulnerability fleet counts.
                     vuln_on_status(&mut tx, id, now_active).await?;
@@ -656,12 +658,14 @@ macro_rules! impl_store {
                 };
                 let bulk = fast.iter().filter(|f| f.is_some()).count();
                 let mut out = Vec::with_capacity(items.len());
+                let mut fleet = crate::store::fleet::FleetStatusDelta::default();
                 for (item, done) in items.iter().zip(fast) {
                     out.push(match done {
                         Some(outcome) => outcome,
-                        None => ingest_one(&mut tx, item).await?,
+                        None => ingest_one(&mut tx, item, &mut fleet).await?,
                     });
                 }
+                fleet_write(&mut tx, &fleet).await?;
                 tx.commit().await?;
                 Ok(crate::store::Batched { outcomes: out, bulk })
             }

@@ -19,7 +19,6 @@ const MIGRATIONS: &[crate::store::migrate::Migration] =
 
 impl SqliteStore {
     const KIND: &'static str = "sqlite";
-    const ANALYZE: &'static str = "PRAGMA optimize";
 
     /// Open (creating if missing) and migrate.
     pub async fn open(
@@ -69,6 +68,14 @@ impl SqliteStore {
             begin = "BEGIN IMMEDIATE",
             lock = ""
         )
+    }
+
+    /// `PRAGMA optimize`: SQLite analyzes what its own rule finds due.
+    async fn refresh_statistics_impl(&self) -> Result<usize, StoreError> {
+        sqlx::raw_sql("PRAGMA optimize")
+            .execute(&self.write)
+            .await?;
+        Ok(0)
     }
 
     async fn storage_bytes_impl(&self) -> Result<u64, StoreError> {
