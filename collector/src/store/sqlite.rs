@@ -70,7 +70,10 @@ impl SqliteStore {
         )
     }
 
-    /// `PRAGMA optimize`: SQLite analyzes what its own rule finds due.
+    /// `PRAGMA optimize`: SQLite analyzes what its own rule finds due (a
+    /// table whose size moved by a large factor since its last analysis),
+    /// under a temporary `analysis_limit` since SQLite 3.46 (the bundled
+    /// version), so running it every minute stays cheap on a large store.
     async fn refresh_statistics_impl(&self) -> Result<usize, StoreError> {
         sqlx::raw_sql("PRAGMA optimize")
             .execute(&self.write)
