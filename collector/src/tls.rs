@@ -153,12 +153,45 @@ pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerC
         what: "server key",
         message: e.to_string(),
     })?;
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(server_provider()))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // The server's order of cipher suites, not the client's: rustls clients
+    // (the agent) list AES-256-GCM-SHA384 first, whose transcript hash and
+    // key schedule run SHA-384 in software; SHA-256 runs on the CPU's SHA
+    // extensions. Both are TLS 1.3 suites of the same standing.
+    config.ignore_client_order = true;
+    // No session resumption: an agent uploads each run from a new worker
+    // process (`agent/src/supervisor.rs`), so a ticket is never used, yet
+    // issuing two per connection (rustls' default) costs random bytes, a
+    // key derivation, a locked cache insert and an extra flight per run.
+    // Browsers on the console keep their connections alive instead.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(config)
+}
+
+/// The server's provider: `ring`, its TLS 1.3 suites hashed with SHA-256
+/// first (AES-128-GCM, ChaCha20-Poly1305), then AES-256-GCM-SHA384, then
+/// the TLS 1.2 suites in `ring`'s order.
+fn server_provider() -> rustls::crypto::CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|s| {
+        use rustls::SupportedCipherSuite::{Tls12, Tls13};
+        match s {
+            Tls13(t)
+                if t.common.hash_provider.algorithm()
+                    == rustls::crypto::hash::HashAlgorithm::SHA256 =>
+            {
+                0
+            }
+            Tls13(_) => 1,
+            Tls12(_) => 2,
+        }
+    });
+    provider
 }
 
 /// A rustls client configuration trusting only the CA in `ca_pem` (for tests,
@@ -193,6 +226,68 @@ pub fn spki_pin(key_pem: &str) -> Result<String, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Drive a handshake between in-memory connections to its end.
+    fn handshake(client: &mut rustls::ClientConnection, server: &mut rustls::ServerConnection) {
+        let mut buf = Vec::new();
+        for _ in 0..16 {
+            buf.clear();
+            while client.wants_write() {
+                client.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = buf.as_slice();
+            while !rd.is_empty() {
+                server.read_tls(&mut rd).unwrap();
+            }
+            server.process_new_packets().unwrap();
+            buf.clear();
+            while server.wants_write() {
+                server.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = buf.as_slice();
+            while !rd.is_empty() {
+                client.read_tls(&mut rd).unwrap();
+            }
+            client.process_new_packets().unwrap();
+            if !client.is_handshaking() && !server.is_handshaking() && !server.wants_write() {
+                return;
+            }
+        }
+        panic!("handshake did not finish");
+    }
+
+    #[test]
+    fn server_picks_sha256_suites_and_issues_no_tickets() {
+        let g = generate(&["collector.example".into()]).unwrap();
+        let server = Arc::new(
+            server_config(g.server_chain_pem.as_bytes(), g.server_key_pem.as_bytes()).unwrap(),
+        );
+        // A client that would resume if it could, preferring AES-256-GCM-SHA384
+        // (rustls' default order, the agent's).
+        let client = Arc::new(client_config(g.ca_pem.as_bytes()).unwrap());
+        assert_eq!(
+            client.crypto_provider().cipher_suites[0].suite(),
+            rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+        );
+        for round in 0..2 {
+            let name = rustls::pki_types::ServerName::try_from("collector.example").unwrap();
+            let mut c = rustls::ClientConnection::new(client.clone(), name).unwrap();
+            let mut s = rustls::ServerConnection::new(server.clone()).unwrap();
+            handshake(&mut c, &mut s);
+            assert_eq!(
+                s.negotiated_cipher_suite().unwrap().suite(),
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+                "round {round}"
+            );
+            assert_eq!(c.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+            // No ticket was issued, so the second connection is a full handshake too.
+            assert_eq!(
+                c.handshake_kind(),
+                Some(rustls::HandshakeKind::Full),
+                "round {round}"
+            );
+        }
+    }
 
     #[test]
     fn generated_material_loads() {
