@@ -617,3 +617,51 @@ async fn graceful_shutdown_exits_cleanly(backend: Backend) {
     assert!(server.log().contains("stopped"));
     server.finish().await;
 }
+
+/// A new agent connection costs the collector less (issue 10): the server
+/// picks a SHA-256 suite though rustls clients list SHA-384 first, and
+/// issues no session tickets — agents upload from a new process and never
+/// resume — so a client that would resume makes a full handshake every
+/// time, having read a whole response (where tickets would have arrived).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_connections_get_a_sha256_suite_and_no_tickets() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = Server::start(Backend::Sqlite, &[]).await.unwrap();
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
+    let pem = std::fs::read(server.dir.path().join("ca.pem")).unwrap();
+    // One client configuration for both connections: its session cache
+    // would hold the first connection's tickets.
+    let config = std::sync::Arc::new(evident_collector::tls::client_config(&pem).unwrap());
+    assert_eq!(
+        config.crypto_provider().cipher_suites[0].suite(),
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
+    );
+    let connector = tokio_rustls::TlsConnector::from(config);
+    for round in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        let (_, conn) = tls.get_ref();
+        assert_eq!(
+            conn.negotiated_cipher_suite().unwrap().suite(),
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+            "connection {round}"
+        );
+        assert_eq!(
+            conn.handshake_kind(),
+            Some(rustls::HandshakeKind::Full),
+            "connection {round}"
+        );
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        let text = String::from_utf8_lossy(&response);
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "connection {round}: {text}"
+        );
+    }
+    server.finish().await;
+}

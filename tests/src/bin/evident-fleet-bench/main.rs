@@ -5,11 +5,14 @@
 //!   distinct per-host output with package churn, days of history).
 //! - `populate`: a large signed history written straight into a store, to
 //!   measure read paths at 1 M and 10 M statements.
+//! - `handshake`: the collector's TLS server CPU per new connection, in
+//!   memory, against rustls' defaults.
 //!
 //! `cargo build --release -p evident-collector -p evident-e2e &&
 //!  target/release/evident-fleet-bench ingest --agents 10000`
 
 mod fleet;
+mod handshake;
 mod ingest;
 mod populate;
 
@@ -30,6 +33,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Write a signed history straight into a collector's store.
     Populate(populate::PopulateArgs),
+    /// The TLS server's CPU per new agent connection, in memory.
+    Handshake(handshake::HandshakeArgs),
 }
 
 /// How the modelled fleet behaves (shared by both commands).
@@ -97,5 +102,6 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Ingest(a) => ingest::run(a).await,
         Command::Populate(a) => populate::run(a).await,
+        Command::Handshake(a) => handshake::run(a),
     }
 }
