@@ -227,28 +227,24 @@ pub fn spki_pin(key_pem: &str) -> Result<String, TlsError> {
 mod tests {
     use super::*;
 
+    /// Move what `from` has to send into `to`, and let `to` process it.
+    fn send<A, B>(from: &mut rustls::ConnectionCommon<A>, to: &mut rustls::ConnectionCommon<B>) {
+        let mut buf = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut buf).unwrap();
+        }
+        let mut rd = buf.as_slice();
+        while !rd.is_empty() {
+            to.read_tls(&mut rd).unwrap();
+        }
+        to.process_new_packets().unwrap();
+    }
+
     /// Drive a handshake between in-memory connections to its end.
     fn handshake(client: &mut rustls::ClientConnection, server: &mut rustls::ServerConnection) {
-        let mut buf = Vec::new();
         for _ in 0..16 {
-            buf.clear();
-            while client.wants_write() {
-                client.write_tls(&mut buf).unwrap();
-            }
-            let mut rd = buf.as_slice();
-            while !rd.is_empty() {
-                server.read_tls(&mut rd).unwrap();
-            }
-            server.process_new_packets().unwrap();
-            buf.clear();
-            while server.wants_write() {
-                server.write_tls(&mut buf).unwrap();
-            }
-            let mut rd = buf.as_slice();
-            while !rd.is_empty() {
-                client.read_tls(&mut rd).unwrap();
-            }
-            client.process_new_packets().unwrap();
+            send(client, server);
+            send(server, client);
             if !client.is_handshaking() && !server.is_handshaking() && !server.wants_write() {
                 return;
             }

@@ -36,11 +36,25 @@ struct Cost {
     flights: usize,
 }
 
-fn pump_client(c: &mut ClientConnection, buf: &mut Vec<u8>) -> Result<()> {
-    while c.wants_write() {
-        c.write_tls(buf)?;
+/// Move what `from` has to send into `to` and let `to` process it: the
+/// time each side spent and the bytes moved.
+fn send<A, B>(
+    from: &mut rustls::ConnectionCommon<A>,
+    to: &mut rustls::ConnectionCommon<B>,
+) -> Result<(Duration, Duration, usize)> {
+    let mut buf = Vec::new();
+    let t = Instant::now();
+    while from.wants_write() {
+        from.write_tls(&mut buf)?;
     }
-    Ok(())
+    let from_time = t.elapsed();
+    let t = Instant::now();
+    let mut rd = buf.as_slice();
+    while !rd.is_empty() {
+        to.read_tls(&mut rd)?;
+    }
+    to.process_new_packets()?;
+    Ok((from_time, t.elapsed(), buf.len()))
 }
 
 /// Drive one full handshake (and the server's post-handshake messages).
@@ -54,34 +68,15 @@ fn handshake(
     let t = Instant::now();
     let mut s = ServerConnection::new(server.clone())?;
     cost.server += t.elapsed();
-    let mut buf = Vec::new();
     for _ in 0..16 {
-        buf.clear();
-        let t = Instant::now();
-        pump_client(&mut c, &mut buf)?;
-        cost.client += t.elapsed();
-        let t = Instant::now();
-        let mut rd = buf.as_slice();
-        while !rd.is_empty() {
-            s.read_tls(&mut rd)?;
-        }
-        s.process_new_packets()?;
-        buf.clear();
-        while s.wants_write() {
-            s.write_tls(&mut buf)?;
-        }
-        cost.server += t.elapsed();
-        if !buf.is_empty() {
+        let (client_write, server_read, _) = send(&mut c, &mut s)?;
+        let (server_write, client_read, bytes) = send(&mut s, &mut c)?;
+        cost.client += client_write + client_read;
+        cost.server += server_read + server_write;
+        if bytes > 0 {
             cost.flights += 1;
-            cost.server_bytes += buf.len();
+            cost.server_bytes += bytes;
         }
-        let t = Instant::now();
-        let mut rd = buf.as_slice();
-        while !rd.is_empty() {
-            c.read_tls(&mut rd)?;
-        }
-        c.process_new_packets()?;
-        cost.client += t.elapsed();
         if !c.is_handshaking() && !s.is_handshaking() && !s.wants_write() && !c.wants_write() {
             return Ok(cost);
         }
@@ -116,13 +111,7 @@ fn suite(client: &Arc<rustls::ClientConfig>, server: &Arc<rustls::ServerConfig>)
     let name = rustls::pki_types::ServerName::try_from("collector.example")?;
     let mut c = ClientConnection::new(client.clone(), name)?;
     let mut s = ServerConnection::new(server.clone())?;
-    let mut buf = Vec::new();
-    pump_client(&mut c, &mut buf)?;
-    let mut rd = buf.as_slice();
-    while !rd.is_empty() {
-        s.read_tls(&mut rd)?;
-    }
-    s.process_new_packets()?;
+    send(&mut c, &mut s)?;
     Ok(s.negotiated_cipher_suite()
         .map(|s| format!("{:?}", s.suite()))
         .unwrap_or_default())
