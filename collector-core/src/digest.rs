@@ -25,11 +25,22 @@ impl Digest {
     pub fn hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// `sha256:<hex>` in a stack buffer (no allocation: digests are
+    /// written many times per ingested run, into keys and JSON).
+    fn text(&self) -> [u8; 71] {
+        let mut out = [0u8; 71];
+        out[..7].copy_from_slice(b"sha256:");
+        // 32 bytes always fit 64 hex digits.
+        let _ = hex::encode_to_slice(self.0, &mut out[7..]);
+        out
+    }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
+        let text = self.text();
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -69,7 +80,8 @@ fn truncate(s: &str) -> String {
 
 impl Serialize for Digest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let text = self.text();
+        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -92,6 +104,9 @@ mod tests {
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(d.to_string().parse::<Digest>(), Ok(d));
+        // JSON and Debug write the same text.
+        assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{d}\""));
+        assert_eq!(format!("{d:?}"), d.to_string());
     }
 
     #[test]

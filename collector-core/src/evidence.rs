@@ -372,25 +372,45 @@ impl Evidence {
         blob: impl Fn(&Digest) -> Option<&'a [u8]>,
         fields: impl Fn(&str) -> Option<&'f std::collections::BTreeSet<String>>,
     ) -> Result<Evidence, EvidenceError> {
+        Evidence::from_statement_with(statement, |probe, digest| {
+            let bytes = blob(digest).ok_or_else(|| EvidenceError::MissingBlob {
+                probe: probe.to_string(),
+                digest: *digest,
+            })?;
+            Evidence::project_blob(probe, digest, bytes, fields(probe))
+        })
+    }
+
+    /// The data of `probe` from its blob `bytes`: checked against `digest`,
+    /// then parsed keeping, of a JSON object, only the top-level fields
+    /// `fields` names (`None`: the whole value), as
+    /// [`Evidence::from_statement_projected`] does for each probe.
+    pub fn project_blob(
+        probe: &str,
+        digest: &Digest,
+        bytes: &[u8],
+        fields: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<serde_json::Value, EvidenceError> {
+        check_blob(probe, digest, bytes)?;
+        projected::parse_blob(bytes, fields).map_err(|source| EvidenceError::BlobJson {
+            probe: probe.to_string(),
+            source,
+        })
+    }
+
+    /// Assemble evidence from a statement, the data of each probe that
+    /// names a blob given by `data(probe id, digest)` (for example
+    /// [`Evidence::project_blob`] of the blob, or a projection made
+    /// earlier of the same blob under the same fields).
+    pub fn from_statement_with(
+        statement: &Statement,
+        mut data: impl FnMut(&str, &Digest) -> Result<serde_json::Value, EvidenceError>,
+    ) -> Result<Evidence, EvidenceError> {
         let mut probes = BTreeMap::new();
         for entry in &statement.predicate.probes {
-            let data = match (entry.status, entry.digest) {
+            let value = match (entry.status, entry.digest) {
                 (ProbeStatus::Ok, None) => return Err(EvidenceError::NoDigest(entry.id.clone())),
-                (_, Some(digest)) => {
-                    let bytes = blob(&digest).ok_or_else(|| EvidenceError::MissingBlob {
-                        probe: entry.id.clone(),
-                        digest,
-                    })?;
-                    check_blob(&entry.id, &digest, bytes)?;
-                    Some(
-                        projected::parse_blob(bytes, fields(&entry.id)).map_err(|source| {
-                            EvidenceError::BlobJson {
-                                probe: entry.id.clone(),
-                                source,
-                            }
-                        })?,
-                    )
-                }
+                (_, Some(digest)) => Some(data(&entry.id, &digest)?),
                 (_, None) => None,
             };
             let previous = probes.insert(
@@ -399,7 +419,7 @@ impl Evidence {
                     version: entry.version,
                     status: entry.status,
                     reason: entry.reason.clone(),
-                    data,
+                    data: value,
                 },
             );
             if previous.is_some() {

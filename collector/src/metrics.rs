@@ -83,6 +83,9 @@ pub struct Metrics {
     /// Runs evaluated on the rules reading `collected_day` alone (the rest
     /// found under the day-free key).
     pub day_rules_only: Counter,
+    /// Blobs read back from the store for the day-reading rules (what they
+    /// read of the blob was not kept: see `service::projections`).
+    pub day_blobs_read: Counter,
     latency: Histogram,
     enrollments: Counter,
     batches: Counter,
@@ -177,6 +180,11 @@ impl Metrics {
             "evident_ingest_day_rules_only",
             "Statements evaluated on the rules reading collected_day alone, the other results reused (unchanged but for the day)",
         );
+        let day_blobs_read = counter(
+            &mut registry,
+            "evident_ingest_day_blobs_read",
+            "Probe blobs read back from the store to evaluate the rules reading collected_day (what those rules read of them was not kept in memory)",
+        );
         let deliveries = Family::<Labels, Counter>::default();
         registry.register(
             "evident_alert_deliveries",
@@ -206,6 +214,7 @@ impl Metrics {
             enroll_throttled,
             connections_refused,
             day_rules_only,
+            day_blobs_read,
             latency,
             enrollments,
             batches,

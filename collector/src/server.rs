@@ -411,7 +411,10 @@ pub async fn serve(
         .http_builder()
         .http1()
         .header_read_timeout(header_timeout);
-    let served = if tls {
+    // The accept loop on a worker thread, not `block_on`'s: each
+    // connection's task is then spawned onto that worker's own queue
+    // instead of a worker being woken from outside for every connection.
+    let accepting = if tls {
         let cert = std::fs::read(Config::path(dir, &config.tls_cert))
             .map_err(io(&Config::path(dir, &config.tls_cert)))?;
         let key = std::fs::read(Config::path(dir, &config.tls_key))
@@ -424,24 +427,32 @@ pub async fn serve(
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
             .handshake_timeout(header_timeout)
             .acceptor(axum_server::accept::NoDelayAcceptor::new());
-        server
-            .acceptor(crate::conn::CappedAcceptor::new(
-                acceptor,
-                cap,
-                app.metrics.clone(),
-            ))
-            .serve(router)
-            .await
+        tokio::spawn(
+            server
+                .acceptor(crate::conn::CappedAcceptor::new(
+                    acceptor,
+                    cap,
+                    app.metrics.clone(),
+                ))
+                .serve(router),
+        )
     } else {
         tracing::warn!("plain HTTP: only run this behind a TLS-terminating proxy");
-        server
-            .acceptor(crate::conn::CappedAcceptor::new(
-                axum_server::accept::NoDelayAcceptor::new(),
-                cap,
-                app.metrics.clone(),
-            ))
-            .serve(router)
-            .await
+        tokio::spawn(
+            server
+                .acceptor(crate::conn::CappedAcceptor::new(
+                    axum_server::accept::NoDelayAcceptor::new(),
+                    cap,
+                    app.metrics.clone(),
+                ))
+                .serve(router),
+        )
+    };
+    let served = match accepting.await {
+        Ok(served) => served,
+        Err(e) => Err(std::io::Error::other(format!(
+            "the accept loop failed: {e}"
+        ))),
     };
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), writer_task).await;

@@ -67,8 +67,9 @@ async fn post(server: &Server, agent: &mut Agent, run: &Run, at: DateTime<Utc>) 
 }
 
 async fn a_new_day_evaluates_only_the_day_rules(backend: Backend) {
-    let server = Server::start(backend, &[]).await.expect("server");
+    let mut server = Server::start(backend, &[]).await.expect("server");
     let counter = "evident_ingest_day_rules_only_total";
+    let read = "evident_ingest_day_blobs_read_total";
     // Three days back at 00:00 UTC (inside the default maximum age).
     let day0 = (Utc::now() - Duration::days(3))
         .date_naive()
@@ -90,10 +91,22 @@ async fn a_new_day_evaluates_only_the_day_rules(backend: Backend) {
     let crossed = post(&server, &mut agent, &run, day0 + Duration::hours(24)).await;
     assert_eq!(metric(&server, counter).await, 1);
     assert_eq!(crossed.summary, first.summary);
+    // What the day rules read of the `packages` blob was kept when the first
+    // run was evaluated in full: the blob is not read back.
+    assert_eq!(metric(&server, read).await, 0);
     // Same day again: the day's key answers at once.
     let again = post(&server, &mut agent, &run, day0 + Duration::hours(25)).await;
     assert_eq!(metric(&server, counter).await, 1);
     assert_eq!(again.summary, first.summary);
+    // A restarted collector keeps nothing in memory (and its counters start
+    // at 0): the same day's next run has no key cached, is evaluated on the
+    // day rules alone, and reads the blob back from the store, with the
+    // same results.
+    server.restart();
+    let restarted = post(&server, &mut agent, &run, day0 + Duration::hours(36)).await;
+    assert_eq!(restarted.summary, first.summary);
+    assert_eq!(metric(&server, counter).await, 1);
+    assert_eq!(metric(&server, read).await, 1);
     // Another day, and the upgrade is now older than 30 days: the day rule
     // turns, so nothing is reused and the run is evaluated in full.
     let turned = post(&server, &mut agent, &run, day0 + Duration::hours(48)).await;

@@ -22,12 +22,13 @@
 
 use super::coverage::AttestationInput;
 use super::eval::{evaluate_rules, RuleResult};
+use super::fields::fields_read_by;
 use super::waiver::Waiver;
 use super::{probe_variable, Expr, PolicySet, Rule};
 use crate::digest::{sha256_digest, Digest};
 use crate::evidence::{Evidence, HostFacts, Statement};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl PolicySet {
     /// Every expression of the set: policy gates, rule checks, rule gates.
@@ -112,9 +113,18 @@ fn day_split(set: &PolicySet) -> Option<DaySplit> {
             probes.insert(probe.to_string());
         }
     }
+    let sources: Vec<&str> = exprs.iter().map(|e| e.source()).collect();
+    let fields = probes
+        .iter()
+        .map(|p| {
+            let var = probe_variable(p);
+            (p.clone(), fields_read_by(sources.iter().copied(), &var))
+        })
+        .collect();
     Some(DaySplit {
         rules,
         probes: probes.into_iter().collect(),
+        fields,
     })
 }
 
@@ -125,6 +135,9 @@ struct DaySplit {
     rules: BTreeSet<String>,
     /// Probes they read (sorted).
     probes: Vec<String>,
+    /// Per probe, the fields of its data those rules (and their policies'
+    /// gates) read; None: the whole value.
+    fields: BTreeMap<String, Option<BTreeSet<String>>>,
 }
 
 /// Computes evaluation keys for one policy set (what the set reads is
@@ -181,6 +194,14 @@ impl EvalKeys {
     /// apart from the day (see [`EvalKeys::day_free_key`]).
     pub fn day_probes(&self) -> Option<&[String]> {
         self.day_split.as_ref().map(|d| d.probes.as_slice())
+    }
+
+    /// The fields of `probe`'s data the day-reading rules read (None: the
+    /// whole value, or `probe` is not one they read): an evidence projected
+    /// to these ([`crate::Evidence::project_blob`]) gives
+    /// [`EvalKeys::day_results`] what a whole one gives.
+    pub fn day_fields(&self, probe: &str) -> Option<&BTreeSet<String>> {
+        self.day_split.as_ref()?.fields.get(probe)?.as_ref()
     }
 
     /// Whether `rule` is one of the rules keyed apart (it reads `collected_day`).

@@ -160,7 +160,9 @@ pub fn decode_content(encoding: Option<&str>, raw: Bytes, limit: usize) -> Resul
         None | Some("") | Some("identity") => Ok(raw),
         Some("gzip") | Some("x-gzip") => {
             let mut out = Vec::with_capacity(raw.len().saturating_mul(3).min(limit));
-            flate2::read::GzDecoder::new(raw.as_ref())
+            // `bufread`: the slice is the buffer (`read::GzDecoder` would
+            // allocate a 32 KB `BufReader` per request).
+            flate2::bufread::GzDecoder::new(raw.as_ref())
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| ApiError::BadRequest(format!("body is not valid gzip: {e}")))?;

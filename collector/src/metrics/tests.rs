@@ -89,6 +89,7 @@ fn every_family_has_help_and_type_and_known_series_start_at_zero() {
         "evident_enroll_throttled_total",
         "evident_connections_refused_total",
         "evident_ingest_day_rules_only_total",
+        "evident_ingest_day_blobs_read_total",
         "evident_alert_deliveries_total",
         "evident_build_info",
         "evident_control_hosts",

@@ -12,6 +12,7 @@
 
 use super::compact::{Contents, ResolveError};
 use super::evals::{Eval, Evals};
+use super::projections::Projections;
 use super::recent::Recent;
 use super::vuln_state::{IngestVulns, VulnStateError};
 use super::writer::WriterHandle;
@@ -133,6 +134,8 @@ pub struct Ingestor {
     attestations: AttestationCache,
     /// Contents of v2 runs (to resolve unchanged ones).
     contents: Contents,
+    /// What the day-reading rules read of each blob seen.
+    projections: Projections,
 }
 
 impl Ingestor {
@@ -150,6 +153,7 @@ impl Ingestor {
             attested_controls: policies.attested_controls(),
             attestations: Mutex::new(None),
             contents: Contents::default(),
+            projections: Projections::default(),
         }
     }
 
@@ -651,6 +655,7 @@ async fn evaluation(
             .map(Vec::as_slice)
     })
     .map_err(|e| IngestError::Invalid(e.to_string()))?;
+    keep_projections(app, decoded, statement, &stored);
     let basis = vulns.map(|v| {
         evidence.probes.insert(VULNS.to_string(), v.entry);
         v.basis
@@ -671,6 +676,33 @@ async fn evaluation(
         ing.evals.alias(k, &eval);
     }
     Ok((Keys { key, day_free }, eval, update))
+}
+
+/// After a full evaluation (the run sent a blob, or its day-free results
+/// were not kept), keep what the day-reading rules read of its blobs, so the
+/// host's next run crossing midnight needs neither of them (see
+/// [`Projections`]).
+fn keep_projections(
+    app: &App,
+    decoded: &DecodedIngest,
+    statement: &Statement,
+    stored: &BTreeMap<Digest, Vec<u8>>,
+) {
+    let ing = &app.ingest;
+    let Some(day) = ing.keys.day_probes() else {
+        return;
+    };
+    for e in &statement.predicate.probes {
+        let Some(d) = e.digest else { continue };
+        if day.binary_search(&e.id).is_err() || ing.projections.contains(&ing.keys, &e.id, &d) {
+            continue;
+        }
+        if let Some(bytes) = decoded.blobs.get(&d).or_else(|| stored.get(&d)) {
+            // The blob was just checked and parsed whole: this cannot fail
+            // but for memory, and a projection not kept is only slower.
+            let _ = ing.projections.project(&ing.keys, &e.id, &d, bytes);
+        }
+    }
 }
 
 /// [`evaluation`]'s `with_vulns` once the `vulns` entry moved into the evidence.
@@ -705,34 +737,48 @@ async fn day_free_key(
     let Some(part) = keys.day_statement(statement) else {
         return Ok(None);
     };
-    let needed: Vec<Digest> = part
-        .blob_digests()
-        .into_iter()
-        .filter(|d| !decoded.blobs.contains_key(d))
-        .collect();
+    // Blobs whose projection is not kept and that the request lacks are
+    // read from the store (a host's first midnight since the collector
+    // started, or one evicted).
+    let projections = &app.ingest.projections;
+    let mut kept: Vec<(&str, Digest, serde_json::Value)> = Vec::new();
+    let mut needed = Vec::new();
+    for (id, d) in part
+        .predicate
+        .probes
+        .iter()
+        .filter_map(|e| Some((e.id.as_str(), e.digest?)))
+    {
+        match projections.get(keys, id, &d) {
+            Some(v) => kept.push((id, d, v)),
+            None if !decoded.blobs.contains_key(&d) => needed.push(d),
+            None => {}
+        }
+    }
     let stored = if needed.is_empty() {
         BTreeMap::new()
     } else {
+        app.metrics.day_blobs_read.inc_by(needed.len() as u64);
         app.store.blobs(&needed).await?
     };
     // Parsed only as far as the day-reading rules read (a package inventory
     // is ~70 KB of JSON, of which they read one field): these blobs were
     // parsed whole when they were first accepted (a run that sends a blob
     // is evaluated in full, below).
-    let mut evidence = Evidence::from_statement_projected(
-        &part,
-        |d| {
-            decoded
-                .blobs
-                .get(d)
-                .or_else(|| stored.get(d))
-                .map(Vec::as_slice)
-        },
-        |probe| {
-            app.policies
-                .fields_converted(&evident_core::policy::probe_variable(probe))
-        },
-    )
+    let mut evidence = Evidence::from_statement_with(&part, |probe, digest| {
+        if let Some(i) = kept.iter().position(|(p, d, _)| *p == probe && d == digest) {
+            return Ok(kept.swap_remove(i).2);
+        }
+        let bytes = decoded
+            .blobs
+            .get(digest)
+            .or_else(|| stored.get(digest))
+            .ok_or_else(|| evident_core::evidence::EvidenceError::MissingBlob {
+                probe: probe.to_string(),
+                digest: *digest,
+            })?;
+        projections.project(keys, probe, digest, bytes)
+    })
     .map_err(|e| IngestError::Invalid(e.to_string()))?;
     if let Some(v) = vulns {
         if keys

@@ -15,6 +15,7 @@ pub mod enroll;
 pub mod evals;
 pub mod health;
 pub mod ingest;
+pub mod projections;
 pub mod query;
 pub mod recent;
 pub mod retention;

@@ -26,7 +26,7 @@
 macro_rules! impl_ingest_batch {
     ($db:ty, lock = $lock:literal) => {
         /// Insert the statement rows of `items` (multi-row, chunked), each
-        /// envelope in its smallest stored form (`store_envelope`: a
+        /// envelope in its smallest stored form (`stored_form`: a
         /// template reference where re-rendering gives the exact bytes).
         async fn insert_statement_rows(
             tx: &mut sqlx::Transaction<'static, $db>,
@@ -34,18 +34,22 @@ macro_rules! impl_ingest_batch {
         ) -> Result<(), $crate::store::StoreError> {
             let mut templates = std::collections::HashMap::new();
             for chunk in items.chunks(100) {
+                let cut: Vec<Option<($crate::store::template::Packed, evident_core::Digest)>> = chunk
+                    .iter()
+                    .map(|item| {
+                        $crate::store::template::pack(&item.envelope, item.sequence, item.collected_at)
+                            .map(|p| {
+                                let d = p.template.digest();
+                                (p, d)
+                            })
+                    })
+                    .collect();
+                let digests: Vec<evident_core::Digest> =
+                    cut.iter().flatten().map(|(_, d)| *d).collect();
+                find_templates(tx, &digests, &mut templates).await?;
                 let mut packed = Vec::with_capacity(chunk.len());
-                for item in chunk {
-                    packed.push(
-                        store_envelope(
-                            tx,
-                            &item.envelope,
-                            item.sequence,
-                            item.collected_at,
-                            &mut templates,
-                        )
-                        .await?,
-                    );
+                for (item, cut) in chunk.iter().zip(cut) {
+                    packed.push(stored_form(tx, &item.envelope, cut, &mut templates).await?);
                 }
                 let values = $crate::store::sql::value_rows(chunk.len(), 9);
                 let sql = format!(

@@ -106,24 +106,23 @@ macro_rules! impl_store {
             Ok((st, bytes))
         }
 
-        /// How `envelope` is stored in a statement row of `sequence`
-        /// collected at `collected_at`: (form, bytes, template id). Form 3
-        /// when [`template::pack`]($crate::store::template::pack) renders
-        /// the exact bytes back (its template inserted once, found by
-        /// digest; `templates` caches ids within the transaction), else
+        /// How `envelope` is stored in a statement row: (form, bytes,
+        /// template id). Form 3 when `packed`, its cut by
+        /// [`template::pack`]($crate::store::template::pack) with the
+        /// template's digest, is there (it renders the exact bytes back;
+        /// the template is inserted once, found by digest; `templates`
+        /// holds ids within the transaction, see [`find_templates`]), else
         /// [`pack_envelope`]($crate::store::pack_envelope).
-        async fn store_envelope(
+        async fn stored_form(
             tx: &mut sqlx::Transaction<'static, $db>,
             envelope: &[u8],
-            sequence: i64,
-            collected_at: i64,
+            packed: Option<($crate::store::template::Packed, Digest)>,
             templates: &mut std::collections::HashMap<Digest, i64>,
         ) -> Result<(i64, Vec<u8>, Option<i64>), StoreError> {
-            let Some(p) = $crate::store::template::pack(envelope, sequence, collected_at) else {
+            let Some((p, digest)) = packed else {
                 let (form, data) = $crate::store::pack_envelope(envelope);
                 return Ok((form, data, None));
             };
-            let digest = p.template.digest();
             if let Some(id) = templates.get(&digest) {
                 return Ok(($crate::store::template::FORM_TEMPLATE, p.data, Some(*id)));
             }
@@ -154,6 +153,37 @@ macro_rules! impl_store {
             };
             templates.insert(digest, id);
             Ok(($crate::store::template::FORM_TEMPLATE, p.data, Some(id)))
+        }
+
+        /// Read into `templates` the ids of those of `digests` stored, with
+        /// one query per chunk (a batch of unchanged runs names one stored
+        /// template per host: one round trip for all of them, not one each).
+        async fn find_templates(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            digests: &[Digest],
+            templates: &mut std::collections::HashMap<Digest, i64>,
+        ) -> Result<(), StoreError> {
+            let wanted: Vec<&Digest> = digests
+                .iter()
+                .filter(|d| !templates.contains_key(*d))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for chunk in wanted.chunks(500) {
+                let sql = format!(
+                    "SELECT template_digest, id FROM envelope_templates WHERE template_digest IN ({})",
+                    $crate::store::sql::placeholders(1, chunk.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for d in chunk {
+                    q = q.bind(d.0.as_slice());
+                }
+                for r in q.fetch_all(&mut **tx).await? {
+                    let d = $crate::store::digest_from(&r.try_get::<Vec<u8>, _>(0)?)?;
+                    templates.insert(d, r.try_get(1)?);
+                }
+            }
+            Ok(())
         }
 
         async fn insert_event(

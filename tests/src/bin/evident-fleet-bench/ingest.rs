@@ -197,16 +197,23 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks as f64 / clock_ticks())
 }
 
-/// `evident_commit_bulk_items_total` from the server's `/metrics` (0 when absent).
-async fn bulk_items(server: &Server) -> u64 {
+/// The counter `name` from the server's `/metrics` (0 when absent).
+async fn counter(server: &Server, name: &str) -> u64 {
     let (_, text) = server
         .get_as("/metrics", Some(server.admin_token.as_str()))
         .await;
     text.lines()
-        .find_map(|l| l.strip_prefix("evident_commit_bulk_items_total "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
 }
+
+/// Later runs the writer stored in bulk.
+const BULK: &str = "evident_commit_bulk_items_total";
+/// Later runs evaluated on their day-reading rules alone.
+const DAY_ONLY: &str = "evident_ingest_day_rules_only_total";
+/// Blobs read back from the store for those.
+const DAY_READ: &str = "evident_ingest_day_blobs_read_total";
 
 /// Kernel clock ticks per second (`getconf CLK_TCK`, 100 when unknown).
 fn clock_ticks() -> f64 {
@@ -308,7 +315,9 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     lat_first.sort_by(f32::total_cmp);
 
     let before = db.storage_bytes().await?;
-    let bulk_before = bulk_items(&server).await;
+    let bulk_before = counter(&server, BULK).await;
+    let day_before = counter(&server, DAY_ONLY).await;
+    let read_before = counter(&server, DAY_READ).await;
     let meter = CpuMeter {
         server: server.pid(),
         pg: match &server.pg {
@@ -364,7 +373,9 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         lat.extend(l);
     }
     let after = db.storage_bytes().await?;
-    let bulk = bulk_items(&server).await.saturating_sub(bulk_before);
+    let bulk = counter(&server, BULK).await.saturating_sub(bulk_before);
+    let day_only = counter(&server, DAY_ONLY).await.saturating_sub(day_before);
+    let day_read = counter(&server, DAY_READ).await.saturating_sub(read_before);
     db.close().await;
     lat.sort_by(f32::total_cmp);
     let tput = n as f64 / elapsed.as_secs_f64();
@@ -455,6 +466,10 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     println!(
         "| later runs the writer stored in bulk (`evident_commit_bulk_items_total`) | {bulk} of {n} ({:.0} %) |",
         100.0 * bulk as f64 / n.max(1) as f64
+    );
+    println!(
+        "| later runs evaluated on the day-reading rules alone (`evident_ingest_day_rules_only_total`); blobs they read back from the store | {day_only} of {n} ({:.0} %); {day_read} |",
+        100.0 * day_only as f64 / n.max(1) as f64
     );
     println!(
         "| request body on the wire (gzip), mean of later runs | {:.0} B |",
