@@ -522,6 +522,48 @@ check = 'sshd.permitrootlogin == "no"'
     }
 
     #[test]
+    fn day_fields_are_those_the_day_rules_read() {
+        // Another rule reads the inventory's names: the day rules do not.
+        let text = format!(
+            "{PLAIN}[[rule]]\nid = \"pkg.recent\"\ntitle = \"r\"\ncontrols = [\"A.8.8\"]\nseverity = \"medium\"\nrequires = [\"packages\"]\ncheck = 'packages.last_update != null && timestamp(packages.last_update) >= collected_day - duration(\"720h\")'\n[[rule]]\nid = \"pkg.no-telnet\"\ntitle = \"t\"\ncontrols = [\"A.8.8\"]\nseverity = \"low\"\nrequires = [\"packages\"]\ncheck = '!(\"telnet\" in packages.installed_names)'\n"
+        );
+        let s = PolicySet::load(
+            &[PolicySource::new("t.toml", text.as_bytes())],
+            Catalog::annex_a(),
+        )
+        .unwrap();
+        let k = EvalKeys::new(&s);
+        let only = |f: &[&str]| f.iter().map(|x| x.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(k.day_fields("packages"), Some(&only(&["last_update"])));
+        assert_eq!(
+            s.fields_converted("packages"),
+            Some(&only(&["installed_names", "last_update"]))
+        );
+        assert_eq!(k.day_fields("sshd"), None);
+        // Day results on the evidence projected to those fields are the
+        // full evidence's.
+        let (st, blobs) = two_probes("web-1", "2026-11-20T10:00:00Z", "no");
+        let mut blobs = blobs;
+        blobs[1] = br#"{"last_update":"2026-11-01T10:00:00Z","installed_names":["bash","telnet"]}"#
+            .to_vec();
+        let mut st = st;
+        st.predicate.probes[1].digest = Some(sha256_digest(&blobs[1]));
+        let full = evidence_of(&st, &blobs);
+        let part = k.day_statement(&st).unwrap();
+        let projected = crate::Evidence::from_statement_with(&part, |probe, d| {
+            let b = blobs.iter().find(|b| sha256_digest(b) == *d).unwrap();
+            crate::Evidence::project_blob(probe, d, b, k.day_fields(probe))
+        })
+        .unwrap();
+        assert_eq!(
+            projected.probes["packages"].data,
+            Some(serde_json::json!({"last_update": "2026-11-01T10:00:00Z"}))
+        );
+        assert_eq!(k.day_results(&s, &projected), k.day_results(&s, &full));
+        assert_eq!(k.day_results(&s, &full).len(), 1);
+    }
+
+    #[test]
     fn equal_day_free_keys_mean_equal_results_across_days() {
         let waiver = "[[waiver]]\nrule = \"ssh.root-login\"\nhosts = [\"bastion-*\"]\njustification = \"j\"\napprover = \"a\"\nexpires = 2026-11-20\n";
         for waivers in ["", waiver] {
