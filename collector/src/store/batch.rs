@@ -22,6 +22,12 @@
 //! held); every agent of the batch is locked first, in id order
 //! (PostgreSQL); and if anything fails the writer retries the items one by
 //! one, and a batch of one never takes this path.
+//!
+//! Statement texts: the lookups' `IN` lists are padded to a power of two
+//! ([`in_list`](crate::store::sql::in_list)), so they take a few texts that
+//! stay prepared; the multi-row writes, whose text changes with every
+//! batch's size, are not kept prepared (`persistent(false)`) so that they do
+//! not push those out of the connection's statement cache.
 
 macro_rules! impl_ingest_batch {
     ($db:ty, lock = $lock:literal) => {
@@ -56,7 +62,7 @@ macro_rules! impl_ingest_batch {
                     "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope, template_id) \
                      VALUES {values}"
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for (item, (form, data, template)) in chunk.iter().zip(packed) {
                     q = q
                         .bind(item.agent_id.as_str())
@@ -99,7 +105,7 @@ macro_rules! impl_ingest_batch {
                     .iter()
                     .map(|(_, data, _)| $crate::store::blob::pack(data))
                     .collect();
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for ((digest, _, _), (encoding, data)) in chunk.iter().zip(&packed) {
                     q = q.bind(*digest).bind(*encoding).bind(data.as_ref());
                 }
@@ -193,7 +199,7 @@ macro_rules! impl_ingest_batch {
                 let values = $crate::store::sql::value_rows(chunk.len(), 2);
                 let sql =
                     format!("INSERT INTO {table} (digest, data) VALUES {values} ON CONFLICT DO NOTHING");
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for (digest, data) in chunk {
                     q = q.bind(digest.0.as_slice()).bind(*data);
                 }
@@ -218,14 +224,14 @@ macro_rules! impl_ingest_batch {
 
             // Every agent of the batch, locked in id order.
             let mut heads: BTreeMap<String, (String, Option<i64>, Option<Vec<u8>>)> = BTreeMap::new();
-            for chunk in ids.chunks(500) {
+            for chunk in ids.chunks(512) {
+                let (ph, values) = $crate::store::sql::in_list(chunk);
                 let sql = format!(
-                    "SELECT id, status, last_sequence, last_digest FROM agents WHERE id IN ({}) ORDER BY id{}",
-                    $crate::store::sql::placeholders(1, chunk.len()),
+                    "SELECT id, status, last_sequence, last_digest FROM agents WHERE id IN ({ph}) ORDER BY id{}",
                     $lock
                 );
                 let mut q = sqlx::query(&sql);
-                for id in chunk {
+                for id in values {
                     q = q.bind(*id);
                 }
                 for r in q.fetch_all(&mut **tx).await? {
@@ -259,13 +265,11 @@ macro_rules! impl_ingest_batch {
                 .map(|(it, _)| it.envelope_digest.0.as_slice())
                 .collect();
             let mut stored: HashSet<Vec<u8>> = HashSet::new();
-            for chunk in digests.chunks(500) {
-                let sql = format!(
-                    "SELECT digest FROM statements WHERE digest IN ({})",
-                    $crate::store::sql::placeholders(1, chunk.len())
-                );
+            for chunk in digests.chunks(512) {
+                let (ph, values) = $crate::store::sql::in_list(chunk);
+                let sql = format!("SELECT digest FROM statements WHERE digest IN ({ph})");
                 let mut q = sqlx::query(&sql);
-                for d in chunk {
+                for d in values {
                     q = q.bind(*d);
                 }
                 for r in q.fetch_all(&mut **tx).await? {
@@ -289,14 +293,15 @@ macro_rules! impl_ingest_batch {
             let drifting: Vec<&str> = drifting.into_iter().collect();
             let mut state: BTreeMap<String, (Vec<u8>, i64)> = BTreeMap::new();
             let mut stale: HashSet<String> = HashSet::new();
-            for chunk in drifting.chunks(500) {
-                let ph = $crate::store::sql::placeholders(1, chunk.len());
+            for chunk in drifting.chunks(512) {
+                let (ph, values) = $crate::store::sql::in_list(chunk);
+                let values: Vec<&&str> = values.collect();
                 let sql = format!(
                     "SELECT agent_id, results, interval_seconds FROM drift_state WHERE agent_id IN ({ph})"
                 );
                 let mut q = sqlx::query(&sql);
-                for id in chunk {
-                    q = q.bind(*id);
+                for id in &values {
+                    q = q.bind(**id);
                 }
                 for r in q.fetch_all(&mut **tx).await? {
                     state.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
@@ -306,8 +311,8 @@ macro_rules! impl_ingest_batch {
                      AND kind = 'stale' AND state <> 'resolved'"
                 );
                 let mut q = sqlx::query(&sql);
-                for id in chunk {
-                    q = q.bind(*id);
+                for id in &values {
+                    q = q.bind(**id);
                 }
                 for r in q.fetch_all(&mut **tx).await? {
                     stale.insert(r.try_get(0)?);
@@ -334,15 +339,15 @@ macro_rules! impl_ingest_batch {
                 .map(|(it, _)| it.agent_id.as_str())
                 .collect();
             let mut held: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-            for chunk in inventories.chunks(500) {
+            for chunk in inventories.chunks(512) {
+                let (ph, values) = $crate::store::sql::in_list(chunk);
                 let sql = format!(
-                    "SELECT v.agent_id, v.packages FROM vuln_inventories v WHERE v.agent_id IN ({}) \
+                    "SELECT v.agent_id, v.packages FROM vuln_inventories v WHERE v.agent_id IN ({ph}) \
                      AND v.first_sequence = (SELECT MAX(w.first_sequence) FROM vuln_inventories w \
-                     WHERE w.agent_id = v.agent_id)",
-                    $crate::store::sql::placeholders(1, chunk.len())
+                     WHERE w.agent_id = v.agent_id)"
                 );
                 let mut q = sqlx::query(&sql);
-                for id in chunk {
+                for id in values {
                     q = q.bind(*id);
                 }
                 for r in q.fetch_all(&mut **tx).await? {
@@ -390,7 +395,7 @@ macro_rules! impl_ingest_batch {
                      last_seen = v.column4, latest_results = v.column5, latest_collected_at = v.column6 \
                      FROM (VALUES {values}) AS v WHERE agents.id = v.column1"
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for it in chunk {
                     q = q
                         .bind(it.agent_id.as_str())
@@ -416,7 +421,7 @@ macro_rules! impl_ingest_batch {
                      AND vuln_first_seen.resolved_sequence IS NULL \
                      AND vuln_first_seen.last_sequence < v.column2"
                 );
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).persistent(false);
                 for u in chunk {
                     q = q
                         .bind(u.agent_id.as_str())

@@ -19,6 +19,17 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
         .join(",")
 }
 
+/// An `IN (…)` list for `chunk`: placeholders `$1, …` for the next power of
+/// two of its length and the values to bind, the last repeated to fill it
+/// (an `IN` list does not care). A batch's lookups then take one of a few
+/// statement texts whatever its size, so each backend's prepared-statement
+/// cache keeps them instead of parsing and planning every batch's text.
+pub(crate) fn in_list<T>(chunk: &[T]) -> (String, impl Iterator<Item = &T>) {
+    let size = chunk.len().max(1).next_power_of_two();
+    let fill = std::iter::repeat_n(chunk.last(), size - chunk.len()).flatten();
+    (placeholders(1, size), chunk.iter().chain(fill))
+}
+
 /// `rows` tuples of `cols` numbered placeholders for a multi-row
 /// `VALUES`: `($1, $2),($3, $4)`.
 pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
@@ -169,13 +180,13 @@ macro_rules! impl_store {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            for chunk in wanted.chunks(500) {
+            for chunk in wanted.chunks(512) {
+                let (ph, values) = $crate::store::sql::in_list(chunk);
                 let sql = format!(
-                    "SELECT template_digest, id FROM envelope_templates WHERE template_digest IN ({})",
-                    $crate::store::sql::placeholders(1, chunk.len())
+                    "SELECT template_digest, id FROM envelope_templates WHERE template_digest IN ({ph})"
                 );
                 let mut q = sqlx::query(&sql);
-                for d in chunk {
+                for d in values {
                     q = q.bind(d.0.as_slice());
                 }
                 for r in q.fetch_all(&mut **tx).await? {
@@ -1072,3 +1083,23 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_lists_take_a_power_of_two_filled_with_the_last_value() {
+        let (ph, v) = in_list(&["a", "b", "c"]);
+        assert_eq!(ph, "$1,$2,$3,$4");
+        assert_eq!(v.copied().collect::<Vec<_>>(), ["a", "b", "c", "c"]);
+        let (ph, v) = in_list(&["a"]);
+        assert_eq!((ph.as_str(), v.count()), ("$1", 1));
+        let (ph, v) = in_list(&[1; 64]);
+        assert_eq!((ph.matches('$').count(), v.count()), (64, 64));
+        let (ph, v) = in_list(&[1; 65]);
+        assert_eq!((ph.matches('$').count(), v.count()), (128, 128));
+        let (_, v) = in_list::<u8>(&[]);
+        assert_eq!(v.count(), 0);
+    }
+}
