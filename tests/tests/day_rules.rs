@@ -106,13 +106,15 @@ async fn a_new_day_evaluates_only_the_day_rules(backend: Backend) {
     let restarted = post(&server, &mut agent, &run, day0 + Duration::hours(36)).await;
     assert_eq!(restarted.summary, first.summary);
     assert_eq!(metric(&server, counter).await, 0);
-    assert_eq!(metric(&server, read).await, 1);
+    // One per blob of a probe the day rules read (`packages`, `malware`, …).
+    let read_back = metric(&server, read).await;
+    assert!(read_back >= 1, "{read_back}");
     // Another day, and the upgrade is now older than 30 days: the day rule
     // turns, so nothing is reused and the run is evaluated in full; what
     // the day rule reads was kept again, so no blob is read for it.
     let turned = post(&server, &mut agent, &run, day0 + Duration::hours(48)).await;
     assert_eq!(metric(&server, counter).await, 0);
-    assert_eq!(metric(&server, read).await, 1);
+    assert_eq!(metric(&server, read).await, read_back);
     let count = |r: &IngestResponse, s: &str| r.summary.get(s).copied().unwrap_or(0);
     assert_eq!(count(&turned, "fail"), count(&first, "fail") + 1);
     assert_eq!(count(&turned, "pass") + 1, count(&first, "pass"));
