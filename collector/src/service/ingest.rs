@@ -620,6 +620,9 @@ async fn evaluation(
     }
     // A run that sends no probe blob is most likely unchanged but for the
     // day: evaluate the day-reading rules alone and look the rest up.
+    // Blobs read from the store, by the day-free key and then by the full
+    // evaluation (each read once).
+    let mut stored = BTreeMap::new();
     let day_free = if statement
         .blob_digests()
         .iter()
@@ -627,9 +630,16 @@ async fn evaluation(
     {
         None
     } else {
-        day_free_key(app, decoded, statement, &attestations, vulns.as_ref())
-            .await?
-            .map(with_vulns)
+        day_free_key(
+            app,
+            decoded,
+            statement,
+            &attestations,
+            vulns.as_ref(),
+            &mut stored,
+        )
+        .await?
+        .map(with_vulns)
     };
     let keys = Keys { key, day_free };
     if let Some(e) = day_free.and_then(|k| ing.evals.get(&k)) {
@@ -639,14 +649,12 @@ async fn evaluation(
     }
     let stored_needed: Vec<Digest> = refs
         .iter()
-        .filter(|d| !decoded.blobs.contains_key(d))
+        .filter(|d| !decoded.blobs.contains_key(d) && !stored.contains_key(d))
         .copied()
         .collect();
-    let stored = if stored_needed.is_empty() {
-        BTreeMap::new()
-    } else {
-        app.store.blobs(&stored_needed).await?
-    };
+    if !stored_needed.is_empty() {
+        stored.extend(app.store.blobs(&stored_needed).await?);
+    }
     let mut evidence = Evidence::from_statement(statement, |d| {
         decoded
             .blobs
@@ -721,14 +729,16 @@ fn with_vulns_of(
 
 /// The statement's day-free key (without the `vulns` part), from the
 /// day-reading rules evaluated on only the probes they read (blobs from
-/// the request or the store); None when the policies cannot key the day
-/// apart.
+/// the request or the store: those read are added to `stored`, for the
+/// full evaluation should it follow); None when the policies cannot key
+/// the day apart.
 async fn day_free_key(
     app: &App,
     decoded: &DecodedIngest,
     statement: &Statement,
     attestations: &[AttestationInput],
     vulns: Option<&super::vuln_state::Derived>,
+    stored: &mut BTreeMap<Digest, Vec<u8>>,
 ) -> Result<Option<Digest>, IngestError> {
     let keys = &app.ingest.keys;
     if !attestations.is_empty() {
@@ -755,12 +765,11 @@ async fn day_free_key(
             None => {}
         }
     }
-    let stored = if needed.is_empty() {
-        BTreeMap::new()
-    } else {
+    if !needed.is_empty() {
         app.metrics.day_blobs_read.inc_by(needed.len() as u64);
-        app.store.blobs(&needed).await?
-    };
+        stored.extend(app.store.blobs(&needed).await?);
+    }
+    let stored = &*stored;
     // Parsed only as far as the day-reading rules read (a package inventory
     // is ~70 KB of JSON, of which they read one field): these blobs were
     // parsed whole when they were first accepted (a run that sends a blob

@@ -26,7 +26,7 @@ const CAP: usize = 131_072;
 /// A projection whose JSON is longer than this is not kept (the day rules
 /// read a date or a short list; a rule reading a whole inventory's worth
 /// of data is evaluated from the blob every time instead).
-pub const MAX_BYTES: usize = 4096;
+const MAX_BYTES: usize = 4096;
 
 /// Projections by (blob digest, index of the probe among the day-reading
 /// probes).
@@ -85,15 +85,5 @@ impl Projections {
             }
         }
         Ok(value)
-    }
-
-    /// Projections kept.
-    pub fn len(&self) -> usize {
-        self.cache.lock().map_or(0, |c| c.len())
-    }
-
-    /// Whether none is kept.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
