@@ -135,6 +135,34 @@ impl Poster {
             .build()?)
     }
 
+    /// `n` requests of `GET /livez` (the process answers: no store, no
+    /// body), each on a connection made as a run's is, with `connections`
+    /// concurrent senders; elapsed. What `serve` spends on them is the
+    /// transport's share of a run: TCP, the TLS handshake, HTTP.
+    async fn floor(self: &Arc<Self>, n: usize, connections: usize) -> Result<Duration> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (me, next) = (self.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let r = me.client()?.get(format!("{}/livez", me.url)).send().await?;
+                    let status = r.status().as_u16();
+                    let _ = r.bytes().await;
+                    if status != 200 {
+                        return Err(anyhow!("GET /livez: status {status}"));
+                    }
+                }
+                Ok::<_, anyhow::Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        Ok(start.elapsed())
+    }
+
     /// Post every body with `connections` concurrent senders; (elapsed, latencies in ms).
     async fn round(
         self: &Arc<Self>,
@@ -372,6 +400,18 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         elapsed += e;
         lat.extend(l);
     }
+    // The transport alone, as many requests as a round has runs.
+    let c0 = meter.read();
+    let floor_elapsed = poster.floor(args.agents, args.connections).await?;
+    let c1 = meter.read();
+    let floor_serve = (c1.0 - c0.0) / args.agents.max(1) as f64;
+    let floor_client = (c1.2 - c0.2) / args.agents.max(1) as f64;
+    let rate_end = {
+        let mut h = Host::new(usize::MAX);
+        let _ = h.next(&t, &spec);
+        let r = h.next(&t, &spec);
+        verify_rate(&r, &h)
+    };
     let after = db.storage_bytes().await?;
     let bulk = counter(&server, BULK).await.saturating_sub(bulk_before);
     let day_only = counter(&server, DAY_ONLY).await.saturating_sub(day_before);
@@ -394,7 +434,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("| raw Ed25519 verify_strict of one envelope (1 core) | {rate:.0} /s |");
+    println!("| raw Ed25519 verify_strict of one envelope (1 core), before the rounds / after | {rate:.0} /s / {rate_end:.0} /s (ratios below use the first) |");
     println!(
         "| fleet | {} hosts × {} runs, round-robin, every {} s ({days:.1} days of history), updates every {} runs, {} packages per host |",
         args.agents, args.rounds, spec.interval_s, spec.churn_every, args.fleet.packages
@@ -457,6 +497,14 @@ pub async fn run(args: IngestArgs) -> Result<()> {
             bound / rate
         );
     }
+    println!(
+        "| transport alone: `GET /livez`, one per new TLS connection, {} requests in {:.2} s; serve / bench client CPU per request | {:.0} / {:.0} µs (that is {:.0} % of serve's CPU per later run) |",
+        args.agents,
+        floor_elapsed.as_secs_f64(),
+        floor_serve * 1e6,
+        floor_client * 1e6,
+        100.0 * floor_serve / (cpu_server / n.max(1) as f64).max(1e-12)
+    );
     println!(
         "| latency p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
         pct(&lat, 0.5),
