@@ -218,6 +218,14 @@ pub fn verify_rate(run: &SignedRun, host: &Host) -> f64 {
     evident_e2e::strict_verify_rate(&env, &host.signer.verifying_key())
 }
 
+/// This machine's raw rate, on an unchanged run of a host outside the fleet.
+fn raw_rate(t: &Template, spec: &Spec) -> f64 {
+    let mut h = Host::new(usize::MAX);
+    let _ = h.next(t, spec);
+    let r = h.next(t, spec);
+    verify_rate(&r, &h)
+}
+
 /// CPU seconds (user + system) `pid` has used, from `/proc/PID/stat`.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -306,12 +314,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     }
     let t = Template::new(args.fleet.packages);
     let spec = args.fleet.spec(args.rounds, args.agents, args.end);
-    let rate = {
-        let mut h = Host::new(usize::MAX);
-        let _ = h.next(&t, &spec);
-        let r = h.next(&t, &spec);
-        verify_rate(&r, &h)
-    };
+    let rate = raw_rate(&t, &spec);
     // The modelled history ends about now but may span more than the
     // collector's default maximum evidence age (30 days).
     let server = Server::start_with(
@@ -409,12 +412,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     let c1 = meter.read();
     let floor_serve = (c1.0 - c0.0) / args.agents.max(1) as f64;
     let floor_client = (c1.2 - c0.2) / args.agents.max(1) as f64;
-    let rate_end = {
-        let mut h = Host::new(usize::MAX);
-        let _ = h.next(&t, &spec);
-        let r = h.next(&t, &spec);
-        verify_rate(&r, &h)
-    };
+    let rate_end = raw_rate(&t, &spec);
     let after = db.storage_bytes().await?;
     let bulk = counter(&server, BULK).await.saturating_sub(bulk_before);
     let day_only = counter(&server, DAY_ONLY).await.saturating_sub(day_before);
