@@ -111,6 +111,12 @@ impl Shipper {
             .timeout(Duration::from_secs(config.delivery.timeout_seconds))
             .connect_timeout(Duration::from_secs(config.delivery.timeout_seconds.min(10)))
             .pool_max_idle_per_host(1)
+            // HTTP/1.1 only (ALPN `http/1.1`): a worker sends its few
+            // requests one after the other on one new connection, so
+            // HTTP/2's multiplexing buys nothing, and its connection
+            // preface, SETTINGS exchange, flow-control and GOAWAY frames
+            // cost the collector CPU on every run (docs/benchmarks.md).
+            .http1_only()
             .user_agent(concat!("evident-agent/", env!("CARGO_PKG_VERSION")));
         let mut roots = Vec::new();
         if let Some(ca) = &config.ca_file {
@@ -158,6 +164,13 @@ impl Shipper {
             source,
         })?;
         Ok(Shipper { client, base })
+    }
+
+    /// The HTTP client a worker's requests go through (TLS as configured,
+    /// HTTP/1.1). `evident-fleet-bench ingest` posts its runs through a new
+    /// one per run, so it measures the agent's own transport.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
     }
 
     fn url(&self, path: &str) -> Result<reqwest::Url, SendError> {
@@ -347,11 +360,16 @@ impl Backoff {
 /// Gzip a request body. The statement travels base64-encoded inside the
 /// envelope and again inside the JSON body; gzip takes most of that back
 /// (an unchanged run shrinks from ~5.3 KB to ~3 KB on the wire).
-fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+/// A request body as the agent sends it: gzip at the default level (6).
+/// The bodies are small (an unchanged run's JSON is ~2 KB), so the level
+/// costs the host little, and it keeps an unchanged run under 1 KB on the
+/// wire: zlib-rs' fastest level, a different algorithm (`deflate_quick`),
+/// left it ~20 % larger.
+pub fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     use std::io::Write as _;
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(data.len() / 2),
-        flate2::Compression::fast(),
+        flate2::Compression::default(),
     );
     // Writing into a Vec cannot fail; if it did, the body goes uncompressed.
     enc.write_all(data).and_then(|()| enc.finish()).ok()

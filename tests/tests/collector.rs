@@ -618,6 +618,48 @@ async fn graceful_shutdown_exits_cleanly(backend: Backend) {
     server.finish().await;
 }
 
+/// The agent's uploads take HTTP/1.1 (issue 10): a worker sends its few
+/// requests one after the other on one new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_uploads_over_http_1_1() {
+    // One upload per new connection: HTTP/2's preface, SETTINGS and
+    // flow-control frames would cost the collector CPU on every run, so
+    // the agent's client offers `http/1.1` alone, though the server offers h2.
+    let server = Server::start(Backend::Sqlite, &[]).await.unwrap();
+    let text = format!(
+        "collector = {:?}\nca_file = {:?}\n",
+        server.url,
+        server.dir.path().join("ca.pem")
+    );
+    let config = evident_agent::config::Config::parse(&text).unwrap();
+    let shipper = evident_agent::shipper::Shipper::new(&config).unwrap();
+    let resp = shipper
+        .http()
+        .get(format!("{}/livez", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+    // The browser-facing server still offers h2 to clients that ask.
+    let h2 = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(
+                &std::fs::read(server.dir.path().join("ca.pem")).unwrap(),
+            )
+            .unwrap(),
+        )
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap()
+        .get(format!("{}/livez", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h2.version(), reqwest::Version::HTTP_2);
+    server.finish().await;
+}
+
 /// A new agent connection costs the collector less (issue 10): the server
 /// picks a SHA-256 suite though rustls clients list SHA-384 first, and
 /// issues no session tickets — agents upload from a new process and never

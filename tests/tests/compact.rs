@@ -9,7 +9,6 @@ use evident_core::evidence::{AgentInfo, Predicate, Schedule, Statement, PAYLOAD_
 use evident_core::wire::{IngestRequest, IngestResponse};
 use evident_core::{sha256_digest, Digest};
 use evident_e2e::{bin, collect, fixture_root, request, Agent, Backend, Run, Server};
-use std::io::Write as _;
 use std::process::Command;
 
 fn v2(agent: &Agent, run: &Run) -> Statement {
@@ -51,10 +50,9 @@ fn sign(agent: &mut Agent, payload: Vec<u8>) -> Vec<u8> {
     env
 }
 
+/// The agent's own gzip.
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
+    evident_agent::shipper::gzip(data).unwrap()
 }
 
 async fn post_gzip(server: &Server, env: &[u8]) -> (u16, String, usize) {

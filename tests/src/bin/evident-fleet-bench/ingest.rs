@@ -4,9 +4,10 @@
 //! into its store (enrollment is not what is measured), then plays rounds:
 //! in every round each host, in round-robin order, sends its next run as
 //! the real agent does — gzip body, only the blobs the collector lacks
-//! from this host's previous run, and a NEW TLS connection (fresh rustls
-//! config, no session resumption: the agent's worker is a new process per
-//! run) unless `--keep-alive`. A round is signed and compressed before it
+//! from this host's previous run, and a NEW TLS connection through a client
+//! the agent's own code builds for each run (`Shipper::new`: no session
+//! resumption, HTTP/1.1, as a worker process, new for each run, connects)
+//! unless `--keep-alive`. A round is signed and compressed before it
 //! is posted (that is the agents' cost), so memory holds one round.
 //! Round 0 (every host's first run, all blobs) is reported separately.
 //! After the rounds, as many `GET /livez` as there are hosts, each on a new
@@ -16,12 +17,10 @@
 use crate::fleet::{Host, SignedRun, Spec, Template};
 use anyhow::{anyhow, bail, Context as _, Result};
 use evident_collector::store::{self, EnrollOutcome, NewAgent, NewToken, Store};
-use evident_collector::tls;
 use evident_core::dsse::key_id;
 use evident_core::wire::{AgentStatus, IngestRequest};
 use evident_core::Envelope;
 use evident_e2e::{Backend, Server};
-use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,11 +103,9 @@ pub fn sign_round<T: Send>(
     crate::par_map(hosts, |h| f(h.next(t, spec)))
 }
 
-/// Gzip like the agent (`flate2`, fast level).
+/// Gzip with the agent's own function (its level).
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
+    evident_agent::shipper::gzip(data).unwrap_or_default()
 }
 
 fn body(run: SignedRun) -> Vec<u8> {
@@ -121,21 +118,25 @@ fn body(run: SignedRun) -> Vec<u8> {
 
 struct Poster {
     url: String,
-    ca_pem: Vec<u8>,
+    /// The agent's configuration (collector URL, `ca_file`): each run's
+    /// client is built from it by the agent's own code.
+    agent: evident_agent::config::Config,
     shared: reqwest::Client,
     keep_alive: bool,
 }
 
 impl Poster {
+    /// A new run's client: the agent's (`Shipper::new`, as a worker
+    /// process builds it: the CA read from `ca_file`, a fresh rustls
+    /// configuration without resumption, its ALPN and HTTP version), or
+    /// the shared keep-alive client with `--keep-alive`.
     fn client(&self) -> Result<reqwest::Client> {
         if self.keep_alive {
             return Ok(self.shared.clone());
         }
-        let config = tls::client_config(&self.ca_pem)?;
-        Ok(reqwest::Client::builder()
-            .use_preconfigured_tls(config)
-            .pool_max_idle_per_host(0)
-            .build()?)
+        Ok(evident_agent::shipper::Shipper::new(&self.agent)?
+            .http()
+            .clone())
     }
 
     /// `n` requests of `GET /livez` (the process answers: no store, no
@@ -208,6 +209,16 @@ impl Poster {
         }
         Ok((start.elapsed(), all))
     }
+}
+
+/// The configuration of an agent of this collector (its URL and CA file).
+fn agent_config(server: &Server) -> Result<evident_agent::config::Config> {
+    let text = format!(
+        "collector = {:?}\nca_file = {:?}\n",
+        server.url,
+        server.dir.path().join("ca.pem")
+    );
+    Ok(evident_agent::config::Config::parse(&text)?)
 }
 
 /// Strict verifications of one unchanged envelope per second (one core).
@@ -338,7 +349,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     let enroll_s = started.elapsed().as_secs_f64();
     let poster = Arc::new(Poster {
         url: server.url.clone(),
-        ca_pem: std::fs::read(server.dir.path().join("ca.pem"))?,
+        agent: agent_config(&server)?,
         shared: server.client.clone(),
         keep_alive: args.keep_alive,
     });
