@@ -15,6 +15,25 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
     Digest(Sha256::digest(bytes).into())
 }
 
+/// The digest of `value`'s JSON, hashed as it is written (no buffer).
+pub fn sha256_json_digest<T: serde::Serialize + ?Sized>(value: &T) -> Digest {
+    struct Hashing(Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(Sha256::new());
+    // Writing to a hasher cannot fail; a value that cannot be serialized
+    // hashes what was written before it failed, as `to_vec` gave nothing.
+    let _ = serde_json::to_writer(&mut h, value);
+    Digest(h.0.finalize().into())
+}
+
 /// The bare lowercase hex sha256 of `bytes` (no `sha256:` prefix).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -95,6 +114,14 @@ impl<'de> Deserialize<'de> for Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_json_digest_is_the_digest_of_the_json() {
+        let v = serde_json::json!({"a": [1, "x\u{1}y", null], "b": {"c": true}});
+        let bytes = serde_json::to_vec(&v).unwrap();
+        assert_eq!(sha256_json_digest(&v), sha256_digest(&bytes));
+        assert_ne!(sha256_json_digest(&v), sha256_json_digest(&1));
+    }
 
     #[test]
     fn known_answer_and_round_trip() {

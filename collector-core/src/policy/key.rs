@@ -25,7 +25,7 @@ use super::eval::{evaluate_rules, RuleResult};
 use super::fields::fields_read_by;
 use super::waiver::Waiver;
 use super::{probe_variable, Expr, PolicySet, Rule};
-use crate::digest::{sha256_digest, Digest};
+use crate::digest::{sha256_json_digest, Digest};
 use crate::evidence::{Evidence, HostFacts, Statement};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -310,7 +310,7 @@ impl EvalKeys {
             day: day.then(|| p.collected_at.date_naive().to_string()),
             day_rules,
         };
-        sha256_digest(&serde_json::to_vec(&key).unwrap_or_default())
+        sha256_json_digest(&key)
     }
 }
 
@@ -318,6 +318,7 @@ impl EvalKeys {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+    use crate::digest::sha256_digest;
     use crate::evidence::{AgentInfo, Predicate, ProbeEntry, ProbeStatus, Schedule};
     use crate::policy::PolicySource;
 

@@ -57,7 +57,7 @@ macro_rules! impl_ingest_batch {
                 for (item, cut) in chunk.iter().zip(cut) {
                     packed.push(stored_form(tx, &item.envelope, cut, &mut templates).await?);
                 }
-                let values = $crate::store::sql::value_rows(chunk.len(), 9);
+                let values = $crate::store::sql::value_rows::<$db>(chunk.len(), 9);
                 let sql = format!(
                     "INSERT INTO statements (agent_id, sequence, digest, collected_at, received_at, results, envelope_form, envelope, template_id) \
                      VALUES {values}"
@@ -97,7 +97,7 @@ macro_rules! impl_ingest_batch {
             };
             let plain: Vec<_> = rows.iter().filter(|r| owned_by(r).is_none()).collect();
             for chunk in plain.chunks(200) {
-                let values = $crate::store::sql::value_rows(chunk.len(), 3);
+                let values = $crate::store::sql::value_rows::<$db>(chunk.len(), 3);
                 let sql = format!(
                     "INSERT INTO blobs (digest, encoding, data) VALUES {values} ON CONFLICT DO NOTHING"
                 );
@@ -196,7 +196,7 @@ macro_rules! impl_ingest_batch {
             rows: &[(&evident_core::Digest, &[u8])],
         ) -> Result<(), $crate::store::StoreError> {
             for chunk in rows.chunks(200) {
-                let values = $crate::store::sql::value_rows(chunk.len(), 2);
+                let values = $crate::store::sql::value_rows::<$db>(chunk.len(), 2);
                 let sql =
                     format!("INSERT INTO {table} (digest, data) VALUES {values} ON CONFLICT DO NOTHING");
                 let mut q = sqlx::query(&sql).persistent(false);
@@ -215,19 +215,40 @@ macro_rules! impl_ingest_batch {
             items: &[$crate::store::IngestItem],
         ) -> Result<Vec<Option<$crate::store::IngestOutcome>>, $crate::store::StoreError> {
             use sqlx::Row as _;
-            use std::collections::{BTreeMap, BTreeSet, HashSet};
+            use std::collections::{BTreeMap, HashSet};
+            /// What decides whether an agent's run is plain.
+            struct Head {
+                status: String,
+                last: Option<i64>,
+                digest: Option<Vec<u8>>,
+                /// Results digest and interval of its drift state.
+                drift: Option<(Vec<u8>, i64)>,
+                open_stale: bool,
+                /// The packages digest of the inventory it holds.
+                held: Option<Vec<u8>>,
+            }
             let mut count: BTreeMap<&str, usize> = BTreeMap::new();
             for it in items {
                 *count.entry(it.agent_id.as_str()).or_default() += 1;
             }
             let ids: Vec<&str> = count.keys().copied().collect();
 
-            // Every agent of the batch, locked in id order.
-            let mut heads: BTreeMap<String, (String, Option<i64>, Option<Vec<u8>>)> = BTreeMap::new();
+            // Every agent of the batch, locked in id order, with all the
+            // state that decides whether its run is plain, in one query:
+            // its head, its drift state, its open stale alerts and the
+            // inventory it holds (its newest `vuln_inventories` row).
+            let mut heads: BTreeMap<String, Head> = BTreeMap::new();
             for chunk in ids.chunks(512) {
-                let (ph, values) = $crate::store::sql::in_list(chunk);
+                let (ph, values) = $crate::store::sql::in_list::<$db, _>(chunk);
                 let sql = format!(
-                    "SELECT id, status, last_sequence, last_digest FROM agents WHERE id IN ({ph}) ORDER BY id{}",
+                    "SELECT a.id, a.status, a.last_sequence, a.last_digest, \
+                     (SELECT d.results FROM drift_state d WHERE d.agent_id = a.id), \
+                     (SELECT d.interval_seconds FROM drift_state d WHERE d.agent_id = a.id), \
+                     (SELECT COUNT(*) FROM alerts l WHERE l.agent_id = a.id AND l.kind = 'stale' \
+                      AND l.state <> 'resolved'), \
+                     (SELECT v.packages FROM vuln_inventories v WHERE v.agent_id = a.id \
+                      ORDER BY v.first_sequence DESC LIMIT 1) \
+                     FROM agents a WHERE a.id IN ({ph}) ORDER BY a.id{}",
                     $lock
                 );
                 let mut q = sqlx::query(&sql);
@@ -235,133 +256,66 @@ macro_rules! impl_ingest_batch {
                     q = q.bind(*id);
                 }
                 for r in q.fetch_all(&mut **tx).await? {
-                    heads.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+                    let results: Option<Vec<u8>> = r.try_get(4)?;
+                    let interval: Option<i64> = r.try_get(5)?;
+                    heads.insert(
+                        r.try_get(0)?,
+                        Head {
+                            status: r.try_get(1)?,
+                            last: r.try_get(2)?,
+                            digest: r.try_get(3)?,
+                            drift: results.zip(interval),
+                            open_stale: r.try_get::<i64, _>(6)? > 0,
+                            held: r.try_get(7)?,
+                        },
+                    );
                 }
             }
 
-            // Candidates: the next statement of an active host, chained.
-            let mut cand: Vec<bool> = items
+            // Plain: the next statement of an active host, chained; results
+            // equal to its drift state (same interval) and no open stale
+            // alert, so drift changes nothing; the inventory it names the
+            // one the host holds, else `ingest_one` records the new one.
+            //
+            // No lookup of the candidates' digests among the stored
+            // statements: a candidate is its agent's only item in the batch
+            // and the next sequence after the highest stored (or pruned to a
+            // chain stub), and the digest covers the whole envelope, whose
+            // payload names the sequence and whose signature the agent's
+            // key, so no stored envelope can have it. Were one to, the
+            // `statements.digest` unique constraint fails the batch and the
+            // writer retries its items one by one through `ingest_one`,
+            // which answers `Duplicate`.
+            let cand: Vec<bool> = items
                 .iter()
                 .map(|it| {
-                    // A CVE opened or resolved is written by `ingest_one`
-                    // (an inventory the host does not hold: below).
-                    it.vuln.as_deref().is_none_or(|u| u.new.is_empty() && u.gone.is_empty())
-                        && count.get(it.agent_id.as_str()) == Some(&1)
-                        && heads.get(&it.agent_id).is_some_and(|(status, last, digest)| {
-                            status == "active"
-                                && last.is_some_and(|l| it.sequence == l.saturating_add(1))
-                                && digest.as_deref().is_none_or(|d| {
-                                    it.previous.is_some_and(|p| p.0.as_slice() == d)
-                                })
-                        })
+                    let Some(h) = heads.get(&it.agent_id) else {
+                        return false;
+                    };
+                    // A CVE opened or resolved is written by `ingest_one`.
+                    let vuln_quiet = it.vuln.as_deref().is_none_or(|u| {
+                        u.new.is_empty()
+                            && u.gone.is_empty()
+                            && u.packages.is_none_or(|p| {
+                                h.held.as_deref() == Some(p.0.as_slice())
+                            })
+                    });
+                    let chained = h.status == "active"
+                        && h.last.is_some_and(|l| it.sequence == l.saturating_add(1))
+                        && h.digest.as_deref().is_none_or(|d| {
+                            it.previous.is_some_and(|p| p.0.as_slice() == d)
+                        });
+                    let drift_quiet = it.drift.as_ref().is_none_or(|d| {
+                        let interval = i64::try_from(d.interval_seconds).unwrap_or(i64::MAX);
+                        !h.open_stale
+                            && h.drift.as_ref().is_some_and(|(results, iv)| {
+                                results.as_slice() == it.results_digest.0.as_slice()
+                                    && *iv == interval
+                            })
+                    });
+                    count.get(it.agent_id.as_str()) == Some(&1) && vuln_quiet && chained && drift_quiet
                 })
                 .collect();
-
-            // Not already stored (a retry is a duplicate: per-item path).
-            let digests: Vec<&[u8]> = items
-                .iter()
-                .zip(&cand)
-                .filter(|(_, c)| **c)
-                .map(|(it, _)| it.envelope_digest.0.as_slice())
-                .collect();
-            let mut stored: HashSet<Vec<u8>> = HashSet::new();
-            for chunk in digests.chunks(512) {
-                let (ph, values) = $crate::store::sql::in_list(chunk);
-                let sql = format!("SELECT digest FROM statements WHERE digest IN ({ph})");
-                let mut q = sqlx::query(&sql);
-                for d in values {
-                    q = q.bind(*d);
-                }
-                for r in q.fetch_all(&mut **tx).await? {
-                    stored.insert(r.try_get(0)?);
-                }
-            }
-            for (c, it) in cand.iter_mut().zip(items) {
-                if stored.contains(it.envelope_digest.0.as_slice()) {
-                    *c = false;
-                }
-            }
-
-            // Drift: results equal to the host's drift state (same
-            // interval) and no open stale alert, so nothing changes.
-            let drifting: BTreeSet<&str> = items
-                .iter()
-                .zip(&cand)
-                .filter(|(it, c)| **c && it.drift.is_some())
-                .map(|(it, _)| it.agent_id.as_str())
-                .collect();
-            let drifting: Vec<&str> = drifting.into_iter().collect();
-            let mut state: BTreeMap<String, (Vec<u8>, i64)> = BTreeMap::new();
-            let mut stale: HashSet<String> = HashSet::new();
-            for chunk in drifting.chunks(512) {
-                let (ph, values) = $crate::store::sql::in_list(chunk);
-                let values: Vec<&&str> = values.collect();
-                let sql = format!(
-                    "SELECT agent_id, results, interval_seconds FROM drift_state WHERE agent_id IN ({ph})"
-                );
-                let mut q = sqlx::query(&sql);
-                for id in &values {
-                    q = q.bind(**id);
-                }
-                for r in q.fetch_all(&mut **tx).await? {
-                    state.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
-                }
-                let sql = format!(
-                    "SELECT DISTINCT agent_id FROM alerts WHERE agent_id IN ({ph}) \
-                     AND kind = 'stale' AND state <> 'resolved'"
-                );
-                let mut q = sqlx::query(&sql);
-                for id in &values {
-                    q = q.bind(**id);
-                }
-                for r in q.fetch_all(&mut **tx).await? {
-                    stale.insert(r.try_get(0)?);
-                }
-            }
-            for (c, it) in cand.iter_mut().zip(items) {
-                let Some(d) = &it.drift else { continue };
-                let interval = i64::try_from(d.interval_seconds).unwrap_or(i64::MAX);
-                let same = state.get(&it.agent_id).is_some_and(|(results, iv)| {
-                    results.as_slice() == it.results_digest.0.as_slice() && *iv == interval
-                });
-                if !same || stale.contains(&it.agent_id) {
-                    *c = false;
-                }
-            }
-
-            // Vulnerability state: the inventory named must be the one the
-            // host holds (its newest `vuln_inventories` row), else
-            // `ingest_one` records the new one.
-            let inventories: Vec<&str> = items
-                .iter()
-                .zip(&cand)
-                .filter(|(it, c)| **c && it.vuln.as_ref().is_some_and(|u| u.packages.is_some()))
-                .map(|(it, _)| it.agent_id.as_str())
-                .collect();
-            let mut held: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-            for chunk in inventories.chunks(512) {
-                let (ph, values) = $crate::store::sql::in_list(chunk);
-                let sql = format!(
-                    "SELECT v.agent_id, v.packages FROM vuln_inventories v WHERE v.agent_id IN ({ph}) \
-                     AND v.first_sequence = (SELECT MAX(w.first_sequence) FROM vuln_inventories w \
-                     WHERE w.agent_id = v.agent_id)"
-                );
-                let mut q = sqlx::query(&sql);
-                for id in values {
-                    q = q.bind(*id);
-                }
-                for r in q.fetch_all(&mut **tx).await? {
-                    held.insert(r.try_get(0)?, r.try_get(1)?);
-                }
-            }
-            for (c, it) in cand.iter_mut().zip(items) {
-                let Some(p) = it.vuln.as_ref().and_then(|u| u.packages) else {
-                    continue;
-                };
-                if held.get(&it.agent_id).map(Vec::as_slice) != Some(p.0.as_slice()) {
-                    *c = false;
-                }
-            }
 
             let fast: Vec<&$crate::store::IngestItem> = items
                 .iter()
@@ -389,7 +343,7 @@ macro_rules! impl_ingest_batch {
             insert_content(tx, "results", &results).await?;
             insert_statement_rows(tx, &fast).await?;
             for chunk in fast.chunks(100) {
-                let values = $crate::store::sql::value_rows(chunk.len(), 6);
+                let values = $crate::store::sql::value_rows::<$db>(chunk.len(), 6);
                 let sql = format!(
                     "UPDATE agents SET last_sequence = v.column2, last_digest = v.column3, \
                      last_seen = v.column4, latest_results = v.column5, latest_collected_at = v.column6 \
@@ -414,7 +368,7 @@ macro_rules! impl_ingest_batch {
                 .filter(|u| u.refresh_last)
                 .collect();
             for chunk in refresh.chunks(100) {
-                let values = $crate::store::sql::value_rows(chunk.len(), 3);
+                let values = $crate::store::sql::value_rows::<$db>(chunk.len(), 3);
                 let sql = format!(
                     "UPDATE vuln_first_seen SET last_sequence = v.column2, last_at = v.column3 \
                      FROM (VALUES {values}) AS v WHERE vuln_first_seen.agent_id = v.column1 \

@@ -1,6 +1,7 @@
 //! The SQL both stores share. SQLite and PostgreSQL accept the same
-//! statements here (`$N` parameters, `ON CONFLICT DO NOTHING`); what differs is
-//! passed in: the database type, how a write transaction begins, and the
+//! statements here (`$N` parameters, `ON CONFLICT DO NOTHING`; the generated
+//! multi-row and `IN` lists take each backend's cheapest form, [`Positional`]);
+//! what differs is passed in: the database type, how a write transaction begins, and the
 //! row lock taken on an agent during ingest (`FOR UPDATE` on PostgreSQL, where
 //! several replicas may write; SQLite has one writer).
 //!
@@ -19,30 +20,71 @@ pub(crate) fn placeholders(start: usize, n: usize) -> String {
         .join(",")
 }
 
-/// An `IN (…)` list for `chunk`: placeholders `$1, …` for the next power of
-/// two of its length and the values to bind, the last repeated to fill it
-/// (an `IN` list does not care). A batch's lookups then take one of a few
-/// statement texts whatever its size, so each backend's prepared-statement
-/// cache keeps them instead of parsing and planning every batch's text.
-pub(crate) fn in_list<T>(chunk: &[T]) -> (String, impl Iterator<Item = &T>) {
-    let size = chunk.len().max(1).next_power_of_two();
-    let fill = std::iter::repeat_n(chunk.last(), size - chunk.len()).flatten();
-    (placeholders(1, size), chunk.iter().chain(fill))
+/// How a backend writes the parameters of a statement whose parameters
+/// are all positional and bound in order (the multi-row writes and the
+/// `IN` lists below).
+pub(crate) trait Positional {
+    /// Append the `i`-th parameter (1-based) to `out`.
+    fn push(out: &mut String, i: usize);
 }
 
-/// `rows` tuples of `cols` numbered placeholders for a multi-row
-/// `VALUES`: `($1, $2),($3, $4)`.
-pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row = (1..=cols)
-                .map(|c| format!("${}", r * cols + c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({row})")
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+/// SQLite: anonymous `?`, numbered in order by SQLite itself. With `$N`
+/// its parser looks each name up in a list of the names so far, and
+/// sqlx's binding asks SQLite for each parameter's name (another walk of
+/// that list): both quadratic in the parameters, which a batch's multi-row
+/// insert has hundreds of. Anonymous parameters keep no name list.
+impl Positional for sqlx::Sqlite {
+    fn push(out: &mut String, _i: usize) {
+        out.push('?');
+    }
+}
+
+/// PostgreSQL: `$N`.
+impl Positional for sqlx::Postgres {
+    fn push(out: &mut String, i: usize) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "${i}");
+    }
+}
+
+/// An `IN (…)` list for `chunk`: placeholders for the next power of two of
+/// its length and the values to bind, the last repeated to fill it (an `IN`
+/// list does not care). A batch's lookups then take one of a few statement
+/// texts whatever its size, so each backend's prepared-statement cache
+/// keeps them instead of parsing and planning every batch's text. The
+/// statement must have no other parameters.
+pub(crate) fn in_list<DB: Positional, T>(chunk: &[T]) -> (String, impl Iterator<Item = &T>) {
+    let size = chunk.len().max(1).next_power_of_two();
+    let fill = std::iter::repeat_n(chunk.last(), size - chunk.len()).flatten();
+    let mut ph = String::with_capacity(size * 4);
+    for i in 1..=size {
+        if i > 1 {
+            ph.push(',');
+        }
+        DB::push(&mut ph, i);
+    }
+    (ph, chunk.iter().chain(fill))
+}
+
+/// `rows` tuples of `cols` placeholders for a multi-row `VALUES`:
+/// `($1, $2),($3, $4)` (PostgreSQL), `(?, ?),(?, ?)` (SQLite). The
+/// statement must have no other parameters.
+pub(crate) fn value_rows<DB: Positional>(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * (cols * 5 + 3));
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 1..=cols {
+            if c > 1 {
+                out.push_str(", ");
+            }
+            DB::push(&mut out, r * cols + c);
+        }
+        out.push(')');
+    }
+    out
 }
 
 macro_rules! impl_store {
@@ -181,7 +223,7 @@ macro_rules! impl_store {
                 .into_iter()
                 .collect();
             for chunk in wanted.chunks(512) {
-                let (ph, values) = $crate::store::sql::in_list(chunk);
+                let (ph, values) = $crate::store::sql::in_list::<$db, _>(chunk);
                 let sql = format!(
                     "SELECT template_digest, id FROM envelope_templates WHERE template_digest IN ({ph})"
                 );
@@ -1090,16 +1132,29 @@ mod tests {
 
     #[test]
     fn in_lists_take_a_power_of_two_filled_with_the_last_value() {
-        let (ph, v) = in_list(&["a", "b", "c"]);
+        let (ph, v) = in_list::<sqlx::Postgres, _>(&["a", "b", "c"]);
         assert_eq!(ph, "$1,$2,$3,$4");
         assert_eq!(v.copied().collect::<Vec<_>>(), ["a", "b", "c", "c"]);
-        let (ph, v) = in_list(&["a"]);
+        let (ph, v) = in_list::<sqlx::Sqlite, _>(&["a", "b", "c"]);
+        assert_eq!(ph, "?,?,?,?");
+        assert_eq!(v.count(), 4);
+        let (ph, v) = in_list::<sqlx::Postgres, _>(&["a"]);
         assert_eq!((ph.as_str(), v.count()), ("$1", 1));
-        let (ph, v) = in_list(&[1; 64]);
+        let (ph, v) = in_list::<sqlx::Postgres, _>(&[1; 64]);
         assert_eq!((ph.matches('$').count(), v.count()), (64, 64));
-        let (ph, v) = in_list(&[1; 65]);
-        assert_eq!((ph.matches('$').count(), v.count()), (128, 128));
-        let (_, v) = in_list::<u8>(&[]);
+        let (ph, v) = in_list::<sqlx::Sqlite, _>(&[1; 65]);
+        assert_eq!((ph.matches('?').count(), v.count()), (128, 128));
+        let (_, v) = in_list::<sqlx::Sqlite, u8>(&[]);
         assert_eq!(v.count(), 0);
+    }
+
+    #[test]
+    fn value_rows_number_every_parameter_in_order() {
+        assert_eq!(
+            value_rows::<sqlx::Postgres>(2, 3),
+            "($1, $2, $3),($4, $5, $6)"
+        );
+        assert_eq!(value_rows::<sqlx::Sqlite>(2, 2), "(?, ?),(?, ?)");
+        assert_eq!(value_rows::<sqlx::Sqlite>(0, 2), "");
     }
 }
