@@ -357,14 +357,12 @@ impl Backoff {
     }
 }
 
-/// Gzip a request body. The statement travels base64-encoded inside the
-/// envelope and again inside the JSON body; gzip takes most of that back
-/// (an unchanged run shrinks from ~5.3 KB to ~3 KB on the wire).
-/// A request body as the agent sends it: gzip at the default level (6).
-/// The bodies are small (an unchanged run's JSON is ~2 KB), so the level
-/// costs the host little, and it keeps an unchanged run under 1 KB on the
-/// wire: zlib-rs' fastest level, a different algorithm (`deflate_quick`),
-/// left it ~20 % larger.
+/// Gzip a request body as the agent sends it. The statement travels
+/// base64-encoded inside the envelope and again inside the JSON body; gzip
+/// takes most of that back. The default level (6): the bodies are small
+/// (an unchanged run's JSON is ~2 KB), so it costs the host little, and it
+/// keeps an unchanged run under 1 KB on the wire, where zlib-rs' fastest
+/// level, a different algorithm (`deflate_quick`), left it ~20 % larger.
 pub fn gzip(data: &[u8]) -> Option<Vec<u8>> {
     use std::io::Write as _;
     let mut enc = flate2::write::GzEncoder::new(

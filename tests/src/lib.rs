@@ -492,6 +492,18 @@ fn read_trim(p: &Path) -> String {
         .to_string()
 }
 
+/// The configuration of an agent of `server`: its URL and CA file, the
+/// rest defaults (for building the agent's own HTTP client).
+pub fn agent_config(server: &Server) -> evident_agent::config::Config {
+    let text = format!(
+        "collector = {:?}\nca_file = {:?}\n",
+        server.url,
+        server.dir.path().join("ca.pem")
+    );
+    evident_agent::config::Config::parse(&text)
+        .unwrap_or_else(|e| panic!("agent configuration for {}: {e}", server.url))
+}
+
 /// A reqwest client trusting only the CA in `ca_pem` (rustls with ring).
 pub fn client(ca_pem: &Path) -> reqwest::Client {
     let pem = std::fs::read(ca_pem).unwrap_or_default();

@@ -626,13 +626,8 @@ async fn the_agent_uploads_over_http_1_1() {
     // flow-control frames would cost the collector CPU on every run, so
     // the agent's client offers `http/1.1` alone, though the server offers h2.
     let server = Server::start(Backend::Sqlite, &[]).await.unwrap();
-    let text = format!(
-        "collector = {:?}\nca_file = {:?}\n",
-        server.url,
-        server.dir.path().join("ca.pem")
-    );
-    let config = evident_agent::config::Config::parse(&text).unwrap();
-    let shipper = evident_agent::shipper::Shipper::new(&config).unwrap();
+    let shipper =
+        evident_agent::shipper::Shipper::new(&evident_e2e::agent_config(&server)).unwrap();
     let resp = shipper
         .http()
         .get(format!("{}/livez", server.url))

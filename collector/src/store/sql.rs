@@ -47,6 +47,16 @@ impl Positional for sqlx::Postgres {
     }
 }
 
+/// Append parameters `first` … `first + n - 1`, separated by `sep`.
+fn push_list<DB: Positional>(out: &mut String, first: usize, n: usize, sep: &str) {
+    for i in first..first + n {
+        if i > first {
+            out.push_str(sep);
+        }
+        DB::push(out, i);
+    }
+}
+
 /// An `IN (…)` list for `chunk`: placeholders for the next power of two of
 /// its length and the values to bind, the last repeated to fill it (an `IN`
 /// list does not care). A batch's lookups then take one of a few statement
@@ -57,12 +67,7 @@ pub(crate) fn in_list<DB: Positional, T>(chunk: &[T]) -> (String, impl Iterator<
     let size = chunk.len().max(1).next_power_of_two();
     let fill = std::iter::repeat_n(chunk.last(), size - chunk.len()).flatten();
     let mut ph = String::with_capacity(size * 4);
-    for i in 1..=size {
-        if i > 1 {
-            ph.push(',');
-        }
-        DB::push(&mut ph, i);
-    }
+    push_list::<DB>(&mut ph, 1, size, ",");
     (ph, chunk.iter().chain(fill))
 }
 
@@ -76,12 +81,7 @@ pub(crate) fn value_rows<DB: Positional>(rows: usize, cols: usize) -> String {
             out.push(',');
         }
         out.push('(');
-        for c in 1..=cols {
-            if c > 1 {
-                out.push_str(", ");
-            }
-            DB::push(&mut out, r * cols + c);
-        }
+        push_list::<DB>(&mut out, r * cols + 1, cols, ", ");
         out.push(')');
     }
     out

@@ -211,16 +211,6 @@ impl Poster {
     }
 }
 
-/// The configuration of an agent of this collector (its URL and CA file).
-fn agent_config(server: &Server) -> Result<evident_agent::config::Config> {
-    let text = format!(
-        "collector = {:?}\nca_file = {:?}\n",
-        server.url,
-        server.dir.path().join("ca.pem")
-    );
-    Ok(evident_agent::config::Config::parse(&text)?)
-}
-
 /// Strict verifications of one unchanged envelope per second (one core).
 pub fn verify_rate(run: &SignedRun, host: &Host) -> f64 {
     let Ok(env) = Envelope::from_json(&run.envelope) else {
@@ -349,7 +339,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     let enroll_s = started.elapsed().as_secs_f64();
     let poster = Arc::new(Poster {
         url: server.url.clone(),
-        agent: agent_config(&server)?,
+        agent: evident_e2e::agent_config(&server),
         shared: server.client.clone(),
         keep_alive: args.keep_alive,
     });
