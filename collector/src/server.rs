@@ -322,8 +322,13 @@ pub async fn serve(
             stop_rx.clone(),
         )
     });
-    let (writer, writer_task) =
-        service::writer::spawn(store.clone(), metrics.clone(), config.max_batch, stop_rx);
+    let (writer, writer_task) = service::writer::spawn(
+        store.clone(),
+        metrics.clone(),
+        config.max_batch,
+        Duration::from_millis(config.batch_linger_ms),
+        stop_rx,
+    );
     let app = Arc::new(App {
         store: store.clone(),
         ingest: service::ingest::Ingestor::new(writer, &policies)

@@ -2,10 +2,16 @@
 //! commits them in one transaction per batch (group commit), answering each
 //! request only after its batch committed. If a batch fails, its items are
 //! retried one by one so one bad item cannot sink the others.
+//!
+//! When it finds more than one envelope queued (the collector is busy), it
+//! lingers up to `batch_linger_ms` for more before committing, so a busy
+//! collector pays a commit (an fsync, the batch's lookups) for more runs at
+//! once; a lone envelope is committed at once.
 
 use crate::metrics::Metrics;
 use crate::store::{IngestItem, IngestOutcome, Store, StoreError};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// One queued ingest.
@@ -39,6 +45,7 @@ pub fn spawn(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     max_batch: usize,
+    linger: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Job>(max_batch.saturating_mul(4).max(64));
@@ -58,10 +65,30 @@ pub fn spawn(
             if n == 0 {
                 break;
             }
+            if n > 1 && !linger.is_zero() {
+                gather(&mut rx, &mut buf, max_batch, linger).await;
+            }
             commit(&*store, &metrics, std::mem::take(&mut buf)).await;
         }
     });
     (WriterHandle { tx }, task)
+}
+
+/// Add to `buf` what arrives within `linger`, up to `max_batch` items.
+async fn gather(
+    rx: &mut mpsc::Receiver<Job>,
+    buf: &mut Vec<Job>,
+    max_batch: usize,
+    linger: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + linger;
+    while buf.len() < max_batch {
+        let room = max_batch - buf.len();
+        match tokio::time::timeout_at(deadline, rx.recv_many(buf, room)).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
 }
 
 async fn commit(store: &dyn Store, metrics: &Metrics, mut jobs: Vec<Job>) {
