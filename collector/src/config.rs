@@ -388,31 +388,22 @@ mod tests {
         assert!(bad.validate().is_err());
     }
 
+    /// Why `text` parses but does not validate.
+    fn refusal(text: &str) -> String {
+        let bad: Config = toml::from_str(text).unwrap();
+        bad.validate().unwrap_err().to_string()
+    }
+
     #[test]
     fn the_deploy_example_parses_and_limits_are_checked() {
         let c: Config = toml::from_str(include_str!("../../deploy/collector.toml")).unwrap();
         c.validate().unwrap();
         assert_eq!(c.durability(), Some(crate::store::Durability::Full));
         assert_eq!(c.limits, crate::limits::LimitsConfig::default());
-        let bad: Config = toml::from_str("sqlite_synchronous = \"off\"").unwrap();
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("sqlite_synchronous"));
         assert_eq!(c.batch_linger_ms, 6);
-        let bad: Config = toml::from_str("batch_linger_ms = 1001").unwrap();
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("batch_linger_ms"));
+        assert!(refusal("sqlite_synchronous = \"off\"").contains("sqlite_synchronous"));
+        assert!(refusal("batch_linger_ms = 1001").contains("batch_linger_ms"));
         assert!(toml::from_str::<Config>("[limits]\nmax_skew = 1\n").is_err());
-        let bad: Config = toml::from_str("[limits]\nstatements_per_minute = 0\n").unwrap();
-        assert!(bad
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("statements_per_minute"));
+        assert!(refusal("[limits]\nstatements_per_minute = 0\n").contains("statements_per_minute"));
     }
 }
