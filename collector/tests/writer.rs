@@ -42,15 +42,30 @@ fn counter(metrics: &Metrics, name: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
-/// Two runs queued together, then a third `late` after them: the writer's
-/// transactions and the runs they held.
-async fn batches(linger: Duration, late: Duration) -> (u64, u64) {
+/// A writer's handle and metrics, its stop sender and its store's directory.
+type Started = (
+    writer::WriterHandle,
+    Arc<Metrics>,
+    tokio::sync::watch::Sender<bool>,
+    tempfile::TempDir,
+);
+
+/// A writer over a new SQLite store; it runs while the returned stop
+/// sender and directory live.
+async fn start(linger: Duration) -> Started {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("w.db").display());
     let store = store::open(&url, 2, Duration::from_secs(5)).await.unwrap();
     let metrics = Arc::new(Metrics::default());
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (handle, _task) = writer::spawn(store, metrics.clone(), 512, linger, stop);
+    (handle, metrics, stop_tx, dir)
+}
+
+/// Two runs queued together, then a third `late` after them: the writer's
+/// transactions and the runs they held.
+async fn batches(linger: Duration, late: Duration) -> (u64, u64) {
+    let (handle, metrics, _stop, _dir) = start(linger).await;
     // On this current-thread runtime the writer runs only once this test
     // awaits: both submissions are queued before it first looks.
     let a = tokio::spawn({
@@ -88,12 +103,7 @@ async fn without_a_linger_the_writer_commits_what_is_queued() {
 
 #[tokio::test]
 async fn a_lone_run_is_committed_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("w.db").display());
-    let store = store::open(&url, 2, Duration::from_secs(5)).await.unwrap();
-    let metrics = Arc::new(Metrics::default());
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let (handle, _task) = writer::spawn(store, metrics.clone(), 512, Duration::from_secs(30), stop);
+    let (handle, metrics, _stop, _dir) = start(Duration::from_secs(30)).await;
     // A linger of 30 s would time this out; a lone run does not wait for it.
     let outcome = tokio::time::timeout(Duration::from_secs(10), handle.submit(item(1)))
         .await

@@ -12,12 +12,12 @@
 //! `macro_rules!` bodies cannot be split across files without exporting every
 //! helper, so the SQL of both backends stays in one place that changes together.
 
-/// Placeholders `$start, …` for `n` values.
+/// Placeholders `$start, …` for `n` values (numbered: for statements that
+/// take other parameters too, on either backend).
 pub(crate) fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut out = String::with_capacity(n * 4);
+    push_list::<sqlx::Postgres>(&mut out, start, n, ",");
+    out
 }
 
 /// How a backend writes the parameters of a statement whose parameters

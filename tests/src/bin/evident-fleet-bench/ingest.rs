@@ -321,7 +321,8 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     }
     let t = Template::new(args.fleet.packages);
     let spec = args.fleet.spec(args.rounds, args.agents, args.end);
-    let rate = raw_rate(&t, &spec);
+    // The raw rate, sampled before, beside every round and after them.
+    let mut raws = vec![raw_rate(&t, &spec)];
     // The modelled history ends about now but may span more than the
     // collector's default maximum evidence age (30 days).
     let linger = args.batch_linger_ms.map(|ms| ms.to_string());
@@ -377,7 +378,6 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     let mut changed = 0usize;
     let (mut cpu_server, mut cpu_pg, mut cpu_client) = (0.0, 0.0, 0.0);
     let mut per_round = Vec::new();
-    let mut raws = vec![rate];
     // Serving CPU seconds and runs of the rounds that cross midnight UTC
     // (every host's day rules turn) and of the others.
     let (mut turn, mut plain) = ((0.0, 0usize), (0.0, 0usize));
@@ -430,8 +430,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
     let c1 = meter.read();
     let floor_serve = (c1.0 - c0.0) / args.agents.max(1) as f64;
     let floor_client = (c1.2 - c0.2) / args.agents.max(1) as f64;
-    let rate_end = raw_rate(&t, &spec);
-    raws.push(rate_end);
+    raws.push(raw_rate(&t, &spec));
     let (raw_min, raw_max) = raws
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
