@@ -30,7 +30,7 @@
 //! not push those out of the connection's statement cache.
 
 macro_rules! impl_ingest_batch {
-    ($db:ty, lock = $lock:literal) => {
+    ($db:ty, lock = $lock:literal, drift_head = $drift_head:literal) => {
         /// Insert the statement rows of `items` (multi-row, chunked), each
         /// envelope in its smallest stored form (`stored_form`: a
         /// template reference where re-rendering gives the exact bytes).
@@ -236,20 +236,24 @@ macro_rules! impl_ingest_batch {
             // Every agent of the batch, locked in id order, with all the
             // state that decides whether its run is plain, in one query:
             // its head, its drift state, its open stale alerts and the
-            // inventory it holds (its newest `vuln_inventories` row).
+            // inventory it holds (its newest `vuln_inventories` row). The
+            // drift head comes from `drift_head` (SQLite: the index of
+            // migration 180, named because the planner would take the
+            // primary key and read the row's `statuses` overflow pages).
             let mut heads: BTreeMap<String, Head> = BTreeMap::new();
             for chunk in ids.chunks(512) {
                 let (ph, values) = $crate::store::sql::in_list::<$db, _>(chunk);
                 let sql = format!(
                     "SELECT a.id, a.status, a.last_sequence, a.last_digest, \
-                     (SELECT d.results FROM drift_state d WHERE d.agent_id = a.id), \
-                     (SELECT d.interval_seconds FROM drift_state d WHERE d.agent_id = a.id), \
+                     (SELECT d.results FROM drift_state d{drift} WHERE d.agent_id = a.id), \
+                     (SELECT d.interval_seconds FROM drift_state d{drift} WHERE d.agent_id = a.id), \
                      (SELECT COUNT(*) FROM alerts l WHERE l.agent_id = a.id AND l.kind = 'stale' \
                       AND l.state <> 'resolved'), \
                      (SELECT v.packages FROM vuln_inventories v WHERE v.agent_id = a.id \
                       ORDER BY v.first_sequence DESC LIMIT 1) \
                      FROM agents a WHERE a.id IN ({ph}) ORDER BY a.id{}",
-                    $lock
+                    $lock,
+                    drift = $drift_head
                 );
                 let mut q = sqlx::query(&sql);
                 for id in values {

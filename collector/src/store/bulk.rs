@@ -68,7 +68,7 @@ impl Head {
 }
 
 macro_rules! impl_bulk_store {
-    ($ty:ty, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
+    ($ty:ty, $db:ty, begin = $begin:expr, lock = $lock:literal) => {
         mod bulk_impl {
             use super::*;
             use $crate::store::bulk::{BulkStore, Head};

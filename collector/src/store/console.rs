@@ -107,7 +107,7 @@ pub trait ConsoleStore: Send + Sync {
 
 /// The SQL both backends share.
 macro_rules! impl_console_store {
-    ($ty:ty, begin = $begin:literal) => {
+    ($ty:ty, begin = $begin:expr) => {
         #[async_trait::async_trait]
         impl crate::store::console::ConsoleStore for $ty {
             async fn create_session(

@@ -130,7 +130,7 @@ pub trait ConsolePageStore: Send + Sync {
 /// The SQL both backends share (expanded where `impl_drift_store!` is, for
 /// `ALERT_COLS` and `alert_from_row`).
 macro_rules! impl_console_pages {
-    ($ty:ty, begin = $begin:literal) => {
+    ($ty:ty, begin = $begin:expr) => {
         #[async_trait::async_trait]
         impl crate::store::console_pages::ConsolePageStore for $ty {
             async fn matrix_page(

@@ -310,7 +310,7 @@ pub struct Notification<'a> {
 }
 
 macro_rules! impl_drift_store {
-    ($ty:ty, $db:ty, begin = $begin:literal, skip_locked = $skip:literal) => {
+    ($ty:ty, $db:ty, begin = $begin:expr, skip_locked = $skip:literal) => {
         use $crate::store::drift::{
             AlertGauges, AlertQuery, AlertRecord, AlertStore, DriftEval, NewAlert, Notification, OutboxRow, PeriodAlert,
             TransitionRow,

@@ -187,6 +187,11 @@ macro_rules! migrations {
                 description: "room for in-place updates",
                 sql: include_str!(concat!("../../migrations/", $dir, "/0170_hot_rows.sql")),
             },
+            $crate::store::migrate::Migration {
+                version: 180,
+                description: "drift heads",
+                sql: include_str!(concat!("../../migrations/", $dir, "/0180_drift_heads.sql")),
+            },
         ]
     };
 }
@@ -196,7 +201,7 @@ pub(crate) use migrations;
 /// begun with `$begin`, after running `$lock` (bound to [`MIGRATION_LOCK`])
 /// when it is not empty.
 macro_rules! run_migrations {
-    ($db:ty, $pool:expr, $list:expr, begin = $begin:literal, lock = $lock:literal) => {{
+    ($db:ty, $pool:expr, $list:expr, begin = $begin:expr, lock = $lock:literal) => {{
         let pool: &sqlx::Pool<$db> = $pool;
         let list: &[$crate::store::migrate::Migration] = $list;
         let mut tx = pool.begin_with($begin).await?;

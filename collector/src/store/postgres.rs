@@ -98,8 +98,14 @@ impl PgStore {
     }
 }
 
-crate::store::batch::impl_ingest_batch!(Postgres, lock = " FOR UPDATE");
-crate::store::sql::impl_store!(PgStore, Postgres, begin = "BEGIN", lock = " FOR UPDATE");
+crate::store::batch::impl_ingest_batch!(Postgres, lock = " FOR UPDATE", drift_head = "");
+crate::store::sql::impl_store!(
+    PgStore,
+    Postgres,
+    begin = "BEGIN",
+    ingest_begin = "BEGIN",
+    lock = " FOR UPDATE"
+);
 crate::store::sets::impl_set_writes!(Postgres);
 crate::store::drift::impl_drift_store!(
     PgStore,

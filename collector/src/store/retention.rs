@@ -237,7 +237,7 @@ pub fn policy_text(keep_days: u32) -> String {
 /// Implements [`RetentionStore`] for a store type with the SQL both
 /// backends share.
 macro_rules! impl_retention_store {
-    ($ty:ty, $db:ty, begin = $begin:literal) => {
+    ($ty:ty, $db:ty, begin = $begin:expr) => {
         const _: () = {
             use $crate::store::retention::{
                 keep, Candidate, ChainStub, EventCounts, PruneBatch, PruneBatchOutcome,

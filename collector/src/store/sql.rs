@@ -1,9 +1,10 @@
 //! The SQL both stores share. SQLite and PostgreSQL accept the same
 //! statements here (`$N` parameters, `ON CONFLICT DO NOTHING`; the generated
 //! multi-row and `IN` lists take each backend's cheapest form, [`Positional`]);
-//! what differs is passed in: the database type, how a write transaction begins, and the
-//! row lock taken on an agent during ingest (`FOR UPDATE` on PostgreSQL, where
-//! several replicas may write; SQLite has one writer).
+//! what differs is passed in: the database type, how a write transaction and an
+//! ingest batch's transaction begin (SQLite: the batch's statement journals in
+//! memory), and the row lock taken on an agent during ingest (`FOR UPDATE` on
+//! PostgreSQL, where several replicas may write; SQLite has one writer).
 //!
 //! Why this file is longer than ~700 lines: it is the body of one macro,
 //! expanded once per backend, with one `impl` block per storage sub-trait
@@ -88,7 +89,7 @@ pub(crate) fn value_rows<DB: Positional>(rows: usize, cols: usize) -> String {
 }
 
 macro_rules! impl_store {
-    ($ty:ty, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
+    ($ty:ty, $db:ty, begin = $begin:expr, ingest_begin = $ingest_begin:expr, lock = $lock:literal) => {
         use $crate::store::sql::placeholders;
         use $crate::store::{
             digest_from, status_from, AgentRecord, EnrollOutcome, IngestItem, IngestOutcome,
@@ -731,7 +732,7 @@ macro_rules! impl_store {
                 &self,
                 items: &[IngestItem],
             ) -> Result<crate::store::Batched, StoreError> {
-                let mut tx = self.write.begin_with($begin).await?;
+                let mut tx = self.write.begin_with($ingest_begin).await?;
                 // The plain next runs of their hosts at once (`store/batch.rs`);
                 // the others (and a batch of one: the writer's retry) one by one.
                 let fast = if items.len() > 1 {

@@ -14,6 +14,25 @@ pub struct SqliteStore {
     read: Pool<Sqlite>,
 }
 
+/// How the writer begins a transaction: with SQLite's default for
+/// temporary data (files past a threshold), so a statement that builds
+/// large temporary data (a fleet-wide `GROUP BY`, a migration) stays
+/// bounded in memory.
+const BEGIN_WRITE: &str = "PRAGMA temp_store = DEFAULT; BEGIN IMMEDIATE";
+
+/// How the ingest writer begins a batch: with temporary data in memory.
+/// SQLite keeps a statement journal for each multi-row write (the pages
+/// it changes, to undo that statement alone) and spills it to a new
+/// temporary file past 64 KiB; a batch's multi-row writes change a page
+/// per run in each per-host index, so every batch created, wrote and
+/// deleted such files (`subjournalPageIfRequired`: 3.6 % of `serve` at
+/// 10,000 hosts, docs/benchmarks.md, session 18). A batch is bounded
+/// (`max_batch` runs), so its journals are too. The setting is per
+/// connection and outlasts the transaction: every other write transaction
+/// begins with [`BEGIN_WRITE`], and the statements the writer runs outside
+/// a transaction are single small ones.
+const BEGIN_INGEST: &str = "PRAGMA temp_store = MEMORY; BEGIN IMMEDIATE";
+
 const MIGRATIONS: &[crate::store::migrate::Migration] =
     crate::store::migrate::migrations!("sqlite");
 
@@ -65,7 +84,7 @@ impl SqliteStore {
             Sqlite,
             &self.write,
             MIGRATIONS,
-            begin = "BEGIN IMMEDIATE",
+            begin = BEGIN_WRITE,
             lock = ""
         )
     }
@@ -97,15 +116,20 @@ impl SqliteStore {
     }
 }
 
-crate::store::batch::impl_ingest_batch!(Sqlite, lock = "");
-crate::store::sql::impl_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
-crate::store::sets::impl_set_writes!(Sqlite);
-crate::store::drift::impl_drift_store!(
+crate::store::batch::impl_ingest_batch!(
+    Sqlite,
+    lock = "",
+    drift_head = " INDEXED BY drift_state_head"
+);
+crate::store::sql::impl_store!(
     SqliteStore,
     Sqlite,
-    begin = "BEGIN IMMEDIATE",
-    skip_locked = ""
+    begin = BEGIN_WRITE,
+    ingest_begin = BEGIN_INGEST,
+    lock = ""
 );
+crate::store::sets::impl_set_writes!(Sqlite);
+crate::store::drift::impl_drift_store!(SqliteStore, Sqlite, begin = BEGIN_WRITE, skip_locked = "");
 
 #[async_trait::async_trait]
 impl crate::store::GuardStore for SqliteStore {
@@ -165,10 +189,81 @@ impl crate::store::GuardStore for SqliteStore {
 }
 
 crate::store::access::impl_access_store!(SqliteStore);
-crate::store::vuln::impl_vuln_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
+crate::store::vuln::impl_vuln_store!(SqliteStore, Sqlite, begin = BEGIN_WRITE, lock = "");
 crate::store::guard::impl_host_store!(SqliteStore);
-crate::store::retention::impl_retention_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE");
-crate::store::bulk::impl_bulk_store!(SqliteStore, Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
+crate::store::retention::impl_retention_store!(SqliteStore, Sqlite, begin = BEGIN_WRITE);
+crate::store::bulk::impl_bulk_store!(SqliteStore, Sqlite, begin = BEGIN_WRITE, lock = "");
 
-crate::store::console::impl_console_store!(SqliteStore, begin = "BEGIN IMMEDIATE");
-crate::store::console_pages::impl_console_pages!(SqliteStore, begin = "BEGIN IMMEDIATE");
+crate::store::console::impl_console_store!(SqliteStore, begin = BEGIN_WRITE);
+crate::store::console_pages::impl_console_pages!(SqliteStore, begin = BEGIN_WRITE);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EvidenceStore as _, IngestItem, IngestOutcome};
+    use evident_core::Digest;
+    use sqlx::Row as _;
+    use std::sync::Arc;
+
+    fn item(agent: &str) -> IngestItem {
+        IngestItem {
+            agent_id: agent.into(),
+            sequence: 1,
+            previous: None,
+            declared_gap: None,
+            envelope_digest: Digest([1; 32]),
+            envelope: Arc::new(Vec::new()),
+            collected_at: 0,
+            received_at: 0,
+            blobs: Vec::new(),
+            results_digest: Digest([1; 32]),
+            results: None,
+            drift: None,
+            vuln: None,
+        }
+    }
+
+    /// `temp_store` on the writer's connection, read in a transaction begun
+    /// with `begin`.
+    async fn temp_store_in(store: &SqliteStore, begin: &'static str) -> i64 {
+        let mut tx = store.write.begin_with(begin).await.unwrap();
+        let v = sqlx::query("PRAGMA temp_store")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        tx.rollback().await.unwrap();
+        v
+    }
+
+    /// An ingest batch runs with temporary data in memory (2); every other
+    /// write transaction, even right after a batch, with the default (0).
+    #[tokio::test]
+    async fn ingest_batches_alone_keep_temporary_data_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("e.db").display());
+        let store = SqliteStore::open(
+            &url,
+            2,
+            Duration::from_secs(5),
+            crate::store::Durability::Full,
+        )
+        .await
+        .unwrap();
+        assert_eq!(temp_store_in(&store, BEGIN_INGEST).await, 2);
+        assert_eq!(temp_store_in(&store, BEGIN_WRITE).await, 0);
+
+        // A batch (two unknown agents: both refused) through that begin.
+        let out = store.ingest_batch(&[item("a"), item("b")]).await.unwrap();
+        assert_eq!(out.outcomes, vec![IngestOutcome::Refused(None); 2]);
+        let left: i64 = sqlx::query("PRAGMA temp_store")
+            .fetch_one(&store.write)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(left, 2, "the batch's setting outlasts it on the connection");
+        assert_eq!(temp_store_in(&store, BEGIN_WRITE).await, 0);
+    }
+}

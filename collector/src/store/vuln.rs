@@ -227,7 +227,7 @@ pub trait VulnStore: Send + Sync {
 
 /// The SQL both backends share.
 macro_rules! impl_vuln_store {
-    ($ty:ty, $db:ty, begin = $begin:literal, lock = $lock:literal) => {
+    ($ty:ty, $db:ty, begin = $begin:expr, lock = $lock:literal) => {
         /// Apply one [`VulnUpdate`](crate::store::vuln::VulnUpdate) inside
         /// a transaction (the ingest transaction or a re-match batch); the
         /// pairs it opens and resolves go to `fleet` when the agent is
