@@ -1,5 +1,8 @@
 //! A private CA and a server certificate, made with rcgen on `init`, and the
-//! rustls server configuration (`ring` provider only).
+//! rustls server configuration (`ring`, with X25519 from `aws-lc-rs`:
+//! [`x25519`]).
+
+mod x25519;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -175,9 +178,15 @@ pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerC
 
 /// The server's provider: `ring`, its TLS 1.3 suites hashed with SHA-256
 /// first (AES-128-GCM, ChaCha20-Poly1305), then AES-256-GCM-SHA384, then
-/// the TLS 1.2 suites in `ring`'s order.
+/// the TLS 1.2 suites in `ring`'s order; its X25519 (the group every
+/// client here offers first) computed by `aws-lc-rs` ([`x25519`]).
 fn server_provider() -> rustls::crypto::CryptoProvider {
     let mut provider = rustls::crypto::ring::default_provider();
+    for group in &mut provider.kx_groups {
+        if group.name() == rustls::NamedGroup::X25519 {
+            *group = x25519::GROUP;
+        }
+    }
     provider.cipher_suites.sort_by_key(|s| {
         use rustls::SupportedCipherSuite::{Tls12, Tls13};
         match s {
@@ -276,6 +285,10 @@ mod tests {
                 "round {round}"
             );
             assert_eq!(c.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+            // The key exchange is X25519, computed by aws-lc ([`x25519`]).
+            let group = s.negotiated_key_exchange_group().unwrap();
+            assert_eq!(group.name(), rustls::NamedGroup::X25519);
+            assert!(std::ptr::addr_eq(group, x25519::GROUP), "round {round}");
             // No ticket was issued, so the second connection is a full handshake too.
             assert_eq!(
                 c.handshake_kind(),
