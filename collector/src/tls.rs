@@ -178,8 +178,8 @@ pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerC
 
 /// The server's provider: `ring`, its TLS 1.3 suites hashed with SHA-256
 /// first (AES-128-GCM, ChaCha20-Poly1305), then AES-256-GCM-SHA384, then
-/// the TLS 1.2 suites in `ring`'s order; its X25519 (the group every
-/// client here offers first) computed by `aws-lc-rs` ([`x25519`]).
+/// the TLS 1.2 suites in `ring`'s order; its X25519 (the group of every
+/// agent's handshake) computed by `aws-lc-rs` ([`x25519`]).
 fn server_provider() -> rustls::crypto::CryptoProvider {
     let mut provider = rustls::crypto::ring::default_provider();
     for group in &mut provider.kx_groups {

@@ -8,9 +8,10 @@
 //! `docs/benchmarks.md`, session 19). Everything else in the server's
 //! provider (cipher suites, signatures, the other groups) stays `ring`.
 //! This is an adapter onto `aws_lc_rs::agreement`, the same shape as
-//! rustls' own (`rustls::crypto::aws_lc_rs::kx_group`), which cannot be used
-//! here: enabling rustls' `aws_lc_rs` feature beside `ring` takes away the
-//! process-wide default provider that sqlx's and reqwest's clients rely on.
+//! rustls' own (`rustls::crypto::aws_lc_rs::kx_group`). That one is not used:
+//! it needs rustls' `aws_lc_rs` feature, which cargo would unify into every
+//! rustls user of a workspace build, the agent among them; the agent stays
+//! on `ring` alone.
 
 use aws_lc_rs::agreement;
 use rustls::crypto::{ActiveKeyExchange, SharedSecret, SupportedKxGroup};
