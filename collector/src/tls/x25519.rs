@@ -2,7 +2,7 @@
 //!
 //! Every agent run opens a new TLS connection, so the server pays for one
 //! ephemeral X25519 key pair and one shared secret per run. `ring` 0.17
-//! computes both with generic field arithmetic (~80–100 µs a handshake on
+//! computes both with fiat-crypto's field arithmetic (~80–100 µs a handshake on
 //! the bench VM, 15 % of `serve`'s CPU per run at 10,000 hosts);
 //! `aws-lc-rs` uses s2n-bignum's X25519 (~42–52 µs measured side by side,
 //! `docs/benchmarks.md`, session 19). Everything else in the server's
