@@ -102,8 +102,8 @@ mod tests {
                 Some(Error::PeerMisbehaved(PeerMisbehaved::InvalidKeyShare))
             );
         }
-        // Points of small order: the all-zero point and the point of order 8
-        // from RFC 7748's list give an all-zero secret.
+        // Points of small order: u = 0 (order 2) and u = 1 (order 4) give an
+        // all-zero secret with any clamped scalar.
         let zero = [0u8; 32];
         let mut order8 = [0u8; 32];
         order8[0] = 1;
