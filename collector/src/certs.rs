@@ -154,6 +154,9 @@ pub struct Reissued {
     pub names: Vec<String>,
     /// The certificate chain file written.
     pub cert: std::path::PathBuf,
+    /// The Ed25519 certificate chain file written, when one is configured
+    /// (`tls_cert_ed25519`): both certificates are for the same names.
+    pub cert_ed25519: Option<std::path::PathBuf>,
 }
 
 /// Re-issue the server certificate of initialised data directory `dir`
@@ -169,14 +172,25 @@ pub fn reissue(dir: &Path, explicit: &[String], host: &[String]) -> Result<Reiss
     let ca_pem = read("ca.pem")?;
     let ca_key = read("ca.key")?;
     let sans = server_sans(explicit, host, &config.listen);
-    let (chain, key) = tls::reissue(&ca_pem, &ca_key, &sans)?;
-    let cert = Config::path(dir, &config.tls_cert);
-    let key_path = Config::path(dir, &config.tls_key);
-    write_private(&key_path, key.as_bytes()).map_err(io(&key_path))?;
-    write_private(&cert, chain.as_bytes()).map_err(io(&cert))?;
+    let made = tls::reissue(&ca_pem, &ca_key, &sans)?;
+    let write = |p: &Path, text: &str| {
+        let p = Config::path(dir, p);
+        write_private(&p, text.as_bytes()).map_err(io(&p))?;
+        Ok::<_, CertError>(p)
+    };
+    write(&config.tls_key, &made.key_pem)?;
+    let cert = write(&config.tls_cert, &made.chain_pem)?;
+    let cert_ed25519 = match (&config.tls_cert_ed25519, &config.tls_key_ed25519) {
+        (Some(c), Some(k)) => {
+            write(k, &made.ed25519_key_pem)?;
+            Some(write(c, &made.ed25519_chain_pem)?)
+        }
+        _ => None,
+    };
     Ok(Reissued {
         names: tls::server_names(&sans),
         cert,
+        cert_ed25519,
     })
 }
 

@@ -25,6 +25,16 @@ pub struct Config {
     /// Server private key (PEM).
     #[serde(default = "default_key")]
     pub tls_key: PathBuf,
+    /// A second server certificate chain (PEM) whose key is Ed25519, served
+    /// to the clients that offer Ed25519 signatures (agents): it costs the
+    /// server less per new connection than `tls_cert`, which every other
+    /// client (browsers) keeps getting. Issued by the same CA for the same
+    /// names (`init` and `cert reissue` write both). Unset: `tls_cert` for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_ed25519: Option<PathBuf>,
+    /// The Ed25519 private key (PKCS#8 PEM) of `tls_cert_ed25519`; set both or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_ed25519: Option<PathBuf>,
     /// File holding the admin bearer token.
     #[serde(default = "default_admin_token")]
     pub admin_token_file: PathBuf,
@@ -139,6 +149,8 @@ impl Default for Config {
             plain_http: false,
             tls_cert: default_cert(),
             tls_key: default_key(),
+            tls_cert_ed25519: None,
+            tls_key_ed25519: None,
             admin_token_file: default_admin_token(),
             max_body_bytes: default_max_body(),
             require_approval: false,
@@ -256,6 +268,9 @@ impl Config {
         {
             return bad("database must be a sqlite:// or postgres:// URL".into());
         }
+        if self.tls_cert_ed25519.is_some() != self.tls_key_ed25519.is_some() {
+            return bad("tls_cert_ed25519 and tls_key_ed25519 must be set together".into());
+        }
         if !(1024..=crate::limits::MAX_BODY_BYTES_CEILING).contains(&self.max_body_bytes) {
             return bad("max_body_bytes must be between 1024 and 268435456".into());
         }
@@ -344,6 +359,10 @@ fn field_doc(key: &str) -> Option<&'static str> {
         "plain_http" => "Plain HTTP instead of HTTPS: only behind a TLS-terminating proxy.",
         "tls_cert" => "Server certificate chain (PEM).",
         "tls_key" => "Server private key (PEM).",
+        "tls_cert_ed25519" => {
+            "Server certificate chain with an Ed25519 key (PEM), for clients that accept it (agents)."
+        }
+        "tls_key_ed25519" => "Its private key (PEM); set both or neither.",
         "admin_token_file" => "File holding the admin bearer token.",
         "max_body_bytes" => "Largest request body in bytes (413 above it).",
         "require_approval" => "New agents wait for `evident-collector agents approve`.",
@@ -403,6 +422,11 @@ mod tests {
         assert_eq!(c.batch_linger_ms, 6);
         assert!(refusal("sqlite_synchronous = \"off\"").contains("sqlite_synchronous"));
         assert!(refusal("batch_linger_ms = 1001").contains("batch_linger_ms"));
+        assert_eq!(
+            c.tls_cert_ed25519.as_deref(),
+            Some(Path::new("server-ed25519.pem"))
+        );
+        assert!(refusal("tls_cert_ed25519 = \"x.pem\"").contains("set together"));
         assert!(toml::from_str::<Config>("[limits]\nmax_skew = 1\n").is_err());
         assert!(refusal("[limits]\nstatements_per_minute = 0\n").contains("statements_per_minute"));
     }

@@ -117,6 +117,14 @@ pub async fn init(dir: &Path, opts: InitOptions) -> Result<Initialised, ServerEr
     std::fs::write(dir.join("server.pem"), &g.server_chain_pem)
         .map_err(io(&dir.join("server.pem")))?;
     write_private(&dir.join("server.key"), g.server_key_pem.as_bytes())?;
+    std::fs::write(dir.join("server-ed25519.pem"), &g.server_ed25519_chain_pem)
+        .map_err(io(&dir.join("server-ed25519.pem")))?;
+    write_private(
+        &dir.join("server-ed25519.key"),
+        g.server_ed25519_key_pem.as_bytes(),
+    )?;
+    config.tls_cert_ed25519 = Some("server-ed25519.pem".into());
+    config.tls_key_ed25519 = Some("server-ed25519.key".into());
     let agent_path = dir.join("agent.toml");
     std::fs::write(&agent_path, crate::certs::agent_toml(&agent_url)).map_err(io(&agent_path))?;
     let admin = format!("evadm_{}", service::random_hex(32));
@@ -420,13 +428,22 @@ pub async fn serve(
     // connection's task is then spawned onto that worker's own queue
     // instead of a worker being woken from outside for every connection.
     let accepting = if tls {
-        let cert = std::fs::read(Config::path(dir, &config.tls_cert))
-            .map_err(io(&Config::path(dir, &config.tls_cert)))?;
-        let key = std::fs::read(Config::path(dir, &config.tls_key))
-            .map_err(io(&Config::path(dir, &config.tls_key)))?;
-        let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(
-            tls::server_config(&cert, &key)?,
-        ));
+        let read = |p: &Path| {
+            let p = Config::path(dir, p);
+            std::fs::read(&p).map_err(io(&p))
+        };
+        let cert = read(&config.tls_cert)?;
+        let key = read(&config.tls_key)?;
+        let ed25519 = match (&config.tls_cert_ed25519, &config.tls_key_ed25519) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            _ => None,
+        };
+        let rustls =
+            axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls::server_config(
+                &cert,
+                &key,
+                ed25519.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+            )?));
         // TCP_NODELAY on every accepted socket: small responses are not
         // held back by Nagle's algorithm waiting for the peer's delayed ACK.
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)

@@ -1,7 +1,9 @@
-//! A private CA and a server certificate, made with rcgen on `init`, and the
-//! rustls server configuration (`ring`, with X25519 from `aws-lc-rs`:
-//! [`x25519`]).
+//! A private CA and the server's certificates (P-256 for every client, Ed25519
+//! for agents), made with rcgen on `init`, and the rustls server
+//! configuration (`ring`, with X25519 and Ed25519 from `aws-lc-rs`:
+//! [`x25519`], [`ed25519`]).
 
+mod ed25519;
 mod x25519;
 
 use rcgen::{
@@ -30,10 +32,28 @@ pub struct Generated {
     pub ca_pem: String,
     /// CA private key (keep it to issue further certificates).
     pub ca_key_pem: String,
-    /// Server certificate followed by the CA certificate.
+    /// Server certificate (P-256) followed by the CA certificate.
     pub server_chain_pem: String,
-    /// Server private key.
+    /// Server private key (P-256).
     pub server_key_pem: String,
+    /// The server's Ed25519 certificate for agents, followed by the CA certificate.
+    pub server_ed25519_chain_pem: String,
+    /// Its private key (Ed25519, PKCS#8).
+    pub server_ed25519_key_pem: String,
+}
+
+/// The server's certificates made from the CA by [`reissue`]: each a
+/// chain PEM (leaf, then the CA) and its key PEM.
+#[derive(Debug)]
+pub struct ServerCerts {
+    /// P-256: every client (browsers).
+    pub chain_pem: String,
+    /// Its key.
+    pub key_pem: String,
+    /// Ed25519: the clients that accept it (agents).
+    pub ed25519_chain_pem: String,
+    /// Its key.
+    pub ed25519_key_pem: String,
 }
 
 /// The private CA's certificate parameters. Deterministic apart from the
@@ -71,13 +91,15 @@ pub fn server_names(sans: &[String]) -> Vec<String> {
     names
 }
 
-/// A server certificate (leaf, then the CA) for `names`, signed by `issuer`.
+/// A server certificate (leaf, then the CA) for `names` with a new key
+/// of algorithm `alg`, signed by `issuer`.
 fn server_cert(
     names: Vec<String>,
     issuer: &Issuer<'_, KeyPair>,
     ca_pem: &str,
+    alg: &'static rcgen::SignatureAlgorithm,
 ) -> Result<(String, String), TlsError> {
-    let server_key = KeyPair::generate()?;
+    let server_key = KeyPair::generate_for(alg)?;
     let mut params = CertificateParams::new(names)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "Evident collector");
@@ -101,23 +123,44 @@ pub fn generate(sans: &[String]) -> Result<Generated, TlsError> {
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let ca_pem = ca_cert.pem();
     let issuer = Issuer::new(ca_params, ca_key);
-    let (server_chain_pem, server_key_pem) = server_cert(server_names(sans), &issuer, &ca_pem)?;
+    let certs = server_certs(sans, &issuer, &ca_pem)?;
     Ok(Generated {
         ca_key_pem: issuer.key().serialize_pem(),
         ca_pem,
-        server_chain_pem,
-        server_key_pem,
+        server_chain_pem: certs.chain_pem,
+        server_key_pem: certs.key_pem,
+        server_ed25519_chain_pem: certs.ed25519_chain_pem,
+        server_ed25519_key_pem: certs.ed25519_key_pem,
     })
 }
 
-/// A new server certificate from the existing CA (`ca.pem`, `ca.key`) for
-/// localhost, 127.0.0.1, ::1 and `sans`: agents that trust the CA keep
-/// trusting the collector. Returns the chain PEM and the new key PEM.
-pub fn reissue(
-    ca_pem: &str,
-    ca_key_pem: &str,
+/// Both server certificates for the same names from `issuer`.
+fn server_certs(
     sans: &[String],
-) -> Result<(String, String), TlsError> {
+    issuer: &Issuer<'_, KeyPair>,
+    ca_pem: &str,
+) -> Result<ServerCerts, TlsError> {
+    let names = server_names(sans);
+    let (chain_pem, key_pem) = server_cert(
+        names.clone(),
+        issuer,
+        ca_pem,
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+    )?;
+    let (ed25519_chain_pem, ed25519_key_pem) =
+        server_cert(names, issuer, ca_pem, &rcgen::PKCS_ED25519)?;
+    Ok(ServerCerts {
+        chain_pem,
+        key_pem,
+        ed25519_chain_pem,
+        ed25519_key_pem,
+    })
+}
+
+/// New server certificates (P-256 and Ed25519) from the existing CA
+/// (`ca.pem`, `ca.key`) for localhost, 127.0.0.1, ::1 and `sans`: agents
+/// that trust the CA keep trusting the collector.
+pub fn reissue(ca_pem: &str, ca_key_pem: &str, sans: &[String]) -> Result<ServerCerts, TlsError> {
     let ca_key = KeyPair::from_pem(ca_key_pem)?;
     let issuer = Issuer::new(ca_params()?, ca_key);
     // Make sure the key is the CA's: its public key must be the one in ca.pem.
@@ -136,7 +179,7 @@ pub fn reissue(
             message: "ca.key does not belong to the certificate in ca.pem".into(),
         });
     }
-    server_cert(server_names(sans), &issuer, ca_pem)
+    server_certs(sans, &issuer, ca_pem)
 }
 
 /// The process-wide rustls provider: `ring`.
@@ -144,22 +187,57 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A rustls server configuration from PEM bytes (HTTP/2 and HTTP/1.1 via ALPN).
-pub fn server_config(chain_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig, TlsError> {
+/// A certificate chain and its private key from PEM bytes.
+fn chain_and_key(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::Pem {
             what: "server certificate",
             message: e.to_string(),
         })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            what: "server certificate",
+            message: "no CERTIFICATE in the file".into(),
+        });
+    }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Pem {
         what: "server key",
         message: e.to_string(),
     })?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(server_provider()))
+    Ok((certs, key))
+}
+
+/// A rustls server configuration from PEM bytes (HTTP/2 and HTTP/1.1 via
+/// ALPN): the certificate `chain_pem` with `key_pem` for every client and,
+/// when given, `ed25519` (chain and key PEM) for the clients that offer
+/// Ed25519 signatures ([`ed25519::Resolver`]). Each key must be its
+/// certificate's.
+pub fn server_config(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    ed25519: Option<(&[u8], &[u8])>,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = Arc::new(server_provider());
+    let (certs, key) = chain_and_key(chain_pem, key_pem)?;
+    let default = Arc::new(rustls::sign::CertifiedKey::from_der(certs, key, &provider)?);
+    let ed25519 = match ed25519 {
+        Some((chain_pem, key_pem)) => {
+            let (certs, key) = chain_and_key(chain_pem, key_pem)?;
+            let key = ed25519::Ed25519Key::from_der(&key)?;
+            let certified = rustls::sign::CertifiedKey::new(certs, Arc::new(key));
+            certified.keys_match()?;
+            Some(Arc::new(certified))
+        }
+        None => None,
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(Arc::new(ed25519::Resolver { default, ed25519 }));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     // The server's order of cipher suites, not the client's: rustls clients
     // (the agent) list AES-256-GCM-SHA384 first, whose transcript hash and
@@ -265,7 +343,12 @@ mod tests {
     fn server_picks_sha256_suites_and_issues_no_tickets() {
         let g = generate(&["collector.example".into()]).unwrap();
         let server = Arc::new(
-            server_config(g.server_chain_pem.as_bytes(), g.server_key_pem.as_bytes()).unwrap(),
+            server_config(
+                g.server_chain_pem.as_bytes(),
+                g.server_key_pem.as_bytes(),
+                None,
+            )
+            .unwrap(),
         );
         // A client that would resume if it could, preferring AES-256-GCM-SHA384
         // (rustls' default order, the agent's).
@@ -298,10 +381,122 @@ mod tests {
         }
     }
 
+    /// The server configured as `init` makes it: both certificates.
+    fn both(g: &Generated) -> Arc<rustls::ServerConfig> {
+        Arc::new(
+            server_config(
+                g.server_chain_pem.as_bytes(),
+                g.server_key_pem.as_bytes(),
+                Some((
+                    g.server_ed25519_chain_pem.as_bytes(),
+                    g.server_ed25519_key_pem.as_bytes(),
+                )),
+            )
+            .unwrap(),
+        )
+    }
+
+    /// The leaf certificate of a chain PEM.
+    fn leaf(chain_pem: &str) -> CertificateDer<'static> {
+        CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap()
+    }
+
+    /// One handshake of `client` with `server` (which verifies the chain
+    /// and the handshake's signature): the leaf the client was shown.
+    fn shown(
+        client: Arc<rustls::ClientConfig>,
+        server: Arc<rustls::ServerConfig>,
+    ) -> CertificateDer<'static> {
+        let name = rustls::pki_types::ServerName::try_from("collector.example").unwrap();
+        let mut c = rustls::ClientConnection::new(client, name).unwrap();
+        let mut s = rustls::ServerConnection::new(server).unwrap();
+        handshake(&mut c, &mut s);
+        c.peer_certificates().unwrap()[0].clone().into_owned()
+    }
+
     #[test]
-    fn generated_material_loads() {
+    fn agents_get_the_ed25519_certificate_and_browsers_the_p256_one() {
         let g = generate(&["collector.example".into()]).unwrap();
-        server_config(g.server_chain_pem.as_bytes(), g.server_key_pem.as_bytes()).unwrap();
+        let server = both(&g);
+        // The agent's client (`ring`, which offers Ed25519) verifies the
+        // Ed25519 leaf and its handshake signature, made by aws-lc.
+        let agent = Arc::new(client_config(g.ca_pem.as_bytes()).unwrap());
+        assert!(agent
+            .crypto_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+            .contains(&rustls::SignatureScheme::ED25519));
+        for _ in 0..2 {
+            assert_eq!(
+                shown(agent.clone(), server.clone()),
+                leaf(&g.server_ed25519_chain_pem)
+            );
+        }
+        // A client that does not offer Ed25519, as browsers do not, is
+        // shown the P-256 certificate and completes its handshake.
+        let mut provider = rustls::crypto::ring::default_provider();
+        let schemes: Vec<_> = provider
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .filter(|(s, _)| *s != rustls::SignatureScheme::ED25519)
+            .copied()
+            .collect();
+        provider.signature_verification_algorithms.mapping = Box::leak(schemes.into_boxed_slice());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(leaf(&g.ca_pem)).unwrap();
+        let browser = Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        assert_eq!(shown(browser, server), leaf(&g.server_chain_pem));
+    }
+
+    #[test]
+    fn generated_material_loads_and_keys_must_match_their_certificates() {
+        let g = generate(&["collector.example".into()]).unwrap();
+        both(&g);
         client_config(g.ca_pem.as_bytes()).unwrap();
+        // The certificates of another generation: each key refused with the
+        // other's certificate, and a P-256 key refused as the Ed25519 one.
+        let other = generate(&["collector.example".into()]).unwrap();
+        let err = server_config(
+            other.server_chain_pem.as_bytes(),
+            g.server_key_pem.as_bytes(),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("key"), "{err}");
+        let err = server_config(
+            g.server_chain_pem.as_bytes(),
+            g.server_key_pem.as_bytes(),
+            Some((
+                other.server_ed25519_chain_pem.as_bytes(),
+                g.server_ed25519_key_pem.as_bytes(),
+            )),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("key"), "{err}");
+        let err = server_config(
+            g.server_chain_pem.as_bytes(),
+            g.server_key_pem.as_bytes(),
+            Some((
+                g.server_ed25519_chain_pem.as_bytes(),
+                g.server_key_pem.as_bytes(),
+            )),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("not an Ed25519 private key"),
+            "{err}"
+        );
+        let err = server_config(b"", g.server_key_pem.as_bytes(), None).unwrap_err();
+        assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
     }
 }

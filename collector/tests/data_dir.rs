@@ -124,6 +124,14 @@ fn init_names_the_certificate_reissues_it_from_the_same_ca_and_is_idempotent() {
         assert!(names.contains(name), "{names}");
     }
     assert!(!names.contains("0.0.0.0"), "{names}");
+    // The agents' Ed25519 certificate: the same names, configured.
+    assert_eq!(sans(&dir.join("server-ed25519.pem")), names);
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(
+        config.contains("tls_cert_ed25519 = \"server-ed25519.pem\"")
+            && config.contains("tls_key_ed25519 = \"server-ed25519.key\""),
+        "{config}"
+    );
     let agent = std::fs::read_to_string(dir.join("agent.toml")).unwrap();
     assert!(
         agent.contains("collector = \"https://ev.example.org:9443\""),
@@ -173,6 +181,18 @@ fn init_names_the_certificate_reissues_it_from_the_same_ca_and_is_idempotent() {
     assert!(
         verify.status.success(),
         "the reissued certificate chains to the same CA"
+    );
+    assert!(out.contains("server-ed25519.pem"), "{out}");
+    assert_eq!(sans(&dir.join("server-ed25519.pem")), names);
+    let verify = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(dir.join("ca.pem"))
+        .arg(dir.join("server-ed25519.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "the reissued Ed25519 certificate chains to the same CA"
     );
     assert_eq!(std::fs::read(dir.join("ca.key")).unwrap(), key);
 }

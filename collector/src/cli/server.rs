@@ -196,6 +196,12 @@ pub fn cert(cmd: CertCommand) -> Result<ExitCode> {
         done.cert.display(),
         done.names.join(", ")
     );
+    if let Some(ed) = &done.cert_ed25519 {
+        println!(
+            "{}: new Ed25519 server certificate (for agents) for the same names",
+            ed.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,12 +3,13 @@
 //!
 //! Client and server connections are driven in memory, one handshake after
 //! the other on one thread, timing each side's calls apart. The server side
-//! is the collector's own configuration (`tls::server_config`) and, for
-//! comparison, rustls' defaults on the same certificate (the client's
-//! order of suites, two session tickets per connection). The client is the
+//! is the collector's own configuration (`tls::server_config`), with and
+//! without its Ed25519 certificate for agents, and, for comparison,
+//! rustls' defaults on the P-256 certificate (the client's order of
+//! suites, two session tickets per connection). The client is the
 //! agent's: `ring`, rustls' default order, and no resumption — each run is
 //! uploaded by a new worker process, so it never holds a ticket. Rounds
-//! alternate the two servers so that a busy machine slows both alike.
+//! alternate the servers so that a busy machine slows them alike.
 
 use anyhow::{anyhow, Result};
 use evident_collector::tls;
@@ -120,9 +121,18 @@ fn suite(client: &Arc<rustls::ClientConfig>, server: &Arc<rustls::ServerConfig>)
 /// Run `handshake`.
 pub fn run(a: HandshakeArgs) -> Result<()> {
     let g = tls::generate(&["collector.example".into()])?;
+    let p256 = Arc::new(tls::server_config(
+        g.server_chain_pem.as_bytes(),
+        g.server_key_pem.as_bytes(),
+        None,
+    )?);
     let ours = Arc::new(tls::server_config(
         g.server_chain_pem.as_bytes(),
         g.server_key_pem.as_bytes(),
+        Some((
+            g.server_ed25519_chain_pem.as_bytes(),
+            g.server_ed25519_key_pem.as_bytes(),
+        )),
     )?);
     let defaults = {
         use rustls::pki_types::pem::PemObject as _;
@@ -147,7 +157,16 @@ pub fn run(a: HandshakeArgs) -> Result<()> {
             defaults,
             Vec::new(),
         ),
-        ("the collector's (`tls::server_config`)", ours, Vec::new()),
+        (
+            "the collector's, its P-256 certificate alone (a data directory without `tls_cert_ed25519`)",
+            p256,
+            Vec::new(),
+        ),
+        (
+            "the collector's as `init` configures it (Ed25519 certificate for agents)",
+            ours,
+            Vec::new(),
+        ),
     ];
     for round in 0..a.rounds {
         for (_, server, costs) in rows.iter_mut() {
