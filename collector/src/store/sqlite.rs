@@ -33,6 +33,25 @@ const BEGIN_WRITE: &str = "PRAGMA temp_store = DEFAULT; BEGIN IMMEDIATE";
 /// a transaction are single small ones.
 const BEGIN_INGEST: &str = "PRAGMA temp_store = MEMORY; BEGIN IMMEDIATE";
 
+/// WAL pages after which a commit checkpoints (SQLite's default: 1,000,
+/// 4 MB). The checkpoint runs inside the committing writer's transaction
+/// end: it copies every page written since the last one into the database
+/// file and fsyncs it. A fleet's runs each dirty a leaf page of their own in
+/// several per-host indexes (`agents`, `statement_days`, the statements'
+/// keys), so with 1,000 pages a checkpoint came every ~4 batches and nearly
+/// every page it wrote was written again a few checkpoints later: at 50,000
+/// hosts the checkpoint was ~20 % of SQLite's time, most of it the fsync's
+/// writeback (`docs/benchmarks.md`, session 20). 10,000 pages (40 MB of WAL)
+/// write a page dirtied again within the window once, and fsync a tenth as
+/// often.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// The WAL file is truncated back to this size when a checkpoint resets it
+/// (SQLite's default is never): a WAL that grew past the checkpoint
+/// threshold while a long read held it (an export streaming a year) does
+/// not keep its disk space.
+const JOURNAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
+
 const MIGRATIONS: &[crate::store::migrate::Migration] =
     crate::store::migrate::migrations!("sqlite");
 
@@ -63,7 +82,9 @@ impl SqliteStore {
             // per run (docs/benchmarks.md, session 11). A store created
             // with 32 KB pages keeps them.
             .page_size(4096)
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-16000")
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES.to_string());
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(timeout)
@@ -265,5 +286,37 @@ mod tests {
             .unwrap();
         assert_eq!(left, 2, "the batch's setting outlasts it on the connection");
         assert_eq!(temp_store_in(&store, BEGIN_WRITE).await, 0);
+    }
+
+    /// The writer checkpoints every 10,000 WAL pages, not SQLite's 1,000,
+    /// and a reset WAL is cut back to 64 MiB.
+    #[tokio::test]
+    async fn the_writer_checkpoints_a_larger_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("e.db").display());
+        let store = SqliteStore::open(
+            &url,
+            2,
+            Duration::from_secs(5),
+            crate::store::Durability::Full,
+        )
+        .await
+        .unwrap();
+        for pool in [&store.write, &store.read] {
+            let pages: i64 = sqlx::query("PRAGMA wal_autocheckpoint")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .try_get(0)
+                .unwrap();
+            assert_eq!(pages, 10_000);
+            let limit: i64 = sqlx::query("PRAGMA journal_size_limit")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .try_get(0)
+                .unwrap();
+            assert_eq!(limit, 64 << 20);
+        }
     }
 }
