@@ -227,6 +227,20 @@ pub fn server_config(
     let ed25519 = match ed25519 {
         Some((chain_pem, key_pem)) => {
             let (certs, key) = chain_and_key(chain_pem, key_pem)?;
+            // Both leaves must hang from the same chain: a `tls_cert`
+            // replaced by one from another CA (a public one that agents
+            // reach through `use_system_roots`) beside the Ed25519
+            // certificate `init` made would fail every agent's handshake
+            // while browsers still connect.
+            if certs.get(1..) != default.cert.get(1..) {
+                return Err(TlsError::Pem {
+                    what: "tls_cert_ed25519",
+                    message: "its chain (the certificates after the leaf) is not tls_cert's: \
+                              issue both from the same CA (`evident-collector cert reissue`) \
+                              or remove tls_cert_ed25519 and tls_key_ed25519 from config.toml"
+                        .into(),
+                });
+            }
             let key = ed25519::Ed25519Key::from_der(&key)?;
             let certified = rustls::sign::CertifiedKey::new(certs, Arc::new(key));
             certified.keys_match()?;
@@ -463,26 +477,43 @@ mod tests {
         let g = generate(&["collector.example".into()]).unwrap();
         both(&g);
         client_config(g.ca_pem.as_bytes()).unwrap();
-        // The certificates of another generation: each key refused with the
-        // other's certificate, and a P-256 key refused as the Ed25519 one.
-        let other = generate(&["collector.example".into()]).unwrap();
+        // Certificates reissued from the same CA: each key refused with the
+        // other certificate, and a P-256 key refused as the Ed25519 one.
+        let again = reissue(&g.ca_pem, &g.ca_key_pem, &["collector.example".into()]).unwrap();
         let err = server_config(
-            other.server_chain_pem.as_bytes(),
+            again.chain_pem.as_bytes(),
             g.server_key_pem.as_bytes(),
             None,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("key"), "{err}");
+        assert!(
+            err.to_string().contains("keys may not be consistent"),
+            "{err}"
+        );
+        // Both generations' certificates work with their own keys.
+        server_config(
+            again.chain_pem.as_bytes(),
+            again.key_pem.as_bytes(),
+            Some((
+                g.server_ed25519_chain_pem.as_bytes(),
+                g.server_ed25519_key_pem.as_bytes(),
+            )),
+        )
+        .unwrap();
         let err = server_config(
             g.server_chain_pem.as_bytes(),
             g.server_key_pem.as_bytes(),
             Some((
-                other.server_ed25519_chain_pem.as_bytes(),
+                again.ed25519_chain_pem.as_bytes(),
                 g.server_ed25519_key_pem.as_bytes(),
             )),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("key"), "{err}");
+        assert!(
+            err.to_string().contains("keys may not be consistent"),
+            "{err}"
+        );
+        let other = generate(&["collector.example".into()]).unwrap();
         let err = server_config(
             g.server_chain_pem.as_bytes(),
             g.server_key_pem.as_bytes(),
@@ -496,6 +527,31 @@ mod tests {
             err.to_string().contains("not an Ed25519 private key"),
             "{err}"
         );
+        // An Ed25519 certificate from another CA than tls_cert's is refused:
+        // agents would be shown a chain they may not trust.
+        let err = server_config(
+            g.server_chain_pem.as_bytes(),
+            g.server_key_pem.as_bytes(),
+            Some((
+                other.server_ed25519_chain_pem.as_bytes(),
+                other.server_ed25519_key_pem.as_bytes(),
+            )),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("cert reissue"), "{err}");
+        // The same when tls_cert is a leaf alone (no chain in the file).
+        let leaf_alone = g.server_chain_pem.replace(&g.ca_pem, "");
+        assert_ne!(leaf_alone, g.server_chain_pem);
+        let err = server_config(
+            leaf_alone.as_bytes(),
+            g.server_key_pem.as_bytes(),
+            Some((
+                g.server_ed25519_chain_pem.as_bytes(),
+                g.server_ed25519_key_pem.as_bytes(),
+            )),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("tls_cert_ed25519"), "{err}");
         let err = server_config(b"", g.server_key_pem.as_bytes(), None).unwrap_err();
         assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
     }
