@@ -472,87 +472,69 @@ mod tests {
         assert_eq!(shown(browser, server), leaf(&g.server_chain_pem));
     }
 
+    /// Why `server_config` refuses a P-256 chain and key with, optionally,
+    /// an Ed25519 chain and key (all PEM).
+    fn refusal(chain: &str, key: &str, ed25519: Option<(&str, &str)>) -> String {
+        server_config(
+            chain.as_bytes(),
+            key.as_bytes(),
+            ed25519.map(|(c, k)| (c.as_bytes(), k.as_bytes())),
+        )
+        .unwrap_err()
+        .to_string()
+    }
+
     #[test]
     fn generated_material_loads_and_keys_must_match_their_certificates() {
         let g = generate(&["collector.example".into()]).unwrap();
         both(&g);
         client_config(g.ca_pem.as_bytes()).unwrap();
+        let ed = (
+            g.server_ed25519_chain_pem.as_str(),
+            g.server_ed25519_key_pem.as_str(),
+        );
         // Certificates reissued from the same CA: each key refused with the
         // other certificate, and a P-256 key refused as the Ed25519 one.
         let again = reissue(&g.ca_pem, &g.ca_key_pem, &["collector.example".into()]).unwrap();
-        let err = server_config(
-            again.chain_pem.as_bytes(),
-            g.server_key_pem.as_bytes(),
-            None,
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("keys may not be consistent"),
-            "{err}"
-        );
+        let err = refusal(&again.chain_pem, &g.server_key_pem, None);
+        assert!(err.contains("keys may not be consistent"), "{err}");
         // Both generations' certificates work with their own keys.
         server_config(
             again.chain_pem.as_bytes(),
             again.key_pem.as_bytes(),
-            Some((
-                g.server_ed25519_chain_pem.as_bytes(),
-                g.server_ed25519_key_pem.as_bytes(),
-            )),
+            Some((ed.0.as_bytes(), ed.1.as_bytes())),
         )
         .unwrap();
-        let err = server_config(
-            g.server_chain_pem.as_bytes(),
-            g.server_key_pem.as_bytes(),
-            Some((
-                again.ed25519_chain_pem.as_bytes(),
-                g.server_ed25519_key_pem.as_bytes(),
-            )),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("keys may not be consistent"),
-            "{err}"
+        let err = refusal(
+            &g.server_chain_pem,
+            &g.server_key_pem,
+            Some((&again.ed25519_chain_pem, ed.1)),
         );
-        let other = generate(&["collector.example".into()]).unwrap();
-        let err = server_config(
-            g.server_chain_pem.as_bytes(),
-            g.server_key_pem.as_bytes(),
-            Some((
-                g.server_ed25519_chain_pem.as_bytes(),
-                g.server_key_pem.as_bytes(),
-            )),
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("not an Ed25519 private key"),
-            "{err}"
+        assert!(err.contains("keys may not be consistent"), "{err}");
+        let err = refusal(
+            &g.server_chain_pem,
+            &g.server_key_pem,
+            Some((ed.0, &g.server_key_pem)),
         );
+        assert!(err.contains("not an Ed25519 private key"), "{err}");
         // An Ed25519 certificate from another CA than tls_cert's is refused:
         // agents would be shown a chain they may not trust.
-        let err = server_config(
-            g.server_chain_pem.as_bytes(),
-            g.server_key_pem.as_bytes(),
+        let other = generate(&["collector.example".into()]).unwrap();
+        let err = refusal(
+            &g.server_chain_pem,
+            &g.server_key_pem,
             Some((
-                other.server_ed25519_chain_pem.as_bytes(),
-                other.server_ed25519_key_pem.as_bytes(),
+                &other.server_ed25519_chain_pem,
+                &other.server_ed25519_key_pem,
             )),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("cert reissue"), "{err}");
+        );
+        assert!(err.contains("cert reissue"), "{err}");
         // The same when tls_cert is a leaf alone (no chain in the file).
         let leaf_alone = g.server_chain_pem.replace(&g.ca_pem, "");
         assert_ne!(leaf_alone, g.server_chain_pem);
-        let err = server_config(
-            leaf_alone.as_bytes(),
-            g.server_key_pem.as_bytes(),
-            Some((
-                g.server_ed25519_chain_pem.as_bytes(),
-                g.server_ed25519_key_pem.as_bytes(),
-            )),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("tls_cert_ed25519"), "{err}");
-        let err = server_config(b"", g.server_key_pem.as_bytes(), None).unwrap_err();
-        assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
+        let err = refusal(&leaf_alone, &g.server_key_pem, Some(ed));
+        assert!(err.contains("tls_cert_ed25519"), "{err}");
+        let err = refusal("", &g.server_key_pem, None);
+        assert!(err.contains("no CERTIFICATE"), "{err}");
     }
 }

@@ -258,10 +258,8 @@ mod tests {
         v
     }
 
-    /// An ingest batch runs with temporary data in memory (2); every other
-    /// write transaction, even right after a batch, with the default (0).
-    #[tokio::test]
-    async fn ingest_batches_alone_keep_temporary_data_in_memory() {
+    /// A new store in a temporary directory (kept alive by the first value).
+    async fn open_temp() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("e.db").display());
         let store = SqliteStore::open(
@@ -272,19 +270,35 @@ mod tests {
         )
         .await
         .unwrap();
+        (dir, store)
+    }
+
+    /// The integer value of `PRAGMA name` on a connection of `pool`.
+    async fn pragma(pool: &Pool<Sqlite>, name: &str) -> i64 {
+        sqlx::query(&format!("PRAGMA {name}"))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    }
+
+    /// An ingest batch runs with temporary data in memory (2); every other
+    /// write transaction, even right after a batch, with the default (0).
+    #[tokio::test]
+    async fn ingest_batches_alone_keep_temporary_data_in_memory() {
+        let (_dir, store) = open_temp().await;
         assert_eq!(temp_store_in(&store, BEGIN_INGEST).await, 2);
         assert_eq!(temp_store_in(&store, BEGIN_WRITE).await, 0);
 
         // A batch (two unknown agents: both refused) through that begin.
         let out = store.ingest_batch(&[item("a"), item("b")]).await.unwrap();
         assert_eq!(out.outcomes, vec![IngestOutcome::Refused(None); 2]);
-        let left: i64 = sqlx::query("PRAGMA temp_store")
-            .fetch_one(&store.write)
-            .await
-            .unwrap()
-            .try_get(0)
-            .unwrap();
-        assert_eq!(left, 2, "the batch's setting outlasts it on the connection");
+        assert_eq!(
+            pragma(&store.write, "temp_store").await,
+            2,
+            "the batch's setting outlasts it on the connection"
+        );
         assert_eq!(temp_store_in(&store, BEGIN_WRITE).await, 0);
     }
 
@@ -292,31 +306,10 @@ mod tests {
     /// and a reset WAL is cut back to 64 MiB.
     #[tokio::test]
     async fn the_writer_checkpoints_a_larger_wal() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("e.db").display());
-        let store = SqliteStore::open(
-            &url,
-            2,
-            Duration::from_secs(5),
-            crate::store::Durability::Full,
-        )
-        .await
-        .unwrap();
+        let (_dir, store) = open_temp().await;
         for pool in [&store.write, &store.read] {
-            let pages: i64 = sqlx::query("PRAGMA wal_autocheckpoint")
-                .fetch_one(pool)
-                .await
-                .unwrap()
-                .try_get(0)
-                .unwrap();
-            assert_eq!(pages, 10_000);
-            let limit: i64 = sqlx::query("PRAGMA journal_size_limit")
-                .fetch_one(pool)
-                .await
-                .unwrap()
-                .try_get(0)
-                .unwrap();
-            assert_eq!(limit, 64 << 20);
+            assert_eq!(pragma(pool, "wal_autocheckpoint").await, 10_000);
+            assert_eq!(pragma(pool, "journal_size_limit").await, 64 << 20);
         }
     }
 }
