@@ -1,16 +1,17 @@
-//! The server's second certificate, for agents: an Ed25519 key signed
-//! by `aws-lc-rs`, and the resolver that offers it to the clients that
-//! accept Ed25519.
+//! The server's second certificate, for agents: an Ed25519 key whose
+//! handshake signatures `aws-lc-rs` makes, and the resolver that offers it
+//! to the clients that accept Ed25519.
 //!
 //! Every agent run opens a new TLS connection, so the server signs one
 //! handshake (`CertificateVerify`) per run. `ring` signs ECDSA P-256 in
-//! 25–34 µs on the bench VM; `aws-lc-rs` signs Ed25519 in 11–14 µs, and
-//! the agent (`ring`) verifies Ed25519 faster than P-256 too
-//! (`docs/benchmarks.md`, session 20). Browsers do not accept Ed25519 in
-//! TLS, so the console keeps the P-256 certificate: [`Resolver`] chooses by
-//! the `signature_algorithms` a client offers. Both certificates are
-//! issued by the same private CA (`tls::generate`, `tls::reissue`), whose
-//! own signature stays P-256, so every client verifies the same chain.
+//! 25–34 µs on session 19's bench VM; `aws-lc-rs` signs Ed25519 in
+//! 11–14 µs. In memory the server's handshake went from 45 to 38 µs, and
+//! the agent's (`ring`) from 110 to 106 µs (`docs/benchmarks.md`, session
+//! 20). Browsers do not accept Ed25519 in TLS, so the console keeps the
+//! P-256 certificate: [`Resolver`] chooses by the `signature_algorithms` a
+//! client offers. Both certificates are issued by the same private CA
+//! (`tls::generate`, `tls::reissue`), whose own signature stays P-256, and
+//! `tls::server_config` refuses them unless they carry the same chain.
 //! As in `x25519.rs`, this is an adapter onto `aws_lc_rs::signature`
 //! rather than rustls' own aws-lc provider, which would need rustls'
 //! `aws_lc_rs` feature in every rustls user of a workspace build (the
