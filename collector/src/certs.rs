@@ -180,12 +180,12 @@ pub fn reissue(dir: &Path, explicit: &[String], host: &[String]) -> Result<Reiss
     };
     write(&config.tls_key, &made.key_pem)?;
     let cert = write(&config.tls_cert, &made.chain_pem)?;
-    let cert_ed25519 = match (&config.tls_cert_ed25519, &config.tls_key_ed25519) {
-        (Some(c), Some(k)) => {
+    let cert_ed25519 = match config.tls_ed25519() {
+        Some((c, k)) => {
             write(k, &made.ed25519_key_pem)?;
             Some(write(c, &made.ed25519_chain_pem)?)
         }
-        _ => None,
+        None => None,
     };
     Ok(Reissued {
         names: tls::server_names(&sans),

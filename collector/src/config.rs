@@ -308,6 +308,15 @@ impl Config {
         Ok(())
     }
 
+    /// The Ed25519 certificate chain and key (`tls_cert_ed25519`,
+    /// `tls_key_ed25519`) when both are set ([`Config::validate`] refuses
+    /// one without the other).
+    pub fn tls_ed25519(&self) -> Option<(&Path, &Path)> {
+        self.tls_cert_ed25519
+            .as_deref()
+            .zip(self.tls_key_ed25519.as_deref())
+    }
+
     /// `sqlite_synchronous` as a [`Durability`](crate::store::Durability).
     pub fn durability(&self) -> Option<crate::store::Durability> {
         match self.sqlite_synchronous.as_str() {

@@ -114,17 +114,30 @@ pub async fn init(dir: &Path, opts: InitOptions) -> Result<Initialised, ServerEr
     let g = tls::generate(&sans)?;
     std::fs::write(dir.join("ca.pem"), &g.ca_pem).map_err(io(&dir.join("ca.pem")))?;
     write_private(&dir.join("ca.key"), g.ca_key_pem.as_bytes())?;
-    std::fs::write(dir.join("server.pem"), &g.server_chain_pem)
-        .map_err(io(&dir.join("server.pem")))?;
-    write_private(&dir.join("server.key"), g.server_key_pem.as_bytes())?;
-    std::fs::write(dir.join("server-ed25519.pem"), &g.server_ed25519_chain_pem)
-        .map_err(io(&dir.join("server-ed25519.pem")))?;
-    write_private(
-        &dir.join("server-ed25519.key"),
-        g.server_ed25519_key_pem.as_bytes(),
+    // A certificate chain (readable by all) and its key (by the owner alone).
+    let write_pair = |cert: &Path, key: &Path, chain_pem: &str, key_pem: &str| {
+        let cert = Config::path(dir, cert);
+        std::fs::write(&cert, chain_pem).map_err(io(&cert))?;
+        write_private(&Config::path(dir, key), key_pem.as_bytes())
+    };
+    write_pair(
+        &config.tls_cert,
+        &config.tls_key,
+        &g.server.chain_pem,
+        &g.server.key_pem,
     )?;
-    config.tls_cert_ed25519 = Some("server-ed25519.pem".into());
-    config.tls_key_ed25519 = Some("server-ed25519.key".into());
+    let (cert, key) = (
+        PathBuf::from("server-ed25519.pem"),
+        PathBuf::from("server-ed25519.key"),
+    );
+    write_pair(
+        &cert,
+        &key,
+        &g.server.ed25519_chain_pem,
+        &g.server.ed25519_key_pem,
+    )?;
+    config.tls_cert_ed25519 = Some(cert);
+    config.tls_key_ed25519 = Some(key);
     let agent_path = dir.join("agent.toml");
     std::fs::write(&agent_path, crate::certs::agent_toml(&agent_url)).map_err(io(&agent_path))?;
     let admin = format!("evadm_{}", service::random_hex(32));
@@ -434,9 +447,9 @@ pub async fn serve(
         };
         let cert = read(&config.tls_cert)?;
         let key = read(&config.tls_key)?;
-        let ed25519 = match (&config.tls_cert_ed25519, &config.tls_key_ed25519) {
-            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
-            _ => None,
+        let ed25519 = match config.tls_ed25519() {
+            Some((c, k)) => Some((read(c)?, read(k)?)),
+            None => None,
         };
         let rustls =
             axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls::server_config(

@@ -32,18 +32,12 @@ pub struct Generated {
     pub ca_pem: String,
     /// CA private key (keep it to issue further certificates).
     pub ca_key_pem: String,
-    /// Server certificate (P-256) followed by the CA certificate.
-    pub server_chain_pem: String,
-    /// Server private key (P-256).
-    pub server_key_pem: String,
-    /// The server's Ed25519 certificate for agents, followed by the CA certificate.
-    pub server_ed25519_chain_pem: String,
-    /// Its private key (Ed25519, PKCS#8).
-    pub server_ed25519_key_pem: String,
+    /// The server's certificates, issued by that CA.
+    pub server: ServerCerts,
 }
 
-/// The server's certificates made from the CA by [`reissue`]: each a
-/// chain PEM (leaf, then the CA) and its key PEM.
+/// The server's certificates made from the CA by [`generate`] and
+/// [`reissue`]: each a chain PEM (leaf, then the CA) and its key PEM.
 #[derive(Debug)]
 pub struct ServerCerts {
     /// P-256: every client (browsers).
@@ -123,14 +117,11 @@ pub fn generate(sans: &[String]) -> Result<Generated, TlsError> {
     let ca_cert = ca_params.self_signed(&ca_key)?;
     let ca_pem = ca_cert.pem();
     let issuer = Issuer::new(ca_params, ca_key);
-    let certs = server_certs(sans, &issuer, &ca_pem)?;
+    let server = server_certs(sans, &issuer, &ca_pem)?;
     Ok(Generated {
         ca_key_pem: issuer.key().serialize_pem(),
         ca_pem,
-        server_chain_pem: certs.chain_pem,
-        server_key_pem: certs.key_pem,
-        server_ed25519_chain_pem: certs.ed25519_chain_pem,
-        server_ed25519_key_pem: certs.ed25519_key_pem,
+        server,
     })
 }
 
@@ -358,8 +349,8 @@ mod tests {
         let g = generate(&["collector.example".into()]).unwrap();
         let server = Arc::new(
             server_config(
-                g.server_chain_pem.as_bytes(),
-                g.server_key_pem.as_bytes(),
+                g.server.chain_pem.as_bytes(),
+                g.server.key_pem.as_bytes(),
                 None,
             )
             .unwrap(),
@@ -399,11 +390,11 @@ mod tests {
     fn both(g: &Generated) -> Arc<rustls::ServerConfig> {
         Arc::new(
             server_config(
-                g.server_chain_pem.as_bytes(),
-                g.server_key_pem.as_bytes(),
+                g.server.chain_pem.as_bytes(),
+                g.server.key_pem.as_bytes(),
                 Some((
-                    g.server_ed25519_chain_pem.as_bytes(),
-                    g.server_ed25519_key_pem.as_bytes(),
+                    g.server.ed25519_chain_pem.as_bytes(),
+                    g.server.ed25519_key_pem.as_bytes(),
                 )),
             )
             .unwrap(),
@@ -446,7 +437,7 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(
                 shown(agent.clone(), server.clone()),
-                leaf(&g.server_ed25519_chain_pem)
+                leaf(&g.server.ed25519_chain_pem)
             );
         }
         // A client that does not offer Ed25519, as browsers do not, is
@@ -469,7 +460,7 @@ mod tests {
                 .with_root_certificates(roots)
                 .with_no_client_auth(),
         );
-        assert_eq!(shown(browser, server), leaf(&g.server_chain_pem));
+        assert_eq!(shown(browser, server), leaf(&g.server.chain_pem));
     }
 
     /// Why `server_config` refuses a P-256 chain and key with, optionally,
@@ -490,13 +481,13 @@ mod tests {
         both(&g);
         client_config(g.ca_pem.as_bytes()).unwrap();
         let ed = (
-            g.server_ed25519_chain_pem.as_str(),
-            g.server_ed25519_key_pem.as_str(),
+            g.server.ed25519_chain_pem.as_str(),
+            g.server.ed25519_key_pem.as_str(),
         );
         // Certificates reissued from the same CA: each key refused with the
         // other certificate, and a P-256 key refused as the Ed25519 one.
         let again = reissue(&g.ca_pem, &g.ca_key_pem, &["collector.example".into()]).unwrap();
-        let err = refusal(&again.chain_pem, &g.server_key_pem, None);
+        let err = refusal(&again.chain_pem, &g.server.key_pem, None);
         assert!(err.contains("keys may not be consistent"), "{err}");
         // Both generations' certificates work with their own keys.
         server_config(
@@ -506,35 +497,35 @@ mod tests {
         )
         .unwrap();
         let err = refusal(
-            &g.server_chain_pem,
-            &g.server_key_pem,
+            &g.server.chain_pem,
+            &g.server.key_pem,
             Some((&again.ed25519_chain_pem, ed.1)),
         );
         assert!(err.contains("keys may not be consistent"), "{err}");
         let err = refusal(
-            &g.server_chain_pem,
-            &g.server_key_pem,
-            Some((ed.0, &g.server_key_pem)),
+            &g.server.chain_pem,
+            &g.server.key_pem,
+            Some((ed.0, &g.server.key_pem)),
         );
         assert!(err.contains("not an Ed25519 private key"), "{err}");
         // An Ed25519 certificate from another CA than tls_cert's is refused:
         // agents would be shown a chain they may not trust.
         let other = generate(&["collector.example".into()]).unwrap();
         let err = refusal(
-            &g.server_chain_pem,
-            &g.server_key_pem,
+            &g.server.chain_pem,
+            &g.server.key_pem,
             Some((
-                &other.server_ed25519_chain_pem,
-                &other.server_ed25519_key_pem,
+                &other.server.ed25519_chain_pem,
+                &other.server.ed25519_key_pem,
             )),
         );
         assert!(err.contains("cert reissue"), "{err}");
         // The same when tls_cert is a leaf alone (no chain in the file).
-        let leaf_alone = g.server_chain_pem.replace(&g.ca_pem, "");
-        assert_ne!(leaf_alone, g.server_chain_pem);
-        let err = refusal(&leaf_alone, &g.server_key_pem, Some(ed));
+        let leaf_alone = g.server.chain_pem.replace(&g.ca_pem, "");
+        assert_ne!(leaf_alone, g.server.chain_pem);
+        let err = refusal(&leaf_alone, &g.server.key_pem, Some(ed));
         assert!(err.contains("tls_cert_ed25519"), "{err}");
-        let err = refusal("", &g.server_key_pem, None);
+        let err = refusal("", &g.server.key_pem, None);
         assert!(err.contains("no CERTIFICATE"), "{err}");
     }
 }

@@ -122,24 +122,24 @@ fn suite(client: &Arc<rustls::ClientConfig>, server: &Arc<rustls::ServerConfig>)
 pub fn run(a: HandshakeArgs) -> Result<()> {
     let g = tls::generate(&["collector.example".into()])?;
     let p256 = Arc::new(tls::server_config(
-        g.server_chain_pem.as_bytes(),
-        g.server_key_pem.as_bytes(),
+        g.server.chain_pem.as_bytes(),
+        g.server.key_pem.as_bytes(),
         None,
     )?);
     let ours = Arc::new(tls::server_config(
-        g.server_chain_pem.as_bytes(),
-        g.server_key_pem.as_bytes(),
+        g.server.chain_pem.as_bytes(),
+        g.server.key_pem.as_bytes(),
         Some((
-            g.server_ed25519_chain_pem.as_bytes(),
-            g.server_ed25519_key_pem.as_bytes(),
+            g.server.ed25519_chain_pem.as_bytes(),
+            g.server.ed25519_key_pem.as_bytes(),
         )),
     )?);
     let defaults = {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs = CertificateDer::pem_slice_iter(g.server_chain_pem.as_bytes())
+        let certs = CertificateDer::pem_slice_iter(g.server.chain_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()?;
-        let key = PrivateKeyDer::from_pem_slice(g.server_key_pem.as_bytes())?;
+        let key = PrivateKeyDer::from_pem_slice(g.server.key_pem.as_bytes())?;
         let mut c = rustls::ServerConfig::builder_with_provider(tls::provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
